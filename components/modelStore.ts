@@ -1,0 +1,110 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as resources from "@pulumi/azure-native/resources";
+import * as storage from "@pulumi/azure-native/storage";
+import type { StorageSku } from "../lib/config";
+
+export interface ModelStoreArgs {
+    location: string;
+    /** Deploy into this existing resource group instead of creating one. */
+    existingResourceGroupName?: string;
+    /** Globally unique storage account name (3-24 lowercase letters or digits). */
+    accountName: string;
+    sku: StorageSku;
+    /** How long deleted or overwritten blobs can be restored. */
+    blobSoftDeleteDays: number;
+    /** How long a deleted container can be restored. */
+    containerSoftDeleteDays: number;
+    /** Protect the account and its containers against deletion by `pulumi up`/`destroy`. */
+    protect: boolean;
+    tags: Record<string, string>;
+}
+
+/** Container names the data-science team writes to. */
+export const MODEL_STORE_CONTAINERS = { data: "data", models: "models" } as const;
+
+/**
+ * Blob Storage for training data and model files: secure by default (HTTPS, TLS 1.2, Entra ID
+ * auth, no anonymous access) and recoverable (soft delete for blobs and containers, versioning).
+ */
+export class ModelStore extends pulumi.ComponentResource {
+    readonly resourceGroupName: pulumi.Output<string>;
+    readonly accountId: pulumi.Output<string>;
+    readonly accountName: pulumi.Output<string>;
+    readonly blobEndpoint: pulumi.Output<string>;
+    readonly containerNames: pulumi.Output<{ data: string; models: string }>;
+
+    constructor(name: string, args: ModelStoreArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("mlflow-platform:storage:ModelStore", name, {}, opts);
+        const stateful: pulumi.CustomResourceOptions = { parent: this, protect: args.protect };
+
+        this.resourceGroupName = args.existingResourceGroupName
+            ? pulumi.output(args.existingResourceGroupName)
+            : new resources.ResourceGroup(`${name}-rg`, { location: args.location, tags: args.tags }, { parent: this }).name;
+
+        const account = new storage.StorageAccount(
+            `${name}-account`,
+            {
+                accountName: args.accountName,
+                resourceGroupName: this.resourceGroupName,
+                location: args.location,
+                kind: "StorageV2",
+                sku: { name: args.sku },
+                accessTier: "Hot",
+                enableHttpsTrafficOnly: true,
+                minimumTlsVersion: "TLS1_2",
+                allowBlobPublicAccess: false,
+                allowCrossTenantReplication: false,
+                // Entra ID (OAuth) only: no account keys or SAS tokens to leak. Databricks reads
+                // through its access connector's managed identity.
+                defaultToOAuthAuthentication: true,
+                allowSharedKeyAccess: false,
+                tags: args.tags,
+            },
+            stateful,
+        );
+
+        const blobService = new storage.BlobServiceProperties(
+            `${name}-blob-service`,
+            {
+                accountName: account.name,
+                resourceGroupName: this.resourceGroupName,
+                blobServicesName: "default",
+                deleteRetentionPolicy: { enabled: true, days: args.blobSoftDeleteDays },
+                containerDeleteRetentionPolicy: { enabled: true, days: args.containerSoftDeleteDays },
+                // Versioning keeps every overwritten model file, not only deleted ones.
+                isVersioningEnabled: true,
+            },
+            { parent: this },
+        );
+
+        const containers = Object.entries(MODEL_STORE_CONTAINERS).map(
+            ([key, containerName]) =>
+                new storage.BlobContainer(
+                    `${name}-${key}`,
+                    {
+                        accountName: account.name,
+                        resourceGroupName: this.resourceGroupName,
+                        containerName,
+                        publicAccess: "None",
+                    },
+                    // Soft delete must be on before the first file lands.
+                    { ...stateful, dependsOn: [blobService] },
+                ),
+        );
+
+        this.accountId = account.id;
+        this.accountName = account.name;
+        this.blobEndpoint = account.primaryEndpoints.blob;
+        this.containerNames = pulumi
+            .all(containers.map((c) => c.name))
+            .apply(([data, models]) => ({ data, models }));
+
+        this.registerOutputs({
+            resourceGroupName: this.resourceGroupName,
+            accountId: this.accountId,
+            accountName: this.accountName,
+            blobEndpoint: this.blobEndpoint,
+            containerNames: this.containerNames,
+        });
+    }
+}
