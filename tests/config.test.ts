@@ -1,0 +1,158 @@
+import * as assert from "assert";
+import { ConfigError, parsePlatformConfig, rawConfigFrom } from "../lib/config";
+import { validRawConfig } from "./helpers/fixtures";
+
+function problemsFor(raw: Record<string, unknown>): readonly string[] {
+    try {
+        parsePlatformConfig(raw, "dev");
+    } catch (err) {
+        assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${err}`);
+        return err.problems;
+    }
+    assert.fail("expected the configuration to be rejected");
+}
+
+describe("stack configuration", () => {
+    it("builds the typed config from Pulumi's string values", () => {
+        const config = parsePlatformConfig(
+            validRawConfig({ protect: "true", blobSoftDeleteDays: "30", resourceGroupName: "rg-shared" }),
+            "dev",
+        );
+        assert.strictEqual(config.protect, true);
+        assert.strictEqual(config.storage.blobSoftDeleteDays, 30);
+        assert.strictEqual(config.storage.existingResourceGroupName, "rg-shared");
+        assert.strictEqual(config.location, "westeurope");
+        assert.deepStrictEqual(config.tags, { environment: "dev", project: "mlflow-platform", "managed-by": "pulumi" });
+    });
+
+    it("reads only this project's keys and the provider location from Pulumi's flat map", () => {
+        const raw = rawConfigFrom({
+            "mlflow-platform:storageSku": "Standard_ZRS",
+            "mlflow-platform:serving": '{"a":1}',
+            "azure-native:location": "northeurope",
+            "azure-native:subscriptionId": "ignored",
+            "other-project:key": "ignored",
+        });
+        assert.deepStrictEqual(raw, { storageSku: "Standard_ZRS", serving: { a: 1 }, "azure-native:location": "northeurope" });
+    });
+
+    const invalidCases: { title: string; overrides: Record<string, unknown>; expected: string }[] = [
+        {
+            title: "a storage account name with capitals and underscores",
+            overrides: { storageAccountName: "ML_Store" },
+            expected: 'mlflow-platform:storageAccountName = "ML_Store" is not allowed: it must be 3-24 lowercase letters or digits',
+        },
+        {
+            title: "a storage account name that is too long",
+            overrides: { storageAccountName: "a".repeat(25) },
+            expected: "mlflow-platform:storageAccountName = \"aaaaaaaaaaaaaaaaaaaaaaaaa\" is not allowed: it must be 3-24",
+        },
+        {
+            title: "a storage account name that is too short",
+            overrides: { storageAccountName: "ab" },
+            expected: 'mlflow-platform:storageAccountName = "ab" is not allowed',
+        },
+        {
+            title: "a premium storage SKU that StorageV2 cannot use",
+            overrides: { storageSku: "Premium_LRS" },
+            expected:
+                'mlflow-platform:storageSku = "Premium_LRS" is not allowed: it must be one of: Standard_LRS, Standard_ZRS, Standard_GRS, Standard_RAGRS, Standard_GZRS, Standard_RAGZRS',
+        },
+        {
+            title: "a Databricks SKU outside the list",
+            overrides: { databricksSku: "enterprise" },
+            expected: 'mlflow-platform:databricksSku = "enterprise" is not allowed: it must be one of: standard, premium, trial',
+        },
+        {
+            title: "retention of 0 days",
+            overrides: { blobSoftDeleteDays: "0" },
+            expected: "mlflow-platform:blobSoftDeleteDays = 0 is not allowed: it must be a whole number from 1 to 365",
+        },
+        {
+            title: "retention over 365 days",
+            overrides: { containerSoftDeleteDays: "366" },
+            expected: "mlflow-platform:containerSoftDeleteDays = 366 is not allowed: it must be a whole number from 1 to 365",
+        },
+        {
+            title: "fractional retention",
+            overrides: { blobSoftDeleteDays: "7.5" },
+            expected: 'mlflow-platform:blobSoftDeleteDays = "7.5" is not allowed: it must be a whole number from 1 to 365',
+        },
+        {
+            title: "retention that is not a number",
+            overrides: { blobSoftDeleteDays: "a week" },
+            expected: 'mlflow-platform:blobSoftDeleteDays = "a week" is not allowed: it must be a whole number from 1 to 365',
+        },
+        {
+            title: "protect that is not a boolean",
+            overrides: { protect: "yes" },
+            expected: 'mlflow-platform:protect = "yes" is not allowed: it must be true or false',
+        },
+        {
+            title: "an environment other than dev or prd",
+            overrides: { environment: "prod" },
+            expected: 'mlflow-platform:environment = "prod" is not allowed: it must be one of: dev, prd',
+        },
+        {
+            title: "a location written as a display name",
+            overrides: { "azure-native:location": "West Europe" },
+            expected: 'azure-native:location = "West Europe" is not allowed: it must be an Azure region name in lowercase without spaces',
+        },
+        {
+            title: "a resource group name ending in a period",
+            overrides: { resourceGroupName: "rg-shared." },
+            expected: 'mlflow-platform:resourceGroupName = "rg-shared." is not allowed',
+        },
+        {
+            title: "a misspelt key",
+            overrides: { storageSkus: "Standard_LRS" },
+            expected:
+                "mlflow-platform:storageSkus is not a setting this program reads (probable typo): did you mean mlflow-platform:storageSku?",
+        },
+        {
+            title: "a misspelt retention key",
+            overrides: { blobSoftDeletDays: "7" },
+            expected: "did you mean mlflow-platform:blobSoftDeleteDays?",
+        },
+    ];
+
+    for (const { title, overrides, expected } of invalidCases) {
+        it(`rejects ${title}`, () => {
+            const problems = problemsFor(validRawConfig(overrides));
+            assert.strictEqual(problems.length, 1, `expected exactly one problem, got:\n${problems.join("\n")}`);
+            assert.ok(problems[0].startsWith(expected) || problems[0].includes(expected), `"${problems[0]}" should contain "${expected}"`);
+        });
+    }
+
+    for (const key of ["environment", "storageAccountName", "storageSku", "azure-native:location"]) {
+        it(`names the missing required key ${key}`, () => {
+            const raw = validRawConfig();
+            delete raw[key];
+            const problems = problemsFor(raw);
+            const full = key.includes(":") ? key : `mlflow-platform:${key}`;
+            assert.strictEqual(problems.length, 1);
+            assert.match(problems[0], new RegExp(`^${full} is not set: it must be `));
+        });
+    }
+
+    it("reports every problem at once, in one message", () => {
+        const raw = validRawConfig({ storageAccountName: "Bad Name", storageSku: "Premium_LRS", blobSoftDeleteDays: "0", protekt: "true" });
+        try {
+            parsePlatformConfig(raw, "prd");
+            assert.fail("expected a ConfigError");
+        } catch (err) {
+            assert.ok(err instanceof ConfigError);
+            assert.strictEqual(err.problems.length, 4);
+            assert.match(err.message, /^Invalid configuration for stack "prd" \(4 problems\):/);
+            for (const key of ["storageAccountName", "storageSku", "blobSoftDeleteDays", "protekt"]) {
+                assert.ok(err.message.includes(`mlflow-platform:${key}`), `message should name ${key}`);
+            }
+            assert.ok(err.message.includes("did you mean mlflow-platform:protect?"));
+        }
+    });
+
+    it("is a Pulumi RunError, so the CLI prints the message without a stack trace", async () => {
+        const pulumi = await import("@pulumi/pulumi");
+        assert.ok(pulumi.RunError.isInstance(new ConfigError("dev", ["x"])));
+    });
+});

@@ -1,0 +1,37 @@
+// Mocks that answer like Azure after a deployment: ARM ids and the outputs the provider computes,
+// so tests can check how components wire one resource's outputs into another's inputs.
+import type * as pulumi from "@pulumi/pulumi";
+
+export const TEST_SUBSCRIPTION = "/subscriptions/11111111-2222-3333-4444-555555555555";
+
+function armId(type: string, name: string): string {
+    const [, module, kind] = type.split(":");
+    return `${TEST_SUBSCRIPTION}/resourceGroups/rg-test/providers/Microsoft.${module}/${kind}/${name}`;
+}
+
+const computedOutputs: Record<string, (name: string, inputs: Record<string, any>) => Record<string, unknown>> = {
+    "azure-native:resources:ResourceGroup": (name) => ({ name: `${name}abc123` }),
+    "azure-native:storage:StorageAccount": (_, inputs) => ({
+        name: inputs.accountName,
+        primaryEndpoints: { blob: `https://${inputs.accountName}.blob.core.windows.net/` },
+    }),
+    "azure-native:storage:BlobContainer": (_, inputs) => ({ name: inputs.containerName }),
+    "azure-native:databricks:AccessConnector": (name, inputs) => ({
+        identity: { ...inputs.identity, principalId: `principal-of-${name}` },
+    }),
+    "azure-native:databricks:Workspace": () => ({
+        workspaceId: "1234567890123456",
+        workspaceUrl: "adb-1234567890123456.7.azuredatabricks.net",
+    }),
+};
+
+export const deployedAzureMocks: pulumi.runtime.Mocks = {
+    newResource: ({ type, name, inputs, custom }) => {
+        if (!custom) return { id: undefined, state: {} };
+        const extra = computedOutputs[type]?.(name, inputs) ?? {};
+        return { id: armId(type, name), state: { name, ...inputs, ...extra } };
+    },
+    call: ({ token }) => {
+        throw new Error(`unexpected provider function ${token}`);
+    },
+};

@@ -1,0 +1,49 @@
+import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { parse } from "yaml";
+import { parsePlatformConfig, PROJECT_CONFIG_KEYS, rawConfigFrom } from "../lib/config";
+import { readStackConfig } from "../lib/stackFiles";
+import { PROJECT_DIR } from "./helpers/fixtures";
+
+const project = parse(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), "utf8"));
+
+describe("Pulumi.yaml", () => {
+    it("names the project, the nodejs runtime and a description", () => {
+        assert.strictEqual(project.name, "mlflow-platform");
+        assert.strictEqual(project.runtime.name ?? project.runtime, "nodejs");
+        assert.ok(project.description.length > 20);
+    });
+
+    it("declares every project key the program reads, with a type and a description, and no other", () => {
+        assert.deepStrictEqual(Object.keys(project.config).sort(), [...PROJECT_CONFIG_KEYS].sort());
+        for (const [key, entry] of Object.entries<any>(project.config)) {
+            assert.ok(["string", "integer", "boolean", "array"].includes(entry.type), `${key} type`);
+            assert.ok(typeof entry.description === "string" && entry.description.length > 10, `${key} description`);
+        }
+    });
+
+    it("has defaults that pass validation", () => {
+        const defaults: Record<string, string> = { "azure-native:location": "westeurope" };
+        for (const [key, entry] of Object.entries<any>(project.config)) {
+            if (entry.default !== undefined) defaults[`mlflow-platform:${key}`] = String(entry.default);
+        }
+        defaults["mlflow-platform:environment"] = "dev";
+        defaults["mlflow-platform:storageAccountName"] = "valid01";
+        assert.doesNotThrow(() => parsePlatformConfig(rawConfigFrom(defaults), "dev"));
+    });
+});
+
+describe("stack files", () => {
+    for (const stack of ["dev", "prd"]) {
+        it(`Pulumi.${stack}.yaml is valid, sets its own environment and location, and holds no secret`, () => {
+            const stackConfig = readStackConfig(PROJECT_DIR, stack);
+            const config = parsePlatformConfig(rawConfigFrom(stackConfig.config), stack);
+            assert.strictEqual(config.environment, stack);
+            assert.ok(stackConfig.config["azure-native:location"], "location is set in the stack file");
+            assert.deepStrictEqual(stackConfig.secretKeys, []);
+            const text = fs.readFileSync(path.join(PROJECT_DIR, `Pulumi.${stack}.yaml`), "utf8");
+            assert.doesNotMatch(text, /secure:|token|password|dapi[0-9a-f]/i);
+        });
+    }
+});
