@@ -5,6 +5,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { closest } from "fastest-levenshtein";
 import { z } from "zod";
+import { REGISTRY_KINDS, type RegistryKind, type Selector } from "./registry/types";
+import { checkModelName, parseSelector } from "./registry/validation";
 
 export const PROJECT_NAME = "mlflow-platform";
 export const LOCATION_KEY = "azure-native:location";
@@ -27,6 +29,26 @@ export type Environment = (typeof ENVIRONMENTS)[number];
 export type StorageSku = (typeof STORAGE_SKUS)[number];
 export type DatabricksSku = (typeof DATABRICKS_SKUS)[number];
 
+/** A model this stack serves: a short service name, the registry model and which version. */
+export interface ServedModel {
+    /** Service name: lowercase letters, digits and '-', used in resource names and DNS labels. */
+    name: string;
+    /** Registered model name (`catalog.schema.model` in Unity Catalog). */
+    model: string;
+    selector: Selector;
+}
+
+/** Where the model registry is. Exactly one of `host`, `hostFromStack`, or neither (this stack's workspace). */
+export interface RegistryConfig {
+    kind: RegistryKind;
+    host?: string;
+    /** `organization/project/stack` whose `workspaceUrl` output is the registry host. */
+    hostFromStack?: string;
+}
+
+/** Stack config keys only the ModelVersion provider reads; they must be Pulumi secrets. */
+export const SECRET_ONLY_KEYS = ["registryToken", "registryUsername", "registryPassword"] as const;
+
 /** The stack configuration the components are built from. */
 export interface PlatformConfig {
     project: string;
@@ -48,6 +70,8 @@ export interface PlatformConfig {
     databricks: {
         sku: DatabricksSku;
     };
+    registry: RegistryConfig;
+    models: ServedModel[];
 }
 
 // Pulumi hands every top-level config value to the program as a string ("7", "true").
@@ -87,6 +111,53 @@ export function matching(pattern: RegExp, rule: string) {
     return z.string({ error: `must be ${rule}` }).regex(pattern, { error: `must be ${rule}` });
 }
 
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+const registryHost = z.string({ error: "must be a URL such as https://adb-1234567890123456.7.azuredatabricks.net" }).superRefine((value, ctx) => {
+    let url: URL;
+    try {
+        url = new URL(value);
+    } catch {
+        ctx.addIssue({ code: "custom", message: "must be a URL such as https://adb-1234567890123456.7.azuredatabricks.net" });
+        return;
+    }
+    if (url.protocol !== "https:" && !(url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname))) {
+        ctx.addIssue({ code: "custom", message: "must use https:// (plain http:// only for localhost, so tokens never cross a network in clear text)" });
+    }
+});
+
+const registryFields = z.object(
+        {
+        kind: oneOf(REGISTRY_KINDS as unknown as readonly [RegistryKind, ...RegistryKind[]]),
+        host: registryHost.optional(),
+        hostFromStack: matching(/^([\w.-]+\/){0,2}[\w.-]+$/, "a stack name: organization/project/stack").optional(),
+        },
+        { error: "must be a map with kind (mlflow, databricks or unity-catalog) and optionally host or hostFromStack" },
+    );
+const registrySchema = registryFields
+    .strict()
+    .superRefine((registry, ctx) => {
+        if (registry.host && registry.hostFromStack) {
+            ctx.addIssue({
+                code: "custom",
+                path: ["hostFromStack"],
+                input: registry.hostFromStack,
+                message: "cannot be set together with host: set one, or neither to use this stack's workspace",
+            });
+        }
+    });
+
+const modelEntrySchema = z
+    .object({
+        name: matching(/^[a-z]([a-z0-9-]{0,22}[a-z0-9])?$/, "1-24 lowercase letters, digits or '-', starting with a letter"),
+        model: z.string({ error: "must be the registered model name" }),
+        alias: z.unknown().optional(),
+        stage: z.unknown().optional(),
+        version: z.unknown().optional(),
+        latest: z.unknown().optional(),
+    })
+    .strict();
+
 /**
  * The project keys this program reads, exactly as they appear after the `mlflow-platform:` prefix,
  * plus the provider key `azure-native:location`. Pulumi.yaml declares the same project keys with
@@ -96,23 +167,56 @@ export const configSchema = z
     .object({
         [LOCATION_KEY]: matching(/^[a-z][a-z0-9]+$/, "an Azure region name in lowercase without spaces, such as westeurope"),
         environment: oneOf(ENVIRONMENTS),
-        resourceGroupName: matching(
+        resourceGroupName: z.literal("").or(matching(
             /^[-\w.()]{1,89}[-\w()]$/,
             "an existing resource group name: 1-90 letters, digits, '-', '_', '.', '(' or ')', not ending in '.'",
-        ).optional(),
+        )).optional(),
         storageAccountName: matching(/^[a-z0-9]{3,24}$/, "3-24 lowercase letters or digits (globally unique in Azure)"),
         storageSku: oneOf(STORAGE_SKUS),
         blobSoftDeleteDays: wholeNumber(RETENTION_DAYS.min, RETENTION_DAYS.max),
         containerSoftDeleteDays: wholeNumber(RETENTION_DAYS.min, RETENTION_DAYS.max),
         databricksSku: oneOf(DATABRICKS_SKUS),
         protect: boolean(),
+        registry: registrySchema,
+        models: z.array(modelEntrySchema, { error: "must be a list of models to serve (name, model and one of alias, stage, version, latest)" }),
     })
-    .strict();
+    .strict()
+    .superRefine((config, ctx) => {
+        // Model names and selectors are checked by the same rules the ModelVersion provider applies.
+        const kind = config.registry.kind;
+        const seen = new Set<string>();
+        config.models.forEach((entry, i) => {
+            if (seen.has(entry.name)) {
+                ctx.addIssue({ code: "custom", path: ["models", i, "name"], input: entry.name, message: "is used by another model entry: service names must be unique" });
+            }
+            seen.add(entry.name);
+            for (const problem of [...checkModelName(kind, entry.model), ...parseSelector(kind, entry).problems]) {
+                const field = problem.field === "selector" ? undefined : problem.field;
+                ctx.addIssue({
+                    code: "custom",
+                    path: field ? ["models", i, field] : ["models", i],
+                    input: field ? (entry as Record<string, unknown>)[field] : entry,
+                    message: `cannot be used: ${problem.reason}`,
+                });
+            }
+        });
+    });
 
 export type RawConfig = z.input<typeof configSchema>;
 
 /** The project keys the program reads (without the project prefix). */
 export const PROJECT_CONFIG_KEYS: readonly string[] = Object.keys(configSchema.shape).filter((key) => !key.includes(":"));
+
+/**
+ * Secret-only keys must be encrypted in the stack file; the program never reads their values,
+ * and no message ever repeats them.
+ */
+function secretKeyProblems(raw: Record<string, unknown>, isSecret: (key: string) => boolean): string[] {
+    return SECRET_ONLY_KEYS.filter((key) => raw[key] !== undefined && !isSecret(`${PROJECT_NAME}:${key}`)).map(
+        (key) =>
+            `${PROJECT_NAME}:${key} is stored in plain text: remove it from the stack file and set it with \`pulumi config set --secret ${key} <value>\``,
+    );
+}
 
 /** A stack configuration that cannot be used; `problems` holds one line per bad key. */
 export class ConfigError extends pulumi.RunError {
@@ -135,11 +239,18 @@ function configKey(path: readonly PropertyKey[]): string {
     return rest.reduce((key, part) => (/^\d+$/.test(part) ? `${key}[${part}]` : `${key}.${part}`), top);
 }
 
-function describeIssue(issue: z.core.$ZodIssue, knownKeys: readonly string[]): string[] {
+/** The keys allowed at a path, for suggesting the closest one to a misspelt key. */
+function knownKeysAt(path: readonly PropertyKey[]): string[] {
+    if (path[0] === "registry") return Object.keys(registryFields.shape);
+    if (path[0] === "models") return Object.keys(modelEntrySchema.shape);
+    return [...Object.keys(configSchema.shape), ...SECRET_ONLY_KEYS];
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string[] {
     if (issue.code === "unrecognized_keys") {
         return issue.keys.map((key) => {
             const full = configKey([...issue.path, key]);
-            const suggestion = closest(key, [...knownKeys]);
+            const suggestion = closest(key, knownKeysAt(issue.path));
             return `${full} is not a setting this program reads (probable typo): did you mean ${configKey([...issue.path, suggestion])}?`;
         });
     }
@@ -152,15 +263,17 @@ function describeIssue(issue: z.core.$ZodIssue, knownKeys: readonly string[]): s
  * Validates a raw configuration map (keys without the project prefix, values as Pulumi hands them
  * over) and builds the typed config. Throws a ConfigError listing every problem.
  */
-export function parsePlatformConfig(raw: Record<string, unknown>, stack: string, project = PROJECT_NAME): PlatformConfig {
-    const result = configSchema.safeParse(raw, { reportInput: true });
-    if (!result.success) {
-        const knownKeys = Object.keys(configSchema.shape);
-        throw new ConfigError(
-            stack,
-            result.error.issues.flatMap((issue) => describeIssue(issue, knownKeys)),
-        );
-    }
+export function parsePlatformConfig(
+    raw: Record<string, unknown>,
+    stack: string,
+    project = PROJECT_NAME,
+    isSecret: (key: string) => boolean = () => false,
+): PlatformConfig {
+    const publicValues = Object.fromEntries(Object.entries(raw).filter(([key]) => !(SECRET_ONLY_KEYS as readonly string[]).includes(key)));
+    const result = configSchema.safeParse(publicValues, { reportInput: true });
+    const problems = secretKeyProblems(raw, isSecret);
+    if (!result.success) problems.push(...result.error.issues.flatMap(describeIssue));
+    if (problems.length > 0 || !result.success) throw new ConfigError(stack, problems);
     const c = result.data;
     return {
         project,
@@ -170,13 +283,20 @@ export function parsePlatformConfig(raw: Record<string, unknown>, stack: string,
         protect: c.protect,
         tags: { environment: c.environment, project, "managed-by": "pulumi" },
         storage: {
-            existingResourceGroupName: c.resourceGroupName,
+            // Pulumi.yaml defaults it to "" because the CLI requires a default for every optional key.
+            existingResourceGroupName: c.resourceGroupName || undefined,
             accountName: c.storageAccountName,
             sku: c.storageSku,
             blobSoftDeleteDays: c.blobSoftDeleteDays,
             containerSoftDeleteDays: c.containerSoftDeleteDays,
         },
         databricks: { sku: c.databricksSku },
+        registry: { kind: c.registry.kind, host: c.registry.host, hostFromStack: c.registry.hostFromStack },
+        models: c.models.map((entry) => ({
+            name: entry.name,
+            model: entry.model,
+            selector: parseSelector(c.registry.kind, entry).selector as Selector,
+        })),
     };
 }
 
@@ -205,11 +325,15 @@ function decodeStructured(value: string): unknown {
     }
 }
 
+// Pulumi knows which config values were encrypted but does not type that function publicly.
+const isConfigSecret = (pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean }).isConfigSecret;
+
 /** Reads the current stack's configuration once. Call before declaring any resource. */
 export function loadPlatformConfig(): PlatformConfig {
     return parsePlatformConfig(
         rawConfigFrom(pulumi.runtime.allConfig(), pulumi.getProject()),
         pulumi.getStack(),
         pulumi.getProject(),
+        (key) => isConfigSecret?.(key) ?? false,
     );
 }

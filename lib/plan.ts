@@ -16,6 +16,8 @@ export interface PlannedResource {
     /** A cloud resource (true) or a component that groups them (false). */
     custom: boolean;
     protect: boolean;
+    /** Read from an existing source (e.g. a StackReference), not created. */
+    read?: boolean;
     /** Inputs as the engine would receive them, secrets and unknowns replaced by markers. */
     inputs: Record<string, unknown>;
 }
@@ -69,6 +71,12 @@ interface RegisterRequest {
     getProtect(): boolean | undefined;
     getObject(): { toJavaScript(): Record<string, unknown> } | undefined;
 }
+interface ReadRequest {
+    getType(): string;
+    getName(): string;
+    getParent(): string;
+    getId(): string;
+}
 type Callback = (err: Error | null, response?: { getUrn(): string }) => void;
 
 export interface RecordOptions {
@@ -106,30 +114,43 @@ export async function recordProgram(program: () => unknown, options: RecordOptio
 
     const monitor = pulumi.runtime.getMonitor() as unknown as {
         registerResource(req: RegisterRequest, callback: Callback): void;
+        readResource(req: ReadRequest, callback: Callback): void;
     };
-    const register = monitor.registerResource.bind(monitor);
-    monitor.registerResource = (req, callback) => {
-        pending++;
-        const entry: PlannedResource = {
-            urn: "",
-            type: req.getType(),
-            name: req.getName(),
-            parent: req.getParent() || undefined,
-            custom: req.getCustom(),
-            protect: req.getProtect() === true,
-            inputs: displayValue(req.getObject()?.toJavaScript() ?? {}) as Record<string, unknown>,
+    // Record each registration or read on its way to the mock monitor, with its URN on the way back.
+    const recordCall = <R>(forward: (req: R, callback: Callback) => void, describe: (req: R) => PlannedResource) =>
+        (req: R, callback: Callback) => {
+            pending++;
+            const entry = describe(req);
+            forward(req, (err, response) => {
+                pending--;
+                if (err) failures.push(err);
+                if (response) {
+                    entry.urn = response.getUrn();
+                    nameByUrn.set(entry.urn, entry.name);
+                    recorded.push(entry);
+                }
+                callback(err, response);
+            });
         };
-        register(req, (err, response) => {
-            pending--;
-            if (err) failures.push(err);
-            if (response) {
-                entry.urn = response.getUrn();
-                nameByUrn.set(entry.urn, entry.name);
-                recorded.push(entry);
-            }
-            callback(err, response);
-        });
-    };
+    monitor.registerResource = recordCall(monitor.registerResource.bind(monitor), (req: RegisterRequest) => ({
+        urn: "",
+        type: req.getType(),
+        name: req.getName(),
+        parent: req.getParent() || undefined,
+        custom: req.getCustom(),
+        protect: req.getProtect() === true,
+        inputs: displayValue(req.getObject()?.toJavaScript() ?? {}) as Record<string, unknown>,
+    }));
+    monitor.readResource = recordCall(monitor.readResource.bind(monitor), (req: ReadRequest) => ({
+        urn: "",
+        type: req.getType(),
+        name: req.getName(),
+        parent: req.getParent() || undefined,
+        custom: true,
+        protect: false,
+        read: true,
+        inputs: { id: req.getId() },
+    }));
 
     const onRejection = (reason: unknown) => failures.push(reason instanceof Error ? reason : new Error(String(reason)));
     process.on("unhandledRejection", onRejection);
@@ -169,7 +190,12 @@ function inTreeOrder(resources: PlannedResource[]): PlannedResource[] {
  * Runs the real program (index.ts beside Pulumi.yaml) against `stack`'s config under the mock
  * runtime. Throws whatever the program throws, e.g. a ConfigError, before any resource exists.
  */
-export async function planStack(projectDir: string, stack: string, programFile = "index.ts"): Promise<Plan> {
+export async function planStack(
+    projectDir: string,
+    stack: string,
+    programFile = "index.ts",
+    overrides: Pick<RecordOptions, "mocks" | "preview"> = {},
+): Promise<Plan> {
     const stackConfig = readStackConfig(projectDir, stack);
     const programPath = path.resolve(projectDir, programFile);
     return recordProgram(
@@ -178,7 +204,7 @@ export async function planStack(projectDir: string, stack: string, programFile =
             delete require.cache[require.resolve(programPath)];
             return require(programPath);
         },
-        { project: stackConfig.project, stack, config: stackConfig.config, secretKeys: stackConfig.secretKeys },
+        { project: stackConfig.project, stack, config: stackConfig.config, secretKeys: stackConfig.secretKeys, ...overrides },
     );
 }
 
@@ -196,7 +222,8 @@ function flatten(value: unknown, prefix: string, into: [string, string][]): [str
 
 /** Key settings of a resource, one `key: value` pair per leaf; tags in one line. */
 export function settingsOf(resource: PlannedResource): [string, string][] {
-    const { tags, ...rest } = resource.inputs;
+    // `__provider` is a dynamic resource's serialized code: not a setting.
+    const { tags, __provider: _code, ...rest } = resource.inputs;
     const pairs = flatten(rest, "", []);
     if (tags && typeof tags === "object") {
         pairs.push(["tags", Object.entries(tags).map(([k, v]) => `${k}=${v}`).join(", ")]);
@@ -204,25 +231,31 @@ export function settingsOf(resource: PlannedResource): [string, string][] {
     return pairs;
 }
 
-export function summarize(plan: Plan): { total: number; components: number; cloud: number; protected: number } {
-    const cloud = plan.resources.filter((r) => r.custom).length;
+export function summarize(plan: Plan): { total: number; components: number; cloud: number; protected: number; reads: number } {
+    const created = plan.resources.filter((r) => !r.read);
+    const cloud = created.filter((r) => r.custom).length;
     return {
-        total: plan.resources.length,
-        components: plan.resources.length - cloud,
+        total: created.length,
+        components: created.length - cloud,
         cloud,
-        protected: plan.resources.filter((r) => r.protect).length,
+        protected: created.filter((r) => r.protect).length,
+        reads: plan.resources.length - created.length,
     };
 }
 
-/** The plan as text: each resource with its type, parent and settings, then a summary line. */
-export function renderPlanText(plan: Plan): string {
+/**
+ * The plan as text: each resource with its type, parent and settings, then a summary line.
+ * `notes` adds lines under a resource, keyed by its logical name.
+ */
+export function renderPlanText(plan: Plan, notes: { resource: string; text: string }[] = []): string {
     const lines = [`Plan for stack "${plan.stack}" of project "${plan.project}" (mock runtime: no cloud calls)`, ""];
     for (const resource of plan.resources) {
         const flags = [resource.parent ? `parent: ${resource.parent}` : "", resource.protect ? "PROTECTED" : ""]
             .filter(Boolean)
             .join(", ");
-        lines.push(`+ ${resource.type}  ${resource.name}${flags ? `  (${flags})` : ""}`);
+        lines.push(`${resource.read ? "=" : "+"} ${resource.type}  ${resource.name}${flags ? `  (${flags})` : ""}${resource.read ? "  (read)" : ""}`);
         for (const [key, value] of settingsOf(resource)) lines.push(`      ${key}: ${value}`);
+        for (const note of notes.filter((n) => n.resource === resource.name)) lines.push(`      => ${note.text}`);
     }
     lines.push("", "Outputs:");
     for (const [key, value] of Object.entries(plan.outputs)) {
@@ -231,7 +264,8 @@ export function renderPlanText(plan: Plan): string {
     const s = summarize(plan);
     lines.push(
         "",
-        `Summary: ${s.total} resources to create (${s.cloud} Azure resources, ${s.components} components), ${s.protected} protected.`,
+        `Summary: ${s.total} resources to create (${s.cloud} cloud or dynamic resources, ${s.components} components), ${s.protected} protected` +
+            (s.reads ? `, ${s.reads} read from existing sources.` : "."),
     );
     return lines.join("\n");
 }

@@ -4,6 +4,7 @@ import * as path from "path";
 import { parseArgs } from "util";
 import { ConfigError } from "../lib/config";
 import { planStack, renderPlanText } from "../lib/plan";
+import { resolvePlannedModelVersions } from "../lib/planModelVersions";
 import { listStacks, StackFileError } from "../lib/stackFiles";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
@@ -23,7 +24,13 @@ async function main(argv: string[]): Promise<number> {
     }
     try {
         const plan = await planStack(PROJECT_DIR, positionals[0]);
-        console.log(renderPlanText(plan));
+        const notes = await resolvePlannedModelVersions(plan);
+        console.log(renderPlanText(plan, notes));
+        const failed = notes.filter((n) => n.outcome === "failed");
+        if (failed.length > 0) {
+            console.error(`plan: ${failed.length} model version(s) cannot be resolved; \`pulumi preview\` would fail the same way.`);
+            return 1;
+        }
         return 0;
     } catch (err) {
         if (err instanceof ConfigError || err instanceof StackFileError) {

@@ -116,6 +116,90 @@ describe("stack configuration", () => {
         },
     ];
 
+    const models = (entry: Record<string, unknown>) => [{ name: "fraud", model: "main.risk.fraud", ...entry }];
+    invalidCases.push(
+        {
+            title: "an unknown registry kind",
+            overrides: { registry: { kind: "sagemaker" } },
+            expected: 'mlflow-platform:registry.kind = "sagemaker" is not allowed: it must be one of: mlflow, databricks, unity-catalog',
+        },
+        {
+            title: "a registry host over plain http",
+            overrides: { registry: { kind: "mlflow", host: "http://mlflow.internal:5000" } },
+            expected: 'mlflow-platform:registry.host = "http://mlflow.internal:5000" is not allowed: it must use https://',
+        },
+        {
+            title: "a registry host that is not a URL",
+            overrides: { registry: { kind: "mlflow", host: "mlflow server" } },
+            expected: 'mlflow-platform:registry.host = "mlflow server" is not allowed: it must be a URL such as https://',
+        },
+        {
+            title: "both host and hostFromStack",
+            overrides: { registry: { kind: "unity-catalog", host: "https://adb-1.azuredatabricks.net", hostFromStack: "org/mlflow-platform/dev" } },
+            expected: 'mlflow-platform:registry.hostFromStack = "org/mlflow-platform/dev" is not allowed: it cannot be set together with host',
+        },
+        {
+            title: "a misspelt registry key, suggesting the nested key",
+            overrides: { registry: { kind: "unity-catalog", hostFromStak: "org/p/dev" } },
+            expected: "mlflow-platform:registry.hostFromStak is not a setting this program reads (probable typo): did you mean mlflow-platform:registry.hostFromStack?",
+        },
+        {
+            title: "a registry that is not a map",
+            overrides: { registry: "unity-catalog" },
+            expected: 'mlflow-platform:registry = "unity-catalog" is not allowed: it must be a map with kind',
+        },
+        {
+            title: "models that are not a list",
+            overrides: { models: "fraud" },
+            expected: 'mlflow-platform:models = "fraud" is not allowed: it must be a list of models to serve',
+        },
+        {
+            title: "a model entry with two selectors",
+            overrides: { models: models({ alias: "champion", version: 3 }) },
+            expected: "mlflow-platform:models[0] = {",
+        },
+        {
+            title: "a model entry without a selector",
+            overrides: { models: models({}) },
+            expected: "cannot be used: no selector: set exactly one of alias, stage, version or latest: true",
+        },
+        {
+            title: "the reserved alias latest",
+            overrides: { models: models({ alias: "latest" }) },
+            expected: 'mlflow-platform:models[0].alias = "latest" is not allowed: it cannot be used: alias "latest" is reserved by MLflow',
+        },
+        {
+            title: "a stage selector on Unity Catalog",
+            overrides: { models: models({ stage: "Production" }) },
+            expected: 'mlflow-platform:models[0].stage = "Production" is not allowed: it cannot be used: Unity Catalog has no stages',
+        },
+        {
+            title: "a Unity Catalog model name without catalog and schema",
+            overrides: { models: [{ name: "fraud", model: "fraud", latest: true }] },
+            expected: 'mlflow-platform:models[0].model = "fraud" is not allowed: it cannot be used: "fraud" is not a Unity Catalog model name',
+        },
+        {
+            title: "a service name with capitals",
+            overrides: { models: [{ name: "Fraud", model: "main.risk.fraud", latest: true }] },
+            expected: 'mlflow-platform:models[0].name = "Fraud" is not allowed: it must be 1-24 lowercase letters, digits or \'-\', starting with a letter',
+        },
+        {
+            title: "two models with the same service name",
+            overrides: { models: [...models({ latest: true }), { name: "fraud", model: "main.risk.churn", latest: true }] },
+            expected: 'mlflow-platform:models[1].name = "fraud" is not allowed: it is used by another model entry',
+        },
+        {
+            title: "a misspelt model entry key",
+            overrides: { models: models({ alais: "champion", latest: true }) },
+            expected: "mlflow-platform:models[0].alais is not a setting this program reads (probable typo): did you mean mlflow-platform:models[0].alias?",
+        },
+        {
+            title: "a model entry without a model name",
+            overrides: { models: [{ name: "fraud", latest: true }] },
+            expected: "mlflow-platform:models[0].model is not set: it must be the registered model name",
+        },
+    );
+
     for (const { title, overrides, expected } of invalidCases) {
         it(`rejects ${title}`, () => {
             const problems = problemsFor(validRawConfig(overrides));
@@ -149,6 +233,31 @@ describe("stack configuration", () => {
             }
             assert.ok(err.message.includes("did you mean mlflow-platform:protect?"));
         }
+    });
+
+    it("accepts a registry host on localhost over http, an mlflow stage selector and an empty model list", () => {
+        const config = parsePlatformConfig(
+            validRawConfig({ registry: { kind: "mlflow", host: "http://127.0.0.1:5000" }, models: [{ name: "fraud", model: "fraud", stage: "production" }] }),
+            "dev",
+        );
+        assert.deepStrictEqual(config.models[0].selector, { stage: "Production" });
+        assert.strictEqual(parsePlatformConfig(validRawConfig({ models: [] }), "dev").models.length, 0);
+    });
+
+    it("requires registry secrets to be encrypted, and never repeats their values", () => {
+        const secret = "dapi-plaintext-secret-value-123";
+        const problems = problemsFor(validRawConfig({ registryToken: secret, registryPassword: secret }));
+        assert.deepStrictEqual(problems, [
+            "mlflow-platform:registryToken is stored in plain text: remove it from the stack file and set it with `pulumi config set --secret registryToken <value>`",
+            "mlflow-platform:registryPassword is stored in plain text: remove it from the stack file and set it with `pulumi config set --secret registryPassword <value>`",
+        ]);
+        const accepted = parsePlatformConfig(validRawConfig({ registryToken: secret }), "dev", "mlflow-platform", (key) => key === "mlflow-platform:registryToken");
+        assert.ok(!JSON.stringify(accepted).includes(secret), "the program's config never holds the secret");
+    });
+
+    it("can tell encrypted config values apart through the Pulumi SDK", async () => {
+        const pulumi = await import("@pulumi/pulumi");
+        assert.strictEqual(typeof (pulumi.runtime as unknown as { isConfigSecret?: unknown }).isConfigSecret, "function");
     });
 
     it("is a Pulumi RunError, so the CLI prints the message without a stack trace", async () => {

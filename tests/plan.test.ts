@@ -33,7 +33,7 @@ describe("plan of the shipped stacks", () => {
     });
 
     it("declares the same resource set in dev and prd", () => {
-        const shape = (plan: Plan) => plan.resources.map((r) => `${r.type} ${r.name.replace(/^(dev|prd)-/, "")}`).sort();
+        const shape = (plan: Plan) => plan.resources.filter((r) => !r.read).map((r) => `${r.type} ${r.name.replace(/^(dev|prd)-/, "")}`).sort();
         assert.deepStrictEqual(shape(dev), shape(prd));
         assert.deepStrictEqual(
             [...new Set(dev.resources.map((r) => r.type))].sort(),
@@ -47,6 +47,7 @@ describe("plan of the shipped stacks", () => {
                 "azure-native:storage:StorageAccount",
                 "mlflow-platform:mlflow:MlflowWorkspace",
                 "mlflow-platform:storage:ModelStore",
+                "pulumi-nodejs:dynamic/registry:ModelVersion",
             ],
         );
     });
@@ -89,7 +90,7 @@ describe("plan of the shipped stacks", () => {
     });
 
     it("gives every Azure resource a component parent", () => {
-        for (const r of prd.resources.filter((r) => r.custom)) assert.ok(r.parent, `${r.name} has no parent`);
+        for (const r of prd.resources.filter((r) => r.type.startsWith("azure-native:"))) assert.ok(r.parent, `${r.name} has no parent`);
     });
 
     it("shows values the provider computes as unknown, as a preview does", () => {
@@ -104,7 +105,8 @@ describe("plan of the shipped stacks", () => {
         assert.match(text, /^ {6}allowBlobPublicAccess: false$/m);
         assert.match(text, /^ {6}parameters\.enableNoPublicIp\.value: true$/m);
         assert.match(text, /^ {6}isVersioningEnabled: true$/m);
-        assert.match(text, /^Summary: 10 resources to create \(8 Azure resources, 2 components\), 4 protected\.$/m);
+        assert.match(text, /^Summary: 11 resources to create \(9 cloud or dynamic resources, 2 components\), 4 protected, 1 read from existing sources\.$/m);
+        assert.match(text, /^= pulumi:pulumi:StackReference {2}organization\/mlflow-platform\/dev {2}\(read\)$/m);
     });
 });
 
@@ -188,7 +190,7 @@ describe("npm run plan (command line)", () => {
         const { code, stdout } = await planCli("dev");
         assert.strictEqual(code, 0);
         assert.match(stdout, /^Plan for stack "dev"/);
-        assert.match(stdout, /Summary: 10 resources to create/);
+        assert.match(stdout, /Summary: 11 resources to create/);
     });
 
     it("exits non-zero with a usage line for a missing or extra argument or an unknown flag", async () => {

@@ -18,7 +18,7 @@ describe("Pulumi.yaml", () => {
     it("declares every project key the program reads, with a type and a description, and no other", () => {
         assert.deepStrictEqual(Object.keys(project.config).sort(), [...PROJECT_CONFIG_KEYS].sort());
         for (const [key, entry] of Object.entries<any>(project.config)) {
-            assert.ok(["string", "integer", "boolean", "array"].includes(entry.type), `${key} type`);
+            assert.ok(["string", "integer", "boolean", "array", "object"].includes(entry.type), `${key} type`);
             assert.ok(typeof entry.description === "string" && entry.description.length > 10, `${key} description`);
         }
     });
@@ -26,11 +26,16 @@ describe("Pulumi.yaml", () => {
     it("has defaults that pass validation", () => {
         const defaults: Record<string, string> = { "azure-native:location": "westeurope" };
         for (const [key, entry] of Object.entries<any>(project.config)) {
-            if (entry.default !== undefined) defaults[`mlflow-platform:${key}`] = String(entry.default);
+            if (entry.default !== undefined) {
+                defaults[`mlflow-platform:${key}`] = typeof entry.default === "string" ? entry.default : JSON.stringify(entry.default);
+            }
         }
         defaults["mlflow-platform:environment"] = "dev";
         defaults["mlflow-platform:storageAccountName"] = "valid01";
-        assert.doesNotThrow(() => parsePlatformConfig(rawConfigFrom(defaults), "dev"));
+        const config = parsePlatformConfig(rawConfigFrom(defaults), "dev");
+        assert.deepStrictEqual(config.models, [], "no models by default: the bootstrap deployment");
+        assert.deepStrictEqual(config.registry, { kind: "unity-catalog", host: undefined, hostFromStack: undefined });
+        assert.strictEqual(config.storage.existingResourceGroupName, undefined, '"" means create a group');
     });
 });
 

@@ -281,6 +281,18 @@ describe("registry client", () => {
             assert.throws(() => selectCredential("mlflow", { password: "p" }, {}), /set both mlflow-platform:registryUsername and mlflow-platform:registryPassword/);
         });
 
+        it("fails a request clearly, naming registry, model and selector, when no Entra token can be had", async () => {
+            const credential = entraToken({
+                getToken: async () => {
+                    throw new Error("ChainedTokenCredential authentication failed.");
+                },
+            });
+            const err = await failure(client("unity-catalog", { credential }).resolve("main.risk.fraud", { alias: "champion" }), "unauthenticated");
+            assert.match(err.message, /^no Microsoft Entra token for Azure Databricks: ChainedTokenCredential authentication failed\. Run `az login`/);
+            assertNamesContext(err, "main.risk.fraud", 'alias "champion"');
+            assert.strictEqual(server.requests.length, 0);
+        });
+
         it("says how to sign in when no Entra token can be had", async () => {
             const credential = entraToken({
                 getToken: async () => {

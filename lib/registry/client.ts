@@ -372,10 +372,16 @@ export class RegistryClient {
     /** One GET, retried on 429, 5xx and transient network errors with backoff and jitter. */
     private async request(path: string, model: string, selector: Selector | { version: string }): Promise<Answer> {
         for (let attempt = 1; ; attempt++) {
+            const headers: Record<string, string> = {};
+            if (this.credential) {
+                try {
+                    headers.Authorization = await this.credential.authorization();
+                } catch (err) {
+                    throw this.error("unauthenticated", (err as Error).message.replace(/\.+$/, ""), model, selector, "");
+                }
+            }
             let response: AxiosResponse<string>;
             try {
-                const headers: Record<string, string> = {};
-                if (this.credential) headers.Authorization = await this.credential.authorization();
                 response = await this.http.get<string>(path, { headers });
             } catch (err) {
                 const failure = this.networkFailure(err, model, selector);
@@ -523,7 +529,7 @@ export class RegistryClient {
         next: string,
         status?: number,
     ): RegistryError {
-        const message = `${what}. Registry: ${this.url} (${this.kind}), model: ${model}, selector: ${describeSelector(selector as Selector)}. ${next}`;
+        const message = `${what}. Registry: ${this.url} (${this.kind}), model: ${model}, selector: ${describeSelector(selector as Selector)}.${next ? ` ${next}` : ""}`;
         return new RegistryError(kind, redact(message, this.credential?.secrets() ?? []), status);
     }
 }

@@ -54,7 +54,7 @@ export function entraToken(tokenSource?: AccessTokenSource): Credential {
                     token = await source.getToken(AZURE_DATABRICKS_SCOPE);
                 } catch (err) {
                     throw new Error(
-                        `no Microsoft Entra token for Azure Databricks: ${(err as Error).message.split("\n")[0]}. ` +
+                        `no Microsoft Entra token for Azure Databricks: ${(err as Error).message.split("\n")[0].replace(/\.+$/, "")}. ` +
                             "Run `az login`, or set DATABRICKS_TOKEN, or the secret config mlflow-platform:registryToken",
                     );
                 }

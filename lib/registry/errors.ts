@@ -27,6 +27,9 @@ export class RegistryError extends Error {
         readonly status?: number,
     ) {
         super(message);
+        // Set explicitly: Pulumi's closure serialization turns `super(message)` into
+        // `Error.call(this, message)`, which leaves `message` unset in the dynamic provider.
+        this.message = message;
         this.name = "RegistryError";
     }
 }

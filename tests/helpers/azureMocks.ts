@@ -19,6 +19,21 @@ const computedOutputs: Record<string, (name: string, inputs: Record<string, any>
     "azure-native:databricks:AccessConnector": (name, inputs) => ({
         identity: { ...inputs.identity, principalId: `principal-of-${name}` },
     }),
+    "pulumi:pulumi:StackReference": (name) => ({
+        name,
+        outputs: { workspaceUrl: "https://adb-1111111111111111.1.azuredatabricks.net" },
+        secretOutputNames: [],
+    }),
+    // What the ModelVersion provider's check and create return for a registry whose answer is version 7.
+    "pulumi-nodejs:dynamic/registry:ModelVersion": (_, inputs) => ({
+        version: "7",
+        modelUri: `models:/${inputs.model}/7`,
+        status: "READY",
+        source: "runs:/abc/model",
+        runId: "abc",
+        aliases: [],
+        createdAt: "2026-11-01T00:00:00.000Z",
+    }),
     "azure-native:databricks:Workspace": () => ({
         workspaceId: "1234567890123456",
         workspaceUrl: "adb-1234567890123456.7.azuredatabricks.net",
@@ -28,6 +43,7 @@ const computedOutputs: Record<string, (name: string, inputs: Record<string, any>
 export const deployedAzureMocks: pulumi.runtime.Mocks = {
     newResource: ({ type, name, inputs, custom }) => {
         if (!custom) return { id: undefined, state: {} };
+        if (type === "pulumi:pulumi:StackReference") return { id: name, state: computedOutputs[type](name, inputs) };
         const extra = computedOutputs[type]?.(name, inputs) ?? {};
         return { id: armId(type, name), state: { name, ...inputs, ...extra } };
     },

@@ -17,6 +17,8 @@ export function validRawConfig(overrides: Record<string, unknown> = {}): Record<
         containerSoftDeleteDays: "7",
         databricksSku: "premium",
         protect: "false",
+        registry: { kind: "unity-catalog" },
+        models: [{ name: "fraud", model: "main.risk.fraud", alias: "champion" }],
         ...overrides,
     };
 }

@@ -1,0 +1,331 @@
+import * as assert from "assert";
+import { ModelVersion, ModelVersionProvider, type ModelVersionState } from "../components/modelVersion";
+import { planStack, recordProgram, renderPlanText, UNKNOWN_DISPLAY } from "../lib/plan";
+import { MODEL_VERSION_TYPE, resolvePlannedModelVersions } from "../lib/planModelVersions";
+import { deployedAzureMocks } from "./helpers/azureMocks";
+import { FakeMlflowServer } from "./helpers/fakeMlflow";
+import { onlyOfType, PROJECT_DIR } from "./helpers/fixtures";
+import { loadSerializedProvider, providerConfig } from "./helpers/serializedProvider";
+
+const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+const TOKEN = "dapi-fixture-token-for-tests-only-7f3a";
+
+describe("ModelVersion provider", () => {
+    let server: FakeMlflowServer;
+    let provider: ModelVersionProvider;
+
+    beforeEach(async () => {
+        server = new FakeMlflowServer();
+        await server.start();
+        server.addModel("fraud", [{ version: 5, stage: "Archived" }, { version: 6, stage: "Production" }, { version: 7 }], { champion: 6 });
+        server.addModel("main.risk.fraud", [{ version: 1 }, { version: 2 }], { champion: 1 });
+        provider = new ModelVersionProvider({ sleep: async () => undefined, timeoutMs: 2000, onProgress: () => undefined });
+    });
+    afterEach(() => server.stop());
+
+    function inputs(selector: ModelVersionState["selector"], overrides: Partial<ModelVersionState> = {}): ModelVersionState {
+        return { registryKind: "mlflow", registryUrl: server.url, model: "fraud", selector, ...overrides } as ModelVersionState;
+    }
+
+    async function checked(state: ModelVersionState): Promise<ModelVersionState> {
+        const result = await provider.check({} as ModelVersionState, state);
+        assert.deepStrictEqual(result.failures ?? [], [], "check failures");
+        return result.inputs!;
+    }
+
+    describe("check", () => {
+        for (const [selector, version] of [
+            [{ alias: "champion" }, "6"],
+            [{ stage: "production" }, "6"],
+            [{ version: "5" }, "5"],
+            [{ latest: true }, "7"],
+        ] as const) {
+            it(`resolves ${JSON.stringify(selector)} into the checked inputs, where preview sees it`, async () => {
+                const state = await checked(inputs(selector));
+                assert.strictEqual(state.version, version);
+                assert.strictEqual(state.modelUri, `models:/fraud/${version}`);
+                assert.strictEqual(state.status, "READY");
+                assert.strictEqual(state.runId, `run${version}`);
+                assert.strictEqual(state.source, `runs:/run${version}/model`);
+                assert.match(state.createdAt, /^\d{4}-\d\d-\d\dT/);
+                assert.ok(Array.isArray(state.aliases));
+                assert.strictEqual(server.requests.length, 1, "one request");
+            });
+        }
+
+        it("resolves Unity Catalog aliases", async () => {
+            await provider.configure({ config: providerConfig({ "mlflow-platform:registryToken": "token-for-an-open-server" }) });
+            const state = await checked(inputs({ alias: "champion" }, { registryKind: "unity-catalog", model: "main.risk.fraud" }));
+            assert.strictEqual(state.version, "1");
+            assert.deepStrictEqual(state.aliases, ["champion"]);
+            assert.strictEqual(state.modelUri, "models:/main.risk.fraud/1");
+        });
+
+        it("leaves the version unknown, without a request, while the registry host is unknown", async () => {
+            const state = await checked(inputs({ alias: "champion" }, { registryUrl: UNKNOWN }));
+            for (const key of ["version", "modelUri", "source", "runId", "status", "aliases", "createdAt"] as const) {
+                assert.strictEqual(state[key], UNKNOWN, key);
+            }
+            assert.strictEqual(server.requests.length, 0);
+        });
+
+        const invalid: [string, Partial<ModelVersionState>, string, RegExp][] = [
+            ["two selectors", { selector: { alias: "champion", latest: true } }, "selector", /alias and latest are all set: set exactly one/],
+            ["no selector", { selector: {} }, "selector", /no selector: set exactly one of alias, stage, version or latest: true/],
+            ["the reserved alias latest", { selector: { alias: "Latest" } }, "selector.alias", /reserved by MLflow/],
+            ["a reserved v<n> alias", { selector: { alias: "v3" } }, "selector.alias", /reserved by MLflow/],
+            ["a stage on Unity Catalog", { registryKind: "unity-catalog", model: "main.risk.fraud", selector: { stage: "Production" } }, "selector.stage", /Unity Catalog has no stages: select by alias/],
+            ["an unknown stage", { selector: { stage: "Prod" } }, "selector.stage", /must be one of None, Staging, Production, Archived/],
+            ["a two-part Unity Catalog name", { registryKind: "unity-catalog", model: "risk.fraud", selector: { latest: true } }, "model", /use three parts, catalog\.schema\.model/],
+            ["a model name with a slash", { model: "risk/fraud", selector: { latest: true } }, "model", /not a usable MLflow model name/],
+            ["an alias on the workspace registry", { registryKind: "databricks", selector: { alias: "champion" } }, "selector.alias", /no aliases \(they need Unity Catalog\)/],
+            ["a version that is not a number", { selector: { version: "six" } }, "selector.version", /must be a whole number from 1/],
+            ["an unknown registry kind", { registryKind: "sagemaker" as never, selector: { latest: true } }, "registryKind", /must be one of mlflow, databricks, unity-catalog/],
+        ];
+        for (const [title, overrides, property, reason] of invalid) {
+            it(`fails ${title} on property ${property}, before any request`, async () => {
+                const result = await provider.check({} as ModelVersionState, inputs({}, overrides));
+                assert.strictEqual(result.failures?.length, 1);
+                assert.strictEqual(result.failures![0].property, property);
+                assert.match(result.failures![0].reason, reason);
+                assert.strictEqual(server.requests.length, 0);
+            });
+        }
+
+        it("reports a registry error as a check failure with the full message", async () => {
+            const result = await provider.check({} as ModelVersionState, inputs({ alias: "prod" }));
+            assert.strictEqual(result.failures?.[0].property, "selector");
+            assert.match(result.failures![0].reason, /alias "prod" is not set on the model\. Registry: http:\/\/127\.0\.0\.1:\d+ \(mlflow\), model: fraud/);
+        });
+
+        it("waits for a pending registration and fails on FAILED_REGISTRATION with its message", async () => {
+            server.addModel("pending", [{ version: 1, status: "PENDING_REGISTRATION", readyAfterReads: 2 }]);
+            assert.strictEqual((await checked(inputs({ latest: true }, { model: "pending" }))).status, "READY");
+            server.addModel("failed", [{ version: 1, status: "FAILED_REGISTRATION", statusMessage: "copy failed" }]);
+            const result = await provider.check({} as ModelVersionState, inputs({ version: "1" }, { model: "failed" }));
+            assert.match(result.failures![0].reason, /version 1 failed to register: copy failed/);
+        });
+    });
+
+    describe("diff", () => {
+        it("shows a moved alias as an update of the version, not a replace", async () => {
+            const olds = await checked(inputs({ alias: "champion" }));
+            server.setAlias("fraud", "champion", 7);
+            const news = await checked(inputs({ alias: "champion" }));
+            assert.strictEqual(olds.version, "6");
+            assert.strictEqual(news.version, "7");
+            assert.deepStrictEqual(await provider.diff("id", olds, news), { changes: true, replaces: [] });
+            const { outs } = await provider.update("id", olds, news);
+            assert.strictEqual(outs?.version, "7", "dependents see the new version");
+        });
+
+        it("is no change at all when the version is unchanged", async () => {
+            const olds = await checked(inputs({ alias: "champion" }));
+            const news = await checked(inputs({ alias: "champion" }));
+            assert.deepStrictEqual(await provider.diff("id", olds, news), { changes: false, replaces: [] });
+        });
+
+        it("replaces on a new model name, registry kind or registry URL", async () => {
+            const olds = await checked(inputs({ latest: true }));
+            assert.deepStrictEqual((await provider.diff("id", olds, { ...olds, model: "other" })).replaces, ["model"]);
+            assert.deepStrictEqual((await provider.diff("id", olds, { ...olds, registryUrl: "https://other" })).replaces, ["registryUrl"]);
+            assert.deepStrictEqual((await provider.diff("id", olds, { ...olds, registryKind: "databricks" })).replaces, ["registryKind"]);
+        });
+
+        it("updates when only the selector changes, even to the same version", async () => {
+            const olds = await checked(inputs({ alias: "champion" }));
+            const news = await checked(inputs({ version: "6" }));
+            assert.deepStrictEqual(await provider.diff("id", olds, news), { changes: true, replaces: [] });
+        });
+    });
+
+    describe("create, read, update, delete", () => {
+        it("creates from the checked inputs without another request, and keeps __provider out of outputs", async () => {
+            const news = await checked(inputs({ alias: "champion" }));
+            server.requests.length = 0;
+            const { id, outs } = await provider.create({ ...news, __provider: "code" } as ModelVersionState);
+            assert.strictEqual(id, `${server.url}#fraud`);
+            assert.strictEqual(outs?.version, "6");
+            assert.ok(!("__provider" in (outs as object)));
+            assert.strictEqual(server.requests.length, 0);
+        });
+
+        it("resolves in create when check could not (host unknown at preview)", async () => {
+            const { outs } = await provider.create(inputs({ latest: true }, Object.fromEntries(["version", "modelUri"].map((k) => [k, UNKNOWN]))));
+            assert.strictEqual(outs?.version, "7");
+        });
+
+        it("refreshes a version's aliases on read, and reads a deleted version as gone", async () => {
+            const state = await checked(inputs({ version: "7" }));
+            assert.deepStrictEqual(state.aliases, []);
+            server.setAlias("fraud", "challenger", 7);
+            const refreshed = await provider.read("id", state);
+            assert.strictEqual(refreshed.id, "id");
+            assert.deepStrictEqual(refreshed.props?.aliases, ["challenger"]);
+            assert.strictEqual(refreshed.props?.version, "7");
+            server.deleteVersion("fraud", 7);
+            assert.deepStrictEqual(await provider.read("id", state), {});
+        });
+
+        it("leaves the registry untouched on delete", async () => {
+            await checked(inputs({ version: "7" }));
+            server.requests.length = 0;
+            await provider.delete();
+            assert.strictEqual(server.requests.length, 0);
+            assert.ok(await checked(inputs({ version: "7" })));
+        });
+    });
+});
+
+describe("ModelVersion credentials", () => {
+    let server: FakeMlflowServer;
+    const savedEnv = { ...process.env };
+
+    beforeEach(async () => {
+        server = new FakeMlflowServer();
+        await server.start();
+        server.auth = { mode: "bearer", tokens: [TOKEN] };
+        server.addModel("main.risk.fraud", [{ version: 1 }, { version: 2, status: "PENDING_REGISTRATION", readyAfterReads: 1 }], { champion: 2 });
+        for (const key of ["DATABRICKS_TOKEN", "MLFLOW_TRACKING_TOKEN", "MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"]) delete process.env[key];
+    });
+    afterEach(async () => {
+        process.env = { ...savedEnv };
+        await server.stop();
+    });
+
+    it("never puts a token in the serialized provider, the outputs, log lines or error messages", async () => {
+        process.env.DATABRICKS_TOKEN = TOKEN;
+        // The real serialized code, as it would be stored in state.
+        const plan = await recordProgram(
+            () => {
+                const mv = new ModelVersion("fraud-version", {
+                    registryKind: "unity-catalog",
+                    registryUrl: server.url,
+                    model: "main.risk.fraud",
+                    selector: { alias: "champion" },
+                });
+                return { version: mv.version };
+            },
+            { project: "mlflow-platform", stack: "test", config: { "mlflow-platform:registryToken": TOKEN }, secretKeys: ["mlflow-platform:registryToken"] },
+        );
+        const serialized = String(onlyOfType(plan, MODEL_VERSION_TYPE).inputs.__provider);
+        assert.ok(serialized.length > 1000, "the provider was serialized");
+        assert.ok(!serialized.includes(TOKEN), "no token in __provider");
+        assert.ok(!JSON.stringify(plan).includes(TOKEN), "no token in inputs or outputs");
+
+        // Run that very code as the dynamic provider host would, with the secret from stack config.
+        delete process.env.DATABRICKS_TOKEN;
+        const logged: string[] = [];
+        const originalError = console.error;
+        console.error = (...args: unknown[]) => logged.push(args.join(" "));
+        try {
+            const loaded = loadSerializedProvider(serialized, PROJECT_DIR);
+            await loaded.configure!({ config: providerConfig({ "mlflow-platform:registryToken": TOKEN }) });
+            const news = { registryKind: "unity-catalog", registryUrl: server.url, model: "main.risk.fraud", selector: { alias: "champion" }, __provider: serialized };
+            const checkedResult = await loaded.check!({}, news);
+            assert.deepStrictEqual(checkedResult.failures ?? [], []);
+            assert.strictEqual(checkedResult.inputs.version, "2");
+            assert.ok(server.requests.every((r) => r.authorization === `Bearer ${TOKEN}`), "the configured token was sent");
+            const { outs } = await loaded.create(checkedResult.inputs);
+            assert.ok(!JSON.stringify(outs).includes(TOKEN), "no token in outputs");
+
+            // A server that echoes the token in its error: the message still never shows it.
+            server.faults.push({ status: 400, body: JSON.stringify({ error_code: "BAD_REQUEST", message: `bad token ${TOKEN}` }) });
+            const failed = await loaded.check!({}, { ...news, selector: { version: "1" } });
+            assert.ok(failed.failures?.length, `the echoed error is a failure: ${JSON.stringify(failed)}`);
+            assert.ok(!failed.failures![0].reason.includes(TOKEN), failed.failures![0].reason);
+        } finally {
+            console.error = originalError;
+        }
+        assert.ok(logged.some((line) => /PENDING_REGISTRATION/.test(line)), "progress was logged");
+        assert.ok(!logged.join("\n").includes(TOKEN), "no token in log lines");
+    });
+
+    it("uses DATABRICKS_TOKEN from the environment when no secret config is set", async () => {
+        process.env.DATABRICKS_TOKEN = TOKEN;
+        const provider = new ModelVersionProvider({ sleep: async () => undefined });
+        await provider.configure({ config: providerConfig({}) });
+        const result = await provider.check({} as ModelVersionState, {
+            registryKind: "unity-catalog",
+            registryUrl: server.url,
+            model: "main.risk.fraud",
+            selector: { version: "1" },
+        } as ModelVersionState);
+        assert.strictEqual(result.inputs?.version, "1");
+    });
+
+    it("explains a 401 without showing the token that was refused", async () => {
+        process.env.DATABRICKS_TOKEN = "dapi-wrong-token-value-1234";
+        const provider = new ModelVersionProvider({ sleep: async () => undefined });
+        const result = await provider.check({} as ModelVersionState, {
+            registryKind: "unity-catalog",
+            registryUrl: server.url,
+            model: "main.risk.fraud",
+            selector: { version: "1" },
+        } as ModelVersionState);
+        assert.match(result.failures![0].reason, /unauthenticated \(HTTP 401.*sent the credential from DATABRICKS_TOKEN/);
+        assert.ok(!result.failures![0].reason.includes("dapi-wrong-token-value-1234"));
+    });
+});
+
+describe("ModelVersion in the program", () => {
+    it("dev resolves the latest version from its own workspace's registry", async () => {
+        const plan = await planStack(PROJECT_DIR, "dev", "index.ts", { mocks: deployedAzureMocks, preview: false });
+        const mv = onlyOfType(plan, MODEL_VERSION_TYPE);
+        assert.strictEqual(mv.name, "dev-fraud-version");
+        assert.deepStrictEqual(mv.inputs.selector, { latest: true });
+        assert.strictEqual(mv.inputs.registryKind, "unity-catalog");
+        assert.strictEqual(mv.inputs.registryUrl, "https://adb-1234567890123456.7.azuredatabricks.net", "this stack's workspace URL");
+        assert.deepStrictEqual(plan.outputs.models, { fraud: { version: "7", modelUri: "models:/main.fraud_detection.fraud/7" } });
+    });
+
+    it("prd follows the champion alias in dev's registry through a StackReference", async () => {
+        const plan = await planStack(PROJECT_DIR, "prd", "index.ts", { mocks: deployedAzureMocks, preview: false });
+        const mv = onlyOfType(plan, MODEL_VERSION_TYPE);
+        assert.deepStrictEqual(mv.inputs.selector, { alias: "champion" });
+        assert.strictEqual(mv.inputs.registryUrl, "https://adb-1111111111111111.1.azuredatabricks.net", "dev's workspaceUrl output");
+        assert.strictEqual(onlyOfType(plan, "pulumi:pulumi:StackReference").name, "organization/mlflow-platform/dev");
+    });
+
+    it("shows the selector in the plan and says the version is resolved at deploy without registry credentials", async () => {
+        const plan = await planStack(PROJECT_DIR, "prd");
+        const notes = await resolvePlannedModelVersions(plan, {});
+        assert.deepStrictEqual(notes.map((n) => n.outcome), ["deferred"]);
+        const text = renderPlanText(plan, notes);
+        assert.match(text, /\+ pulumi-nodejs:dynamic\/registry:ModelVersion {2}prd-fraud-version\n {6}model: main\.fraud_detection\.fraud\n {6}registryKind: unity-catalog\n {6}registryUrl: \(known after deploy\)\n {6}selector\.alias: champion\n {6}=> version: resolved at deploy \(set DATABRICKS_HOST and DATABRICKS_TOKEN/);
+        assert.doesNotMatch(text, /__provider/);
+        assert.strictEqual(onlyOfType(plan, MODEL_VERSION_TYPE).inputs.registryUrl, UNKNOWN_DISPLAY);
+    });
+
+    describe("with a registry in the environment", () => {
+        let server: FakeMlflowServer;
+        beforeEach(async () => {
+            server = new FakeMlflowServer();
+            await server.start();
+            server.auth = { mode: "bearer", tokens: [TOKEN] };
+            server.addModel("main.fraud_detection.fraud", [{ version: 6 }, { version: 7 }], { champion: 6 });
+        });
+        afterEach(() => server.stop());
+
+        it("resolves the real version in the plan", async () => {
+            const env = { DATABRICKS_HOST: server.url, DATABRICKS_TOKEN: TOKEN };
+            const prd = await resolvePlannedModelVersions(await planStack(PROJECT_DIR, "prd"), env);
+            assert.deepStrictEqual(prd.map((n) => [n.outcome, n.text.replace(server.url, "URL")]), [
+                ["resolved", "version: 6 (READY, models:/main.fraud_detection.fraud/6), resolved now from URL"],
+            ]);
+            const dev = await resolvePlannedModelVersions(await planStack(PROJECT_DIR, "dev"), env);
+            assert.match(dev[0].text, /^version: 7 \(READY/);
+            server.setAlias("main.fraud_detection.fraud", "champion", 7);
+            const moved = await resolvePlannedModelVersions(await planStack(PROJECT_DIR, "prd"), env);
+            assert.match(moved[0].text, /^version: 7 /, "a moved alias shows in the next plan");
+        });
+
+        it("reports a version that cannot be resolved, as preview would", async () => {
+            server.addModel("main.fraud_detection.fraud", [{ version: 1 }]);
+            const notes = await resolvePlannedModelVersions(await planStack(PROJECT_DIR, "prd"), { DATABRICKS_HOST: server.url, DATABRICKS_TOKEN: TOKEN });
+            assert.strictEqual(notes[0].outcome, "failed");
+            assert.match(notes[0].text, /^cannot resolve: alias "champion" is not set on the model/);
+            assert.ok(!notes[0].text.includes(TOKEN));
+        });
+    });
+});
