@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { loadPlatformConfig } from "./lib/config";
 import { ModelStore } from "./components/modelStore";
 import { MlflowWorkspace } from "./components/mlflowWorkspace";
-import { ModelVersion } from "./components/modelVersion";
+import { ModelServing } from "./components/serving/modelServing";
 
 const config = loadPlatformConfig();
 const env = config.environment;
@@ -32,15 +32,18 @@ const registryUrl: pulumi.Output<string> = config.registry.host
       ? (new pulumi.StackReference(config.registry.hostFromStack).requireOutput("workspaceUrl") as pulumi.Output<string>)
       : mlflow.workspaceUrl;
 
-const modelVersions = config.models.map(
-    (served) =>
-        new ModelVersion(`${env}-${served.name}-version`, {
-            registryKind: config.registry.kind,
-            registryUrl,
-            model: served.model,
-            selector: served.selector,
-        }),
-);
+const serving = new ModelServing(`${env}-serving`, {
+    location: config.location,
+    resourceGroupName: store.resourceGroupName,
+    // Both are globally unique names; the storage account's already is, so build on it.
+    containerRegistryName: `${config.storage.accountName}acr`,
+    dnsLabelPrefix: config.storage.accountName,
+    containerRegistrySku: config.serving.containerRegistrySku,
+    platform: config.serving.platform,
+    registry: { kind: config.registry.kind, url: registryUrl, credentials: config.registryCredentials },
+    models: config.models,
+    tags: config.tags,
+});
 
 export const resourceGroupName = store.resourceGroupName;
 export const storageAccountName = store.accountName;
@@ -50,8 +53,5 @@ export const workspaceId = mlflow.workspaceId;
 export const workspaceUrl = mlflow.workspaceUrl;
 export const accessConnectorId = mlflow.accessConnectorId;
 export const registry = registryUrl;
-export const models = pulumi.output(
-    Object.fromEntries(
-        config.models.map((served, i) => [served.name, { version: modelVersions[i].version, modelUri: modelVersions[i].modelUri }]),
-    ),
-);
+export const containerRegistry = serving.loginServer;
+export const models = pulumi.output(serving.models);

@@ -7,6 +7,7 @@ import { closest } from "fastest-levenshtein";
 import { z } from "zod";
 import { REGISTRY_KINDS, type RegistryKind, type Selector } from "./registry/types";
 import { checkModelName, parseSelector } from "./registry/validation";
+import { aciSizeProblems, WORKER_LIMITS } from "./serving/limits";
 
 export const PROJECT_NAME = "mlflow-platform";
 export const LOCATION_KEY = "azure-native:location";
@@ -23,11 +24,15 @@ export const STORAGE_SKUS = [
     "Standard_RAGZRS",
 ] as const;
 export const DATABRICKS_SKUS = ["standard", "premium", "trial"] as const;
+export const CONTAINER_REGISTRY_SKUS = ["Basic", "Standard", "Premium"] as const;
+export const SERVING_PLATFORMS = ["aci"] as const;
 export const RETENTION_DAYS = { min: 1, max: 365 } as const;
 
 export type Environment = (typeof ENVIRONMENTS)[number];
 export type StorageSku = (typeof STORAGE_SKUS)[number];
 export type DatabricksSku = (typeof DATABRICKS_SKUS)[number];
+export type ContainerRegistrySku = (typeof CONTAINER_REGISTRY_SKUS)[number];
+export type ServingPlatform = (typeof SERVING_PLATFORMS)[number];
 
 /** A model this stack serves: a short service name, the registry model and which version. */
 export interface ServedModel {
@@ -36,6 +41,11 @@ export interface ServedModel {
     /** Registered model name (`catalog.schema.model` in Unity Catalog). */
     model: string;
     selector: Selector;
+    /** CPU cores and memory (GB) for the serving container. */
+    cpu: number;
+    memoryGb: number;
+    /** Scoring server worker processes. */
+    workers: number;
 }
 
 /** Where the model registry is. Exactly one of `host`, `hostFromStack`, or neither (this stack's workspace). */
@@ -72,6 +82,16 @@ export interface PlatformConfig {
     };
     registry: RegistryConfig;
     models: ServedModel[];
+    serving: {
+        platform: ServingPlatform;
+        containerRegistrySku: ContainerRegistrySku;
+    };
+    /** Registry credentials from secret config, for the serving containers; absent when unset. */
+    registryCredentials: {
+        token?: pulumi.Output<string>;
+        username?: pulumi.Output<string>;
+        password?: pulumi.Output<string>;
+    };
 }
 
 // Pulumi hands every top-level config value to the program as a string ("7", "true").
@@ -79,6 +99,10 @@ export interface PlatformConfig {
 // schema reports the value exactly as it was written.
 function integerFromString(value: unknown): unknown {
     return typeof value === "string" && /^-?\d+$/.test(value.trim()) ? Number(value) : value;
+}
+
+function numberFromString(value: unknown): unknown {
+    return typeof value === "string" && /^\d+(\.\d+)?$/.test(value.trim()) ? Number(value) : value;
 }
 
 function booleanFromString(value: unknown): unknown {
@@ -155,8 +179,19 @@ const modelEntrySchema = z
         stage: z.unknown().optional(),
         version: z.unknown().optional(),
         latest: z.unknown().optional(),
+        cpu: z.preprocess(numberFromString, z.number({ error: "must be a number of CPU cores, such as 1 or 0.5" })),
+        memoryGb: z.preprocess(numberFromString, z.number({ error: "must be a number of GB, such as 2 or 1.5" })),
+        workers: wholeNumber(WORKER_LIMITS.min, WORKER_LIMITS.max).optional(),
     })
     .strict();
+
+const servingFields = z.object(
+    {
+        platform: oneOf(SERVING_PLATFORMS),
+        containerRegistrySku: oneOf(CONTAINER_REGISTRY_SKUS),
+    },
+    { error: "must be a map with platform and containerRegistrySku" },
+);
 
 /**
  * The project keys this program reads, exactly as they appear after the `mlflow-platform:` prefix,
@@ -178,7 +213,8 @@ export const configSchema = z
         databricksSku: oneOf(DATABRICKS_SKUS),
         protect: boolean(),
         registry: registrySchema,
-        models: z.array(modelEntrySchema, { error: "must be a list of models to serve (name, model and one of alias, stage, version, latest)" }),
+        models: z.array(modelEntrySchema, { error: "must be a list of models to serve (name, model, cpu, memoryGb and one of alias, stage, version, latest)" }),
+        serving: servingFields.strict(),
     })
     .strict()
     .superRefine((config, ctx) => {
@@ -190,6 +226,9 @@ export const configSchema = z
                 ctx.addIssue({ code: "custom", path: ["models", i, "name"], input: entry.name, message: "is used by another model entry: service names must be unique" });
             }
             seen.add(entry.name);
+            for (const problem of aciSizeProblems(entry.cpu, entry.memoryGb)) {
+                ctx.addIssue({ code: "custom", path: ["models", i, problem.field], input: problem.value, message: problem.reason });
+            }
             for (const problem of [...checkModelName(kind, entry.model), ...parseSelector(kind, entry).problems]) {
                 const field = problem.field === "selector" ? undefined : problem.field;
                 ctx.addIssue({
@@ -243,6 +282,7 @@ function configKey(path: readonly PropertyKey[]): string {
 function knownKeysAt(path: readonly PropertyKey[]): string[] {
     if (path[0] === "registry") return Object.keys(registryFields.shape);
     if (path[0] === "models") return Object.keys(modelEntrySchema.shape);
+    if (path[0] === "serving") return Object.keys(servingFields.shape);
     return [...Object.keys(configSchema.shape), ...SECRET_ONLY_KEYS];
 }
 
@@ -296,7 +336,18 @@ export function parsePlatformConfig(
             name: entry.name,
             model: entry.model,
             selector: parseSelector(c.registry.kind, entry).selector as Selector,
+            cpu: entry.cpu,
+            memoryGb: entry.memoryGb,
+            // One worker per whole core by default: the scoring server is CPU-bound.
+            workers: entry.workers ?? Math.max(1, Math.floor(entry.cpu)),
         })),
+        serving: { platform: c.serving.platform, containerRegistrySku: c.serving.containerRegistrySku },
+        registryCredentials: Object.fromEntries(
+            (["token", "username", "password"] as const)
+                .map((field) => [field, raw[`registry${field[0].toUpperCase()}${field.slice(1)}`]] as const)
+                .filter((entry): entry is readonly ["token" | "username" | "password", string] => typeof entry[1] === "string" && entry[1] !== "")
+                .map(([field, value]) => [field, pulumi.secret(value)]),
+        ),
     };
 }
 

@@ -116,7 +116,8 @@ describe("stack configuration", () => {
         },
     ];
 
-    const models = (entry: Record<string, unknown>) => [{ name: "fraud", model: "main.risk.fraud", ...entry }];
+    const size = { cpu: 1, memoryGb: 2 };
+    const models = (entry: Record<string, unknown>) => [{ name: "fraud", model: "main.risk.fraud", ...size, ...entry }];
     invalidCases.push(
         {
             title: "an unknown registry kind",
@@ -175,18 +176,58 @@ describe("stack configuration", () => {
         },
         {
             title: "a Unity Catalog model name without catalog and schema",
-            overrides: { models: [{ name: "fraud", model: "fraud", latest: true }] },
+            overrides: { models: [{ name: "fraud", model: "fraud", latest: true, ...size }] },
             expected: 'mlflow-platform:models[0].model = "fraud" is not allowed: it cannot be used: "fraud" is not a Unity Catalog model name',
         },
         {
             title: "a service name with capitals",
-            overrides: { models: [{ name: "Fraud", model: "main.risk.fraud", latest: true }] },
+            overrides: { models: [{ name: "Fraud", model: "main.risk.fraud", latest: true, ...size }] },
             expected: 'mlflow-platform:models[0].name = "Fraud" is not allowed: it must be 1-24 lowercase letters, digits or \'-\', starting with a letter',
         },
         {
             title: "two models with the same service name",
-            overrides: { models: [...models({ latest: true }), { name: "fraud", model: "main.risk.churn", latest: true }] },
+            overrides: { models: [...models({ latest: true }), { name: "fraud", model: "main.risk.churn", latest: true, ...size }] },
             expected: 'mlflow-platform:models[1].name = "fraud" is not allowed: it is used by another model entry',
+        },
+        {
+            title: "more CPU than a container group can have",
+            overrides: { models: models({ latest: true, cpu: 5 }) },
+            expected: "mlflow-platform:models[0].cpu = 5 is not allowed: it must be 0.1-4 cores in steps of 0.1 (Azure Container Instances, Linux)",
+        },
+        {
+            title: "a CPU size between ACI's steps",
+            overrides: { models: models({ latest: true, cpu: 0.25 }) },
+            expected: "mlflow-platform:models[0].cpu = 0.25 is not allowed: it must be 0.1-4 cores in steps of 0.1",
+        },
+        {
+            title: "more memory than a container group can have",
+            overrides: { models: models({ latest: true, memoryGb: 32 }) },
+            expected: "mlflow-platform:models[0].memoryGb = 32 is not allowed: it must be 0.1-16 GB in steps of 0.1 (Azure Container Instances, Linux)",
+        },
+        {
+            title: "a CPU size that is not a number",
+            overrides: { models: models({ latest: true, cpu: "two" }) },
+            expected: 'mlflow-platform:models[0].cpu = "two" is not allowed: it must be a number of CPU cores, such as 1 or 0.5',
+        },
+        {
+            title: "a model entry without memory",
+            overrides: { models: [{ name: "fraud", model: "main.risk.fraud", latest: true, cpu: 1 }] },
+            expected: "mlflow-platform:models[0].memoryGb is not set: it must be a number of GB, such as 2 or 1.5",
+        },
+        {
+            title: "zero workers",
+            overrides: { models: models({ latest: true, workers: 0 }) },
+            expected: "mlflow-platform:models[0].workers = 0 is not allowed: it must be a whole number from 1 to 32",
+        },
+        {
+            title: "an unknown serving platform",
+            overrides: { serving: { platform: "kubernetes", containerRegistrySku: "Basic" } },
+            expected: 'mlflow-platform:serving.platform = "kubernetes" is not allowed: it must be one of: aci',
+        },
+        {
+            title: "an unknown container registry SKU",
+            overrides: { serving: { platform: "aci", containerRegistrySku: "Free" } },
+            expected: 'mlflow-platform:serving.containerRegistrySku = "Free" is not allowed: it must be one of: Basic, Standard, Premium',
         },
         {
             title: "a misspelt model entry key",
@@ -195,7 +236,7 @@ describe("stack configuration", () => {
         },
         {
             title: "a model entry without a model name",
-            overrides: { models: [{ name: "fraud", latest: true }] },
+            overrides: { models: [{ name: "fraud", latest: true, ...size }] },
             expected: "mlflow-platform:models[0].model is not set: it must be the registered model name",
         },
     );
@@ -237,10 +278,11 @@ describe("stack configuration", () => {
 
     it("accepts a registry host on localhost over http, an mlflow stage selector and an empty model list", () => {
         const config = parsePlatformConfig(
-            validRawConfig({ registry: { kind: "mlflow", host: "http://127.0.0.1:5000" }, models: [{ name: "fraud", model: "fraud", stage: "production" }] }),
+            validRawConfig({ registry: { kind: "mlflow", host: "http://127.0.0.1:5000" }, models: [{ name: "fraud", model: "fraud", stage: "production", cpu: "2.5", memoryGb: 3 }] }),
             "dev",
         );
         assert.deepStrictEqual(config.models[0].selector, { stage: "Production" });
+        assert.deepStrictEqual([config.models[0].cpu, config.models[0].memoryGb, config.models[0].workers], [2.5, 3, 2], "one worker per whole core");
         assert.strictEqual(parsePlatformConfig(validRawConfig({ models: [] }), "dev").models.length, 0);
     });
 

@@ -272,11 +272,13 @@ describe("ModelVersion in the program", () => {
     it("dev resolves the latest version from its own workspace's registry", async () => {
         const plan = await planStack(PROJECT_DIR, "dev", "index.ts", { mocks: deployedAzureMocks, preview: false });
         const mv = onlyOfType(plan, MODEL_VERSION_TYPE);
-        assert.strictEqual(mv.name, "dev-fraud-version");
+        assert.strictEqual(mv.name, "dev-serving-fraud-version");
         assert.deepStrictEqual(mv.inputs.selector, { latest: true });
         assert.strictEqual(mv.inputs.registryKind, "unity-catalog");
         assert.strictEqual(mv.inputs.registryUrl, "https://adb-1234567890123456.7.azuredatabricks.net", "this stack's workspace URL");
-        assert.deepStrictEqual(plan.outputs.models, { fraud: { version: "7", modelUri: "models:/main.fraud_detection.fraud/7" } });
+        const models = plan.outputs.models as Record<string, Record<string, string>>;
+        assert.strictEqual(models.fraud.version, "7");
+        assert.strictEqual(models.fraud.modelUri, "models:/main.fraud_detection.fraud/7");
     });
 
     it("prd follows the champion alias in dev's registry through a StackReference", async () => {
@@ -292,7 +294,7 @@ describe("ModelVersion in the program", () => {
         const notes = await resolvePlannedModelVersions(plan, {});
         assert.deepStrictEqual(notes.map((n) => n.outcome), ["deferred"]);
         const text = renderPlanText(plan, notes);
-        assert.match(text, /\+ pulumi-nodejs:dynamic\/registry:ModelVersion {2}prd-fraud-version\n {6}model: main\.fraud_detection\.fraud\n {6}registryKind: unity-catalog\n {6}registryUrl: \(known after deploy\)\n {6}selector\.alias: champion\n {6}=> version: resolved at deploy \(set DATABRICKS_HOST and DATABRICKS_TOKEN/);
+        assert.match(text, /\+ pulumi-nodejs:dynamic\/registry:ModelVersion {2}prd-serving-fraud-version  \(parent: prd-serving\)\n {6}model: main\.fraud_detection\.fraud\n {6}registryKind: unity-catalog\n {6}registryUrl: \(known after deploy\)\n {6}selector\.alias: champion\n {6}=> version: resolved at deploy \(set DATABRICKS_HOST and DATABRICKS_TOKEN/);
         assert.doesNotMatch(text, /__provider/);
         assert.strictEqual(onlyOfType(plan, MODEL_VERSION_TYPE).inputs.registryUrl, UNKNOWN_DISPLAY);
     });

@@ -34,6 +34,14 @@ const computedOutputs: Record<string, (name: string, inputs: Record<string, any>
         aliases: [],
         createdAt: "2026-11-01T00:00:00.000Z",
     }),
+    "azure-native:containerregistry:Registry": (_, inputs) => ({ loginServer: `${inputs.registryName}.azurecr.io` }),
+    "azure-native:managedidentity:UserAssignedIdentity": (name) => ({ clientId: `client-of-${name}`, principalId: `principal-of-${name}` }),
+    "docker:index/image:Image": (_, inputs) => ({
+        repoDigest: `${String(inputs.imageName).split(":")[0]}@sha256:${"ab".repeat(32)}`,
+    }),
+    "azure-native:containerinstance:ContainerGroup": (_, inputs) => ({
+        ipAddress: { ...inputs.ipAddress, fqdn: `${inputs.ipAddress.dnsNameLabel}.${inputs.location}.azurecontainer.io`, ip: "20.1.2.3" },
+    }),
     "azure-native:databricks:Workspace": () => ({
         workspaceId: "1234567890123456",
         workspaceUrl: "adb-1234567890123456.7.azuredatabricks.net",

@@ -18,7 +18,8 @@ export function validRawConfig(overrides: Record<string, unknown> = {}): Record<
         databricksSku: "premium",
         protect: "false",
         registry: { kind: "unity-catalog" },
-        models: [{ name: "fraud", model: "main.risk.fraud", alias: "champion" }],
+        models: [{ name: "fraud", model: "main.risk.fraud", alias: "champion", cpu: 1, memoryGb: 2 }],
+        serving: { platform: "aci", containerRegistrySku: "Basic" },
         ...overrides,
     };
 }
