@@ -1,5 +1,6 @@
 // Mocks that answer like Azure after a deployment: ARM ids and the outputs the provider computes,
 // so tests can check how components wire one resource's outputs into another's inputs.
+import { createHash } from "crypto";
 import type * as pulumi from "@pulumi/pulumi";
 
 export const TEST_SUBSCRIPTION = "/subscriptions/11111111-2222-3333-4444-555555555555";
@@ -37,7 +38,8 @@ const computedOutputs: Record<string, (name: string, inputs: Record<string, any>
     "azure-native:containerregistry:Registry": (_, inputs) => ({ loginServer: `${inputs.registryName}.azurecr.io` }),
     "azure-native:managedidentity:UserAssignedIdentity": (name) => ({ clientId: `client-of-${name}`, principalId: `principal-of-${name}` }),
     "docker:index/image:Image": (_, inputs) => ({
-        repoDigest: `${String(inputs.imageName).split(":")[0]}@sha256:${"ab".repeat(32)}`,
+        // Like a real build: the digest follows what went into the image.
+        repoDigest: `${String(inputs.imageName).split(":")[0]}@sha256:${createHash("sha256").update(JSON.stringify(inputs.build)).digest("hex")}`,
     }),
     "azure-native:containerinstance:ContainerGroup": (_, inputs) => ({
         ipAddress: { ...inputs.ipAddress, fqdn: `${inputs.ipAddress.dnsNameLabel}.${inputs.location}.azurecontainer.io`, ip: "20.1.2.3" },

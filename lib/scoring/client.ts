@@ -1,0 +1,158 @@
+// A client for MLflow scoring servers (`mlflow models serve` and the images built from it):
+// POST JSON or CSV to /invocations, get the predictions back. Plain TypeScript over axios.
+import axios, { type AxiosResponse } from "axios";
+import { bodyExcerpt, redact } from "../registry/errors";
+
+/** MLflow's JSON input formats: exactly one of these keys, plus optional `params`. */
+export const JSON_INPUT_KEYS = ["dataframe_split", "dataframe_records", "instances", "inputs"] as const;
+
+export type ScoringInput = Record<string, unknown> | string;
+
+export interface ScoreOptions {
+    /** Per-request timeout. */
+    timeoutMs?: number;
+    /** Attempts for what is safe to retry (connection errors, 502/503/504), the first included. */
+    maxAttempts?: number;
+    baseDelayMs?: number;
+    /** A bearer token for endpoints that require one (e.g. Container Apps with Entra auth). */
+    bearerToken?: string;
+    sleep?: (ms: number) => Promise<void>;
+}
+
+export type ScoringErrorKind = "invalid-input" | "bad-request" | "unsupported-media-type" | "server-error" | "unavailable" | "timeout" | "connection" | "unauthorized" | "bad-response";
+
+export class ScoringError extends Error {
+    constructor(
+        readonly kind: ScoringErrorKind,
+        message: string,
+        readonly status?: number,
+    ) {
+        super(message);
+        this.message = message;
+        this.name = "ScoringError";
+    }
+}
+
+const RETRYABLE_STATUS = new Set([502, 503, 504]);
+const RETRYABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "EAI_AGAIN"]);
+
+/** Checks an input before it is sent, so a malformed one fails with a clear message and no request. */
+export function checkScoringInput(input: ScoringInput): string | undefined {
+    if (typeof input === "string") return input.trim() === "" ? "the CSV input is empty" : undefined;
+    if (typeof input !== "object" || input === null || Array.isArray(input)) {
+        return `the input must be a JSON object with exactly one of ${JSON_INPUT_KEYS.join(", ")} (or CSV text)`;
+    }
+    const present = JSON_INPUT_KEYS.filter((key) => key in input);
+    const unknown = Object.keys(input).filter((key) => !(JSON_INPUT_KEYS as readonly string[]).includes(key) && key !== "params");
+    if (present.length !== 1 || unknown.length > 0) {
+        return (
+            `the input must have exactly one of ${JSON_INPUT_KEYS.join(", ")}, plus optional params; ` +
+            `it has ${[...present, ...unknown].map((k) => `"${k}"`).join(", ") || "none of them"}`
+        );
+    }
+    return undefined;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+    return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Scores `input` at `scoringUri` (`http(s)://…/invocations`) and returns the predictions.
+ * JSON inputs go as application/json, strings as text/csv.
+ */
+export async function score(scoringUri: string, input: ScoringInput, options: ScoreOptions = {}): Promise<unknown> {
+    const invalid = checkScoringInput(input);
+    if (invalid) throw new ScoringError("invalid-input", `${invalid}. Endpoint: ${scoringUri}`);
+    const maxAttempts = options.maxAttempts ?? 3;
+    const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    const secrets = options.bearerToken ? [options.bearerToken] : [];
+    const fail = (kind: ScoringErrorKind, what: string, next: string, status?: number) =>
+        new ScoringError(kind, redact(`${what}. Endpoint: ${scoringUri}. ${next}`, secrets), status);
+    const csv = typeof input === "string";
+    const headers: Record<string, string> = { "Content-Type": csv ? "text/csv" : "application/json", Accept: "application/json" };
+    if (options.bearerToken) headers.Authorization = `Bearer ${options.bearerToken}`;
+
+    for (let attempt = 1; ; attempt++) {
+        let response: AxiosResponse<string>;
+        try {
+            response = await axios.post<string>(scoringUri, csv ? input : JSON.stringify(input), {
+                headers,
+                timeout: options.timeoutMs ?? 60_000,
+                validateStatus: () => true,
+                responseType: "text",
+                transformResponse: [(data) => data],
+                maxRedirects: 0,
+            });
+        } catch (err) {
+            const code = axios.isAxiosError(err) ? err.code : undefined;
+            if (code === "ECONNABORTED" || code === "ETIMEDOUT") {
+                // Not retried: a timed-out prediction may still be running on the server.
+                throw fail("timeout", `no answer within ${options.timeoutMs ?? 60_000} ms`, "The model may be overloaded: try a larger size, or a smaller input.");
+            }
+            if (code && RETRYABLE_CODES.has(code) && attempt < maxAttempts) {
+                await sleep((options.baseDelayMs ?? 500) * 2 ** (attempt - 1));
+                continue;
+            }
+            throw fail(
+                "connection",
+                `cannot connect (${code ?? (err as Error).message})${attempt > 1 ? ` after ${attempt} attempts` : ""}`,
+                "Check the URL and that the endpoint is running (npm run smoke waits for readiness).",
+            );
+        }
+        const { status } = response;
+        const text = typeof response.data === "string" ? response.data : "";
+        if (RETRYABLE_STATUS.has(status) && attempt < maxAttempts) {
+            await sleep((options.baseDelayMs ?? 500) * 2 ** (attempt - 1));
+            continue;
+        }
+        let body: unknown = text;
+        if (String(response.headers["content-type"] ?? "").includes("json") && text.trim() !== "") {
+            try {
+                body = JSON.parse(text);
+            } catch {
+                // An error status with a broken body is still reported by its status below.
+                if (status === 200) {
+                    throw fail("bad-response", `HTTP 200 with a body that is not valid JSON: ${bodyExcerpt(text, 80)}`, "Check that the URL is an MLflow scoring endpoint.", status);
+                }
+            }
+        }
+        if (status === 200) {
+            // MLflow 2 answers {"predictions": [...]}; MLflow 1 answered the bare list.
+            if (isRecord(body) && "predictions" in body) return body.predictions;
+            if (Array.isArray(body)) return body;
+            throw fail("bad-response", `HTTP 200 without predictions: ${bodyExcerpt(body, 80) || "(empty)"}`, "Check that the URL is an MLflow scoring endpoint (…/invocations).", status);
+        }
+        const code = isRecord(body) && typeof body.error_code === "string" ? body.error_code : undefined;
+        const message = isRecord(body) && typeof body.message === "string" ? body.message.split("\n")[0] : bodyExcerpt(body, 160);
+        if (status === 400) {
+            const next =
+                code === "INVALID_PARAMETER_VALUE"
+                    ? "The input does not match the model's signature: check column names and types."
+                    : "Send exactly one of dataframe_split, dataframe_records, instances or inputs.";
+            throw fail("bad-request", `the model refused the input (HTTP 400 ${code ?? ""}: ${message})`.replace(" :", ":"), next, status);
+        }
+        if (status === 415) {
+            throw fail("unsupported-media-type", `the server does not accept ${headers["Content-Type"]} (HTTP 415: ${bodyExcerpt(body, 80)})`, "Send JSON or CSV.", status);
+        }
+        if (status === 401 || status === 403) {
+            throw fail("unauthorized", `the endpoint refused the request (HTTP ${status}: ${bodyExcerpt(body, 80)})`, options.bearerToken ? "The token is not accepted for this endpoint." : "This endpoint needs a bearer token: set SCORING_TOKEN or use --entra.", status);
+        }
+        if (status >= 500) {
+            throw fail(
+                RETRYABLE_STATUS.has(status) ? "unavailable" : "server-error",
+                `the server failed (HTTP ${status}${code ? ` ${code}` : ""}: ${message || "(empty)"})${RETRYABLE_STATUS.has(status) ? ` after ${attempt} attempts` : ""}`,
+                RETRYABLE_STATUS.has(status) ? "The endpoint is starting or overloaded: wait, or give it more CPU and memory." : "See the container logs for the model's error.",
+                status,
+            );
+        }
+        throw fail("bad-response", `unexpected HTTP ${status}: ${bodyExcerpt(body, 80)}`, "Check the URL.", status);
+    }
+}
+
+/** `…/invocations` → `…/ping` and friends. */
+export function endpointRoute(scoringUri: string, route: "ping" | "health" | "version"): string {
+    const url = new URL(scoringUri);
+    url.pathname = url.pathname.replace(/\/invocations\/?$/, "") + `/${route}`;
+    return url.toString();
+}

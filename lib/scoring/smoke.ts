@@ -1,0 +1,173 @@
+// The smoke test behind `npm run smoke`: wait for each scoring endpoint to be ready, score a
+// sample input, report latency, and optionally probe capacity under concurrency.
+import axios from "axios";
+import { endpointRoute, score, ScoringError, type ScoringInput } from "./client";
+
+export interface SmokeTarget {
+    name: string;
+    scoringUri: string;
+}
+
+export interface SmokeOptions {
+    targets: SmokeTarget[];
+    input: ScoringInput;
+    /** Sequential requests for the latency figures. */
+    requests: number;
+    /** With a value, also a capacity probe: `requests` requests, this many in flight. */
+    concurrency?: number;
+    readyTimeoutMs: number;
+    readyPollMs: number;
+    requestTimeoutMs: number;
+    bearerToken?: string;
+}
+
+export interface SmokeIO {
+    log(line: string): void;
+    now(): number;
+    sleep(ms: number): Promise<void>;
+}
+
+export interface LatencySummary {
+    count: number;
+    p50: number;
+    p95: number;
+    p99: number;
+    max: number;
+}
+
+export interface SmokeResult {
+    name: string;
+    predictions: unknown;
+    latency: LatencySummary;
+    capacity?: LatencySummary & { concurrency: number; throughputPerSecond: number; failures: number; wallMs: number };
+}
+
+export class SmokeError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = "SmokeError";
+    }
+}
+
+/** Nearest-rank percentile of an ascending list. */
+export function percentile(sorted: readonly number[], p: number): number {
+    if (sorted.length === 0) return NaN;
+    return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+export function summarize(samples: readonly number[]): LatencySummary {
+    const sorted = [...samples].sort((a, b) => a - b);
+    return { count: sorted.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[sorted.length - 1] ?? NaN };
+}
+
+const round = (ms: number) => Math.round(ms * 10) / 10;
+
+/** Polls `/ping` until it answers 200, with a progress line per attempt. */
+export async function waitUntilReady(target: SmokeTarget, options: Pick<SmokeOptions, "readyTimeoutMs" | "readyPollMs" | "bearerToken">, io: SmokeIO): Promise<void> {
+    const ping = endpointRoute(target.scoringUri, "ping");
+    const started = io.now();
+    let last = "";
+    for (;;) {
+        try {
+            const response = await axios.get(ping, {
+                timeout: Math.min(10_000, options.readyTimeoutMs),
+                validateStatus: () => true,
+                headers: options.bearerToken ? { Authorization: `Bearer ${options.bearerToken}` } : {},
+            });
+            if (response.status === 200) {
+                io.log(`${target.name}: ready after ${Math.round((io.now() - started) / 1000)} s`);
+                return;
+            }
+            if (response.status === 401 || response.status === 403) {
+                throw new SmokeError(`${target.name}: ${ping} answered HTTP ${response.status}: the endpoint needs a valid bearer token (SCORING_TOKEN)`);
+            }
+            last = `HTTP ${response.status}`;
+        } catch (err) {
+            if (err instanceof SmokeError) throw err;
+            last = axios.isAxiosError(err) ? (err.code ?? err.message) : String(err);
+        }
+        const waited = io.now() - started;
+        if (waited >= options.readyTimeoutMs) {
+            throw new SmokeError(`${target.name}: not ready after ${Math.round(waited / 1000)} s (last answer from ${ping}: ${last}). Check the container's logs: the model may have failed to load.`);
+        }
+        io.log(`${target.name}: waiting for ${ping} (${last}, ${Math.round(waited / 1000)} s of ${Math.round(options.readyTimeoutMs / 1000)} s)`);
+        await io.sleep(options.readyPollMs);
+    }
+}
+
+export async function runSmoke(options: SmokeOptions, io: SmokeIO): Promise<SmokeResult[]> {
+    const results: SmokeResult[] = [];
+    const scoreOptions = { timeoutMs: options.requestTimeoutMs, bearerToken: options.bearerToken, sleep: io.sleep };
+    for (const target of options.targets) {
+        await waitUntilReady(target, options, io);
+        let predictions: unknown;
+        const samples: number[] = [];
+        try {
+            for (let i = 0; i < options.requests; i++) {
+                const started = io.now();
+                predictions = await score(target.scoringUri, options.input, scoreOptions);
+                samples.push(io.now() - started);
+            }
+        } catch (err) {
+            throw new SmokeError(`${target.name}: ${err instanceof ScoringError ? err.message : String(err)}`);
+        }
+        const latency = summarize(samples);
+        io.log(`${target.name}: predictions ${JSON.stringify(predictions)}`);
+        io.log(`${target.name}: latency over ${latency.count} sequential requests: p50 ${round(latency.p50)} ms, p95 ${round(latency.p95)} ms`);
+        const result: SmokeResult = { name: target.name, predictions, latency };
+        if (options.concurrency) result.capacity = await probeCapacity(target, options, io);
+        results.push(result);
+    }
+    return results;
+}
+
+/** Sends `requests` requests with `concurrency` in flight; reports throughput and latency. */
+async function probeCapacity(target: SmokeTarget, options: SmokeOptions, io: SmokeIO): Promise<NonNullable<SmokeResult["capacity"]>> {
+    const concurrency = options.concurrency ?? 1;
+    const samples: number[] = [];
+    let failures = 0;
+    let firstFailure = "";
+    let next = 0;
+    const started = io.now();
+    const worker = async () => {
+        while (next < options.requests) {
+            next++;
+            const t = io.now();
+            try {
+                // One attempt each: a retry would hide the overload being measured.
+                await score(target.scoringUri, options.input, { timeoutMs: options.requestTimeoutMs, bearerToken: options.bearerToken, maxAttempts: 1 });
+                samples.push(io.now() - t);
+            } catch (err) {
+                failures++;
+                firstFailure ||= (err as Error).message;
+            }
+        }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, options.requests) }, worker));
+    const wallMs = io.now() - started;
+    const summary = summarize(samples);
+    const throughputPerSecond = wallMs > 0 ? (samples.length / wallMs) * 1000 : NaN;
+    io.log(
+        `${target.name}: capacity at concurrency ${concurrency}: ${samples.length}/${options.requests} succeeded in ${Math.round(wallMs)} ms, ` +
+            `${round(throughputPerSecond)} req/s, p50 ${round(summary.p50)} ms, p95 ${round(summary.p95)} ms, p99 ${round(summary.p99)} ms`,
+    );
+    if (failures > 0) io.log(`${target.name}: ${failures} request(s) failed under load; first: ${firstFailure}`);
+    return { ...summary, concurrency, throughputPerSecond, failures, wallMs };
+}
+
+/**
+ * Scoring URIs from `pulumi stack output --json`: the `models` output, `{ name: { scoringUri } }`.
+ */
+export function targetsFromStackOutputs(outputs: unknown, stack: string): SmokeTarget[] {
+    const models = typeof outputs === "object" && outputs !== null ? (outputs as Record<string, unknown>).models : undefined;
+    if (typeof models !== "object" || models === null) {
+        throw new SmokeError(`stack ${stack} has no "models" output: deploy it with \`pulumi up\` first, or pass --url`);
+    }
+    const targets = Object.entries(models as Record<string, unknown>).map(([name, value]) => {
+        const uri = typeof value === "object" && value !== null ? (value as Record<string, unknown>).scoringUri : undefined;
+        if (typeof uri !== "string" || !/^https?:\/\//.test(uri)) throw new SmokeError(`stack ${stack}: model ${name} has no scoringUri output`);
+        return { name, scoringUri: uri };
+    });
+    if (targets.length === 0) throw new SmokeError(`stack ${stack} serves no models (mlflow-platform:models is empty)`);
+    return targets;
+}

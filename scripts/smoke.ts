@@ -1,0 +1,117 @@
+// `npm run smoke -- --stack <stack> | --url <scoring-uri> [options]`: checks that scoring
+// endpoints are up and answer, and measures them.
+import { execFile } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { parseArgs, promisify } from "util";
+import type { ScoringInput } from "../lib/scoring/client";
+import { runSmoke, SmokeError, targetsFromStackOutputs, type SmokeTarget } from "../lib/scoring/smoke";
+
+const USAGE = `usage: npm run smoke -- (--stack <stack> | --url <scoring-uri>) [--model <name>] [--input <file.json|file.csv>]
+                       [--requests <n>] [--concurrency <n>] [--ready-timeout <seconds>] [--request-timeout <seconds>]
+  --stack            read the scoring URIs from \`pulumi stack output --json --stack <stack>\`
+  --url              score this URI (http(s)://…/invocations) instead
+  --model            only this model of the stack
+  --input            sample input (default serving/sample-input.json)
+  --requests         sequential requests for p50/p95 latency, and the size of the capacity probe (default 20, 1-10000)
+  --concurrency      also probe capacity with this many requests in flight (1-256)
+  --ready-timeout    seconds to wait for /ping (default 600)
+  --request-timeout  seconds per scoring request (default 60)
+A bearer token for protected endpoints is read from SCORING_TOKEN.`;
+
+class UsageError extends Error {}
+
+function wholeNumber(flag: string, value: string | undefined, fallback: number | undefined, min: number, max: number): number | undefined {
+    if (value === undefined) return fallback;
+    if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+        throw new UsageError(`--${flag} ${JSON.stringify(value)} is not allowed: use a whole number from ${min} to ${max}`);
+    }
+    return Number(value);
+}
+
+function readInput(file: string): ScoringInput {
+    let text: string;
+    try {
+        text = fs.readFileSync(file, "utf8");
+    } catch (err) {
+        throw new UsageError(`--input ${file}: cannot read it (${(err as NodeJS.ErrnoException).code})`);
+    }
+    if (file.endsWith(".csv")) return text;
+    try {
+        return JSON.parse(text);
+    } catch (err) {
+        throw new UsageError(`--input ${file}: not valid JSON (${(err as Error).message})`);
+    }
+}
+
+async function stackTargets(stack: string): Promise<SmokeTarget[]> {
+    let stdout: string;
+    try {
+        ({ stdout } = await promisify(execFile)("pulumi", ["stack", "output", "--json", "--stack", stack], { maxBuffer: 16 * 1024 * 1024 }));
+    } catch (err) {
+        const e = err as NodeJS.ErrnoException & { stderr?: string };
+        if (e.code === "ENOENT") throw new SmokeError("the Pulumi CLI is not on PATH: install it, or pass --url <scoring-uri>");
+        throw new SmokeError(`pulumi stack output --stack ${stack} failed: ${(e.stderr || e.message).trim().split("\n")[0]}`);
+    }
+    try {
+        return targetsFromStackOutputs(JSON.parse(stdout), stack);
+    } catch (err) {
+        if (err instanceof SmokeError) throw err;
+        throw new SmokeError(`pulumi stack output --stack ${stack} did not print JSON`);
+    }
+}
+
+async function main(argv: string[]): Promise<number> {
+    let values: Record<string, string | undefined>;
+    try {
+        ({ values } = parseArgs({
+            args: argv,
+            strict: true,
+            allowPositionals: false,
+            options: Object.fromEntries(
+                ["stack", "url", "model", "input", "requests", "concurrency", "ready-timeout", "request-timeout"].map((name) => [name, { type: "string" as const }]),
+            ),
+        }) as { values: Record<string, string | undefined> });
+        if (Boolean(values.stack) === Boolean(values.url)) throw new UsageError("give exactly one of --stack or --url");
+        if (values.url && !/^https?:\/\/[^/]+/.test(values.url)) throw new UsageError(`--url ${JSON.stringify(values.url)} is not an http(s) URL`);
+    } catch (err) {
+        console.error(`smoke: ${(err as Error).message}\n${USAGE}`);
+        return 2;
+    }
+    try {
+        const requests = wholeNumber("requests", values.requests, 20, 1, 10_000)!;
+        const concurrency = wholeNumber("concurrency", values.concurrency, undefined, 1, 256);
+        const readyTimeout = wholeNumber("ready-timeout", values["ready-timeout"], 600, 1, 86_400)!;
+        const requestTimeout = wholeNumber("request-timeout", values["request-timeout"], 60, 1, 3_600)!;
+        const input = readInput(values.input ?? path.resolve(__dirname, "../serving/sample-input.json"));
+        let targets = values.url ? [{ name: "endpoint", scoringUri: values.url }] : await stackTargets(values.stack!);
+        if (values.model) {
+            targets = targets.filter((t) => t.name === values.model);
+            if (targets.length === 0) throw new UsageError(`--model ${values.model}: the stack serves no model of that name`);
+        }
+        await runSmoke(
+            {
+                targets,
+                input,
+                requests,
+                concurrency,
+                readyTimeoutMs: readyTimeout * 1000,
+                readyPollMs: 5000,
+                requestTimeoutMs: requestTimeout * 1000,
+                bearerToken: process.env.SCORING_TOKEN || undefined,
+            },
+            { log: (line) => console.log(line), now: () => performance.now(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) },
+        );
+        console.log("smoke: passed");
+        return 0;
+    } catch (err) {
+        if (err instanceof UsageError) {
+            console.error(`smoke: ${err.message}\n${USAGE}`);
+            return 2;
+        }
+        console.error(`smoke: failed: ${(err as Error).message}`);
+        return 1;
+    }
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code));
