@@ -7,7 +7,7 @@ import { closest } from "fastest-levenshtein";
 import { z } from "zod";
 import { REGISTRY_KINDS, type RegistryKind, type Selector } from "./registry/types";
 import { checkModelName, parseSelector } from "./registry/validation";
-import { aciSizeProblems, WORKER_LIMITS } from "./serving/limits";
+import { aciSizeProblems, CONTAINER_APP_LIMITS, containerAppSizeProblems, WORKER_LIMITS } from "./serving/limits";
 
 export const PROJECT_NAME = "mlflow-platform";
 export const LOCATION_KEY = "azure-native:location";
@@ -25,7 +25,8 @@ export const STORAGE_SKUS = [
 ] as const;
 export const DATABRICKS_SKUS = ["standard", "premium", "trial"] as const;
 export const CONTAINER_REGISTRY_SKUS = ["Basic", "Standard", "Premium"] as const;
-export const SERVING_PLATFORMS = ["aci"] as const;
+export const SERVING_PLATFORMS = ["aci", "containerapp"] as const;
+export const INGRESS_MODES = ["external", "internal"] as const;
 export const RETENTION_DAYS = { min: 1, max: 365 } as const;
 
 export type Environment = (typeof ENVIRONMENTS)[number];
@@ -33,6 +34,7 @@ export type StorageSku = (typeof STORAGE_SKUS)[number];
 export type DatabricksSku = (typeof DATABRICKS_SKUS)[number];
 export type ContainerRegistrySku = (typeof CONTAINER_REGISTRY_SKUS)[number];
 export type ServingPlatform = (typeof SERVING_PLATFORMS)[number];
+export type IngressMode = (typeof INGRESS_MODES)[number];
 
 /** A model this stack serves: a short service name, the registry model and which version. */
 export interface ServedModel {
@@ -46,6 +48,19 @@ export interface ServedModel {
     memoryGb: number;
     /** Scoring server worker processes. */
     workers: number;
+    /** Container Apps only: replica bounds and the HTTP concurrency that scales out. */
+    scale: { minReplicas: number; maxReplicas: number; concurrentRequests: number };
+    /** Container Apps only: a candidate version that gets `weight` percent of the traffic. */
+    canary?: { selector: Selector; weight: number };
+}
+
+/** Who may call the Container Apps endpoints. */
+export interface AccessConfig {
+    ingress: IngressMode;
+    /** IPv4 addresses or CIDR ranges allowed to call; empty allows any address. */
+    ipAllowList: string[];
+    /** Microsoft Entra authentication on the app: tokens for one of `audiences` from `tenantId`. */
+    entra?: { tenantId: string; clientId: string; audiences: string[] };
 }
 
 /** Where the model registry is. Exactly one of `host`, `hostFromStack`, or neither (this stack's workspace). */
@@ -85,6 +100,8 @@ export interface PlatformConfig {
     serving: {
         platform: ServingPlatform;
         containerRegistrySku: ContainerRegistrySku;
+        access: AccessConfig;
+        logRetentionDays: number;
     };
     /** Registry credentials from secret config, for the serving containers; absent when unset. */
     registryCredentials: {
@@ -182,15 +199,54 @@ const modelEntrySchema = z
         cpu: z.preprocess(numberFromString, z.number({ error: "must be a number of CPU cores, such as 1 or 0.5" })),
         memoryGb: z.preprocess(numberFromString, z.number({ error: "must be a number of GB, such as 2 or 1.5" })),
         workers: wholeNumber(WORKER_LIMITS.min, WORKER_LIMITS.max).optional(),
+        minReplicas: wholeNumber(CONTAINER_APP_LIMITS.replicas.min, CONTAINER_APP_LIMITS.replicas.max).optional(),
+        maxReplicas: wholeNumber(Math.max(1, CONTAINER_APP_LIMITS.replicas.min), CONTAINER_APP_LIMITS.replicas.max).optional(),
+        concurrentRequests: wholeNumber(CONTAINER_APP_LIMITS.concurrentRequests.min, CONTAINER_APP_LIMITS.concurrentRequests.max).optional(),
+        canary: z
+            .object(
+                {
+                    alias: z.unknown().optional(),
+                    stage: z.unknown().optional(),
+                    version: z.unknown().optional(),
+                    latest: z.unknown().optional(),
+                    weight: wholeNumber(0, 100),
+                },
+                { error: "must be a map with one of alias, stage, version, latest and a weight (0-100)" },
+            )
+            .strict()
+            .optional(),
     })
     .strict();
 
+const modelsSchema = z.array(modelEntrySchema, {
+    error: "must be a list of models to serve (name, model, cpu, memoryGb and one of alias, stage, version, latest)",
+});
+
+/** Entry keys that only mean something on Container Apps. */
+const CONTAINER_APP_ONLY_KEYS = ["minReplicas", "maxReplicas", "concurrentRequests", "canary"] as const;
+
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const IPV4_CIDR = /^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)(\/(3[0-2]|[12]?\d))?$/;
+
+const entraFields = z.object(
+    {
+        tenantId: matching(GUID, "the Microsoft Entra tenant id (a GUID)"),
+        clientId: matching(GUID, "the application (client) id of the app registration that represents the scoring API (a GUID)"),
+        audiences: z.array(z.string().min(1), { error: "must be a list of accepted token audiences, such as api://mlflow-scoring" }).min(1, { error: "must list at least one audience" }),
+    },
+    { error: "must be a map with tenantId, clientId and audiences" },
+);
+
 const servingFields = z.object(
     {
-        platform: oneOf(SERVING_PLATFORMS),
+        platform: oneOf(SERVING_PLATFORMS).optional(),
         containerRegistrySku: oneOf(CONTAINER_REGISTRY_SKUS),
+        ingress: oneOf(INGRESS_MODES).optional(),
+        ipAllowList: z.array(matching(IPV4_CIDR, "an IPv4 address or CIDR range, such as 203.0.113.0/24"), { error: "must be a list of IPv4 addresses or CIDR ranges" }).optional(),
+        entra: entraFields.strict().optional(),
+        logRetentionDays: wholeNumber(30, 730).optional(),
     },
-    { error: "must be a map with platform and containerRegistrySku" },
+    { error: "must be a map with containerRegistrySku and optionally platform, ingress, ipAllowList, entra, logRetentionDays" },
 );
 
 /**
@@ -213,21 +269,85 @@ export const configSchema = z
         databricksSku: oneOf(DATABRICKS_SKUS),
         protect: boolean(),
         registry: registrySchema,
-        models: z.array(modelEntrySchema, { error: "must be a list of models to serve (name, model, cpu, memoryGb and one of alias, stage, version, latest)" }),
+        models: modelsSchema,
         serving: servingFields.strict(),
     })
-    .strict()
+    .strict();
+
+/**
+ * Rules across keys (selectors per registry kind, sizes per platform, prd access). A separate
+ * schema over just the keys they need, so they are reported even when an unrelated key is wrong.
+ */
+const crossFieldSchema = z
+    .object({
+        environment: oneOf(ENVIRONMENTS),
+        registry: registrySchema,
+        models: modelsSchema,
+        serving: servingFields,
+    })
     .superRefine((config, ctx) => {
         // Model names and selectors are checked by the same rules the ModelVersion provider applies.
         const kind = config.registry.kind;
+        const platform = servingPlatformOf(config.environment, config.serving.platform);
+        const serving = config.serving;
+        if (platform === "aci") {
+            for (const key of ["ingress", "ipAllowList", "entra"] as const) {
+                if (serving[key] !== undefined) {
+                    ctx.addIssue({ code: "custom", path: ["serving", key], input: serving[key], message: "only applies with serving.platform containerapp: Azure Container Instances has no access control" });
+                }
+            }
+        }
+        // prd is never anonymous: its endpoints need a network or identity restriction.
+        if (config.environment === "prd") {
+            if (platform === "aci") {
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["serving", "platform"],
+                    input: "aci",
+                    message: "would serve prd anonymously over plain HTTP: use containerapp with ipAllowList or entra",
+                });
+            } else if ((serving.ingress ?? "external") === "external" && !serving.ipAllowList?.length && !serving.entra) {
+                ctx.addIssue({
+                    code: "custom",
+                    path: ["serving"],
+                    input: serving,
+                    message: "would let anyone on the internet call prd: set ipAllowList, entra, or ingress: internal",
+                });
+            }
+        }
         const seen = new Set<string>();
         config.models.forEach((entry, i) => {
             if (seen.has(entry.name)) {
                 ctx.addIssue({ code: "custom", path: ["models", i, "name"], input: entry.name, message: "is used by another model entry: service names must be unique" });
             }
             seen.add(entry.name);
-            for (const problem of aciSizeProblems(entry.cpu, entry.memoryGb)) {
+            const sizeProblems = platform === "aci" ? aciSizeProblems(entry.cpu, entry.memoryGb) : containerAppSizeProblems(entry.cpu, entry.memoryGb);
+            for (const problem of sizeProblems) {
                 ctx.addIssue({ code: "custom", path: ["models", i, problem.field], input: problem.value, message: problem.reason });
+            }
+            if (platform === "aci") {
+                for (const key of CONTAINER_APP_ONLY_KEYS.filter((k) => entry[k] !== undefined)) {
+                    ctx.addIssue({ code: "custom", path: ["models", i, key], input: entry[key], message: "only applies with serving.platform containerapp" });
+                }
+            }
+            if (entry.minReplicas !== undefined && entry.maxReplicas !== undefined && entry.maxReplicas < entry.minReplicas) {
+                ctx.addIssue({ code: "custom", path: ["models", i, "maxReplicas"], input: entry.maxReplicas, message: `must be at least minReplicas (${entry.minReplicas})` });
+            }
+            if (entry.canary) {
+                const canary = parseSelector(kind, entry.canary);
+                for (const problem of canary.problems) {
+                    const field = problem.field === "selector" ? undefined : problem.field;
+                    ctx.addIssue({
+                        code: "custom",
+                        path: field ? ["models", i, "canary", field] : ["models", i, "canary"],
+                        input: field ? (entry.canary as Record<string, unknown>)[field] : entry.canary,
+                        message: `cannot be used: ${problem.reason}`,
+                    });
+                }
+                const stable = parseSelector(kind, entry).selector;
+                if (canary.selector && stable && JSON.stringify(canary.selector) === JSON.stringify(stable)) {
+                    ctx.addIssue({ code: "custom", path: ["models", i, "canary"], input: entry.canary, message: "selects the same as the model's own selector: a canary needs another version" });
+                }
             }
             for (const problem of [...checkModelName(kind, entry.model), ...parseSelector(kind, entry).problems]) {
                 const field = problem.field === "selector" ? undefined : problem.field;
@@ -278,11 +398,16 @@ function configKey(path: readonly PropertyKey[]): string {
     return rest.reduce((key, part) => (/^\d+$/.test(part) ? `${key}[${part}]` : `${key}.${part}`), top);
 }
 
+/** dev serves on ACI (cheap), prd on Container Apps (no downtime, access control), unless set. */
+export function servingPlatformOf(environment: Environment, platform: ServingPlatform | undefined): ServingPlatform {
+    return platform ?? (environment === "prd" ? "containerapp" : "aci");
+}
+
 /** The keys allowed at a path, for suggesting the closest one to a misspelt key. */
 function knownKeysAt(path: readonly PropertyKey[]): string[] {
     if (path[0] === "registry") return Object.keys(registryFields.shape);
-    if (path[0] === "models") return Object.keys(modelEntrySchema.shape);
-    if (path[0] === "serving") return Object.keys(servingFields.shape);
+    if (path[0] === "models") return path[2] === "canary" ? ["alias", "stage", "version", "latest", "weight"] : Object.keys(modelEntrySchema.shape);
+    if (path[0] === "serving") return path[1] === "entra" ? Object.keys(entraFields.shape) : Object.keys(servingFields.shape);
     return [...Object.keys(configSchema.shape), ...SECRET_ONLY_KEYS];
 }
 
@@ -311,8 +436,11 @@ export function parsePlatformConfig(
 ): PlatformConfig {
     const publicValues = Object.fromEntries(Object.entries(raw).filter(([key]) => !(SECRET_ONLY_KEYS as readonly string[]).includes(key)));
     const result = configSchema.safeParse(publicValues, { reportInput: true });
+    const cross = crossFieldSchema.safeParse(publicValues, { reportInput: true });
     const problems = secretKeyProblems(raw, isSecret);
-    if (!result.success) problems.push(...result.error.issues.flatMap(describeIssue));
+    for (const issues of [result.error?.issues ?? [], cross.error?.issues ?? []]) {
+        for (const problem of issues.flatMap(describeIssue)) if (!problems.includes(problem)) problems.push(problem);
+    }
     if (problems.length > 0 || !result.success) throw new ConfigError(stack, problems);
     const c = result.data;
     return {
@@ -340,8 +468,21 @@ export function parsePlatformConfig(
             memoryGb: entry.memoryGb,
             // One worker per whole core by default: the scoring server is CPU-bound.
             workers: entry.workers ?? Math.max(1, Math.floor(entry.cpu)),
+            scale: {
+                minReplicas: entry.minReplicas ?? 1,
+                maxReplicas: entry.maxReplicas ?? Math.max(3, entry.minReplicas ?? 1),
+                concurrentRequests: entry.concurrentRequests ?? 20,
+            },
+            canary: entry.canary
+                ? { selector: parseSelector(c.registry.kind, entry.canary).selector as Selector, weight: entry.canary.weight }
+                : undefined,
         })),
-        serving: { platform: c.serving.platform, containerRegistrySku: c.serving.containerRegistrySku },
+        serving: {
+            platform: servingPlatformOf(c.environment, c.serving.platform),
+            containerRegistrySku: c.serving.containerRegistrySku,
+            access: { ingress: c.serving.ingress ?? "external", ipAllowList: c.serving.ipAllowList ?? [], entra: c.serving.entra },
+            logRetentionDays: c.serving.logRetentionDays ?? 30,
+        },
         registryCredentials: Object.fromEntries(
             (["token", "username", "password"] as const)
                 .map((field) => [field, raw[`registry${field[0].toUpperCase()}${field.slice(1)}`]] as const)

@@ -20,6 +20,8 @@ export interface PlannedResource {
     read?: boolean;
     /** Inputs as the engine would receive them, secrets and unknowns replaced by markers. */
     inputs: Record<string, unknown>;
+    /** A component's registered outputs (the plan prints its `summary`). */
+    outputs?: Record<string, unknown>;
 }
 
 export interface Plan {
@@ -71,6 +73,10 @@ interface RegisterRequest {
     getProtect(): boolean | undefined;
     getObject(): { toJavaScript(): Record<string, unknown> } | undefined;
 }
+interface OutputsRequest {
+    getUrn(): string;
+    getOutputs(): { toJavaScript(): Record<string, unknown> } | undefined;
+}
 interface ReadRequest {
     getType(): string;
     getName(): string;
@@ -115,6 +121,7 @@ export async function recordProgram(program: () => unknown, options: RecordOptio
     const monitor = pulumi.runtime.getMonitor() as unknown as {
         registerResource(req: RegisterRequest, callback: Callback): void;
         readResource(req: ReadRequest, callback: Callback): void;
+        registerResourceOutputs(req: OutputsRequest, callback: (err: Error | null) => void): void;
     };
     // Record each registration or read on its way to the mock monitor, with its URN on the way back.
     const recordCall = <R>(forward: (req: R, callback: Callback) => void, describe: (req: R) => PlannedResource) =>
@@ -141,6 +148,17 @@ export async function recordProgram(program: () => unknown, options: RecordOptio
         protect: req.getProtect() === true,
         inputs: displayValue(req.getObject()?.toJavaScript() ?? {}) as Record<string, unknown>,
     }));
+    const registerOutputs = monitor.registerResourceOutputs.bind(monitor);
+    monitor.registerResourceOutputs = (req, callback) => {
+        pending++;
+        const outputs = displayValue(req.getOutputs()?.toJavaScript() ?? {}) as Record<string, unknown>;
+        registerOutputs(req, (err) => {
+            pending--;
+            const entry = recorded.find((r) => r.urn === req.getUrn());
+            if (entry) entry.outputs = outputs;
+            callback(err);
+        });
+    };
     monitor.readResource = recordCall(monitor.readResource.bind(monitor), (req: ReadRequest) => ({
         urn: "",
         type: req.getType(),
@@ -255,6 +273,8 @@ export function renderPlanText(plan: Plan, notes: { resource: string; text: stri
             .join(", ");
         lines.push(`${resource.read ? "=" : "+"} ${resource.type}  ${resource.name}${flags ? `  (${flags})` : ""}${resource.read ? "  (read)" : ""}`);
         for (const [key, value] of settingsOf(resource)) lines.push(`      ${key}: ${value}`);
+        // Components summarise what they declare in plain values, known even in a preview.
+        for (const [key, value] of flatten(resource.outputs?.summary ?? {}, "", [])) lines.push(`      ${key}: ${value}`);
         for (const note of notes.filter((n) => n.resource === resource.name)) lines.push(`      => ${note.text}`);
     }
     lines.push("", "Outputs:");

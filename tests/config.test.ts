@@ -117,6 +117,7 @@ describe("stack configuration", () => {
     ];
 
     const size = { cpu: 1, memoryGb: 2 };
+    const apps = { containerRegistrySku: "Basic", platform: "containerapp" };
     const models = (entry: Record<string, unknown>) => [{ name: "fraud", model: "main.risk.fraud", ...size, ...entry }];
     invalidCases.push(
         {
@@ -230,6 +231,101 @@ describe("stack configuration", () => {
             expected: 'mlflow-platform:serving.containerRegistrySku = "Free" is not allowed: it must be one of: Basic, Standard, Premium',
         },
         {
+            title: "a Container Apps CPU between steps",
+            overrides: { serving: apps, models: models({ latest: true, cpu: 0.3, memoryGb: 0.6 }) },
+            expected: "mlflow-platform:models[0].cpu = 0.3 is not allowed: it must be 0.25-4 cores in steps of 0.25 (Azure Container Apps, Consumption)",
+        },
+        {
+            title: "a Container Apps CPU/memory combination Azure does not offer",
+            overrides: { serving: apps, models: models({ latest: true, cpu: 1, memoryGb: 3 }) },
+            expected: "mlflow-platform:models[0].memoryGb = 3 is not allowed: it must be 2 for cpu 1: Azure Container Apps pairs each 0.25 cores with 0.5 GB",
+        },
+        {
+            title: "more than 4 cores on Container Apps",
+            overrides: { serving: apps, models: models({ latest: true, cpu: 8, memoryGb: 16 }) },
+            expected: "mlflow-platform:models[0].cpu = 8 is not allowed: it must be 0.25-4 cores",
+        },
+        {
+            title: "maxReplicas below minReplicas",
+            overrides: { serving: apps, models: models({ latest: true, minReplicas: 5, maxReplicas: 2 }) },
+            expected: "mlflow-platform:models[0].maxReplicas = 2 is not allowed: it must be at least minReplicas (5)",
+        },
+        {
+            title: "too many replicas",
+            overrides: { serving: apps, models: models({ latest: true, maxReplicas: 31 }) },
+            expected: "mlflow-platform:models[0].maxReplicas = 31 is not allowed: it must be a whole number from 1 to 30",
+        },
+        {
+            title: "a negative minimum of replicas",
+            overrides: { serving: apps, models: models({ latest: true, minReplicas: -1 }) },
+            expected: "mlflow-platform:models[0].minReplicas = -1 is not allowed: it must be a whole number from 0 to 30",
+        },
+        {
+            title: "a concurrency of zero",
+            overrides: { serving: apps, models: models({ latest: true, concurrentRequests: 0 }) },
+            expected: "mlflow-platform:models[0].concurrentRequests = 0 is not allowed: it must be a whole number from 1 to 1000",
+        },
+        {
+            title: "a canary weight over 100",
+            overrides: { serving: apps, models: models({ alias: "champion", canary: { alias: "challenger", weight: 110 } }) },
+            expected: "mlflow-platform:models[0].canary.weight = 110 is not allowed: it must be a whole number from 0 to 100",
+        },
+        {
+            title: "a canary weight that is not a number",
+            overrides: { serving: apps, models: models({ alias: "champion", canary: { alias: "challenger", weight: "ten" } }) },
+            expected: 'mlflow-platform:models[0].canary.weight = "ten" is not allowed: it must be a whole number from 0 to 100',
+        },
+        {
+            title: "a canary without weight",
+            overrides: { serving: apps, models: models({ alias: "champion", canary: { alias: "challenger" } }) },
+            expected: "mlflow-platform:models[0].canary.weight is not set: it must be a whole number from 0 to 100",
+        },
+        {
+            title: "a canary that selects what the model already selects",
+            overrides: { serving: apps, models: models({ alias: "champion", canary: { alias: "champion", weight: 10 } }) },
+            expected: "mlflow-platform:models[0].canary = {\"alias\":\"champion\",\"weight\":10} is not allowed: it selects the same as the model's own selector",
+        },
+        {
+            title: "a canary with a reserved alias",
+            overrides: { serving: apps, models: models({ alias: "champion", canary: { alias: "latest", weight: 10 } }) },
+            expected: 'mlflow-platform:models[0].canary.alias = "latest" is not allowed: it cannot be used: alias "latest" is reserved',
+        },
+        {
+            title: "a canary on ACI",
+            overrides: { models: models({ alias: "champion", canary: { alias: "challenger", weight: 10 } }) },
+            expected: "mlflow-platform:models[0].canary = {\"alias\":\"challenger\",\"weight\":10} is not allowed: it only applies with serving.platform containerapp",
+        },
+        {
+            title: "replicas on ACI",
+            overrides: { models: models({ latest: true, maxReplicas: 4 }) },
+            expected: "mlflow-platform:models[0].maxReplicas = 4 is not allowed: it only applies with serving.platform containerapp",
+        },
+        {
+            title: "an IP allow-list on ACI",
+            overrides: { serving: { containerRegistrySku: "Basic", platform: "aci", ipAllowList: ["10.0.0.0/8"] } },
+            expected: "mlflow-platform:serving.ipAllowList = [\"10.0.0.0/8\"] is not allowed: it only applies with serving.platform containerapp",
+        },
+        {
+            title: "an allow-list entry that is not an IPv4 range",
+            overrides: { serving: { ...apps, ipAllowList: ["10.0.0.0/33"] } },
+            expected: 'mlflow-platform:serving.ipAllowList[0] = "10.0.0.0/33" is not allowed: it must be an IPv4 address or CIDR range',
+        },
+        {
+            title: "an Entra tenant that is not a GUID",
+            overrides: { serving: { ...apps, entra: { tenantId: "contoso.com", clientId: "66666666-7777-8888-9999-000000000000", audiences: ["api://x"] } } },
+            expected: 'mlflow-platform:serving.entra.tenantId = "contoso.com" is not allowed: it must be the Microsoft Entra tenant id (a GUID)',
+        },
+        {
+            title: "Entra without audiences",
+            overrides: { serving: { ...apps, entra: { tenantId: "11111111-2222-3333-4444-555555555555", clientId: "66666666-7777-8888-9999-000000000000", audiences: [] } } },
+            expected: "mlflow-platform:serving.entra.audiences = [] is not allowed: it must list at least one audience",
+        },
+        {
+            title: "an unknown ingress mode",
+            overrides: { serving: { ...apps, ingress: "public" } },
+            expected: 'mlflow-platform:serving.ingress = "public" is not allowed: it must be one of: external, internal',
+        },
+        {
             title: "a misspelt model entry key",
             overrides: { models: models({ alais: "champion", latest: true }) },
             expected: "mlflow-platform:models[0].alais is not a setting this program reads (probable typo): did you mean mlflow-platform:models[0].alias?",
@@ -284,6 +380,28 @@ describe("stack configuration", () => {
         assert.deepStrictEqual(config.models[0].selector, { stage: "Production" });
         assert.deepStrictEqual([config.models[0].cpu, config.models[0].memoryGb, config.models[0].workers], [2.5, 3, 2], "one worker per whole core");
         assert.strictEqual(parsePlatformConfig(validRawConfig({ models: [] }), "dev").models.length, 0);
+    });
+
+    it("defaults the platform to aci in dev and containerapp in prd", () => {
+        const serving = { containerRegistrySku: "Basic", ipAllowList: ["203.0.113.7"] };
+        assert.strictEqual(parsePlatformConfig(validRawConfig({ serving: { containerRegistrySku: "Basic" } }), "dev").serving.platform, "aci");
+        const prd = parsePlatformConfig(validRawConfig({ environment: "prd", serving }), "prd");
+        assert.strictEqual(prd.serving.platform, "containerapp");
+        assert.deepStrictEqual(prd.serving.access, { ingress: "external", ipAllowList: ["203.0.113.7"], entra: undefined });
+        assert.deepStrictEqual(prd.models[0].scale, { minReplicas: 1, maxReplicas: 3, concurrentRequests: 20 });
+    });
+
+    it("never lets prd be anonymous", () => {
+        const prd = (serving: Record<string, unknown>) => problemsFor(validRawConfig({ environment: "prd", serving: { containerRegistrySku: "Basic", ...serving } }));
+        assert.deepStrictEqual(prd({}), [
+            'mlflow-platform:serving = {"containerRegistrySku":"Basic"} is not allowed: it would let anyone on the internet call prd: set ipAllowList, entra, or ingress: internal',
+        ]);
+        assert.deepStrictEqual(prd({ platform: "aci" }), [
+            'mlflow-platform:serving.platform = "aci" is not allowed: it would serve prd anonymously over plain HTTP: use containerapp with ipAllowList or entra',
+        ]);
+        assert.doesNotThrow(() => parsePlatformConfig(validRawConfig({ environment: "prd", serving: { containerRegistrySku: "Basic", ingress: "internal" } }), "prd"));
+        const entra = { tenantId: "11111111-2222-3333-4444-555555555555", clientId: "66666666-7777-8888-9999-000000000000", audiences: ["api://scoring"] };
+        assert.doesNotThrow(() => parsePlatformConfig(validRawConfig({ environment: "prd", serving: { containerRegistrySku: "Basic", entra } }), "prd"));
     });
 
     it("requires registry secrets to be encrypted, and never repeats their values", () => {

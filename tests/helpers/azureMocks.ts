@@ -5,6 +5,10 @@ import type * as pulumi from "@pulumi/pulumi";
 
 export const TEST_SUBSCRIPTION = "/subscriptions/11111111-2222-3333-4444-555555555555";
 
+function unwrapSecret(value: any): any {
+    return value && value["4dabf18193072939515e22adb298388d"] === "1b47061264138c4ac30d75fd1eb44270" ? value.value : value;
+}
+
 function armId(type: string, name: string): string {
     const [, module, kind] = type.split(":");
     return `${TEST_SUBSCRIPTION}/resourceGroups/rg-test/providers/Microsoft.${module}/${kind}/${name}`;
@@ -43,6 +47,15 @@ const computedOutputs: Record<string, (name: string, inputs: Record<string, any>
     }),
     "azure-native:containerinstance:ContainerGroup": (_, inputs) => ({
         ipAddress: { ...inputs.ipAddress, fqdn: `${inputs.ipAddress.dnsNameLabel}.${inputs.location}.azurecontainer.io`, ip: "20.1.2.3" },
+    }),
+    "azure-native:app:ContainerApp": (_, inputs) => ({
+        name: inputs.containerAppName,
+        // A configuration holding a secret arrives wrapped as one; the answer carries the host name either way.
+        configuration: {
+            ...unwrapSecret(inputs.configuration),
+            ingress: { ...unwrapSecret(inputs.configuration).ingress, fqdn: `${inputs.containerAppName}.kindpond-1234abcd.${inputs.location}.azurecontainerapps.io` },
+        },
+        latestRevisionName: `${inputs.containerAppName}--${inputs.template.revisionSuffix}`,
     }),
     "azure-native:databricks:Workspace": () => ({
         workspaceId: "1234567890123456",

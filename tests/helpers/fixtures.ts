@@ -2,7 +2,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { stringify } from "yaml";
-import { planStack, type Plan, type PlannedResource } from "../../lib/plan";
+import { planStack, type Plan, type PlannedResource, type RecordOptions } from "../../lib/plan";
 
 export const PROJECT_DIR = path.resolve(__dirname, "../..");
 
@@ -28,9 +28,15 @@ export function validRawConfig(overrides: Record<string, unknown> = {}): Record<
  * Plans the real program against a copy of a shipped stack file, changed by `edit`, in a temp
  * project folder, so a test can break one value without touching the repository.
  */
-export async function planEditedStack(
+export function planEditedStack(stack: string, edit: (config: Record<string, any>) => void): Promise<Plan> {
+    return planEditedStackWith(stack, edit, {});
+}
+
+/** As planEditedStack, with other mocks (e.g. a deployed stack's outputs). */
+export async function planEditedStackWith(
     stack: string,
-    edit: (config: Record<string, unknown>) => void,
+    edit: (config: Record<string, any>) => void,
+    overrides: Pick<RecordOptions, "mocks" | "preview">,
 ): Promise<Plan> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mlflow-platform-plan-"));
     try {
@@ -39,7 +45,7 @@ export async function planEditedStack(
         const doc = parse(fs.readFileSync(path.join(PROJECT_DIR, `Pulumi.${stack}.yaml`), "utf8"));
         edit(doc.config);
         fs.writeFileSync(path.join(dir, `Pulumi.${stack}.yaml`), stringify(doc));
-        return await planStack(dir, stack, path.join(PROJECT_DIR, "index.ts"));
+        return await planStack(dir, stack, path.join(PROJECT_DIR, "index.ts"), overrides);
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }

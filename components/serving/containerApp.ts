@@ -1,0 +1,211 @@
+// The Azure Container Apps back end: a log workspace and managed environment per stack, and one
+// container app per served model, in multiple-revision mode with traffic set from config.
+import * as pulumi from "@pulumi/pulumi";
+import * as app from "@pulumi/azure-native/app";
+import * as monitor from "@pulumi/azure-native/monitor";
+import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
+import type { AccessConfig } from "../../lib/config";
+import type { ServingEnvVar } from "./environment";
+import { SCORING_PORT } from "./aci";
+
+/** A revision the app should run: its model version and a digest of what else defines it. */
+export interface RevisionSpec {
+    version: pulumi.Input<string>;
+    /** Hash of image digest and size; a change of either is a new revision. */
+    hash: pulumi.Input<string>;
+    image: pulumi.Input<string>;
+}
+
+export interface ContainerAppServiceArgs {
+    resourceGroupName: pulumi.Input<string>;
+    location: string;
+    /** Azure name of the app: 2-32 lowercase letters, digits, '-'. */
+    appName: string;
+    environmentId: pulumi.Input<string>;
+    identityId: pulumi.Input<string>;
+    loginServer: pulumi.Input<string>;
+    /** The version that takes the traffic. */
+    stable: RevisionSpec;
+    /** A candidate that takes `weight` percent; it becomes the app's newest revision. */
+    canary?: RevisionSpec & { weight: number };
+    cpu: number;
+    memoryGb: number;
+    scale: { minReplicas: number; maxReplicas: number; concurrentRequests: number };
+    env: ServingEnvVar[];
+    access: AccessConfig;
+    tags: Record<string, string>;
+}
+
+export interface TrafficEntry {
+    revision: string;
+    weight: number;
+    /** Each label gets its own URL (`<app>---<label>.<environment domain>`), to test a revision directly. */
+    label: "stable" | "canary";
+}
+
+/** `v7-1a2b3c`: the model version first, so a reviewer reads it in the revision name. */
+export function revisionSuffix(version: string, hash: string): string {
+    return `v${version}-${hash.slice(0, 6)}`;
+}
+
+/**
+ * The traffic split: everything to the stable revision, or `100 - weight` to it and `weight` to
+ * the canary. Revisions are named, never "latest", so a revision that is still starting gets no
+ * traffic until Container Apps reports it ready, and a rollback is a shift back by name.
+ */
+export function trafficSplit(appName: string, stableSuffix: string, canary?: { suffix: string; weight: number }): TrafficEntry[] {
+    const stable = `${appName}--${stableSuffix}`;
+    if (!canary || canary.suffix === stableSuffix) return [{ revision: stable, weight: 100, label: "stable" }];
+    return [
+        { revision: stable, weight: 100 - canary.weight, label: "stable" },
+        { revision: `${appName}--${canary.suffix}`, weight: canary.weight, label: "canary" },
+    ];
+}
+
+/** Kebab-case names for Container Apps secrets. */
+function secretName(envName: string): string {
+    return envName.toLowerCase().replace(/_/g, "-");
+}
+
+/** The environment every model's app runs in, with its logs in a Log Analytics workspace. */
+export function containerAppsEnvironment(
+    name: string,
+    args: { resourceGroupName: pulumi.Input<string>; location: string; logRetentionDays: number; tags: Record<string, string> },
+    opts: pulumi.CustomResourceOptions,
+): { environmentId: pulumi.Output<string> } {
+    const logs = new operationalinsights.Workspace(
+        `${name}-logs`,
+        {
+            resourceGroupName: args.resourceGroupName,
+            location: args.location,
+            sku: { name: "PerGB2018" },
+            retentionInDays: args.logRetentionDays,
+            tags: args.tags,
+        },
+        opts,
+    );
+    const environment = new app.ManagedEnvironment(
+        `${name}-env`,
+        {
+            resourceGroupName: args.resourceGroupName,
+            location: args.location,
+            workloadProfiles: [{ name: "Consumption", workloadProfileType: "Consumption" }],
+            // Logs go through Azure Monitor diagnostic settings: no workspace key to hand over.
+            appLogsConfiguration: { destination: "azure-monitor" },
+            tags: args.tags,
+        },
+        opts,
+    );
+    new monitor.DiagnosticSetting(
+        `${name}-env-logs`,
+        {
+            resourceUri: environment.id,
+            workspaceId: logs.id,
+            logs: [{ categoryGroup: "allLogs", enabled: true }],
+        },
+        opts,
+    );
+    return { environmentId: environment.id };
+}
+
+/**
+ * A container app serving one model. A new model version or size is a new revision (the suffix
+ * carries both); traffic moves to it only when it is ready, and only as far as config says.
+ */
+export function containerAppScoringService(
+    name: string,
+    args: ContainerAppServiceArgs,
+    opts: pulumi.CustomResourceOptions,
+): { scoringUri: pulumi.Output<string>; traffic: pulumi.Output<TrafficEntry[]> } {
+    const template = args.canary ?? args.stable;
+    const stableSuffix = pulumi.all([args.stable.version, args.stable.hash]).apply(([v, h]) => revisionSuffix(v, h));
+    const templateSuffix = pulumi.all([template.version, template.hash]).apply(([v, h]) => revisionSuffix(v, h));
+    const traffic = pulumi
+        .all([stableSuffix, templateSuffix])
+        .apply(([stable, latest]) => trafficSplit(args.appName, stable, args.canary ? { suffix: latest, weight: args.canary.weight } : undefined));
+
+    const secrets = args.env.filter((v) => v.secret);
+    const { access } = args;
+    const containerApp = new app.ContainerApp(
+        name,
+        {
+            containerAppName: args.appName,
+            resourceGroupName: args.resourceGroupName,
+            location: args.location,
+            managedEnvironmentId: args.environmentId,
+            workloadProfileName: "Consumption",
+            identity: { type: "UserAssigned", userAssignedIdentities: [args.identityId] },
+            configuration: {
+                activeRevisionsMode: "Multiple",
+                registries: [{ server: args.loginServer, identity: args.identityId }],
+                secrets: secrets.map((v) => ({ name: secretName(v.name), value: v.value })),
+                ingress: {
+                    external: access.ingress === "external",
+                    targetPort: SCORING_PORT,
+                    transport: "http",
+                    // HTTPS only: plain HTTP is refused, not redirected.
+                    allowInsecure: false,
+                    traffic: traffic.apply((entries) => entries.map((e) => ({ revisionName: e.revision, weight: e.weight, label: e.label }))),
+                    ipSecurityRestrictions: access.ipAllowList.map((range, i) => ({
+                        name: `allow-${i + 1}`,
+                        ipAddressRange: range.includes("/") ? range : `${range}/32`,
+                        action: "Allow",
+                    })),
+                },
+            },
+            template: {
+                revisionSuffix: templateSuffix,
+                containers: [
+                    {
+                        name: "scoring",
+                        image: template.image,
+                        resources: { cpu: args.cpu, memory: `${args.memoryGb}Gi` },
+                        env: args.env.map((v) => (v.secret ? { name: v.name, secretRef: secretName(v.name) } : { name: v.name, value: v.value })),
+                        probes: [
+                            // Up to 5 minutes to fetch and load the model before the other probes count.
+                            { type: "Startup", httpGet: { path: "/ping", port: SCORING_PORT, scheme: "HTTP" }, periodSeconds: 10, failureThreshold: 30, timeoutSeconds: 5 },
+                            { type: "Readiness", httpGet: { path: "/ping", port: SCORING_PORT, scheme: "HTTP" }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 5 },
+                            { type: "Liveness", httpGet: { path: "/health", port: SCORING_PORT, scheme: "HTTP" }, periodSeconds: 30, failureThreshold: 3, timeoutSeconds: 10 },
+                        ],
+                    },
+                ],
+                scale: {
+                    minReplicas: args.scale.minReplicas,
+                    maxReplicas: args.scale.maxReplicas,
+                    rules: [{ name: "http-concurrency", http: { metadata: { concurrentRequests: String(args.scale.concurrentRequests) } } }],
+                },
+            },
+            tags: args.tags,
+        },
+        opts,
+    );
+
+    if (access.entra) {
+        const { tenantId, clientId, audiences } = access.entra;
+        new app.ContainerAppsAuthConfig(
+            `${name}-auth`,
+            {
+                authConfigName: "current",
+                containerAppName: containerApp.name,
+                resourceGroupName: args.resourceGroupName,
+                platform: { enabled: true },
+                // An API: callers without a valid token get 401, never a login redirect.
+                globalValidation: { unauthenticatedClientAction: "Return401" },
+                identityProviders: {
+                    azureActiveDirectory: {
+                        enabled: true,
+                        registration: { clientId, openIdIssuer: `https://login.microsoftonline.com/${tenantId}/v2.0` },
+                        validation: { allowedAudiences: audiences },
+                    },
+                },
+            },
+            { ...opts, parent: opts.parent, dependsOn: [containerApp] },
+        );
+    }
+
+    const fqdn = containerApp.configuration.apply((c) => {
+        if (!c?.ingress?.fqdn) throw new Error(`container app ${args.appName} has no ingress host name`);
+        return c.ingress.fqdn;
+    });
+    return { scoringUri: pulumi.interpolate`https://${fqdn}/invocations`, traffic };
+}
