@@ -4,6 +4,7 @@ import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { parseArgs, promisify } from "util";
+import { entraToken } from "../lib/registry/credentials";
 import type { ScoringInput } from "../lib/scoring/client";
 import { runSmoke, SmokeError, targetsFromStackOutputs, type SmokeTarget } from "../lib/scoring/smoke";
 
@@ -17,7 +18,8 @@ const USAGE = `usage: npm run smoke -- (--stack <stack> | --url <scoring-uri>) [
   --concurrency      also probe capacity with this many requests in flight (1-256)
   --ready-timeout    seconds to wait for /ping (default 600)
   --request-timeout  seconds per scoring request (default 60)
-A bearer token for protected endpoints is read from SCORING_TOKEN.`;
+  --entra-scope      get a Microsoft Entra token for this scope (e.g. api://mlflow-scoring/.default) with az login / managed identity
+A bearer token for protected endpoints is otherwise read from SCORING_TOKEN.`;
 
 class UsageError extends Error {}
 
@@ -61,6 +63,11 @@ async function stackTargets(stack: string): Promise<SmokeTarget[]> {
     }
 }
 
+async function bearerFromEntra(scope: string): Promise<string> {
+    const header = await entraToken(undefined, scope, scope.replace(/\/\.default$/, "")).authorization();
+    return header.replace(/^Bearer /, "");
+}
+
 async function main(argv: string[]): Promise<number> {
     let values: Record<string, string | undefined>;
     try {
@@ -69,11 +76,14 @@ async function main(argv: string[]): Promise<number> {
             strict: true,
             allowPositionals: false,
             options: Object.fromEntries(
-                ["stack", "url", "model", "input", "requests", "concurrency", "ready-timeout", "request-timeout"].map((name) => [name, { type: "string" as const }]),
+                ["stack", "url", "model", "input", "requests", "concurrency", "ready-timeout", "request-timeout", "entra-scope"].map((name) => [name, { type: "string" as const }]),
             ),
         }) as { values: Record<string, string | undefined> });
         if (Boolean(values.stack) === Boolean(values.url)) throw new UsageError("give exactly one of --stack or --url");
         if (values.url && !/^https?:\/\/[^/]+/.test(values.url)) throw new UsageError(`--url ${JSON.stringify(values.url)} is not an http(s) URL`);
+        if (values["entra-scope"] !== undefined && !/^\S+\/\.default$/.test(values["entra-scope"])) {
+            throw new UsageError(`--entra-scope ${JSON.stringify(values["entra-scope"])} is not a scope: use <application id URI>/.default, e.g. api://mlflow-scoring/.default`);
+        }
     } catch (err) {
         console.error(`smoke: ${(err as Error).message}\n${USAGE}`);
         return 2;
@@ -98,7 +108,9 @@ async function main(argv: string[]): Promise<number> {
                 readyTimeoutMs: readyTimeout * 1000,
                 readyPollMs: 5000,
                 requestTimeoutMs: requestTimeout * 1000,
-                bearerToken: process.env.SCORING_TOKEN || undefined,
+                bearerToken: values["entra-scope"]
+                    ? await bearerFromEntra(values["entra-scope"])
+                    : process.env.SCORING_TOKEN || undefined,
             },
             { log: (line) => console.log(line), now: () => performance.now(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) },
         );

@@ -293,6 +293,15 @@ describe("registry client", () => {
             assert.strictEqual(server.requests.length, 0);
         });
 
+        it("gets Entra tokens for other scopes too, such as a protected scoring API", async () => {
+            const scopes: string[] = [];
+            const credential = entraToken({ getToken: async (scope) => (scopes.push(scope), { token: "t-123456", expiresOnTimestamp: Date.now() + 3_600_000 }) }, "api://mlflow-scoring/.default", "api://mlflow-scoring");
+            assert.strictEqual(await credential.authorization(), "Bearer t-123456");
+            assert.deepStrictEqual(scopes, ["api://mlflow-scoring/.default"]);
+            const failing = entraToken({ getToken: async () => null }, "api://mlflow-scoring/.default", "api://mlflow-scoring");
+            await assert.rejects(failing.authorization(), /no Microsoft Entra token for api:\/\/mlflow-scoring: the credential returned none/);
+        });
+
         it("says how to sign in when no Entra token can be had", async () => {
             const credential = entraToken({
                 getToken: async () => {

@@ -142,6 +142,17 @@ describe("smoke test", () => {
             assert.doesNotMatch(refused.stderr, /\n\s+at /, "no stack trace");
         });
 
+        it("sends SCORING_TOKEN as a bearer token to a protected endpoint", async () => {
+            server.requiredToken = "scoring-token-for-tests-9f8e";
+            const denied = await smokeCli(["--url", uri, "--requests", "1", "--ready-timeout", "1"]);
+            assert.strictEqual(denied.code, 1);
+            assert.match(denied.stderr, /answered HTTP 401: the endpoint needs a valid bearer token \(SCORING_TOKEN\)/);
+            const allowed = await smokeCli(["--url", uri, "--requests", "1"], { ...process.env, SCORING_TOKEN: "scoring-token-for-tests-9f8e" });
+            assert.strictEqual(allowed.code, 0, allowed.stderr);
+            assert.ok(server.requests.filter((r) => r.path === "/invocations").every((r) => r.authorization === "Bearer scoring-token-for-tests-9f8e"));
+            assert.ok(!`${allowed.stdout}${allowed.stderr}`.includes("scoring-token-for-tests-9f8e"), "the token is never printed");
+        });
+
         it("exits 2 with usage for bad flags", async () => {
             const cases: [string[], RegExp][] = [
                 [[], /give exactly one of --stack or --url/],
@@ -151,6 +162,7 @@ describe("smoke test", () => {
                 [["--url", uri, "--concurrency", "lots"], /--concurrency "lots" is not allowed: use a whole number from 1 to 256/],
                 [["--url", uri, "--input", "nope.json"], /--input nope\.json: cannot read it \(ENOENT\)/],
                 [["--url", uri, "--fast"], /Unknown option '--fast'/],
+                [["--url", uri, "--entra-scope", "api://x"], /--entra-scope "api:\/\/x" is not a scope: use <application id URI>\/\.default/],
             ];
             for (const [args, message] of cases) {
                 const { code, stderr } = await smokeCli(args);

@@ -36,10 +36,11 @@ export interface AccessTokenSource {
 }
 
 /**
- * A Microsoft Entra token for Azure Databricks from DefaultAzureCredential (Azure CLI login,
- * managed identity, workload identity in CI, …), renewed five minutes before it expires.
+ * A Microsoft Entra token from DefaultAzureCredential (Azure CLI login, managed identity, workload
+ * identity in CI, …) for `scope` (Azure Databricks unless given), renewed five minutes before it
+ * expires.
  */
-export function entraToken(tokenSource?: AccessTokenSource): Credential {
+export function entraToken(tokenSource?: AccessTokenSource, scope = AZURE_DATABRICKS_SCOPE, audienceName = "Azure Databricks"): Credential {
     let cached: { token: string; expiresOnTimestamp: number } | undefined;
     const seen: string[] = [];
     return {
@@ -51,14 +52,16 @@ export function entraToken(tokenSource?: AccessTokenSource): Credential {
                     tokenSource ?? new (require("@azure/identity").DefaultAzureCredential)();
                 let token;
                 try {
-                    token = await source.getToken(AZURE_DATABRICKS_SCOPE);
+                    token = await source.getToken(scope);
                 } catch (err) {
                     throw new Error(
-                        `no Microsoft Entra token for Azure Databricks: ${(err as Error).message.split("\n")[0].replace(/\.+$/, "")}. ` +
-                            "Run `az login`, or set DATABRICKS_TOKEN, or the secret config mlflow-platform:registryToken",
+                        `no Microsoft Entra token for ${audienceName}: ${(err as Error).message.split("\n")[0].replace(/\.+$/, "")}. ` +
+                            (scope === AZURE_DATABRICKS_SCOPE
+                                ? "Run `az login`, or set DATABRICKS_TOKEN, or the secret config mlflow-platform:registryToken"
+                                : "Run `az login`, or set the token in SCORING_TOKEN"),
                     );
                 }
-                if (!token) throw new Error("no Microsoft Entra token for Azure Databricks: the credential returned none");
+                if (!token) throw new Error(`no Microsoft Entra token for ${audienceName}: the credential returned none`);
                 cached = token;
                 seen.push(token.token);
             }
