@@ -220,6 +220,7 @@ describe("ModelServing", () => {
             const appInputs = containerApp(plans.prd).inputs as any;
             assert.strictEqual(appInputs.containerAppName, "prd-fraud");
             assert.strictEqual(appInputs.configuration.activeRevisionsMode, "Multiple");
+            assert.strictEqual(appInputs.configuration.revisionTransitionThreshold, 100, "traffic waits for every replica of a new revision");
             assert.strictEqual(appInputs.identity.type, "UserAssigned");
             assert.deepStrictEqual(Object.keys(appInputs.configuration.registries[0]).sort(), ["identity", "server"]);
             const [c] = template(plans.prd).containers;

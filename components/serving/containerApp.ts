@@ -137,6 +137,8 @@ export function containerAppScoringService(
             identity: { type: "UserAssigned", userAssignedIdentities: [args.identityId] },
             configuration: {
                 activeRevisionsMode: "Multiple",
+                // Traffic moves to a new revision only once all its replicas are up.
+                revisionTransitionThreshold: 100,
                 registries: [{ server: args.loginServer, identity: args.identityId }],
                 secrets: secrets.map((v) => ({ name: secretName(v.name), value: v.value })),
                 ingress: {
