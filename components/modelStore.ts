@@ -14,6 +14,10 @@ export interface ModelStoreArgs {
     blobSoftDeleteDays: number;
     /** How long a deleted container can be restored. */
     containerSoftDeleteDays: number;
+    /** Blob and container soft delete; keep it on (the policy pack requires it). */
+    softDeleteEnabled: boolean;
+    /** Anonymous blob reads; keep it off (the policy pack requires it). */
+    allowBlobPublicAccess: boolean;
     /** Protect the account and its containers against deletion by `pulumi up`/`destroy`. */
     protect: boolean;
     tags: Record<string, string>;
@@ -52,7 +56,7 @@ export class ModelStore extends pulumi.ComponentResource {
                 accessTier: "Hot",
                 enableHttpsTrafficOnly: true,
                 minimumTlsVersion: "TLS1_2",
-                allowBlobPublicAccess: false,
+                allowBlobPublicAccess: args.allowBlobPublicAccess,
                 allowCrossTenantReplication: false,
                 // Entra ID (OAuth) only: no account keys or SAS tokens to leak. Databricks reads
                 // through its access connector's managed identity.
@@ -69,8 +73,8 @@ export class ModelStore extends pulumi.ComponentResource {
                 accountName: account.name,
                 resourceGroupName: this.resourceGroupName,
                 blobServicesName: "default",
-                deleteRetentionPolicy: { enabled: true, days: args.blobSoftDeleteDays },
-                containerDeleteRetentionPolicy: { enabled: true, days: args.containerSoftDeleteDays },
+                deleteRetentionPolicy: { enabled: args.softDeleteEnabled, days: args.blobSoftDeleteDays },
+                containerDeleteRetentionPolicy: { enabled: args.softDeleteEnabled, days: args.containerSoftDeleteDays },
                 // Versioning keeps every overwritten model file, not only deleted ones.
                 isVersioningEnabled: true,
             },

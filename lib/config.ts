@@ -91,6 +91,10 @@ export interface PlatformConfig {
         sku: StorageSku;
         blobSoftDeleteDays: number;
         containerSoftDeleteDays: number;
+        /** On by default; the policy pack refuses it off, in every stack. */
+        softDeleteEnabled: boolean;
+        /** Off by default; the policy pack refuses it on, in every stack. */
+        allowBlobPublicAccess: boolean;
     };
     databricks: {
         sku: DatabricksSku;
@@ -266,6 +270,8 @@ export const configSchema = z
         storageSku: oneOf(STORAGE_SKUS),
         blobSoftDeleteDays: wholeNumber(RETENTION_DAYS.min, RETENTION_DAYS.max),
         containerSoftDeleteDays: wholeNumber(RETENTION_DAYS.min, RETENTION_DAYS.max),
+        softDeleteEnabled: boolean(),
+        allowBlobPublicAccess: boolean(),
         databricksSku: oneOf(DATABRICKS_SKUS),
         protect: boolean(),
         registry: registrySchema,
@@ -457,6 +463,8 @@ export function parsePlatformConfig(
             sku: c.storageSku,
             blobSoftDeleteDays: c.blobSoftDeleteDays,
             containerSoftDeleteDays: c.containerSoftDeleteDays,
+            softDeleteEnabled: c.softDeleteEnabled,
+            allowBlobPublicAccess: c.allowBlobPublicAccess,
         },
         databricks: { sku: c.databricksSku },
         registry: { kind: c.registry.kind, host: c.registry.host, hostFromStack: c.registry.hostFromStack },

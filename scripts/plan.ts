@@ -1,37 +1,78 @@
-// `npm run plan -- <stack>`: the credential-free plan. Evaluates the real program with the stack's
-// config under Pulumi's mock runtime and prints every resource it would declare.
+// `npm run plan -- <stack> [--format text|markdown]` and `npm run plan -- --compare <a> <b>`:
+// the credential-free plan. Evaluates the real program with a stack's config under Pulumi's mock
+// runtime, prints every resource it would declare, and checks the policy pack's rules.
 import * as path from "path";
 import { parseArgs } from "util";
 import { ConfigError } from "../lib/config";
 import { planStack, renderPlanText } from "../lib/plan";
 import { resolvePlannedModelVersions } from "../lib/planModelVersions";
+import { comparePlans, planViolations, renderComparison, renderPlanMarkdown, renderViolationsText } from "../lib/planReport";
 import { listStacks, StackFileError } from "../lib/stackFiles";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
-const USAGE = "usage: npm run plan -- <stack>   (stacks: " + listStacks(PROJECT_DIR).join(", ") + ")";
+const USAGE = `usage: npm run plan -- <stack> [--format text|markdown]
+       npm run plan -- --compare <stack> <stack> [--format text|markdown]
+stacks: ${listStacks(PROJECT_DIR).join(", ")}`;
+
+class UsageError extends Error {}
+
+function parse(argv: string[]): { stacks: string[]; compare: boolean; format: "text" | "markdown" } {
+    let parsed;
+    try {
+        parsed = parseArgs({
+            args: argv,
+            allowPositionals: true,
+            strict: true,
+            options: { format: { type: "string" }, compare: { type: "boolean" } },
+        });
+    } catch (err) {
+        throw new UsageError((err as Error).message);
+    }
+    const { values, positionals } = parsed;
+    const format = values.format ?? "text";
+    if (format !== "text" && format !== "markdown") throw new UsageError(`--format ${JSON.stringify(format)} is not allowed: use text or markdown`);
+    const wanted = values.compare ? 2 : 1;
+    if (positionals.length !== wanted) {
+        throw new UsageError(`expected ${wanted === 2 ? "two stack names after --compare" : "exactly one stack name"}, got ${positionals.length}`);
+    }
+    if (values.compare && positionals[0] === positionals[1]) throw new UsageError("--compare needs two different stacks");
+    return { stacks: positionals, compare: values.compare === true, format };
+}
 
 async function main(argv: string[]): Promise<number> {
-    let positionals: string[];
+    let options;
     try {
-        ({ positionals } = parseArgs({ args: argv, allowPositionals: true, options: {}, strict: true }));
+        options = parse(argv);
     } catch (err) {
         console.error(`plan: ${(err as Error).message}\n${USAGE}`);
         return 2;
     }
-    if (positionals.length !== 1) {
-        console.error(`plan: expected exactly one stack name, got ${positionals.length}\n${USAGE}`);
-        return 2;
-    }
     try {
-        const plan = await planStack(PROJECT_DIR, positionals[0]);
+        if (options.compare) {
+            const [a, b] = options.stacks;
+            const left = await planStack(PROJECT_DIR, a);
+            const right = await planStack(PROJECT_DIR, b);
+            console.log(renderComparison(a, b, comparePlans(left, right), options.format));
+            return 0;
+        }
+        const plan = await planStack(PROJECT_DIR, options.stacks[0]);
         const notes = await resolvePlannedModelVersions(plan);
-        console.log(renderPlanText(plan, notes));
+        const violations = planViolations(plan);
+        console.log(
+            options.format === "markdown" ? renderPlanMarkdown(plan, notes, violations) : `${renderPlanText(plan, notes)}\n\n${renderViolationsText(violations)}`,
+        );
+        let code = 0;
         const failed = notes.filter((n) => n.outcome === "failed");
         if (failed.length > 0) {
             console.error(`plan: ${failed.length} model version(s) cannot be resolved; \`pulumi preview\` would fail the same way.`);
-            return 1;
+            code = 1;
         }
-        return 0;
+        const mandatory = violations.filter((v) => v.level === "mandatory");
+        if (mandatory.length > 0) {
+            console.error(`plan: ${mandatory.length} mandatory policy violation(s):\n${mandatory.map((v) => `  ${v.rule}: ${v.resource}: ${v.message}`).join("\n")}`);
+            code = 1;
+        }
+        return code;
     } catch (err) {
         if (err instanceof ConfigError || err instanceof StackFileError) {
             console.error(`plan: ${err.message}`);

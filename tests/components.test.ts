@@ -12,6 +12,8 @@ const storeArgs: ModelStoreArgs = {
     sku: "Standard_ZRS",
     blobSoftDeleteDays: 14,
     containerSoftDeleteDays: 21,
+    softDeleteEnabled: true,
+    allowBlobPublicAccess: false,
     protect: false,
     tags,
 };

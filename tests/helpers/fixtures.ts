@@ -15,6 +15,8 @@ export function validRawConfig(overrides: Record<string, unknown> = {}): Record<
         storageSku: "Standard_LRS",
         blobSoftDeleteDays: "7",
         containerSoftDeleteDays: "7",
+        softDeleteEnabled: "true",
+        allowBlobPublicAccess: "false",
         databricksSku: "premium",
         protect: "false",
         registry: { kind: "unity-catalog" },

@@ -1,0 +1,272 @@
+// The platform's guardrails as plain functions over resources, so the same rules run in the
+// policy pack (`pulumi preview --policy-pack policy`) and in the credential-free `npm run plan`.
+import { aciSizeProblems, CONTAINER_APP_LIMITS, containerAppSizeProblems } from "../lib/serving/limits";
+
+export type EnforcementLevel = "mandatory" | "advisory" | "off";
+export type Environment = "dev" | "prd";
+
+/** A resource as a rule sees it: its type, logical name, properties and protection. */
+export interface PolicyResource {
+    type: string;
+    name: string;
+    props: Record<string, unknown>;
+    protect: boolean;
+    /** A component's registered outputs, where known (the plan has them). */
+    outputs?: Record<string, unknown>;
+}
+
+export interface PolicyContext {
+    environment: Environment;
+    resources: readonly PolicyResource[];
+}
+
+export interface PolicyRule {
+    name: string;
+    description: string;
+    enforcement: Record<Environment, EnforcementLevel>;
+    /** Violation messages for one resource; empty when it complies or the rule does not apply. */
+    check(resource: PolicyResource, context: PolicyContext): string[];
+}
+
+export interface Violation {
+    rule: string;
+    level: Exclude<EnforcementLevel, "off">;
+    resource: string;
+    message: string;
+}
+
+/** Markers the plan uses for values a preview does not know yet. */
+const UNKNOWN_MARKERS = new Set(["(known after deploy)", "04da6b54-80e4-46f7-96ec-b56ff0331ba9"]);
+
+export function isUnknown(value: unknown): boolean {
+    return typeof value === "string" && UNKNOWN_MARKERS.has(value);
+}
+
+function get(value: unknown, path: string): unknown {
+    return path.split(".").reduce<unknown>((v, key) => (v && typeof v === "object" && !isUnknown(v) ? (v as Record<string, unknown>)[key] : isUnknown(v) ? v : undefined), value);
+}
+
+function list(value: unknown): unknown[] {
+    return Array.isArray(value) ? value : [];
+}
+
+/** `expected` unless unknown; an unset value counts as wrong: these are set explicitly. */
+function expect(resource: PolicyResource, path: string, expected: unknown, why: string): string[] {
+    const actual = get(resource.props, path);
+    if (isUnknown(actual) || actual === expected) return [];
+    return [`${path} is ${actual === undefined ? "not set" : JSON.stringify(actual)}, must be ${JSON.stringify(expected)}: ${why}`];
+}
+
+const T = {
+    storageAccount: "azure-native:storage:StorageAccount",
+    blobService: "azure-native:storage:BlobServiceProperties",
+    blobContainer: "azure-native:storage:BlobContainer",
+    workspace: "azure-native:databricks:Workspace",
+    registry: "azure-native:containerregistry:Registry",
+    containerGroup: "azure-native:containerinstance:ContainerGroup",
+    containerApp: "azure-native:app:ContainerApp",
+    authConfig: "azure-native:app:ContainerAppsAuthConfig",
+    servingComponent: "mlflow-platform:serving:ModelServing",
+} as const;
+
+const SENSITIVE_NAME = /TOKEN|PASSWORD|SECRET|KEY|CREDENTIAL/i;
+const everywhere: Record<Environment, EnforcementLevel> = { dev: "mandatory", prd: "mandatory" };
+
+/** The serving summary a ModelServing component registered for a model, if any (plan only). */
+function servingSummaries(context: PolicyContext): Record<string, Record<string, unknown>> {
+    const summaries: Record<string, Record<string, unknown>> = {};
+    for (const r of context.resources.filter((r) => r.type === T.servingComponent)) {
+        Object.assign(summaries, (r.outputs?.summary ?? {}) as Record<string, Record<string, unknown>>);
+    }
+    return summaries;
+}
+
+export const RULES: readonly PolicyRule[] = [
+    {
+        name: "storage-secure-transport-and-auth",
+        description: "Storage accounts are StorageV2 with HTTPS only, TLS 1.2, Entra ID by default, no shared keys and no cross-tenant replication.",
+        enforcement: everywhere,
+        check: (r) =>
+            r.type !== T.storageAccount
+                ? []
+                : [
+                      ...expect(r, "kind", "StorageV2", "the platform's account kind"),
+                      ...expect(r, "enableHttpsTrafficOnly", true, "data must not travel unencrypted"),
+                      ...expect(r, "minimumTlsVersion", "TLS1_2", "older TLS versions are broken"),
+                      ...expect(r, "defaultToOAuthAuthentication", true, "Entra ID, not account keys, is the default"),
+                      ...expect(r, "allowSharedKeyAccess", false, "account keys and SAS tokens leak and never expire"),
+                      ...expect(r, "allowCrossTenantReplication", false, "data must not be replicated to other tenants"),
+                  ],
+    },
+    {
+        name: "storage-recoverable",
+        description: "Blob soft delete, container soft delete and blob versioning are on, so a deleted or overwritten model file can be recovered.",
+        enforcement: everywhere,
+        check: (r) => {
+            if (r.type !== T.blobService) return [];
+            const problems = [
+                ...expect(r, "deleteRetentionPolicy.enabled", true, "deleted blobs must be recoverable"),
+                ...expect(r, "containerDeleteRetentionPolicy.enabled", true, "deleted containers must be recoverable"),
+                ...expect(r, "isVersioningEnabled", true, "overwritten model files must be recoverable"),
+            ];
+            for (const policy of ["deleteRetentionPolicy", "containerDeleteRetentionPolicy"]) {
+                const days = get(r.props, `${policy}.days`);
+                if (!isUnknown(days) && get(r.props, `${policy}.enabled`) === true && !(typeof days === "number" && days >= 1)) {
+                    problems.push(`${policy}.days is ${JSON.stringify(days)}, must be at least 1`);
+                }
+            }
+            return problems;
+        },
+    },
+    {
+        name: "no-public-blob-access",
+        description: "Neither storage accounts nor containers allow anonymous reads.",
+        enforcement: everywhere,
+        check: (r) => {
+            if (r.type === T.storageAccount) return expect(r, "allowBlobPublicAccess", false, "training data and models are private");
+            if (r.type === T.blobContainer) return expect(r, "publicAccess", "None", "training data and models are private");
+            return [];
+        },
+    },
+    {
+        name: "container-registry-admin-disabled",
+        description: "Container registries have the admin user (a shared password) disabled.",
+        enforcement: everywhere,
+        check: (r) => (r.type === T.registry ? expect(r, "adminUserEnabled", false, "pulls use managed identities, pushes Entra logins") : []),
+    },
+    {
+        name: "images-pulled-by-identity",
+        description: "Serving containers pull images with a managed identity, never a registry password.",
+        enforcement: everywhere,
+        check: (r) => {
+            const credentials =
+                r.type === T.containerGroup ? get(r.props, "imageRegistryCredentials") : r.type === T.containerApp ? get(r.props, "configuration.registries") : undefined;
+            if (isUnknown(credentials)) return [];
+            return list(credentials).flatMap((c, i) => {
+                const entry = (c ?? {}) as Record<string, unknown>;
+                const password = entry.password ?? entry.passwordReference ?? entry.passwordSecretRef;
+                if (password !== undefined) return [`registry credential ${i} uses a password: pull with the managed identity instead`];
+                if (entry.identity === undefined) return [`registry credential ${i} has no managed identity`];
+                return [];
+            });
+        },
+    },
+    {
+        name: "secrets-in-secret-stores",
+        description: "Sensitive values reach containers only as ACI secure environment variables or Container Apps secrets.",
+        enforcement: everywhere,
+        check: (r) => {
+            if (r.type === T.containerGroup) {
+                const containers = get(r.props, "containers");
+                if (isUnknown(containers)) return [];
+                return list(containers).flatMap((c) =>
+                    list(get(c, "environmentVariables"))
+                        .filter((v) => SENSITIVE_NAME.test(String(get(v, "name"))) && get(v, "value") !== undefined)
+                        .map((v) => `environment variable ${get(v, "name")} is a plain value: use secureValue`),
+                );
+            }
+            if (r.type === T.containerApp) {
+                const containers = get(r.props, "template.containers");
+                if (isUnknown(containers)) return [];
+                return list(containers).flatMap((c) =>
+                    list(get(c, "env"))
+                        .filter((v) => SENSITIVE_NAME.test(String(get(v, "name"))) && get(v, "value") !== undefined)
+                        .map((v) => `environment variable ${get(v, "name")} is a plain value: use a Container Apps secret (secretRef)`),
+                );
+            }
+            return [];
+        },
+    },
+    {
+        name: "prd-stateful-resources-protected",
+        description: "In prd, the storage account, its containers and the Databricks workspace are protected against deletion.",
+        enforcement: { dev: "off", prd: "mandatory" },
+        check: (r) =>
+            [T.storageAccount, T.blobContainer, T.workspace].includes(r.type as never) && !r.protect
+                ? ["is not protected: set mlflow-platform:protect to true, so pulumi up or destroy cannot delete it"]
+                : [],
+    },
+    {
+        name: "serving-size-within-platform-bounds",
+        description: "Serving CPU, memory and replicas are within what the platform accepts.",
+        enforcement: everywhere,
+        check: (r, context) => {
+            if (r.type === T.containerGroup) {
+                const containers = get(r.props, "containers");
+                if (isUnknown(containers)) return [];
+                return list(containers).flatMap((c) => {
+                    const cpu = get(c, "resources.requests.cpu");
+                    const memory = get(c, "resources.requests.memoryInGB");
+                    if (typeof cpu !== "number" || typeof memory !== "number") return [`container ${get(c, "name")} has no CPU and memory request`];
+                    return aciSizeProblems(cpu, memory).map((p) => `${p.field} ${p.value} ${p.reason}`);
+                });
+            }
+            if (r.type === T.containerApp) {
+                const template = get(r.props, "template");
+                if (!isUnknown(template)) {
+                    const problems = list(get(template, "containers")).flatMap((c) => {
+                        const cpu = get(c, "resources.cpu");
+                        const memory = String(get(c, "resources.memory") ?? "");
+                        if (typeof cpu !== "number" || !/^\d+(\.\d+)?Gi$/.test(memory)) return [`container ${get(c, "name")} has no CPU and memory`];
+                        return containerAppSizeProblems(cpu, parseFloat(memory)).map((p) => `${p.field} ${p.value} ${p.reason}`);
+                    });
+                    const min = get(template, "scale.minReplicas");
+                    const max = get(template, "scale.maxReplicas");
+                    const { replicas } = CONTAINER_APP_LIMITS;
+                    if (typeof min !== "number" || typeof max !== "number" || min < replicas.min || max > replicas.max || max < Math.max(1, min)) {
+                        problems.push(`replicas ${min}-${max} must be within ${replicas.min}-${replicas.max}, with at least one and max >= min`);
+                    }
+                    return problems;
+                }
+                return [];
+            }
+            if (r.type === T.servingComponent) {
+                // In a preview a container app's template may be unknown; its component's summary is not.
+                return Object.entries(servingSummaries({ ...context, resources: [r] })).flatMap(([model, s]) => {
+                    if (s.platform !== "containerapp" || typeof s.cpu !== "number" || typeof s.memoryGb !== "number") return [];
+                    return containerAppSizeProblems(s.cpu, s.memoryGb).map((p) => `model ${model}: ${p.field} ${p.value} ${p.reason}`);
+                });
+            }
+            return [];
+        },
+    },
+    {
+        name: "prd-endpoints-not-anonymous",
+        description: "prd scoring endpoints are not open to anonymous internet traffic: internal ingress, an IP allow-list or Entra authentication.",
+        enforcement: { dev: "advisory", prd: "mandatory" },
+        check: (r, context) => {
+            if (r.type === T.containerGroup) {
+                const type = get(r.props, "ipAddress.type");
+                return isUnknown(type) || type === "Private" ? [] : ["serves on a public IP with no access control (Azure Container Instances): use Container Apps with an IP allow-list or Entra authentication"];
+            }
+            if (r.type === T.containerApp) {
+                const ingress = get(r.props, "configuration.ingress");
+                if (isUnknown(ingress) || ingress === undefined) return [];
+                const appName = get(r.props, "containerAppName");
+                const hasAuth = context.resources.some((a) => a.type === T.authConfig && (get(a.props, "containerAppName") === appName || isUnknown(get(a.props, "containerAppName"))));
+                const open = get(ingress, "external") === true && list(get(ingress, "ipSecurityRestrictions")).length === 0 && !hasAuth;
+                return open ? ["accepts requests from anyone on the internet: set serving.ipAllowList, serving.entra, or serving.ingress: internal"] : [];
+            }
+            if (r.type === T.servingComponent) {
+                return Object.entries(servingSummaries({ ...context, resources: [r] }))
+                    .filter(([, s]) => s.platform === "containerapp" && String(s.ingress).startsWith("external") && s.ipAllowList === "any address" && s.entra === "off")
+                    .map(([model]) => `model ${model} accepts requests from anyone on the internet: set serving.ipAllowList, serving.entra, or serving.ingress: internal`);
+            }
+            return [];
+        },
+    },
+];
+
+/** Applies every rule to every resource; violations in the order of the rules. */
+export function evaluate(context: PolicyContext, rules: readonly PolicyRule[] = RULES): Violation[] {
+    return rules.flatMap((rule) => {
+        const level = rule.enforcement[context.environment];
+        if (level === "off") return [];
+        return context.resources.flatMap((resource) => rule.check(resource, context).map((message) => ({ rule: rule.name, level, resource: resource.name, message })));
+    });
+}
+
+/** `prd` for a stack named prd (or ending in -prd), `dev` otherwise. */
+export function environmentOfStack(stack: string): Environment {
+    return stack === "prd" || stack.endsWith("-prd") ? "prd" : "dev";
+}

@@ -1,0 +1,281 @@
+import * as assert from "assert";
+import { execFile } from "child_process";
+import * as path from "path";
+import { promisify } from "util";
+import type { PolicyResource as PackResource, StackValidationArgs } from "@pulumi/policy";
+import { platformPolicies, stackOfUrn } from "../policy/policies";
+import { environmentOfStack, evaluate, RULES, type Environment, type PolicyResource } from "../policy/rules";
+import { planStack } from "../lib/plan";
+import { comparePlans, planViolations, renderComparison, renderPlanMarkdown } from "../lib/planReport";
+import { planEditedStack, PROJECT_DIR } from "./helpers/fixtures";
+
+const T = {
+    account: "azure-native:storage:StorageAccount",
+    blob: "azure-native:storage:BlobServiceProperties",
+    container: "azure-native:storage:BlobContainer",
+    workspace: "azure-native:databricks:Workspace",
+    registry: "azure-native:containerregistry:Registry",
+    group: "azure-native:containerinstance:ContainerGroup",
+    app: "azure-native:app:ContainerApp",
+    auth: "azure-native:app:ContainerAppsAuthConfig",
+    serving: "mlflow-platform:serving:ModelServing",
+};
+
+const secureAccount = {
+    kind: "StorageV2",
+    enableHttpsTrafficOnly: true,
+    minimumTlsVersion: "TLS1_2",
+    defaultToOAuthAuthentication: true,
+    allowSharedKeyAccess: false,
+    allowCrossTenantReplication: false,
+    allowBlobPublicAccess: false,
+};
+const recoverableBlob = {
+    deleteRetentionPolicy: { enabled: true, days: 7 },
+    containerDeleteRetentionPolicy: { enabled: true, days: 7 },
+    isVersioningEnabled: true,
+};
+const goodGroup = {
+    ipAddress: { type: "Private" },
+    imageRegistryCredentials: [{ server: "r.azurecr.io", identity: "/id" }],
+    containers: [{ name: "scoring", resources: { requests: { cpu: 1, memoryInGB: 2 } }, environmentVariables: [{ name: "DATABRICKS_TOKEN", secureValue: "x" }] }],
+};
+const goodApp = {
+    containerAppName: "prd-fraud",
+    configuration: {
+        registries: [{ server: "r.azurecr.io", identity: "/id" }],
+        ingress: { external: true, ipSecurityRestrictions: [{ name: "allow-1", ipAddressRange: "203.0.113.0/24", action: "Allow" }] },
+    },
+    template: {
+        containers: [{ name: "scoring", resources: { cpu: 1, memory: "2Gi" }, env: [{ name: "DATABRICKS_TOKEN", secretRef: "databricks-token" }] }],
+        scale: { minReplicas: 1, maxReplicas: 3 },
+    },
+};
+
+function resource(type: string, props: Record<string, unknown>, extra: Partial<PolicyResource> = {}): PolicyResource {
+    return { type, name: `r-${type.split(":").pop()}`, props, protect: true, ...extra };
+}
+
+function violationsOf(environment: Environment, ...resources: PolicyResource[]) {
+    return evaluate({ environment, resources }).map((v) => `${v.level} ${v.rule}: ${v.message}`);
+}
+
+describe("policy rules", () => {
+    it("pass a compliant set of resources in both environments", () => {
+        const all = [
+            resource(T.account, secureAccount),
+            resource(T.blob, recoverableBlob),
+            resource(T.container, { publicAccess: "None" }),
+            resource(T.workspace, {}),
+            resource(T.registry, { adminUserEnabled: false }),
+            resource(T.group, goodGroup),
+            resource(T.app, goodApp),
+        ];
+        assert.deepStrictEqual(violationsOf("prd", ...all), []);
+        assert.deepStrictEqual(violationsOf("dev", ...all), []);
+    });
+
+    const failing: [string, PolicyResource, Environment, RegExp][] = [
+        ["storage over HTTP", resource(T.account, { ...secureAccount, enableHttpsTrafficOnly: false }), "dev", /mandatory storage-secure-transport-and-auth: enableHttpsTrafficOnly is false, must be true/],
+        ["TLS 1.0", resource(T.account, { ...secureAccount, minimumTlsVersion: "TLS1_0" }), "dev", /minimumTlsVersion is "TLS1_0", must be "TLS1_2"/],
+        ["shared keys", resource(T.account, { ...secureAccount, allowSharedKeyAccess: true }), "dev", /allowSharedKeyAccess is true, must be false/],
+        ["cross-tenant replication unset", resource(T.account, { ...secureAccount, allowCrossTenantReplication: undefined }), "dev", /allowCrossTenantReplication is not set, must be false/],
+        ["public blob access on the account", resource(T.account, { ...secureAccount, allowBlobPublicAccess: true }), "prd", /mandatory no-public-blob-access: allowBlobPublicAccess is true, must be false/],
+        ["a public container", resource(T.container, { publicAccess: "Blob" }), "dev", /no-public-blob-access: publicAccess is "Blob", must be "None"/],
+        ["blob soft delete off", resource(T.blob, { ...recoverableBlob, deleteRetentionPolicy: { enabled: false, days: 7 } }), "dev", /storage-recoverable: deleteRetentionPolicy.enabled is false, must be true/],
+        ["container soft delete of 0 days", resource(T.blob, { ...recoverableBlob, containerDeleteRetentionPolicy: { enabled: true, days: 0 } }), "dev", /containerDeleteRetentionPolicy.days is 0, must be at least 1/],
+        ["versioning off", resource(T.blob, { ...recoverableBlob, isVersioningEnabled: false }), "prd", /isVersioningEnabled is false, must be true/],
+        ["a registry admin user", resource(T.registry, { adminUserEnabled: true }), "dev", /container-registry-admin-disabled: adminUserEnabled is true, must be false/],
+        ["an ACI pull by password", resource(T.group, { ...goodGroup, imageRegistryCredentials: [{ server: "r", username: "u", password: "p" }] }), "dev", /images-pulled-by-identity: registry credential 0 uses a password/],
+        ["a Container Apps pull by password", resource(T.app, { ...goodApp, configuration: { ...goodApp.configuration, registries: [{ server: "r", username: "u", passwordSecretRef: "pw" }] } }), "dev", /registry credential 0 uses a password/],
+        ["a token in a plain ACI variable", resource(T.group, { ...goodGroup, containers: [{ ...goodGroup.containers[0], environmentVariables: [{ name: "DATABRICKS_TOKEN", value: "dapi" }] }] }), "dev", /secrets-in-secret-stores: environment variable DATABRICKS_TOKEN is a plain value: use secureValue/],
+        ["a password in a plain Container Apps variable", resource(T.app, { ...goodApp, template: { ...goodApp.template, containers: [{ ...goodApp.template.containers[0], env: [{ name: "MLFLOW_TRACKING_PASSWORD", value: "p" }] }] } }), "dev", /MLFLOW_TRACKING_PASSWORD is a plain value: use a Container Apps secret/],
+        ["an unprotected prd storage account", resource(T.account, secureAccount, { protect: false }), "prd", /mandatory prd-stateful-resources-protected: is not protected: set mlflow-platform:protect to true/],
+        ["an unprotected prd workspace", resource(T.workspace, {}, { protect: false }), "prd", /prd-stateful-resources-protected/],
+        ["an ACI size over the limit", resource(T.group, { ...goodGroup, containers: [{ ...goodGroup.containers[0], resources: { requests: { cpu: 8, memoryInGB: 2 } } }] }), "dev", /serving-size-within-platform-bounds: cpu 8 must be 0.1-4 cores/],
+        ["a Container Apps size Azure does not offer", resource(T.app, { ...goodApp, template: { ...goodApp.template, containers: [{ ...goodApp.template.containers[0], resources: { cpu: 1, memory: "3Gi" } }] } }), "dev", /memoryGb 3 must be 2 for cpu 1/],
+        ["replica bounds out of order", resource(T.app, { ...goodApp, template: { ...goodApp.template, scale: { minReplicas: 5, maxReplicas: 2 } } }), "dev", /replicas 5-2 must be within 0-30/],
+        ["an anonymous ACI endpoint in prd", resource(T.group, { ...goodGroup, ipAddress: { type: "Public" } }), "prd", /mandatory prd-endpoints-not-anonymous: serves on a public IP with no access control/],
+        ["an open Container App in prd", resource(T.app, { ...goodApp, configuration: { ...goodApp.configuration, ingress: { external: true } } }), "prd", /mandatory prd-endpoints-not-anonymous: accepts requests from anyone on the internet/],
+        ["an anonymous endpoint in dev, as a warning", resource(T.group, { ...goodGroup, ipAddress: { type: "Public" } }), "dev", /^advisory prd-endpoints-not-anonymous:/],
+        [
+            "an open Container App seen only through its component summary (a preview)",
+            resource(T.serving, {}, { outputs: { summary: { fraud: { platform: "containerapp", ingress: "external, HTTPS only", ipAllowList: "any address", entra: "off", cpu: 1, memoryGb: 2 } } } }),
+            "prd",
+            /model fraud accepts requests from anyone on the internet/,
+        ],
+    ];
+    for (const [title, r, environment, expected] of failing) {
+        it(`flag ${title}`, () => {
+            const found = violationsOf(environment, r);
+            assert.ok(found.length >= 1, "expected a violation");
+            assert.ok(found.some((v) => expected.test(v)), found.join("\n"));
+        });
+    }
+
+    it("accept an external Container App with Entra authentication and no allow-list", () => {
+        const open = resource(T.app, { ...goodApp, configuration: { ...goodApp.configuration, ingress: { external: true } } });
+        assert.deepStrictEqual(violationsOf("prd", open, resource(T.auth, { containerAppName: "prd-fraud" })), []);
+    });
+
+    it("do not guess about values a preview does not know", () => {
+        const unknown = "(known after deploy)";
+        assert.deepStrictEqual(violationsOf("prd", resource(T.app, { containerAppName: "prd-fraud", configuration: unknown, template: unknown })), []);
+        assert.deepStrictEqual(violationsOf("prd", resource(T.group, { ipAddress: unknown, imageRegistryCredentials: unknown, containers: unknown })), []);
+    });
+
+    it("leave protection to prd and anonymity warnings to dev", () => {
+        assert.deepStrictEqual(violationsOf("dev", resource(T.account, secureAccount, { protect: false })), []);
+        const rule = RULES.find((r) => r.name === "prd-endpoints-not-anonymous")!;
+        assert.deepStrictEqual(rule.enforcement, { dev: "advisory", prd: "mandatory" });
+        assert.strictEqual(environmentOfStack("prd"), "prd");
+        assert.strictEqual(environmentOfStack("team-prd"), "prd");
+        assert.strictEqual(environmentOfStack("dev"), "dev");
+    });
+});
+
+describe("policy pack", () => {
+    function packResource(stack: string, type: string, name: string, props: Record<string, unknown>, protect = false): PackResource {
+        return {
+            type,
+            name,
+            props,
+            urn: `urn:pulumi:${stack}::mlflow-platform::${type}::${name}`,
+            opts: { protect, ignoreChanges: [], aliases: [], additionalSecretOutputs: [], customTimeouts: {} } as never,
+            dependencies: [],
+            propertyDependencies: {},
+            isType: () => false,
+            asType: () => undefined,
+        } as unknown as PackResource;
+    }
+
+    async function runPack(resources: PackResource[]) {
+        const reported: { policy: string; level: string; message: string; urn?: string }[] = [];
+        for (const policy of platformPolicies()) {
+            const args = { resources, getConfig: () => ({}) } as unknown as StackValidationArgs;
+            await policy.validateStack(args, (message, urn) => reported.push({ policy: policy.name, level: String(policy.enforcementLevel), message, urn }));
+        }
+        return reported;
+    }
+
+    it("names one policy per rule and level, with its enforcement", () => {
+        const levels = Object.fromEntries(platformPolicies().map((p) => [p.name, p.enforcementLevel]));
+        assert.strictEqual(levels["storage-recoverable"], "mandatory");
+        assert.strictEqual(levels["prd-endpoints-not-anonymous"], "mandatory");
+        assert.strictEqual(levels["prd-endpoints-not-anonymous-advisory"], "advisory");
+        assert.strictEqual(levels["prd-stateful-resources-protected"], "mandatory");
+        assert.strictEqual(Object.keys(levels).length, RULES.length + 1);
+    });
+
+    it("reports violations with the resource's URN, by the stack's environment", async () => {
+        const prd = await runPack([packResource("prd", T.account, "prd-store-account", { ...secureAccount, allowBlobPublicAccess: true }, false)]);
+        assert.deepStrictEqual(
+            prd.map((r) => [r.policy, r.level, r.message]),
+            [
+                ["no-public-blob-access", "mandatory", "prd-store-account: allowBlobPublicAccess is true, must be false: training data and models are private"],
+                ["prd-stateful-resources-protected", "mandatory", "prd-store-account: is not protected: set mlflow-platform:protect to true, so pulumi up or destroy cannot delete it"],
+            ],
+        );
+        assert.strictEqual(prd[0].urn, "urn:pulumi:prd::mlflow-platform::azure-native:storage:StorageAccount::prd-store-account");
+        const dev = await runPack([packResource("dev", T.group, "dev-serving-fraud-aci", { ...goodGroup, ipAddress: { type: "Public" } })]);
+        assert.deepStrictEqual(dev.map((r) => [r.policy, r.level]), [["prd-endpoints-not-anonymous-advisory", "advisory"]]);
+        assert.strictEqual(stackOfUrn("urn:pulumi:team-prd::p::t::n"), "team-prd");
+    });
+
+    it("is a loadable pack folder", () => {
+        const fs = require("fs") as typeof import("fs");
+        assert.match(fs.readFileSync(path.join(PROJECT_DIR, "policy/PulumiPolicy.yaml"), "utf8"), /^runtime: nodejs$/m);
+        assert.match(fs.readFileSync(path.join(PROJECT_DIR, "policy/index.ts"), "utf8"), /new PolicyPack\("mlflow-platform", \{ policies: platformPolicies\(\) \}\)/);
+    });
+});
+
+describe("plan with policies", () => {
+    it("passes the shipped stacks", async () => {
+        for (const stack of ["dev", "prd"]) assert.deepStrictEqual(planViolations(await planStack(PROJECT_DIR, stack)), [], stack);
+    });
+
+    it("fails a stack file that turns on public blob access or turns off soft delete, with the rule's message", async () => {
+        const weakened = await planEditedStack("dev", (config) => {
+            config["mlflow-platform:allowBlobPublicAccess"] = true;
+            config["mlflow-platform:softDeleteEnabled"] = false;
+        });
+        assert.deepStrictEqual(
+            planViolations(weakened).map((v) => `${v.level} ${v.rule} ${v.resource}: ${v.message}`),
+            [
+                "mandatory storage-recoverable dev-store-blob-service: deleteRetentionPolicy.enabled is false, must be true: deleted blobs must be recoverable",
+                "mandatory storage-recoverable dev-store-blob-service: containerDeleteRetentionPolicy.enabled is false, must be true: deleted containers must be recoverable",
+                "mandatory no-public-blob-access dev-store-account: allowBlobPublicAccess is true, must be false: training data and models are private",
+            ],
+        );
+    });
+
+    it("fails prd when protection is turned off", async () => {
+        const plan = await planEditedStack("prd", (config) => {
+            config["mlflow-platform:protect"] = false;
+        });
+        assert.deepStrictEqual(
+            planViolations(plan).map((v) => v.resource).sort(),
+            ["prd-mlflow-workspace", "prd-store-account", "prd-store-data", "prd-store-models"],
+        );
+    });
+
+    it("exits non-zero from the command line on a mandatory violation, naming the rule", async () => {
+        const run = promisify(execFile);
+        const fs = await import("fs");
+        const os = await import("os");
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plan-policy-"));
+        try {
+            // A copy of the project's entry points with a weakened stack file.
+            for (const entry of ["Pulumi.yaml", "Pulumi.prd.yaml", "index.ts", "package.json", "tsconfig.json"]) fs.cpSync(path.join(PROJECT_DIR, entry), path.join(dir, entry));
+            for (const folder of ["components", "lib", "policy", "scripts", "serving"]) fs.cpSync(path.join(PROJECT_DIR, folder), path.join(dir, folder), { recursive: true });
+            fs.symlinkSync(path.join(PROJECT_DIR, "node_modules"), path.join(dir, "node_modules"));
+            const stackFile = path.join(dir, "Pulumi.prd.yaml");
+            fs.writeFileSync(stackFile, fs.readFileSync(stackFile, "utf8").replace("mlflow-platform:protect: true", "mlflow-platform:protect: false"));
+            const result = await run(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/plan.ts", "prd"], { cwd: dir }).then(
+                (r) => ({ code: 0, ...r }),
+                (e) => ({ code: e.code as number, stdout: e.stdout as string, stderr: e.stderr as string }),
+            );
+            assert.strictEqual(result.code, 1);
+            assert.match(result.stderr, /plan: 4 mandatory policy violation\(s\):\n {2}prd-stateful-resources-protected: prd-store-account: is not protected/);
+            assert.match(result.stdout, /Policy: 4 violation\(s\), 4 mandatory, 0 advisory:/);
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+});
+
+describe("plan for reviewers", () => {
+    it("renders a compact markdown summary for a PR comment", async () => {
+        const plan = await planStack(PROJECT_DIR, "prd");
+        const markdown = renderPlanMarkdown(plan, [{ resource: "prd-serving-fraud-version", outcome: "deferred", text: "version: resolved at deploy" }], []);
+        assert.match(markdown, /^### Plan for `prd`\n\n\*\*20\*\* resources \(17 cloud or dynamic, 3 components\), \*\*4\*\* protected, 1 read from other stacks\./);
+        assert.match(markdown, /\| `azure-native:storage:BlobContainer` \| 2 \|/);
+        assert.match(markdown, /\| fraud \| containerapp \| 100% stable \(alias "champion"\) \| 2 \| 4 \| 2-10 \| external, HTTPS only; IPs: 203\.0\.113\.0\/24; Entra: off \|/);
+        assert.match(markdown, /- `prd-serving-fraud-version`: version: resolved at deploy/);
+        assert.match(markdown, /\*\*Protected:\*\* `prd-store-account`, `prd-store-data`, `prd-store-models`, `prd-mlflow-workspace`/);
+        assert.match(markdown, /\*\*Policy:\*\* ✅ no violations$/);
+        assert.ok(markdown.split("\n").length < 60, "compact");
+        const withViolation = renderPlanMarkdown(plan, [], [{ rule: "storage-recoverable", level: "mandatory", resource: "x", message: "a | b" }]);
+        assert.match(withViolation, /\*\*Policy:\*\* ❌ 1 violation\(s\)/);
+        assert.match(withViolation, /\| mandatory \| storage-recoverable \| `x` \| a \\\| b \|/);
+    });
+
+    it("compares dev and prd setting by setting: SKUs, sizes, protection, selectors and access", async () => {
+        const rows = comparePlans(await planStack(PROJECT_DIR, "dev"), await planStack(PROJECT_DIR, "prd"));
+        const find = (resource: string, setting: string) => rows.find((r) => r.resource === resource && r.setting === setting)?.values;
+        assert.deepStrictEqual(find("store-account (StorageAccount)", "sku.name"), ["Standard_LRS", "Standard_GZRS"]);
+        assert.deepStrictEqual(find("store-account (StorageAccount)", "protect"), ["false", "true"]);
+        assert.deepStrictEqual(find("mlflow-workspace (Workspace)", "sku.name"), ["standard", "premium"]);
+        assert.deepStrictEqual(find("store-blob-service (BlobServiceProperties)", "deleteRetentionPolicy.days"), ["7", "30"]);
+        assert.deepStrictEqual(find("serving (ModelServing)", "summary.fraud.cpu"), ["1", "2"]);
+        assert.deepStrictEqual(find("serving (ModelServing)", "summary.fraud.platform"), ["aci", "containerapp"]);
+        assert.deepStrictEqual(find("serving (ModelServing)", "summary.fraud.ipAllowList"), ["(unset)", "203.0.113.0/24"]);
+        assert.deepStrictEqual(find("serving-fraud-version (ModelVersion)", "selector.alias"), ["(unset)", "champion"]);
+        assert.deepStrictEqual(find("serving-fraud-app (ContainerApp)", "(resource)"), ["absent", "declared"]);
+        assert.strictEqual(find("store-account (StorageAccount)", "minimumTlsVersion"), undefined, "equal settings are not listed");
+        const markdown = renderComparison("dev", "prd", rows, "markdown");
+        assert.match(markdown, /^### `dev` vs `prd`: \d+ settings differ/);
+        assert.match(markdown, /\| store-account \(StorageAccount\) \| sku\.name \| Standard_LRS \| Standard_GZRS \|/);
+        assert.match(renderComparison("dev", "prd", rows, "text"), /^dev vs prd: \d+ settings differ\n\nresource +setting +dev +prd/);
+    });
+});
