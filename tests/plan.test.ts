@@ -14,7 +14,7 @@ async function planCli(...args: string[]): Promise<{ code: number; stdout: strin
     try {
         const { stdout, stderr } = await run(
             process.execPath,
-            ["-r", "ts-node/register/transpile-only", path.join(PROJECT_DIR, "scripts/plan.ts"), ...args],
+            ["-r", "./scripts/register-ts.js", path.join(PROJECT_DIR, "scripts/plan.ts"), ...args],
             { cwd: PROJECT_DIR },
         );
         return { code: 0, stdout, stderr };

@@ -231,7 +231,7 @@ describe("plan with policies", () => {
             fs.symlinkSync(path.join(PROJECT_DIR, "node_modules"), path.join(dir, "node_modules"));
             const stackFile = path.join(dir, "Pulumi.prd.yaml");
             fs.writeFileSync(stackFile, fs.readFileSync(stackFile, "utf8").replace("mlflow-platform:protect: true", "mlflow-platform:protect: false"));
-            const result = await run(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/plan.ts", "prd"], { cwd: dir }).then(
+            const result = await run(process.execPath, ["-r", "./scripts/register-ts.js", "scripts/plan.ts", "prd"], { cwd: dir }).then(
                 (r) => ({ code: 0, ...r }),
                 (e) => ({ code: e.code as number, stdout: e.stdout as string, stderr: e.stderr as string }),
             );

@@ -19,7 +19,7 @@ async function smokeCli(args: string[], env: NodeJS.ProcessEnv = process.env): P
     try {
         const { stdout, stderr } = await promisify(execFile)(
             process.execPath,
-            ["-r", "ts-node/register/transpile-only", path.join(PROJECT_DIR, "scripts/smoke.ts"), ...args],
+            ["-r", "./scripts/register-ts.js", path.join(PROJECT_DIR, "scripts/smoke.ts"), ...args],
             { cwd: PROJECT_DIR, env },
         );
         return { code: 0, stdout, stderr };

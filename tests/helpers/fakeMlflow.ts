@@ -63,6 +63,8 @@ export class FakeMlflowServer {
     ucPageSize = 100;
     /** Insert an empty page (with a token) before the first Unity Catalog page, as the API may. */
     ucEmptyFirstPage = false;
+    /** Server time added to every answer (a real MLflow server on SQLite takes a few ms). */
+    latencyMs = 0;
     private readonly models = new Map<string, ModelRecord>();
     private readonly server: http.Server;
     private readonly reads = new Map<string, number>();
@@ -136,6 +138,7 @@ export class FakeMlflowServer {
             }
         }
 
+        if (this.latencyMs) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
         if (!this.authorized(req, res)) return;
 
         try {
@@ -229,10 +232,19 @@ export class FakeMlflowServer {
                     });
                 }
                 const candidates = [...this.models.values()].filter((m) => !match || m.name === match[1]);
-                let rows = candidates.flatMap((m) => [...m.versions.values()].map((v) => ({ m, v })));
-                if (String(params.order_by ?? "").replace(/\s+/g, " ") === "version_number DESC") rows.sort((a, b) => b.v.version - a.v.version);
                 const max = Number(params.max_results ?? 10000);
-                rows = rows.slice(0, max);
+                const descending = String(params.order_by ?? "").replace(/\s+/g, " ") === "version_number DESC";
+                let rows: { m: ModelRecord; v: FakeVersion }[];
+                if (descending && max === 1 && candidates.length === 1) {
+                    // ORDER BY version DESC LIMIT 1 on an indexed column: no full sort, as a database does it.
+                    let top: FakeVersion | undefined;
+                    for (const v of candidates[0].versions.values()) if (!top || v.version > top.version) top = v;
+                    rows = top ? [{ m: candidates[0], v: top }] : [];
+                } else {
+                    rows = candidates.flatMap((m) => [...m.versions.values()].map((v) => ({ m, v })));
+                    if (descending) rows.sort((a, b) => b.v.version - a.v.version);
+                    rows = rows.slice(0, max);
+                }
                 if (rows.length === 0) return this.json(res, 200, {});
                 return this.json(res, 200, { model_versions: rows.map(({ m, v }) => this.versionJson(m, v, false)) });
             }

@@ -1,0 +1,32 @@
+import * as assert from "assert";
+import { execFile } from "child_process";
+import * as path from "path";
+import { promisify } from "util";
+import { PROJECT_DIR } from "./helpers/fixtures";
+
+describe("npm run bench (tiny counts)", () => {
+    it("measures every section and reports one request per registry resolution", async function () {
+        this.timeout(60_000);
+        const { stdout } = await promisify(execFile)(process.execPath, ["-r", "./scripts/register-ts.js", "bench/run.ts", "--quick", "--json"], {
+            cwd: PROJECT_DIR,
+            maxBuffer: 16 * 1024 * 1024,
+        });
+        const report = JSON.parse(stdout) as { machine: string; rows: { measure: string; result: string; target: string; met: boolean }[] };
+        assert.match(report.machine, /^\d+ CPU .*Node\.js v\d+/);
+        const measures = report.rows.map((r) => r.measure);
+        for (const expected of [/^program start, dev/, /^npm run plan -- dev/, /^plan growth with served models \(1, 10\)/, /^HTTP requests per resolution/, /^client vs raw HTTP GET/, /^latest on a model with 10,000 versions/]) {
+            assert.ok(measures.some((m) => expected.test(m)), `${expected} in ${measures.join("; ")}`);
+        }
+        const requests = report.rows.find((r) => r.measure.startsWith("HTTP requests per resolution"))!;
+        assert.strictEqual(requests.result, "alias 1, stage 1, version 1, latest 1");
+        assert.ok(requests.met);
+        assert.match(report.rows.find((r) => r.measure.startsWith("latest on"))!.result, /^version 10000, 1 request;/);
+    });
+
+    it("refuses unknown flags", async () => {
+        await assert.rejects(
+            promisify(execFile)(process.execPath, ["-r", "./scripts/register-ts.js", path.join("bench", "run.ts"), "--fast"], { cwd: PROJECT_DIR }),
+            (err: { code: number; stderr: string }) => err.code === 2 && /Unknown option '--fast'/.test(err.stderr) && /usage: npm run bench/.test(err.stderr),
+        );
+    });
+});
