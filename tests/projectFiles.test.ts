@@ -15,6 +15,13 @@ describe("Pulumi.yaml", () => {
         assert.ok(project.description.length > 20);
     });
 
+    it("starts the program through the project's cached loader, without type checking at start", () => {
+        assert.strictEqual(project.runtime.options.typescript, false);
+        assert.strictEqual(project.runtime.options.nodeargs, "--require ./scripts/register-ts.js");
+        assert.ok(fs.existsSync(path.join(PROJECT_DIR, "scripts/register-ts.js")));
+        assert.strictEqual(JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "package.json"), "utf8")).main, "index.ts", "the language host finds the program through package.json");
+    });
+
     it("declares every project key the program reads, with a type and a description, and no other", () => {
         assert.deepStrictEqual(Object.keys(project.config).sort(), [...PROJECT_CONFIG_KEYS].sort());
         for (const [key, entry] of Object.entries<any>(project.config)) {
