@@ -228,17 +228,19 @@ async function registry(resolutions: number): Promise<Row[]> {
     }
 }
 
+/** `npm test`: the type check, then mocha. */
 async function testSuite(): Promise<Row> {
     const started = performance.now();
     let passed = "";
     try {
+        await run(process.execPath, [path.join(PROJECT_DIR, "node_modules/typescript/bin/tsc"), "--noEmit", "-p", "tsconfig.json"], { cwd: PROJECT_DIR });
         const { stdout } = await run(process.execPath, [path.join(PROJECT_DIR, "node_modules/mocha/bin/mocha.js")], { cwd: PROJECT_DIR, maxBuffer: 64 * 1024 * 1024 });
         passed = stdout.trim().split("\n").pop() ?? "";
     } catch (err) {
         passed = `failed: ${((err as { stdout?: string }).stdout ?? "").trim().split("\n").pop()}`;
     }
     const wall = performance.now() - started;
-    return { measure: "full test suite (npm test)", result: `${(wall / 1000).toFixed(1)} s (${passed})`, target: "<= 30 s", met: wall <= 30_000 && !passed.startsWith("failed") };
+    return { measure: "full test suite (npm test: type check and mocha)", result: `${(wall / 1000).toFixed(1)} s (${passed})`, target: "<= 30 s", met: wall <= 30_000 && !passed.startsWith("failed") };
 }
 
 export function machine(): string {
