@@ -226,7 +226,8 @@ export async function planStack(
     );
 }
 
-function flatten(value: unknown, prefix: string, into: [string, string][]): [string, string][] {
+/** `[key.path, value]` pairs for every leaf of `value`, strings as they are, the rest as JSON. */
+export function flatten(value: unknown, prefix: string, into: [string, string][] = []): [string, string][] {
     if (Array.isArray(value)) {
         if (value.length === 0) into.push([prefix, "[]"]);
         value.forEach((item, i) => flatten(item, `${prefix}[${i}]`, into));

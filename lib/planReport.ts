@@ -1,7 +1,7 @@
 // What the plan tells reviewers beyond the resource list: policy violations, a compact markdown
 // summary for a PR comment, and a side-by-side comparison of two stacks.
 import { environmentOfStack, evaluate, type Violation } from "../policy/rules";
-import { settingsOf, summarize, type Plan, type PlannedResource } from "./plan";
+import { flatten, settingsOf, summarize, type Plan, type PlannedResource } from "./plan";
 import type { ModelVersionNote } from "./planModelVersions";
 
 /** Runs the policy pack's rules against the planned resources, as `--policy-pack` would. */
@@ -87,15 +87,7 @@ export interface ComparisonRow {
 function settingsMap(resource: PlannedResource): Map<string, string> {
     const map = new Map(settingsOf(resource));
     map.set("protect", String(resource.protect));
-    const summary = resource.outputs?.summary;
-    if (summary && typeof summary === "object") {
-        const flatten = (value: unknown, prefix: string) => {
-            if (value && typeof value === "object" && !Array.isArray(value)) {
-                for (const [k, v] of Object.entries(value)) flatten(v, `${prefix}.${k}`);
-            } else map.set(prefix, typeof value === "string" ? value : JSON.stringify(value));
-        };
-        flatten(summary, "summary");
-    }
+    for (const [key, value] of flatten(resource.outputs?.summary ?? {}, "summary")) map.set(key, value);
     return map;
 }
 

@@ -156,25 +156,20 @@ export const RULES: readonly PolicyRule[] = [
         description: "Sensitive values reach containers only as ACI secure environment variables or Container Apps secrets.",
         enforcement: everywhere,
         check: (r) => {
-            if (r.type === T.containerGroup) {
-                const containers = get(r.props, "containers");
-                if (isUnknown(containers)) return [];
-                return list(containers).flatMap((c) =>
-                    list(get(c, "environmentVariables"))
-                        .filter((v) => SENSITIVE_NAME.test(String(get(v, "name"))) && get(v, "value") !== undefined)
-                        .map((v) => `environment variable ${get(v, "name")} is a plain value: use secureValue`),
-                );
-            }
-            if (r.type === T.containerApp) {
-                const containers = get(r.props, "template.containers");
-                if (isUnknown(containers)) return [];
-                return list(containers).flatMap((c) =>
-                    list(get(c, "env"))
-                        .filter((v) => SENSITIVE_NAME.test(String(get(v, "name"))) && get(v, "value") !== undefined)
-                        .map((v) => `environment variable ${get(v, "name")} is a plain value: use a Container Apps secret (secretRef)`),
-                );
-            }
-            return [];
+            const [containersPath, envKey, remedy] =
+                r.type === T.containerGroup
+                    ? ["containers", "environmentVariables", "use secureValue"]
+                    : r.type === T.containerApp
+                      ? ["template.containers", "env", "use a Container Apps secret (secretRef)"]
+                      : [];
+            if (!containersPath || !envKey) return [];
+            const containers = get(r.props, containersPath);
+            if (isUnknown(containers)) return [];
+            return list(containers).flatMap((c) =>
+                list(get(c, envKey))
+                    .filter((v) => SENSITIVE_NAME.test(String(get(v, "name"))) && get(v, "value") !== undefined)
+                    .map((v) => `environment variable ${get(v, "name")} is a plain value: ${remedy}`),
+            );
         },
     },
     {

@@ -1,28 +1,13 @@
 import * as assert from "assert";
-import { execFile } from "child_process";
 import * as path from "path";
-import { promisify } from "util";
 import { ConfigError } from "../lib/config";
 import { planStack, renderPlanText, UNKNOWN_DISPLAY, type Plan } from "../lib/plan";
 import { StackFileError } from "../lib/stackFiles";
+import { runScript } from "./helpers/cli";
 import { byType, onlyOfType, planEditedStack, PROJECT_DIR } from "./helpers/fixtures";
 
-const run = promisify(execFile);
-
-/** Runs `npm run plan -- <args>` the way a user does, returning exit code and output. */
-async function planCli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-    try {
-        const { stdout, stderr } = await run(
-            process.execPath,
-            ["-r", "./scripts/register-ts.js", path.join(PROJECT_DIR, "scripts/plan.ts"), ...args],
-            { cwd: PROJECT_DIR },
-        );
-        return { code: 0, stdout, stderr };
-    } catch (err) {
-        const e = err as { code: number; stdout: string; stderr: string };
-        return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-}
+/** Runs `npm run plan -- <args>` the way a user does. */
+const planCli = (...args: string[]) => runScript("scripts/plan.ts", args);
 
 describe("plan of the shipped stacks", () => {
     let dev: Plan;

@@ -1,12 +1,11 @@
 import * as assert from "assert";
-import { execFile } from "child_process";
 import * as path from "path";
-import { promisify } from "util";
 import type { PolicyResource as PackResource, StackValidationArgs } from "@pulumi/policy";
 import { platformPolicies, stackOfUrn } from "../policy/policies";
 import { environmentOfStack, evaluate, RULES, type Environment, type PolicyResource } from "../policy/rules";
 import { planStack } from "../lib/plan";
 import { comparePlans, planViolations, renderComparison, renderPlanMarkdown } from "../lib/planReport";
+import { runScript } from "./helpers/cli";
 import { planEditedStack, PROJECT_DIR } from "./helpers/fixtures";
 
 const T = {
@@ -220,7 +219,6 @@ describe("plan with policies", () => {
     });
 
     it("exits non-zero from the command line on a mandatory violation, naming the rule", async () => {
-        const run = promisify(execFile);
         const fs = await import("fs");
         const os = await import("os");
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "plan-policy-"));
@@ -231,10 +229,7 @@ describe("plan with policies", () => {
             fs.symlinkSync(path.join(PROJECT_DIR, "node_modules"), path.join(dir, "node_modules"));
             const stackFile = path.join(dir, "Pulumi.prd.yaml");
             fs.writeFileSync(stackFile, fs.readFileSync(stackFile, "utf8").replace("mlflow-platform:protect: true", "mlflow-platform:protect: false"));
-            const result = await run(process.execPath, ["-r", "./scripts/register-ts.js", "scripts/plan.ts", "prd"], { cwd: dir }).then(
-                (r) => ({ code: 0, ...r }),
-                (e) => ({ code: e.code as number, stdout: e.stdout as string, stderr: e.stderr as string }),
-            );
+            const result = await runScript("scripts/plan.ts", ["prd"], { cwd: dir });
             assert.strictEqual(result.code, 1);
             assert.match(result.stderr, /plan: 4 mandatory policy violation\(s\):\n {2}prd-stateful-resources-protected: prd-store-account: is not protected/);
             assert.match(result.stdout, /Policy: 4 violation\(s\), 4 mandatory, 0 advisory:/);

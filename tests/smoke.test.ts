@@ -1,10 +1,9 @@
 import * as assert from "assert";
-import { execFile } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { promisify } from "util";
 import { percentile, runSmoke, SmokeError, summarize, targetsFromStackOutputs, type SmokeIO } from "../lib/scoring/smoke";
+import { runScript } from "./helpers/cli";
 import { FakeScoringServer } from "./helpers/fakeScoring";
 import { PROJECT_DIR } from "./helpers/fixtures";
 
@@ -15,19 +14,7 @@ function recordingIO(): SmokeIO & { lines: string[] } {
     return { lines, log: (line) => lines.push(line), now: () => performance.now(), sleep: async () => undefined };
 }
 
-async function smokeCli(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number; stdout: string; stderr: string }> {
-    try {
-        const { stdout, stderr } = await promisify(execFile)(
-            process.execPath,
-            ["-r", "./scripts/register-ts.js", path.join(PROJECT_DIR, "scripts/smoke.ts"), ...args],
-            { cwd: PROJECT_DIR, env },
-        );
-        return { code: 0, stdout, stderr };
-    } catch (err) {
-        const e = err as { code: number; stdout: string; stderr: string };
-        return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-    }
-}
+const smokeCli = (args: string[], env?: NodeJS.ProcessEnv) => runScript("scripts/smoke.ts", args, { env });
 
 describe("smoke test", () => {
     let server: FakeScoringServer;
