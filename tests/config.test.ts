@@ -405,7 +405,7 @@ describe("stack configuration", () => {
     });
 
     it("requires registry secrets to be encrypted, and never repeats their values", () => {
-        const secret = "dapi-plaintext-secret-value-123";
+        const secret = "fake-plaintext-secret-for-tests";
         const problems = problemsFor(validRawConfig({ registryToken: secret, registryPassword: secret }));
         assert.deepStrictEqual(problems, [
             "mlflow-platform:registryToken is stored in plain text: remove it from the stack file and set it with `pulumi config set --secret registryToken <value>`",

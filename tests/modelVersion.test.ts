@@ -8,7 +8,7 @@ import { onlyOfType, PROJECT_DIR } from "./helpers/fixtures";
 import { loadSerializedProvider, providerConfig } from "./helpers/serializedProvider";
 
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-const TOKEN = "dapi-fixture-token-for-tests-only-7f3a";
+const TOKEN = "fake-provider-token-for-tests";
 
 describe("ModelVersion provider", () => {
     let server: FakeMlflowServer;
@@ -255,7 +255,7 @@ describe("ModelVersion credentials", () => {
     });
 
     it("explains a 401 without showing the token that was refused", async () => {
-        process.env.DATABRICKS_TOKEN = "dapi-wrong-token-value-1234";
+        process.env.DATABRICKS_TOKEN = "fake-wrong-token-for-tests";
         const provider = new ModelVersionProvider({ sleep: async () => undefined });
         const result = await provider.check({} as ModelVersionState, {
             registryKind: "unity-catalog",
@@ -264,7 +264,7 @@ describe("ModelVersion credentials", () => {
             selector: { version: "1" },
         } as ModelVersionState);
         assert.match(result.failures![0].reason, /unauthenticated \(HTTP 401.*sent the credential from DATABRICKS_TOKEN/);
-        assert.ok(!result.failures![0].reason.includes("dapi-wrong-token-value-1234"));
+        assert.ok(!result.failures![0].reason.includes("fake-wrong-token-for-tests"));
     });
 });
 

@@ -6,7 +6,7 @@ import { RegistryError, type RegistryErrorKind } from "../lib/registry/errors";
 import type { RegistryKind, Selector } from "../lib/registry/types";
 import { FakeMlflowServer } from "./helpers/fakeMlflow";
 
-const TOKEN = "dapi-test-0123456789abcdef-not-real";
+const TOKEN = "fake-registry-token-for-tests";
 
 describe("registry client", () => {
     let server: FakeMlflowServer;
