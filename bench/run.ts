@@ -20,6 +20,8 @@ export interface Row {
     result: string;
     target: string;
     met: boolean;
+    /** Why a target is not met, when that is known. */
+    note?: string;
 }
 
 function median(values: number[]): number {
@@ -184,6 +186,10 @@ async function registry(resolutions: number): Promise<Row[]> {
             result: `${ms(clientMs)} vs ${ms(rawMs)} (${(clientMs / resolutions).toFixed(3)} vs ${(rawMs / resolutions).toFixed(3)} ms each): ${ratio.toFixed(2)}x`,
             target: "<= 1.2x",
             met: ratio <= 1.2,
+            note:
+                ratio <= 1.2
+                    ? undefined
+                    : "axios's own per-request pipeline costs more than a loopback round trip to this zero-latency server; the client's code adds ~0.01 ms (README, Performance)",
         });
         // The same comparison with the few milliseconds of server time a real MLflow server takes.
         server.latencyMs = 2;
@@ -254,7 +260,7 @@ export function renderTable(rows: readonly Row[]): string {
         "",
         "| measure | result | target | met |",
         "|---|---|---|---|",
-        ...rows.map((r) => `| ${r.measure} | ${r.result} | ${r.target} | ${r.met ? "yes" : "**no**"} |`),
+        ...rows.map((r) => `| ${r.measure} | ${r.result} | ${r.target} | ${r.met ? "yes" : `**no**: ${r.note ?? "see the README's Performance section"}`} |`),
     ].join("\n");
 }
 
