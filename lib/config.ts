@@ -367,7 +367,6 @@ const crossFieldSchema = z
         });
     });
 
-export type RawConfig = z.input<typeof configSchema>;
 
 /** The project keys the program reads (without the project prefix). */
 export const PROJECT_CONFIG_KEYS: readonly string[] = Object.keys(configSchema.shape).filter((key) => !key.includes(":"));

@@ -136,7 +136,7 @@ export async function score(scoringUri: string, input: ScoringInput, options: Sc
             throw fail("unsupported-media-type", `the server does not accept ${headers["Content-Type"]} (HTTP 415: ${bodyExcerpt(body, 80)})`, "Send JSON or CSV.", status);
         }
         if (status === 401 || status === 403) {
-            throw fail("unauthorized", `the endpoint refused the request (HTTP ${status}: ${bodyExcerpt(body, 80)})`, options.bearerToken ? "The token is not accepted for this endpoint." : "This endpoint needs a bearer token: set SCORING_TOKEN or use --entra.", status);
+            throw fail("unauthorized", `the endpoint refused the request (HTTP ${status}: ${bodyExcerpt(body, 80)})`, options.bearerToken ? "The token is not accepted for this endpoint." : "This endpoint needs a bearer token: set SCORING_TOKEN, or use --entra-scope with npm run smoke.", status);
         }
         if (status >= 500) {
             throw fail(
