@@ -46,6 +46,34 @@ describe("Pulumi.yaml", () => {
     });
 });
 
+describe("README", () => {
+    const readme = fs.readFileSync(path.join(PROJECT_DIR, "README.md"), "utf8");
+
+    it("documents every config key in its table, secret-only keys included", () => {
+        for (const key of [...PROJECT_CONFIG_KEYS, "registryToken", "registryUsername"]) {
+            assert.match(readme, new RegExp(`\\| \`mlflow-platform:${key}\`(,| \\|)`), key);
+        }
+        assert.match(readme, /\| `azure-native:location` \|/);
+    });
+
+    it("lists every dependency with its reason", () => {
+        const pkg = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "package.json"), "utf8"));
+        const section = readme.slice(readme.indexOf("## Dependencies"));
+        for (const name of [...Object.keys(pkg.dependencies), ...Object.keys(pkg.devDependencies)]) {
+            assert.ok(section.includes(`\`${name}\``), `${name} is not in the README's dependency table`);
+        }
+    });
+
+    it("gives the two set-up commands and the sections a new user needs", () => {
+        assert.ok(readme.includes("npm ci && npm run plan -- dev"));
+        assert.ok(readme.includes("npm test "));
+        for (const heading of ["## Deploy a stack", "### Resize", "### Roll a model out and back", "## Serving on Azure Container Apps", "## Pull requests and deployments", "## Configuration", "## Performance", "## Dependencies"]) {
+            assert.ok(readme.includes(`${heading}\n`), heading);
+        }
+        assert.match(readme, /```mermaid\n/);
+    });
+});
+
 describe("stack files", () => {
     for (const stack of ["dev", "prd"]) {
         it(`Pulumi.${stack}.yaml is valid, sets its own environment and location, and holds no secret`, () => {
