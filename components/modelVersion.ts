@@ -7,7 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { RegistryClient, type RegistryClientOptions } from "../lib/registry/client";
 import { selectCredential, type ExplicitCredentials } from "../lib/registry/credentials";
-import { modelUri, type ModelVersionInfo, type RegistryKind } from "../lib/registry/types";
+import { modelUri, REGISTRY_KINDS, type ModelVersionInfo, type RegistryKind } from "../lib/registry/types";
 import { checkModelName, parseSelector, type SelectorFields } from "../lib/registry/validation";
 
 export interface ModelVersionArgs {
@@ -132,12 +132,13 @@ export class ModelVersionProvider implements pulumi.dynamic.ResourceProvider {
     async delete(): Promise<void> {}
 
     private validate(news: ModelVersionState): pulumi.dynamic.CheckFailure[] {
-        const kinds = ["mlflow", "databricks", "unity-catalog"];
-        if (!kinds.includes(news.registryKind)) {
-            return [{ property: "registryKind", reason: `registry kind ${JSON.stringify(news.registryKind)} must be one of ${kinds.join(", ")}` }];
+        if (!REGISTRY_KINDS.includes(news.registryKind)) {
+            return [{ property: "registryKind", reason: `registry kind ${JSON.stringify(news.registryKind)} must be one of ${REGISTRY_KINDS.join(", ")}` }];
         }
         const problems = [...checkModelName(news.registryKind, news.model), ...parseSelector(news.registryKind, news.selector ?? {}).problems];
-        return problems.map((p) => ({ property: p.field === "model" ? "model" : `selector.${p.field === "selector" ? "" : p.field}`.replace(/\.$/, ""), reason: p.reason }));
+        // "model", "selector" (the combination) or "selector.<field>" (one selector's value).
+        const property = (field: string) => (field === "model" || field === "selector" ? field : `selector.${field}`);
+        return problems.map((p) => ({ property: property(p.field), reason: p.reason }));
     }
 
     private selectorOf(state: ModelVersionState) {

@@ -490,12 +490,11 @@ export function parsePlatformConfig(
             access: { ingress: c.serving.ingress ?? "external", ipAllowList: c.serving.ipAllowList ?? [], entra: c.serving.entra },
             logRetentionDays: c.serving.logRetentionDays ?? 30,
         },
-        registryCredentials: Object.fromEntries(
-            (["token", "username", "password"] as const)
-                .map((field) => [field, raw[`registry${field[0].toUpperCase()}${field.slice(1)}`]] as const)
-                .filter((entry): entry is readonly ["token" | "username" | "password", string] => typeof entry[1] === "string" && entry[1] !== "")
-                .map(([field, value]) => [field, pulumi.secret(value)]),
-        ),
+        registryCredentials: {
+            token: secretValue(raw.registryToken),
+            username: secretValue(raw.registryUsername),
+            password: secretValue(raw.registryPassword),
+        },
     };
 }
 
@@ -522,6 +521,11 @@ function decodeStructured(value: string): unknown {
     } catch {
         return value;
     }
+}
+
+/** A set, non-empty secret config value as a Pulumi secret; undefined otherwise. */
+function secretValue(value: unknown): pulumi.Output<string> | undefined {
+    return typeof value === "string" && value !== "" ? pulumi.secret(value) : undefined;
 }
 
 // Pulumi knows which config values were encrypted but does not type that function publicly.
