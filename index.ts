@@ -1,60 +1,78 @@
 // Composition root: read the stack config once, build the components, export what operators and
 // other stacks need.
+//
+// The entry point is async because two decisions need a registry's answer as a plain value, and
+// Pulumi cannot add or drop resources from a value known only inside an output's apply:
+// - whether each model is registered at all (an unregistered one is skipped, with a warning);
+// - each model version, which names its image tag and revision (ModelServing.create waits for it).
 import * as pulumi from "@pulumi/pulumi";
 import { loadPlatformConfig } from "./lib/config";
+import { deploymentContext } from "./lib/deployment";
+import { skipWarning } from "./lib/serving/bootstrap";
 import { ModelStore } from "./components/modelStore";
 import { MlflowWorkspace } from "./components/mlflowWorkspace";
 import { ModelServing } from "./components/serving/modelServing";
+import { settled } from "./lib/outputs";
 
-const config = loadPlatformConfig();
-const env = config.environment;
+export = async () => {
+    const config = loadPlatformConfig();
+    const env = config.environment;
+    const context = await deploymentContext(config, process.env);
 
-const store = new ModelStore(`${env}-store`, {
-    location: config.location,
-    ...config.storage,
-    protect: config.protect,
-    tags: config.tags,
-});
+    const store = new ModelStore(`${env}-store`, {
+        location: config.location,
+        ...config.storage,
+        protect: config.protect,
+        tags: config.tags,
+    });
 
-const mlflow = new MlflowWorkspace(`${env}-mlflow`, {
-    location: config.location,
-    resourceGroupName: store.resourceGroupName,
-    storageAccountId: store.accountId,
-    sku: config.databricks.sku,
-    protect: config.protect,
-    tags: config.tags,
-});
+    const mlflow = new MlflowWorkspace(`${env}-mlflow`, {
+        location: config.location,
+        resourceGroupName: store.resourceGroupName,
+        storageAccountId: store.accountId,
+        sku: config.databricks.sku,
+        protect: config.protect,
+        tags: config.tags,
+    });
 
-// dev and prd share one registry: an explicit host, another stack's workspace, or this one's.
-const registryUrl: pulumi.Output<string> = config.registry.host
-    ? pulumi.output(config.registry.host)
-    : config.registry.hostFromStack
-      ? (new pulumi.StackReference(config.registry.hostFromStack).requireOutput("workspaceUrl") as pulumi.Output<string>)
-      : mlflow.workspaceUrl;
+    // dev and prd share one registry: an explicit host, another stack's workspace, or this one's.
+    const registryUrl: pulumi.Output<string> = config.registry.host
+        ? pulumi.output(config.registry.host)
+        : config.registry.hostFromStack
+          ? (new pulumi.StackReference(config.registry.hostFromStack).requireOutput("workspaceUrl") as pulumi.Output<string>)
+          : mlflow.workspaceUrl;
 
-const serving = new ModelServing(`${env}-serving`, {
-    location: config.location,
-    resourceGroupName: store.resourceGroupName,
-    // Both are globally unique names; the storage account's already is, so build on it.
-    containerRegistryName: `${config.storage.accountName}acr`,
-    dnsLabelPrefix: config.storage.accountName,
-    containerRegistrySku: config.serving.containerRegistrySku,
-    platform: config.serving.platform,
-    access: config.serving.access,
-    logRetentionDays: config.serving.logRetentionDays,
-    appNamePrefix: env,
-    registry: { kind: config.registry.kind, url: registryUrl, credentials: config.registryCredentials },
-    models: config.models,
-    tags: config.tags,
-});
+    const { serve, skipped } = await context.registeredModels(config.models, await settled(registryUrl));
+    for (const entry of skipped) pulumi.log.warn(skipWarning(entry));
 
-export const resourceGroupName = store.resourceGroupName;
-export const storageAccountName = store.accountName;
-export const blobEndpoint = store.blobEndpoint;
-export const containerNames = store.containerNames;
-export const workspaceId = mlflow.workspaceId;
-export const workspaceUrl = mlflow.workspaceUrl;
-export const accessConnectorId = mlflow.accessConnectorId;
-export const registry = registryUrl;
-export const containerRegistry = serving.loginServer;
-export const models = pulumi.output(serving.models);
+    const serving = await ModelServing.create(`${env}-serving`, {
+        location: config.location,
+        resourceGroupName: store.resourceGroupName,
+        // Both are globally unique names; the storage account's already is, so build on it.
+        containerRegistryName: `${config.storage.accountName}acr`,
+        dnsLabelPrefix: config.storage.accountName,
+        containerRegistrySku: config.serving.containerRegistrySku,
+        platform: config.serving.platform,
+        access: config.serving.access,
+        logRetentionDays: config.serving.logRetentionDays,
+        appNamePrefix: env,
+        registry: { kind: config.registry.kind, url: registryUrl },
+        models: serve,
+        images: context.images,
+        tags: config.tags,
+    });
+
+    return {
+        resourceGroupName: store.resourceGroupName,
+        storageAccountName: store.accountName,
+        blobEndpoint: store.blobEndpoint,
+        containerNames: store.containerNames,
+        workspaceId: mlflow.workspaceId,
+        workspaceUrl: mlflow.workspaceUrl,
+        accessConnectorId: mlflow.accessConnectorId,
+        registry: registryUrl,
+        containerRegistry: serving.loginServer,
+        models: pulumi.output(serving.models),
+        skippedModels: skipped,
+    };
+};

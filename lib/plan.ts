@@ -2,6 +2,7 @@
 // preview would, and records every resource it declares: no cloud credentials, no Pulumi CLI.
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { OFFLINE_VARIABLE } from "./deployment";
 import { readStackConfig } from "./stackFiles";
 
 export const UNKNOWN_DISPLAY = "(known after deploy)";
@@ -173,7 +174,9 @@ export async function recordProgram(program: () => unknown, options: RecordOptio
     const onRejection = (reason: unknown) => failures.push(reason instanceof Error ? reason : new Error(String(reason)));
     process.on("unhandledRejection", onRejection);
     try {
-        const exported = program();
+        // A program may export its outputs, or (like index.ts) an async function that returns them.
+        const module = program();
+        const exported = typeof module === "function" ? await module() : module;
         const outputs: Record<string, unknown> = {};
         if (exported && typeof exported === "object") {
             for (const [key, value] of Object.entries(exported)) outputs[key] = await settledOutput(value);
@@ -216,14 +219,22 @@ export async function planStack(
 ): Promise<Plan> {
     const stackConfig = readStackConfig(projectDir, stack);
     const programPath = path.resolve(projectDir, programFile);
-    return recordProgram(
+    // The plan is credential-free: the program signs in nowhere (see lib/deployment.ts).
+    const offline = process.env[OFFLINE_VARIABLE];
+    process.env[OFFLINE_VARIABLE] = "1";
+    try {
+        return await recordProgram(
         () => {
             // A fresh evaluation per plan, as each `pulumi preview` starts a new process.
             delete require.cache[require.resolve(programPath)];
             return require(programPath);
         },
-        { project: stackConfig.project, stack, config: stackConfig.config, secretKeys: stackConfig.secretKeys, ...overrides },
-    );
+            { project: stackConfig.project, stack, config: stackConfig.config, secretKeys: stackConfig.secretKeys, ...overrides },
+        );
+    } finally {
+        if (offline === undefined) delete process.env[OFFLINE_VARIABLE];
+        else process.env[OFFLINE_VARIABLE] = offline;
+    }
 }
 
 /** `[key.path, value]` pairs for every leaf of `value`, strings as they are, the rest as JSON. */
@@ -243,8 +254,9 @@ export function flatten(value: unknown, prefix: string, into: [string, string][]
 export function settingsOf(resource: PlannedResource): [string, string][] {
     // `__provider` is a dynamic resource's serialized code: not a setting.
     const { tags, __provider: _code, ...rest } = resource.inputs;
-    const pairs = flatten(rest, "", []);
-    if (tags && typeof tags === "object") {
+    // Azure tags are a map; docker-build's `tags` is a list of image names, shown like any setting.
+    const pairs = flatten(Array.isArray(tags) ? { ...rest, tags } : rest, "", []);
+    if (tags && typeof tags === "object" && !Array.isArray(tags)) {
         pairs.push(["tags", Object.entries(tags).map(([k, v]) => `${k}=${v}`).join(", ")]);
     }
     return pairs;

@@ -38,7 +38,7 @@ describe("plan of the shipped stacks", () => {
                 "azure-native:storage:BlobContainer",
                 "azure-native:storage:BlobServiceProperties",
                 "azure-native:storage:StorageAccount",
-                "docker:index/image:Image",
+                "docker-build:index:Image",
                 "mlflow-platform:mlflow:MlflowWorkspace",
                 "mlflow-platform:serving:ModelServing",
                 "mlflow-platform:storage:ModelStore",

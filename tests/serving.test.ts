@@ -2,8 +2,11 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as path from "path";
 import type * as pulumi from "@pulumi/pulumi";
-import { revisionSuffix, trafficSplit } from "../components/serving/containerApp";
-import { imageTag, revisionHash } from "../components/serving/modelServing";
+import { DockerfileParser } from "dockerfile-ast";
+import { trafficSplit } from "../components/serving/containerApp";
+import { REGISTRY_VARIABLE } from "../components/serving/environment";
+import { imageTag, RECIPE_FILES, recipeDigest } from "../lib/serving/image";
+import { aciDnsLabel, revisionSuffix, type RevisionSpec } from "../lib/serving/revision";
 import { planStack, renderPlanText, type Plan, type PlannedResource } from "../lib/plan";
 import { deployedAzureMocks } from "./helpers/azureMocks";
 import { byType, onlyOfType, planEditedStack, PROJECT_DIR } from "./helpers/fixtures";
@@ -36,6 +39,9 @@ async function deployedEdited(stack: string, edit: (config: Record<string, any>)
     return planEditedStackWith(stack, edit, { mocks: mocksResolving(resolve), preview: false });
 }
 
+const RECIPE = recipeDigest(PROJECT_DIR);
+const TAG_V7 = `main.fraud_detection.fraud-v7-${RECIPE}`;
+
 function envOf(vars: { name: string; value?: unknown; secureValue?: unknown; secretRef?: unknown }[]): Record<string, Record<string, unknown>> {
     return Object.fromEntries(vars.map(({ name, ...rest }) => [name, rest]));
 }
@@ -61,16 +67,43 @@ describe("ModelServing", () => {
                 assert.match(String(acrPull.inputs.roleDefinitionId), /\/roleDefinitions\/7f951dda-4ed3-4680-a7ca-43fe172d538d$/);
             });
 
-            it(`${stack}: builds one image per resolved version, tagged with model and version, with no credential`, () => {
-                const image = onlyOfType(plans[stack], "docker:index/image:Image");
-                assert.strictEqual(image.inputs.imageName, `mlplat${stack}modelsacr.azurecr.io/models/fraud:main.fraud_detection.fraud-v7`);
-                assert.deepStrictEqual(image.inputs.build, {
-                    context: "serving",
-                    dockerfile: "serving/Dockerfile",
-                    platform: "linux/amd64",
-                    args: { MODEL_URI: "models:/main.fraud_detection.fraud/7" },
+            it(`${stack}: builds one self-contained image per resolved version, content-addressed, credential only as a build secret`, () => {
+                const image = onlyOfType(plans[stack], "docker-build:index:Image");
+                const ref = `mlplat${stack}modelsacr.azurecr.io/models/fraud:${TAG_V7}`;
+                assert.strictEqual(image.name, `${stack}-serving-fraud-image-${TAG_V7}`);
+                assert.deepStrictEqual(image.inputs.tags, [ref]);
+                assert.deepStrictEqual(image.inputs.context, { location: "serving" });
+                assert.deepStrictEqual(image.inputs.dockerfile, { location: "serving/Dockerfile" });
+                assert.strictEqual(image.inputs.push, true);
+                assert.deepStrictEqual(image.inputs.buildArgs, {
+                    REGISTRY_KIND: "unity-catalog",
+                    REGISTRY_URL: stack === "dev" ? "https://adb-1234567890123456.7.azuredatabricks.net" : "https://adb-1111111111111111.1.azuredatabricks.net",
+                    MODEL_NAME: "main.fraud_detection.fraud",
+                    MODEL_VERSION: "7",
                 });
-                assert.deepStrictEqual(image.inputs.registry, { server: `mlplat${stack}modelsacr.azurecr.io` }, "no username or password");
+                assert.deepStrictEqual(image.inputs.secrets, "[secret]", "the credential file is a Pulumi secret");
+                assert.deepStrictEqual(image.inputs.ignoreSecretsInDiffCalculation, ["registry_env"]);
+                const [login] = image.inputs.registries as any[];
+                // The push token comes from the ACR exchange at deploy; the credential-free plan asks no registry.
+                assert.deepStrictEqual(login, { address: `mlplat${stack}modelsacr.azurecr.io`, username: "00000000-0000-0000-0000-000000000000", password: "(known after deploy)" });
+                const cache = `mlplat${stack}modelsacr.azurecr.io/models/fraud:buildcache`;
+                assert.deepStrictEqual(image.inputs.cacheFrom, [{ registry: { ref: cache } }]);
+                assert.deepStrictEqual(image.inputs.cacheTo, [{ registry: { ref: cache, mode: "max", imageManifest: true, ociMediaTypes: true } }]);
+                assert.doesNotMatch(JSON.stringify(image.inputs.buildArgs) + JSON.stringify(image.inputs.labels), /token|password|secret/i);
+            });
+
+            it(`${stack}: serving containers hold no registry URL, credential or identity grant for the registry`, () => {
+                const containers = byType(plans[stack], "azure-native:containerinstance:ContainerGroup").flatMap((g) => g.inputs.containers as any[]);
+                const appContainers = byType(plans[stack], "azure-native:app:ContainerApp").flatMap((a) => (a.inputs.template as any).containers);
+                const all = [...containers, ...appContainers];
+                assert.strictEqual(all.length, 1);
+                for (const c of all) {
+                    const names = (c.environmentVariables ?? c.env).map((v: { name: string }) => v.name);
+                    assert.deepStrictEqual(names, ["MLFLOW_MODELS_WORKERS"]);
+                    assert.ok(!names.some((n: string) => REGISTRY_VARIABLE.test(n)));
+                    assert.strictEqual(c.image, `mlplat${stack}modelsacr.azurecr.io/models/fraud:${TAG_V7}`);
+                }
+                assert.doesNotMatch(JSON.stringify(plans[stack].resources.filter((r) => !r.type.includes("ModelVersion") && !r.type.includes("docker-build")).map((r) => r.inputs)), /azuredatabricks\.net/);
             });
         }
 
@@ -82,7 +115,7 @@ describe("ModelServing", () => {
             });
             const shared = (plan: Plan) =>
                 plan.resources
-                    .filter((r) => ["docker:index/image:Image", "pulumi-nodejs:dynamic/registry:ModelVersion", "azure-native:containerregistry:Registry"].includes(r.type))
+                    .filter((r) => ["docker-build:index:Image", "pulumi-nodejs:dynamic/registry:ModelVersion", "azure-native:containerregistry:Registry"].includes(r.type))
                     .map((r) => [r.name, JSON.stringify(r.inputs.__provider ? { ...r.inputs, __provider: "" } : r.inputs)]);
             assert.deepStrictEqual(shared(onApps), shared(plans.dev));
             assert.strictEqual(byType(onApps, "azure-native:app:ContainerApp").length, 1);
@@ -100,11 +133,27 @@ describe("ModelServing", () => {
             assert.strictEqual(byType(plan, "azure-native:containerregistry:Registry").length, 1);
         });
 
-        it("tags images as <model>-v<version> in Docker's tag alphabet, and hashes revisions", () => {
-            assert.strictEqual(imageTag("main.fraud_detection.fraud", "12"), "main.fraud_detection.fraud-v12");
-            assert.strictEqual(imageTag("Fraud Model/α", "3"), "Fraud-Model---v3");
-            assert.notStrictEqual(revisionHash(["img", 1, 2]), revisionHash(["img", 2, 2]));
-            assert.match(revisionHash(["x"]), /^[0-9a-f]{8}$/);
+        it("tags images as <model>-v<version>-<recipe> in Docker's tag alphabet", () => {
+            assert.strictEqual(imageTag("main.fraud_detection.fraud", "12", "abc123"), "main.fraud_detection.fraud-v12-abc123");
+            assert.strictEqual(imageTag("Fraud Model/α", "3", "r"), "Fraud-Model---v3-r");
+            const long = imageTag("m".repeat(200), "123456", "0123456789ab");
+            assert.strictEqual(long.length, 128);
+            assert.ok(long.endsWith("-v123456-0123456789ab"), "the version and recipe are never cut");
+        });
+
+        it("the recipe digest covers the Dockerfile and every file it copies, with any line endings", () => {
+            const dir = fs.mkdtempSync(path.join(require("os").tmpdir(), "recipe-"));
+            fs.mkdirSync(path.join(dir, "serving"));
+            for (const file of RECIPE_FILES) fs.copyFileSync(path.join(PROJECT_DIR, "serving", file), path.join(dir, "serving", file));
+            assert.strictEqual(recipeDigest(dir), RECIPE);
+            const script = path.join(dir, "serving", "serve_model.py");
+            fs.writeFileSync(script, fs.readFileSync(script, "utf8").replace(/\n/g, "\r\n"));
+            assert.strictEqual(recipeDigest(dir), RECIPE, "a Windows checkout gives the same tags");
+            fs.appendFileSync(script, "# changed\n");
+            assert.notStrictEqual(recipeDigest(dir), RECIPE, "a recipe change is a new tag");
+            // Every file the Dockerfile copies from the context is part of the recipe.
+            const copied = [...fs.readFileSync(path.join(PROJECT_DIR, "serving/Dockerfile"), "utf8").matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) => m[1].split(/\s+/));
+            assert.deepStrictEqual([...new Set(copied)].sort(), RECIPE_FILES.filter((f) => f !== "Dockerfile").sort());
         });
     });
 
@@ -122,7 +171,7 @@ describe("ModelServing", () => {
             const [credential] = g.inputs.imageRegistryCredentials as any[];
             assert.deepStrictEqual(Object.keys(credential).sort(), ["identity", "server"], "identity, never a password");
             const c = container(plans.dev);
-            assert.match(c.image, /^mlplatdevmodelsacr\.azurecr\.io\/models\/fraud@sha256:[0-9a-f]{64}$/, "pinned to the pushed digest");
+            assert.strictEqual(c.image, `mlplatdevmodelsacr.azurecr.io/models/fraud:${TAG_V7}`, "an immutable, content-addressed tag");
             assert.deepStrictEqual(c.ports, [{ port: 8080, protocol: "TCP" }]);
             assert.strictEqual(c.readinessProbe.httpGet.path, "/ping");
             assert.strictEqual(c.livenessProbe.httpGet.path, "/health");
@@ -137,39 +186,31 @@ describe("ModelServing", () => {
 
         it("exports the scoring URI, version and image per model", () => {
             const models = plans.dev.outputs.models as Record<string, Record<string, string>>;
-            assert.match(models.fraud.scoringUri, /^http:\/\/mlplatdevmodels-fraud-[0-9a-f]{8}\.westeurope\.azurecontainer\.io:8080\/invocations$/);
+            assert.match(models.fraud.scoringUri, /^http:\/\/mlplatdevmodels-fraud-v7-[0-9a-f]{8}\.westeurope\.azurecontainer\.io:8080\/invocations$/);
             assert.strictEqual(models.fraud.version, "7");
-            assert.strictEqual(models.fraud.image, "mlplatdevmodelsacr.azurecr.io/models/fraud:main.fraud_detection.fraud-v7");
+            assert.strictEqual(models.fraud.image, `mlplatdevmodelsacr.azurecr.io/models/fraud:${TAG_V7}`);
+            assert.strictEqual(models.fraud.revision, label(plans.dev));
         });
 
         it("gives each environment and model a stable, globally unique DNS label", async () => {
-            assert.match(label(plans.dev), /^mlplatdevmodels-fraud-[0-9a-f]{8}$/, "the storage account name makes it unique");
+            assert.match(label(plans.dev), /^mlplatdevmodels-fraud-v7-[0-9a-f]{8}$/, "the storage account name makes it unique");
             assert.strictEqual(label(await deployed("dev")), label(plans.dev), "the same across runs");
         });
 
-        it("reads the Unity Catalog registry with the managed identity when no token is configured", () => {
-            const env = envOf(container(plans.dev).environmentVariables);
-            assert.deepStrictEqual(env.MLFLOW_TRACKING_URI, { value: "databricks" });
-            assert.deepStrictEqual(env.MLFLOW_REGISTRY_URI, { value: "databricks-uc" });
-            assert.deepStrictEqual(env.DATABRICKS_AUTH_TYPE, { value: "azure-msi" });
-            assert.deepStrictEqual(env.ARM_CLIENT_ID, { value: "client-of-dev-serving-identity" });
-            assert.strictEqual(env.DATABRICKS_TOKEN, undefined);
-            assert.ok(Object.values(env).every((v) => v.secureValue === undefined), "nothing sensitive, nothing secure");
-        });
-
-        it("passes a configured registry token only as a secure environment variable", async () => {
-            const plan = await planEditedStack("dev", (config) => {
+        it("a configured registry token goes only to the image build, never to the container", async () => {
+            const plan = await deployedEdited("dev", (config) => {
                 config["mlflow-platform:registryToken"] = { secure: "v1:AAAAencryptedAAAA" };
             });
-            const env = envOf(container(plan).environmentVariables);
-            assert.deepStrictEqual(env.DATABRICKS_TOKEN, { secureValue: "[secret]" });
-            assert.strictEqual(env.DATABRICKS_AUTH_TYPE, undefined);
+            assert.deepStrictEqual(envOf(container(plan).environmentVariables), { MLFLOW_MODELS_WORKERS: { value: "1" } });
+            assert.strictEqual(onlyOfType(plan, "docker-build:index:Image").inputs.secrets, "[secret]");
         });
 
         it("follows a new resolved version with a new image tag, image and DNS label", async () => {
             const v8 = await deployed("dev", "8");
-            assert.match(String(onlyOfType(v8, "docker:index/image:Image").inputs.imageName), /:main\.fraud_detection\.fraud-v8$/);
-            assert.deepStrictEqual((onlyOfType(v8, "docker:index/image:Image").inputs.build as any).args, { MODEL_URI: "models:/main.fraud_detection.fraud/8" });
+            const image = onlyOfType(v8, "docker-build:index:Image");
+            assert.deepStrictEqual(image.inputs.tags, [`mlplatdevmodelsacr.azurecr.io/models/fraud:main.fraud_detection.fraud-v8-${RECIPE}`]);
+            assert.strictEqual((image.inputs.buildArgs as any).MODEL_VERSION, "8");
+            assert.match(label(v8), /^mlplatdevmodels-fraud-v8-/);
             assert.notStrictEqual(label(v8), label(plans.dev), "a new revision gets a new label, so the new group can exist beside the old one");
         });
 
@@ -220,7 +261,6 @@ describe("ModelServing", () => {
             const appInputs = containerApp(plans.prd).inputs as any;
             assert.strictEqual(appInputs.containerAppName, "prd-fraud");
             assert.strictEqual(appInputs.configuration.activeRevisionsMode, "Multiple");
-            assert.strictEqual(appInputs.configuration.revisionTransitionThreshold, 100, "traffic waits for every replica of a new revision");
             assert.strictEqual(appInputs.identity.type, "UserAssigned");
             assert.deepStrictEqual(Object.keys(appInputs.configuration.registries[0]).sort(), ["identity", "server"]);
             const [c] = template(plans.prd).containers;
@@ -235,7 +275,8 @@ describe("ModelServing", () => {
 
         it("names the revision after the model version and sends it all the traffic", () => {
             const suffix = template(plans.prd).revisionSuffix;
-            assert.match(suffix, /^v7-[0-9a-f]{6}$/);
+            assert.match(suffix, /^v7-[0-9a-f]{10}$/);
+            assert.strictEqual((plans.prd.outputs.models as any).fraud.revision, suffix);
             assert.deepStrictEqual(ingress(plans.prd).traffic, [{ revisionName: `prd-fraud--${suffix}`, weight: 100, label: "stable" }]);
             assert.deepStrictEqual((plans.prd.outputs.models as any).fraud.traffic, [{ revision: `prd-fraud--${suffix}`, weight: 100, label: "stable" }]);
             assert.strictEqual((plans.prd.outputs.models as any).fraud.scoringUri, "https://prd-fraud.kindpond-1234abcd.westeurope.azurecontainerapps.io/invocations");
@@ -252,7 +293,7 @@ describe("ModelServing", () => {
 
         it("a version bump creates a new revision that takes the traffic", async () => {
             const v8 = await deployed("prd", "8");
-            assert.match(template(v8).revisionSuffix, /^v8-[0-9a-f]{6}$/);
+            assert.match(template(v8).revisionSuffix, /^v8-[0-9a-f]{10}$/);
             assert.deepStrictEqual(ingress(v8).traffic, [{ revisionName: `prd-fraud--${template(v8).revisionSuffix}`, weight: 100, label: "stable" }]);
         });
 
@@ -276,8 +317,8 @@ describe("ModelServing", () => {
                 { revisionName: `prd-fraud--${candidate}`, weight: 10, label: "canary" },
             ]);
             assert.deepStrictEqual(
-                byType(canaryPlan, "docker:index/image:Image").map((i) => String(i.inputs.imageName).split(":").pop()).sort(),
-                ["main.fraud_detection.fraud-v7", "main.fraud_detection.fraud-v8"],
+                byType(canaryPlan, "docker-build:index:Image").map((i) => String((i.inputs.tags as string[])[0]).split(":").pop()).sort(),
+                [TAG_V7, `main.fraud_detection.fraud-v8-${RECIPE}`],
             );
         });
 
@@ -345,24 +386,11 @@ describe("ModelServing", () => {
             assert.strictEqual(ingress(plan).external, false);
         });
 
-        it("keeps registry secrets as Container Apps secrets, referenced by the environment", async () => {
-            const plan = await planEditedStack("prd", (config) => {
-                config["mlflow-platform:registryToken"] = { secure: "v1:AAAAencryptedAAAA" };
-            });
-            const [app] = byType(plan, "azure-native:app:ContainerApp");
-            // In a preview the whole configuration is unknown; the deployed shape is checked below.
-            assert.ok(app);
-            const deployedPlan = await deployedEdited("prd", (config) => {
-                config["mlflow-platform:registryToken"] = { secure: "v1:AAAAencryptedAAAA" };
-            });
-            const inputs = containerApp(deployedPlan).inputs as any;
-            // The configuration holds the secret, so Pulumi keeps all of it secret: nothing of it shows.
-            assert.strictEqual(inputs.configuration, "[secret]");
-            assert.deepStrictEqual(envOf(inputs.template.containers[0].env).DATABRICKS_TOKEN, { secretRef: "databricks-token" });
-        });
-
         it("computes revision suffixes and traffic splits", () => {
-            assert.strictEqual(revisionSuffix("12", "abcdef123"), "v12-abcdef");
+            const spec: RevisionSpec = { image: "models/fraud:t", env: [], cpu: 1, memoryGb: 2, workers: 1, probes: [] };
+            assert.match(revisionSuffix("12", spec), /^v12-[0-9a-f]{10}$/);
+            assert.match(aciDnsLabel("mlplatdevmodels", "fraud", "12", spec), /^mlplatdevmodels-fraud-v12-[0-9a-f]{8}$/);
+            assert.strictEqual(aciDnsLabel("x".repeat(70), "fraud", "12", spec).length, 63);
             assert.deepStrictEqual(trafficSplit("a", "v1-x"), [{ revision: "a--v1-x", weight: 100, label: "stable" }]);
             assert.deepStrictEqual(trafficSplit("a", "v1-x", { suffix: "v1-x", weight: 10 }), [{ revision: "a--v1-x", weight: 100, label: "stable" }], "canary equal to stable");
             assert.deepStrictEqual(trafficSplit("a", "v1-x", { suffix: "v2-y", weight: 25 }).map((t) => t.weight), [75, 25]);
@@ -371,19 +399,63 @@ describe("ModelServing", () => {
 });
 
 describe("serving image", () => {
-    const dockerfile = fs.readFileSync(path.join(PROJECT_DIR, "serving/Dockerfile"), "utf8");
+    const text = fs.readFileSync(path.join(PROJECT_DIR, "serving/Dockerfile"), "utf8");
+    const dockerfile = DockerfileParser.parse(text);
+    const instructions = dockerfile.getInstructions();
+    const stages = dockerfile.getFROMs().map((f) => f.getBuildStage());
+    const stageOf = (line: number) => {
+        const froms = dockerfile.getFROMs().filter((f) => f.getRange().start.line <= line);
+        return froms[froms.length - 1]?.getBuildStage();
+    };
+    const inStage = (stage: string) => instructions.filter((i) => stageOf(i.getRange().start.line) === stage);
 
-    it("takes only the model URI as a build argument and runs the MLflow scoring server on 8080 as a non-root user", () => {
-        assert.deepStrictEqual(dockerfile.match(/^ARG \w+/gm), ["ARG MODEL_URI"]);
-        assert.match(dockerfile, /^USER scorer$/m);
-        assert.match(dockerfile, /^EXPOSE 8080$/m);
-        assert.match(dockerfile, /mlflow models serve --model-uri \\"\$MODEL_URI\\" --env-manager local --host 0\.0\.0\.0 --port 8080/);
-        const instructions = dockerfile.split("\n").filter((line) => !line.startsWith("#")).join("\n");
-        assert.doesNotMatch(instructions, /TOKEN|PASSWORD|SECRET/i);
+    it("is a multi-stage build: fetch, the model's environment, and a small serving stage last", () => {
+        assert.deepStrictEqual(stages, ["uv", "fetch", "environment", "serve"]);
+        assert.match(text, /^# syntax=docker\/dockerfile:1\.\d+/, "BuildKit syntax for secret and cache mounts");
     });
 
-    it("sends only the requirements file to the builder", () => {
-        assert.strictEqual(fs.readFileSync(path.join(PROJECT_DIR, "serving/.dockerignore"), "utf8").trim(), "*\n!requirements.txt");
-        assert.match(fs.readFileSync(path.join(PROJECT_DIR, "serving/requirements.txt"), "utf8"), /^mlflow==\d+\.\d+\.\d+$/m);
+    it("uses the registry credential only through a BuildKit secret mount in the fetch stage", () => {
+        const uses = instructions.filter((i) => /registry_env|run\/secrets/.test(i.toString()));
+        assert.strictEqual(uses.length, 1);
+        assert.strictEqual(uses[0].getKeyword(), "RUN");
+        assert.strictEqual(stageOf(uses[0].getRange().start.line), "fetch");
+        assert.match(uses[0].toString(), /--mount=type=secret,id=registry_env\b/);
+    });
+
+    it("no ARG, ENV or LABEL carries a credential, and nothing of the fetch stage but files reaches the image", () => {
+        for (const i of instructions.filter((x) => ["ARG", "ENV", "LABEL"].includes(x.getKeyword()))) {
+            assert.doesNotMatch(i.toString(), /token|password|secret|credential|DATABRICKS_|MLFLOW_TRACKING/i, i.toString());
+        }
+        const serve = inStage("serve");
+        assert.ok(!serve.some((i) => i.getKeyword() === "ARG"), "the final stage takes no build argument");
+        assert.doesNotMatch(serve.map((i) => i.toString()).join("\n"), /REGISTRY_URL|MODEL_VERSION|build-essential|uv /);
+    });
+
+    it("the final stage runs as a non-root user, serves on 8080 from the baked-in model folder", () => {
+        const serve = inStage("serve");
+        const user = serve.filter((i) => i.getKeyword() === "USER").pop();
+        assert.ok(user, "a USER instruction");
+        assert.doesNotMatch(user!.toString(), /\b(root|0)(:|$)/);
+        assert.match(user!.toString(), /10001/);
+        assert.ok(serve.some((i) => i.toString() === "EXPOSE 8080"));
+        assert.match(serve.map((i) => i.toString()).join("\n"), /COPY --from=fetch --chown=root:root \/model \/opt\/model/);
+        assert.match(serve.map((i) => i.toString()).join("\n"), /MODEL_DIR=\/opt\/model/);
+        const cmd = serve.find((i) => i.getKeyword() === "CMD")!.toString();
+        assert.match(cmd, /serve_model\.py/);
+    });
+
+    it("orders layers so a new version with the same requirements rebuilds only the model layer", () => {
+        const env = inStage("environment").map((i) => i.toString());
+        const copyFromFetch = env.filter((i) => i.startsWith("COPY --from=fetch"));
+        assert.deepStrictEqual(copyFromFetch, ["COPY --from=fetch /model-env/ /opt/build/model-env/"], "only requirements and the Python version");
+        const serve = inStage("serve").map((i) => i.toString());
+        const modelCopy = serve.findIndex((i) => i.includes("/opt/model"));
+        assert.strictEqual(modelCopy, serve.findIndex((i) => i.startsWith("COPY")) + serve.filter((i) => i.startsWith("COPY")).length - 1, "the model is the last COPY");
+        assert.match(env.join("\n"), /--mount=type=cache,target=\/root\/\.cache\/uv/, "the installer's cache stays out of the image");
+    });
+
+    it("sends only the recipe to the builder", () => {
+        const ignore = fs.readFileSync(path.join(PROJECT_DIR, "serving/.dockerignore"), "utf8").split("\n").filter((l) => l && !l.startsWith("#"));
+        assert.deepStrictEqual(ignore, ["*", ...RECIPE_FILES.map((f) => `!${f}`)]);
     });
 });

@@ -5,6 +5,16 @@ import type { ServingEnvVar } from "./environment";
 
 export const SCORING_PORT = 8080;
 
+/**
+ * The model is in the image, so /ping only waits for the scoring server to load local files:
+ * seconds, not the minutes a registry download took. Readiness is checked from 5 s on; liveness
+ * starts after a minute so a slow import (large libraries) is not killed while loading.
+ */
+export const ACI_PROBES = {
+    readiness: { httpGet: { path: "/ping", port: SCORING_PORT, scheme: "http" }, initialDelaySeconds: 5, periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 3 },
+    liveness: { httpGet: { path: "/health", port: SCORING_PORT, scheme: "http" }, initialDelaySeconds: 60, periodSeconds: 30, timeoutSeconds: 10, failureThreshold: 3 },
+} as const;
+
 export interface AciServiceArgs {
     location: string;
     resourceGroupName: pulumi.Input<string>;
@@ -14,7 +24,7 @@ export interface AciServiceArgs {
     cpu: number;
     memoryGb: number;
     env: ServingEnvVar[];
-    /** Globally unique in the region; it changes with every revision (see below). */
+    /** Globally unique in the region; a function of the whole spec, so it changes with every revision. */
     dnsNameLabel: pulumi.Input<string>;
     tags: Record<string, string>;
 }
@@ -22,8 +32,8 @@ export interface AciServiceArgs {
 /**
  * A Linux container group running the scoring server, pulling its image by managed identity.
  *
- * ACI cannot change a running group's image or size: it recreates the group. So a new revision
- * (image or size) replaces the group create-before-delete, under a new DNS label (the old group
+ * ACI cannot change a running group's image, size, environment or probes: it recreates the group.
+ * So a new revision (any of these) replaces the group create-before-delete, under a new DNS label (the old group
  * still holds the old one), and the old group serves until the new one exists. The scoring URI
  * therefore changes with each revision; clients read it from the stack output.
  */
@@ -37,6 +47,7 @@ export function aciScoringService(name: string, args: AciServiceArgs, opts: pulu
             sku: "Standard",
             restartPolicy: "Always",
             identity: { type: "UserAssigned", userAssignedIdentities: [args.identityId] },
+            // Pulls by the user-assigned identity (ACI needs a user-assigned one for ACR pulls).
             imageRegistryCredentials: [{ server: args.loginServer, identity: args.identityId }],
             containers: [
                 {
@@ -45,21 +56,8 @@ export function aciScoringService(name: string, args: AciServiceArgs, opts: pulu
                     ports: [{ port: SCORING_PORT, protocol: "TCP" }],
                     resources: { requests: { cpu: args.cpu, memoryInGB: args.memoryGb } },
                     environmentVariables: args.env.map((v) => (v.secret ? { name: v.name, secureValue: v.value } : { name: v.name, value: v.value })),
-                    // /ping answers once the model is loaded; loading includes fetching it from the registry.
-                    readinessProbe: {
-                        httpGet: { path: "/ping", port: SCORING_PORT, scheme: "http" },
-                        initialDelaySeconds: 15,
-                        periodSeconds: 10,
-                        timeoutSeconds: 5,
-                        failureThreshold: 3,
-                    },
-                    livenessProbe: {
-                        httpGet: { path: "/health", port: SCORING_PORT, scheme: "http" },
-                        initialDelaySeconds: 180,
-                        periodSeconds: 30,
-                        timeoutSeconds: 10,
-                        failureThreshold: 3,
-                    },
+                    readinessProbe: ACI_PROBES.readiness,
+                    livenessProbe: ACI_PROBES.liveness,
                 },
             ],
             ipAddress: { type: "Public", dnsNameLabel: args.dnsNameLabel, ports: [{ port: SCORING_PORT, protocol: "TCP" }] },

@@ -8,13 +8,21 @@ import type { AccessConfig } from "../../lib/config";
 import type { ServingEnvVar } from "./environment";
 import { SCORING_PORT } from "./aci";
 
-/** A revision the app should run: its model version and a digest of what else defines it. */
-export interface RevisionSpec {
-    version: pulumi.Input<string>;
-    /** Hash of image digest and size; a change of either is a new revision. */
-    hash: pulumi.Input<string>;
+/** A revision the app should run: its suffix (a function of its whole spec) and its image. */
+export interface AppRevision {
+    suffix: pulumi.Input<string>;
     image: pulumi.Input<string>;
 }
+
+/**
+ * Probe budgets now cover only loading a model that is already in the image: the startup probe
+ * allows 2 minutes (24 x 5 s) for the scoring server to import its libraries and load the files.
+ */
+export const CONTAINER_APP_PROBES = [
+    { type: "Startup", httpGet: { path: "/ping", port: SCORING_PORT, scheme: "HTTP" }, periodSeconds: 5, failureThreshold: 24, timeoutSeconds: 5 },
+    { type: "Readiness", httpGet: { path: "/ping", port: SCORING_PORT, scheme: "HTTP" }, periodSeconds: 5, failureThreshold: 3, timeoutSeconds: 5 },
+    { type: "Liveness", httpGet: { path: "/health", port: SCORING_PORT, scheme: "HTTP" }, periodSeconds: 30, failureThreshold: 3, timeoutSeconds: 10 },
+] as const;
 
 export interface ContainerAppServiceArgs {
     resourceGroupName: pulumi.Input<string>;
@@ -25,9 +33,9 @@ export interface ContainerAppServiceArgs {
     identityId: pulumi.Input<string>;
     loginServer: pulumi.Input<string>;
     /** The version that takes the traffic. */
-    stable: RevisionSpec;
+    stable: AppRevision;
     /** A candidate that takes `weight` percent; it becomes the app's newest revision. */
-    canary?: RevisionSpec & { weight: number };
+    canary?: AppRevision & { weight: number };
     cpu: number;
     memoryGb: number;
     scale: { minReplicas: number; maxReplicas: number; concurrentRequests: number };
@@ -41,11 +49,6 @@ export interface TrafficEntry {
     weight: number;
     /** Each label gets its own URL (`<app>---<label>.<environment domain>`), to test a revision directly. */
     label: "stable" | "canary";
-}
-
-/** `v7-1a2b3c`: the model version first, so a reviewer reads it in the revision name. */
-export function revisionSuffix(version: string, hash: string): string {
-    return `v${version}-${hash.slice(0, 6)}`;
 }
 
 /**
@@ -118,8 +121,8 @@ export function containerAppScoringService(
     opts: pulumi.CustomResourceOptions,
 ): { scoringUri: pulumi.Output<string>; traffic: pulumi.Output<TrafficEntry[]> } {
     const template = args.canary ?? args.stable;
-    const stableSuffix = pulumi.all([args.stable.version, args.stable.hash]).apply(([v, h]) => revisionSuffix(v, h));
-    const templateSuffix = pulumi.all([template.version, template.hash]).apply(([v, h]) => revisionSuffix(v, h));
+    const stableSuffix = pulumi.output(args.stable.suffix);
+    const templateSuffix = pulumi.output(template.suffix);
     const traffic = pulumi
         .all([stableSuffix, templateSuffix])
         .apply(([stable, latest]) => trafficSplit(args.appName, stable, args.canary ? { suffix: latest, weight: args.canary.weight } : undefined));
@@ -137,8 +140,6 @@ export function containerAppScoringService(
             identity: { type: "UserAssigned", userAssignedIdentities: [args.identityId] },
             configuration: {
                 activeRevisionsMode: "Multiple",
-                // Traffic moves to a new revision only once all its replicas are up.
-                revisionTransitionThreshold: 100,
                 registries: [{ server: args.loginServer, identity: args.identityId }],
                 secrets: secrets.map((v) => ({ name: secretName(v.name), value: v.value })),
                 ingress: {
@@ -163,12 +164,7 @@ export function containerAppScoringService(
                         image: template.image,
                         resources: { cpu: args.cpu, memory: `${args.memoryGb}Gi` },
                         env: args.env.map((v) => (v.secret ? { name: v.name, secretRef: secretName(v.name) } : { name: v.name, value: v.value })),
-                        probes: [
-                            // Up to 5 minutes to fetch and load the model before the other probes count.
-                            { type: "Startup", httpGet: { path: "/ping", port: SCORING_PORT, scheme: "HTTP" }, periodSeconds: 10, failureThreshold: 30, timeoutSeconds: 5 },
-                            { type: "Readiness", httpGet: { path: "/ping", port: SCORING_PORT, scheme: "HTTP" }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 5 },
-                            { type: "Liveness", httpGet: { path: "/health", port: SCORING_PORT, scheme: "HTTP" }, periodSeconds: 30, failureThreshold: 3, timeoutSeconds: 10 },
-                        ],
+                        probes: CONTAINER_APP_PROBES.map((probe) => ({ ...probe, httpGet: { ...probe.httpGet } })),
                     },
                 ],
                 scale: {

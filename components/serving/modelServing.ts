@@ -1,25 +1,30 @@
-import { createHash } from "crypto";
-import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as containerregistry from "@pulumi/azure-native/containerregistry";
 import * as managedidentity from "@pulumi/azure-native/managedidentity";
-import * as docker from "@pulumi/docker";
 import type { AccessConfig, ContainerRegistrySku, ServedModel, ServingPlatform } from "../../lib/config";
-import { describeSelector, type Selector } from "../../lib/registry/types";
+import { imageRepository, recipeDigest, type BuildCredential } from "../../lib/serving/image";
+import { aciDnsLabel, revisionSuffix, type RevisionSpec } from "../../lib/serving/revision";
+import { describeSelector, type RegistryKind, type Selector } from "../../lib/registry/types";
 import { BUILT_IN_ROLES, roleDefinitionId } from "../azureIds";
 import { ModelVersion } from "../modelVersion";
-import { aciScoringService } from "./aci";
-import { containerAppScoringService, containerAppsEnvironment, type TrafficEntry } from "./containerApp";
-import { servingEnvironment, type RegistryAccess } from "./environment";
-
-/**
- * The build context with the Dockerfile, relative to the project folder (where Pulumi runs the
- * program), so state does not record a machine-specific path.
- */
-export const SERVING_IMAGE_CONTEXT = "serving";
+import { settled, unknownValue } from "../../lib/outputs";
+import { ACI_PROBES, aciScoringService } from "./aci";
+import { CONTAINER_APP_PROBES, containerAppScoringService, containerAppsEnvironment, type TrafficEntry } from "./containerApp";
+import { servingEnvironment, type ServingEnvVar } from "./environment";
+import { modelImage, type ImageRegistryAccess, type ModelImage } from "./modelImage";
 
 export type ServedModelArgs = ServedModel;
+
+/** How images are built: the recipe's folder and the credentials the build and push use. */
+export interface ImageBuildArgs {
+    /** The project folder holding `serving/` (the recipe is hashed from it). */
+    projectDir: string;
+    /** The model registry credential for the build's fetch step; undefined when not known here (the plan). */
+    credential: BuildCredential | undefined;
+    /** Container registry calls for a login server; undefined in the credential-free plan. */
+    registryAccess?: (loginServer: string) => ImageRegistryAccess;
+}
 
 export interface ModelServingArgs {
     location: string;
@@ -29,7 +34,7 @@ export interface ModelServingArgs {
     containerRegistrySku: ContainerRegistrySku;
     /** Start of each model's DNS label; should be globally unique (the storage account name is). */
     dnsLabelPrefix: string;
-    registry: RegistryAccess;
+    registry: { kind: RegistryKind; url: pulumi.Input<string> };
     models: ServedModelArgs[];
     platform: ServingPlatform;
     /** Container Apps: who may call the endpoints. */
@@ -37,14 +42,17 @@ export interface ModelServingArgs {
     logRetentionDays: number;
     /** Prefix of container app names (`<prefix>-<model>`), unique in the resource group. */
     appNamePrefix: string;
+    images: ImageBuildArgs;
     tags: Record<string, string>;
 }
 
 export interface ServedModelOutputs {
     version: pulumi.Output<string>;
     modelUri: pulumi.Output<string>;
-    /** `<registry>/models/<service>:<model>-v<version>` */
+    /** `<registry>/models/<service>:<model>-v<version>-<recipe>` */
     image: pulumi.Output<string>;
+    /** Container Apps revision suffix or ACI DNS label of what serves now. */
+    revision: pulumi.Output<string>;
     scoringUri: pulumi.Output<string>;
     /** Container Apps: the active revisions and their traffic weights. */
     traffic?: pulumi.Output<TrafficEntry[]>;
@@ -72,30 +80,48 @@ export function servingSummary(served: ServedModelArgs, args: Pick<ModelServingA
     };
 }
 
-/** Docker tags allow letters, digits, '_', '.' and '-'. */
-export function imageTag(model: string, version: string): string {
-    return `${model.replace(/[^A-Za-z0-9_.-]/g, "-")}-v${version}`.slice(0, 128);
+/** The parts of a revision's spec that are the same for every version of one model entry. */
+function envSpec(env: ServingEnvVar[]): RevisionSpec["env"] {
+    // Every value here is a plain string today; a secret would enter by a hash of its value.
+    return env.map((v) => ({ name: v.name, value: String(v.value) }));
 }
 
-/** A short digest of what makes a revision: the image and the size. */
-export function revisionHash(parts: readonly (string | number)[]): string {
-    return createHash("sha256").update(parts.join("|")).digest("hex").slice(0, 8);
+/** A resolved version, its image, and the revision that runs it. */
+interface VersionRevision {
+    version: ModelVersion;
+    /** undefined when the registry cannot be asked yet (a preview before the registry exists). */
+    resolved?: string;
+    image?: ModelImage;
+    suffix?: string;
 }
 
 /**
  * Serves registry model versions as HTTP scoring endpoints: a container registry (admin user off),
- * a managed identity that pulls from it, one image per resolved model version, and one service
- * per model on the configured platform.
+ * a managed identity that pulls from it, one self-contained image per model version, and one
+ * service per model on the configured platform.
+ *
+ * Construct it with `ModelServing.create`: image tags, revision names and whether an image must be
+ * built depend on the resolved version, and Pulumi resource names and the set of resources must be
+ * plain values, so the component waits for each ModelVersion before declaring what serves it.
  */
 export class ModelServing extends pulumi.ComponentResource {
     readonly loginServer: pulumi.Output<string>;
     readonly identityId: pulumi.Output<string>;
-    readonly models: Record<string, ServedModelOutputs>;
+    readonly models: Record<string, ServedModelOutputs> = {};
+    private readonly registry: containerregistry.Registry;
+    private readonly acrPull: authorization.RoleAssignment;
+    private readonly environmentId?: pulumi.Output<string>;
 
-    constructor(name: string, args: ModelServingArgs, opts?: pulumi.ComponentResourceOptions) {
+    static async create(name: string, args: ModelServingArgs, opts?: pulumi.ComponentResourceOptions): Promise<ModelServing> {
+        const serving = new ModelServing(name, args, opts);
+        await serving.serveModels(name, args);
+        return serving;
+    }
+
+    private constructor(name: string, args: ModelServingArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlflow-platform:serving:ModelServing", name, {}, opts);
 
-        const registry = new containerregistry.Registry(
+        this.registry = new containerregistry.Registry(
             `${name}-registry`,
             {
                 registryName: args.containerRegistryName,
@@ -113,55 +139,112 @@ export class ModelServing extends pulumi.ComponentResource {
             { resourceGroupName: args.resourceGroupName, location: args.location, tags: args.tags },
             { parent: this },
         );
-        const acrPull = new authorization.RoleAssignment(
+        this.acrPull = new authorization.RoleAssignment(
             `${name}-acr-pull`,
             {
                 principalId: identity.principalId,
                 principalType: "ServicePrincipal",
-                roleDefinitionId: roleDefinitionId(registry.id, BUILT_IN_ROLES.acrPull),
-                scope: registry.id,
+                roleDefinitionId: roleDefinitionId(this.registry.id, BUILT_IN_ROLES.acrPull),
+                scope: this.registry.id,
                 description: "Serving containers pull model images",
             },
             { parent: this },
         );
-
-        this.loginServer = registry.loginServer;
+        this.loginServer = this.registry.loginServer;
         this.identityId = identity.id;
-        this.models = {};
-        const environment =
-            args.platform === "containerapp" && args.models.length > 0
-                ? containerAppsEnvironment(
-                      `${name}-apps`,
-                      { resourceGroupName: args.resourceGroupName, location: args.location, logRetentionDays: args.logRetentionDays, tags: args.tags },
-                      { parent: this },
-                  )
-                : undefined;
+        if (args.platform === "containerapp" && args.models.length > 0) {
+            this.environmentId = containerAppsEnvironment(
+                `${name}-apps`,
+                { resourceGroupName: args.resourceGroupName, location: args.location, logRetentionDays: args.logRetentionDays, tags: args.tags },
+                { parent: this },
+            ).environmentId;
+        }
+    }
+
+    /**
+     * The SDK calls `registerOutputs()` with no outputs as soon as the (synchronous) constructor has
+     * run; this component registers its outputs once, when `serveModels` has declared every model.
+     */
+    override registerOutputs(outputs?: pulumi.Inputs | Promise<pulumi.Inputs> | pulumi.Output<pulumi.Inputs>): void {
+        if (outputs) super.registerOutputs(outputs);
+    }
+
+    private async serveModels(name: string, args: ModelServingArgs): Promise<void> {
+        const recipe = recipeDigest(args.images.projectDir);
+        // Known once the registry exists: in an update always, in a preview after the first deploy.
+        const loginServer = await settled(this.registry.loginServer);
+        const access = loginServer ? args.images.registryAccess?.(loginServer) : undefined;
+        const summary: Record<string, unknown> = {};
 
         for (const served of args.models) {
             const serviceName = `${name}-${served.name}`;
-            const stable = this.versionImage(`${serviceName}`, served, served.selector, args, registry.loginServer);
-            const env = servingEnvironment(args.registry, identity.clientId, served.workers);
-            const size = [served.cpu, served.memoryGb, served.workers];
+            const env = servingEnvironment(served.workers);
+            const imageOf = async (role: string, selector: Selector, shared?: VersionRevision): Promise<VersionRevision> => {
+                const version = new ModelVersion(
+                    `${serviceName}${role}-version`,
+                    { registryKind: args.registry.kind, registryUrl: args.registry.url, model: served.model, selector },
+                    { parent: this },
+                );
+                const resolved = await settled(version.version);
+                // A canary on the stable version reuses the stable image: one tag, one build.
+                if (resolved !== undefined && shared?.resolved === resolved) return { ...shared, version };
+                const image = await modelImage(
+                    `${serviceName}-image`,
+                    {
+                        service: served.name,
+                        model: served.model,
+                        version: resolved,
+                        recipe,
+                        registryKind: args.registry.kind,
+                        registryUrl: pulumi.output(args.registry.url),
+                        loginServer,
+                        loginServerOutput: this.registry.loginServer,
+                        access,
+                        credential: args.images.credential,
+                        dependsOn: [this.registry],
+                    },
+                    this,
+                );
+                return { version, resolved, image };
+            };
+            const stable = await imageOf("", served.selector);
+            const canary = served.canary ? await imageOf("-canary", served.canary.selector, stable) : undefined;
+
+            // Everything that makes a revision, as the platform receives it.
+            const specOf = (revision: VersionRevision): RevisionSpec | undefined =>
+                revision.image?.tag === undefined
+                    ? undefined
+                    : {
+                    image: `${imageRepository(served.name)}:${revision.image.tag}`,
+                    env: envSpec(env),
+                    cpu: served.cpu,
+                    memoryGb: served.memoryGb,
+                    workers: served.workers,
+                    probes: args.platform === "aci" ? ACI_PROBES : CONTAINER_APP_PROBES,
+                    scale: args.platform === "containerapp" ? served.scale : undefined,
+                };
+            const builds = [stable, canary].map((r) => r?.image?.build).filter((b): b is NonNullable<typeof b> => b !== undefined);
+            const imageRef = (revision: VersionRevision) => revision.image?.ref ?? unknownValue();
+
             let scoringUri: pulumi.Output<string>;
+            let revisionName: pulumi.Output<string>;
             let traffic: pulumi.Output<TrafficEntry[]> | undefined;
-            if (environment) {
-                const canary = served.canary ? this.versionImage(`${serviceName}-canary`, served, served.canary.selector, args, registry.loginServer) : undefined;
-                const spec = (built: typeof stable) => ({
-                    version: built.version.version,
-                    image: built.image.repoDigest,
-                    hash: built.image.repoDigest.apply((digest) => revisionHash([digest, ...size])),
-                });
+            if (this.environmentId) {
+                const suffixOf = (revision: VersionRevision) => {
+                    const spec = specOf(revision);
+                    return spec && revision.resolved ? revisionSuffix(revision.resolved, spec) : unknownValue();
+                };
                 const service = containerAppScoringService(
                     `${serviceName}-app`,
                     {
                         resourceGroupName: args.resourceGroupName,
                         location: args.location,
                         appName: `${args.appNamePrefix}-${served.name}`,
-                        environmentId: environment.environmentId,
-                        identityId: identity.id,
-                        loginServer: registry.loginServer,
-                        stable: spec(stable),
-                        canary: canary && served.canary ? { ...spec(canary), weight: served.canary.weight } : undefined,
+                        environmentId: this.environmentId,
+                        identityId: this.identityId,
+                        loginServer: this.registry.loginServer,
+                        stable: { suffix: suffixOf(stable), image: imageRef(stable) },
+                        canary: canary && served.canary ? { suffix: suffixOf(canary), image: imageRef(canary), weight: served.canary.weight } : undefined,
                         cpu: served.cpu,
                         memoryGb: served.memoryGb,
                         scale: served.scale,
@@ -169,76 +252,48 @@ export class ModelServing extends pulumi.ComponentResource {
                         access: args.access,
                         tags: args.tags,
                     },
-                    { parent: this, dependsOn: [acrPull] },
+                    { parent: this, dependsOn: [this.acrPull, ...builds] },
                 );
                 scoringUri = service.scoringUri;
                 traffic = service.traffic;
+                revisionName = pulumi.output(suffixOf(canary ?? stable));
             } else {
-                // Pin the container to the pushed digest, so any rebuild of the image rolls out.
-                const revision = stable.image.repoDigest.apply((digest) => revisionHash([digest, ...size]));
+                const spec = specOf(stable);
+                const label = spec && stable.resolved ? aciDnsLabel(args.dnsLabelPrefix, served.name, stable.resolved, spec) : undefined;
                 scoringUri = aciScoringService(
                     `${serviceName}-aci`,
                     {
                         location: args.location,
                         resourceGroupName: args.resourceGroupName,
-                        image: stable.image.repoDigest,
-                        loginServer: registry.loginServer,
-                        identityId: identity.id,
+                        image: imageRef(stable),
+                        loginServer: this.registry.loginServer,
+                        identityId: this.identityId,
                         cpu: served.cpu,
                         memoryGb: served.memoryGb,
                         env,
-                        dnsNameLabel: pulumi.interpolate`${args.dnsLabelPrefix}-${served.name}-${revision}`,
+                        dnsNameLabel: label ?? unknownValue(),
                         tags: args.tags,
                     },
-                    { parent: this, dependsOn: [acrPull] },
+                    { parent: this, dependsOn: [this.acrPull, ...builds] },
                 ).scoringUri;
+                revisionName = label ? pulumi.output(label) : unknownValue();
             }
             this.models[served.name] = {
                 version: stable.version.version,
                 modelUri: stable.version.modelUri,
-                image: stable.image.imageName,
+                image: imageRef(stable),
+                revision: revisionName,
                 scoringUri,
                 ...(traffic ? { traffic } : {}),
             };
+            summary[served.name] = {
+                ...servingSummary(served, args),
+                image: stable.image?.tag
+                    ? `${imageRepository(served.name)}:${stable.image.tag}${stable.image.build ? " (built in this deployment)" : " (already in the registry: reused)"}`
+                    : `${imageRepository(served.name)}:<model>-v<version>-${recipe} (the version is known after the registry answers)`,
+            };
         }
 
-        this.registerOutputs({
-            loginServer: this.loginServer,
-            identityId: this.identityId,
-            models: this.models,
-            summary: Object.fromEntries(args.models.map((served) => [served.name, servingSummary(served, args)])),
-        });
-    }
-
-    /** The registry version a selector points at, and its serving image. */
-    private versionImage(
-        resourceName: string,
-        served: ServedModelArgs,
-        selector: Selector,
-        args: ModelServingArgs,
-        loginServer: pulumi.Output<string>,
-    ): { version: ModelVersion; image: docker.Image } {
-        const version = new ModelVersion(
-            `${resourceName}-version`,
-            { registryKind: args.registry.kind, registryUrl: args.registry.url, model: served.model, selector },
-            { parent: this },
-        );
-        const image = new docker.Image(
-            `${resourceName}-image`,
-            {
-                imageName: pulumi.interpolate`${loginServer}/models/${served.name}:${version.version.apply((v) => imageTag(served.model, v))}`,
-                build: {
-                    context: SERVING_IMAGE_CONTEXT,
-                    dockerfile: path.posix.join(SERVING_IMAGE_CONTEXT, "Dockerfile"),
-                    platform: "linux/amd64",
-                    // Only the model URI: no credential goes into a build argument or a layer.
-                    args: { MODEL_URI: version.modelUri },
-                },
-                // Push credentials come from the deployer's Docker credential store (`az acr login`).
-                registry: { server: loginServer },
-            },
-            { parent: this },
-        );
-        return { version, image };
+        this.registerOutputs({ loginServer: this.loginServer, identityId: this.identityId, models: this.models, summary });
     }
 }

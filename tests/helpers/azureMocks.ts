@@ -41,10 +41,11 @@ const computedOutputs: Record<string, (name: string, inputs: Record<string, any>
     }),
     "azure-native:containerregistry:Registry": (_, inputs) => ({ loginServer: `${inputs.registryName}.azurecr.io` }),
     "azure-native:managedidentity:UserAssignedIdentity": (name) => ({ clientId: `client-of-${name}`, principalId: `principal-of-${name}` }),
-    "docker:index/image:Image": (_, inputs) => ({
+    "docker-build:index:Image": (_, inputs) => {
         // Like a real build: the digest follows what went into the image.
-        repoDigest: `${String(inputs.imageName).split(":")[0]}@sha256:${createHash("sha256").update(JSON.stringify(inputs.build)).digest("hex")}`,
-    }),
+        const digest = `sha256:${createHash("sha256").update(JSON.stringify(inputs.buildArgs)).digest("hex")}`;
+        return { digest, ref: `${inputs.tags[0]}@${digest}` };
+    },
     "azure-native:containerinstance:ContainerGroup": (_, inputs) => ({
         ipAddress: { ...inputs.ipAddress, fqdn: `${inputs.ipAddress.dnsNameLabel}.${inputs.location}.azurecontainer.io`, ip: "20.1.2.3" },
     }),

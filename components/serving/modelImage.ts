@@ -1,0 +1,101 @@
+// One model version's serving image: reused when the container registry already has its
+// content-addressed tag, otherwise built with @pulumi/docker-build and pushed.
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import * as dockerbuild from "@pulumi/docker-build";
+import { ACR_TOKEN_USERNAME } from "../../lib/acr";
+import { imageRepository, imageTag, REGISTRY_SECRET_ID, SERVING_CONTEXT, type BuildCredential } from "../../lib/serving/image";
+import type { RegistryKind } from "../../lib/registry/types";
+import { unknownSecret, unknownValue } from "../../lib/outputs";
+
+/** The container registry calls the image needs; absent in the credential-free plan. */
+export interface ImageRegistryAccess {
+    /** A push token for the deployer, from the ACR exchange of its Entra token. */
+    refreshToken(): Promise<string>;
+    /** The digest of an existing tag, or undefined. */
+    manifestDigest(repository: string, tag: string): Promise<string | undefined>;
+}
+
+export interface ModelImageArgs {
+    service: string;
+    model: string;
+    /** undefined before the registry can be asked (the plan, the first preview): the tag is then unknown too. */
+    version: string | undefined;
+    recipe: string;
+    registryKind: RegistryKind;
+    /** The model registry host the build fetches from (not a secret; it stays in the fetch stage). */
+    registryUrl: pulumi.Input<string>;
+    /** The container registry's login server; undefined before the registry exists (first preview). */
+    loginServer: string | undefined;
+    loginServerOutput: pulumi.Output<string>;
+    access: ImageRegistryAccess | undefined;
+    credential: BuildCredential | undefined;
+    dependsOn: pulumi.Resource[];
+}
+
+export interface ModelImage {
+    /** undefined while the version is unknown. */
+    tag?: string;
+    /** `<login server>/models/<service>:<tag>` */
+    ref: pulumi.Output<string>;
+    /** The build, when this run builds the image; absent when the registry already has the tag. */
+    build?: dockerbuild.Image;
+    /** The pushed digest when it is known now (an existing image). */
+    digest?: string;
+}
+
+/**
+ * Declares (or reuses) the image of one model version. An image that exists is never rebuilt:
+ * builds are not byte-reproducible, and a rollback must get back the very image it served.
+ * The tag names model, version and recipe, so anything else that changes the image is a new tag.
+ */
+export async function modelImage(name: string, args: ModelImageArgs, parent: pulumi.Resource): Promise<ModelImage> {
+    const tag = args.version === undefined ? undefined : imageTag(args.model, args.version, args.recipe);
+    const repository = imageRepository(args.service);
+    const ref = pulumi.interpolate`${args.loginServerOutput}/${repository}:${tag ?? unknownValue()}`;
+    if (tag && args.loginServer && args.access) {
+        const digest = await args.access.manifestDigest(repository, tag);
+        if (digest) return { tag, ref, digest };
+    }
+    // Without a credential here (the credential-free plan) the mount is shown with a stand-in value.
+    const secretFile = pulumi.secret(args.credential ? pulumi.output(args.credential.content()) : "(the deployer's registry credential)");
+    const pushToken = args.loginServer && args.access ? pulumi.secret(pulumi.output(args.access.refreshToken())) : unknownSecret();
+    const cache = pulumi.interpolate`${args.loginServerOutput}/${repository}:buildcache`;
+    const build = new dockerbuild.Image(
+        // Named by its tag, so a promotion (the canary's version becomes the stable one) keeps it.
+        `${name}-${tag ?? "pending-version"}`,
+        {
+            context: { location: SERVING_CONTEXT },
+            dockerfile: { location: path.posix.join(SERVING_CONTEXT, "Dockerfile") },
+            platforms: ["linux/amd64"],
+            push: true,
+            tags: [ref],
+            // Which version to fetch. No credential: build arguments are kept in the image's history.
+            buildArgs: {
+                REGISTRY_KIND: args.registryKind,
+                REGISTRY_URL: args.registryUrl,
+                MODEL_NAME: args.model,
+                MODEL_VERSION: args.version ?? unknownValue(),
+            },
+            // The registry credential, mounted only into the fetch step (`RUN --mount=type=secret`).
+            secrets: { [REGISTRY_SECRET_ID]: secretFile },
+            // A fresh token alone is no reason to rebuild; a build that runs still gets the fresh one
+            // (docker-build diffs without this secret but builds with the current inputs).
+            ignoreSecretsInDiffCalculation: [REGISTRY_SECRET_ID],
+            // docker-build keeps these credentials in memory and ignores password changes in its diff.
+            registries: [{ address: args.loginServerOutput, username: ACR_TOKEN_USERNAME, password: pushToken }],
+            // The registry is the layer cache, so a CI runner with an empty cache reuses the
+            // requirements layer of the previous version.
+            cacheFrom: [{ registry: { ref: cache } }],
+            cacheTo: [{ registry: { ref: cache, mode: dockerbuild.CacheMode.Max, imageManifest: true, ociMediaTypes: true } }],
+            labels: {
+                "org.opencontainers.image.title": `${args.service} scoring server`,
+                "org.mlflow.model": args.model,
+                "org.mlflow.model-version": args.version ?? unknownValue(),
+            },
+        },
+        // Deleting the resource must not delete the tag: a rollback reuses it.
+        { parent, dependsOn: args.dependsOn, retainOnDelete: true },
+    );
+    return { tag, ref, build };
+}

@@ -1,0 +1,300 @@
+// Self-contained model images: the container registry client, the build credential, and what
+// ModelServing declares for an image that exists, one that must be built, and a new token.
+import * as assert from "assert";
+import * as http from "http";
+import type { AddressInfo } from "net";
+import * as pulumi from "@pulumi/pulumi";
+import { ModelServing, type ModelServingArgs } from "../components/serving/modelServing";
+import type { ImageRegistryAccess } from "../components/serving/modelImage";
+import { AcrClient, AcrError } from "../lib/acr";
+import type { ServedModel } from "../lib/config";
+import { recordProgram, type Plan } from "../lib/plan";
+import { registeredEntries, skipWarning } from "../lib/serving/bootstrap";
+import { buildCredential, recipeDigest } from "../lib/serving/image";
+import { RegistryError } from "../lib/registry/errors";
+import { deployedAzureMocks } from "./helpers/azureMocks";
+import { FakeMlflowServer } from "./helpers/fakeMlflow";
+import { byType, onlyOfType, planEditedStack, PROJECT_DIR } from "./helpers/fixtures";
+
+const FAKE_ENTRA = `x.${Buffer.from(JSON.stringify({ tid: "11111111-2222-3333-4444-555555555555" })).toString("base64url")}.sig`;
+const RECIPE = recipeDigest(PROJECT_DIR);
+
+/** An in-process container registry answering the routes AcrClient uses, as ACR documents them. */
+class FakeAcr {
+    readonly forms: Record<string, string>[] = [];
+    readonly tags = new Map<string, string>();
+    refuseExchange = false;
+    private readonly server = http.createServer((req, res) => {
+        let body = "";
+        req.on("data", (chunk) => (body += chunk));
+        req.on("end", () => {
+            const json = (status: number, value: unknown) => {
+                res.writeHead(status, { "Content-Type": "application/json" });
+                res.end(JSON.stringify(value));
+            };
+            if (req.method === "POST" && (req.url === "/oauth2/exchange" || req.url === "/oauth2/token")) {
+                const form = Object.fromEntries(new URLSearchParams(body));
+                this.forms.push({ route: req.url, ...form });
+                if (req.url === "/oauth2/exchange") {
+                    if (this.refuseExchange) return json(401, { errors: [{ code: "UNAUTHORIZED", message: "authentication required" }] });
+                    return json(200, { refresh_token: "fake-acr-refresh-token" });
+                }
+                return form.refresh_token === "fake-acr-refresh-token" ? json(200, { access_token: "fake-acr-access-token" }) : json(401, {});
+            }
+            const manifest = /^\/v2\/(.+)\/manifests\/(.+)$/.exec(req.url ?? "");
+            if (req.method === "HEAD" && manifest) {
+                if (req.headers.authorization !== "Bearer fake-acr-access-token") return json(401, {});
+                const digest = this.tags.get(`${manifest[1]}:${decodeURIComponent(manifest[2])}`);
+                res.writeHead(digest ? 200 : 404, digest ? { "Docker-Content-Digest": digest, "Content-Type": "application/vnd.oci.image.index.v1+json" } : {});
+                return res.end();
+            }
+            json(404, { errors: [{ code: "NOT_FOUND" }] });
+        });
+    });
+    async start(): Promise<string> {
+        await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+        return `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    }
+    stop(): Promise<void> {
+        return new Promise((resolve) => this.server.close(() => resolve()));
+    }
+}
+
+describe("container registry client (ACR token exchange)", () => {
+    const acr = new FakeAcr();
+    let host: string;
+    before(async () => (host = await acr.start()));
+    after(() => acr.stop());
+    const client = () => new AcrClient({ loginServer: host, scheme: "http", entraToken: async () => FAKE_ENTRA });
+
+    it("exchanges the deployer's Entra token for a refresh token, once per run", async () => {
+        acr.forms.length = 0;
+        const c = client();
+        assert.strictEqual(await c.refreshToken(), "fake-acr-refresh-token");
+        assert.strictEqual(await c.refreshToken(), "fake-acr-refresh-token");
+        assert.deepStrictEqual(acr.forms, [
+            { route: "/oauth2/exchange", grant_type: "access_token", service: host, access_token: FAKE_ENTRA, tenant: "11111111-2222-3333-4444-555555555555" },
+        ]);
+    });
+
+    it("finds an existing tag's digest with a pull-scoped token, and undefined for a missing tag", async () => {
+        acr.tags.set("models/fraud:m-v7-abc", "sha256:" + "a".repeat(64));
+        const c = client();
+        assert.strictEqual(await c.manifestDigest("models/fraud", "m-v7-abc"), "sha256:" + "a".repeat(64));
+        assert.strictEqual(await c.manifestDigest("models/fraud", "m-v8-abc"), undefined);
+        assert.ok(acr.forms.some((f) => f.route === "/oauth2/token" && f.scope === "repository:models/fraud:pull"));
+    });
+
+    it("says which permission is missing when the exchange is refused, never repeating a token", async () => {
+        acr.refuseExchange = true;
+        try {
+            await assert.rejects(client().refreshToken(), (err: Error) => {
+                assert.ok(err instanceof AcrError);
+                assert.match(err.message, /did not exchange the Microsoft Entra token .*HTTP 401.*needs AcrPush \(or Contributor\)/);
+                assert.ok(!err.message.includes(FAKE_ENTRA));
+                return true;
+            });
+        } finally {
+            acr.refuseExchange = false;
+        }
+    });
+
+    it("names the registry when it cannot be reached", async () => {
+        const c = new AcrClient({ loginServer: "127.0.0.1:9", scheme: "http", entraToken: async () => FAKE_ENTRA, timeoutMs: 2000 });
+        await assert.rejects(c.refreshToken(), /cannot reach the container registry 127\.0\.0\.1:9 \(ECONNREFUSED\)/);
+    });
+});
+
+describe("build credential", () => {
+    const offline = { offline: true };
+    it("takes secret config first, then the environment, then (Databricks) an Entra token", async () => {
+        assert.strictEqual(await buildCredential("unity-catalog", { token: "fake-config-token" }, { DATABRICKS_TOKEN: "fake-env" }, offline)!.content(), "DATABRICKS_TOKEN=fake-config-token\n");
+        assert.strictEqual(await buildCredential("mlflow", { username: "u", password: "fake-pass" }, {}, offline)!.content(), "MLFLOW_TRACKING_USERNAME=u\nMLFLOW_TRACKING_PASSWORD=fake-pass\n");
+        assert.strictEqual(await buildCredential("databricks", {}, { DATABRICKS_TOKEN: "fake-env" }, offline)!.content(), "DATABRICKS_TOKEN=fake-env\n");
+        assert.strictEqual(await buildCredential("mlflow", {}, { MLFLOW_TRACKING_TOKEN: "fake-env" }, offline)!.content(), "MLFLOW_TRACKING_TOKEN=fake-env\n");
+        assert.strictEqual(await buildCredential("mlflow", {}, {}, offline)!.content(), "", "a self-hosted server without auth needs none");
+        const entra = buildCredential("unity-catalog", {}, {}, { offline: false, tokenSource: { getToken: async () => ({ token: "fake-entra", expiresOnTimestamp: Date.now() + 3600_000 }) } });
+        assert.strictEqual(entra!.source, "Microsoft Entra ID (the deployer's sign-in)");
+        assert.strictEqual(await entra!.content(), "DATABRICKS_TOKEN=fake-entra\n");
+    });
+
+    it("never signs in offline, and names what to do when sign-in fails", async () => {
+        assert.strictEqual(buildCredential("unity-catalog", {}, {}, offline), undefined);
+        const failing = buildCredential("databricks", {}, {}, { offline: false, tokenSource: { getToken: async () => Promise.reject(new Error("no az login\nstack...")) } });
+        await assert.rejects(failing!.content(), /no Microsoft Entra token for Azure Databricks to build the serving images: no az login\. Run `az login`/);
+        assert.throws(() => buildCredential("mlflow", {}, { MLFLOW_TRACKING_USERNAME: "u" }, offline), /set both MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD/);
+    });
+});
+
+const fraud = (overrides: Partial<ServedModel> = {}): ServedModel => ({
+    name: "fraud",
+    model: "main.risk.fraud",
+    selector: { alias: "champion" },
+    cpu: 2,
+    memoryGb: 4,
+    workers: 2,
+    scale: { minReplicas: 1, maxReplicas: 3, concurrentRequests: 20 },
+    ...overrides,
+});
+
+/** ModelServing under deployed mocks whose registry resolves aliases to `versions`. */
+async function serve(
+    options: { models?: ServedModel[]; versions?: Record<string, string>; access?: ImageRegistryAccess; token?: string; platform?: "aci" | "containerapp" } = {},
+): Promise<Plan> {
+    const versions = options.versions ?? { champion: "7", challenger: "8" };
+    const mocks: pulumi.runtime.Mocks = {
+        ...deployedAzureMocks,
+        newResource: async (args) => {
+            const result = await deployedAzureMocks.newResource(args);
+            if (args.type !== "pulumi-nodejs:dynamic/registry:ModelVersion") return result;
+            const version = versions[args.inputs.selector.alias] ?? String(args.inputs.selector.version);
+            return { ...result, state: { ...result.state, version, modelUri: `models:/${args.inputs.model}/${version}` } };
+        },
+    };
+    const args: ModelServingArgs = {
+        location: "westeurope",
+        resourceGroupName: "rg",
+        containerRegistryName: "mlplattestacr",
+        containerRegistrySku: "Basic",
+        dnsLabelPrefix: "mlplattest",
+        registry: { kind: "unity-catalog", url: "https://adb-1.2.azuredatabricks.net" },
+        models: options.models ?? [fraud()],
+        platform: options.platform ?? "containerapp",
+        access: { ingress: "external", ipAllowList: ["198.51.100.0/24"] },
+        logRetentionDays: 30,
+        appNamePrefix: "test",
+        images: {
+            projectDir: PROJECT_DIR,
+            credential: { source: "test", content: async () => `DATABRICKS_TOKEN=${options.token ?? "fake-token-a"}\n` },
+            registryAccess: options.access ? () => options.access! : undefined,
+        },
+        tags: {},
+    };
+    return recordProgram(
+        async () => {
+            const serving = await ModelServing.create("test-serving", args);
+            return { models: pulumi.output(serving.models) };
+        },
+        { project: "mlflow-platform", stack: "test", mocks, preview: false },
+    );
+}
+
+function registryWith(existing: Record<string, string>): ImageRegistryAccess & { asked: string[] } {
+    const asked: string[] = [];
+    return {
+        asked,
+        refreshToken: async () => "fake-acr-refresh-token",
+        manifestDigest: async (repository, tag) => {
+            asked.push(`${repository}:${tag}`);
+            return existing[`${repository}:${tag}`];
+        },
+    };
+}
+
+describe("ModelServing images", () => {
+    const tag = (version: string) => `main.risk.fraud-v${version}-${RECIPE}`;
+
+    it("builds a missing image, pushing with the exchanged registry token as a secret", async () => {
+        const access = registryWith({});
+        const plan = await serve({ access });
+        const image = onlyOfType(plan, "docker-build:index:Image");
+        assert.strictEqual(image.name, `test-serving-fraud-image-${tag("7")}`);
+        assert.deepStrictEqual(image.inputs.registries, [{ address: "mlplattestacr.azurecr.io", username: "00000000-0000-0000-0000-000000000000", password: "[secret]" }]);
+        assert.deepStrictEqual(access.asked, [`models/fraud:${tag("7")}`]);
+        const app = onlyOfType(plan, "azure-native:app:ContainerApp");
+        assert.strictEqual((app.inputs.template as any).containers[0].image, `mlplattestacr.azurecr.io/models/fraud:${tag("7")}`);
+    });
+
+    it("reuses an image the registry already has: no build, the same reference", async () => {
+        const access = registryWith({ [`models/fraud:${tag("7")}`]: "sha256:" + "b".repeat(64) });
+        const plan = await serve({ access });
+        assert.strictEqual(byType(plan, "docker-build:index:Image").length, 0);
+        const app = onlyOfType(plan, "azure-native:app:ContainerApp");
+        assert.strictEqual((app.inputs.template as any).containers[0].image, `mlplattestacr.azurecr.io/models/fraud:${tag("7")}`);
+        assert.match(JSON.stringify(plan.resources.find((r) => r.type === "mlflow-platform:serving:ModelServing")!.outputs), /already in the registry: reused/);
+    });
+
+    it("a new registry token alone changes no build input but the secret's value", async () => {
+        const first = onlyOfType(await serve({ token: "fake-token-a" }), "docker-build:index:Image");
+        const second = onlyOfType(await serve({ token: "fake-token-b" }), "docker-build:index:Image");
+        assert.deepStrictEqual(second.inputs, first.inputs);
+        assert.deepStrictEqual(first.inputs.ignoreSecretsInDiffCalculation, ["registry_env"]);
+        const shown = JSON.stringify(first.inputs);
+        assert.ok(!shown.includes("fake-token-a"), "the token is never shown");
+    });
+
+    it("a canary on the stable version shares one image; a promotion keeps the canary's image resource", async () => {
+        const same = await serve({ models: [fraud({ canary: { selector: { alias: "challenger" }, weight: 10 } })], versions: { champion: "7", challenger: "7" } });
+        assert.strictEqual(byType(same, "docker-build:index:Image").length, 1);
+        const canary = await serve({ models: [fraud({ canary: { selector: { alias: "challenger" }, weight: 10 } })] });
+        const promoted = await serve({ versions: { champion: "8" } });
+        const names = (plan: Plan) => byType(plan, "docker-build:index:Image").map((i) => i.name).sort();
+        assert.deepStrictEqual(names(canary), [`test-serving-fraud-image-${tag("7")}`, `test-serving-fraud-image-${tag("8")}`]);
+        assert.deepStrictEqual(names(promoted), [`test-serving-fraud-image-${tag("8")}`], "the same resource: nothing is rebuilt");
+    });
+
+    it("gives every serving container only the worker count: no registry variable", async () => {
+        for (const platform of ["aci", "containerapp"] as const) {
+            const plan = await serve({ platform });
+            const text = JSON.stringify(plan.resources.filter((r) => r.type.startsWith("azure-native:")).map((r) => r.inputs));
+            assert.doesNotMatch(text, /MLFLOW_TRACKING|DATABRICKS_|ARM_|MLFLOW_REGISTRY_URI|azuredatabricks/, platform);
+        }
+    });
+});
+
+describe("bootstrap: a model that is not registered yet", () => {
+    const registry = new FakeMlflowServer();
+    let url: string;
+    before(async () => {
+        url = await registry.start();
+        registry.addModel("fraud", [{ version: 3, status: "READY", source: "runs:/r/model" } as any]);
+    });
+    after(() => registry.stop());
+
+    const toFake = (models: unknown[]) => (config: Record<string, any>) => {
+        config["mlflow-platform:registry"] = { kind: "mlflow", host: url };
+        config["mlflow-platform:models"] = models;
+    };
+
+    it("is skipped with one warning naming the model and what to do; the rest deploys", async () => {
+        const warnings: string[] = [];
+        const original = console.warn;
+        console.warn = (message: string) => warnings.push(message);
+        let plan: Plan;
+        try {
+            plan = await planEditedStack("dev", toFake([
+                { name: "fraud", model: "fraud", latest: true, cpu: 1, memoryGb: 2 },
+                { name: "churn", model: "churn", latest: true, cpu: 1, memoryGb: 2 },
+            ]));
+        } finally {
+            console.warn = original;
+        }
+        assert.deepStrictEqual(byType(plan, "azure-native:containerinstance:ContainerGroup").map((g) => g.name), ["dev-serving-fraud-aci"]);
+        assert.deepStrictEqual(plan.outputs.skippedModels, [{ name: "churn", model: "churn", reason: "not registered" }]);
+        const relevant = warnings.filter((w) => w.includes("churn"));
+        assert.strictEqual(relevant.length, 1);
+        assert.match(relevant[0], /the registered model churn does not exist yet, so it is not served in this deployment\. Register a version .* then run `pulumi up` again: it will serve it with no config change/);
+        assert.ok(byType(plan, "azure-native:storage:StorageAccount").length === 1, "storage and workspace still deploy");
+    });
+
+    it("an unknown host, a host that is not a registry, or a refused credential still fails", async () => {
+        const refused = new RegistryError("unauthenticated", "the registry refused the request as unauthenticated (HTTP 401)", 401);
+        await assert.rejects(registeredEntries([{ name: "a", model: "a" }], { modelExists: async () => Promise.reject(refused) }), /unauthenticated/);
+        const unknownHost = new RegistryError("connection", "the registry host name does not resolve");
+        await assert.rejects(registeredEntries([{ name: "a", model: "a" }], { modelExists: async () => Promise.reject(unknownHost) }), /does not resolve/);
+        await assert.rejects(
+            planEditedStack("dev", (config) => {
+                config["mlflow-platform:registry"] = { kind: "mlflow", host: `${url}/ml` };
+                config["mlflow-platform:models"] = [{ name: "fraud", model: "fraud", latest: true, cpu: 1, memoryGb: 2 }];
+            }),
+            /registry/i,
+        );
+    });
+
+    it("a registry outage leaves the decision to ModelVersion (which keeps the recorded version)", async () => {
+        const outage = new RegistryError("unavailable", "the registry answered HTTP 503 (gave up after 5 attempts)", 503);
+        const result = await registeredEntries([{ name: "a", model: "a" }], { modelExists: async () => Promise.reject(outage) });
+        assert.deepStrictEqual(result, { serve: [{ name: "a", model: "a" }], skipped: [] });
+        assert.match(skipWarning({ name: "a", model: "m", reason: "not registered" }), /^models\[a\]: the registered model m does not exist yet/);
+    });
+});
