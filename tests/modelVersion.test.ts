@@ -4,7 +4,7 @@ import { planStack, recordProgram, renderPlanText, UNKNOWN_DISPLAY } from "../li
 import { MODEL_VERSION_TYPE, resolvePlannedModelVersions } from "../lib/planModelVersions";
 import { deployedAzureMocks } from "./helpers/azureMocks";
 import { FakeMlflowServer } from "./helpers/fakeMlflow";
-import { MLFLOW3_MODEL_ID, onlyOfType, PROJECT_DIR } from "./helpers/fixtures";
+import { MLFLOW3_MODEL_ID, onlyOfType, planEditedStack, PROJECT_DIR } from "./helpers/fixtures";
 import { loadSerializedProvider, providerConfig } from "./helpers/serializedProvider";
 
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -432,6 +432,32 @@ describe("ModelVersion in the program", () => {
             server.setAlias("main.fraud_detection.fraud", "champion", 7);
             const moved = await resolvePlannedModelVersions(await planStack(PROJECT_DIR, "prd"), env);
             assert.match(moved[0].text, /^version: 7 /, "a moved alias shows in the next plan");
+        });
+
+        it("resolves against a self-hosted MLflow server from MLFLOW_TRACKING_URI without any credential", async () => {
+            server.auth = { mode: "none" };
+            server.addModel("fraud", [{ version: 3 }, { version: 4 }]);
+            const plan = await planEditedStack("dev", (config) => {
+                config["mlflow-platform:registry"] = { kind: "mlflow" };
+                config["mlflow-platform:models"][0].model = "fraud";
+            });
+            const notes = await resolvePlannedModelVersions(plan, { MLFLOW_TRACKING_URI: server.url });
+            assert.deepStrictEqual(notes.map((n) => [n.outcome, n.text.replace(server.url, "URL")]), [["resolved", "version: 4 (READY, models:/fraud/4), resolved now from URL"]]);
+            assert.ok(server.requests.every((r) => r.authorization === undefined), "no credential was needed or sent");
+        });
+
+        it("refuses a registry host without http:// or https://, naming the variable, and sends nothing", async () => {
+            const mlflowPlan = await planEditedStack("dev", (config) => {
+                config["mlflow-platform:registry"] = { kind: "mlflow" };
+                config["mlflow-platform:models"][0].model = "fraud";
+            });
+            const port = new URL(server.url).port;
+            const [mlflowNote] = await resolvePlannedModelVersions(mlflowPlan, { MLFLOW_TRACKING_URI: `127.0.0.1:${port}` });
+            assert.strictEqual(mlflowNote.outcome, "failed");
+            assert.match(mlflowNote.text, /^cannot resolve: MLFLOW_TRACKING_URI "127\.0\.0\.1:\d+" has no http:\/\/ or https:\/\/: write the registry URL in full/);
+            const [ucNote] = await resolvePlannedModelVersions(await planStack(PROJECT_DIR, "prd"), { DATABRICKS_HOST: `127.0.0.1:${port}`, DATABRICKS_TOKEN: TOKEN });
+            assert.match(ucNote.text, /^cannot resolve: DATABRICKS_HOST "127\.0\.0\.1:\d+" has no http:\/\/ or https:\/\//);
+            assert.strictEqual(server.requests.length, 0, "no https:// was assumed and tried");
         });
 
         it("reports a version that cannot be resolved, as preview would", async () => {
