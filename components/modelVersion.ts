@@ -4,10 +4,15 @@
 // It resolves in `check`, because `check` runs during `pulumi preview` and `create`/`update` do not:
 // the checked inputs, with the resolved version in them, are what a preview shows and what
 // dependents see. Moving the `champion` alias from 6 to 7 therefore shows up in a PR preview.
+//
+// A registry outage must not stop unrelated work: when the registry cannot be reached and the
+// selector is the one recorded at the last deployment, check keeps the recorded version with one
+// warning. `olds` in check are the previously checked inputs, which carry that version.
 import * as pulumi from "@pulumi/pulumi";
 import { RegistryClient, type RegistryClientOptions } from "../lib/registry/client";
+import { isRegistryUnreachable } from "../lib/registry/errors";
 import { selectCredential, type ExplicitCredentials } from "../lib/registry/credentials";
-import { modelUri, REGISTRY_KINDS, type ModelVersionInfo, type RegistryKind } from "../lib/registry/types";
+import { describeSelector, modelUri, REGISTRY_KINDS, type ModelVersionInfo, type RegistryKind, type Selector } from "../lib/registry/types";
 import { checkModelName, parseSelector, type SelectorFields } from "../lib/registry/validation";
 
 export interface ModelVersionArgs {
@@ -30,6 +35,8 @@ export interface ModelVersionState {
     modelUri: string;
     source: string;
     runId: string;
+    /** MLflow 3's logged model id (`m-…`), "" for versions registered from a run by MLflow 2. */
+    modelId: string;
     status: string;
     aliases: string[];
     createdAt: string;
@@ -37,7 +44,7 @@ export interface ModelVersionState {
 
 // The wire value Pulumi uses for "not known yet" (e.g. a workspace URL during its first preview).
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
-const RESOLVED_KEYS = ["version", "modelUri", "source", "runId", "status", "aliases", "createdAt"] as const;
+const RESOLVED_KEYS = ["version", "modelUri", "source", "runId", "modelId", "status", "aliases", "createdAt"] as const;
 const IDENTITY_KEYS = ["registryKind", "registryUrl", "model"] as const;
 
 /** Stack config keys the provider reads in `configure`; set them with `pulumi config set --secret`. */
@@ -60,6 +67,7 @@ function resolvedState(info: ModelVersionInfo): Pick<ModelVersionState, (typeof 
         modelUri: modelUri(info.name, info.version),
         source: info.source,
         runId: info.runId ?? "",
+        modelId: info.modelId ?? "",
         status: info.status,
         aliases: info.aliases,
         createdAt: new Date(info.creationTimestamp).toISOString(),
@@ -89,17 +97,33 @@ export class ModelVersionProvider implements pulumi.dynamic.ResourceProvider {
         };
     }
 
-    async check(_olds: ModelVersionState, news: ModelVersionState): Promise<pulumi.dynamic.CheckResult<ModelVersionState>> {
+    async check(olds: ModelVersionState, news: ModelVersionState): Promise<pulumi.dynamic.CheckResult<ModelVersionState>> {
         const failures = this.validate(news);
         if (failures.length > 0) return { inputs: news, failures };
         // A registry host that does not exist yet: the version is known after deploy.
         if (containsUnknown(withoutProvider(news as unknown as Record<string, unknown>))) {
             return { inputs: { ...news, ...Object.fromEntries(RESOLVED_KEYS.map((k) => [k, UNKNOWN])) } };
         }
+        let client: RegistryClient;
         try {
-            return { inputs: { ...news, ...(await this.resolve(news)) } };
+            client = this.client(news);
         } catch (err) {
-            return { inputs: news, failures: [{ property: "selector", reason: (err as Error).message }] };
+            return { inputs: news, failures: [{ property: "registryUrl", reason: (err as Error).message }] };
+        }
+        try {
+            return { inputs: { ...news, ...(await this.resolve(news, client)) } };
+        } catch (err) {
+            const recorded = isRegistryUnreachable(err) ? this.recorded(olds, news) : undefined;
+            if (!recorded) return { inputs: news, failures: [{ property: "selector", reason: (err as Error).message }] };
+            // A dynamic provider has no engine connection for pulumi.log (pulumi/pulumi#6065): it
+            // falls back to the console. The engine shows a dynamic provider's stderr to the user
+            // (sdk/go/common/resource/plugin/plugin.go, isDynamicPluginBinary; pulumi/pulumi#18253).
+            console.error(
+                `warning: ModelVersion ${news.model} (${describeSelector(this.selectorOf(news) as Selector)}): the registry cannot be reached, ` +
+                    `so version ${recorded.version}, recorded at the last deployment with this same selector, is kept and the rest of the update goes ahead. ` +
+                    `Run \`pulumi up\` again once the registry answers to pick up a newer version. Cause: ${(err as Error).message}`,
+            );
+            return { inputs: { ...news, ...recorded } };
         }
     }
 
@@ -120,7 +144,11 @@ export class ModelVersionProvider implements pulumi.dynamic.ResourceProvider {
         return { outs: await this.completed(news) };
     }
 
-    /** `pulumi refresh`: re-reads the recorded version; one deleted from the registry is gone. */
+    /**
+     * `pulumi refresh`: re-reads the recorded version. It is reported gone (an empty result, which
+     * drops it from state) only when the registry definitely answers that the version does not
+     * exist; any other failure throws, so the state stays as it was.
+     */
     async read(id: string, props?: ModelVersionState): Promise<pulumi.dynamic.ReadResult<ModelVersionState>> {
         if (!props?.version) return { id, props };
         const info = await this.client(props).getVersion(props.model, props.version);
@@ -145,21 +173,34 @@ export class ModelVersionProvider implements pulumi.dynamic.ResourceProvider {
         return parseSelector(state.registryKind, state.selector ?? {}).selector;
     }
 
+    /**
+     * What the last deployment recorded, when it is still what `news` asks for: the same registry,
+     * model and selector (a changed selector must be resolved, never guessed).
+     */
+    private recorded(olds: ModelVersionState | undefined, news: ModelVersionState): Pick<ModelVersionState, (typeof RESOLVED_KEYS)[number]> | undefined {
+        if (!olds?.version || olds.version === UNKNOWN || !olds.registryKind) return undefined;
+        if (IDENTITY_KEYS.some((key) => olds[key] !== news[key])) return undefined;
+        if (JSON.stringify(this.selectorOf(olds)) !== JSON.stringify(this.selectorOf(news))) return undefined;
+        const kept = { ...Object.fromEntries(RESOLVED_KEYS.map((k) => [k, olds[k]])), modelId: olds.modelId ?? "" } as Pick<ModelVersionState, (typeof RESOLVED_KEYS)[number]>;
+        return containsUnknown(kept) ? undefined : kept;
+    }
+
     private client(state: Pick<ModelVersionState, "registryKind" | "registryUrl">): RegistryClient {
         return new RegistryClient({
             kind: state.registryKind,
             url: state.registryUrl,
+            urlSource: "registryUrl",
             credential: selectCredential(state.registryKind, this.credentials, process.env),
-            // The provider's stderr reaches `pulumi up --logtostderr` and the engine's logs.
+            // The engine shows a dynamic provider's stderr to the user (see check).
             onProgress: (message) => console.error(message),
             ...this.clientOptions,
         });
     }
 
-    private async resolve(state: ModelVersionState) {
+    private async resolve(state: ModelVersionState, client: RegistryClient = this.client(state)) {
         const selector = this.selectorOf(state);
         if (!selector) throw new Error("no valid selector");
-        return resolvedState(await this.client(state).resolve(state.model, selector));
+        return resolvedState(await client.resolve(state.model, selector));
     }
 
     /** Checked inputs normally carry the resolution; resolve here if check could not. */
@@ -185,6 +226,8 @@ export class ModelVersion extends pulumi.dynamic.Resource {
     /** Where the model files are (run artifact URI or storage location). */
     declare readonly source: pulumi.Output<string>;
     declare readonly runId: pulumi.Output<string>;
+    /** MLflow 3's logged model id (`m-…`); "" for versions registered from a run. */
+    declare readonly modelId: pulumi.Output<string>;
     declare readonly status: pulumi.Output<string>;
     declare readonly aliases: pulumi.Output<string[]>;
     /** When the version was registered (ISO 8601). */

@@ -14,17 +14,22 @@ export interface ModelVersionNote {
     text: string;
 }
 
-function hostFromEnvironment(kind: RegistryKind, env: NodeJS.ProcessEnv): string | undefined {
-    const tracking = env.MLFLOW_TRACKING_URI;
-    if (tracking && /^https?:\/\//.test(tracking)) return tracking;
-    return kind === "mlflow" ? undefined : env.DATABRICKS_HOST || undefined;
+/**
+ * Where the plan finds the registry when the stack's own host is not known yet: a self-hosted
+ * MLflow server from MLFLOW_TRACKING_URI; Databricks from DATABRICKS_HOST (MLFLOW_TRACKING_URI is
+ * then usually the word "databricks", and is used only when it is an http(s) URL).
+ */
+function hostFromEnvironment(kind: RegistryKind, env: NodeJS.ProcessEnv): { url: string; source: string } | undefined {
+    if (kind === "mlflow") return env.MLFLOW_TRACKING_URI ? { url: env.MLFLOW_TRACKING_URI, source: "MLFLOW_TRACKING_URI" } : undefined;
+    if (env.DATABRICKS_HOST) return { url: env.DATABRICKS_HOST, source: "DATABRICKS_HOST" };
+    if (env.MLFLOW_TRACKING_URI && /^https?:\/\//i.test(env.MLFLOW_TRACKING_URI)) return { url: env.MLFLOW_TRACKING_URI, source: "MLFLOW_TRACKING_URI" };
+    return undefined;
 }
 
 function credentialInEnvironment(kind: RegistryKind, env: NodeJS.ProcessEnv): boolean {
-    // Only explicit credentials: the plan never waits on an interactive or managed-identity sign-in.
-    return kind === "mlflow"
-        ? Boolean(env.MLFLOW_TRACKING_TOKEN || (env.MLFLOW_TRACKING_USERNAME && env.MLFLOW_TRACKING_PASSWORD))
-        : Boolean(env.DATABRICKS_TOKEN || env.MLFLOW_TRACKING_TOKEN);
+    // A self-hosted MLflow server may need no credentials at all: it is simply called without.
+    // Databricks needs explicit ones: the plan never waits on an interactive or managed-identity sign-in.
+    return kind === "mlflow" || Boolean(env.DATABRICKS_TOKEN || env.MLFLOW_TRACKING_TOKEN);
 }
 
 export async function resolvePlannedModelVersions(
@@ -37,7 +42,8 @@ export async function resolvePlannedModelVersions(
         const kind = resource.inputs.registryKind as RegistryKind;
         const model = String(resource.inputs.model);
         const declaredHost = resource.inputs.registryUrl;
-        const host = typeof declaredHost === "string" && declaredHost !== UNKNOWN_DISPLAY ? declaredHost : hostFromEnvironment(kind, env);
+        const host =
+            typeof declaredHost === "string" && declaredHost !== UNKNOWN_DISPLAY ? { url: declaredHost, source: "registryUrl" } : hostFromEnvironment(kind, env);
         const selector = parseSelector(kind, (resource.inputs.selector ?? {}) as SelectorFields).selector;
         if (!host || !selector || !credentialInEnvironment(kind, env)) {
             notes.push({
@@ -45,13 +51,14 @@ export async function resolvePlannedModelVersions(
                 outcome: "deferred",
                 text:
                     kind === "mlflow"
-                        ? "version: resolved at deploy (set MLFLOW_TRACKING_URI and MLFLOW_TRACKING_TOKEN, or MLFLOW_TRACKING_USERNAME/PASSWORD, to resolve it in the plan)"
+                        ? "version: resolved at deploy (set MLFLOW_TRACKING_URI, and MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN if the server needs them, to resolve it in the plan)"
                         : "version: resolved at deploy (set DATABRICKS_HOST and DATABRICKS_TOKEN to resolve it in the plan)",
             });
             continue;
         }
         try {
-            const client = new RegistryClient({ kind, url: host, credential: selectCredential(kind, {}, env), ...clientOptions });
+            // A host without http:// or https:// is refused here, naming the variable it came from.
+            const client = new RegistryClient({ kind, url: host.url, urlSource: host.source, credential: selectCredential(kind, {}, env), ...clientOptions });
             const info = await client.resolve(model, selector);
             notes.push({
                 resource: resource.name,

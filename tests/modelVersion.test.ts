@@ -4,7 +4,7 @@ import { planStack, recordProgram, renderPlanText, UNKNOWN_DISPLAY } from "../li
 import { MODEL_VERSION_TYPE, resolvePlannedModelVersions } from "../lib/planModelVersions";
 import { deployedAzureMocks } from "./helpers/azureMocks";
 import { FakeMlflowServer } from "./helpers/fakeMlflow";
-import { onlyOfType, PROJECT_DIR } from "./helpers/fixtures";
+import { MLFLOW3_MODEL_ID, onlyOfType, planEditedStack, PROJECT_DIR } from "./helpers/fixtures";
 import { loadSerializedProvider, providerConfig } from "./helpers/serializedProvider";
 
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -61,9 +61,25 @@ describe("ModelVersion provider", () => {
             assert.strictEqual(state.modelUri, "models:/main.risk.fraud/1");
         });
 
+        it("refuses a registry URL without http:// or https:// on property registryUrl, before any request", async () => {
+            const result = await provider.check({} as ModelVersionState, inputs({ latest: true }, { registryUrl: server.url.replace("http://", "") }));
+            assert.strictEqual(result.failures?.[0].property, "registryUrl");
+            assert.match(result.failures![0].reason, /^registryUrl "127\.0\.0\.1:\d+" has no http:\/\/ or https:\/\//);
+            assert.strictEqual(server.requests.length, 0);
+        });
+
+        it("publishes MLflow 3 versions (models:/m-<id> sources) with their model id", async () => {
+            server.addModel("fraud3", [{ version: 1, modelId: MLFLOW3_MODEL_ID }], { champion: 1 });
+            const state = await checked(inputs({ alias: "champion" }, { model: "fraud3" }));
+            assert.strictEqual(state.source, `models:/${MLFLOW3_MODEL_ID}`);
+            assert.strictEqual(state.modelId, MLFLOW3_MODEL_ID);
+            assert.strictEqual(state.modelUri, "models:/fraud3/1", "serving still loads the registered version");
+            assert.strictEqual((await checked(inputs({ version: "6" }))).modelId, "", "MLflow 2 versions have none");
+        });
+
         it("leaves the version unknown, without a request, while the registry host is unknown", async () => {
             const state = await checked(inputs({ alias: "champion" }, { registryUrl: UNKNOWN }));
-            for (const key of ["version", "modelUri", "source", "runId", "status", "aliases", "createdAt"] as const) {
+            for (const key of ["version", "modelUri", "source", "runId", "modelId", "status", "aliases", "createdAt"] as const) {
                 assert.strictEqual(state[key], UNKNOWN, key);
             }
             assert.strictEqual(server.requests.length, 0);
@@ -104,6 +120,74 @@ describe("ModelVersion provider", () => {
             server.addModel("failed", [{ version: 1, status: "FAILED_REGISTRATION", statusMessage: "copy failed" }]);
             const result = await provider.check({} as ModelVersionState, inputs({ version: "1" }, { model: "failed" }));
             assert.match(result.failures![0].reason, /version 1 failed to register: copy failed/);
+        });
+    });
+
+    describe("a registry outage", () => {
+        let warnings: string[];
+        const originalError = console.error;
+        beforeEach(() => {
+            warnings = [];
+            console.error = (...args: unknown[]) => void warnings.push(args.join(" "));
+        });
+        afterEach(() => {
+            console.error = originalError;
+        });
+        const onlyWarnings = () => warnings.filter((w) => w.startsWith("warning:"));
+
+        async function deployed(selector: ModelVersionState["selector"]): Promise<ModelVersionState> {
+            const { outs } = await provider.create(await checked(inputs(selector)));
+            server.requests.length = 0;
+            return outs!;
+        }
+
+        const outages: [string, () => Promise<void>][] = [
+            ["refused connections", () => server.stop()],
+            ["timeouts", async () => void server.faults.push(...Array.from({ length: 5 }, () => ({ delayMs: 300, status: 200, body: "{}" })))],
+            ["5xx after the retries", async () => void server.faults.push(...Array.from({ length: 5 }, () => ({ status: 502, contentType: "text/html", body: "<html>Bad Gateway</html>" })))],
+        ];
+        for (const [title, outage] of outages) {
+            it(`keeps the recorded version with one warning on ${title} when the selector is unchanged`, async () => {
+                provider = new ModelVersionProvider({ sleep: async () => undefined, timeoutMs: 100 });
+                const olds = await deployed({ alias: "champion" });
+                server.setAlias("fraud", "champion", 7);
+                const news = inputs({ alias: "champion" });
+                await outage();
+                const result = await provider.check(olds, news);
+                assert.deepStrictEqual(result.failures ?? [], []);
+                for (const key of ["version", "modelUri", "source", "runId", "modelId", "status", "aliases", "createdAt"] as const) {
+                    assert.deepStrictEqual(result.inputs![key], olds[key], key);
+                }
+                assert.deepStrictEqual(await provider.diff("id", olds, result.inputs!), { changes: false, replaces: [] }, "nothing to update");
+                assert.strictEqual(onlyWarnings().length, 1, warnings.join("\n"));
+                assert.match(onlyWarnings()[0], /^warning: ModelVersion fraud \(alias "champion"\): the registry cannot be reached, so version 6, recorded at the last deployment with this same selector, is kept .* Cause: /);
+            });
+        }
+
+        it("still fails on an outage when the selector changed or nothing was recorded", async () => {
+            const olds = await deployed({ alias: "champion" });
+            const [latest, otherModel, same] = [inputs({ latest: true }), inputs({ alias: "champion" }, { model: "other" }), inputs({ alias: "champion" })];
+            await server.stop();
+            const changed = await provider.check(olds, latest);
+            assert.match(changed.failures?.[0].reason ?? "", /the connection to the registry was refused/);
+            assert.strictEqual((await provider.check(olds, otherModel)).failures?.length, 1);
+            assert.strictEqual((await provider.check({} as ModelVersionState, same)).failures?.length, 1);
+            assert.strictEqual(onlyWarnings().length, 0);
+        });
+
+        it("still fails on an authentication failure or a definite \"does not exist\"", async () => {
+            const olds = await deployed({ version: "7" });
+            server.auth = { mode: "basic", users: {} };
+            const unauthenticated = await provider.check(olds, inputs({ version: "7" }));
+            assert.match(unauthenticated.failures?.[0].reason ?? "", /unauthenticated/);
+            server.auth = { mode: "none" };
+            server.deleteVersion("fraud", 7);
+            const gone = await provider.check(olds, inputs({ version: "7" }));
+            assert.match(gone.failures?.[0].reason ?? "", /version 7 does not exist/);
+            server.faults.push({ status: 404, contentType: "text/html; charset=utf-8", body: "<!doctype html><title>404 Not Found</title>" });
+            const wrongServer = await provider.check(olds, inputs({ version: "6" }));
+            assert.match(wrongServer.failures?.[0].reason ?? "", /not an MLflow registry/);
+            assert.strictEqual(onlyWarnings().length, 0);
         });
     });
 
@@ -165,6 +249,34 @@ describe("ModelVersion provider", () => {
             assert.strictEqual(refreshed.props?.version, "7");
             server.deleteVersion("fraud", 7);
             assert.deepStrictEqual(await provider.read("id", state), {});
+        });
+
+        it("keeps the state on refresh when the answer is not a definite \"does not exist\"", async () => {
+            const state = await checked(inputs({ version: "7" }));
+            const ambiguous: [string, () => void, RegExp][] = [
+                ["an HTML 404 (not a registry)", () => server.faults.push({ status: 404, contentType: "text/html; charset=utf-8", body: "<!doctype html><title>404 Not Found</title>" }), /this is not an MLflow registry at/],
+                ["a JSON 404 without RESOURCE_DOES_NOT_EXIST", () => server.faults.push({ status: 404, body: '{"error_code":"ENDPOINT_NOT_FOUND","message":"no such API"}' }), /this is not an MLflow registry at/],
+                ["5xx after the retries", () => { for (let i = 0; i < 5; i++) server.faults.push({ status: 503, body: '{"error_code":"TEMPORARILY_UNAVAILABLE","message":"busy"}' }); }, /HTTP 503 .*gave up after 5 attempts/],
+                ["a 401", () => (server.auth = { mode: "basic", users: {} }), /unauthenticated \(HTTP 401/],
+            ];
+            for (const [title, arrange, message] of ambiguous) {
+                arrange();
+                await assert.rejects(provider.read("id", state), (err: Error) => (assert.match(err.message, message, title), true), title);
+                server.auth = { mode: "none" };
+            }
+            server.faults.push({ status: 404, body: '{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"Model Version (name=fraud, version=7) not found"}' });
+            assert.deepStrictEqual(await provider.read("id", state), {}, "only a definite answer drops it");
+        });
+
+        it("publishes the same aliases after up and after refresh, whatever the selector", async () => {
+            server.setAlias("fraud", "shadow", 7);
+            for (const selector of [{ alias: "champion" }, { stage: "Production" }, { version: "7" }, { latest: true }] as const) {
+                const state = await checked(inputs(selector));
+                const { outs } = await provider.create(state);
+                const refreshed = await provider.read("id", outs);
+                assert.ok(outs!.aliases.length > 0, `${JSON.stringify(selector)} has aliases`);
+                assert.deepStrictEqual(refreshed.props?.aliases, outs!.aliases, JSON.stringify(selector));
+            }
         });
 
         it("leaves the registry untouched on delete", async () => {
@@ -320,6 +432,32 @@ describe("ModelVersion in the program", () => {
             server.setAlias("main.fraud_detection.fraud", "champion", 7);
             const moved = await resolvePlannedModelVersions(await planStack(PROJECT_DIR, "prd"), env);
             assert.match(moved[0].text, /^version: 7 /, "a moved alias shows in the next plan");
+        });
+
+        it("resolves against a self-hosted MLflow server from MLFLOW_TRACKING_URI without any credential", async () => {
+            server.auth = { mode: "none" };
+            server.addModel("fraud", [{ version: 3 }, { version: 4 }]);
+            const plan = await planEditedStack("dev", (config) => {
+                config["mlflow-platform:registry"] = { kind: "mlflow" };
+                config["mlflow-platform:models"][0].model = "fraud";
+            });
+            const notes = await resolvePlannedModelVersions(plan, { MLFLOW_TRACKING_URI: server.url });
+            assert.deepStrictEqual(notes.map((n) => [n.outcome, n.text.replace(server.url, "URL")]), [["resolved", "version: 4 (READY, models:/fraud/4), resolved now from URL"]]);
+            assert.ok(server.requests.every((r) => r.authorization === undefined), "no credential was needed or sent");
+        });
+
+        it("refuses a registry host without http:// or https://, naming the variable, and sends nothing", async () => {
+            const mlflowPlan = await planEditedStack("dev", (config) => {
+                config["mlflow-platform:registry"] = { kind: "mlflow" };
+                config["mlflow-platform:models"][0].model = "fraud";
+            });
+            const port = new URL(server.url).port;
+            const [mlflowNote] = await resolvePlannedModelVersions(mlflowPlan, { MLFLOW_TRACKING_URI: `127.0.0.1:${port}` });
+            assert.strictEqual(mlflowNote.outcome, "failed");
+            assert.match(mlflowNote.text, /^cannot resolve: MLFLOW_TRACKING_URI "127\.0\.0\.1:\d+" has no http:\/\/ or https:\/\/: write the registry URL in full/);
+            const [ucNote] = await resolvePlannedModelVersions(await planStack(PROJECT_DIR, "prd"), { DATABRICKS_HOST: `127.0.0.1:${port}`, DATABRICKS_TOKEN: TOKEN });
+            assert.match(ucNote.text, /^cannot resolve: DATABRICKS_HOST "127\.0\.0\.1:\d+" has no http:\/\/ or https:\/\//);
+            assert.strictEqual(server.requests.length, 0, "no https:// was assumed and tried");
         });
 
         it("reports a version that cannot be resolved, as preview would", async () => {

@@ -1,10 +1,12 @@
 import * as assert from "assert";
 import * as net from "net";
-import { RegistryClient, type RegistryClientOptions } from "../lib/registry/client";
+import { parseRegistryUrl, RegistryClient, type RegistryClientOptions } from "../lib/registry/client";
 import { basicAuth, bearerToken, entraToken, selectCredential, AZURE_DATABRICKS_SCOPE } from "../lib/registry/credentials";
-import { RegistryError, type RegistryErrorKind } from "../lib/registry/errors";
+import { isRegistryUnreachable, RegistryError, type RegistryErrorKind } from "../lib/registry/errors";
 import type { RegistryKind, Selector } from "../lib/registry/types";
 import { FakeMlflowServer } from "./helpers/fakeMlflow";
+import { FakeScoringServer } from "./helpers/fakeScoring";
+import { MLFLOW3_MODEL_ID, MLFLOW3_MODEL_VERSION, MLFLOW3_UC_MODEL_VERSION } from "./helpers/fixtures";
 
 const TOKEN = "fake-registry-token-for-tests";
 
@@ -32,7 +34,10 @@ describe("registry client", () => {
             .addModel("empty")
             .addModel("main.risk.fraud", [{ version: 1 }, { version: 2 }, { version: 3 }, { version: 5 }, { version: 4 }], { champion: 3 });
     });
-    afterEach(() => server.stop());
+    afterEach(async () => {
+        assert.deepStrictEqual(server.unmodeled, [], "every request was one the fake models");
+        await server.stop();
+    });
 
     function client(kind: RegistryKind = "mlflow", options: Partial<RegistryClientOptions> = {}): RegistryClient {
         return new RegistryClient({
@@ -68,9 +73,9 @@ describe("registry client", () => {
     describe("self-hosted MLflow", () => {
         const cases: [string, Selector, string, string][] = [
             ["alias", { alias: "champion" }, "2", "registered-models/alias"],
-            ["stage (any case)", { stage: "production" }, "2", "registered-models/get-latest-versions"],
+            ["stage (any case)", { stage: "production" }, "2", "registered-models/get"],
             ["pinned version", { version: "3" }, "3", "model-versions/get"],
-            ["latest", { latest: true }, "4", "model-versions/search"],
+            ["latest", { latest: true }, "4", "registered-models/get"],
         ];
         for (const [title, selector, version, route] of cases) {
             it(`resolves by ${title} with exactly one request`, async () => {
@@ -91,15 +96,23 @@ describe("registry client", () => {
             assert.ok(info.creationTimestamp > 1_700_000_000_000, "milliseconds");
         });
 
-        it("asks for latest as search ordered by version_number DESC with max_results=1, however many versions exist", async () => {
-            server.addModel("big", Array.from({ length: 500 }, (_, i) => ({ version: i + 1 })));
+        it("resolves latest with one registered-models/get, however many versions exist", async () => {
+            server.addModel("big", Array.from({ length: 500 }, (_, i) => ({ version: i + 1, stage: i === 10 ? ("Production" as const) : undefined })));
             const info = await client().resolve("big", { latest: true });
             assert.strictEqual(info.version, "500");
-            assert.strictEqual(server.requests.length, 1);
-            const q = server.requests[0].query;
-            assert.strictEqual(q.get("filter"), "name='big'");
-            assert.strictEqual(q.get("order_by"), "version_number DESC");
-            assert.strictEqual(q.get("max_results"), "1");
+            assert.deepStrictEqual(server.requests.map((r) => [r.path, r.query.get("name")]), [["/api/2.0/mlflow/registered-models/get", "big"]]);
+        });
+
+        it("gives a version found by stage or latest the aliases it has, as a refresh reads them", async () => {
+            // Search and get-latest-versions carry no aliases; registered-models/get lists the model's.
+            server.setAlias("fraud", "shadow", 4);
+            const byStage = await client().resolve("fraud", { stage: "Production" });
+            assert.deepStrictEqual(byStage.aliases, ["champion"]);
+            const latest = await client().resolve("fraud", { latest: true });
+            assert.deepStrictEqual(latest.aliases, ["shadow"]);
+            assert.deepStrictEqual((await client().getVersion("fraud", "2"))?.aliases, byStage.aliases);
+            assert.deepStrictEqual((await client().getVersion("fraud", "4"))?.aliases, latest.aliases);
+            assert.deepStrictEqual((await client("databricks").resolve("fraud", { stage: "Staging" })).aliases, ["challenger"]);
         });
 
         it("treats a version without aliases (the key omitted) as having none", async () => {
@@ -113,14 +126,34 @@ describe("registry client", () => {
             assert.strictEqual(await client().getVersion("fraud", "3"), undefined);
             assert.strictEqual(await client().getVersion("nosuch", "1"), undefined);
         });
+
+        it("says whether a model exists, on definite answers only", async () => {
+            assert.strictEqual(await client().modelExists("fraud"), true);
+            assert.strictEqual(await client().modelExists("empty"), true);
+            assert.strictEqual(await client().modelExists("nosuch"), false);
+            assert.strictEqual(await client("unity-catalog").modelExists("main.risk.fraud"), true);
+            assert.strictEqual(await client("unity-catalog").modelExists("main.risk.nosuch"), false);
+            assert.deepStrictEqual(server.requests.map((r) => r.path).slice(-1), ["/api/2.1/unity-catalog/models/main.risk.nosuch"]);
+            server.faults.push({ status: 404, contentType: "text/html; charset=utf-8", body: "<!doctype html><title>404 Not Found</title>" });
+            await failure(client().modelExists("fraud"), "not-a-registry");
+            server.auth = { mode: "bearer", tokens: [TOKEN] };
+            await failure(client().modelExists("fraud"), "unauthenticated");
+        });
+
+        it("gets a version's download URI, and refuses it for Unity Catalog", async () => {
+            assert.strictEqual(await client().getDownloadUri("fraud", "2"), "runs:/7caf1b56/model");
+            assert.deepStrictEqual(server.requests.map((r) => r.path), ["/api/2.0/mlflow/model-versions/get-download-uri"]);
+            const missing = await failure(client().getDownloadUri("fraud", "99"), "unknown-version");
+            assert.match(missing.message, /version 99 does not exist\. Registry: .*model: fraud, selector: version 99/);
+            await failure(client("unity-catalog").getDownloadUri("main.risk.fraud", "1"), "invalid-reference");
+        });
     });
 
     describe("Databricks workspace registry", () => {
-        it("resolves latest with one get-latest-versions request over all stages", async () => {
+        it("resolves latest with one registered-models/get (newest per stage, with the model's aliases)", async () => {
             const info = await client("databricks").resolve("fraud", { latest: true });
             assert.strictEqual(info.version, "4");
-            assert.deepStrictEqual(server.requests.map((r) => r.path), ["/api/2.0/mlflow/registered-models/get-latest-versions"]);
-            assert.deepStrictEqual(server.requests[0].query.getAll("stages"), []);
+            assert.deepStrictEqual(server.requests.map((r) => r.path), ["/api/2.0/mlflow/registered-models/get"]);
         });
 
         it("resolves stage and version selectors", async () => {
@@ -130,7 +163,7 @@ describe("registry client", () => {
     });
 
     describe("Unity Catalog", () => {
-        it("resolves an alias and a pinned version with one request each", async () => {
+        it("resolves an alias and a pinned version with one request each, asking for aliases", async () => {
             const byAlias = await client("unity-catalog").resolve("main.risk.fraud", { alias: "champion" });
             assert.strictEqual(byAlias.version, "3");
             assert.strictEqual(byAlias.name, "main.risk.fraud");
@@ -142,15 +175,20 @@ describe("registry client", () => {
                 "/api/2.1/unity-catalog/models/main.risk.fraud/aliases/champion",
                 "/api/2.1/unity-catalog/models/main.risk.fraud/versions/5",
             ]);
+            assert.ok(server.requests.every((r) => r.query.get("include_aliases") === "true"), "Unity Catalog leaves aliases out unless asked");
         });
 
-        it("pages through every version for latest, including an empty page that carries a token", async () => {
+        it("pages through every version for latest, including an empty page that carries a token, then reads its aliases", async () => {
             server.ucPageSize = 2;
             server.ucEmptyFirstPage = true;
+            server.setAlias("main.risk.fraud", "shadow", 5);
             const info = await client("unity-catalog").resolve("main.risk.fraud", { latest: true });
             assert.strictEqual(info.version, "5");
-            assert.strictEqual(server.requests.length, 4, "empty page + 3 pages of 2");
-            assert.ok(server.requests.every((r) => r.path === "/api/2.1/unity-catalog/models/main.risk.fraud/versions"));
+            assert.deepStrictEqual(info.aliases, ["shadow"], "listed versions carry no aliases: the newest is read with them");
+            assert.strictEqual(server.requests.length, 5, "empty page + 3 pages of 2 + one read");
+            assert.ok(server.requests.slice(0, 4).every((r) => r.path === "/api/2.1/unity-catalog/models/main.risk.fraud/versions"));
+            assert.strictEqual(server.requests[4].path, "/api/2.1/unity-catalog/models/main.risk.fraud/versions/5");
+            assert.deepStrictEqual((await client("unity-catalog").getVersion("main.risk.fraud", "5"))?.aliases, info.aliases);
         });
 
         it("refuses a stage selector", async () => {
@@ -199,7 +237,7 @@ describe("registry client", () => {
 
     describe("authentication", () => {
         beforeEach(() => {
-            server.auth = { mode: "basic", users: { alice: { password: "s3cret-pass", canRead: true }, bob: { password: "bobs-pass", canRead: false } } };
+            server.auth = { mode: "basic", users: { alice: { password: "s3cret-pass" }, bob: { password: "bobs-pass", denied: ["fraud"] } } };
         });
 
         it("sends basic credentials", async () => {
@@ -214,7 +252,7 @@ describe("registry client", () => {
                 "unauthenticated",
             );
             assertNamesContext(err, "fraud", 'alias "champion"');
-            assert.match(err.message, /HTTP 401: 401 Unauthorized Unauthorized You are not authenticated/);
+            assert.match(err.message, /HTTP 401: You are not authenticated\. Please see https:\/\/www\.mlflow\.org/);
             assert.match(err.message, /sent the credential from MLFLOW_TRACKING_USERNAME\/MLFLOW_TRACKING_PASSWORD/);
             assert.doesNotMatch(err.message, /wrong-pass|<html|<title>/);
         });
@@ -226,10 +264,17 @@ describe("registry client", () => {
             assert.match(none.message, /sent no credential/);
         });
 
-        it("turns a 403 text body into a permission message", async () => {
-            const err = await failure(client("mlflow", { credential: basicAuth("bob", "bobs-pass", "test") }).resolve("fraud", { latest: true }), "forbidden");
-            assert.match(err.message, /HTTP 403: Permission denied/);
-            assert.match(err.message, /Grant this identity read access/);
+        it("turns a 403 into a permission message, per registered model", async () => {
+            const bob = client("mlflow", { credential: basicAuth("bob", "bobs-pass", "test") });
+            for (const selector of [{ latest: true }, { alias: "champion" }, { version: "2" }, { stage: "Production" }] as Selector[]) {
+                const err = await failure(bob.resolve("fraud", selector), "forbidden");
+                assert.match(err.message, /HTTP 403: Permission denied/);
+                assert.match(err.message, /Grant this identity read access/);
+            }
+            // The default permission applies to every other model, and unknown models are 404s.
+            server.addModel("other", [{ version: 1 }]);
+            assert.strictEqual((await bob.resolve("other", { latest: true })).version, "1");
+            await failure(bob.resolve("nosuch", { latest: true }), "unknown-model");
         });
 
         it("sends a Databricks bearer token and never echoes it, even when the server does", async () => {
@@ -398,10 +443,145 @@ describe("registry client", () => {
             assert.match(incomplete.message, /expected a model version with a numeric "version"/);
         });
 
-        it("reports an HTML 404 from a wrong base URL", async () => {
-            const err = await failure(new RegistryClient({ kind: "mlflow", url: `${server.url}/wrong` }).resolve("fraud", { version: "2" }), "unknown-model");
-            // The version route and the model route both 404 under a wrong prefix.
-            assert.match(err.message, /Otherwise check the model name and the registry host/);
+        it("classifies refused connections, timeouts, 5xx and 429 after the retries as unreachable, and nothing else", async () => {
+            for (let i = 0; i < 2; i++) server.faults.push({ status: 503, body: '{"error_code":"TEMPORARILY_UNAVAILABLE","message":"busy"}' });
+            const unavailable = await failure(client("mlflow", { retry: { maxAttempts: 2 } }).resolve("fraud", { latest: true }), "unavailable");
+            assert.ok(isRegistryUnreachable(unavailable));
+            const unknown = await failure(client().resolve("nosuch", { latest: true }), "unknown-model");
+            assert.ok(!isRegistryUnreachable(unknown));
+            server.auth = { mode: "bearer", tokens: [TOKEN] };
+            assert.ok(!isRegistryUnreachable(await failure(client().resolve("fraud", { latest: true }), "unauthenticated")));
+        });
+    });
+
+    describe("a 404 is not always missing", () => {
+        const selectors: Selector[] = [{ alias: "champion" }, { version: "2" }, { stage: "Production" }, { latest: true }];
+
+        function assertNotARegistry(err: RegistryError, url: string, kind: RegistryKind) {
+            assert.match(err.message, new RegExp(`^this is not an MLflow registry at ${url.replace(/[.]/g, "\\.")}: /api/\\S+ answered HTTP 404 with an HTML page`));
+            assert.ok(err.message.includes(`Registry: ${url} (${kind})`), err.message);
+            assert.strictEqual(err.status, 404);
+        }
+
+        it("reports Unity Catalog routes on a plain MLflow server as not a registry, for every selector and getVersion", async () => {
+            server.serveUnityCatalog = false;
+            const uc = client("unity-catalog");
+            for (const selector of selectors.filter((s) => !("stage" in s))) {
+                const err = await failure(uc.resolve("main.risk.fraud", selector), "not-a-registry");
+                assertNotARegistry(err, server.url, "unity-catalog");
+                assert.match(err.message, /a self-hosted MLflow server has none \(use registry kind mlflow\)/);
+            }
+            assertNotARegistry(await failure(uc.getVersion("main.risk.fraud", "1"), "not-a-registry"), server.url, "unity-catalog");
+            await failure(uc.modelExists("main.risk.fraud"), "not-a-registry");
+        });
+
+        it("reports another kind of server (a scoring endpoint) as not a registry, for every selector and getVersion", async () => {
+            const scoring = new FakeScoringServer();
+            await scoring.start();
+            try {
+                const origin = new URL(scoring.scoringUri).origin;
+                for (const kind of ["mlflow", "databricks"] as const) {
+                    const c = new RegistryClient({ kind, url: origin, sleep: async () => undefined });
+                    for (const selector of selectors.filter((s) => kind === "mlflow" || !("alias" in s))) {
+                        assertNotARegistry(await failure(c.resolve("fraud", selector), "not-a-registry"), origin, kind);
+                    }
+                    assertNotARegistry(await failure(c.getVersion("fraud", "2"), "not-a-registry"), origin, kind);
+                }
+            } finally {
+                await scoring.stop();
+            }
+        });
+
+        it("does not take an HTML 404 from the model check as an unknown model", async () => {
+            // The alias answer (400) sends the client to registered-models/get; an HTML 404 there is no verdict.
+            server.faults.push({ path: /registered-models\/get$/, status: 404, contentType: "text/html; charset=utf-8", body: "<!doctype html><title>404 Not Found</title>" });
+            await failure(client().resolve("nosuch", { alias: "champion" }), "not-a-registry");
+            server.faults.push({ path: /versions\/9$/, status: 404, contentType: "text/html", body: "<html><title>404 Not Found</title></html>" });
+            await failure(client("unity-catalog").resolve("main.risk.fraud", { version: "9" }), "not-a-registry");
+        });
+
+        it("treats Databricks' ENDPOINT_NOT_FOUND as a missing route, and a JSON RESOURCE_DOES_NOT_EXIST or NOT_FOUND as missing", async () => {
+            server.faults.push({ status: 404, body: '{"error_code":"ENDPOINT_NOT_FOUND","message":"No API found for \'GET /mlflow/model-versions/get\'"}' });
+            await failure(client("databricks").getVersion("fraud", "2"), "not-a-registry");
+            server.faults.push({ status: 404, body: '{"error_code":"NOT_FOUND","message":"gone"}' });
+            assert.strictEqual(await client("databricks").getVersion("fraud", "2"), undefined);
+            const unknown = await failure(client().resolve("nosuch", { stage: "Production" }), "unknown-model");
+            assert.strictEqual(unknown.status, 404);
+        });
+    });
+
+    describe("registry URLs", () => {
+        it("returns the origin of an http(s) URL", () => {
+            assert.strictEqual(parseRegistryUrl("https://adb-1.7.azuredatabricks.net/", "DATABRICKS_HOST"), "https://adb-1.7.azuredatabricks.net");
+            assert.strictEqual(parseRegistryUrl("http://127.0.0.1:5000", "MLFLOW_TRACKING_URI"), "http://127.0.0.1:5000");
+        });
+
+        const refused: [unknown, RegExp][] = [
+            ["adb-1.7.azuredatabricks.net", /^DATABRICKS_HOST "adb-1\.7\.azuredatabricks\.net" has no http:\/\/ or https:\/\/: write the registry URL in full/],
+            ["localhost:5000", /^DATABRICKS_HOST "localhost:5000" has no http:\/\/ or https:\/\//],
+            ["databricks", /^DATABRICKS_HOST "databricks" has no http:\/\/ or https:\/\//],
+            ["sqlite:///mlflow.db", /^DATABRICKS_HOST starts with "sqlite:", not http:\/\/ or https:\/\//],
+            ["https://adb-1.7.azuredatabricks.net/ml/experiments", /has a path, query or fragment \(\/ml\/experiments\): give only the scheme, host and port \(https:\/\/adb-1\.7\.azuredatabricks\.net\)/],
+            ["https://adb-1.7.azuredatabricks.net/?o=1234", /has a path, query or fragment \(\/\?o=1234\)/],
+            ["", /^DATABRICKS_HOST is empty/],
+        ];
+        for (const [url, message] of refused) {
+            it(`refuses ${JSON.stringify(url)}, naming where it came from`, () => {
+                assert.throws(() => parseRegistryUrl(url, "DATABRICKS_HOST"), (err: unknown) => {
+                    assert.ok(err instanceof RegistryError);
+                    assert.strictEqual(err.kind, "invalid-url");
+                    assert.match(err.message, message);
+                    return true;
+                });
+            });
+        }
+
+        it("refuses credentials in the URL without repeating them", () => {
+            assert.throws(() => parseRegistryUrl("https://user:s3cret-in-url@mlflow.example.com", "MLFLOW_TRACKING_URI"), (err: Error) => {
+                assert.match(err.message, /^MLFLOW_TRACKING_URI has a user name or password in it/);
+                assert.ok(!err.message.includes("s3cret-in-url"));
+                return true;
+            });
+        });
+
+        it("never assumes https:// in the client: a bare host is refused before any request", () => {
+            assert.throws(() => new RegistryClient({ kind: "mlflow", url: server.url.replace("http://", ""), urlSource: "MLFLOW_TRACKING_URI" }), /^RegistryError: MLFLOW_TRACKING_URI "127\.0\.0\.1:\d+" has no http:\/\/ or https:\/\//);
+            assert.throws(() => new RegistryClient({ kind: "mlflow", url: "mlflow.internal:5000" }), /^RegistryError: the registry URL "mlflow\.internal:5000" has no http/);
+            assert.strictEqual(server.requests.length, 0);
+        });
+    });
+
+    describe("MLflow 3", () => {
+        it("reads versions registered from a logged model (models:/m-<id>) in both registries", async () => {
+            server.addModel("fraud3", [{ version: 1, modelId: MLFLOW3_MODEL_ID }], { champion: 1 });
+            server.addModel("main.risk.fraud3", [{ version: 1, modelId: MLFLOW3_MODEL_ID }], { champion: 1 });
+            for (const selector of [{ alias: "champion" }, { latest: true }, { version: "1" }] as Selector[]) {
+                const info = await client().resolve("fraud3", selector);
+                assert.strictEqual(info.source, `models:/${MLFLOW3_MODEL_ID}`);
+                assert.strictEqual(info.modelId, MLFLOW3_MODEL_ID);
+                assert.deepStrictEqual(info.aliases, ["champion"]);
+                const uc = await client("unity-catalog").resolve("main.risk.fraud3", selector);
+                assert.strictEqual(uc.modelId, MLFLOW3_MODEL_ID, "from the models:/m-… source");
+                assert.match(uc.source, /^abfss:\/\/models@/);
+            }
+            assert.strictEqual(await client().getDownloadUri("fraud3", "1"), `mlflow-artifacts:/0/models/${MLFLOW3_MODEL_ID}/artifacts`);
+            const mlflow2 = await client().resolve("fraud", { version: "2" });
+            assert.strictEqual(mlflow2.modelId, undefined);
+        });
+
+        it("ignores the fields MLflow 3 adds, in MLflow and Unity Catalog answers", async () => {
+            server.faults.push({ status: 200, body: JSON.stringify({ model_version: MLFLOW3_MODEL_VERSION }) });
+            const info = await client().resolve("fraud", { version: "8" });
+            assert.deepStrictEqual(
+                { version: info.version, source: info.source, modelId: info.modelId, runId: info.runId, aliases: info.aliases, status: info.status },
+                { version: "8", source: `models:/${MLFLOW3_MODEL_ID}`, modelId: MLFLOW3_MODEL_ID, runId: MLFLOW3_MODEL_VERSION.run_id, aliases: ["challenger"], status: "READY" },
+            );
+            server.faults.push({ status: 200, body: JSON.stringify(MLFLOW3_UC_MODEL_VERSION) });
+            const uc = await client("unity-catalog").resolve("main.risk.fraud", { version: "8" });
+            assert.deepStrictEqual(
+                { name: uc.name, version: uc.version, modelId: uc.modelId, aliases: uc.aliases, source: uc.source },
+                { name: "main.risk.fraud", version: "8", modelId: MLFLOW3_MODEL_ID, aliases: ["challenger"], source: MLFLOW3_UC_MODEL_VERSION.storage_location },
+            );
         });
     });
 

@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import * as net from "net";
-import { checkScoringInput, endpointRoute, score, ScoringError, type ScoringErrorKind } from "../lib/scoring/client";
+import { checkScoringInput, endpointRoute, foldMessage, parseScoringUri, score, ScoringError, type ScoringErrorKind } from "../lib/scoring/client";
 import { FakeScoringServer } from "./helpers/fakeScoring";
 import * as fs from "fs";
 import * as path from "path";
@@ -18,7 +18,10 @@ describe("scoring client", () => {
         server.columns = sample.dataframe_split.columns;
         uri = await server.start();
     });
-    afterEach(() => server.stop());
+    afterEach(async () => {
+        assert.deepStrictEqual(server.unmodeled, []);
+        await server.stop();
+    });
 
     async function failure(promise: Promise<unknown>, kind: ScoringErrorKind): Promise<ScoringError> {
         try {
@@ -37,13 +40,15 @@ describe("scoring client", () => {
         assert.strictEqual(server.requests[0].contentType, "application/json");
     });
 
-    it("accepts every MLflow JSON format and CSV", async () => {
+    it("accepts every MLflow JSON format and CSV, including inputs as a dict of columns", async () => {
         const columns = sample.dataframe_split.columns as string[];
         const row = sample.dataframe_split.data[0] as number[];
-        const record = Object.fromEntries(columns.map((c, i) => [c, row[i]]));
-        assert.deepStrictEqual(await score(uri, { dataframe_records: [record, { ...record, transaction_amount: 5 }] }), [1, 0]);
-        assert.deepStrictEqual(await score(uri, { instances: [[1], [2], [3]] }), [0, 1, 0]);
-        assert.deepStrictEqual(await score(uri, { inputs: [[1]], params: { threshold: 0.5 } }), [0]);
+        const record: Record<string, number> = Object.fromEntries(columns.map((c, i) => [c, row[i]]));
+        const small: Record<string, number> = { ...record, transaction_amount: 5 };
+        assert.deepStrictEqual(await score(uri, { dataframe_records: [record, small] }), [1, 0]);
+        assert.deepStrictEqual(await score(uri, { instances: [small, record, small] }), [0, 1, 0]);
+        assert.deepStrictEqual(await score(uri, { inputs: [small], params: { threshold: 0.5 } }), [0]);
+        assert.deepStrictEqual(await score(uri, { inputs: Object.fromEntries(columns.map((c) => [c, [record[c], small[c]]])) }), [1, 0]);
         assert.deepStrictEqual(await score(uri, `${columns.join(",")}\n${row.join(",")}\n`), [1]);
         assert.strictEqual(server.requests.at(-1)?.contentType, "text/csv");
     });
@@ -57,20 +62,48 @@ describe("scoring client", () => {
         assert.strictEqual(server.requests.length, 0);
     });
 
-    it("explains the server's 400 BAD_REQUEST for a wrong body key", async () => {
+    it("explains the server's 400 BAD_REQUEST for a wrong body key from the message", async () => {
         server.faults.push({
             status: 400,
-            body: JSON.stringify({ error_code: "BAD_REQUEST", message: "The input must be a JSON dictionary with exactly one of the input fields {...}" }),
+            body: JSON.stringify({
+                error_code: "BAD_REQUEST",
+                message: "Invalid input. The input must be a JSON dictionary with exactly one of the input fields {'dataframe_split', 'dataframe_records', 'instances', 'inputs'}. Received dictionary with input fields: [].",
+            }),
         });
         const err = await failure(score(uri, sample), "bad-request");
-        assert.match(err.message, /the model refused the input \(HTTP 400 BAD_REQUEST: The input must be a JSON dictionary/);
+        assert.match(err.message, /the model refused the input \(HTTP 400 BAD_REQUEST: Invalid input\. The input must be a JSON dictionary/);
         assert.match(err.message, /Send exactly one of dataframe_split/);
     });
 
-    it("explains a 400 INVALID_PARAMETER_VALUE for input that does not match the signature", async () => {
-        const err = await failure(score(uri, { dataframe_split: { columns: ["age"], data: [[1]] } }), "bad-request");
-        assert.match(err.message, /HTTP 400 INVALID_PARAMETER_VALUE: Failed to predict data/);
-        assert.match(err.message, /does not match the model's signature/);
+    it("keeps the cause at the end of MLflow's many-line schema message, folded and bounded", async () => {
+        const err = await failure(score(uri, { dataframe_split: { columns: ["age", "Credit_Card_Balance"], data: [[35.5, 1], [40, 2]] } }), "bad-request");
+        assert.ok(!err.message.includes("\n"), "whitespace folded");
+        assert.match(err.message, /HTTP 400 INVALID_PARAMETER_VALUE: Failed to predict data '.* … .*Error: Model is missing inputs \['credit_card_balance', 'bank_account_balance', .*'transaction_amount'\]\.\)/);
+        const quoted = /HTTP 400 INVALID_PARAMETER_VALUE: (.*)\)\. Endpoint:/.exec(err.message)![1];
+        assert.ok(quoted.length <= 500, `bounded: ${quoted.length}`);
+        assert.match(err.message, /lacks columns the model's signature requires .*check the column names \(they are case-sensitive\)/);
+    });
+
+    it("reads lists of lists for a column signature as missing columns, as MLflow does", async () => {
+        const err = await failure(score(uri, { instances: [sample.dataframe_split.data[0]] }), "bad-request");
+        assert.match(err.message, /Model is missing inputs \['age', /);
+        assert.match(err.message, /not lists of lists/);
+    });
+
+    it("picks the hint from the message, not the error code: wrong types and nulls are BAD_REQUEST too", async () => {
+        const columns = sample.dataframe_split.columns as string[];
+        const row = [...sample.dataframe_split.data[0]] as unknown[];
+        row[0] = "thirty-five";
+        const typed = await failure(score(uri, { dataframe_split: { columns, data: [row] } }), "bad-request");
+        assert.match(typed.message, /HTTP 400 BAD_REQUEST: Invalid input\. Data is not compatible with model signature\. Failed to convert column age to type 'float64'/);
+        assert.match(typed.message, /Column age must hold values of type float64: send numbers/);
+        row[0] = null;
+        const nulls = await failure(score(uri, { dataframe_split: { columns, data: [row] } }), "bad-request");
+        assert.match(nulls.message, /HTTP 400 BAD_REQUEST: Encountered an unexpected error while evaluating the model/);
+        assert.match(nulls.message, /look for null or missing values/);
+        assert.doesNotMatch(nulls.message, /Traceback|\/opt\/conda|site-packages|NaN/, "the server's stack_trace is never shown");
+        server.faults.push({ status: 400, body: JSON.stringify({ error_code: "BAD_REQUEST", message: "Invalid input. Ensure that input is a valid JSON formatted string. Error: 'JSONDecodeError(\"Expecting value: line 1 column 1 (char 0)\")'\nInput: \n\n" }) });
+        assert.match((await failure(score(uri, sample), "bad-request")).message, /The body is not valid JSON\./);
     });
 
     it("explains a 415 with a plain-text body", async () => {
@@ -143,8 +176,21 @@ describe("scoring client", () => {
         assert.ok(!wrong.message.includes("wrong-token-xyz789"));
     });
 
-    it("derives the health routes from the scoring URI", () => {
+    it("derives the health routes from the scoring URI, never //ping", () => {
         assert.strictEqual(endpointRoute("http://a.westeurope.azurecontainer.io:8080/invocations", "ping"), "http://a.westeurope.azurecontainer.io:8080/ping");
-        assert.strictEqual(endpointRoute("https://app.example.io/invocations", "health"), "https://app.example.io/health");
+        assert.strictEqual(endpointRoute("https://app.example.io/invocations/", "health"), "https://app.example.io/health");
+        assert.strictEqual(endpointRoute("https://app.example.io/", "ping"), "https://app.example.io/ping");
+        assert.strictEqual(endpointRoute("https://gw.example.io/models/fraud/invocations", "ping"), "https://gw.example.io/models/fraud/ping");
+        assert.throws(() => endpointRoute("https://app.example.io/score", "ping"), /does not end in \/invocations: .* for example https:\/\/app\.example\.io\/score\/invocations/);
+        assert.deepStrictEqual(parseScoringUri("http://h:8080"), { uri: "http://h:8080/invocations", completed: true });
+        assert.throws(() => parseScoringUri("ftp://h/invocations"), /is not an http\(s\) URL/);
+    });
+
+    it("folds and bounds long messages, keeping their start and their end", () => {
+        const long = `first line\n${"  x  \n".repeat(400)}the cause is here.`;
+        const folded = foldMessage(long, 200);
+        assert.ok(folded.length <= 200, String(folded.length));
+        assert.match(folded, /^first line x x .* … .*x the cause is here\.$/);
+        assert.strictEqual(foldMessage("short\n  message"), "short message");
     });
 });

@@ -4,6 +4,8 @@ import * as os from "os";
 import * as path from "path";
 import { percentile, runSmoke, SmokeError, summarize, targetsFromStackOutputs, type SmokeIO } from "../lib/scoring/smoke";
 import { runScript } from "./helpers/cli";
+import * as net from "net";
+import { FakeMlflowServer } from "./helpers/fakeMlflow";
 import { FakeScoringServer } from "./helpers/fakeScoring";
 import { PROJECT_DIR } from "./helpers/fixtures";
 
@@ -26,20 +28,65 @@ describe("smoke test", () => {
         server.columns = sample.dataframe_split.columns;
         uri = await server.start();
     });
-    afterEach(() => server.stop());
+    afterEach(async () => {
+        assert.deepStrictEqual(server.unmodeled, []);
+        await server.stop();
+    });
 
-    it("waits for readiness with progress lines, scores the sample and reports p50/p95", async () => {
-        server.pingsUntilReady = 2;
+    it("waits through refused connections and a held first /ping, scores the sample and reports p50/p95", async () => {
+        // A starting MLflow server: connections refused, then /ping held until the model is loaded; never a 503.
+        const starting = new FakeScoringServer();
+        starting.loadMs = 300;
+        const startingUri = await starting.startLater(200);
+        try {
+            const lines: string[] = [];
+            const io: SmokeIO = { log: (line) => lines.push(line), now: () => performance.now(), sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)) };
+            const [result] = await runSmoke({ ...base, readyPollMs: 50, targets: [{ name: "fraud", scoringUri: startingUri }] }, io);
+            assert.deepStrictEqual(result.predictions, [1]);
+            assert.strictEqual(result.latency.count, 5);
+            assert.ok(result.latency.p95 >= result.latency.p50);
+            assert.match(lines[0], /^fraud: waiting for http:\/\/127\.0\.0\.1:\d+\/ping \(ECONNREFUSED, \d+ s of 60 s\)$/);
+            const ready = lines.findIndex((l) => /^fraud: ready after \d+ s$/.test(l));
+            assert.ok(ready > 0, lines.join("\n"));
+            assert.ok(lines.slice(0, ready).every((l) => /\(ECONNREFUSED,/.test(l)), "only refusals before the held /ping answered");
+            assert.strictEqual(starting.requests.filter((r) => r.path === "/ping").length, 1, "the first /ping was held until the model loaded");
+            assert.ok(lines.includes("fraud: predictions [1]"));
+            assert.ok(lines.some((l) => /^fraud: latency over 5 sequential requests: p50 [\d.]+ ms, p95 [\d.]+ ms$/.test(l)));
+            assert.strictEqual(starting.requests.filter((r) => r.path === "/invocations").length, 5, "bounded request count");
+        } finally {
+            await starting.stop();
+        }
+    });
+
+    it("fails at once, not after the readiness wait, when /ping answers 404 or 405", async () => {
+        const registry = new FakeMlflowServer();
+        const origin = await registry.start();
+        try {
+            const sleeps: number[] = [];
+            const io: SmokeIO = { log: () => undefined, now: () => performance.now(), sleep: async (ms) => void sleeps.push(ms) };
+            await assert.rejects(
+                runSmoke({ ...base, readyTimeoutMs: 600_000, targets: [{ name: "fraud", scoringUri: `${origin}/invocations` }] }, io),
+                /^SmokeError: fraud: http:\/\/127\.0\.0\.1:\d+\/ping answered HTTP 404: http:\/\/127\.0\.0\.1:\d+\/invocations is not an MLflow scoring endpoint/,
+            );
+            server.faults.push({ path: /^\/ping$/, status: 405, contentType: "text/html; charset=utf-8", body: "<title>405 Method Not Allowed</title>" });
+            await assert.rejects(runSmoke({ ...base, readyTimeoutMs: 600_000, targets: [{ name: "fraud", scoringUri: uri }] }, io), /answered HTTP 405: .* is not an MLflow scoring endpoint/);
+            assert.deepStrictEqual(sleeps, [], "no waiting");
+        } finally {
+            await registry.stop();
+        }
+    });
+
+    it("completes a scoring URI without a path to /invocations, saying so, and refuses another path", async () => {
         const io = recordingIO();
-        const [result] = await runSmoke({ ...base, targets: [{ name: "fraud", scoringUri: uri }] }, io);
+        const origin = new URL(uri).origin;
+        const [result] = await runSmoke({ ...base, requests: 1, targets: [{ name: "fraud", scoringUri: `${origin}/` }] }, io);
         assert.deepStrictEqual(result.predictions, [1]);
-        assert.strictEqual(result.latency.count, 5);
-        assert.ok(result.latency.p95 >= result.latency.p50);
-        assert.match(io.lines[0], /^fraud: waiting for http:\/\/127\.0\.0\.1:\d+\/ping \(HTTP 503, \d+ s of 60 s\)$/);
-        assert.match(io.lines[2], /^fraud: ready after \d+ s$/);
-        assert.ok(io.lines.includes("fraud: predictions [1]"));
-        assert.ok(io.lines.some((l) => /^fraud: latency over 5 sequential requests: p50 [\d.]+ ms, p95 [\d.]+ ms$/.test(l)));
-        assert.strictEqual(server.requests.filter((r) => r.path === "/invocations").length, 5, "bounded request count");
+        assert.strictEqual(io.lines[0], `fraud: ${origin}/ has no path; scoring at ${origin}/invocations (MLflow's /invocations)`);
+        assert.deepStrictEqual([...new Set(server.requests.map((r) => r.rawPath))].sort(), ["/invocations", "/ping"], "no //ping");
+        await assert.rejects(
+            runSmoke({ ...base, targets: [{ name: "fraud", scoringUri: `${origin}/score` }] }, recordingIO()),
+            new RegExp(`^SmokeError: fraud: the scoring URI ${origin}/score does not end in /invocations: .* for example ${origin}/score/invocations$`),
+        );
     });
 
     it("probes capacity with requests in flight and reports throughput and latency", async () => {
@@ -71,14 +118,21 @@ describe("smoke test", () => {
         });
     });
 
-    it("fails when the endpoint never becomes ready, naming the last answer", async () => {
-        server.pingsUntilReady = 1_000;
+    it("fails when the endpoint never becomes ready, naming the last answer, exactly at --ready-timeout", async () => {
+        const closed = await new Promise<number>((resolve) => {
+            const probe = net.createServer().listen(0, "127.0.0.1", () => {
+                const { port } = probe.address() as net.AddressInfo;
+                probe.close(() => resolve(port));
+            });
+        });
         let clock = 0;
-        const io: SmokeIO = { log: () => undefined, now: () => clock, sleep: async (ms) => void (clock += ms) };
+        const sleeps: number[] = [];
+        const io: SmokeIO = { log: () => undefined, now: () => clock, sleep: async (ms) => void (sleeps.push(ms), (clock += ms)) };
         await assert.rejects(
-            runSmoke({ ...base, readyTimeoutMs: 30_000, readyPollMs: 5_000, targets: [{ name: "fraud", scoringUri: uri }] }, io),
-            /fraud: not ready after 30 s \(last answer from http:\/\/127\.0\.0\.1:\d+\/ping: HTTP 503\)/,
+            runSmoke({ ...base, readyTimeoutMs: 30_000, readyPollMs: 7_000, targets: [{ name: "fraud", scoringUri: `http://127.0.0.1:${closed}/invocations` }] }, io),
+            /fraud: not ready after 30 s \(last answer from http:\/\/127\.0\.0\.1:\d+\/ping: ECONNREFUSED\)/,
         );
+        assert.deepStrictEqual(sleeps, [7000, 7000, 7000, 7000, 2000], "the last pause is cut to the time left");
     });
 
     it("reads scoring URIs from stack outputs and explains missing ones", () => {

@@ -25,8 +25,10 @@ export interface PendingPolicy {
 
 export interface RegistryClientOptions {
     kind: RegistryKind;
-    /** `https://adb-….azuredatabricks.net` or the MLflow server's base URL. */
+    /** `https://adb-….azuredatabricks.net` or the MLflow server's origin; the scheme is required. */
     url: string;
+    /** Where `url` came from, for messages ("DATABRICKS_HOST"); "the registry URL" unless given. */
+    urlSource?: string;
     credential?: Credential;
     /** Per-request timeout. */
     timeoutMs?: number;
@@ -50,12 +52,68 @@ const RETRYABLE_NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", 
 interface Answer {
     status: number;
     body: unknown;
+    /** The route asked, for messages. */
+    path: string;
 }
 
-/** Normalises a registry host: `adb-1.azuredatabricks.net/` becomes `https://adb-1.azuredatabricks.net`. */
-export function normaliseRegistryUrl(url: string): string {
-    const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(url) ? url : `https://${url}`;
-    return withScheme.replace(/\/+$/, "");
+/** What the request was about, for messages: a model, and the selector when there is one. */
+type Subject = Selector | { version: string } | undefined;
+
+// The only answers that mean "does not exist" (MLflow maps both to 404). An HTML 404 is another
+// server's or another route's answer, and ENDPOINT_NOT_FOUND is a route Databricks does not have.
+const MISSING_CODES = new Set(["RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"]);
+
+function definitelyMissing(answer: Answer): boolean {
+    return answer.status === 404 && MISSING_CODES.has(errorCodeOf(answer.body) ?? "");
+}
+
+const URL_EXAMPLES = "for example https://adb-1234567890123456.7.azuredatabricks.net or http://mlflow.internal:5000";
+
+/**
+ * Checks a registry URL and returns its origin (`https://host[:port]`). The scheme is never
+ * assumed: `adb-1.azuredatabricks.net` is refused rather than guessed as https (a wrong guess
+ * costs five timed-out attempts). A path, query or credentials are refused too: MLflow's API is
+ * at `<origin>/api/2.0/mlflow`, and a path copied from a browser (`/ml/...`, `?o=...`) is a
+ * mistake. `where` names the value's source in the message ("DATABRICKS_HOST").
+ */
+export function parseRegistryUrl(url: unknown, where: string): string {
+    if (typeof url !== "string" || url.trim() === "") {
+        throw new RegistryError("invalid-url", `${where} is empty: give the registry's URL, ${URL_EXAMPLES}`);
+    }
+    if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+        throw new RegistryError(
+            "invalid-url",
+            `${where} ${JSON.stringify(url)} has no http:// or https://: write the registry URL in full, ${URL_EXAMPLES}`,
+        );
+    }
+    if (!/^https?:\/\//i.test(url)) {
+        const scheme = url.slice(0, url.indexOf(":"));
+        throw new RegistryError(
+            "invalid-url",
+            `${where} starts with "${scheme}:", not http:// or https://: the registry must be an MLflow or Databricks server's URL, ${URL_EXAMPLES}`,
+        );
+    }
+    let parsed: URL;
+    try {
+        parsed = new URL(url);
+    } catch {
+        throw new RegistryError("invalid-url", `${where} ${JSON.stringify(url)} is not a valid URL: use ${URL_EXAMPLES}`);
+    }
+    if (parsed.username || parsed.password) {
+        // Not echoed: the value holds a credential.
+        throw new RegistryError(
+            "invalid-url",
+            `${where} has a user name or password in it: remove them, and give credentials through MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD, DATABRICKS_TOKEN or the secret config mlflow-platform:registryToken`,
+        );
+    }
+    if (parsed.pathname !== "/" || parsed.search || parsed.hash) {
+        throw new RegistryError(
+            "invalid-url",
+            `${where} ${JSON.stringify(url)} has a path, query or fragment (${parsed.pathname}${parsed.search}${parsed.hash}): ` +
+                `give only the scheme, host and port (${parsed.origin}); the client adds /api/2.0/mlflow/... itself`,
+        );
+    }
+    return parsed.origin;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -88,9 +146,10 @@ export class RegistryClient {
     private readonly sleep: (ms: number) => Promise<void>;
     private readonly random: () => number;
 
+    /** Throws RegistryError "invalid-url" for a URL without http(s)://, or with a path. */
     constructor(options: RegistryClientOptions) {
         this.kind = options.kind;
-        this.url = normaliseRegistryUrl(options.url);
+        this.url = parseRegistryUrl(options.url, options.urlSource ?? "the registry URL");
         this.credential = options.credential;
         this.retry = { ...DEFAULT_RETRY, ...options.retry };
         this.pending = { ...DEFAULT_PENDING, ...options.pending };
@@ -109,23 +168,83 @@ export class RegistryClient {
         });
     }
 
-    /** Resolves a selector to one model version, waiting while it is still being registered. */
+    /**
+     * Resolves a selector to one model version, waiting while it is still being registered.
+     *
+     * Contract relied on by serving's bootstrap check: this throws RegistryError kind
+     * "unknown-model" only when the registry answered a JSON RESOURCE_DOES_NOT_EXIST (or
+     * NOT_FOUND) for the registered model itself. An HTML 404 (wrong URL, another kind of server,
+     * Unity Catalog routes on plain MLflow) is "not-a-registry"; an unreachable registry is
+     * "connection", "timeout", "unavailable" or "rate-limited" (see isRegistryUnreachable).
+     */
     async resolve(model: string, selector: Selector): Promise<ModelVersionInfo> {
         const found = await this.lookup(model, selector);
         return this.waitUntilReady(found, model, selector);
     }
 
-    /** Reads one version; `undefined` when the model or the version no longer exists. */
+    /**
+     * Reads one version. `undefined` only when the registry definitely says it does not exist
+     * (a JSON RESOURCE_DOES_NOT_EXIST / NOT_FOUND); every other failure throws.
+     */
     async getVersion(model: string, version: string): Promise<ModelVersionInfo | undefined> {
-        const answer =
-            this.kind === "unity-catalog"
-                ? await this.request(`${UNITY_CATALOG}/${encodeURIComponent(model)}/versions/${encodeURIComponent(version)}`, model, { version })
-                : await this.request(`${MLFLOW}/model-versions/get?${query({ name: model, version })}`, model, { version });
-        if (answer.status === 404) return undefined;
-        this.expectOk(answer, model, { version });
+        const subject = { version };
+        const answer = await this.request(this.versionPath(model, version), model, subject);
+        if (definitelyMissing(answer)) return undefined;
+        this.expectOk(answer, model, subject);
         return this.kind === "unity-catalog"
-            ? this.fromUnityCatalog(answer.body, model, { version })
-            : this.fromMlflow(this.field(answer.body, "model_version", model, { version }), model, { version });
+            ? this.fromUnityCatalog(answer.body, model, subject)
+            : this.fromMlflow(this.field(answer.body, "model_version", model, subject), model, subject);
+    }
+
+    /**
+     * Whether the registered model exists: `false` only on a definite JSON RESOURCE_DOES_NOT_EXIST
+     * (or NOT_FOUND) for it; any other failure throws RegistryError.
+     */
+    async modelExists(model: string): Promise<boolean> {
+        const answer = await this.request(this.modelPath(model), model, undefined);
+        if (definitelyMissing(answer)) return false;
+        this.expectOk(answer, model, undefined);
+        return true;
+    }
+
+    /**
+     * Where a version's files are (`runs:/…`, `dbfs:/…`, `s3://…`, a path), from
+     * `model-versions/get-download-uri`. MLflow and the workspace registry only: Unity Catalog hands
+     * out short-lived storage credentials instead.
+     */
+    async getDownloadUri(model: string, version: string): Promise<string> {
+        const subject = { version };
+        if (this.kind === "unity-catalog") {
+            throw this.error(
+                "invalid-reference",
+                "Unity Catalog has no get-download-uri: its versions are downloaded with short-lived storage credentials",
+                model,
+                subject,
+                "Let MLflow download models:/<name>/<version> itself.",
+            );
+        }
+        const answer = await this.request(`${MLFLOW}/model-versions/get-download-uri?${query({ name: model, version })}`, model, subject);
+        if (definitelyMissing(answer)) {
+            throw this.error("unknown-version", `version ${version} does not exist`, model, subject, "Pick a registered version.", 404);
+        }
+        this.expectOk(answer, model, subject);
+        const uri = (answer.body as Record<string, unknown>).artifact_uri;
+        if (typeof uri !== "string" || uri === "") throw this.badResponse('a JSON object with "artifact_uri"', answer.body, model, subject);
+        return uri;
+    }
+
+    private modelPath(model: string): string {
+        return this.kind === "unity-catalog"
+            ? `${UNITY_CATALOG}/${encodeURIComponent(model)}?include_aliases=true`
+            : `${MLFLOW}/registered-models/get?${query({ name: model })}`;
+    }
+
+    private versionPath(model: string, version: string): string {
+        // Unity Catalog leaves aliases out unless include_aliases=true (Databricks API reference,
+        // "Get a Model Version").
+        return this.kind === "unity-catalog"
+            ? `${UNITY_CATALOG}/${encodeURIComponent(model)}/versions/${encodeURIComponent(version)}?include_aliases=true`
+            : `${MLFLOW}/model-versions/get?${query({ name: model, version })}`;
     }
 
     /**
@@ -147,8 +266,11 @@ export class RegistryClient {
         if (this.kind === "unity-catalog") return this.lookupUnityCatalog(model, selector);
         if ("alias" in selector) {
             const answer = await this.request(`${MLFLOW}/registered-models/alias?${query({ name: model, alias: selector.alias })}`, model, selector);
-            // Real MLflow answers 400 INVALID_PARAMETER_VALUE for an unknown alias *or* model.
-            if (answer.status === 400 || answer.status === 404) return this.explainMissing(model, selector, answer);
+            // Real MLflow answers 400 INVALID_PARAMETER_VALUE "Registered model alias A not found."
+            // for an unknown alias *and* an unknown model: ask the model to tell them apart.
+            if (answer.status === 400 && errorCodeOf(answer.body) === "INVALID_PARAMETER_VALUE" && /alias .* not found/i.test(messageOf(answer.body))) {
+                return this.explainMissing(model, selector);
+            }
             this.expectOk(answer, model, selector);
             return this.fromMlflow(this.field(answer.body, "model_version", model, selector), model, selector);
         }
@@ -156,106 +278,98 @@ export class RegistryClient {
             const version = await this.getVersion(model, selector.version);
             return version ?? this.explainMissing(model, selector);
         }
-        if ("stage" in selector) {
-            const answer = await this.request(
-                `${MLFLOW}/registered-models/get-latest-versions?${query({ name: model, stages: selector.stage })}`,
+        // Stage and latest: registered-models/get carries the newest version per stage *and* the
+        // model's aliases, so one request gives the version with its aliases. (get-latest-versions
+        // and search carry no aliases at all.)
+        const answer = await this.request(this.modelPath(model), model, selector);
+        if (definitelyMissing(answer)) throw this.unknownModel(model, selector);
+        this.expectOk(answer, model, selector);
+        const registered = this.field(answer.body, "registered_model", model, selector) as Record<string, unknown>;
+        const latest = registered.latest_versions;
+        if (latest !== undefined && !Array.isArray(latest)) throw this.badResponse('"latest_versions" as a list', registered, model, selector);
+        // Absent when the model has no versions.
+        const perStage = (latest ?? []).map((v) => this.fromMlflow(v, model, selector));
+        const candidates = "stage" in selector ? perStage.filter((v) => v.currentStage?.toLowerCase() === selector.stage.toLowerCase()) : perStage;
+        if (candidates.length === 0) {
+            if (!("stage" in selector)) throw this.error("no-versions", "the model has no versions yet", model, selector, "Register a version first, then run `pulumi up` again.");
+            const stage = selector.stage;
+            throw this.error(
+                "empty-stage",
+                `no version of the model is in stage "${stage}"${perStage.length === 0 ? " (it has no versions yet)" : ""}`,
                 model,
                 selector,
+                `Transition a version to ${stage} in the registry, or pin one with version: <n>.`,
             );
-            if (answer.status === 404) return this.explainMissing(model, selector, answer);
-            this.expectOk(answer, model, selector);
-            const versions = this.versionList(answer.body, model, selector);
-            if (versions.length === 0) {
-                throw this.error(
-                    "empty-stage",
-                    `no version of the model is in stage "${selector.stage}"`,
-                    model,
-                    selector,
-                    `Transition a version to ${selector.stage} in the registry, or pin one with version: <n>.`,
-                );
-            }
-            return this.newest(versions);
         }
-        if (this.kind === "databricks") {
-            // The workspace registry's newest version per stage, over all stages, includes the newest overall.
-            const answer = await this.request(`${MLFLOW}/registered-models/get-latest-versions?${query({ name: model })}`, model, selector);
-            if (answer.status === 404) return this.explainMissing(model, selector, answer);
-            this.expectOk(answer, model, selector);
-            const versions = this.versionList(answer.body, model, selector);
-            return versions.length ? this.newest(versions) : this.explainMissing(model, selector);
-        }
-        const answer = await this.request(
-            `${MLFLOW}/model-versions/search?${query({ filter: `name='${model}'`, order_by: "version_number DESC", max_results: "1" })}`,
-            model,
-            selector,
-        );
-        this.expectOk(answer, model, selector);
-        // No match is `{}`: the key is absent, not an empty list.
-        const versions = this.versionList(answer.body, model, selector);
-        return versions.length ? this.newest(versions) : this.explainMissing(model, selector);
+        const newest = this.newest(candidates);
+        const aliases = this.aliasesOfModel(registered)
+            .filter((a) => a.version === newest.version)
+            .map((a) => a.alias);
+        return { ...newest, aliases };
     }
 
     private async lookupUnityCatalog(model: string, selector: Selector): Promise<ModelVersionInfo> {
         const base = `${UNITY_CATALOG}/${encodeURIComponent(model)}`;
-        if ("alias" in selector || "version" in selector) {
-            const path = "alias" in selector ? `${base}/aliases/${encodeURIComponent(selector.alias)}` : `${base}/versions/${selector.version}`;
-            const answer = await this.request(path, model, selector);
-            if (answer.status === 404 || (answer.status === 400 && "alias" in selector)) return this.explainMissing(model, selector, answer);
-            this.expectOk(answer, model, selector);
-            return this.fromUnityCatalog(answer.body, model, selector);
-        }
         if ("stage" in selector) {
             throw this.error("invalid-reference", "Unity Catalog has no stages", model, selector, "Select by alias, version or latest: true.");
         }
+        if ("alias" in selector) {
+            const answer = await this.request(`${base}/aliases/${encodeURIComponent(selector.alias)}?include_aliases=true`, model, selector);
+            if (definitelyMissing(answer)) return this.explainMissing(model, selector);
+            this.expectOk(answer, model, selector);
+            return this.fromUnityCatalog(answer.body, model, selector);
+        }
+        if ("version" in selector) {
+            const version = await this.getVersion(model, selector.version);
+            return version ?? this.explainMissing(model, selector);
+        }
         // No ordering is guaranteed and a page may be empty yet carry a token: read every page.
-        let newest: ModelVersionInfo | undefined;
+        let newest: string | undefined;
         let pageToken: string | undefined;
         do {
-            const answer = await this.request(
-                `${base}/versions?${query({ max_results: String(UC_PAGE_SIZE), page_token: pageToken })}`,
-                model,
-                selector,
-            );
-            if (answer.status === 404) return this.explainMissing(model, selector, answer);
+            const answer = await this.request(`${base}/versions?${query({ max_results: String(UC_PAGE_SIZE), page_token: pageToken })}`, model, selector);
+            if (definitelyMissing(answer)) return this.explainMissing(model, selector);
             this.expectOk(answer, model, selector);
             const body = answer.body as Record<string, unknown>;
-            const page = Array.isArray(body.model_versions) ? body.model_versions : [];
-            for (const item of page) {
+            if (body.model_versions !== undefined && !Array.isArray(body.model_versions)) {
+                throw this.badResponse('"model_versions" as a list', body, model, selector);
+            }
+            for (const item of (body.model_versions as unknown[] | undefined) ?? []) {
                 const info = this.fromUnityCatalog(item, model, selector);
-                if (!newest || Number(info.version) > Number(newest.version)) newest = info;
+                if (newest === undefined || Number(info.version) > Number(newest)) newest = info.version;
             }
             pageToken = typeof body.next_page_token === "string" && body.next_page_token !== "" ? body.next_page_token : undefined;
         } while (pageToken);
-        return newest ?? this.explainMissing(model, selector);
+        if (newest === undefined) return this.explainMissing(model, selector);
+        // Listed versions carry no aliases: read the newest one with them.
+        const info = await this.getVersion(model, newest);
+        if (!info) throw this.error("unknown-version", `version ${newest} disappeared while it was being read`, model, selector, "Run `pulumi up` again.");
+        return info;
+    }
+
+    private unknownModel(model: string, selector: Subject): RegistryError {
+        return this.error(
+            "unknown-model",
+            "the model is not registered",
+            model,
+            selector,
+            "A new workspace has no models yet: deploy the platform first (no entries in mlflow-platform:models), " +
+                "register a version (mlflow.register_model(...) from a Databricks notebook or job), " +
+                "then list the model in mlflow-platform:models and run `pulumi up` again. " +
+                "Otherwise check the model name and the registry host.",
+            404,
+        );
     }
 
     /**
      * Turns "not found" into the precise reason. Asks the registry (off the hot path) whether the
      * model exists, so an unknown model and an unknown alias or version get different advice.
      */
-    private async explainMissing(model: string, selector: Selector, answer?: Answer): Promise<never> {
-        if (answer && answer.status === 400 && !/not found|does not exist/i.test(messageOf(answer.body))) {
-            this.expectOk(answer, model, selector);
-        }
-        const path =
-            this.kind === "unity-catalog"
-                ? `${UNITY_CATALOG}/${encodeURIComponent(model)}`
-                : `${MLFLOW}/registered-models/get?${query({ name: model })}`;
-        const registered = await this.request(path, model, selector);
-        if (registered.status === 404) {
-            throw this.error(
-                "unknown-model",
-                "the model is not registered",
-                model,
-                selector,
-                "A new workspace has no models yet: deploy the platform first (no entries in mlflow-platform:models), " +
-                    "register a version (mlflow.register_model(...) from a Databricks notebook or job), " +
-                    "then list the model in mlflow-platform:models and run `pulumi up` again. " +
-                    "Otherwise check the model name and the registry host.",
-            );
-        }
+    private async explainMissing(model: string, selector: Selector): Promise<never> {
+        const registered = await this.request(this.modelPath(model), model, selector);
+        if (definitelyMissing(registered)) throw this.unknownModel(model, selector);
         this.expectOk(registered, model, selector);
-        const aliases = this.aliasesOfModel(registered.body);
+        const aliases = this.aliasesOfModel(registered.body).map((a) => `${a.alias} -> ${a.version}`);
         if ("alias" in selector) {
             const known = aliases.length ? `Aliases on this model: ${aliases.join(", ")}.` : "This model has no aliases yet.";
             throw this.error(
@@ -267,23 +381,21 @@ export class RegistryClient {
             );
         }
         if ("version" in selector) {
-            throw this.error(
-                "unknown-version",
-                `version ${selector.version} does not exist`,
-                model,
-                selector,
-                "Pick a registered version, or select by alias or latest: true.",
-            );
+            throw this.error("unknown-version", `version ${selector.version} does not exist`, model, selector, "Pick a registered version, or select by alias or latest: true.");
         }
         throw this.error("no-versions", "the model has no versions yet", model, selector, "Register a version first, then run `pulumi up` again.");
     }
 
-    private aliasesOfModel(body: unknown): string[] {
+    /** A registered model's aliases: MLflow `[{alias, version}]`, Unity Catalog `[{alias_name, version_num}]`. */
+    private aliasesOfModel(body: unknown): { alias: string; version: string }[] {
         const model = isRecord(body) && isRecord(body.registered_model) ? body.registered_model : body;
         const aliases = isRecord(model) && Array.isArray(model.aliases) ? model.aliases : [];
-        return aliases
-            .map((a) => (isRecord(a) ? `${a.alias ?? a.alias_name} -> ${a.version ?? a.version_num}` : undefined))
-            .filter((a): a is string => a !== undefined);
+        return aliases.flatMap((a) => {
+            if (!isRecord(a)) return [];
+            const alias = a.alias ?? a.alias_name;
+            const version = a.version ?? a.version_num;
+            return typeof alias === "string" && (typeof version === "string" || typeof version === "number") ? [{ alias, version: String(version) }] : [];
+        });
     }
 
     private async waitUntilReady(found: ModelVersionInfo, model: string, selector: Selector): Promise<ModelVersionInfo> {
@@ -327,37 +439,33 @@ export class RegistryClient {
         return versions.reduce((a, b) => (Number(b.version) > Number(a.version) ? b : a));
     }
 
-    private versionList(body: unknown, model: string, selector: Selector): ModelVersionInfo[] {
-        if (!isRecord(body)) throw this.badResponse("a JSON object", body, model, selector);
-        if (body.model_versions === undefined) return [];
-        if (!Array.isArray(body.model_versions)) throw this.badResponse('"model_versions" as a list', body, model, selector);
-        return body.model_versions.map((v) => this.fromMlflow(v, model, selector));
-    }
-
-    private field(body: unknown, key: string, model: string, selector: Selector | { version: string }): unknown {
+    private field(body: unknown, key: string, model: string, selector: Subject): unknown {
         if (!isRecord(body) || !isRecord(body[key])) throw this.badResponse(`a JSON object with "${key}"`, body, model, selector);
         return body[key];
     }
 
-    private fromMlflow(raw: unknown, model: string, selector: Selector | { version: string }): ModelVersionInfo {
+    private fromMlflow(raw: unknown, model: string, selector: Subject): ModelVersionInfo {
         if (!isRecord(raw)) throw this.badResponse("a model version object", raw, model, selector);
         const version = typeof raw.version === "number" ? String(raw.version) : raw.version;
         if (typeof version !== "string" || !/^\d+$/.test(version)) throw this.badResponse('a model version with a numeric "version"', raw, model, selector);
+        const source = typeof raw.source === "string" ? raw.source : "";
+        // Fields not read here (MLflow 3's metrics, params, deployment_job_state, …) are ignored.
         return {
             name: typeof raw.name === "string" ? raw.name : model,
             version,
             status: this.status(raw.status, raw, model, selector),
             statusMessage: typeof raw.status_message === "string" && raw.status_message ? raw.status_message : undefined,
-            source: typeof raw.source === "string" ? raw.source : "",
+            source,
             runId: typeof raw.run_id === "string" && raw.run_id ? raw.run_id : undefined,
-            // Omitted when empty, and absent from search results and latest_versions.
+            modelId: modelIdOf(raw.model_id, source),
+            // Omitted when empty; absent from search results and latest_versions (callers add them).
             aliases: Array.isArray(raw.aliases) ? raw.aliases.filter((a): a is string => typeof a === "string") : [],
             currentStage: typeof raw.current_stage === "string" ? raw.current_stage : undefined,
             creationTimestamp: typeof raw.creation_timestamp === "number" ? raw.creation_timestamp : 0,
         };
     }
 
-    private fromUnityCatalog(raw: unknown, model: string, selector: Selector | { version: string }): ModelVersionInfo {
+    private fromUnityCatalog(raw: unknown, model: string, selector: Subject): ModelVersionInfo {
         if (!isRecord(raw)) throw this.badResponse("a model version info object", raw, model, selector);
         const version = typeof raw.version === "number" ? String(raw.version) : raw.version;
         if (typeof version !== "string" || !/^\d+$/.test(version)) throw this.badResponse('a model version info with a numeric "version"', raw, model, selector);
@@ -365,13 +473,16 @@ export class RegistryClient {
             typeof raw.catalog_name === "string" && typeof raw.schema_name === "string" && typeof raw.model_name === "string"
                 ? `${raw.catalog_name}.${raw.schema_name}.${raw.model_name}`
                 : model;
+        const source = typeof raw.source === "string" ? raw.source : "";
         return {
             name,
             version,
             status: this.status(raw.status, raw, model, selector),
             statusMessage: typeof raw.status_message === "string" && raw.status_message ? raw.status_message : undefined,
-            source: typeof raw.storage_location === "string" ? raw.storage_location : typeof raw.source === "string" ? raw.source : "",
+            // The files' own location; `source` may be a run or `models:/m-…` reference.
+            source: typeof raw.storage_location === "string" && raw.storage_location ? raw.storage_location : source,
             runId: typeof raw.run_id === "string" && raw.run_id ? raw.run_id : undefined,
+            modelId: modelIdOf(raw.model_id, source),
             aliases: Array.isArray(raw.aliases)
                 ? raw.aliases.map((a) => (isRecord(a) ? a.alias_name : undefined)).filter((a): a is string => typeof a === "string")
                 : [],
@@ -379,13 +490,13 @@ export class RegistryClient {
         };
     }
 
-    private status(value: unknown, raw: unknown, model: string, selector: Selector | { version: string }): RegistrationStatus {
+    private status(value: unknown, raw: unknown, model: string, selector: Subject): RegistrationStatus {
         if (value === "READY" || value === "PENDING_REGISTRATION" || value === "FAILED_REGISTRATION") return value;
         throw this.badResponse('"status" READY, PENDING_REGISTRATION or FAILED_REGISTRATION', raw, model, selector);
     }
 
     /** One GET, retried on 429, 5xx and transient network errors with backoff and jitter. */
-    private async request(path: string, model: string, selector: Selector | { version: string }): Promise<Answer> {
+    private async request(path: string, model: string, selector: Subject): Promise<Answer> {
         for (let attempt = 1; ; attempt++) {
             const headers: Record<string, string> = {};
             if (this.credential) {
@@ -401,13 +512,13 @@ export class RegistryClient {
             } catch (err) {
                 const failure = this.networkFailure(err, model, selector);
                 if (failure.retryable && attempt < this.retry.maxAttempts) {
-                    await this.backoff(attempt, undefined, failure.error.message);
+                    await this.backoff(attempt, undefined, failure.error.message.split(". Registry:")[0]);
                     continue;
                 }
                 if (failure.retryable) failure.error.message += ` (gave up after ${attempt} attempts)`;
                 throw failure.error;
             }
-            const answer: Answer = { status: response.status, body: this.parseBody(response, model, selector) };
+            const answer: Answer = { status: response.status, body: this.parseBody(response, model, selector), path };
             const retryable = response.status === 429 || (response.status >= 500 && response.status !== 501);
             if (retryable && attempt < this.retry.maxAttempts) {
                 await this.backoff(attempt, parseRetryAfter(response.headers["retry-after"], Date.now()), `HTTP ${response.status}`);
@@ -436,7 +547,7 @@ export class RegistryClient {
         await this.sleep(delay);
     }
 
-    private parseBody(response: AxiosResponse<string>, model: string, selector: Selector | { version: string }): unknown {
+    private parseBody(response: AxiosResponse<string>, model: string, selector: Subject): unknown {
         const text = typeof response.data === "string" ? response.data : "";
         const type = String(response.headers["content-type"] ?? "");
         if (type.includes("json")) {
@@ -449,7 +560,8 @@ export class RegistryClient {
         return text;
     }
 
-    private expectOk(answer: Answer, model: string, selector: Selector | { version: string }): void {
+    /** Accepts a 2xx JSON object; turns anything else into the error that says what it means. */
+    private expectOk(answer: Answer, model: string, selector: Subject): void {
         const { status, body } = answer;
         if (status >= 200 && status < 300) {
             if (!isRecord(body)) throw this.badResponse("a JSON object", body, model, selector, status);
@@ -478,6 +590,19 @@ export class RegistryClient {
                 status,
             );
         }
+        if (status === 404 && (typeof body === "string" || errorCodeOf(body) === "ENDPOINT_NOT_FOUND" || errorCodeOf(body) === undefined)) {
+            const what = typeof body === "string" ? `an HTML page ("${bodyExcerpt(body, 40) || "(empty)"}")` : `${errorCodeOf(body) ?? "a JSON body without error_code"}`;
+            throw this.error(
+                "not-a-registry",
+                `this is not an MLflow registry at ${this.url}: ${answer.path.split("?")[0]} answered HTTP 404 with ${what}, which means the route does not exist there, not that the model is missing`,
+                model,
+                selector,
+                this.kind === "unity-catalog"
+                    ? "The Unity Catalog routes (/api/2.1/unity-catalog/...) are missing: a self-hosted MLflow server has none (use registry kind mlflow), otherwise give the Databricks workspace URL (https://adb-….azuredatabricks.net)."
+                    : "Give the origin of the MLflow server or Databricks workspace (no path such as /ml/... or /mlflow), not a scoring endpoint or another server.",
+                status,
+            );
+        }
         if (typeof body === "string") {
             throw this.error(
                 "bad-response",
@@ -498,7 +623,7 @@ export class RegistryClient {
         );
     }
 
-    private networkFailure(err: unknown, model: string, selector: Selector | { version: string }): { retryable: boolean; error: RegistryError } {
+    private networkFailure(err: unknown, model: string, selector: Subject): { retryable: boolean; error: RegistryError } {
         const code = axios.isAxiosError(err) ? (err.code ?? (err.cause as NodeJS.ErrnoException | undefined)?.code) : undefined;
         if (code === "ECONNABORTED" || code === "ETIMEDOUT") {
             return {
@@ -525,7 +650,7 @@ export class RegistryClient {
         };
     }
 
-    private badResponse(expected: string, got: unknown, model: string, selector: Selector | { version: string }, status?: number): RegistryError {
+    private badResponse(expected: string, got: unknown, model: string, selector: Subject, status?: number): RegistryError {
         return this.error(
             "bad-response",
             `the registry's answer is not what MLflow sends: expected ${expected}, got ${bodyExcerpt(got, 80) || "(empty)"}`,
@@ -536,17 +661,17 @@ export class RegistryClient {
         );
     }
 
-    private error(
-        kind: RegistryErrorKind,
-        what: string,
-        model: string,
-        selector: Selector | { version: string },
-        next: string,
-        status?: number,
-    ): RegistryError {
-        const message = `${what}. Registry: ${this.url} (${this.kind}), model: ${model}, selector: ${describeSelector(selector as Selector)}.${next ? ` ${next}` : ""}`;
+    private error(kind: RegistryErrorKind, what: string, model: string, selector: Subject, next: string, status?: number): RegistryError {
+        const about = selector ? `model: ${model}, selector: ${describeSelector(selector as Selector)}` : `model: ${model}`;
+        const message = `${what}. Registry: ${this.url} (${this.kind}), ${about}.${next ? ` ${next}` : ""}`;
         return new RegistryError(kind, redact(message, this.credential?.secrets() ?? []), status);
     }
+}
+
+/** MLflow 3 names a version's logged model in `model_id`, and its source is `models:/m-<id>`. */
+function modelIdOf(field: unknown, source: string): string | undefined {
+    if (typeof field === "string" && field !== "") return field;
+    return /^models:\/(m-[^/]+)\/?$/.exec(source)?.[1];
 }
 
 function query(params: Record<string, string | undefined>): string {

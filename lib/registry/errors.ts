@@ -3,6 +3,8 @@
 
 export type RegistryErrorKind =
     | "invalid-reference"
+    | "invalid-url"
+    | "not-a-registry"
     | "unknown-model"
     | "unknown-alias"
     | "unknown-version"
@@ -32,6 +34,15 @@ export class RegistryError extends Error {
         this.message = message;
         this.name = "RegistryError";
     }
+}
+
+/** Kinds that mean "the registry could not be reached or could not answer now", not "the answer is no". */
+export const UNREACHABLE_KINDS: readonly RegistryErrorKind[] = ["connection", "timeout", "unavailable", "rate-limited"];
+
+export function isRegistryUnreachable(err: unknown): err is RegistryError {
+    // By name and kind, not instanceof: Pulumi's closure serialization may copy the class.
+    const kind = (err as { kind?: unknown } | null)?.kind;
+    return (err as Error | null)?.name === "RegistryError" && UNREACHABLE_KINDS.includes(kind as RegistryErrorKind);
 }
 
 /** Replaces every occurrence of each secret in `text` with `***`. */

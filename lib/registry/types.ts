@@ -24,6 +24,12 @@ export interface ModelVersionInfo {
     /** Where the model files are: `runs:/…`, `dbfs:/…`, `abfss://…`, a storage location. */
     source: string;
     runId?: string;
+    /** MLflow 3's logged model id (`m-…`), from `model_id` or a `models:/m-…` source; absent before MLflow 3. */
+    modelId?: string;
+    /**
+     * Every alias on this version. Always read from an answer that carries aliases (MLflow's
+     * search and get-latest-versions never do), so it is the same after `up` and after `refresh`.
+     */
     aliases: string[];
     /** `None`, `Staging`, `Production`, `Archived`; absent in Unity Catalog. */
     currentStage?: string;

@@ -58,6 +58,40 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
+ * An MLflow error message made readable: whitespace folded (the messages quote many-line pandas
+ * tables) and bounded, keeping the start *and* the end, because MLflow puts the cause last
+ * ("... Error: Model is missing inputs [...]").
+ */
+export function foldMessage(message: string, max = 500): string {
+    const folded = message.replace(/\s+/g, " ").trim();
+    if (folded.length <= max) return folded;
+    const head = Math.min(120, Math.floor(max / 4));
+    return `${folded.slice(0, head).trimEnd()} … ${folded.slice(folded.length - (max - head - 3)).trimStart()}`;
+}
+
+/**
+ * What to do about a 400, read from the message itself: MLflow's BAD_REQUEST covers invalid JSON,
+ * wrong input keys, values of the wrong type and errors inside the model alike.
+ */
+export function scoringHint(message: string): string {
+    const missing = /Model is missing inputs \[/.test(message);
+    if (missing) {
+        return (
+            "The input lacks columns the model's signature requires (listed at the end of the message): check the column names (they are case-sensitive), " +
+            "and send named columns (dataframe_split with columns, dataframe_records, or inputs as records or a dict of columns), not lists of lists."
+        );
+    }
+    const convert = /Failed to convert column (\S+) to type '([^']+)'/.exec(message);
+    if (convert) return `Column ${convert[1]} must hold values of type ${convert[2]}: send numbers, not strings or booleans.`;
+    if (/valid JSON formatted string|JSONDecodeError/.test(message)) return "The body is not valid JSON.";
+    if (/exactly one of the input fields/.test(message)) return `Send exactly one of ${JSON_INPUT_KEYS.join(", ")}, plus optional params.`;
+    if (/unexpected error while evaluating the model/i.test(message)) {
+        return "The model failed on this input: look for null or missing values, which the model cannot take, or values it cannot handle.";
+    }
+    return "Check the input against the model's signature.";
+}
+
+/**
  * Scores `input` at `scoringUri` (`http(s)://…/invocations`) and returns the predictions.
  * JSON inputs go as application/json, strings as text/csv.
  */
@@ -124,13 +158,11 @@ export async function score(scoringUri: string, input: ScoringInput, options: Sc
             throw fail("bad-response", `HTTP 200 without predictions: ${bodyExcerpt(body, 80) || "(empty)"}`, "Check that the URL is an MLflow scoring endpoint (…/invocations).", status);
         }
         const code = isRecord(body) && typeof body.error_code === "string" ? body.error_code : undefined;
-        const message = isRecord(body) && typeof body.message === "string" ? body.message.split("\n")[0] : bodyExcerpt(body, 160);
+        // Only `message`: MLflow's `stack_trace` field (server file paths) is never shown.
+        const rawMessage = isRecord(body) && typeof body.message === "string" ? body.message : undefined;
+        const message = rawMessage !== undefined ? foldMessage(rawMessage) : bodyExcerpt(body, 160);
         if (status === 400) {
-            const next =
-                code === "INVALID_PARAMETER_VALUE"
-                    ? "The input does not match the model's signature: check column names and types."
-                    : "Send exactly one of dataframe_split, dataframe_records, instances or inputs.";
-            throw fail("bad-request", `the model refused the input (HTTP 400 ${code ?? ""}: ${message})`.replace(" :", ":"), next, status);
+            throw fail("bad-request", `the model refused the input (HTTP 400 ${code ?? ""}: ${message})`.replace(" :", ":"), scoringHint(rawMessage ?? ""), status);
         }
         if (status === 415) {
             throw fail("unsupported-media-type", `the server does not accept ${headers["Content-Type"]} (HTTP 415: ${bodyExcerpt(body, 80)})`, "Send JSON or CSV.", status);
@@ -150,9 +182,38 @@ export async function score(scoringUri: string, input: ScoringInput, options: Sc
     }
 }
 
-/** `…/invocations` → `…/ping` and friends. */
+/**
+ * Checks a scoring URI. MLflow scoring servers take predictions at `<base>/invocations`: a URI
+ * with no path is completed (`completed: true`, so the caller can say so); any other path is
+ * refused, since joining `/ping` to it naively would ask another route (`//ping` even answers 200).
+ */
+export function parseScoringUri(uri: string, where = "the scoring URI"): { uri: string; completed: boolean } {
+    let url: URL;
+    try {
+        url = new URL(uri);
+    } catch {
+        throw new ScoringError("invalid-input", `${where} ${JSON.stringify(uri)} is not a URL: use http(s)://<host>[:port]/invocations`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+        throw new ScoringError("invalid-input", `${where} ${JSON.stringify(uri)} is not an http(s) URL: use http(s)://<host>[:port]/invocations`);
+    }
+    if (url.pathname === "/" || url.pathname === "") {
+        url.pathname = "/invocations";
+        return { uri: url.toString(), completed: true };
+    }
+    if (!/\/invocations\/?$/.test(url.pathname)) {
+        throw new ScoringError(
+            "invalid-input",
+            `${where} ${uri} does not end in /invocations: MLflow scoring servers take predictions at <base>/invocations, for example ${url.origin}${url.pathname.replace(/\/+$/, "")}/invocations`,
+        );
+    }
+    url.pathname = url.pathname.replace(/\/+$/, "");
+    return { uri: url.toString(), completed: false };
+}
+
+/** `…/invocations` → `…/ping` and friends; refuses a URI that does not end in /invocations. */
 export function endpointRoute(scoringUri: string, route: "ping" | "health" | "version"): string {
-    const url = new URL(scoringUri);
-    url.pathname = url.pathname.replace(/\/invocations\/?$/, "") + `/${route}`;
+    const url = new URL(parseScoringUri(scoringUri).uri);
+    url.pathname = url.pathname.replace(/\/invocations$/, `/${route}`);
     return url.toString();
 }

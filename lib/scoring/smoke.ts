@@ -1,7 +1,7 @@
 // The smoke test behind `npm run smoke`: wait for each scoring endpoint to be ready, score a
 // sample input, report latency, and optionally probe capacity under concurrency.
 import axios from "axios";
-import { endpointRoute, score, ScoringError, type ScoringInput } from "./client";
+import { endpointRoute, parseScoringUri, score, ScoringError, type ScoringInput } from "./client";
 
 export interface SmokeTarget {
     name: string;
@@ -62,17 +62,28 @@ export function summarize(samples: readonly number[]): LatencySummary {
 
 const round = (ms: number) => Math.round(ms * 10) / 10;
 
-/** Polls `/ping` until it answers 200, with a progress line per attempt. */
+/**
+ * Polls `/ping` until it answers 200, with a progress line per attempt. A starting MLflow server
+ * refuses connections, then holds the first /ping until the model is loaded; it never answers 503,
+ * and never 404/405 on /ping. So a 404 or 405 means this is not an MLflow scoring endpoint, and
+ * fails at once; refused connections and a proxy's 502/503/504 are "not ready yet". The wait ends
+ * at `readyTimeoutMs`: each attempt and each pause is cut to the time left.
+ */
 export async function waitUntilReady(target: SmokeTarget, options: Pick<SmokeOptions, "readyTimeoutMs" | "readyPollMs" | "bearerToken">, io: SmokeIO): Promise<void> {
     const ping = endpointRoute(target.scoringUri, "ping");
     const started = io.now();
+    const deadline = started + options.readyTimeoutMs;
     let last = "";
     for (;;) {
         try {
             const response = await axios.get(ping, {
-                timeout: Math.min(10_000, options.readyTimeoutMs),
+                // The first /ping is held while the model loads: let it run to the deadline.
+                timeout: Math.max(1, Math.round(deadline - io.now())),
                 validateStatus: () => true,
+                responseType: "text",
+                transformResponse: [(data) => data],
                 headers: options.bearerToken ? { Authorization: `Bearer ${options.bearerToken}` } : {},
+                maxRedirects: 0,
             });
             if (response.status === 200) {
                 io.log(`${target.name}: ready after ${Math.round((io.now() - started) / 1000)} s`);
@@ -81,24 +92,48 @@ export async function waitUntilReady(target: SmokeTarget, options: Pick<SmokeOpt
             if (response.status === 401 || response.status === 403) {
                 throw new SmokeError(`${target.name}: ${ping} answered HTTP ${response.status}: the endpoint needs a valid bearer token (SCORING_TOKEN)`);
             }
+            if (response.status === 404 || response.status === 405) {
+                throw new SmokeError(
+                    `${target.name}: ${ping} answered HTTP ${response.status}: ${target.scoringUri} is not an MLflow scoring endpoint ` +
+                        "(an MLflow scoring server's /ping answers 200 once its model is loaded, never 404 or 405). " +
+                        "Check the URL: it must be the scoring server's http(s)://<host>[:port]/invocations.",
+                );
+            }
             last = `HTTP ${response.status}`;
         } catch (err) {
             if (err instanceof SmokeError) throw err;
             last = axios.isAxiosError(err) ? (err.code ?? err.message) : String(err);
         }
-        const waited = io.now() - started;
-        if (waited >= options.readyTimeoutMs) {
-            throw new SmokeError(`${target.name}: not ready after ${Math.round(waited / 1000)} s (last answer from ${ping}: ${last}). Check the container's logs: the model may have failed to load.`);
-        }
-        io.log(`${target.name}: waiting for ${ping} (${last}, ${Math.round(waited / 1000)} s of ${Math.round(options.readyTimeoutMs / 1000)} s)`);
-        await io.sleep(options.readyPollMs);
+        const notReady = () =>
+            new SmokeError(
+                `${target.name}: not ready after ${Math.round((io.now() - started) / 1000)} s (last answer from ${ping}: ${last}). Check the container's logs: the model may have failed to load.`,
+            );
+        const now = io.now();
+        if (now >= deadline) throw notReady();
+        io.log(`${target.name}: waiting for ${ping} (${last}, ${Math.round((now - started) / 1000)} s of ${Math.round(options.readyTimeoutMs / 1000)} s)`);
+        await io.sleep(Math.min(options.readyPollMs, deadline - now));
+        if (io.now() >= deadline) throw notReady();
     }
+}
+
+/** Checks each target's scoring URI, completing one without a path to `/invocations` (and saying so). */
+function checkedTargets(targets: SmokeTarget[], io: SmokeIO): SmokeTarget[] {
+    return targets.map((target) => {
+        let parsed;
+        try {
+            parsed = parseScoringUri(target.scoringUri, `${target.name}: the scoring URI`);
+        } catch (err) {
+            throw new SmokeError((err as Error).message);
+        }
+        if (parsed.completed) io.log(`${target.name}: ${target.scoringUri} has no path; scoring at ${parsed.uri} (MLflow's /invocations)`);
+        return { ...target, scoringUri: parsed.uri };
+    });
 }
 
 export async function runSmoke(options: SmokeOptions, io: SmokeIO): Promise<SmokeResult[]> {
     const results: SmokeResult[] = [];
     const scoreOptions = { timeoutMs: options.requestTimeoutMs, bearerToken: options.bearerToken, sleep: io.sleep };
-    for (const target of options.targets) {
+    for (const target of checkedTargets(options.targets, io)) {
         await waitUntilReady(target, options, io);
         let predictions: unknown;
         const samples: number[] = [];

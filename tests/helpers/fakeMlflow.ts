@@ -1,7 +1,15 @@
 // An in-process registry that answers as ../shared/mlflow-registry-contract.md records a real
-// MLflow 2.11 server (and the Databricks Unity Catalog routes) answering: versions as strings,
-// empty fields omitted, `{}` for an empty search, 400 (not 404) for an unknown alias, HTML 401s,
-// plain-text 403s, HTML 404s for unknown routes. Faults can be queued to test retries.
+// MLflow 2.11 server (tracking server, and the same store behind MLflow's basic-auth app)
+// answering, plus the Databricks Unity Catalog routes as Databricks documents them.
+//
+// What it models, row by row of the contract: versions as strings, empty fields omitted, `{}`
+// (key absent) for an empty search or get-latest-versions, 400 (not 404) for an unknown alias,
+// 400s for invalid stages, order_by keys, max_results and non-integer versions, paging tokens
+// whenever more rows exist, reserved aliases (`latest`, `v1`, `V1`), Content-Type checks on POST,
+// a bare-sentence HTML 401 with WWW-Authenticate, `Permission denied` 403s per registered model
+// (search unchecked), HTML 404s for routes it does not have. A request it does not model gets the
+// real server's unknown-route answer (HTML 404), never an exception; such requests are listed in
+// `unmodeled` so a test can notice. Faults can be queued to test retries.
 import * as http from "http";
 import type { AddressInfo } from "net";
 
@@ -16,6 +24,8 @@ export interface FakeVersion {
     runId?: string;
     tags?: Record<string, string>;
     createdAt?: number;
+    /** MLflow 3: the logged model (`m-…`) the version was registered from; its source is `models:/m-…`. */
+    modelId?: string;
 }
 
 interface ModelRecord {
@@ -23,12 +33,17 @@ interface ModelRecord {
     createdAt: number;
     description?: string;
     aliases: Map<string, number>;
-    versions: Map<number, FakeVersion>;
+    versions: Map<number, FakeVersion & { updatedAt: number }>;
 }
 
 export type FakeAuth =
     | { mode: "none" }
-    | { mode: "basic"; users: Record<string, { password: string; canRead: boolean }> }
+    /**
+     * MLflow's basic-auth app. Permissions are per registered model: `denied` lists the models a
+     * user may not read; every other model gets the default (read) permission.
+     */
+    | { mode: "basic"; users: Record<string, { password: string; denied?: string[] }> }
+    /** Databricks-style bearer tokens. The contract records no Databricks 401, so MLflow's is reused. */
     | { mode: "bearer"; tokens: string[] };
 
 export interface Fault {
@@ -51,14 +66,33 @@ export interface RecordedRequest {
     authorization?: string;
 }
 
-const JSON_TYPE = "application/json";
-const HTML_404 = "<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>The requested URL was not found on the server.</p>\n";
-const HTML_401 = "<!doctype html>\n<html lang=en>\n<title>401 Unauthorized</title>\n<h1>Unauthorized</h1>\n<p>You are not authenticated. Please see https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow on how to authenticate.</p>\n";
+export const JSON_TYPE = "application/json";
+export const HTML_TYPE = "text/html; charset=utf-8";
+export const HTML_404 =
+    '<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.</p>\n';
+export const UNAUTHENTICATED_BODY =
+    "You are not authenticated. Please see https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow on how to authenticate.";
+export const MLFLOW_VERSION = "2.11.3";
+
+const STAGES = ["None", "Staging", "Production", "Archived"] as const;
+const MAX_SEARCH_RESULTS = 200_000;
+const ORDER_BY_KEYS = ["name", "version_number", "creation_timestamp", "last_updated_timestamp"];
+const FILTER_KEYS = ["name", "run_id", "source_path"];
+const PREFIX = "/api/2.0/mlflow/";
+const UC_PREFIX = "/api/2.1/unity-catalog/models/";
+
+type Params = Record<string, unknown>;
+
+class Answered extends Error {}
 
 export class FakeMlflowServer {
     readonly requests: RecordedRequest[] = [];
     readonly faults: Fault[] = [];
+    /** Requests answered with the unknown-route 404 because the fake does not model them. */
+    readonly unmodeled: string[] = [];
     auth: FakeAuth = { mode: "none" };
+    /** Whether the Unity Catalog routes exist (a Databricks workspace); a plain MLflow server has none. */
+    serveUnityCatalog = true;
     /** Largest page the Unity Catalog versions route returns. */
     ucPageSize = 100;
     /** Insert an empty page (with a token) before the first Unity Catalog page, as the API may. */
@@ -91,18 +125,27 @@ export class FakeMlflowServer {
     /** Registers a model with versions; returns this for chaining. */
     addModel(name: string, versions: FakeVersion[] = [], aliases: Record<string, number> = {}, description?: string): this {
         const record: ModelRecord = { name, createdAt: this.tick(), description, aliases: new Map(), versions: new Map() };
-        for (const v of versions) record.versions.set(v.version, { createdAt: this.tick(), ...v });
+        for (const v of versions) {
+            const createdAt = v.createdAt ?? this.tick();
+            record.versions.set(v.version, { ...v, createdAt, updatedAt: createdAt + 92 });
+        }
         for (const [alias, version] of Object.entries(aliases)) record.aliases.set(alias, version);
         this.models.set(name, record);
         return this;
     }
 
     setAlias(model: string, alias: string, version: number): void {
-        this.models.get(model)!.aliases.set(alias, version);
+        const record = this.models.get(model)!;
+        record.aliases.set(alias, version);
+        const v = record.versions.get(version);
+        if (v) v.updatedAt = this.tick();
     }
 
+    /** Deletes a version, and (as MLflow does) the aliases that pointed at it. */
     deleteVersion(model: string, version: number): void {
-        this.models.get(model)!.versions.delete(version);
+        const record = this.models.get(model)!;
+        record.versions.delete(version);
+        for (const [alias, v] of record.aliases) if (v === version) record.aliases.delete(alias);
     }
 
     requestsTo(path: string): RecordedRequest[] {
@@ -114,8 +157,9 @@ export class FakeMlflowServer {
     }
 
     private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-        const url = new URL(req.url ?? "/", "http://fake");
-        this.requests.push({ method: req.method ?? "GET", path: url.pathname, query: url.searchParams, authorization: req.headers.authorization });
+        const url = new URL((req.url ?? "/").replace(/^\/+/, "/"), "http://fake");
+        const method = req.method ?? "GET";
+        this.requests.push({ method, path: url.pathname, query: url.searchParams, authorization: req.headers.authorization });
         const body = await new Promise<string>((resolve) => {
             let data = "";
             req.on("data", (chunk) => (data += chunk));
@@ -139,196 +183,276 @@ export class FakeMlflowServer {
         }
 
         if (this.latencyMs) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
-        if (!this.authorized(req, res)) return;
-
         try {
-            if (url.pathname.startsWith("/api/2.1/unity-catalog/models/")) return this.unityCatalog(url, res);
-            if (req.method === "POST" && !String(req.headers["content-type"] ?? "").startsWith(JSON_TYPE)) {
-                return this.json(res, 400, {
-                    error_code: "INVALID_PARAMETER_VALUE",
-                    message: "Bad Request. Content-Type must be one of ['application/json'].",
-                });
-            }
-            const params = req.method === "POST" ? JSON.parse(body || "{}") : Object.fromEntries(url.searchParams);
-            const stages = req.method === "POST" ? params.stages : url.searchParams.getAll("stages");
-            return this.mlflow(req.method ?? "GET", url.pathname, params, stages, res);
+            // MLflow's auth app leaves /health open and checks everything else, known route or not.
+            const user = url.pathname === "/health" ? undefined : this.authenticate(req, res);
+            if (user === null) return;
+            this.route(method, url, req.headers["content-type"], body, user, res);
         } catch (err) {
-            this.json(res, 500, { error_code: "INTERNAL_ERROR", message: String(err) });
+            if (err instanceof Answered) return;
+            this.notFound(res, `${method} ${url.pathname}: ${(err as Error).message}`);
         }
     }
 
-    private authorized(req: http.IncomingMessage, res: http.ServerResponse): boolean {
+    /** The user name (basic auth), undefined when there is no per-user auth, null once refused. */
+    private authenticate(req: http.IncomingMessage, res: http.ServerResponse): string | undefined | null {
         const header = req.headers.authorization ?? "";
-        if (this.auth.mode === "none") return true;
+        if (this.auth.mode === "none") return undefined;
+        const refuse = () => {
+            res.writeHead(401, { "Content-Type": HTML_TYPE, "WWW-Authenticate": 'Basic realm="mlflow"' }).end(UNAUTHENTICATED_BODY);
+            return null;
+        };
         if (this.auth.mode === "bearer") {
             const token = header.startsWith("Bearer ") ? header.slice(7) : undefined;
-            if (token && this.auth.tokens.includes(token)) return true;
-            res.writeHead(401, { "Content-Type": "text/html; charset=utf-8" }).end(HTML_401);
-            return false;
+            return token && this.auth.tokens.includes(token) ? undefined : refuse();
         }
         const decoded = header.startsWith("Basic ") ? Buffer.from(header.slice(6), "base64").toString() : "";
         const [user, ...rest] = decoded.split(":");
         const entry = this.auth.users[user];
-        if (!entry || entry.password !== rest.join(":")) {
-            res.writeHead(401, { "Content-Type": "text/html; charset=utf-8", "WWW-Authenticate": 'Basic realm="mlflow"' }).end(HTML_401);
-            return false;
-        }
-        if (!entry.canRead) {
-            res.writeHead(403, { "Content-Type": "text/plain; charset=utf-8" }).end("Permission denied");
-            return false;
-        }
-        return true;
+        return entry && entry.password === rest.join(":") ? user : refuse();
     }
 
-    private mlflow(method: string, path: string, params: Record<string, any>, stages: string[] | undefined, res: http.ServerResponse): void {
-        const route = `${method} ${path.replace(/^\/api\/2\.0\/mlflow\//, "")}`;
-        const model = typeof params.name === "string" ? this.models.get(params.name) : undefined;
-        const missingModel = () =>
-            this.json(res, 404, { error_code: "RESOURCE_DOES_NOT_EXIST", message: `Registered Model with name=${params.name} not found` });
-        switch (route) {
-            case "GET registered-models/alias": {
-                if (!params.alias) {
-                    return this.json(res, 400, {
-                        error_code: "INVALID_PARAMETER_VALUE",
-                        message: "Missing value for required parameter 'alias'. See the API docs for more information about request parameters.",
-                    });
-                }
-                const version = model?.aliases.get(params.alias);
-                const found = version !== undefined ? model!.versions.get(version) : undefined;
-                if (!model || !found) {
-                    // Real MLflow: 400, not 404, for an unknown alias and for an unknown model alike.
-                    return this.json(res, 400, { error_code: "INVALID_PARAMETER_VALUE", message: `Registered model alias ${params.alias} not found.` });
-                }
-                return this.json(res, 200, { model_version: this.versionJson(model, found, true) });
+    private route(method: string, url: URL, contentType: string | undefined, body: string, user: string | undefined, res: http.ServerResponse): void {
+        const path = url.pathname;
+        if (method === "GET" && path === "/health") return this.text(res, 200, "OK");
+        if (method === "GET" && path === "/version") return this.text(res, 200, MLFLOW_VERSION);
+        if (path.startsWith(UC_PREFIX) && this.serveUnityCatalog && method === "GET") return this.unityCatalog(url, res);
+        if (!path.startsWith(PREFIX)) return this.notFound(res);
+        const route = `${method} ${path.slice(PREFIX.length)}`;
+        const handler = this.mlflowRoutes[route];
+        if (!handler) return this.notFound(res);
+        let params: Params;
+        if (method === "POST") {
+            // MLflow checks the Content-Type of every POST body before reading it.
+            if (contentType === undefined) return this.invalid(res, "Bad Request. Content-Type header is missing.");
+            if (contentType.split(";")[0].trim() !== JSON_TYPE) return this.invalid(res, "Bad Request. Content-Type must be one of ['application/json'].");
+            const parsed = JSON.parse(body || "{}");
+            if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return this.notFound(res, `${route}: body is not a JSON object`);
+            params = parsed;
+        } else {
+            params = Object.fromEntries(url.searchParams);
+            const stages = url.searchParams.getAll("stages");
+            if (stages.length) params.stages = stages;
+            const orderBy = url.searchParams.getAll("order_by");
+            if (orderBy.length) params.order_by = orderBy;
+        }
+        handler.call(this, params, user, res);
+    }
+
+    private readonly mlflowRoutes: Record<string, (this: FakeMlflowServer, params: Params, user: string | undefined, res: http.ServerResponse) => void> = {
+        "GET registered-models/alias"(params, user, res) {
+            const name = this.required(res, params, "name");
+            const alias = this.required(res, params, "alias");
+            this.permitted(res, user, name);
+            const model = this.models.get(name);
+            const version = model?.aliases.get(alias);
+            const found = version !== undefined ? model!.versions.get(version) : undefined;
+            // Real MLflow: 400, not 404, for an unknown alias and for an unknown model alike.
+            if (!model || !found) return this.invalid(res, `Registered model alias ${alias} not found.`);
+            this.json(res, 200, { model_version: this.versionJson(model, found, true) });
+        },
+        "GET model-versions/get"(params, user, res) {
+            const name = this.required(res, params, "name");
+            const version = this.required(res, params, "version");
+            this.permitted(res, user, name);
+            if (!/^-?\d+$/.test(version)) return this.invalid(res, `Model version must be an integer, got '${version}'`);
+            const model = this.models.get(name);
+            const found = model?.versions.get(Number(version));
+            if (!model || !found) return this.missing(res, `Model Version (name=${name}, version=${version}) not found`);
+            this.json(res, 200, { model_version: this.versionJson(model, found, true) });
+        },
+        "GET registered-models/get-latest-versions"(params, user, res) {
+            this.latestVersions(params, user, res);
+        },
+        "POST registered-models/get-latest-versions"(params, user, res) {
+            this.latestVersions(params, user, res);
+        },
+        "GET model-versions/search"(params, _user, res) {
+            this.search(params, res);
+        },
+        "GET model-versions/get-download-uri"(params, user, res) {
+            const name = this.required(res, params, "name");
+            const version = this.required(res, params, "version");
+            this.permitted(res, user, name);
+            const model = this.models.get(name);
+            const found = /^\d+$/.test(version) ? model?.versions.get(Number(version)) : undefined;
+            if (!model || !found) return this.missing(res, `Model Version (name=${name}, version=${version}) not found`);
+            const artifactUri = found.modelId ? `mlflow-artifacts:/0/models/${found.modelId}/artifacts` : (found.source ?? `runs:/${found.runId ?? `run${found.version}`}/model`);
+            this.json(res, 200, { artifact_uri: artifactUri });
+        },
+        "GET registered-models/get"(params, user, res) {
+            const name = this.required(res, params, "name");
+            this.permitted(res, user, name);
+            const model = this.models.get(name);
+            if (!model) return this.missing(res, `Registered Model with name=${name} not found`);
+            const registered: Record<string, unknown> = { name: model.name, creation_timestamp: model.createdAt, last_updated_timestamp: model.createdAt };
+            if (model.description) registered.description = model.description;
+            const latest = this.latestPerStage(model, [...STAGES]);
+            // Absent, not empty, for a model with no versions; never with aliases.
+            if (latest.length) registered.latest_versions = latest.map((v) => this.versionJson(model, v, false));
+            if (model.aliases.size) registered.aliases = [...model.aliases].map(([alias, version]) => ({ alias, version: String(version) }));
+            this.json(res, 200, { registered_model: registered });
+        },
+        "POST registered-models/alias"(params, user, res) {
+            const name = this.required(res, params, "name");
+            const alias = this.required(res, params, "alias");
+            if (params.version === undefined) this.required(res, params, "version");
+            if (typeof params.version !== "string") {
+                return this.invalid(
+                    res,
+                    `Invalid value ${JSON.stringify(params.version)} for parameter 'version' supplied. Hint: Value was of type '${pythonType(params.version)}'. See the API docs for more information about request parameters.`,
+                );
             }
-            case "GET model-versions/get": {
-                const found = model?.versions.get(Number(params.version));
-                if (!model || !found || !/^\d+$/.test(String(params.version))) {
-                    return this.json(res, 404, {
-                        error_code: "RESOURCE_DOES_NOT_EXIST",
-                        message: `Model Version (name=${params.name}, version=${params.version}) not found`,
-                    });
-                }
-                return this.json(res, 200, { model_version: this.versionJson(model, found, true) });
+            if (alias.toLowerCase() === "latest") return this.invalid(res, "'latest' alias name (case insensitive) is reserved.");
+            if (/^[vV]\d+$/.test(alias)) return this.invalid(res, `Version alias name '${alias}' is reserved.`);
+            this.permitted(res, user, name);
+            const model = this.models.get(name);
+            if (!model) return this.missing(res, `Registered Model with name=${name} not found`);
+            if (!model.versions.has(Number(params.version))) return this.missing(res, `Model Version (name=${name}, version=${params.version}) not found`);
+            this.setAlias(name, alias, Number(params.version));
+            this.json(res, 200, {});
+        },
+    };
+
+    private latestVersions(params: Params, user: string | undefined, res: http.ServerResponse): void {
+        const name = this.required(res, params, "name");
+        this.permitted(res, user, name);
+        const model = this.models.get(name);
+        if (!model) return this.missing(res, `Registered Model with name=${name} not found`);
+        const asked = Array.isArray(params.stages) ? (params.stages as unknown[]).map(String) : [];
+        const stages: string[] = [];
+        for (const stage of asked) {
+            // Stage names are accepted in any case.
+            const canonical = STAGES.find((s) => s.toLowerCase() === stage.toLowerCase());
+            if (!canonical) return this.invalid(res, `Invalid Model Version stage: ${stage}. Value must be one of None, Staging, Production, Archived.`);
+            stages.push(canonical);
+        }
+        const latest = this.latestPerStage(model, stages.length ? stages : [...STAGES]);
+        if (latest.length === 0) return this.json(res, 200, {});
+        this.json(res, 200, { model_versions: latest.map((v) => this.versionJson(model, v, false)) });
+    }
+
+    /** The newest version in each stage, sorted by version number (one pass, as a database would). */
+    private latestPerStage(model: ModelRecord, stages: string[]) {
+        const newest = new Map<string, FakeVersion & { updatedAt: number }>();
+        for (const v of model.versions.values()) {
+            const stage = v.stage ?? "None";
+            if (stages.includes(stage) && (!newest.has(stage) || newest.get(stage)!.version < v.version)) newest.set(stage, v);
+        }
+        return [...newest.values()].sort((a, b) => a.version - b.version);
+    }
+
+    private search(params: Params, res: http.ServerResponse): void {
+        const filter = String(params.filter ?? "").trim();
+        let match: [string, string] | undefined;
+        if (filter) {
+            const parsed = /^([\w.]+)\s*=\s*(?:'([^']*)'|"([^"]*)")$/.exec(filter);
+            const key = /^\s*([\w.]+)/.exec(filter)?.[1] ?? filter;
+            if (!parsed || !FILTER_KEYS.includes(parsed[1])) {
+                return this.invalid(res, `Invalid attribute key '${key}' specified. Valid keys are '{'name', 'run_id', 'source_path'}'`);
             }
-            case "GET registered-models/get-latest-versions":
-            case "POST registered-models/get-latest-versions": {
-                if (!params.name) return this.json(res, 400, { error_code: "INVALID_PARAMETER_VALUE", message: "Missing value for required parameter 'name'." });
-                if (!model) return missingModel();
-                const wanted = (stages && stages.length ? stages : ["None", "Staging", "Production", "Archived"]).map(capitalise);
-                const latest = wanted
-                    .map((stage) => [...model.versions.values()].filter((v) => (v.stage ?? "None") === stage).sort((a, b) => b.version - a.version)[0])
-                    .filter((v): v is FakeVersion => v !== undefined);
-                return this.json(res, 200, { model_versions: latest.map((v) => this.versionJson(model, v, false)) });
-            }
-            case "GET model-versions/search": {
-                const filter = String(params.filter ?? "");
-                const match = /^name\s*=\s*'([^']*)'$/.exec(filter.trim());
-                if (filter && !match) {
-                    const key = /^\s*([\w.]+)/.exec(filter)?.[1] ?? filter;
-                    return this.json(res, 400, {
-                        error_code: "INVALID_PARAMETER_VALUE",
-                        message: `Invalid attribute key '${key}' specified. Valid keys are '{'name', 'run_id', 'source_path'}'`,
-                    });
-                }
-                const candidates = [...this.models.values()].filter((m) => !match || m.name === match[1]);
-                const max = Number(params.max_results ?? 10000);
-                const descending = String(params.order_by ?? "").replace(/\s+/g, " ") === "version_number DESC";
-                let rows: { m: ModelRecord; v: FakeVersion }[];
-                if (descending && max === 1 && candidates.length === 1) {
-                    // ORDER BY version DESC LIMIT 1 on an indexed column: no full sort, as a database does it.
-                    let top: FakeVersion | undefined;
-                    for (const v of candidates[0].versions.values()) if (!top || v.version > top.version) top = v;
-                    rows = top ? [{ m: candidates[0], v: top }] : [];
-                } else {
-                    rows = candidates.flatMap((m) => [...m.versions.values()].map((v) => ({ m, v })));
-                    if (descending) rows.sort((a, b) => b.v.version - a.v.version);
-                    rows = rows.slice(0, max);
-                }
-                if (rows.length === 0) return this.json(res, 200, {});
-                return this.json(res, 200, { model_versions: rows.map(({ m, v }) => this.versionJson(m, v, false)) });
-            }
-            case "GET model-versions/get-download-uri": {
-                const found = model?.versions.get(Number(params.version));
-                if (!model || !found) return this.json(res, 404, { error_code: "RESOURCE_DOES_NOT_EXIST", message: "Model Version not found" });
-                return this.json(res, 200, { artifact_uri: found.source ?? `runs:/run${found.version}/model` });
-            }
-            case "GET registered-models/get": {
-                if (!model) return missingModel();
-                const registered: Record<string, unknown> = {
-                    name: model.name,
-                    creation_timestamp: model.createdAt,
-                    last_updated_timestamp: model.createdAt,
-                    latest_versions: ["None", "Staging", "Production", "Archived"]
-                        .map((stage) => [...model.versions.values()].filter((v) => (v.stage ?? "None") === stage).sort((a, b) => b.version - a.version)[0])
-                        .filter((v): v is FakeVersion => v !== undefined)
-                        .map((v) => this.versionJson(model, v, false)),
-                };
-                if (model.description) registered.description = model.description;
-                if (model.aliases.size) registered.aliases = [...model.aliases].map(([alias, version]) => ({ alias, version: String(version) }));
-                return this.json(res, 200, { registered_model: registered });
-            }
-            case "POST registered-models/alias": {
-                if (typeof params.version !== "string") {
-                    return this.json(res, 400, {
-                        error_code: "INVALID_PARAMETER_VALUE",
-                        message: `Invalid value ${JSON.stringify(params.version)} for parameter 'version' supplied. Hint: Value was of type '${typeof params.version}'.`,
-                    });
-                }
-                if (String(params.alias).toLowerCase() === "latest" || /^v\d+$/.test(String(params.alias))) {
-                    return this.json(res, 400, { error_code: "INVALID_PARAMETER_VALUE", message: `'${params.alias}' is a reserved alias.` });
-                }
-                if (!model || !model.versions.has(Number(params.version))) {
-                    return this.json(res, 404, { error_code: "RESOURCE_DOES_NOT_EXIST", message: `Model Version (name=${params.name}, version=${params.version}) not found` });
-                }
-                model.aliases.set(params.alias, Number(params.version));
-                return this.json(res, 200, {});
+            match = [parsed[1], parsed[2] ?? parsed[3]];
+        }
+        const max = params.max_results === undefined ? MAX_SEARCH_RESULTS : Number(params.max_results);
+        if (!Number.isInteger(max) || max < 1 || max > MAX_SEARCH_RESULTS) {
+            return this.invalid(res, `Invalid value ${params.max_results} for parameter 'max_results' supplied. It must be at most ${MAX_SEARCH_RESULTS}, but got value ${params.max_results}`);
+        }
+        const orderBy = (Array.isArray(params.order_by) ? params.order_by : params.order_by ? [params.order_by] : []).map((o) => String(o).trim().split(/\s+/));
+        for (const [key] of orderBy) {
+            if (!ORDER_BY_KEYS.includes(key)) {
+                return this.invalid(res, `Invalid attribute key '${key}' specified. Valid keys are '{'name', 'version_number', 'creation_timestamp', 'last_updated_timestamp'}'`);
             }
         }
-        res.writeHead(404, { "Content-Type": "text/html; charset=utf-8" }).end(HTML_404);
+        const offset = params.page_token ? Number(JSON.parse(Buffer.from(String(params.page_token), "base64").toString()).offset) : 0;
+        const candidates = [...this.models.values()].filter((m) => !match || match[0] !== "name" || m.name === match[1]);
+        type Row = { m: ModelRecord; v: FakeVersion & { updatedAt: number } };
+        const byVersionDesc = orderBy.length === 1 && orderBy[0][0] === "version_number" && orderBy[0][1]?.toUpperCase() === "DESC";
+        let total: number;
+        let page: Row[];
+        if (byVersionDesc && max === 1 && offset === 0 && candidates.length === 1 && (!match || match[0] === "name")) {
+            // ORDER BY version DESC LIMIT 1 on an indexed column: no full sort, as a database does it.
+            let top: Row["v"] | undefined;
+            for (const v of candidates[0].versions.values()) if (!top || v.version > top.version) top = v;
+            total = candidates[0].versions.size;
+            page = top ? [{ m: candidates[0], v: top }] : [];
+        } else {
+            let rows: Row[] = candidates.flatMap((m) => [...m.versions.values()].map((v) => ({ m, v })));
+            if (match && match[0] === "run_id") rows = rows.filter(({ v }) => (v.runId ?? `run${v.version}`) === match![1]);
+            if (match && match[0] === "source_path") rows = rows.filter(({ v }) => this.sourceOf(v) === match![1]);
+            const keyOf = (row: Row, key: string): string | number =>
+                key === "name" ? row.m.name : key === "version_number" ? row.v.version : key === "creation_timestamp" ? row.v.createdAt! : row.v.updatedAt;
+            // Without order_by: last updated first.
+            const order = orderBy.length ? orderBy : [["last_updated_timestamp", "DESC"]];
+            rows.sort((a, b) => {
+                for (const [key, direction] of order) {
+                    const x = keyOf(a, key);
+                    const y = keyOf(b, key);
+                    if (x !== y) return (x < y ? -1 : 1) * (direction?.toUpperCase() === "DESC" ? -1 : 1);
+                }
+                return 0;
+            });
+            total = rows.length;
+            page = rows.slice(offset, offset + max);
+        }
+        if (page.length === 0) return this.json(res, 200, {});
+        const answer: Record<string, unknown> = { model_versions: page.map(({ m, v }) => this.versionJson(m, v, false)) };
+        // Sent whenever more rows exist, even at max_results=1.
+        if (offset + max < total) answer.next_page_token = Buffer.from(JSON.stringify({ offset: offset + max })).toString("base64");
+        this.json(res, 200, answer);
     }
 
     private unityCatalog(url: URL, res: http.ServerResponse): void {
-        const [fullName, kind, arg] = url.pathname.slice("/api/2.1/unity-catalog/models/".length).split("/").map(decodeURIComponent);
+        const [fullName, kind, arg, ...rest] = url.pathname.slice(UC_PREFIX.length).split("/").map(decodeURIComponent);
+        const includeAliases = url.searchParams.get("include_aliases") === "true";
+        if (rest.length || (kind !== undefined && kind !== "aliases" && kind !== "versions") || (kind === "aliases" && !arg)) return this.notFound(res);
+        if (kind === "versions" && arg !== undefined && !/^\d+$/.test(arg)) return this.notFound(res);
         const model = this.models.get(fullName);
-        if (!model) {
-            return this.json(res, 404, { error_code: "RESOURCE_DOES_NOT_EXIST", message: `Routine or Model '${fullName}' does not exist.` });
-        }
+        if (!model) return this.missing(res, `Routine or Model '${fullName}' does not exist.`);
         if (kind === undefined) {
             const [catalog, schema, name] = fullName.split(".");
-            return this.json(res, 200, {
-                full_name: fullName,
-                catalog_name: catalog,
-                schema_name: schema,
-                name,
-                created_at: model.createdAt,
-                aliases: [...model.aliases].map(([alias, version]) => ({ alias_name: alias, version_num: version })),
-            });
+            const info: Record<string, unknown> = { full_name: fullName, catalog_name: catalog, schema_name: schema, name, created_at: model.createdAt };
+            if (includeAliases) info.aliases = [...model.aliases].map(([alias, version]) => ({ alias_name: alias, version_num: version }));
+            return this.json(res, 200, info);
         }
         if (kind === "aliases") {
             const version = model.aliases.get(arg);
             const found = version !== undefined ? model.versions.get(version) : undefined;
-            if (!found) return this.json(res, 404, { error_code: "RESOURCE_DOES_NOT_EXIST", message: `Alias ${arg} does not exist.` });
-            return this.json(res, 200, this.ucVersionJson(model, found));
+            if (!found) return this.missing(res, `Alias ${arg} does not exist.`);
+            return this.json(res, 200, this.ucVersionJson(model, found, includeAliases));
         }
-        if (kind === "versions" && arg !== undefined) {
+        if (arg !== undefined) {
             const found = model.versions.get(Number(arg));
-            if (!found) return this.json(res, 404, { error_code: "RESOURCE_DOES_NOT_EXIST", message: `Model version ${fullName}/${arg} does not exist.` });
-            return this.json(res, 200, this.ucVersionJson(model, found));
+            if (!found) return this.missing(res, `Model version ${fullName}/${arg} does not exist.`);
+            return this.json(res, 200, this.ucVersionJson(model, found, includeAliases));
         }
-        if (kind === "versions") {
-            // No ordering is guaranteed: answer in a scrambled order, paged.
-            const all = [...model.versions.values()].sort((a, b) => ((a.version * 7919) % 13) - ((b.version * 7919) % 13) || a.version - b.version);
-            const size = Math.min(Number(url.searchParams.get("max_results") ?? this.ucPageSize) || this.ucPageSize, this.ucPageSize);
-            const token = url.searchParams.get("page_token");
-            if (this.ucEmptyFirstPage && !token) return this.json(res, 200, { model_versions: [], next_page_token: "offset:0" });
-            const offset = token ? Number(token.replace("offset:", "")) : 0;
-            const page = all.slice(offset, offset + size);
-            const answer: Record<string, unknown> = { model_versions: page.map((v) => this.ucVersionJson(model, v)) };
-            if (offset + size < all.length) answer.next_page_token = `offset:${offset + size}`;
-            return this.json(res, 200, answer);
+        // No ordering is guaranteed: answer in a scrambled order, paged. Listed versions carry no aliases.
+        const all = [...model.versions.values()].sort((a, b) => ((a.version * 7919) % 13) - ((b.version * 7919) % 13) || a.version - b.version);
+        const size = Math.min(Number(url.searchParams.get("max_results") ?? this.ucPageSize) || this.ucPageSize, this.ucPageSize);
+        const token = url.searchParams.get("page_token");
+        if (this.ucEmptyFirstPage && !token) return this.json(res, 200, { model_versions: [], next_page_token: "offset:0" });
+        const offset = token ? Number(token.replace("offset:", "")) : 0;
+        const page = all.slice(offset, offset + size);
+        const answer: Record<string, unknown> = { model_versions: page.map((v) => this.ucVersionJson(model, v, false)) };
+        if (offset + size < all.length) answer.next_page_token = `offset:${offset + size}`;
+        this.json(res, 200, answer);
+    }
+
+    private required(res: http.ServerResponse, params: Params, key: string): string {
+        const value = params[key];
+        if (value === undefined || value === "") {
+            this.invalid(res, `Missing value for required parameter '${key}'. See the API docs for more information about request parameters.`);
+            throw new Answered();
         }
-        res.writeHead(404, { "Content-Type": "text/html; charset=utf-8" }).end(HTML_404);
+        return String(value);
+    }
+
+    /** MLflow's basic-auth app: 403 for a model the user is denied; unknown models fall to the default. */
+    private permitted(res: http.ServerResponse, user: string | undefined, model: string): void {
+        if (this.auth.mode !== "basic" || user === undefined) return;
+        if (this.auth.users[user]?.denied?.includes(model)) {
+            res.writeHead(403, { "Content-Type": HTML_TYPE }).end("Permission denied");
+            throw new Answered();
+        }
     }
 
     private readStatus(model: ModelRecord, v: FakeVersion): FakeVersion["status"] {
@@ -339,19 +463,24 @@ export class FakeMlflowServer {
         return v.status ?? "READY";
     }
 
-    private versionJson(model: ModelRecord, v: FakeVersion, withAliases: boolean): Record<string, unknown> {
+    private sourceOf(v: FakeVersion): string {
+        return v.source ?? (v.modelId ? `models:/${v.modelId}` : `runs:/${v.runId ?? `run${v.version}`}/model`);
+    }
+
+    private versionJson(model: ModelRecord, v: FakeVersion & { updatedAt: number }, withAliases: boolean): Record<string, unknown> {
         const json: Record<string, unknown> = {
             name: model.name,
             version: String(v.version),
             creation_timestamp: v.createdAt,
-            last_updated_timestamp: (v.createdAt ?? 0) + 92,
+            last_updated_timestamp: v.updatedAt,
             current_stage: v.stage ?? "None",
             description: "",
-            source: v.source ?? `runs:/${v.runId ?? `run${v.version}`}/model`,
+            source: this.sourceOf(v),
             run_id: v.runId ?? `run${v.version}`,
             status: this.readStatus(model, v),
             run_link: "",
         };
+        if (v.modelId) json.model_id = v.modelId;
         if (v.statusMessage) json.status_message = v.statusMessage;
         const aliases = [...model.aliases].filter(([, version]) => version === v.version).map(([alias]) => alias);
         // Omitted when empty, and never in search results or latest_versions.
@@ -360,14 +489,14 @@ export class FakeMlflowServer {
         return json;
     }
 
-    private ucVersionJson(model: ModelRecord, v: FakeVersion): Record<string, unknown> {
+    private ucVersionJson(model: ModelRecord, v: FakeVersion, withAliases: boolean): Record<string, unknown> {
         const [catalog, schema, name] = model.name.split(".");
-        return {
+        const json: Record<string, unknown> = {
             model_name: name,
             catalog_name: catalog,
             schema_name: schema,
             version: v.version,
-            source: v.source ?? `dbfs:/databricks/mlflow-tracking/1/run${v.version}/artifacts/model`,
+            source: v.source ?? (v.modelId ? `models:/${v.modelId}` : `dbfs:/databricks/mlflow-tracking/1/run${v.version}/artifacts/model`),
             storage_location: `abfss://models@store.dfs.core.windows.net/models/${name}/${v.version}`,
             run_id: v.runId ?? `run${v.version}`,
             run_workspace_id: 1234567890123456,
@@ -378,8 +507,30 @@ export class FakeMlflowServer {
             created_by: "someone@example.com",
             updated_at: v.createdAt,
             updated_by: "someone@example.com",
-            aliases: [...model.aliases].filter(([, version]) => version === v.version).map(([alias]) => ({ alias_name: alias, version_num: v.version })),
         };
+        // Unity Catalog includes aliases only when asked (include_aliases=true), and never in a list.
+        if (withAliases) {
+            json.aliases = [...model.aliases].filter(([, version]) => version === v.version).map(([alias]) => ({ alias_name: alias, version_num: v.version }));
+        }
+        return json;
+    }
+
+    private invalid(res: http.ServerResponse, message: string): void {
+        this.json(res, 400, { error_code: "INVALID_PARAMETER_VALUE", message });
+    }
+
+    private missing(res: http.ServerResponse, message: string): void {
+        this.json(res, 404, { error_code: "RESOURCE_DOES_NOT_EXIST", message });
+    }
+
+    /** The real server's answer for a route it does not have. */
+    private notFound(res: http.ServerResponse, unmodeled?: string): void {
+        if (unmodeled) this.unmodeled.push(unmodeled);
+        if (!res.headersSent) res.writeHead(404, { "Content-Type": HTML_TYPE }).end(HTML_404);
+    }
+
+    private text(res: http.ServerResponse, status: number, body: string): void {
+        res.writeHead(status, { "Content-Type": HTML_TYPE }).end(body);
     }
 
     private json(res: http.ServerResponse, status: number, body: unknown): void {
@@ -387,7 +538,11 @@ export class FakeMlflowServer {
     }
 }
 
-function capitalise(stage: string): string {
-    const lower = stage.toLowerCase();
-    return lower === "none" ? "None" : lower.charAt(0).toUpperCase() + lower.slice(1);
+/** The Python type name MLflow's parameter validation reports. */
+function pythonType(value: unknown): string {
+    if (value === null) return "NoneType";
+    if (typeof value === "number") return Number.isInteger(value) ? "int" : "float";
+    if (typeof value === "boolean") return "bool";
+    if (Array.isArray(value)) return "list";
+    return typeof value === "object" ? "dict" : typeof value;
 }

@@ -1,11 +1,21 @@
-// An in-process scoring server that answers as `mlflow models serve` does, per
-// ../shared/mlflow-registry-contract.md: /ping and /health 200 once the model is loaded,
-// /invocations with exactly one of dataframe_split, dataframe_records, instances or inputs
-// (JSON) or CSV, {"predictions": [...]}, 400 BAD_REQUEST / INVALID_PARAMETER_VALUE, 415 in text.
+// An in-process scoring server that answers as `mlflow models serve` (MLflow 2.11, a scikit-learn
+// model with a 14-column float64 signature) answers, per ../shared/mlflow-registry-contract.md:
+// - start-up: connections refused until it listens (`startLater`), then the first /ping is held
+//   until the model is loaded (`loadMs`), then 200. Never a 503 while loading;
+// - GET /ping, /health → 200; GET /version → the MLflow version (JSON content type); `//ping` → 200;
+//   GET /invocations → 405 HTML; a route it lacks → 404 HTML;
+// - POST /invocations, JSON or CSV: exactly one of dataframe_split, dataframe_records, instances,
+//   inputs (records, or a dict of columns); `{"predictions": [...]}`; 400 BAD_REQUEST for invalid
+//   JSON, a list, no or several input keys, values of the wrong type, nulls (with a stack_trace);
+//   400 INVALID_PARAMETER_VALUE with MLflow's many-line "Model is missing inputs" message for
+//   missing columns or lists of lists; 415 plain text for other content types.
+// A request it does not model gets the unknown-route 404 and is listed in `unmodeled`.
 import * as http from "http";
-import type { AddressInfo } from "net";
+import * as net from "net";
 
 export interface ScoringFault {
+    /** Only requests whose path matches; /invocations unless given. */
+    path?: RegExp;
     status?: number;
     body?: string;
     contentType?: string;
@@ -13,32 +23,89 @@ export interface ScoringFault {
     reset?: boolean;
 }
 
-const INPUT_KEYS = ["dataframe_split", "dataframe_records", "instances", "inputs"];
+/** The fraud model's signature, as in serving/sample-input.json. */
+export const FRAUD_COLUMNS = [
+    "age",
+    "credit_card_balance",
+    "bank_account_balance",
+    "mortgage_balance",
+    "sec_bank_account_balance",
+    "savings_account_balance",
+    "sec_savings_account_balance",
+    "total_est_nworth",
+    "primary_loan_balance",
+    "secondary_loan_balance",
+    "uni_loan_balance",
+    "longitude",
+    "latitude",
+    "transaction_amount",
+];
+
+export const INPUT_KEYS = ["dataframe_split", "dataframe_records", "instances", "inputs"];
+const INPUT_FIELDS = "{'dataframe_split', 'dataframe_records', 'instances', 'inputs'}";
+const HTML = "text/html; charset=utf-8";
+const HTML_404 =
+    '<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.</p>\n';
+const HTML_405 = "<!doctype html>\n<html lang=en>\n<title>405 Method Not Allowed</title>\n<h1>Method Not Allowed</h1>\n<p>The method is not allowed for the requested URL.</p>\n";
+const STACK_TRACE =
+    'Traceback (most recent call last):\n  File "/opt/conda/lib/python3.10/site-packages/mlflow/pyfunc/scoring_server/__init__.py", line 339, in invocations\n    raw_predictions = model.predict(data, params=params)\nValueError: Input X contains NaN.\nLogisticRegression does not accept missing values encoded as NaN natively.';
+
+type Frame = { columns: (string | number)[]; rows: unknown[][] };
+
+class Refusal {
+    constructor(
+        readonly code: string,
+        readonly message: string,
+        readonly extra: Record<string, string> = {},
+    ) {}
+}
+
+class Unmodeled extends Error {}
 
 export class FakeScoringServer {
-    /** Requests to /ping answered 503 before the model counts as loaded. */
-    pingsUntilReady = 0;
-    /** Columns the model's signature requires. */
-    columns: string[] = [];
+    /** Columns the model's signature requires (all float64). */
+    columns: string[] = [...FRAUD_COLUMNS];
+    /** Time the model takes to load after the server listens; /ping is held until then. */
+    loadMs = 0;
     /** Added to every /invocations answer, to give a measurable latency. */
     latencyMs = 0;
     readonly faults: ScoringFault[] = [];
-    readonly requests: { method: string; path: string; contentType?: string; authorization?: string; body: string }[] = [];
+    readonly requests: { method: string; path: string; rawPath: string; contentType?: string; authorization?: string; body: string }[] = [];
+    readonly unmodeled: string[] = [];
+    /** Set to stand for an auth front (Container Apps with Entra): bearer token required. */
     requiredToken?: string;
     private readonly server = http.createServer((req, res) => void this.handle(req, res));
+    private port = 0;
+    private loaded: Promise<void> = Promise.resolve();
 
     async start(): Promise<string> {
-        await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+        await this.listen(0);
+        return this.scoringUri;
+    }
+
+    /**
+     * Returns the scoring URI at once and starts listening only after `afterMs`: until then
+     * connections are refused, as while a real server starts.
+     */
+    async startLater(afterMs: number): Promise<string> {
+        this.port = await freePort();
+        setTimeout(() => void this.listen(this.port), afterMs);
         return this.scoringUri;
     }
 
     get scoringUri(): string {
-        return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}/invocations`;
+        return `http://127.0.0.1:${this.port}/invocations`;
     }
 
     async stop(): Promise<void> {
         this.server.closeAllConnections();
         await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    }
+
+    private async listen(port: number): Promise<void> {
+        await new Promise<void>((resolve) => this.server.listen(port, "127.0.0.1", resolve));
+        this.port = (this.server.address() as net.AddressInfo).port;
+        this.loaded = new Promise((resolve) => setTimeout(resolve, this.loadMs));
     }
 
     private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -47,32 +114,19 @@ export class FakeScoringServer {
             req.on("data", (chunk) => (data += chunk));
             req.on("end", () => resolve(data));
         });
-        const path = new URL(req.url ?? "/", "http://fake").pathname;
-        this.requests.push({ method: req.method ?? "GET", path, contentType: req.headers["content-type"], authorization: req.headers.authorization, body });
+        const rawPath = (req.url ?? "/").split("?")[0];
+        // The server routes `//ping` as `/ping`.
+        const path = rawPath.replace(/^\/+/, "/");
+        const method = req.method ?? "GET";
+        this.requests.push({ method, path, rawPath, contentType: req.headers["content-type"], authorization: req.headers.authorization, body });
 
         if (this.requiredToken && req.headers.authorization !== `Bearer ${this.requiredToken}`) {
             res.writeHead(401, { "Content-Type": "text/plain", "WWW-Authenticate": "Bearer" }).end("Unauthorized");
             return;
         }
-        if (path === "/ping" || path === "/health") {
-            if (this.pingsUntilReady > 0) {
-                this.pingsUntilReady--;
-                res.writeHead(503, { "Content-Type": "text/plain" }).end("Service Unavailable");
-                return;
-            }
-            res.writeHead(200, { "Content-Type": "application/json" }).end("\n");
-            return;
-        }
-        if (path === "/version") {
-            res.writeHead(200, { "Content-Type": "text/plain" }).end("2.11.3");
-            return;
-        }
-        if (path !== "/invocations" || req.method !== "POST") {
-            res.writeHead(404, { "Content-Type": "text/html" }).end("<!doctype html><title>404 Not Found</title>");
-            return;
-        }
-        const fault = this.faults.shift();
-        if (fault) {
+        const faultIndex = this.faults.findIndex((f) => (f.path ?? /^\/invocations$/).test(path));
+        if (faultIndex >= 0) {
+            const [fault] = this.faults.splice(faultIndex, 1);
             if (fault.delayMs) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
             if (fault.reset) {
                 req.socket.destroy();
@@ -83,57 +137,165 @@ export class FakeScoringServer {
                 return;
             }
         }
-        if (this.latencyMs) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
-        const type = String(req.headers["content-type"] ?? "").split(";")[0].trim();
-        if (type === "text/csv") {
-            const [header, ...rows] = body.trim().split("\n");
-            return this.predict(res, header.split(",").map((c) => c.trim()), rows.map((r) => r.split(",").map(Number)));
+        if (path === "/ping" || path === "/health" || path === "/version" || path === "/invocations") {
+            const allowed = path === "/invocations" ? "POST" : "GET";
+            if (method !== allowed) {
+                res.writeHead(405, { "Content-Type": HTML, Allow: `${allowed}, OPTIONS` }).end(HTML_405);
+                return;
+            }
         }
-        if (type !== "application/json") {
-            res.writeHead(415, { "Content-Type": "text/plain" }).end(
-                `This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got '${type}'.`,
-            );
+        if (path === "/ping" || path === "/health") {
+            // Held, never 503, until the model is loaded.
+            await this.loaded;
+            res.writeHead(200, { "Content-Type": "application/json" }).end("\n");
             return;
         }
-        let parsed: Record<string, any>;
+        if (path === "/version") {
+            res.writeHead(200, { "Content-Type": "application/json" }).end("2.11.3");
+            return;
+        }
+        if (path !== "/invocations") {
+            res.writeHead(404, { "Content-Type": HTML }).end(HTML_404);
+            return;
+        }
+        await this.loaded;
+        if (this.latencyMs) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
+        try {
+            const predictions = this.invocations(req.headers["content-type"], body, res);
+            if (predictions) res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ predictions }));
+        } catch (err) {
+            if (err instanceof Refusal) {
+                res.writeHead(400, { "Content-Type": "application/json" }).end(JSON.stringify({ error_code: err.code, message: err.message, ...err.extra }));
+                return;
+            }
+            this.unmodeled.push(`POST /invocations: ${(err as Error).message}`);
+            res.writeHead(404, { "Content-Type": HTML }).end(HTML_404);
+        }
+    }
+
+    /** The predictions, or undefined when the answer was already sent (415). */
+    private invocations(contentType: string | undefined, body: string, res: http.ServerResponse): number[] | undefined {
+        const type = String(contentType ?? "").split(";")[0].trim().toLowerCase();
+        if (type === "text/csv") return this.predict(parseCsv(body));
+        if (type !== "application/json") {
+            res.writeHead(415, { "Content-Type": "text/plain; charset=utf-8" }).end(
+                `This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got '${contentType ?? ""}'.`,
+            );
+            return undefined;
+        }
+        let parsed: unknown;
         try {
             parsed = JSON.parse(body);
-        } catch {
-            return this.error(res, "BAD_REQUEST", "Invalid input. Ensure the input is a valid JSON-formatted string.");
-        }
-        const present = Object.keys(parsed).filter((k) => k !== "params");
-        if (present.length !== 1 || !INPUT_KEYS.includes(present[0])) {
-            return this.error(
-                res,
+        } catch (err) {
+            throw new Refusal(
                 "BAD_REQUEST",
-                "The input must be a JSON dictionary with exactly one of the input fields {'dataframe_split', 'dataframe_records', 'instances', 'inputs'}. " +
-                    `Received dictionary with input fields: ${JSON.stringify(present)}. IMPORTANT: The MLflow Model scoring protocol has changed in MLflow version 2.0.`,
+                `Invalid input. Ensure that input is a valid JSON formatted string. Error: 'JSONDecodeError("${body.trim() === "" ? "Expecting value: line 1 column 1 (char 0)" : (err as Error).message}")'\nInput: \n${body}\n`,
             );
         }
-        if (present[0] === "dataframe_split") return this.predict(res, parsed.dataframe_split.columns, parsed.dataframe_split.data);
-        if (present[0] === "dataframe_records") {
-            const records = parsed.dataframe_records as Record<string, number>[];
-            const columns = Object.keys(records[0] ?? {});
-            return this.predict(res, columns, records.map((r) => columns.map((c) => r[c])));
+        if (Array.isArray(parsed)) {
+            throw new Refusal("BAD_REQUEST", `Invalid input. The input must be a JSON dictionary with exactly one of the input fields ${INPUT_FIELDS}. Received a list.`);
         }
-        const rows = parsed[present[0]] as unknown[];
-        res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ predictions: rows.map((_, i) => i % 2) }));
+        if (typeof parsed !== "object" || parsed === null) throw new Unmodeled(`a JSON ${typeof parsed}`);
+        const present = Object.keys(parsed).filter((k) => INPUT_KEYS.includes(k));
+        if (present.length !== 1) {
+            throw new Refusal(
+                "BAD_REQUEST",
+                `Invalid input. The input must be a JSON dictionary with exactly one of the input fields ${INPUT_FIELDS}. Received dictionary with input fields: [${present.map((k) => `'${k}'`).join(", ")}].`,
+            );
+        }
+        const value = (parsed as Record<string, unknown>)[present[0]];
+        return this.predict(present[0] === "dataframe_split" ? splitFrame(value) : recordsFrame(value));
     }
 
-    private predict(res: http.ServerResponse, columns: string[], rows: number[][]): void {
-        const missing = this.columns.filter((c) => !columns.includes(c));
+    private predict(frame: Frame): number[] {
+        const table = renderTable(frame);
+        const missing = this.columns.filter((c) => !frame.columns.includes(c));
         if (missing.length) {
-            return this.error(
-                res,
+            const schema = `[${this.columns.map((c) => `'${c}': double (required)`).join(", ")}]`;
+            throw new Refusal(
                 "INVALID_PARAMETER_VALUE",
-                `Failed to predict data '${JSON.stringify(columns)}'. \nError: Failed to enforce schema of data with schema. Error: Model is missing inputs ${JSON.stringify(missing)}.`,
+                `Failed to predict data '${table}'. \nError: Failed to enforce schema of data '${table}' with schema '${schema}'. Error: Model is missing inputs [${missing.map((c) => `'${c}'`).join(", ")}].`,
             );
         }
-        const amount = columns.indexOf("transaction_amount");
-        res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ predictions: rows.map((row) => (amount >= 0 && row[amount] > 100 ? 1 : 0)) }));
+        const index = this.columns.map((c) => frame.columns.indexOf(c));
+        for (const row of frame.rows) {
+            index.forEach((i, n) => {
+                const v = row[i];
+                if (v !== null && v !== undefined && typeof v !== "number") {
+                    throw new Refusal(
+                        "BAD_REQUEST",
+                        `Invalid input. Data is not compatible with model signature. Failed to convert column ${this.columns[n]} to type 'float64'. Error: 'could not convert string to float: ${JSON.stringify(String(v)).replace(/"/g, "'")}'`,
+                    );
+                }
+            });
+        }
+        if (frame.rows.some((row) => index.some((i) => row[i] === null || row[i] === undefined))) {
+            throw new Refusal(
+                "BAD_REQUEST",
+                "Encountered an unexpected error while evaluating the model. Verify that the serialized input Dataframe is compatible with the model for inference.",
+                { stack_trace: STACK_TRACE },
+            );
+        }
+        const amount = this.columns.indexOf("transaction_amount");
+        return frame.rows.map((row) => (amount >= 0 && (row[index[amount]] as number) > 100 ? 1 : 0));
     }
+}
 
-    private error(res: http.ServerResponse, code: string, message: string): void {
-        res.writeHead(400, { "Content-Type": "application/json" }).end(JSON.stringify({ error_code: code, message }));
+function splitFrame(value: unknown): Frame {
+    if (typeof value !== "object" || value === null || !Array.isArray((value as { data?: unknown }).data)) throw new Unmodeled("dataframe_split without data");
+    const { columns, data } = value as { columns?: unknown; data: unknown[] };
+    const rows = data.map((row) => (Array.isArray(row) ? row : [row]));
+    return { columns: Array.isArray(columns) ? columns.map(String) : (rows[0] ?? []).map((_, i) => i), rows };
+}
+
+/** Records, lists of lists (columns 0..n-1, as pandas names them), or a dict of columns. */
+function recordsFrame(value: unknown): Frame {
+    if (Array.isArray(value)) {
+        if (value.every((r) => Array.isArray(r))) return { columns: (value[0] as unknown[] | undefined ?? []).map((_, i) => i), rows: value as unknown[][] };
+        if (value.every((r) => typeof r === "object" && r !== null)) {
+            const columns = [...new Set(value.flatMap((r) => Object.keys(r as object)))];
+            return { columns, rows: value.map((r) => columns.map((c) => (r as Record<string, unknown>)[c] ?? null)) };
+        }
+        // A list of scalars is one column named 0.
+        return { columns: [0], rows: value.map((v) => [v]) };
     }
+    if (typeof value === "object" && value !== null) {
+        const entries = Object.entries(value as Record<string, unknown>);
+        const length = Array.isArray(entries[0]?.[1]) ? (entries[0][1] as unknown[]).length : 1;
+        if (!entries.every(([, v]) => (Array.isArray(v) ? v.length === length : length === 1))) throw new Unmodeled("columns of different lengths");
+        return {
+            columns: entries.map(([k]) => k),
+            rows: Array.from({ length }, (_, i) => entries.map(([, v]) => (Array.isArray(v) ? v[i] : v))),
+        };
+    }
+    throw new Unmodeled(`input of type ${typeof value}`);
+}
+
+function parseCsv(body: string): Frame {
+    const [header = "", ...lines] = body.trim().split(/\r?\n/);
+    const columns = header.split(",").map((c) => c.trim());
+    const rows = lines.map((line) =>
+        line.split(",").map((cell) => {
+            const text = cell.trim();
+            if (text === "") return null;
+            return Number.isNaN(Number(text)) ? text : Number(text);
+        }),
+    );
+    return { columns, rows };
+}
+
+/** A pandas-style table: many lines, the way MLflow quotes the data in its schema errors. */
+function renderTable(frame: Frame): string {
+    const cells = [["", ...frame.columns.map(String)], ...frame.rows.map((row, i) => [String(i), ...row.map((v) => (v === null ? "NaN" : String(v)))])];
+    const widths = cells[0].map((_, c) => Math.max(...cells.map((row) => (row[c] ?? "").length)));
+    return cells.map((row) => row.map((cell, c) => (cell ?? "").padStart(widths[c])).join("  ")).join("\n");
+}
+
+async function freePort(): Promise<number> {
+    return new Promise((resolve) => {
+        const probe = net.createServer().listen(0, "127.0.0.1", () => {
+            const { port } = probe.address() as net.AddressInfo;
+            probe.close(() => resolve(port));
+        });
+    });
 }

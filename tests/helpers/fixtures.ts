@@ -62,3 +62,50 @@ export function onlyOfType(plan: Plan, type: string): PlannedResource {
     if (found.length !== 1) throw new Error(`expected one ${type}, found ${found.length}`);
     return found[0];
 }
+
+/**
+ * MLflow 3 shapes (point 9): a version registered from a logged model carries `model_id` and a
+ * `models:/m-<id>` source, plus fields MLflow 2 never sent. Clients must read what they know and
+ * ignore the rest.
+ */
+export const MLFLOW3_MODEL_ID = "m-0f5e8d3c2b1a49e7a6b5c4d3e2f1a0b9";
+
+export const MLFLOW3_MODEL_VERSION = {
+    name: "fraud",
+    version: "8",
+    creation_timestamp: 1_795_235_600_000,
+    last_updated_timestamp: 1_795_235_600_120,
+    current_stage: "None",
+    description: "",
+    source: `models:/${MLFLOW3_MODEL_ID}`,
+    run_id: "9d1c2b3a4f5e6d7c8b9a0f1e2d3c4b5a",
+    status: "READY",
+    run_link: "",
+    aliases: ["challenger"],
+    model_id: MLFLOW3_MODEL_ID,
+    metrics: [{ key: "auc", value: 0.91, timestamp: 1_795_235_590_000, step: 0, dataset_name: "eval", model_id: MLFLOW3_MODEL_ID, run_id: "9d1c2b3a4f5e6d7c8b9a0f1e2d3c4b5a" }],
+    params: [{ name: "C", value: "0.5" }],
+    deployment_job_state: { job_state: "DEPLOYMENT_JOB_CONNECTION_STATE_UNSPECIFIED", run_state: "DEPLOYMENT_JOB_RUN_STATE_UNSPECIFIED", current_task_name: "" },
+};
+
+/** The same version as Unity Catalog describes it (`version` a number, aliases as objects). */
+export const MLFLOW3_UC_MODEL_VERSION = {
+    model_name: "fraud",
+    catalog_name: "main",
+    schema_name: "risk",
+    version: 8,
+    source: `models:/${MLFLOW3_MODEL_ID}`,
+    storage_location: "abfss://models@store.dfs.core.windows.net/models/fraud/8",
+    run_id: "9d1c2b3a4f5e6d7c8b9a0f1e2d3c4b5a",
+    run_workspace_id: 1234567890123456,
+    status: "READY",
+    comment: "",
+    id: "3f2e1d0c-b9a8-4756-8493-a2b1c0d9e8f7",
+    created_at: 1_795_235_600_000,
+    created_by: "someone@example.com",
+    updated_at: 1_795_235_600_120,
+    updated_by: "someone@example.com",
+    aliases: [{ alias_name: "challenger", version_num: 8 }],
+    model_id: MLFLOW3_MODEL_ID,
+    model_version_dependencies: { dependencies: [] },
+};
