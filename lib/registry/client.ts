@@ -247,21 +247,6 @@ export class RegistryClient {
             : `${MLFLOW}/model-versions/get?${query({ name: model, version })}`;
     }
 
-    /**
-     * Whether the registered model exists: true or false only on a definite answer (a JSON
-     * RESOURCE_DOES_NOT_EXIST or NOT_FOUND for the model); anything else throws a RegistryError.
-     */
-    async modelExists(model: string): Promise<boolean> {
-        const selector = { latest: true as const };
-        const path =
-            this.kind === "unity-catalog" ? `${UNITY_CATALOG}/${encodeURIComponent(model)}` : `${MLFLOW}/registered-models/get?${query({ name: model })}`;
-        const answer = await this.request(path, model, selector);
-        const code = errorCodeOf(answer.body);
-        if (answer.status === 404 && (code === "RESOURCE_DOES_NOT_EXIST" || code === "NOT_FOUND")) return false;
-        this.expectOk(answer, model, selector);
-        return true;
-    }
-
     private async lookup(model: string, selector: Selector): Promise<ModelVersionInfo> {
         if (this.kind === "unity-catalog") return this.lookupUnityCatalog(model, selector);
         if ("alias" in selector) {

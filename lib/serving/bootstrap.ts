@@ -1,7 +1,7 @@
 // Which configured models can be served now. A model that is not registered yet (a brand-new
 // workspace) is skipped with a warning instead of failing the stack, so the bootstrap order is
 // "list the model, pulumi up, register it, pulumi up again" with no config edit in between.
-import { RegistryError } from "../registry/errors";
+import { isRegistryUnreachable } from "../registry/errors";
 
 /** The registry question the check asks: does this registered model exist? */
 export interface RegisteredModelProbe {
@@ -17,13 +17,10 @@ export interface SkippedModel {
 }
 
 // Failures that say nothing about the model: the ModelVersion resource then decides (it keeps the
-// recorded version while the registry is down, or fails with the registry's own message).
-const OUTAGE_KINDS = new Set(["timeout", "unavailable", "rate-limited"]);
-
+// recorded version while the registry is down, or fails with the registry's own message). A host
+// name that does not resolve is a wrong URL, not an outage, so it fails here.
 function isOutage(err: unknown): boolean {
-    if (!(err instanceof RegistryError)) return false;
-    if (OUTAGE_KINDS.has(err.kind)) return true;
-    return err.kind === "connection" && /refused|reset/i.test(err.message);
+    return isRegistryUnreachable(err) && !/does not resolve/.test(err.message);
 }
 
 export function skipWarning(skipped: SkippedModel): string {
