@@ -98,12 +98,27 @@ export interface RecordOptions {
 }
 
 // As in a real preview, outputs the provider computes (ids, endpoints) stay unknown.
-const previewMocks: pulumi.runtime.Mocks = {
+export const previewMocks: pulumi.runtime.Mocks = {
     newResource: () => ({ id: undefined, state: {} }),
     call: (args) => {
         throw new Error(`the plan cannot answer the provider function ${args.token}`);
     },
 };
+
+/**
+ * Preview mocks in which the named ModelVersion resources have resolved, as `check` resolves them
+ * in a real preview: what depends on the version (image tags, revision names, traffic) is known.
+ */
+export function previewMocksWithVersions(versions: Record<string, { version: string; modelUri: string }>): pulumi.runtime.Mocks {
+    return {
+        ...previewMocks,
+        newResource: (args) => {
+            const resolved = versions[args.name];
+            if (args.type === "pulumi-nodejs:dynamic/registry:ModelVersion" && resolved) return { id: undefined, state: { ...args.inputs, ...resolved } };
+            return previewMocks.newResource(args);
+        },
+    };
+}
 
 /**
  * Runs `program` under Pulumi's mock runtime and records every resource it registers, with its

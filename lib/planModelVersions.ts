@@ -12,6 +12,9 @@ export interface ModelVersionNote {
     resource: string;
     outcome: "resolved" | "deferred" | "failed";
     text: string;
+    /** The resolved version, when outcome is "resolved". */
+    version?: string;
+    modelUri?: string;
 }
 
 /**
@@ -63,6 +66,8 @@ export async function resolvePlannedModelVersions(
             notes.push({
                 resource: resource.name,
                 outcome: "resolved",
+                version: info.version,
+                modelUri: modelUri(info.name, info.version),
                 text: `version: ${info.version} (${info.status}, ${modelUri(info.name, info.version)}), resolved now from ${client.url}`,
             });
         } catch (err) {

@@ -4,7 +4,7 @@
 import * as path from "path";
 import { parseArgs } from "util";
 import { ConfigError } from "../lib/config";
-import { planStack, renderPlanText } from "../lib/plan";
+import { planStack, previewMocksWithVersions, renderPlanText } from "../lib/plan";
 import { resolvePlannedModelVersions } from "../lib/planModelVersions";
 import { comparePlans, planViolations, renderComparison, renderPlanMarkdown, renderViolationsText } from "../lib/planReport";
 import { listStacks, StackFileError } from "../lib/stackFiles";
@@ -55,8 +55,12 @@ async function main(argv: string[]): Promise<number> {
             console.log(renderComparison(a, b, comparePlans(left, right), options.format));
             return 0;
         }
-        const plan = await planStack(PROJECT_DIR, options.stacks[0]);
+        let plan = await planStack(PROJECT_DIR, options.stacks[0]);
         const notes = await resolvePlannedModelVersions(plan);
+        // Versions the registry answered: plan again with them, so image tags, revision names and
+        // traffic show as the preview will show them.
+        const resolved = Object.fromEntries(notes.filter((n) => n.version && n.modelUri).map((n) => [n.resource, { version: n.version!, modelUri: n.modelUri! }]));
+        if (Object.keys(resolved).length > 0) plan = await planStack(PROJECT_DIR, options.stacks[0], "index.ts", { mocks: previewMocksWithVersions(resolved) });
         const violations = planViolations(plan);
         console.log(
             options.format === "markdown" ? renderPlanMarkdown(plan, notes, violations) : `${renderPlanText(plan, notes)}\n\n${renderViolationsText(violations)}`,

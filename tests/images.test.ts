@@ -298,3 +298,30 @@ describe("bootstrap: a model that is not registered yet", () => {
         assert.match(skipWarning({ name: "a", model: "m", reason: "not registered" }), /^models\[a\]: the registered model m does not exist yet/);
     });
 });
+
+describe("npm run plan with a registry it can ask", () => {
+    const registry = new FakeMlflowServer();
+    let url: string;
+    before(async () => {
+        url = await registry.start();
+        registry.addModel("main.fraud_detection.fraud", [{ version: 5 }, { version: 6 }], { champion: 5 });
+    });
+    after(() => registry.stop());
+
+    it("shows the concrete image tag, revision name and traffic, as the preview will", async function () {
+        this.timeout(60_000);
+        const { runScript } = await import("./helpers/cli");
+        const env = { ...process.env, DATABRICKS_HOST: url, DATABRICKS_TOKEN: "fake-token-for-tests" };
+        const prd = await runScript("scripts/plan.ts", ["prd"], { env });
+        assert.strictEqual(prd.code, 0, prd.stderr);
+        assert.match(prd.stdout, new RegExp(`tags\\[0\\]: mlplatprdmodelsacr\\.azurecr\\.io/models/fraud:main\\.fraud_detection\\.fraud-v5-${RECIPE}`));
+        assert.match(prd.stdout, new RegExp(`fraud\\.image: models/fraud:main\\.fraud_detection\\.fraud-v5-${RECIPE} \\(built in this deployment\\)`));
+        assert.match(prd.stdout, /revisionSuffix: v5-[0-9a-f]{10}/);
+        assert.match(prd.stdout, /fraud\.revisions: 100% prd-fraud--v5-[0-9a-f]{10} \(stable\)\n/);
+        assert.match(prd.stdout, /buildArgs\.MODEL_VERSION: 5/);
+        assert.doesNotMatch(prd.stdout + prd.stderr, /fake-token-for-tests/);
+        const dev = await runScript("scripts/plan.ts", ["dev"], { env });
+        assert.strictEqual(dev.code, 0, dev.stderr);
+        assert.match(dev.stdout, /fraud\.image: models\/fraud:main\.fraud_detection\.fraud-v6-/, "dev follows latest");
+    });
+});

@@ -25,9 +25,9 @@ export interface ModelImageArgs {
     registryKind: RegistryKind;
     /** The model registry host the build fetches from (not a secret; it stays in the fetch stage). */
     registryUrl: pulumi.Input<string>;
-    /** The container registry's login server; undefined before the registry exists (first preview). */
-    loginServer: string | undefined;
-    loginServerOutput: pulumi.Output<string>;
+    /** The container registry's login server (`<name>.azurecr.io`). */
+    loginServer: string;
+    /** Calls to the container registry; undefined before it exists (a first preview) and in the plan. */
     access: ImageRegistryAccess | undefined;
     credential: BuildCredential | undefined;
     dependsOn: pulumi.Resource[];
@@ -52,15 +52,15 @@ export interface ModelImage {
 export async function modelImage(name: string, args: ModelImageArgs, parent: pulumi.Resource): Promise<ModelImage> {
     const tag = args.version === undefined ? undefined : imageTag(args.model, args.version, args.recipe);
     const repository = imageRepository(args.service);
-    const ref = pulumi.interpolate`${args.loginServerOutput}/${repository}:${tag ?? unknownValue()}`;
-    if (tag && args.loginServer && args.access) {
+    const ref = tag ? pulumi.output(`${args.loginServer}/${repository}:${tag}`) : pulumi.interpolate`${args.loginServer}/${repository}:${unknownValue()}`;
+    if (tag && args.access) {
         const digest = await args.access.manifestDigest(repository, tag);
         if (digest) return { tag, ref, digest };
     }
     // Without a credential here (the credential-free plan) the mount is shown with a stand-in value.
     const secretFile = pulumi.secret(args.credential ? pulumi.output(args.credential.content()) : "(the deployer's registry credential)");
-    const pushToken = args.loginServer && args.access ? pulumi.secret(pulumi.output(args.access.refreshToken())) : unknownSecret();
-    const cache = pulumi.interpolate`${args.loginServerOutput}/${repository}:buildcache`;
+    const pushToken = args.access ? pulumi.secret(pulumi.output(args.access.refreshToken())) : unknownSecret();
+    const cache = `${args.loginServer}/${repository}:buildcache`;
     const build = new dockerbuild.Image(
         // Named by its tag, so a promotion (the canary's version becomes the stable one) keeps it.
         `${name}-${tag ?? "pending-version"}`,
@@ -83,7 +83,7 @@ export async function modelImage(name: string, args: ModelImageArgs, parent: pul
             // (docker-build diffs without this secret but builds with the current inputs).
             ignoreSecretsInDiffCalculation: [REGISTRY_SECRET_ID],
             // docker-build keeps these credentials in memory and ignores password changes in its diff.
-            registries: [{ address: args.loginServerOutput, username: ACR_TOKEN_USERNAME, password: pushToken }],
+            registries: [{ address: args.loginServer, username: ACR_TOKEN_USERNAME, password: pushToken }],
             // The registry is the layer cache, so a CI runner with an empty cache reuses the
             // requirements layer of the previous version.
             cacheFrom: [{ registry: { ref: cache } }],

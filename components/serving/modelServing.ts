@@ -10,7 +10,7 @@ import { BUILT_IN_ROLES, roleDefinitionId } from "../azureIds";
 import { ModelVersion } from "../modelVersion";
 import { settled, unknownValue } from "../../lib/outputs";
 import { ACI_PROBES, aciScoringService } from "./aci";
-import { CONTAINER_APP_PROBES, containerAppScoringService, containerAppsEnvironment, type TrafficEntry } from "./containerApp";
+import { CONTAINER_APP_PROBES, containerAppScoringService, containerAppsEnvironment, trafficSplit, type TrafficEntry } from "./containerApp";
 import { servingEnvironment, type ServingEnvVar } from "./environment";
 import { modelImage, type ImageRegistryAccess, type ModelImage } from "./modelImage";
 
@@ -172,8 +172,12 @@ export class ModelServing extends pulumi.ComponentResource {
     private async serveModels(name: string, args: ModelServingArgs): Promise<void> {
         const recipe = recipeDigest(args.images.projectDir);
         // Known once the registry exists: in an update always, in a preview after the first deploy.
-        const loginServer = await settled(this.registry.loginServer);
-        const access = loginServer ? args.images.registryAccess?.(loginServer) : undefined;
+        // ACR's login server is the registry name in lowercase under azurecr.io (Azure public cloud),
+        // so image references are plain values even before the registry exists.
+        const loginServer = `${args.containerRegistryName.toLowerCase()}.azurecr.io`;
+        // Known once the registry exists: in an update always, in a preview after the first deploy.
+        const registryExists = (await settled(this.registry.loginServer)) !== undefined;
+        const access = registryExists ? args.images.registryAccess?.(loginServer) : undefined;
         const summary: Record<string, unknown> = {};
 
         for (const served of args.models) {
@@ -198,7 +202,6 @@ export class ModelServing extends pulumi.ComponentResource {
                         registryKind: args.registry.kind,
                         registryUrl: pulumi.output(args.registry.url),
                         loginServer,
-                        loginServerOutput: this.registry.loginServer,
                         access,
                         credential: args.images.credential,
                         dependsOn: [this.registry],
@@ -229,6 +232,8 @@ export class ModelServing extends pulumi.ComponentResource {
             let scoringUri: pulumi.Output<string>;
             let revisionName: pulumi.Output<string>;
             let traffic: pulumi.Output<TrafficEntry[]> | undefined;
+            // The traffic table in plain words, when every revision name is known (also in a preview).
+            let trafficTable: string | undefined;
             if (this.environmentId) {
                 const suffixOf = (revision: VersionRevision) => {
                     const spec = specOf(revision);
@@ -242,7 +247,7 @@ export class ModelServing extends pulumi.ComponentResource {
                         appName: `${args.appNamePrefix}-${served.name}`,
                         environmentId: this.environmentId,
                         identityId: this.identityId,
-                        loginServer: this.registry.loginServer,
+                        loginServer,
                         stable: { suffix: suffixOf(stable), image: imageRef(stable) },
                         canary: canary && served.canary ? { suffix: suffixOf(canary), image: imageRef(canary), weight: served.canary.weight } : undefined,
                         cpu: served.cpu,
@@ -252,10 +257,17 @@ export class ModelServing extends pulumi.ComponentResource {
                         access: args.access,
                         tags: args.tags,
                     },
-                    { parent: this, dependsOn: [this.acrPull, ...builds] },
+                    { parent: this, dependsOn: [this.registry, this.acrPull, ...builds] },
                 );
                 scoringUri = service.scoringUri;
                 traffic = service.traffic;
+                const stableSuffix = suffixOf(stable);
+                const canarySuffix = canary && suffixOf(canary);
+                if (typeof stableSuffix === "string" && (!canary || typeof canarySuffix === "string")) {
+                    const appName = `${args.appNamePrefix}-${served.name}`;
+                    const split = trafficSplit(appName, stableSuffix, served.canary && typeof canarySuffix === "string" ? { suffix: canarySuffix, weight: served.canary.weight } : undefined);
+                    trafficTable = split.map((e) => `${e.weight}% ${e.revision} (${e.label})`).join(", ");
+                }
                 revisionName = pulumi.output(suffixOf(canary ?? stable));
             } else {
                 const spec = specOf(stable);
@@ -266,7 +278,7 @@ export class ModelServing extends pulumi.ComponentResource {
                         location: args.location,
                         resourceGroupName: args.resourceGroupName,
                         image: imageRef(stable),
-                        loginServer: this.registry.loginServer,
+                        loginServer,
                         identityId: this.identityId,
                         cpu: served.cpu,
                         memoryGb: served.memoryGb,
@@ -274,7 +286,7 @@ export class ModelServing extends pulumi.ComponentResource {
                         dnsNameLabel: label ?? unknownValue(),
                         tags: args.tags,
                     },
-                    { parent: this, dependsOn: [this.acrPull, ...builds] },
+                    { parent: this, dependsOn: [this.registry, this.acrPull, ...builds] },
                 ).scoringUri;
                 revisionName = label ? pulumi.output(label) : unknownValue();
             }
@@ -291,6 +303,7 @@ export class ModelServing extends pulumi.ComponentResource {
                 image: stable.image?.tag
                     ? `${imageRepository(served.name)}:${stable.image.tag}${stable.image.build ? " (built in this deployment)" : " (already in the registry: reused)"}`
                     : `${imageRepository(served.name)}:<model>-v<version>-${recipe} (the version is known after the registry answers)`,
+                ...(trafficTable ? { revisions: trafficTable } : {}),
             };
         }
 
