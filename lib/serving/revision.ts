@@ -6,8 +6,11 @@ import { createHash } from "crypto";
 export interface RevisionSpec {
     /** `models/<service>:<content-addressed tag>`: the image without the registry host. */
     image: string;
-    /** Every environment variable: plain values as they are, secrets by a hash of the value. */
-    env: { name: string; value?: string; secretSha256?: string }[];
+    /**
+     * Every environment variable: plain values as they are; a secret by its name and a hash of the
+     * secret it references, never its value (a new secret value is not a new revision in Container Apps).
+     */
+    env: { name: string; value?: string; secretRefSha256?: string }[];
     cpu: number;
     memoryGb: number;
     workers: number;
@@ -33,9 +36,9 @@ export function specHash(spec: RevisionSpec, length = 10): string {
     return createHash("sha256").update(canonicalJson(spec)).digest("hex").slice(0, length);
 }
 
-/** A secret's stand-in in a spec: its value never appears, but a new value is a new revision. */
-export function secretFingerprint(value: string): string {
-    return createHash("sha256").update(value).digest("hex");
+/** A secret reference's stand-in in a spec: a hash of the referenced secret's name. */
+export function secretRefFingerprint(secretName: string): string {
+    return createHash("sha256").update(secretName).digest("hex");
 }
 
 /**
