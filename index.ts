@@ -1,13 +1,23 @@
 // Composition root: read the stack config once, build the components, export what operators and
 // other stacks need.
 import * as pulumi from "@pulumi/pulumi";
-import { loadPlatformConfig } from "./lib/config";
+import { loadPlatformConfig, stackReferenceName } from "./lib/config";
 import { ModelStore } from "./components/modelStore";
 import { MlflowWorkspace } from "./components/mlflowWorkspace";
 import { ModelServing } from "./components/serving/modelServing";
 
 const config = loadPlatformConfig();
 const env = config.environment;
+for (const warning of config.warnings) pulumi.log.warn(warning);
+
+/** The current organization; self-managed backends (and the plan's mock runtime) have none to give. */
+function currentOrganization(): string | undefined {
+    try {
+        return pulumi.getOrganization();
+    } catch {
+        return undefined;
+    }
+}
 
 const store = new ModelStore(`${env}-store`, {
     location: config.location,
@@ -29,7 +39,7 @@ const mlflow = new MlflowWorkspace(`${env}-mlflow`, {
 const registryUrl: pulumi.Output<string> = config.registry.host
     ? pulumi.output(config.registry.host)
     : config.registry.hostFromStack
-      ? (new pulumi.StackReference(config.registry.hostFromStack).requireOutput("workspaceUrl") as pulumi.Output<string>)
+      ? (new pulumi.StackReference(stackReferenceName(config.registry.hostFromStack, currentOrganization())).requireOutput("workspaceUrl") as pulumi.Output<string>)
       : mlflow.workspaceUrl;
 
 const serving = new ModelServing(`${env}-serving`, {

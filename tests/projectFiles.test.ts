@@ -41,7 +41,7 @@ describe("Pulumi.yaml", () => {
         defaults["mlflow-platform:storageAccountName"] = "valid01";
         const config = parsePlatformConfig(rawConfigFrom(defaults), "dev");
         assert.deepStrictEqual(config.models, [], "no models by default: the bootstrap deployment");
-        assert.deepStrictEqual(config.registry, { kind: "unity-catalog", host: undefined, hostFromStack: undefined });
+        assert.deepStrictEqual(config.registry, { kind: "unity-catalog", catalog: undefined, host: undefined, hostFromStack: undefined });
         assert.strictEqual(config.storage.existingResourceGroupName, undefined, '"" means create a group');
     });
 });
