@@ -8,7 +8,8 @@ import { ModelServing } from "./components/serving/modelServing";
 
 const config = loadPlatformConfig();
 const env = config.environment;
-for (const warning of config.warnings) pulumi.log.warn(warning);
+// The engine shows these in `pulumi preview`/`up`; the credential-free plan prints its own section.
+if (pulumi.runtime.hasEngine()) for (const warning of config.warnings) pulumi.log.warn(warning);
 
 /** The current organization; self-managed backends (and the plan's mock runtime) have none to give. */
 function currentOrganization(): string | undefined {

@@ -97,14 +97,19 @@ function describeYamlError(error: YAMLError, text: string, lineCounter: LineCoun
         case "TAB_AS_INDENT":
             return `line ${reported}: indented with a tab: YAML needs spaces`;
         case "DUPLICATE_KEY":
-            return `line ${reported}: the key \`${lineText(reported).split(":")[0]}\` is written a second time in the same map: keep one`;
+            return `line ${reported}: the key \`${/^(- )?(.+?):(\s|$)/.exec(lineText(reported))?.[2] ?? lineText(reported)}\` is written a second time in the same map: keep one`;
         case "BLOCK_AS_IMPLICIT_KEY":
         case "MULTILINE_IMPLICIT_KEY": {
             const here = lineText(reported);
-            if (/^(- )?[\w.:-]+:[^\s]/.test(here) && !/:\/\//.test(here)) {
+            if (here.includes(":") && !here.includes(": ") && !here.endsWith(":") && !/:\/\//.test(here)) {
                 return `line ${reported}: a key needs a space after its colon (\`${here}\` should read \`key: value\`)`;
             }
-            return `line ${reported}: the value after the key runs onto the next line or holds a second "key: value" (\`${here}\`): put each key on its own line, line up keys of the same map, and quote a value that contains ": "`;
+            const rawLines = text.split("\n");
+            const indent = (n: number) => (rawLines[n - 1] ?? "").search(/\S/);
+            if (/:\s+\S/.test(here) && indent(reported + 1) > indent(reported)) {
+                return `line ${reported + 1}: indented deeper than line ${reported} (\`${lineText(reported + 1)}\`), whose key already has a value: line it up with the keys above it, or move the value of line ${reported} to start a map`;
+            }
+            return `line ${reported}: this line holds a second "key: value" or its value runs onto the next line (\`${here}\`): put each key on its own line, and quote a value that contains ": "`;
         }
         default:
             return `line ${reported}: this is not valid YAML (\`${lineText(reported)}\`): ${error.message.split(" at line")[0].toLowerCase()}`;
@@ -164,8 +169,12 @@ function inexactNumbers(file: ParsedFile, node: Node | null, keyPath: string): s
     if (isSeq(node)) return node.items.flatMap((item, i) => inexactNumbers(file, item as Node, `${keyPath}[${i}]`));
     const written = numberAsWritten(node);
     if (written === undefined) return [];
-    const what = /nan/i.test(written) ? "is not a number" : /inf/i.test(written) ? "is infinite" : `has more digits than a number can hold exactly (above ${Number.MAX_SAFE_INTEGER})`;
-    return [`${lineOf(file, node)}${keyPath} = ${written} ${what}: write a finite number${/inf|nan/i.test(written) ? "" : ", or the value in quotes if it is an identifier"}`];
+    const problem = /nan/i.test(written)
+        ? "is not a number: write a finite number"
+        : /inf/i.test(written)
+          ? "is infinite: write a finite number"
+          : `has more digits than the program can receive exactly (above ${Number.MAX_SAFE_INTEGER}): check it, or write it in quotes if it is an identifier`;
+    return [`${lineOf(file, node)}${keyPath} = ${written} ${problem}`];
 }
 
 /** Replaces `{secure: …}` anywhere in a value with the placeholder; true when one was found. */
@@ -206,10 +215,6 @@ function matchesDeclaredType(type: string, items: unknown, value: unknown, text:
         default:
             return true;
     }
-}
-
-function describeKind(value: unknown): string {
-    return Array.isArray(value) ? "a list" : isRecord(value) ? "a map" : typeof value === "string" ? "text" : typeof value === "boolean" ? "true/false" : "a number";
 }
 
 /** The stacks that have a Pulumi.<stack>.yaml beside Pulumi.yaml. */
@@ -304,7 +309,7 @@ export function readStackConfig(projectDir: string, stack: string): StackConfig 
         if (!secret && isRecord(declaration) && typeof declaration.type === "string" && !matchesDeclaredType(declaration.type, declaration.items, value, text)) {
             const shown = written ?? displayValue(value);
             problems.push(
-                `${where}${key} = ${shown} is ${describeKind(written !== undefined ? 0 : value)}, but Pulumi.yaml declares it ${declaration.type} (the Pulumi CLI refuses this stack file): write ${TYPE_NAMES[declaration.type] ?? declaration.type}`,
+                `${where}${key} = ${shown} is not ${TYPE_NAMES[declaration.type] ?? declaration.type}, the type Pulumi.yaml declares for it (${declaration.type}): the Pulumi CLI refuses this stack file`,
             );
             continue;
         }
