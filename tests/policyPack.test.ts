@@ -36,7 +36,8 @@ function startPack(folder: string): Promise<{ port: number; child: ChildProcess 
 type Diagnostic = { policy: string; level: string; message: string };
 const LEVELS: Record<number, string> = { 0: "advisory", 1: "mandatory", 2: "disabled", 3: "remediate" };
 
-function resourceMessage<T>(message: T & { setType(t: string): T; setUrn(u: string): T; setName(n: string): T; setProperties(s: unknown): T; setOptions(o: unknown): T }, stack: string, type: string, name: string, props: Record<string, unknown>, protect: boolean): T {
+/** Fills an AnalyzeRequest or AnalyzerResource (the same setters) as the engine does. */
+function resourceMessage(message: any, stack: string, type: string, name: string, props: Record<string, unknown>, protect: boolean): any {
     const options = new analyzerPb.AnalyzerResourceOptions();
     options.setProtect(protect);
     return message
