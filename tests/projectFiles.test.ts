@@ -87,3 +87,14 @@ describe("stack files", () => {
         });
     }
 });
+
+describe("provider settings the config check knows", () => {
+    it("match the installed providers' config modules", () => {
+        const { PROVIDER_KEYS } = require("../lib/providerConfig") as typeof import("../lib/providerConfig");
+        for (const [namespace, pkg] of [["azure-native", "@pulumi/azure-native"], ["docker", "@pulumi/docker"]]) {
+            const declared = fs.readFileSync(require.resolve(`${pkg}/config/vars.d.ts`), "utf8");
+            const installed = [...declared.matchAll(/export declare const (\w+)/g)].map((m) => m[1]).sort();
+            assert.deepStrictEqual([...PROVIDER_KEYS[namespace]].sort(), installed, namespace);
+        }
+    });
+});
