@@ -6,7 +6,7 @@
 // - whether each model is registered at all (an unregistered one is skipped, with a warning);
 // - each model version, which names its image tag and revision (ModelServing.create waits for it).
 import * as pulumi from "@pulumi/pulumi";
-import { loadPlatformConfig } from "./lib/config";
+import { loadPlatformConfig, stackReferenceName } from "./lib/config";
 import { deploymentContext } from "./lib/deployment";
 import { skipWarning } from "./lib/serving/bootstrap";
 import { ModelStore } from "./components/modelStore";
@@ -14,9 +14,20 @@ import { MlflowWorkspace } from "./components/mlflowWorkspace";
 import { ModelServing } from "./components/serving/modelServing";
 import { settled } from "./lib/outputs";
 
+/** The current organization; self-managed backends (and the plan's mock runtime) have none to give. */
+function currentOrganization(): string | undefined {
+    try {
+        return pulumi.getOrganization();
+    } catch {
+        return undefined;
+    }
+}
+
 export = async () => {
     const config = loadPlatformConfig();
     const env = config.environment;
+    // The engine shows these in `pulumi preview`/`up`; the credential-free plan prints its own section.
+    if (pulumi.runtime.hasEngine()) for (const warning of config.warnings) pulumi.log.warn(warning);
     const context = await deploymentContext(config, process.env);
 
     const store = new ModelStore(`${env}-store`, {
@@ -39,7 +50,7 @@ export = async () => {
     const registryUrl: pulumi.Output<string> = config.registry.host
         ? pulumi.output(config.registry.host)
         : config.registry.hostFromStack
-          ? (new pulumi.StackReference(config.registry.hostFromStack).requireOutput("workspaceUrl") as pulumi.Output<string>)
+          ? (new pulumi.StackReference(stackReferenceName(config.registry.hostFromStack, currentOrganization())).requireOutput("workspaceUrl") as pulumi.Output<string>)
           : mlflow.workspaceUrl;
 
     const { serve, skipped } = await context.registeredModels(config.models, await settled(registryUrl));

@@ -9,6 +9,7 @@ export interface MlflowWorkspaceArgs {
     resourceGroupName: pulumi.Input<string>;
     /** The storage account notebooks and jobs read data and model files from. */
     storageAccountId: pulumi.Input<string>;
+    /** premium (or the Premium trial): Azure no longer creates Standard workspaces. */
     sku: DatabricksSku;
     /** Protect the workspace against deletion by `pulumi up`/`destroy`. */
     protect: boolean;

@@ -3,8 +3,12 @@
 // Every problem is collected and reported together, each naming the key, the value given and
 // what is allowed, so a broken stack file is fixed in one pass instead of one error per run.
 import * as pulumi from "@pulumi/pulumi";
-import { closest } from "fastest-levenshtein";
 import { z } from "zod";
+import { AZURE_REGIONS } from "./azureRegions";
+import { closeMatch, displayValue, hasUrlCredentials, stringLeaves } from "./configText";
+import { allowListReach, MAX_ALLOWED_ADDRESSES, placeholderKind } from "./policy/network";
+import { environmentOfStack } from "./policy/rules";
+import { ENGINE_NAMESPACES, PROVIDER_KEYS, PROVIDER_SECRET_KEYS } from "./providerConfig";
 import { REGISTRY_KINDS, type RegistryKind, type Selector } from "./registry/types";
 import { checkModelName, parseSelector } from "./registry/validation";
 import { aciSizeProblems, CONTAINER_APP_LIMITS, containerAppSizeProblems, WORKER_LIMITS } from "./serving/limits";
@@ -23,11 +27,15 @@ export const STORAGE_SKUS = [
     "Standard_GZRS",
     "Standard_RAGZRS",
 ] as const;
-export const DATABRICKS_SKUS = ["standard", "premium", "trial"] as const;
+// Azure creates no Standard workspaces since 2026-04-01 and moved the remaining ones to Premium on
+// 2026-10-01; Unity Catalog needs Premium. `trial` is the 14-day Premium trial.
+export const DATABRICKS_SKUS = ["premium", "trial"] as const;
 export const CONTAINER_REGISTRY_SKUS = ["Basic", "Standard", "Premium"] as const;
 export const SERVING_PLATFORMS = ["aci", "containerapp"] as const;
 export const INGRESS_MODES = ["external", "internal"] as const;
 export const RETENTION_DAYS = { min: 1, max: 365 } as const;
+/** Inactive Container Apps revisions kept for a quick roll back (Azure keeps up to 100). */
+export const MAX_INACTIVE_REVISIONS = { min: 0, max: 20, default: 3 } as const;
 
 export type Environment = (typeof ENVIRONMENTS)[number];
 export type StorageSku = (typeof STORAGE_SKUS)[number];
@@ -66,6 +74,8 @@ export interface AccessConfig {
 /** Where the model registry is. Exactly one of `host`, `hostFromStack`, or neither (this stack's workspace). */
 export interface RegistryConfig {
     kind: RegistryKind;
+    /** Unity Catalog: the catalog the served models live in (`<catalog>.<schema>.<model>`). */
+    catalog?: string;
     host?: string;
     /** `organization/project/stack` whose `workspaceUrl` output is the registry host. */
     hostFromStack?: string;
@@ -106,7 +116,11 @@ export interface PlatformConfig {
         containerRegistrySku: ContainerRegistrySku;
         access: AccessConfig;
         logRetentionDays: number;
+        /** Container Apps only: inactive revisions kept for rolling back. */
+        maxInactiveRevisions: number;
     };
+    /** Things that are allowed but look wrong (placeholder ranges, a shortened registry URL). */
+    warnings: string[];
     /** Registry credentials from secret config, for the serving containers; absent when unset. */
     registryCredentials: {
         token?: pulumi.Output<string>;
@@ -157,13 +171,18 @@ export function matching(pattern: RegExp, rule: string) {
 }
 
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+const HOST_EXAMPLE = "https://adb-1234567890123456.7.azuredatabricks.net";
 
-const registryHost = z.string({ error: "must be a URL such as https://adb-1234567890123456.7.azuredatabricks.net" }).superRefine((value, ctx) => {
+const registryHost = z.string({ error: `must be a URL such as ${HOST_EXAMPLE}` }).superRefine((value, ctx) => {
     let url: URL;
     try {
         url = new URL(value);
     } catch {
-        ctx.addIssue({ code: "custom", message: "must be a URL such as https://adb-1234567890123456.7.azuredatabricks.net" });
+        ctx.addIssue({ code: "custom", message: `must be a URL such as ${HOST_EXAMPLE}` });
+        return;
+    }
+    if (url.username || url.password) {
+        // Reported once for every string with credentials, without the value; see urlCredentialProblems.
         return;
     }
     if (url.protocol !== "https:" && !(url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname))) {
@@ -171,63 +190,66 @@ const registryHost = z.string({ error: "must be a URL such as https://adb-123456
     }
 });
 
+const UC_IDENTIFIER = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,254}$/;
+
 const registryFields = z.object(
-        {
+    {
         kind: oneOf(REGISTRY_KINDS as unknown as readonly [RegistryKind, ...RegistryKind[]]),
+        catalog: matching(UC_IDENTIFIER, "a Unity Catalog catalog name: letters, digits, '_' or '-'").optional(),
         host: registryHost.optional(),
         hostFromStack: matching(/^([\w.-]+\/){0,2}[\w.-]+$/, "a stack name: organization/project/stack").optional(),
-        },
-        { error: "must be a map with kind (mlflow, databricks or unity-catalog) and optionally host or hostFromStack" },
-    );
-const registrySchema = registryFields
-    .strict()
-    .superRefine((registry, ctx) => {
-        if (registry.host && registry.hostFromStack) {
-            ctx.addIssue({
-                code: "custom",
-                path: ["hostFromStack"],
-                input: registry.hostFromStack,
-                message: "cannot be set together with host: set one, or neither to use this stack's workspace",
-            });
-        }
-    });
+    },
+    { error: "must be a map with kind (mlflow, databricks or unity-catalog) and optionally catalog, host or hostFromStack" },
+);
+const registrySchema = registryFields.strict().superRefine((registry, ctx) => {
+    if (registry.host && registry.hostFromStack) {
+        ctx.addIssue({
+            code: "custom",
+            path: ["hostFromStack"],
+            input: registry.hostFromStack,
+            message: "cannot be set together with host: set one, or neither to use this stack's workspace",
+        });
+    }
+    if (registry.catalog !== undefined && registry.kind !== "unity-catalog") {
+        ctx.addIssue({ code: "custom", path: ["catalog"], input: registry.catalog, message: "only applies with registry.kind unity-catalog: remove it" });
+    }
+});
 
-const modelEntrySchema = z
-    .object({
-        name: matching(/^[a-z]([a-z0-9-]{0,22}[a-z0-9])?$/, "1-24 lowercase letters, digits or '-', starting with a letter"),
+const selectorFields = {
+    alias: z.unknown().optional(),
+    stage: z.unknown().optional(),
+    version: z.unknown().optional(),
+    latest: z.unknown().optional(),
+};
+
+const canaryFields = z.object(
+    { ...selectorFields, weight: wholeNumber(0, 100) },
+    { error: "must be a map with one of alias, stage, version, latest and a weight (0-100)" },
+);
+
+const SERVICE_NAME_RULE = "1-24 lowercase letters, digits or '-', starting with a letter and not ending with '-'";
+const modelEntryFields = z.object(
+    {
+        name: matching(/^[a-z]([a-z0-9-]{0,22}[a-z0-9])?$/, SERVICE_NAME_RULE).refine((name) => !name.includes("--"), {
+            error: "must not contain \"--\": Azure Container Apps reserves it to separate an app's name from a revision's suffix",
+        }),
         model: z.string({ error: "must be the registered model name" }),
-        alias: z.unknown().optional(),
-        stage: z.unknown().optional(),
-        version: z.unknown().optional(),
-        latest: z.unknown().optional(),
+        ...selectorFields,
         cpu: z.preprocess(numberFromString, z.number({ error: "must be a number of CPU cores, such as 1 or 0.5" })),
         memoryGb: z.preprocess(numberFromString, z.number({ error: "must be a number of GB, such as 2 or 1.5" })),
         workers: wholeNumber(WORKER_LIMITS.min, WORKER_LIMITS.max).optional(),
         minReplicas: wholeNumber(CONTAINER_APP_LIMITS.replicas.min, CONTAINER_APP_LIMITS.replicas.max).optional(),
         maxReplicas: wholeNumber(Math.max(1, CONTAINER_APP_LIMITS.replicas.min), CONTAINER_APP_LIMITS.replicas.max).optional(),
         concurrentRequests: wholeNumber(CONTAINER_APP_LIMITS.concurrentRequests.min, CONTAINER_APP_LIMITS.concurrentRequests.max).optional(),
-        canary: z
-            .object(
-                {
-                    alias: z.unknown().optional(),
-                    stage: z.unknown().optional(),
-                    version: z.unknown().optional(),
-                    latest: z.unknown().optional(),
-                    weight: wholeNumber(0, 100),
-                },
-                { error: "must be a map with one of alias, stage, version, latest and a weight (0-100)" },
-            )
-            .strict()
-            .optional(),
-    })
-    .strict();
+        canary: canaryFields.strict().optional(),
+    },
+    { error: "must be a map with name, model, cpu, memoryGb and one of alias, stage, version or latest" },
+);
+const modelEntrySchema = modelEntryFields.strict();
 
 const modelsSchema = z.array(modelEntrySchema, {
     error: "must be a list of models to serve (name, model, cpu, memoryGb and one of alias, stage, version, latest)",
 });
-
-/** Entry keys that only mean something on Container Apps. */
-const CONTAINER_APP_ONLY_KEYS = ["minReplicas", "maxReplicas", "concurrentRequests", "canary"] as const;
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const IPV4_CIDR = /^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)(\/(3[0-2]|[12]?\d))?$/;
@@ -236,7 +258,11 @@ const entraFields = z.object(
     {
         tenantId: matching(GUID, "the Microsoft Entra tenant id (a GUID)"),
         clientId: matching(GUID, "the application (client) id of the app registration that represents the scoring API (a GUID)"),
-        audiences: z.array(z.string().min(1), { error: "must be a list of accepted token audiences, such as api://mlflow-scoring" }).min(1, { error: "must list at least one audience" }),
+        audiences: z
+            .array(z.string({ error: "must be a token audience, such as api://mlflow-scoring" }).min(1, { error: "must not be empty" }), {
+                error: "must be a list of accepted token audiences, such as [api://mlflow-scoring]",
+            })
+            .min(1, { error: "must list at least one audience" }),
     },
     { error: "must be a map with tenantId, clientId and audiences" },
 );
@@ -249,9 +275,42 @@ const servingFields = z.object(
         ipAllowList: z.array(matching(IPV4_CIDR, "an IPv4 address or CIDR range, such as 203.0.113.0/24"), { error: "must be a list of IPv4 addresses or CIDR ranges" }).optional(),
         entra: entraFields.strict().optional(),
         logRetentionDays: wholeNumber(30, 730).optional(),
+        maxInactiveRevisions: wholeNumber(MAX_INACTIVE_REVISIONS.min, MAX_INACTIVE_REVISIONS.max).optional(),
     },
-    { error: "must be a map with containerRegistrySku and optionally platform, ingress, ipAllowList, entra, logRetentionDays" },
+    { error: "must be a map with containerRegistrySku and optionally platform, ingress, ipAllowList, entra, logRetentionDays, maxInactiveRevisions" },
 );
+
+/** Keys that only mean something on Container Apps, per map: refused on ACI, all alike. */
+const CONTAINER_APP_ONLY = {
+    serving: ["ingress", "ipAllowList", "entra", "logRetentionDays", "maxInactiveRevisions"],
+    model: ["minReplicas", "maxReplicas", "concurrentRequests", "canary"],
+} as const;
+
+const databricksSku = z
+    .string({ error: `must be one of: ${DATABRICKS_SKUS.join(", ")}` })
+    .superRefine((value, ctx) => {
+        if (value === "standard") {
+            ctx.addIssue({
+                code: "custom",
+                message: "is no longer offered: Azure creates no Standard workspaces since 2026-04-01 and moved the rest to Premium on 2026-10-01: use premium",
+            });
+        } else if (!(DATABRICKS_SKUS as readonly string[]).includes(value)) {
+            ctx.addIssue({ code: "custom", message: `must be one of: ${DATABRICKS_SKUS.join(", ")}` });
+        }
+    })
+    .transform((value) => value as DatabricksSku);
+
+const location = z.string({ error: "must be an Azure region name, such as westeurope" }).superRefine((value, ctx) => {
+    if (AZURE_REGIONS.includes(value)) return;
+    const squashed = value.toLowerCase().replace(/[\s_-]/g, "");
+    const suggestion = AZURE_REGIONS.includes(squashed) ? squashed : closeMatch(squashed, AZURE_REGIONS);
+    ctx.addIssue({
+        code: "custom",
+        message:
+            `must be an Azure region name in lowercase without spaces, such as westeurope` +
+            (suggestion ? `: did you mean ${suggestion}?` : ` (\`az account list-locations -o table\` lists them; lib/azureRegions.ts says how to update the list)`),
+    });
+});
 
 /**
  * The project keys this program reads, exactly as they appear after the `mlflow-platform:` prefix,
@@ -260,19 +319,19 @@ const servingFields = z.object(
  */
 export const configSchema = z
     .object({
-        [LOCATION_KEY]: matching(/^[a-z][a-z0-9]+$/, "an Azure region name in lowercase without spaces, such as westeurope"),
+        [LOCATION_KEY]: location,
         environment: oneOf(ENVIRONMENTS),
-        resourceGroupName: z.literal("").or(matching(
-            /^[-\w.()]{1,89}[-\w()]$/,
-            "an existing resource group name: 1-90 letters, digits, '-', '_', '.', '(' or ')', not ending in '.'",
-        )).optional(),
+        resourceGroupName: z
+            .literal("", { error: "must be an existing resource group name" })
+            .or(matching(/^[-\w.()]{1,89}[-\w()]$/, "an existing resource group name: 1-90 letters, digits, '-', '_', '.', '(' or ')', not ending in '.'"))
+            .optional(),
         storageAccountName: matching(/^[a-z0-9]{3,24}$/, "3-24 lowercase letters or digits (globally unique in Azure)"),
         storageSku: oneOf(STORAGE_SKUS),
         blobSoftDeleteDays: wholeNumber(RETENTION_DAYS.min, RETENTION_DAYS.max),
         containerSoftDeleteDays: wholeNumber(RETENTION_DAYS.min, RETENTION_DAYS.max),
         softDeleteEnabled: boolean(),
         allowBlobPublicAccess: boolean(),
-        databricksSku: oneOf(DATABRICKS_SKUS),
+        databricksSku,
         protect: boolean(),
         registry: registrySchema,
         models: modelsSchema,
@@ -280,107 +339,132 @@ export const configSchema = z
     })
     .strict();
 
-/**
- * Rules across keys (selectors per registry kind, sizes per platform, prd access). A separate
- * schema over just the keys they need, so they are reported even when an unrelated key is wrong.
- */
-const crossFieldSchema = z
-    .object({
-        environment: oneOf(ENVIRONMENTS),
-        registry: registrySchema,
-        models: modelsSchema,
-        serving: servingFields,
-    })
-    .superRefine((config, ctx) => {
-        // Model names and selectors are checked by the same rules the ModelVersion provider applies.
-        const kind = config.registry.kind;
-        const platform = servingPlatformOf(config.environment, config.serving.platform);
-        const serving = config.serving;
-        if (platform === "aci") {
-            for (const key of ["ingress", "ipAllowList", "entra"] as const) {
-                if (serving[key] !== undefined) {
-                    ctx.addIssue({ code: "custom", path: ["serving", key], input: serving[key], message: "only applies with serving.platform containerapp: Azure Container Instances has no access control" });
-                }
-            }
-        }
-        // prd is never anonymous: its endpoints need a network or identity restriction.
-        if (config.environment === "prd") {
-            if (platform === "aci") {
-                ctx.addIssue({
-                    code: "custom",
-                    path: ["serving", "platform"],
-                    input: "aci",
-                    message: "would serve prd anonymously over plain HTTP: use containerapp with ipAllowList or entra",
-                });
-            } else if ((serving.ingress ?? "external") === "external" && !serving.ipAllowList?.length && !serving.entra) {
-                ctx.addIssue({
-                    code: "custom",
-                    path: ["serving"],
-                    input: serving,
-                    message: "would let anyone on the internet call prd: set ipAllowList, entra, or ingress: internal",
-                });
-            }
-        }
-        const seen = new Set<string>();
-        config.models.forEach((entry, i) => {
-            if (seen.has(entry.name)) {
-                ctx.addIssue({ code: "custom", path: ["models", i, "name"], input: entry.name, message: "is used by another model entry: service names must be unique" });
-            }
-            seen.add(entry.name);
-            const sizeProblems = platform === "aci" ? aciSizeProblems(entry.cpu, entry.memoryGb) : containerAppSizeProblems(entry.cpu, entry.memoryGb);
-            for (const problem of sizeProblems) {
-                ctx.addIssue({ code: "custom", path: ["models", i, problem.field], input: problem.value, message: problem.reason });
-            }
-            if (platform === "aci") {
-                for (const key of CONTAINER_APP_ONLY_KEYS.filter((k) => entry[k] !== undefined)) {
-                    ctx.addIssue({ code: "custom", path: ["models", i, key], input: entry[key], message: "only applies with serving.platform containerapp" });
-                }
-            }
-            if (entry.minReplicas !== undefined && entry.maxReplicas !== undefined && entry.maxReplicas < entry.minReplicas) {
-                ctx.addIssue({ code: "custom", path: ["models", i, "maxReplicas"], input: entry.maxReplicas, message: `must be at least minReplicas (${entry.minReplicas})` });
-            }
-            if (entry.canary) {
-                const canary = parseSelector(kind, entry.canary);
-                for (const problem of canary.problems) {
-                    const field = problem.field === "selector" ? undefined : problem.field;
-                    ctx.addIssue({
-                        code: "custom",
-                        path: field ? ["models", i, "canary", field] : ["models", i, "canary"],
-                        input: field ? (entry.canary as Record<string, unknown>)[field] : entry.canary,
-                        message: `cannot be used: ${problem.reason}`,
-                    });
-                }
-                const stable = parseSelector(kind, entry).selector;
-                if (canary.selector && stable && JSON.stringify(canary.selector) === JSON.stringify(stable)) {
-                    ctx.addIssue({ code: "custom", path: ["models", i, "canary"], input: entry.canary, message: "selects the same as the model's own selector: a canary needs another version" });
-                }
-            }
-            for (const problem of [...checkModelName(kind, entry.model), ...parseSelector(kind, entry).problems]) {
-                const field = problem.field === "selector" ? undefined : problem.field;
-                ctx.addIssue({
-                    code: "custom",
-                    path: field ? ["models", i, field] : ["models", i],
-                    input: field ? (entry as Record<string, unknown>)[field] : entry,
-                    message: `cannot be used: ${problem.reason}`,
-                });
-            }
-        });
-    });
+type ModelEntry = z.infer<typeof modelEntryFields>;
 
+/** A custom problem at a path, as the cross-field rules report them. */
+interface Issue {
+    path: (string | number)[];
+    input?: unknown;
+    message: string;
+    /** Never show the value (it may be a credential). */
+    hideValue?: boolean;
+}
+
+const MAX_SAFE_DIGITS = String(Number.MAX_SAFE_INTEGER);
+
+/** A pinned version that a stack file cannot carry exactly (JavaScript numbers lose digits above 2^53). */
+function unsafeVersion(value: unknown): boolean {
+    return typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value);
+}
+
+function selectorIssues(kind: RegistryKind, fields: Record<string, unknown>, path: (string | number)[]): Issue[] {
+    if (unsafeVersion(fields.version)) {
+        return [
+            {
+                path: [...path, "version"],
+                input: fields.version,
+                message: `is larger than ${MAX_SAFE_DIGITS}, the largest whole number a stack file passes to the program exactly: check the version, and write it in quotes`,
+            },
+        ];
+    }
+    return parseSelector(kind, fields).problems.map((problem) => {
+        const field = problem.field === "selector" ? undefined : problem.field;
+        return { path: field ? [...path, field] : path, input: field ? fields[field] : fields, message: `cannot be used: ${problem.reason}` };
+    });
+}
+
+/**
+ * Rules across keys (selectors per registry kind, sizes and keys per platform, prd access, the
+ * Databricks tier, the stack's environment), over the parsed values of just the keys they need, so
+ * they are reported even when an unrelated key is wrong.
+ */
+function crossFieldIssues(stack: string, c: z.infer<typeof crossFieldSchema>): Issue[] {
+    const issues: Issue[] = [];
+    const add = (path: (string | number)[], input: unknown, message: string) => issues.push({ path, input, message });
+    const kind = c.registry.kind;
+    const platform = servingPlatformOf(c.environment, c.serving.platform);
+    const serving = c.serving;
+
+    const stackEnvironment = environmentOfStack(stack);
+    if (c.environment !== stackEnvironment) {
+        add(
+            ["environment"],
+            c.environment,
+            `does not match the stack "${stack}", which is a ${stackEnvironment} stack by its name (prd, or a name ending in -prd, is prd; any other name is dev) and gets ${stackEnvironment}'s policy rules: set environment: ${stackEnvironment}, or use a stack named for ${c.environment}`,
+        );
+    }
+    if (kind === "unity-catalog" && c.databricksSku === "trial") {
+        add(["databricksSku"], c.databricksSku, "cannot hold a Unity Catalog registry (registry.kind unity-catalog needs premium): use premium");
+    }
+    if (kind === "unity-catalog" && c.models.length > 0 && c.registry.catalog === undefined) {
+        add(["registry", "catalog"], undefined, "must name the Unity Catalog catalog the models live in (models are catalog.schema.model), such as mlplatform: there is no default catalog to assume");
+    }
+
+    if (platform === "aci") {
+        for (const key of CONTAINER_APP_ONLY.serving.filter((k) => serving[k] !== undefined)) {
+            add(["serving", key], serving[key], "only applies with serving.platform containerapp (this stack serves on aci, which has no access control, revisions or logs workspace): remove it, or set serving.platform: containerapp");
+        }
+    }
+    // prd is never anonymous: its endpoints need a network or identity restriction.
+    if (c.environment === "prd") {
+        const external = (serving.ingress ?? "external") === "external";
+        const reach = allowListReach(serving.ipAllowList ?? []);
+        if (platform === "aci") {
+            add(["serving", "platform"], "aci", "would serve prd anonymously over plain HTTP: use containerapp with ipAllowList or entra");
+        } else if (external && !serving.ipAllowList?.length && !serving.entra) {
+            add(["serving"], serving, "would let anyone on the internet call prd: set ipAllowList, entra, or ingress: internal");
+        } else if (external && !serving.entra && reach.open) {
+            add(
+                ["serving", "ipAllowList"],
+                serving.ipAllowList,
+                `lets in ${reach.describe}, so anyone could call prd: list only your clients' ranges (together at most ${MAX_ALLOWED_ADDRESSES} addresses, a /8), or set entra`,
+            );
+        }
+    }
+
+    const seen = new Set<string>();
+    c.models.forEach((entry: ModelEntry, i) => {
+        if (seen.has(entry.name)) add(["models", i, "name"], entry.name, "is used by another model entry: service names must be unique");
+        seen.add(entry.name);
+        const sizeProblems = platform === "aci" ? aciSizeProblems(entry.cpu, entry.memoryGb) : containerAppSizeProblems(entry.cpu, entry.memoryGb);
+        for (const problem of sizeProblems) add(["models", i, problem.field], problem.value, problem.reason);
+        if (platform === "aci") {
+            for (const key of CONTAINER_APP_ONLY.model.filter((k) => entry[k] !== undefined)) {
+                add(["models", i, key], entry[key], "only applies with serving.platform containerapp (this stack serves on aci): remove it, or set serving.platform: containerapp");
+            }
+        }
+        if (entry.minReplicas !== undefined && entry.maxReplicas !== undefined && entry.maxReplicas < entry.minReplicas) {
+            add(["models", i, "maxReplicas"], entry.maxReplicas, `must be at least minReplicas (${entry.minReplicas})`);
+        }
+        if (entry.canary) {
+            const canaryIssues = selectorIssues(kind, entry.canary, ["models", i, "canary"]);
+            issues.push(...canaryIssues);
+            const canary = parseSelector(kind, entry.canary).selector;
+            const stable = parseSelector(kind, entry).selector;
+            if (canaryIssues.length === 0 && canary && stable && JSON.stringify(canary) === JSON.stringify(stable)) {
+                add(["models", i, "canary"], entry.canary, "selects the same as the model's own selector: a canary needs another version");
+            }
+        }
+        for (const problem of checkModelName(kind, entry.model)) add(["models", i, "model"], entry.model, `cannot be used: ${problem.reason}`);
+        const catalog = c.registry.catalog;
+        if (kind === "unity-catalog" && catalog !== undefined && checkModelName(kind, entry.model).length === 0 && entry.model.split(".")[0] !== catalog) {
+            add(["models", i, "model"], entry.model, `is in catalog ${entry.model.split(".")[0]}, but registry.catalog is ${catalog}: write it as ${catalog}.${entry.model.split(".").slice(1).join(".")}, or change registry.catalog`);
+        }
+        issues.push(...selectorIssues(kind, entry, ["models", i]));
+    });
+    return issues;
+}
+
+const crossFieldSchema = z.object({
+    environment: oneOf(ENVIRONMENTS),
+    databricksSku,
+    registry: registrySchema,
+    models: modelsSchema,
+    serving: servingFields,
+});
 
 /** The project keys the program reads (without the project prefix). */
 export const PROJECT_CONFIG_KEYS: readonly string[] = Object.keys(configSchema.shape).filter((key) => !key.includes(":"));
-
-/**
- * Secret-only keys must be encrypted in the stack file; the program never reads their values,
- * and no message ever repeats them.
- */
-function secretKeyProblems(raw: Record<string, unknown>, isSecret: (key: string) => boolean): string[] {
-    return SECRET_ONLY_KEYS.filter((key) => raw[key] !== undefined && !isSecret(`${PROJECT_NAME}:${key}`)).map(
-        (key) =>
-            `${PROJECT_NAME}:${key} is stored in plain text: remove it from the stack file and set it with \`pulumi config set --secret ${key} <value>\``,
-    );
-}
 
 /** A stack configuration that cannot be used; `problems` holds one line per bad key. */
 export class ConfigError extends pulumi.RunError {
@@ -403,35 +487,195 @@ function configKey(path: readonly PropertyKey[]): string {
     return rest.reduce((key, part) => (/^\d+$/.test(part) ? `${key}[${part}]` : `${key}.${part}`), top);
 }
 
+/**
+ * The StackReference name for `registry.hostFromStack`. Self-managed backends (local, azblob) name
+ * every stack `organization/<project>/<stack>` with that literal word; Pulumi Cloud needs the real
+ * organization, so a leading `organization/` means "this stack's organization" there.
+ */
+export function stackReferenceName(hostFromStack: string, organization: string | undefined): string {
+    const parts = hostFromStack.split("/");
+    if (parts.length === 3 && parts[0] === "organization" && organization) return [organization, ...parts.slice(1)].join("/");
+    return hostFromStack;
+}
+
 /** dev serves on ACI (cheap), prd on Container Apps (no downtime, access control), unless set. */
 export function servingPlatformOf(environment: Environment, platform: ServingPlatform | undefined): ServingPlatform {
     return platform ?? (environment === "prd" ? "containerapp" : "aci");
 }
 
-/** The keys allowed at a path, for suggesting the closest one to a misspelt key. */
-function knownKeysAt(path: readonly PropertyKey[]): string[] {
-    if (path[0] === "registry") return Object.keys(registryFields.shape);
-    if (path[0] === "models") return path[2] === "canary" ? ["alias", "stage", "version", "latest", "weight"] : Object.keys(modelEntrySchema.shape);
-    if (path[0] === "serving") return path[1] === "entra" ? Object.keys(entraFields.shape) : Object.keys(servingFields.shape);
-    return [...Object.keys(configSchema.shape), ...SECRET_ONLY_KEYS];
+/** Where each key of each map lives, for "did you mean" and "belongs under". */
+const KEYS_BY_MAP: Record<string, readonly string[]> = {
+    [PROJECT_NAME]: [...Object.keys(configSchema.shape).filter((k) => !k.includes(":")), ...SECRET_ONLY_KEYS],
+    registry: Object.keys(registryFields.shape),
+    "each entry of models": Object.keys(modelEntryFields.shape),
+    "a model's canary": Object.keys(canaryFields.shape),
+    serving: Object.keys(servingFields.shape),
+    "serving.entra": Object.keys(entraFields.shape),
+};
+
+function mapOfPath(path: readonly PropertyKey[]): string {
+    if (path.length === 0) return PROJECT_NAME;
+    if (path[0] === "registry") return "registry";
+    if (path[0] === "models") return path[2] === "canary" ? "a model's canary" : "each entry of models";
+    if (path[0] === "serving") return path[1] === "entra" ? "serving.entra" : "serving";
+    return PROJECT_NAME;
 }
 
-function describeIssue(issue: z.core.$ZodIssue): string[] {
-    if (issue.code === "unrecognized_keys") {
-        return issue.keys.map((key) => {
-            const full = configKey([...issue.path, key]);
-            const suggestion = closest(key, knownKeysAt(issue.path));
-            return `${full} is not a setting this program reads (probable typo): did you mean ${configKey([...issue.path, suggestion])}?`;
-        });
+const SECRET_WORDS = /token|passw|secret|credential|api[-_]?key|private[-_]?key/i;
+
+function secretAdvice(key: string): string {
+    const secretKey = closeMatch(key, SECRET_ONLY_KEYS) ?? (/passw/i.test(key) ? "registryPassword" : "registryToken");
+    return `a secret never belongs in a stack file: remove it and set it with \`pulumi config set --secret ${secretKey} <value>\``;
+}
+
+/** The message for a key this program does not read at `path`. */
+function unknownKeyProblem(path: readonly PropertyKey[], key: string): string {
+    const full = configKey([...path, key]);
+    const map = mapOfPath(path);
+    const here = KEYS_BY_MAP[map];
+    const exact = here.find((k) => k.toLowerCase() === key.toLowerCase());
+    const close = exact ?? closeMatch(key, here);
+    const isSecretKey = (k: string) => (SECRET_ONLY_KEYS as readonly string[]).includes(k);
+    if (close && isSecretKey(close)) {
+        return `${full} is not a setting this program reads: did you mean ${configKey([...path, close])}? It is a secret: remove it from the stack file and set it with \`pulumi config set --secret ${close} <value>\``;
     }
+    if (SECRET_WORDS.test(key) || (path.length > 0 && closeMatch(key, SECRET_ONLY_KEYS))) {
+        return `${full} is not a setting this program reads, and ${secretAdvice(key)}`;
+    }
+    if (close) return `${full} is not a setting this program reads (probable typo): did you mean ${configKey([...path, close])}?`;
+    const elsewhere = Object.entries(KEYS_BY_MAP).find(([other, keys]) => other !== map && keys.includes(key));
+    if (elsewhere) {
+        const [other] = elsewhere;
+        const where = other === PROJECT_NAME ? `the top level, as ${PROJECT_NAME}:${key}` : other.startsWith("each") || other.startsWith("a ") ? other : `${PROJECT_NAME}:${other}`;
+        return `${full} is not read here: ${key} belongs in ${where}`;
+    }
+    const level = map === PROJECT_NAME ? `the project's keys are` : `${map} takes`;
+    return `${full} is not a setting this program reads: ${level} ${here.filter((k) => !isSecretKey(k)).join(", ")}`;
+}
+
+// Zod's own texts ("Invalid input: expected object, received string") never reach an operator:
+// every schema above carries its own message, and these cover any that slips through.
+const ZOD_TEXT = /^(Invalid|Too (small|big)|Unrecognized|Expected|Required)/;
+const TYPE_WORDS: Record<string, string> = {
+    object: "a map of settings",
+    array: "a list",
+    string: "text",
+    number: "a number",
+    boolean: "true or false",
+};
+
+function plainMessage(issue: z.core.$ZodIssue): string {
+    if (!ZOD_TEXT.test(issue.message)) return issue.message;
+    if (issue.code === "invalid_type") return `must be ${TYPE_WORDS[issue.expected] ?? issue.expected}`;
+    if (issue.code === "too_small") return "must not be empty";
+    if (issue.code === "too_big") return "is too long";
+    return "is not an accepted value";
+}
+
+function describe(issue: Issue): string {
     const key = configKey(issue.path);
-    if (issue.input === undefined) return [`${key} is not set: it ${issue.message}`];
-    return [`${key} = ${JSON.stringify(issue.input)} is not allowed: it ${issue.message}`];
+    if (issue.hideValue) return `${key} is not allowed: it ${issue.message}`;
+    if (issue.input === undefined) return `${key} is not set: it ${issue.message}`;
+    return `${key} = ${displayValue(issue.input)} is not allowed: it ${issue.message}`;
+}
+
+function zodProblems(issue: z.core.$ZodIssue): string[] {
+    if (issue.code === "unrecognized_keys") return issue.keys.map((key) => unknownKeyProblem(issue.path, key));
+    return [describe({ path: issue.path as (string | number)[], input: issue.input, message: plainMessage(issue) })];
 }
 
 /**
- * Validates a raw configuration map (keys without the project prefix, values as Pulumi hands them
- * over) and builds the typed config. Throws a ConfigError listing every problem.
+ * Credentials written into a URL anywhere in the stack's values: refused, and never shown, so
+ * they cannot reach a log, an environment variable or an output.
+ */
+function urlCredentialProblems(raw: Record<string, unknown>): string[] {
+    return stringLeaves(raw)
+        .filter((leaf) => hasUrlCredentials(leaf.text))
+        .map(
+            (leaf) =>
+                `${configKey(leaf.path)} is not allowed: it holds a user name or password inside a URL (scheme://user:secret@host); the value is not shown. Remove them from the stack file; registry credentials go in \`pulumi config set --secret registryToken <value>\``,
+        );
+}
+
+/** Secret-only keys must be encrypted in the stack file; no message ever repeats them. */
+function secretKeyProblems(raw: Record<string, unknown>, isSecret: (key: string) => boolean): string[] {
+    return SECRET_ONLY_KEYS.filter((key) => raw[key] !== undefined && !isSecret(`${PROJECT_NAME}:${key}`)).map(
+        (key) =>
+            `${PROJECT_NAME}:${key} is stored in plain text: remove it from the stack file and set it with \`pulumi config set --secret ${key} <value>\``,
+    );
+}
+
+/** Keys under another namespace than the project's: a provider's, the engine's, or a typo. */
+function foreignKeyProblems(raw: Record<string, unknown>, project: string, isSecret: (key: string) => boolean): string[] {
+    const problems: string[] = [];
+    const namespaces = [project, ...Object.keys(PROVIDER_KEYS), ...ENGINE_NAMESPACES];
+    for (const fullKey of Object.keys(raw).filter((k) => k.includes(":"))) {
+        const [namespace, ...rest] = fullKey.split(":");
+        const key = rest.join(":");
+        if (ENGINE_NAMESPACES.includes(namespace)) continue;
+        const providerKeys = PROVIDER_KEYS[namespace];
+        if (providerKeys) {
+            if (!providerKeys.includes(key)) {
+                const close = closeMatch(key, providerKeys);
+                problems.push(
+                    close
+                        ? `${fullKey} is not a setting of the ${namespace} provider (probable typo): did you mean ${namespace}:${close}?`
+                        : `${fullKey} is not a setting of the ${namespace} provider, so it would be ignored: it takes ${providerKeys.join(", ")}`,
+                );
+            } else if (PROVIDER_SECRET_KEYS.includes(fullKey) && !isSecret(fullKey)) {
+                problems.push(`${fullKey} is stored in plain text: remove it from the stack file and set it with \`pulumi config set --secret ${fullKey} <value>\``);
+            }
+            continue;
+        }
+        const meant = closeMatch(namespace, namespaces) ?? (namespace.toLowerCase().replace(/[^a-z]/g, "") === project.replace(/[^a-z]/g, "") ? project : undefined);
+        if (meant === project && ((SECRET_ONLY_KEYS as readonly string[]).includes(key) || SECRET_WORDS.test(key))) {
+            problems.push(`${fullKey} has a misspelt namespace (${namespace}), and ${secretAdvice(key)}`);
+        } else if (meant) {
+            problems.push(`${fullKey} has a misspelt namespace, so nothing reads it: did you mean ${meant}:${key}?`);
+        } else {
+            problems.push(`${fullKey} is under the namespace ${namespace}, which nothing in this program reads (it reads ${namespaces.join(", ")}): remove it`);
+        }
+    }
+    return problems;
+}
+
+/** A Databricks workspace answers API calls at its root: keep only the scheme and host. */
+function registryOrigin(kind: RegistryKind, host: string): { host: string; warning?: string } {
+    const url = new URL(host);
+    const keepPath = kind === "mlflow"; // a self-hosted MLflow server may sit under a path prefix
+    const reduced = keepPath ? `${url.origin}${url.pathname.replace(/\/+$/, "")}` : url.origin;
+    const trimmed = host.replace(/\/+$/, "");
+    if (reduced === trimmed) return { host: reduced };
+    return {
+        host: reduced,
+        warning: `${PROJECT_NAME}:registry.host: using ${reduced}; the rest of ${displayValue(host)} (a page address copied from the browser?) was left out, since the registry's API answers at ${keepPath ? "the server's base URL" : "the workspace's root"}. Write just ${reduced} to silence this notice.`,
+    };
+}
+
+/** Allowed, but almost certainly not what an operator wants in prd. */
+function configWarnings(c: z.infer<typeof configSchema>, platform: ServingPlatform): string[] {
+    const warnings: string[] = [];
+    if (c.environment === "prd" && platform === "containerapp" && (c.serving.ingress ?? "external") === "external") {
+        (c.serving.ipAllowList ?? []).forEach((entry, i) => {
+            const kind = placeholderKind(entry);
+            if (kind) {
+                warnings.push(
+                    `${PROJECT_NAME}:serving.ipAllowList[${i}] = ${JSON.stringify(entry)} looks like a placeholder: ` +
+                        (kind === "documentation"
+                            ? "it is a documentation-only range (RFC 5737) that no real client has"
+                            : `it is a ${kind} range, from which no request reaches an external endpoint over the internet`) +
+                        ": replace it with your clients' public ranges",
+                );
+            }
+        });
+    }
+    return warnings;
+}
+
+/**
+ * Validates a raw configuration map (this project's keys without the prefix, values as Pulumi
+ * hands them over; other namespaces' keys with theirs) and builds the typed config. Throws a
+ * ConfigError listing every problem.
  */
 export function parsePlatformConfig(
     raw: Record<string, unknown>,
@@ -439,15 +683,24 @@ export function parsePlatformConfig(
     project = PROJECT_NAME,
     isSecret: (key: string) => boolean = () => false,
 ): PlatformConfig {
-    const publicValues = Object.fromEntries(Object.entries(raw).filter(([key]) => !(SECRET_ONLY_KEYS as readonly string[]).includes(key)));
-    const result = configSchema.safeParse(publicValues, { reportInput: true });
-    const cross = crossFieldSchema.safeParse(publicValues, { reportInput: true });
-    const problems = secretKeyProblems(raw, isSecret);
-    for (const issues of [result.error?.issues ?? [], cross.error?.issues ?? []]) {
-        for (const problem of issues.flatMap(describeIssue)) if (!problems.includes(problem)) problems.push(problem);
-    }
+    const secretKeys = SECRET_ONLY_KEYS as readonly string[];
+    const projectValues = Object.fromEntries(Object.entries(raw).filter(([key]) => !secretKeys.includes(key) && (!key.includes(":") || key === LOCATION_KEY)));
+    const credentialProblems = urlCredentialProblems(Object.fromEntries(Object.entries(raw).filter(([key]) => !secretKeys.includes(key))));
+    const result = configSchema.safeParse(projectValues, { reportInput: true });
+    const cross = crossFieldSchema.safeParse(projectValues, { reportInput: true });
+    const problems = [...secretKeyProblems(raw, isSecret), ...credentialProblems, ...foreignKeyProblems(raw, project, isSecret)];
+    const issues = [...(result.error?.issues ?? []).flatMap(zodProblems), ...(cross.success ? crossFieldIssues(stack, cross.data).map(describe) : cross.error.issues.flatMap(zodProblems))];
+    for (const problem of issues) if (!problems.includes(problem)) problems.push(problem);
     if (problems.length > 0 || !result.success) throw new ConfigError(stack, problems);
     const c = result.data;
+    const platform = servingPlatformOf(c.environment, c.serving.platform);
+    const warnings = configWarnings(c, platform);
+    let host = c.registry.host;
+    if (host) {
+        const origin = registryOrigin(c.registry.kind, host);
+        host = origin.host;
+        if (origin.warning) warnings.push(origin.warning);
+    }
     return {
         project,
         stack,
@@ -466,7 +719,7 @@ export function parsePlatformConfig(
             allowBlobPublicAccess: c.allowBlobPublicAccess,
         },
         databricks: { sku: c.databricksSku },
-        registry: { kind: c.registry.kind, host: c.registry.host, hostFromStack: c.registry.hostFromStack },
+        registry: { kind: c.registry.kind, catalog: c.registry.catalog, host, hostFromStack: c.registry.hostFromStack },
         models: c.models.map((entry) => ({
             name: entry.name,
             model: entry.model,
@@ -485,11 +738,13 @@ export function parsePlatformConfig(
                 : undefined,
         })),
         serving: {
-            platform: servingPlatformOf(c.environment, c.serving.platform),
+            platform,
             containerRegistrySku: c.serving.containerRegistrySku,
             access: { ingress: c.serving.ingress ?? "external", ipAllowList: c.serving.ipAllowList ?? [], entra: c.serving.entra },
             logRetentionDays: c.serving.logRetentionDays ?? 30,
+            maxInactiveRevisions: c.serving.maxInactiveRevisions ?? MAX_INACTIVE_REVISIONS.default,
         },
+        warnings,
         registryCredentials: {
             token: secretValue(raw.registryToken),
             username: secretValue(raw.registryUsername),
@@ -500,14 +755,14 @@ export function parsePlatformConfig(
 
 /**
  * Turns Pulumi's flat `namespace:key -> string` map into the raw shape `parsePlatformConfig` reads:
- * this project's keys (prefix removed, JSON objects and lists decoded) and `azure-native:location`.
+ * this project's keys (prefix removed, JSON objects and lists decoded), every other key as it is.
  */
 export function rawConfigFrom(all: Record<string, string>, project = PROJECT_NAME): Record<string, unknown> {
     const raw: Record<string, unknown> = {};
     const prefix = `${project}:`;
     for (const [key, value] of Object.entries(all)) {
-        if (key === LOCATION_KEY) raw[key] = value;
-        else if (key.startsWith(prefix)) raw[key.slice(prefix.length)] = decodeStructured(value);
+        if (key.startsWith(prefix)) raw[key.slice(prefix.length)] = decodeStructured(value);
+        else raw[key] = value;
     }
     return raw;
 }

@@ -1,8 +1,23 @@
 // What the plan tells reviewers beyond the resource list: policy violations, a compact markdown
 // summary for a PR comment, and a side-by-side comparison of two stacks.
-import { environmentOfStack, evaluate, type Violation } from "../policy/rules";
+import { parsePlatformConfig, rawConfigFrom } from "./config";
+import { environmentOfStack, evaluate, type Violation } from "./policy/rules";
 import { flatten, settingsOf, summarize, type Plan, type PlannedResource } from "./plan";
 import type { ModelVersionNote } from "./planModelVersions";
+import { readStackConfig } from "./stackFiles";
+
+/**
+ * What the stack's config allows but looks wrong (placeholder ranges, a shortened registry URL),
+ * as `pulumi preview` prints them as warnings. Call after the plan succeeded (the config is valid).
+ */
+export function stackWarnings(projectDir: string, stack: string): string[] {
+    const { project, config, secretKeys } = readStackConfig(projectDir, stack);
+    return parsePlatformConfig(rawConfigFrom(config, project), stack, project, (key) => secretKeys.includes(key)).warnings;
+}
+
+export function renderWarningsText(warnings: readonly string[]): string {
+    return warnings.length === 0 ? "" : ["Warnings:", ...warnings.map((w) => `  - ${w}`)].join("\n");
+}
 
 /** Runs the policy pack's rules against the planned resources, as `--policy-pack` would. */
 export function planViolations(plan: Plan): Violation[] {
@@ -32,7 +47,7 @@ function table(header: string[], rows: unknown[][]): string[] {
 }
 
 /** A compact summary for a pull-request comment. */
-export function renderPlanMarkdown(plan: Plan, notes: readonly ModelVersionNote[], violations: readonly Violation[]): string {
+export function renderPlanMarkdown(plan: Plan, notes: readonly ModelVersionNote[], violations: readonly Violation[], warnings: readonly string[] = []): string {
     const s = summarize(plan);
     const lines = [
         `### Plan for \`${plan.stack}\``,
@@ -65,6 +80,9 @@ export function renderPlanMarkdown(plan: Plan, notes: readonly ModelVersionNote[
     }
     if (notes.length) {
         lines.push("**Model versions**", "", ...notes.map((n) => `- \`${n.resource}\`: ${n.text}`), "");
+    }
+    if (warnings.length) {
+        lines.push("**Warnings**", "", ...warnings.map((w) => `- ⚠️ ${w}`), "");
     }
     const protectedNames = plan.resources.filter((r) => r.protect).map((r) => `\`${r.name}\``);
     lines.push(`**Protected:** ${protectedNames.length ? protectedNames.join(", ") : "none"}`, "");

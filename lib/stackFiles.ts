@@ -1,9 +1,15 @@
 // Reads Pulumi.yaml and Pulumi.<stack>.yaml the way the Pulumi CLI does for a program: the stack's
 // values, with the project's declared defaults filled in, flattened to `namespace:key -> string`.
 // This lets the credential-free plan and the tests run the real program without the CLI.
+//
+// Whatever the CLI would refuse (a key without a namespace, a value whose type contradicts the
+// type Pulumi.yaml declares, a broken YAML file) is refused here too, each problem with its line
+// and in words an operator can act on; so is what the CLI would accept but nothing would read
+// (keys outside the `config:` block, a second YAML document).
 import * as fs from "fs";
 import * as path from "path";
-import { parseDocument } from "yaml";
+import { displayValue } from "./configText";
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node, type YAMLError } from "yaml";
 
 export interface StackConfig {
     project: string;
@@ -14,39 +20,201 @@ export interface StackConfig {
     secretKeys: string[];
 }
 
-/** A stack or project file that cannot be read; the message says which file and why. */
+/** A stack or project file that cannot be read; the message says which file, where and why. */
 export class StackFileError extends Error {
-    constructor(message: string) {
-        super(message);
+    readonly problems: readonly string[];
+
+    constructor(file: string, problems: string | readonly string[]) {
+        const list = typeof problems === "string" ? [problems] : problems;
+        super(
+            list.length === 1
+                ? `${file}: ${list[0]}`
+                : `${file} has ${list.length} problems:\n${list.map((problem) => `  - ${problem}`).join("\n")}`,
+        );
         this.name = "StackFileError";
+        this.problems = list;
     }
 }
 
 /** Value the plan hands to the program for a `secure:` stack value it cannot decrypt. */
 export const SECRET_PLACEHOLDER = "[secret]";
 
-function readYaml(file: string): unknown {
-    let text: string;
-    try {
-        text = fs.readFileSync(file, "utf8");
-    } catch (err) {
-        throw new StackFileError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-    }
-    const doc = parseDocument(text, { prettyErrors: true });
-    if (doc.errors.length > 0) {
-        const [first] = doc.errors;
-        const where = first.linePos?.[0] ? `${path.basename(file)}:${first.linePos[0].line}:${first.linePos[0].col}` : path.basename(file);
-        throw new StackFileError(`${where}: invalid YAML: ${first.message.split("\n")[0]}`);
-    }
-    return doc.toJS() ?? {};
+/** Keys a Pulumi stack file holds besides `config`. */
+const STACK_FILE_KEYS = ["config", "secretsprovider", "encryptedkey", "encryptionsalt", "environment"];
+
+/** Pulumi stack names: letters, digits, '-', '_' and '.', never a path. */
+export function checkStackName(stack: string): string | undefined {
+    if (/^[A-Za-z0-9_.-]{1,100}$/.test(stack) && stack !== "." && stack !== "..") return undefined;
+    const why = /[/\\]/.test(stack) ? " (no path separators: the plan reads Pulumi.<stack>.yaml beside Pulumi.yaml)" : "";
+    return `stack name ${JSON.stringify(stack)} is not allowed: use 1-100 letters, digits, '-', '_' or '.'${why}, such as dev or prd`;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
     return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** The line (1-based) an opening quote or bracket that never closes is on, if any. */
+function unclosedOpeningLine(text: string, before: number, opener: "quote" | "bracket"): number | undefined {
+    const lines = text.slice(0, before).split("\n");
+    let depth = 0;
+    let openLine: number | undefined;
+    for (let i = 0; i < lines.length; i++) {
+        const line = lines[i].replace(/(^|\s)#.*$/, "");
+        if (opener === "quote") {
+            const doubles = (line.replace(/\\"/g, "").match(/"/g) ?? []).length;
+            const singles = (line.replace(/''/g, "").match(/(^|[\s:[{,-])'|'(?=\s*$|\s*[,\]}#])/g) ?? []).length;
+            if (openLine === undefined && (doubles % 2 === 1 || singles % 2 === 1)) openLine = i + 1;
+        } else {
+            for (const ch of line) {
+                if (ch === "[" || ch === "{") {
+                    if (depth === 0) openLine = i + 1;
+                    depth++;
+                } else if (ch === "]" || ch === "}") depth = Math.max(0, depth - 1);
+            }
+        }
+    }
+    return opener === "bracket" && depth === 0 ? undefined : openLine;
+}
+
+/** A YAML syntax error as the line where the problem starts and what to do about it. */
+function describeYamlError(error: YAMLError, text: string, lineCounter: LineCounter): string {
+    const reported = lineCounter.linePos(error.pos[0]).line;
+    const lineText = (n: number) => (text.split("\n")[n - 1] ?? "").trim();
+    switch (error.code) {
+        case "MISSING_CHAR": {
+            if (/quote/i.test(error.message)) {
+                const start = unclosedOpeningLine(text, error.pos[0], "quote") ?? reported;
+                return `line ${start}: a quoted value is never closed (\`${lineText(start)}\`): add the closing quote on the same line`;
+            }
+            const start = unclosedOpeningLine(text, error.pos[0], "bracket") ?? reported;
+            return `line ${start}: a [list] or {map} written on one line is never closed (\`${lineText(start)}\`): add the closing bracket`;
+        }
+        case "BAD_INDENT": {
+            const start = unclosedOpeningLine(text, error.pos[0], "bracket") ?? reported;
+            if (start !== reported) return `line ${start}: a [list] or {map} written on one line is never closed (\`${lineText(start)}\`): add the closing bracket`;
+            return `line ${reported}: the indentation does not line up with the lines above (\`${lineText(reported)}\`): entries of one map or list start at the same column, and a list's "- " items are not mixed with "key: value" entries`;
+        }
+        case "TAB_AS_INDENT":
+            return `line ${reported}: indented with a tab: YAML needs spaces`;
+        case "DUPLICATE_KEY":
+            return `line ${reported}: the key \`${/^(- )?(.+?):(\s|$)/.exec(lineText(reported))?.[2] ?? lineText(reported)}\` is written a second time in the same map: keep one`;
+        case "BLOCK_AS_IMPLICIT_KEY":
+        case "MULTILINE_IMPLICIT_KEY": {
+            const here = lineText(reported);
+            if (here.includes(":") && !here.includes(": ") && !here.endsWith(":") && !/:\/\//.test(here)) {
+                return `line ${reported}: a key needs a space after its colon (\`${here}\` should read \`key: value\`)`;
+            }
+            const rawLines = text.split("\n");
+            const indent = (n: number) => (rawLines[n - 1] ?? "").search(/\S/);
+            if (/:\s+\S/.test(here) && indent(reported + 1) > indent(reported)) {
+                return `line ${reported + 1}: indented deeper than line ${reported} (\`${lineText(reported + 1)}\`), whose key already has a value: line it up with the keys above it, or move the value of line ${reported} to start a map`;
+            }
+            return `line ${reported}: this line holds a second "key: value" or its value runs onto the next line (\`${here}\`): put each key on its own line, and quote a value that contains ": "`;
+        }
+        default:
+            return `line ${reported}: this is not valid YAML (\`${lineText(reported)}\`): ${error.message.split(" at line")[0].toLowerCase()}`;
+    }
+}
+
+interface ParsedFile {
+    name: string;
+    text: string;
+    doc: Document;
+    lineCounter: LineCounter;
+}
+
+function readYaml(file: string): ParsedFile {
+    const name = path.basename(file);
+    let text: string;
+    try {
+        text = fs.readFileSync(file, "utf8");
+    } catch (err) {
+        throw new StackFileError(name, `cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    const lineCounter = new LineCounter();
+    const docs = parseAllDocuments(text, { lineCounter });
+    const list = Array.isArray(docs) ? docs : [];
+    const errors = list.flatMap((d) => d.errors);
+    if (errors.length > 0) throw new StackFileError(name, describeYamlError(errors[0], text, lineCounter));
+    if (list.length > 1) {
+        const second = lineCounter.linePos(list[1].range[0]).line;
+        throw new StackFileError(name, `holds ${list.length} YAML documents (a second one starts near line ${second}, after "---"): a Pulumi file is one document; merge them or delete the extra`);
+    }
+    const doc = list[0] ?? parseAllDocuments("{}")[0];
+    return { name, text, doc: doc as Document, lineCounter };
+}
+
+function lineOf(file: ParsedFile, node: { range?: [number, number, number] | null } | null | undefined): string {
+    return node?.range ? `line ${file.lineCounter.linePos(node.range[0]).line}: ` : "";
+}
+
 function asConfigString(value: unknown): string {
     return typeof value === "string" ? value : JSON.stringify(value);
+}
+
+/** The text a scalar was written as, when its parsed value would show differently (`.nan`, huge integers). */
+function numberAsWritten(node: Node): string | undefined {
+    if (!isScalar(node) || typeof node.value !== "number") return undefined;
+    const value = node.value;
+    if (Number.isFinite(value) && !(Number.isInteger(value) && !Number.isSafeInteger(value))) return undefined;
+    return node.source ?? String(value);
+}
+
+/** Numbers inside a structured value that JSON (and so the program) cannot carry as written. */
+function inexactNumbers(file: ParsedFile, node: Node | null, keyPath: string): string[] {
+    if (!node) return [];
+    if (isMap(node)) {
+        return node.items.flatMap((pair) => (isPair(pair) ? inexactNumbers(file, pair.value as Node, `${keyPath}.${String(isScalar(pair.key) ? pair.key.value : pair.key)}`) : []));
+    }
+    if (isSeq(node)) return node.items.flatMap((item, i) => inexactNumbers(file, item as Node, `${keyPath}[${i}]`));
+    const written = numberAsWritten(node);
+    if (written === undefined) return [];
+    const problem = /nan/i.test(written)
+        ? "is not a number: write a finite number"
+        : /inf/i.test(written)
+          ? "is infinite: write a finite number"
+          : `has more digits than the program can receive exactly (above ${Number.MAX_SAFE_INTEGER}): check it, or write it in quotes if it is an identifier`;
+    return [`${lineOf(file, node)}${keyPath} = ${written} ${problem}`];
+}
+
+/** Replaces `{secure: …}` anywhere in a value with the placeholder; true when one was found. */
+function withoutSecureValues(value: unknown): { value: unknown; secret: boolean } {
+    if (isRecord(value) && typeof value.secure === "string" && Object.keys(value).length === 1) return { value: SECRET_PLACEHOLDER, secret: true };
+    if (Array.isArray(value)) {
+        const items = value.map(withoutSecureValues);
+        return { value: items.map((i) => i.value), secret: items.some((i) => i.secret) };
+    }
+    if (isRecord(value)) {
+        const entries = Object.entries(value).map(([k, v]) => [k, withoutSecureValues(v)] as const);
+        return { value: Object.fromEntries(entries.map(([k, v]) => [k, v.value])), secret: entries.some(([, v]) => v.secret) };
+    }
+    return { value, secret: false };
+}
+
+const TYPE_NAMES: Record<string, string> = { string: "text", integer: "a whole number", boolean: "true or false", object: "a map of settings", array: "a list" };
+
+/**
+ * Whether the Pulumi CLI accepts `value` for a key of the declared type: primitives reach it as
+ * text (integers must parse as one, booleans as Go's ParseBool does), objects and lists as such.
+ */
+function matchesDeclaredType(type: string, items: unknown, value: unknown, text: string): boolean {
+    switch (type) {
+        case "string":
+            return !isRecord(value) && !Array.isArray(value);
+        case "integer":
+            return !isRecord(value) && !Array.isArray(value) && /^[+-]?\d+$/.test(text);
+        case "boolean":
+            return ["1", "t", "T", "TRUE", "true", "True", "0", "f", "F", "FALSE", "false", "False"].includes(text);
+        case "object":
+            return isRecord(value);
+        case "array": {
+            if (!Array.isArray(value)) return false;
+            const itemType = isRecord(items) && typeof items.type === "string" ? items.type : undefined;
+            return itemType === undefined || value.every((item) => matchesDeclaredType(itemType, undefined, item, asConfigString(item)));
+        }
+        default:
+            return true;
+    }
 }
 
 /** The stacks that have a Pulumi.<stack>.yaml beside Pulumi.yaml. */
@@ -59,46 +227,94 @@ export function listStacks(projectDir: string): string[] {
 }
 
 export function readStackConfig(projectDir: string, stack: string): StackConfig {
-    const projectFile = path.join(projectDir, "Pulumi.yaml");
-    const project = readYaml(projectFile);
+    const badName = checkStackName(stack);
+    if (badName) throw new StackFileError("plan", badName);
+    const projectFile = readYaml(path.join(projectDir, "Pulumi.yaml"));
+    const project = projectFile.doc.toJS();
     if (!isRecord(project) || typeof project.name !== "string") {
-        throw new StackFileError(`${projectFile}: missing the project "name"`);
+        throw new StackFileError("Pulumi.yaml", 'is missing the project "name"');
     }
     const projectName = project.name;
 
-    const stackFile = path.join(projectDir, `Pulumi.${stack}.yaml`);
-    if (!fs.existsSync(stackFile)) {
+    const stackPath = path.join(projectDir, `Pulumi.${stack}.yaml`);
+    if (!fs.existsSync(stackPath)) {
         const known = listStacks(projectDir);
-        throw new StackFileError(
-            `no stack file Pulumi.${stack}.yaml in ${projectDir}; known stacks: ${known.length ? known.join(", ") : "none"}`,
+        throw new StackFileError("plan", `no stack file Pulumi.${stack}.yaml in ${projectDir}; known stacks: ${known.length ? known.join(", ") : "none"}`);
+    }
+    const file = readYaml(stackPath);
+    const problems: string[] = [];
+    const root = file.doc.contents as Node | null;
+    if (root !== null && !isMap(root)) {
+        const what = isSeq(root) ? "a list" : "a single value";
+        throw new StackFileError(file.name, `is ${what}, not a map: a stack file is a map whose \`config:\` key holds the settings, one \`namespace:key: value\` per line`);
+    }
+    const declared = isRecord(project.config) ? project.config : {};
+    let configNode: Node | null = null;
+    for (const pair of root?.items ?? []) {
+        const key = String(isScalar(pair.key) ? pair.key.value : pair.key);
+        if (key === "config") {
+            configNode = pair.value as Node | null;
+            continue;
+        }
+        if (STACK_FILE_KEYS.includes(key)) continue;
+        const looksLikeConfig = key.includes(":") || key in declared;
+        problems.push(
+            `${lineOf(file, pair.key as Node)}\`${key}\` is outside the \`config:\` block, so Pulumi never reads it` +
+                (looksLikeConfig ? `: indent it under \`config:\`${key.includes(":") ? "" : ` as ${projectName}:${key}`}` : `: a stack file holds ${STACK_FILE_KEYS.join(", ")}`),
         );
     }
-    const stackDoc = readYaml(stackFile);
-    const stackValues = isRecord(stackDoc) && stackDoc.config !== undefined ? stackDoc.config : {};
-    if (!isRecord(stackValues)) throw new StackFileError(`${path.basename(stackFile)}: "config" must be a map of key: value`);
+    if (configNode !== null && !isMap(configNode) && !(isScalar(configNode) && configNode.value === null)) {
+        throw new StackFileError(file.name, `${lineOf(file, configNode)}\`config\` must be a map of \`namespace:key: value\` lines, not ${isSeq(configNode) ? "a list" : "a single value"}`);
+    }
 
     const config: Record<string, string> = {};
     const secretKeys: string[] = [];
 
     // Project-level defaults first; stack values override them.
-    const declared = isRecord(project.config) ? project.config : {};
     for (const [key, entry] of Object.entries(declared)) {
         const fullKey = key.includes(":") ? key : `${projectName}:${key}`;
         const value = isRecord(entry) ? (key.includes(":") ? entry.value : entry.default) : entry;
         if (value !== undefined) config[fullKey] = asConfigString(value);
     }
 
-    for (const [key, value] of Object.entries(stackValues)) {
-        const fullKey = key.includes(":") ? key : `${projectName}:${key}`;
-        if (isRecord(value) && typeof value.secure === "string" && Object.keys(value).length === 1) {
-            config[fullKey] = SECRET_PLACEHOLDER;
-            secretKeys.push(fullKey);
-        } else if (value === null || value === undefined) {
-            // `key:` with nothing after it: treat as unset so validation reports it by name.
-            delete config[fullKey];
-        } else {
-            config[fullKey] = asConfigString(value);
+    for (const pair of isMap(configNode) ? configNode.items : []) {
+        const keyNode = pair.key as Node;
+        const key = String(isScalar(keyNode) ? keyNode.value : keyNode);
+        const where = lineOf(file, keyNode);
+        const parts = key.split(":");
+        if (parts.length !== 2 || !parts[0] || !parts[1]) {
+            const bare = parts[parts.length - 1];
+            problems.push(
+                parts.length === 1
+                    ? `${where}\`${key}\` has no namespace, and the Pulumi CLI refuses such keys: write ${projectName}:${key} (or the provider's namespace, such as azure-native:${key})`
+                    : `${where}\`${key}\` is not a key Pulumi understands: write one namespace and one name (${projectName}:${bare}), and nested settings as a map under it`,
+            );
+            continue;
         }
+        const valueNode = pair.value as Node | null;
+        const raw: unknown = valueNode ? valueNode.toJS(file.doc) : null;
+        if (raw === null || raw === undefined) {
+            // `key:` with nothing after it: treat as unset so validation reports it by name.
+            delete config[key];
+            continue;
+        }
+        const { value, secret } = withoutSecureValues(raw);
+        if (secret) secretKeys.push(key);
+        const written = valueNode ? numberAsWritten(valueNode) : undefined;
+        const inexact = valueNode && (isMap(valueNode) || isSeq(valueNode)) ? inexactNumbers(file, valueNode, key) : [];
+        problems.push(...inexact);
+        const text = written ?? asConfigString(value);
+        const [namespace, name] = parts;
+        const declaration = namespace === projectName ? declared[name] : undefined;
+        if (!secret && isRecord(declaration) && typeof declaration.type === "string" && !matchesDeclaredType(declaration.type, declaration.items, value, text)) {
+            const shown = written ?? displayValue(value);
+            problems.push(
+                `${where}${key} = ${shown} is not ${TYPE_NAMES[declaration.type] ?? declaration.type}, the type Pulumi.yaml declares for it (${declaration.type}): the Pulumi CLI refuses this stack file`,
+            );
+            continue;
+        }
+        config[key] = text;
     }
+    if (problems.length > 0) throw new StackFileError(file.name, problems);
     return { project: projectName, stack, config, secretKeys };
 }

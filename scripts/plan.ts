@@ -6,8 +6,8 @@ import { parseArgs } from "util";
 import { ConfigError } from "../lib/config";
 import { planStack, previewMocksWithVersions, renderPlanText } from "../lib/plan";
 import { resolvePlannedModelVersions } from "../lib/planModelVersions";
-import { comparePlans, planViolations, renderComparison, renderPlanMarkdown, renderViolationsText } from "../lib/planReport";
-import { listStacks, StackFileError } from "../lib/stackFiles";
+import { comparePlans, planViolations, renderComparison, renderPlanMarkdown, renderViolationsText, renderWarningsText, stackWarnings } from "../lib/planReport";
+import { checkStackName, listStacks, StackFileError } from "../lib/stackFiles";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
 const USAGE = `usage: npm run plan -- <stack> [--format text|markdown]
@@ -36,6 +36,10 @@ function parse(argv: string[]): { stacks: string[]; compare: boolean; format: "t
         throw new UsageError(`expected ${wanted === 2 ? "two stack names after --compare" : "exactly one stack name"}, got ${positionals.length}`);
     }
     if (values.compare && positionals[0] === positionals[1]) throw new UsageError("--compare needs two different stacks");
+    for (const stack of positionals) {
+        const problem = checkStackName(stack);
+        if (problem) throw new UsageError(problem);
+    }
     return { stacks: positionals, compare: values.compare === true, format };
 }
 
@@ -62,8 +66,11 @@ async function main(argv: string[]): Promise<number> {
         const resolved = Object.fromEntries(notes.filter((n) => n.version && n.modelUri).map((n) => [n.resource, { version: n.version!, modelUri: n.modelUri! }]));
         if (Object.keys(resolved).length > 0) plan = await planStack(PROJECT_DIR, options.stacks[0], "index.ts", { mocks: previewMocksWithVersions(resolved) });
         const violations = planViolations(plan);
+        const warnings = stackWarnings(PROJECT_DIR, options.stacks[0]);
         console.log(
-            options.format === "markdown" ? renderPlanMarkdown(plan, notes, violations) : `${renderPlanText(plan, notes)}\n\n${renderViolationsText(violations)}`,
+            options.format === "markdown"
+                ? renderPlanMarkdown(plan, notes, violations, warnings)
+                : [renderPlanText(plan, notes), renderViolationsText(violations), renderWarningsText(warnings)].filter(Boolean).join("\n\n"),
         );
         let code = 0;
         const failed = notes.filter((n) => n.outcome === "failed");

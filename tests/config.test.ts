@@ -1,10 +1,16 @@
 import * as assert from "assert";
 import { ConfigError, parsePlatformConfig, rawConfigFrom } from "../lib/config";
-import { validRawConfig } from "./helpers/fixtures";
+import { validRawConfig as fixture } from "./helpers/fixtures";
 
-function problemsFor(raw: Record<string, unknown>): readonly string[] {
+/** The shared fixture, with the Unity Catalog catalog its model names live in. */
+function validRawConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+    return fixture({ registry: { kind: "unity-catalog", catalog: "main" }, ...overrides });
+}
+
+/** The problems reported for `raw`, planned as the stack its environment names unless told otherwise. */
+function problemsFor(raw: Record<string, unknown>, stack = raw.environment === "prd" ? "prd" : "dev", isSecret?: (key: string) => boolean): readonly string[] {
     try {
-        parsePlatformConfig(raw, "dev");
+        parsePlatformConfig(raw, stack, "mlflow-platform", isSecret);
     } catch (err) {
         assert.ok(err instanceof ConfigError, `expected a ConfigError, got ${err}`);
         return err.problems;
@@ -25,7 +31,7 @@ describe("stack configuration", () => {
         assert.deepStrictEqual(config.tags, { environment: "dev", project: "mlflow-platform", "managed-by": "pulumi" });
     });
 
-    it("reads only this project's keys and the provider location from Pulumi's flat map", () => {
+    it("reads this project's keys without their prefix and keeps every other key as written, to be checked", () => {
         const raw = rawConfigFrom({
             "mlflow-platform:storageSku": "Standard_ZRS",
             "mlflow-platform:serving": '{"a":1}',
@@ -33,7 +39,13 @@ describe("stack configuration", () => {
             "azure-native:subscriptionId": "ignored",
             "other-project:key": "ignored",
         });
-        assert.deepStrictEqual(raw, { storageSku: "Standard_ZRS", serving: { a: 1 }, "azure-native:location": "northeurope" });
+        assert.deepStrictEqual(raw, {
+            storageSku: "Standard_ZRS",
+            serving: { a: 1 },
+            "azure-native:location": "northeurope",
+            "azure-native:subscriptionId": "ignored",
+            "other-project:key": "ignored",
+        });
     });
 
     const invalidCases: { title: string; overrides: Record<string, unknown>; expected: string }[] = [
@@ -61,7 +73,7 @@ describe("stack configuration", () => {
         {
             title: "a Databricks SKU outside the list",
             overrides: { databricksSku: "enterprise" },
-            expected: 'mlflow-platform:databricksSku = "enterprise" is not allowed: it must be one of: standard, premium, trial',
+            expected: 'mlflow-platform:databricksSku = "enterprise" is not allowed: it must be one of: premium, trial',
         },
         {
             title: "retention of 0 days",
@@ -137,12 +149,12 @@ describe("stack configuration", () => {
         },
         {
             title: "both host and hostFromStack",
-            overrides: { registry: { kind: "unity-catalog", host: "https://adb-1.azuredatabricks.net", hostFromStack: "org/mlflow-platform/dev" } },
+            overrides: { registry: { kind: "unity-catalog", catalog: "main", host: "https://adb-1.azuredatabricks.net", hostFromStack: "org/mlflow-platform/dev" } },
             expected: 'mlflow-platform:registry.hostFromStack = "org/mlflow-platform/dev" is not allowed: it cannot be set together with host',
         },
         {
             title: "a misspelt registry key, suggesting the nested key",
-            overrides: { registry: { kind: "unity-catalog", hostFromStak: "org/p/dev" } },
+            overrides: { registry: { kind: "unity-catalog", catalog: "main", hostFromStak: "org/p/dev" } },
             expected: "mlflow-platform:registry.hostFromStak is not a setting this program reads (probable typo): did you mean mlflow-platform:registry.hostFromStack?",
         },
         {
@@ -298,7 +310,8 @@ describe("stack configuration", () => {
         {
             title: "replicas on ACI",
             overrides: { models: models({ latest: true, maxReplicas: 4 }) },
-            expected: "mlflow-platform:models[0].maxReplicas = 4 is not allowed: it only applies with serving.platform containerapp",
+            expected:
+                "mlflow-platform:models[0].maxReplicas = 4 is not allowed: it only applies with serving.platform containerapp (this stack serves on aci): remove it, or set serving.platform: containerapp",
         },
         {
             title: "an IP allow-list on ACI",
@@ -357,7 +370,7 @@ describe("stack configuration", () => {
     }
 
     it("reports every problem at once, in one message", () => {
-        const raw = validRawConfig({ storageAccountName: "Bad Name", storageSku: "Premium_LRS", blobSoftDeleteDays: "0", protekt: "true" });
+        const raw = validRawConfig({ environment: "prd", serving: { containerRegistrySku: "Basic", ingress: "internal" }, storageAccountName: "Bad Name", storageSku: "Premium_LRS", blobSoftDeleteDays: "0", protekt: "true" });
         try {
             parsePlatformConfig(raw, "prd");
             assert.fail("expected a ConfigError");
@@ -388,6 +401,7 @@ describe("stack configuration", () => {
         const prd = parsePlatformConfig(validRawConfig({ environment: "prd", serving }), "prd");
         assert.strictEqual(prd.serving.platform, "containerapp");
         assert.deepStrictEqual(prd.serving.access, { ingress: "external", ipAllowList: ["203.0.113.7"], entra: undefined });
+        assert.strictEqual(prd.serving.maxInactiveRevisions, 3);
         assert.deepStrictEqual(prd.models[0].scale, { minReplicas: 1, maxReplicas: 3, concurrentRequests: 20 });
     });
 
@@ -423,5 +437,235 @@ describe("stack configuration", () => {
     it("is a Pulumi RunError, so the CLI prints the message without a stack trace", async () => {
         const pulumi = await import("@pulumi/pulumi");
         assert.ok(pulumi.RunError.isInstance(new ConfigError("dev", ["x"])));
+    });
+});
+
+describe("stack configuration: edits that must never pass", () => {
+    const apps = { containerRegistrySku: "Basic", platform: "containerapp" };
+    const prdServing = (serving: Record<string, unknown>) => validRawConfig({ environment: "prd", serving: { containerRegistrySku: "Basic", ...serving } });
+    const entra = { tenantId: "11111111-2222-3333-4444-555555555555", clientId: "66666666-7777-8888-9999-000000000000", audiences: ["api://scoring"] };
+
+    describe("1. prd is never open to the internet, in substance", () => {
+        const cases: [string, string[], string][] = [
+            ["the whole internet", ["0.0.0.0/0"], 'mlflow-platform:serving.ipAllowList = ["0.0.0.0/0"] is not allowed: it lets in the whole internet, so anyone could call prd: list only your clients\' ranges (together at most 16777216 addresses, a /8), or set entra'],
+            ["its two halves", ["0.0.0.0/1", "128.0.0.0/1"], 'mlflow-platform:serving.ipAllowList = ["0.0.0.0/1","128.0.0.0/1"] is not allowed: it lets in the whole internet, so anyone'],
+            ["one half", ["128.0.0.0/1"], 'mlflow-platform:serving.ipAllowList = ["128.0.0.0/1"] is not allowed: it lets in 50% of the internet (2147483648 addresses), so anyone'],
+            ["a very short prefix", ["64.0.0.0/4"], 'mlflow-platform:serving.ipAllowList = ["64.0.0.0/4"] is not allowed: it lets in 6% of the internet (268435456 addresses)'],
+            ["entries adding up to most of it", ["1.0.0.0/8", "2.0.0.0/8", "203.0.113.0/24"], "is not allowed: it lets in 33554688 addresses, so anyone could call prd"],
+        ];
+        for (const [title, ipAllowList, expected] of cases) {
+            it(`refuses an allow-list of ${title} in prd`, () => {
+                const problems = problemsFor(prdServing({ ipAllowList }));
+                assert.strictEqual(problems.length, 1, problems.join("\n"));
+                assert.ok(problems[0].includes(expected), problems[0]);
+            });
+        }
+
+        it("accepts a wide list when Entra authentication guards prd, and narrow ranges without it", () => {
+            assert.doesNotThrow(() => parsePlatformConfig(prdServing({ ipAllowList: ["0.0.0.0/0"], entra }), "prd"));
+            const config = parsePlatformConfig(prdServing({ ipAllowList: ["198.18.0.0/15", "20.50.0.0/16"] }), "prd");
+            assert.deepStrictEqual(config.serving.access.ipAllowList, ["198.18.0.0/15", "20.50.0.0/16"]);
+            assert.deepStrictEqual(config.warnings, []);
+        });
+
+        it("warns that documentation and private ranges in an external prd allow-list look like placeholders", () => {
+            const config = parsePlatformConfig(prdServing({ ipAllowList: ["203.0.113.0/24", "10.1.0.0/16", "20.50.0.0/16"] }), "prd");
+            assert.deepStrictEqual(config.warnings, [
+                'mlflow-platform:serving.ipAllowList[0] = "203.0.113.0/24" looks like a placeholder: it is a documentation-only range (RFC 5737) that no real client has: replace it with your clients\' public ranges',
+                'mlflow-platform:serving.ipAllowList[1] = "10.1.0.0/16" looks like a placeholder: it is a private range, from which no request reaches an external endpoint over the internet: replace it with your clients\' public ranges',
+            ]);
+            assert.deepStrictEqual(parsePlatformConfig(prdServing({ ingress: "internal", ipAllowList: ["10.1.0.0/16"] }), "prd").warnings, [], "private ranges are what internal ingress sees");
+        });
+    });
+
+    describe("2. no secret in plaintext, anywhere", () => {
+        const token = "fake-token-for-tests";
+        it("refuses credentials inside a URL without ever showing them", () => {
+            const problems = problemsFor(validRawConfig({ registry: { kind: "mlflow", host: `https://admin:${token}@mlflow.example.com` }, models: [] }));
+            assert.deepStrictEqual(problems, [
+                "mlflow-platform:registry.host is not allowed: it holds a user name or password inside a URL (scheme://user:secret@host); the value is not shown. Remove them from the stack file; registry credentials go in `pulumi config set --secret registryToken <value>`",
+            ]);
+            const nested = problemsFor(validRawConfig({ serving: { ...apps, entra: { ...entra, audiences: [`https://x:${token}@api.example.com`] } } }));
+            assert.ok(nested.some((p) => p.startsWith("mlflow-platform:serving.entra.audiences[0] is not allowed: it holds a user name or password inside a URL")), nested.join("\n"));
+            assert.ok(!nested.join("\n").includes(token), "the token is never printed");
+        });
+
+        it("refuses a provider secret in plain text and accepts it encrypted", () => {
+            assert.deepStrictEqual(problemsFor(validRawConfig({ "azure-native:clientSecret": token })), [
+                "azure-native:clientSecret is stored in plain text: remove it from the stack file and set it with `pulumi config set --secret azure-native:clientSecret <value>`",
+            ]);
+            assert.doesNotThrow(() => parsePlatformConfig(validRawConfig({ "azure-native:clientSecret": token }), "dev", "mlflow-platform", (key) => key === "azure-native:clientSecret"));
+            assert.ok(problemsFor(validRawConfig({ "docker-build:registries": '[{"address":"r","password":"p"}]' }))[0].startsWith("docker-build:registries is stored in plain text"));
+        });
+
+        it("points a secret written in the wrong place to `pulumi config set --secret`", () => {
+            assert.deepStrictEqual(problemsFor(validRawConfig({ serving: { containerRegistrySku: "Basic", platform: "aci", registryToken: token } })), [
+                "mlflow-platform:serving.registryToken is not a setting this program reads, and a secret never belongs in a stack file: remove it and set it with `pulumi config set --secret registryToken <value>`",
+            ]);
+            assert.deepStrictEqual(problemsFor(validRawConfig({ registrytoken: token })), [
+                "mlflow-platform:registrytoken is not a setting this program reads: did you mean mlflow-platform:registryToken? It is a secret: remove it from the stack file and set it with `pulumi config set --secret registryToken <value>`",
+            ]);
+            assert.deepStrictEqual(problemsFor(validRawConfig({ "mlflow-platfrom:registryPassword": token })), [
+                "mlflow-platfrom:registryPassword has a misspelt namespace (mlflow-platfrom), and a secret never belongs in a stack file: remove it and set it with `pulumi config set --secret registryPassword <value>`",
+            ]);
+        });
+    });
+
+    describe("3. the stack is what it says", () => {
+        it("refuses an environment that does not match the stack", () => {
+            assert.deepStrictEqual(problemsFor(validRawConfig({ environment: "dev" }), "prd"), [
+                'mlflow-platform:environment = "dev" is not allowed: it does not match the stack "prd", which is a prd stack by its name (prd, or a name ending in -prd, is prd; any other name is dev) and gets prd\'s policy rules: set environment: prd, or use a stack named for dev',
+            ]);
+            assert.ok(problemsFor(prdServing({ ipAllowList: ["20.50.0.0/16"] }), "team-dev")[0].startsWith('mlflow-platform:environment = "prd" is not allowed: it does not match the stack "team-dev", which is a dev stack'));
+            assert.doesNotThrow(() => parsePlatformConfig(prdServing({ ipAllowList: ["20.50.0.0/16"] }), "team-prd"));
+        });
+    });
+
+    describe("4. nothing is silently ignored", () => {
+        const cases: [string, Record<string, unknown>, string][] = [
+            ["a misspelt project namespace", { "mlflow-platfrom:protect": "true" }, "mlflow-platfrom:protect has a misspelt namespace, so nothing reads it: did you mean mlflow-platform:protect?"],
+            ["a misspelt provider key", { "azure-native:locaton": "northeurope" }, "azure-native:locaton is not a setting of the azure-native provider (probable typo): did you mean azure-native:location?"],
+            ["a misspelt provider namespace", { "azure-nativ:location": "northeurope" }, "azure-nativ:location has a misspelt namespace, so nothing reads it: did you mean azure-native:location?"],
+            ["a namespace nothing reads", { "aws:region": "eu-west-1" }, "aws:region is under the namespace aws, which nothing in this program reads (it reads mlflow-platform, azure-native, docker-build, pulumi): remove it"],
+            ["an unknown provider key, not close to any", { "azure-native:colour": "blue" }, "azure-native:colour is not a setting of the azure-native provider, so it would be ignored: it takes auxiliaryTenantIds,"],
+            ["a model key at the top level", { cpu: "2" }, "mlflow-platform:cpu is not read here: cpu belongs in each entry of models"],
+            ["a serving key at the top level", { ipAllowList: ["203.0.113.7"] }, "mlflow-platform:ipAllowList is not read here: ipAllowList belongs in mlflow-platform:serving"],
+            ["an unknown key not close to any", { colour: "blue" }, "mlflow-platform:colour is not a setting this program reads: the project's keys are environment, resourceGroupName, storageAccountName,"],
+        ];
+        for (const [title, overrides, expected] of cases) {
+            it(`names ${title} with the fix`, () => {
+                const problems = problemsFor(validRawConfig(overrides));
+                assert.strictEqual(problems.length, 1, problems.join("\n"));
+                assert.ok(problems[0].startsWith(expected), problems[0]);
+            });
+        }
+
+        it("suggests a key only when it is actually close", () => {
+            const far = problemsFor(validRawConfig({ serving: { containerRegistrySku: "Basic", platform: "aci", replicas: 3 } }));
+            assert.deepStrictEqual(far, [
+                "mlflow-platform:serving.replicas is not a setting this program reads: serving takes platform, containerRegistrySku, ingress, ipAllowList, entra, logRetentionDays, maxInactiveRevisions",
+            ]);
+            assert.ok(!far[0].includes("did you mean"));
+        });
+
+        for (const [key, value] of [["ingress", "internal"], ["ipAllowList", ["20.50.0.0/16"]], ["entra", entra], ["logRetentionDays", 60], ["maxInactiveRevisions", 5]] as const) {
+            it(`refuses the Container Apps-only serving key ${key} on ACI, like every such key`, () => {
+                assert.deepStrictEqual(problemsFor(validRawConfig({ serving: { containerRegistrySku: "Basic", platform: "aci", [key]: value } })), [
+                    `mlflow-platform:serving.${key} = ${JSON.stringify(value)} is not allowed: it only applies with serving.platform containerapp (this stack serves on aci, which has no access control, revisions or logs workspace): remove it, or set serving.platform: containerapp`,
+                ]);
+            });
+        }
+
+        it("accepts maxInactiveRevisions on Container Apps within 0-20", () => {
+            assert.strictEqual(parsePlatformConfig(validRawConfig({ serving: { ...apps, maxInactiveRevisions: 0 } }), "dev").serving.maxInactiveRevisions, 0);
+            assert.deepStrictEqual(problemsFor(validRawConfig({ serving: { ...apps, maxInactiveRevisions: 21 } })), [
+                "mlflow-platform:serving.maxInactiveRevisions = 21 is not allowed: it must be a whole number from 0 to 20",
+            ]);
+        });
+    });
+
+    describe("5. values Azure would refuse at deploy", () => {
+        it("reduces a Databricks registry URL copied from the browser to its origin, with a notice", () => {
+            const config = parsePlatformConfig(validRawConfig({ registry: { kind: "unity-catalog", catalog: "main", host: "https://adb-123.4.azuredatabricks.net/?o=123#ml/models/main.risk.fraud" } }), "dev");
+            assert.strictEqual(config.registry.host, "https://adb-123.4.azuredatabricks.net");
+            assert.deepStrictEqual(config.warnings, [
+                'mlflow-platform:registry.host: using https://adb-123.4.azuredatabricks.net; the rest of "https://adb-123.4.azuredatabricks.net/?o=123#ml/models/main.risk.fraud" (a page address copied from the browser?) was left out, since the registry\'s API answers at the workspace\'s root. Write just https://adb-123.4.azuredatabricks.net to silence this notice.',
+            ]);
+            const mlflow = parsePlatformConfig(validRawConfig({ registry: { kind: "mlflow", host: "https://tools.example.com/mlflow/?x=1" }, models: [] }), "dev");
+            assert.strictEqual(mlflow.registry.host, "https://tools.example.com/mlflow", "a self-hosted server keeps its path prefix");
+            assert.deepStrictEqual(parsePlatformConfig(validRawConfig({ registry: { kind: "mlflow", host: "https://mlflow.example.com/" }, models: [] }), "dev").warnings, []);
+        });
+
+        it("refuses a service name that makes an invalid Container Apps name", () => {
+            assert.deepStrictEqual(problemsFor(validRawConfig({ models: [{ name: "fraud--v2", model: "main.risk.fraud", alias: "champion", cpu: 1, memoryGb: 2 }] })), [
+                'mlflow-platform:models[0].name = "fraud--v2" is not allowed: it must not contain "--": Azure Container Apps reserves it to separate an app\'s name from a revision\'s suffix',
+            ]);
+        });
+
+        it("refuses a pinned version beyond what a number holds exactly", () => {
+            assert.deepStrictEqual(problemsFor(validRawConfig({ models: [{ name: "fraud", model: "main.risk.fraud", version: 99999999999999999, cpu: 1, memoryGb: 2 }] })), [
+                "mlflow-platform:models[0].version = 100000000000000000 is not allowed: it is larger than 9007199254740991, the largest whole number a stack file passes to the program exactly: check the version, and write it in quotes",
+            ]);
+            const quoted = parsePlatformConfig(validRawConfig({ models: [{ name: "fraud", model: "main.risk.fraud", version: "12", cpu: 1, memoryGb: 2 }] }), "dev");
+            assert.deepStrictEqual(quoted.models[0].selector, { version: "12" });
+        });
+
+        it("refuses a location that is not an Azure region, suggesting only a close one", () => {
+            assert.deepStrictEqual(problemsFor(validRawConfig({ "azure-native:location": "westeurop" })), [
+                'azure-native:location = "westeurop" is not allowed: it must be an Azure region name in lowercase without spaces, such as westeurope: did you mean westeurope?',
+            ]);
+            assert.deepStrictEqual(problemsFor(validRawConfig({ "azure-native:location": "mars" })), [
+                'azure-native:location = "mars" is not allowed: it must be an Azure region name in lowercase without spaces, such as westeurope (`az account list-locations -o table` lists them; lib/azureRegions.ts says how to update the list)',
+            ]);
+        });
+    });
+
+    describe("6. Databricks tier", () => {
+        it("refuses the retired Standard tier with the reason", () => {
+            assert.deepStrictEqual(problemsFor(validRawConfig({ databricksSku: "standard" })), [
+                'mlflow-platform:databricksSku = "standard" is not allowed: it is no longer offered: Azure creates no Standard workspaces since 2026-04-01 and moved the rest to Premium on 2026-10-01: use premium',
+            ]);
+        });
+
+        it("refuses a Unity Catalog registry on the trial tier, and accepts trial with the MLflow registry", () => {
+            assert.deepStrictEqual(problemsFor(validRawConfig({ databricksSku: "trial" })), [
+                'mlflow-platform:databricksSku = "trial" is not allowed: it cannot hold a Unity Catalog registry (registry.kind unity-catalog needs premium): use premium',
+            ]);
+            assert.strictEqual(parsePlatformConfig(validRawConfig({ databricksSku: "trial", registry: { kind: "databricks" }, models: [] }), "dev").databricks.sku, "trial");
+        });
+
+        it("needs the catalog the models live in, and model names in it", () => {
+            assert.deepStrictEqual(problemsFor(fixture({})), [
+                "mlflow-platform:registry.catalog is not set: it must name the Unity Catalog catalog the models live in (models are catalog.schema.model), such as mlplatform: there is no default catalog to assume",
+            ]);
+            assert.deepStrictEqual(problemsFor(validRawConfig({ registry: { kind: "unity-catalog", catalog: "ml_prod" } })), [
+                'mlflow-platform:models[0].model = "main.risk.fraud" is not allowed: it is in catalog main, but registry.catalog is ml_prod: write it as ml_prod.risk.fraud, or change registry.catalog',
+            ]);
+            assert.deepStrictEqual(problemsFor(validRawConfig({ registry: { kind: "mlflow", catalog: "main", host: "https://mlflow.example.com" } })), [
+                'mlflow-platform:registry.catalog = "main" is not allowed: it only applies with registry.kind unity-catalog: remove it',
+            ]);
+            assert.strictEqual(parsePlatformConfig(validRawConfig({ models: [] }), "dev").registry.catalog, "main");
+        });
+    });
+
+    describe("7. messages a person can act on", () => {
+        it("never shows a validation library's own text, for any wrong type anywhere", () => {
+            const wrong = [null, "text", 7, true, [], {}, [1], { a: 1 }, ""];
+            const paths: ((v: unknown) => Record<string, unknown>)[] = [
+                (v) => ({ registry: v }),
+                (v) => ({ registry: { kind: "unity-catalog", catalog: v } }),
+                (v) => ({ models: v }),
+                (v) => ({ models: [v] }),
+                (v) => ({ models: [{ name: "fraud", model: "main.risk.fraud", alias: "champion", cpu: 1, memoryGb: 2, canary: v }] }),
+                (v) => ({ serving: v }),
+                (v) => ({ serving: { ...apps, entra: v } }),
+                (v) => ({ serving: { ...apps, entra: { ...entra, audiences: v } } }),
+                (v) => ({ serving: { ...apps, entra: { ...entra, audiences: [v] } } }),
+                (v) => ({ serving: { ...apps, ipAllowList: v } }),
+                (v) => ({ resourceGroupName: v }),
+                (v) => ({ "azure-native:location": v }),
+                (v) => ({ databricksSku: v }),
+            ];
+            for (const at of paths) {
+                for (const value of wrong) {
+                    let message = "";
+                    try {
+                        parsePlatformConfig(validRawConfig(at(value)), "dev");
+                        continue;
+                    } catch (err) {
+                        assert.ok(err instanceof ConfigError, String(err));
+                        message = err.message;
+                    }
+                    assert.doesNotMatch(message, /Invalid input|Too small|Too big|expected (object|string|array|number)|received/, message);
+                }
+            }
+        });
+
+        it("shows .nan and .inf as YAML writes them, not as null", () => {
+            assert.deepStrictEqual(problemsFor(validRawConfig({ models: [{ name: "fraud", model: "main.risk.fraud", alias: "champion", cpu: NaN, memoryGb: Infinity }] })), [
+                "mlflow-platform:models[0].cpu = .nan is not allowed: it must be a number of CPU cores, such as 1 or 0.5",
+                "mlflow-platform:models[0].memoryGb = .inf is not allowed: it must be a number of GB, such as 2 or 1.5",
+            ]);
+        });
     });
 });

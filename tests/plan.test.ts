@@ -1,6 +1,6 @@
 import * as assert from "assert";
 import * as path from "path";
-import { ConfigError } from "../lib/config";
+import { ConfigError, stackReferenceName } from "../lib/config";
 import { planStack, renderPlanText, UNKNOWN_DISPLAY, type Plan } from "../lib/plan";
 import { StackFileError } from "../lib/stackFiles";
 import { runScript } from "./helpers/cli";
@@ -58,7 +58,7 @@ describe("plan of the shipped stacks", () => {
         assert.strictEqual(blob(dev).deleteRetentionPolicy.days, 7);
         assert.strictEqual(blob(prd).deleteRetentionPolicy.days, 30);
         assert.strictEqual(blob(prd).containerDeleteRetentionPolicy.days, 30);
-        assert.strictEqual(workspace(dev).sku.name, "standard");
+        assert.strictEqual(workspace(dev).sku.name, "premium", "Azure no longer creates Standard workspaces");
         assert.strictEqual(workspace(prd).sku.name, "premium");
     });
 
@@ -149,8 +149,10 @@ describe("plan with broken configuration", () => {
                     });
                     assert.fail(`${key} = ${JSON.stringify(bad)} was accepted`);
                 } catch (err) {
-                    assert.ok(err instanceof ConfigError, `${key} = ${JSON.stringify(bad)} gave ${err}`);
+                    // A type the CLI itself refuses is a stack-file error; the rest, config errors.
+                    assert.ok(err instanceof ConfigError || err instanceof StackFileError, `${key} = ${JSON.stringify(bad)} gave ${err}`);
                     assert.ok(err.message.includes(key), `${key} not named in: ${err.message}`);
+                    assert.doesNotMatch(err.message, /\n\s+at |Invalid input|Too small/);
                 }
             }
             const defaults = parse(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), "utf8")).config;
@@ -203,5 +205,74 @@ describe("npm run plan (command line)", () => {
         assert.strictEqual(code, 1);
         assert.match(stderr, /plan: no stack file Pulumi\.staging\.yaml/);
         assert.doesNotMatch(stderr, /\n\s+at /);
+    });
+});
+
+describe("plan accepts the edits operators make, and shows them", () => {
+    it("a resize, a second model, a canary, an allow-list and another SKU in prd", async () => {
+        const plan = await planEditedStack("prd", (config) => {
+            const [fraud] = config["mlflow-platform:models"];
+            Object.assign(fraud, { cpu: 4, memoryGb: 8, maxReplicas: 20, canary: { alias: "challenger", weight: 10 } });
+            config["mlflow-platform:models"].push({ name: "churn", model: "main.crm.churn", version: 3, cpu: 0.5, memoryGb: 1, minReplicas: 0 });
+            config["mlflow-platform:serving"].ipAllowList = ["20.50.0.0/16", "198.51.100.7"];
+            config["mlflow-platform:serving"].containerRegistrySku = "Premium";
+            config["mlflow-platform:storageSku"] = "Standard_RAGZRS";
+        });
+        const text = renderPlanText(plan);
+        assert.match(text, /^ {6}fraud\.cpu: 4$/m);
+        assert.match(text, /^ {6}fraud\.memoryGb: 8$/m);
+        assert.match(text, /^ {6}fraud\.replicas: 2-20$/m);
+        assert.match(text, /^ {6}fraud\.traffic: 90% stable \(alias "champion"\), 10% canary \(alias "challenger"\)$/m);
+        assert.match(text, /^ {6}churn\.model: main\.crm\.churn$/m);
+        assert.match(text, /^ {6}churn\.selector: version 3$|^ {6}churn\.traffic: 100% stable \(version 3\)$/m);
+        assert.match(text, /^ {6}fraud\.ipAllowList: 20\.50\.0\.0\/16, 198\.51\.100\.7$/m);
+        assert.deepStrictEqual(onlyOfType(plan, "azure-native:containerregistry:Registry").inputs.sku, { name: "Premium" });
+        assert.deepStrictEqual(onlyOfType(plan, "azure-native:storage:StorageAccount").inputs.sku, { name: "Standard_RAGZRS" });
+        assert.strictEqual(byType(plan, "azure-native:app:ContainerApp").length, 2);
+    });
+
+    it("prints the placeholder warning for the shipped prd allow-list, and passes", async () => {
+        const { code, stdout } = await planCli("prd");
+        assert.strictEqual(code, 0);
+        assert.match(stdout, /\n\nWarnings:\n {2}- mlflow-platform:serving\.ipAllowList\[0\] = "203\.0\.113\.0\/24" looks like a placeholder: it is a documentation-only range \(RFC 5737\)/);
+        const markdown = await planCli("prd", "--format", "markdown");
+        assert.match(markdown.stdout, /\*\*Warnings\*\*\n\n- ⚠️ mlflow-platform:serving\.ipAllowList\[0\]/);
+        const dev = await planCli("dev");
+        assert.doesNotMatch(dev.stdout, /Warnings:/);
+    });
+});
+
+describe("registry.hostFromStack", () => {
+    it("names the current organization on Pulumi Cloud and keeps the literal word on a self-managed backend", () => {
+        assert.strictEqual(stackReferenceName("organization/mlflow-platform/dev", "acme-ml"), "acme-ml/mlflow-platform/dev");
+        assert.strictEqual(stackReferenceName("organization/mlflow-platform/dev", "organization"), "organization/mlflow-platform/dev");
+        assert.strictEqual(stackReferenceName("organization/mlflow-platform/dev", undefined), "organization/mlflow-platform/dev");
+        assert.strictEqual(stackReferenceName("other-org/mlflow-platform/dev", "acme-ml"), "other-org/mlflow-platform/dev", "an explicit organization stays");
+        assert.strictEqual(stackReferenceName("dev", "acme-ml"), "dev");
+    });
+
+    it("reads the other stack through a StackReference under the program's organization", async () => {
+        const pulumi = await import("@pulumi/pulumi");
+        const { recordProgram } = await import("../lib/plan");
+        const { readStackConfig } = await import("../lib/stackFiles");
+        const stack = readStackConfig(PROJECT_DIR, "prd");
+        // The plan's mock runtime has no organization; set one as Pulumi Cloud would.
+        const setMocks = pulumi.runtime.setMocks;
+        // Credential-free, as the plan is: no sign-in is attempted (lib/deployment.ts).
+        process.env.MLFLOW_PLATFORM_OFFLINE = "1";
+        (pulumi.runtime as any).setMocks = (mocks: any, project: string, name: string, preview: boolean) => setMocks(mocks, project, name, preview, "acme-ml");
+        try {
+            const plan = await recordProgram(
+                () => {
+                    delete require.cache[require.resolve(path.join(PROJECT_DIR, "index.ts"))];
+                    return require(path.join(PROJECT_DIR, "index.ts"));
+                },
+                { project: stack.project, stack: "prd", config: stack.config },
+            );
+            assert.deepStrictEqual(plan.resources.filter((r) => r.read).map((r) => r.name), ["acme-ml/mlflow-platform/dev"]);
+        } finally {
+            (pulumi.runtime as any).setMocks = setMocks;
+            delete process.env.MLFLOW_PLATFORM_OFFLINE;
+        }
     });
 });

@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as path from "path";
 import type { PolicyResource as PackResource, StackValidationArgs } from "@pulumi/policy";
 import { platformPolicies, stackOfUrn } from "../policy/policies";
-import { environmentOfStack, evaluate, RULES, type Environment, type PolicyResource } from "../policy/rules";
+import { environmentOfStack, evaluate, RULES, type Environment, type PolicyResource } from "../lib/policy/rules";
 import { planStack } from "../lib/plan";
 import { comparePlans, planViolations, renderComparison, renderPlanMarkdown } from "../lib/planReport";
 import { runScript } from "./helpers/cli";
@@ -94,9 +94,21 @@ describe("policy rules", () => {
         ["an ACI size over the limit", resource(T.group, { ...goodGroup, containers: [{ ...goodGroup.containers[0], resources: { requests: { cpu: 8, memoryInGB: 2 } } }] }), "dev", /serving-size-within-platform-bounds: cpu 8 must be 0.1-4 cores/],
         ["a Container Apps size Azure does not offer", resource(T.app, { ...goodApp, template: { ...goodApp.template, containers: [{ ...goodApp.template.containers[0], resources: { cpu: 1, memory: "3Gi" } }] } }), "dev", /memoryGb 3 must be 2 for cpu 1/],
         ["replica bounds out of order", resource(T.app, { ...goodApp, template: { ...goodApp.template, scale: { minReplicas: 5, maxReplicas: 2 } } }), "dev", /replicas 5-2 must be within 0-30/],
-        ["an anonymous ACI endpoint in prd", resource(T.group, { ...goodGroup, ipAddress: { type: "Public" } }), "prd", /mandatory prd-endpoints-not-anonymous: serves on a public IP with no access control/],
+        ["an anonymous ACI endpoint in prd", resource(T.group, { ...goodGroup, ipAddress: { type: "Public" } }), "prd", /mandatory prd-no-public-container-groups: serves on a public IP with no access control/],
         ["an open Container App in prd", resource(T.app, { ...goodApp, configuration: { ...goodApp.configuration, ingress: { external: true } } }), "prd", /mandatory prd-endpoints-not-anonymous: accepts requests from anyone on the internet/],
-        ["an anonymous endpoint in dev, as a warning", resource(T.group, { ...goodGroup, ipAddress: { type: "Public" } }), "dev", /^advisory prd-endpoints-not-anonymous:/],
+        ["an anonymous endpoint in dev, as a warning", resource(T.group, { ...goodGroup, ipAddress: { type: "Public" } }), "dev", /^advisory prd-no-public-container-groups:/],
+        [
+            "a Container App whose allow-list is the internet's two halves",
+            resource(T.app, { ...goodApp, configuration: { ...goodApp.configuration, ingress: { external: true, ipSecurityRestrictions: [{ ipAddressRange: "0.0.0.0/1", action: "Allow" }, { ipAddressRange: "128.0.0.0/1", action: "Allow" }] } } }),
+            "prd",
+            /^mandatory prd-endpoints-not-anonymous: allows the whole internet, which is as good as anyone: narrow serving.ipAllowList, or set serving.entra$/,
+        ],
+        [
+            "a wide allow-list seen only through the component summary",
+            resource(T.serving, {}, { outputs: { summary: { fraud: { platform: "containerapp", ingress: "external, HTTPS only", ipAllowList: "0.0.0.0/2, 64.0.0.0/2", entra: "off", cpu: 1, memoryGb: 2 } } } }),
+            "prd",
+            /model fraud allows 50% of the internet \(2147483648 addresses\), which is as good as anyone/,
+        ],
         [
             "an open Container App seen only through its component summary (a preview)",
             resource(T.serving, {}, { outputs: { summary: { fraud: { platform: "containerapp", ingress: "external, HTTPS only", ipAllowList: "any address", entra: "off", cpu: 1, memoryGb: 2 } } } }),
@@ -151,8 +163,12 @@ describe("policy pack", () => {
     async function runPack(resources: PackResource[]) {
         const reported: { policy: string; level: string; message: string; urn?: string }[] = [];
         for (const policy of platformPolicies()) {
-            const args = { resources, getConfig: () => ({}) } as unknown as StackValidationArgs;
-            await policy.validateStack(args, (message, urn) => reported.push({ policy: policy.name, level: String(policy.enforcementLevel), message, urn }));
+            const report = (urn?: string) => (message: string, reportedUrn?: string) => reported.push({ policy: policy.name, level: String(policy.enforcementLevel), message, urn: reportedUrn ?? urn });
+            if ("validateStack" in policy && policy.validateStack) {
+                await policy.validateStack({ resources, getConfig: () => ({}) } as unknown as StackValidationArgs, report());
+            } else if ("validateResource" in policy && typeof policy.validateResource === "function") {
+                for (const r of resources) await policy.validateResource({ ...r, getConfig: () => ({}) } as never, report(r.urn));
+            }
         }
         return reported;
     }
@@ -163,7 +179,8 @@ describe("policy pack", () => {
         assert.strictEqual(levels["prd-endpoints-not-anonymous"], "mandatory");
         assert.strictEqual(levels["prd-endpoints-not-anonymous-advisory"], "advisory");
         assert.strictEqual(levels["prd-stateful-resources-protected"], "mandatory");
-        assert.strictEqual(Object.keys(levels).length, RULES.length + 1);
+        // Rules mandatory in prd and advisory in dev become two policies each.
+        assert.strictEqual(Object.keys(levels).length, RULES.length + RULES.filter((r) => r.enforcement.dev === "advisory").length);
     });
 
     it("reports violations with the resource's URN, by the stack's environment", async () => {
@@ -177,7 +194,7 @@ describe("policy pack", () => {
         );
         assert.strictEqual(prd[0].urn, "urn:pulumi:prd::mlflow-platform::azure-native:storage:StorageAccount::prd-store-account");
         const dev = await runPack([packResource("dev", T.group, "dev-serving-fraud-aci", { ...goodGroup, ipAddress: { type: "Public" } })]);
-        assert.deepStrictEqual(dev.map((r) => [r.policy, r.level]), [["prd-endpoints-not-anonymous-advisory", "advisory"]]);
+        assert.deepStrictEqual(dev.map((r) => [r.policy, r.level]), [["prd-no-public-container-groups-advisory", "advisory"]]);
         assert.strictEqual(stackOfUrn("urn:pulumi:team-prd::p::t::n"), "team-prd");
     });
 
@@ -260,7 +277,7 @@ describe("plan for reviewers", () => {
         const find = (resource: string, setting: string) => rows.find((r) => r.resource === resource && r.setting === setting)?.values;
         assert.deepStrictEqual(find("store-account (StorageAccount)", "sku.name"), ["Standard_LRS", "Standard_GZRS"]);
         assert.deepStrictEqual(find("store-account (StorageAccount)", "protect"), ["false", "true"]);
-        assert.deepStrictEqual(find("mlflow-workspace (Workspace)", "sku.name"), ["standard", "premium"]);
+        assert.strictEqual(find("mlflow-workspace (Workspace)", "sku.name"), undefined, "both workspaces are premium");
         assert.deepStrictEqual(find("store-blob-service (BlobServiceProperties)", "deleteRetentionPolicy.days"), ["7", "30"]);
         assert.deepStrictEqual(find("serving (ModelServing)", "summary.fraud.cpu"), ["1", "2"]);
         assert.deepStrictEqual(find("serving (ModelServing)", "summary.fraud.platform"), ["aci", "containerapp"]);

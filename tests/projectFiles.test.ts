@@ -41,7 +41,7 @@ describe("Pulumi.yaml", () => {
         defaults["mlflow-platform:storageAccountName"] = "valid01";
         const config = parsePlatformConfig(rawConfigFrom(defaults), "dev");
         assert.deepStrictEqual(config.models, [], "no models by default: the bootstrap deployment");
-        assert.deepStrictEqual(config.registry, { kind: "unity-catalog", host: undefined, hostFromStack: undefined });
+        assert.deepStrictEqual(config.registry, { kind: "unity-catalog", catalog: undefined, host: undefined, hostFromStack: undefined });
         assert.strictEqual(config.storage.existingResourceGroupName, undefined, '"" means create a group');
     });
 });
@@ -86,4 +86,15 @@ describe("stack files", () => {
             assert.doesNotMatch(text, /secure:|token|password|dapi[0-9a-f]/i);
         });
     }
+});
+
+describe("provider settings the config check knows", () => {
+    it("match the installed providers' config modules", () => {
+        const { PROVIDER_KEYS } = require("../lib/providerConfig") as typeof import("../lib/providerConfig");
+        for (const [namespace, pkg] of [["azure-native", "@pulumi/azure-native"], ["docker-build", "@pulumi/docker-build"]]) {
+            const declared = fs.readFileSync(require.resolve(`${pkg}/config/vars.d.ts`), "utf8");
+            const installed = [...declared.matchAll(/export declare const (\w+)/g)].map((m) => m[1]).sort();
+            assert.deepStrictEqual([...PROVIDER_KEYS[namespace]].sort(), installed, namespace);
+        }
+    });
 });

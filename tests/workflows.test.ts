@@ -33,21 +33,25 @@ describe("GitHub workflows", () => {
         assert.strictEqual(jobs.checks.env, undefined, "the checks job reads no secret, so forks run it");
     });
 
-    it("pull requests: pulumi preview per stack with the Pulumi action, commented on the PR, skipped with a notice without credentials", () => {
+    it("pull requests: pulumi preview per stack with the policy pack, as a read-only identity, commented on the PR, skipped with a notice without credentials", () => {
         const { preview } = workflow("pull-request.yml").jobs;
         assert.deepStrictEqual(preview.strategy.matrix.stack, ["dev", "prd"]);
         assert.strictEqual(preview.permissions["id-token"], "write");
-        assert.ok(uses(preview).includes("azure/login@v2"));
-        const action = preview.steps.find((s: any) => s.uses === "pulumi/actions@v6");
+        const action = preview.steps.find((s: any) => s.uses === "pulumi/actions@v7");
         assert.strictEqual(action.with.command, "preview");
         assert.strictEqual(action.with["comment-on-pr"], true);
         assert.strictEqual(action.with.policyPacks, "policy");
         assert.strictEqual(action.with["cloud-url"], "${{ vars.PULUMI_BACKEND_URL }}");
+        // A pull request's code runs in the preview: it gets the read-only identity, never the deploying one.
+        assert.strictEqual(preview.env.ARM_CLIENT_ID, "${{ vars.AZURE_PREVIEW_CLIENT_ID }}");
+        assert.strictEqual(preview.env.AZURE_CLIENT_ID, "${{ vars.AZURE_PREVIEW_CLIENT_ID }}");
+        assert.doesNotMatch(JSON.stringify(preview), /vars\.AZURE_CLIENT_ID/);
+        assert.ok(!uses(preview).some((u: string) => u.startsWith("azure/login")), "no az CLI session in previews");
         assert.match(runs(preview), /::notice title=Cloud preview skipped::/);
         for (const step of preview.steps.slice(1)) assert.strictEqual(step.if, "steps.credentials.outputs.available == 'true'", step.uses ?? step.run);
     });
 
-    it("deployments: dev on push to main with a smoke test, then prd behind the protected environment", () => {
+    it("deployments: dev on push to main with a smoke test, then prd behind the protected environment; a policy gate before each up", () => {
         const { on, jobs, permissions } = workflow("deploy.yml");
         assert.deepStrictEqual(on.push.branches, ["main"]);
         assert.strictEqual(permissions["id-token"], "write");
@@ -56,10 +60,54 @@ describe("GitHub workflows", () => {
         for (const [name, job] of Object.entries<any>(jobs)) {
             assert.deepStrictEqual(job.concurrency, { group: `deploy-${name}`, "cancel-in-progress": false }, `${name} never overlaps itself`);
             const upIndex = job.steps.findIndex((s: any) => s.with?.command === "up");
+            const gateIndex = job.steps.findIndex((s: any) => s.with?.command === "preview");
             const smokeIndex = job.steps.findIndex((s: any) => /npm run smoke -- --stack "\$STACK"/.test(s.run ?? ""));
+            assert.ok(gateIndex >= 0 && gateIndex < upIndex, `${name}: preview --policy-pack runs before up`);
+            assert.strictEqual(job.steps[gateIndex].with.policyPacks, "policy");
+            assert.strictEqual(job.steps[gateIndex].with["stack-name"], job.steps[upIndex].with["stack-name"]);
             assert.ok(upIndex >= 0 && smokeIndex > upIndex, `${name}: smoke test after pulumi up`);
             assert.strictEqual(job.steps[upIndex].with.policyPacks, "policy");
         }
+    });
+
+    it("azure-native and @azure/identity use workload identity federation directly, with a token file kept fresh", () => {
+        const jobs = [...Object.values<any>(workflow("deploy.yml").jobs), workflow("pull-request.yml").jobs.preview];
+        for (const job of jobs) {
+            assert.strictEqual(job.env.ARM_USE_OIDC, "true");
+            for (const key of ["ARM_CLIENT_ID", "ARM_TENANT_ID", "ARM_SUBSCRIPTION_ID", "AZURE_CLIENT_ID", "AZURE_TENANT_ID"]) assert.ok(job.env[key], key);
+            const refresh = job.steps.find((s: any) => /AZURE_FEDERATED_TOKEN_FILE=/.test(s.run ?? ""));
+            assert.ok(refresh, "a step provides AZURE_FEDERATED_TOKEN_FILE");
+            assert.match(refresh.run, /ACTIONS_ID_TOKEN_REQUEST_URL&audience=api:\/\/AzureADTokenExchange/);
+            assert.match(refresh.run, /while sleep 60; do fetch/);
+            const firstPulumi = job.steps.findIndex((s: any) => /pulumi\/actions/.test(s.uses ?? "") && s.with?.command);
+            assert.ok(job.steps.indexOf(refresh) < firstPulumi, "the token file exists before Pulumi runs");
+        }
+    });
+
+    it("the prd smoke test runs with an Entra token when prd accepts one, and otherwise says why it is skipped", () => {
+        const smoke = workflow("deploy.yml").jobs.prd.steps.find((s: any) => /npm run smoke/.test(s.run ?? ""));
+        assert.strictEqual(smoke.env.SCORING_ENTRA_SCOPE, "${{ vars.SCORING_ENTRA_SCOPE }}");
+        assert.match(smoke.run, /npm run smoke -- --stack "\$STACK" --entra-scope "\$SCORING_ENTRA_SCOPE"/);
+        for (const reason of ["ingress is internal", "serving.ipAllowList", "no Entra authentication", "SCORING_ENTRA_SCOPE"]) assert.ok(smoke.run.includes(reason), reason);
+        assert.match(smoke.run, /::notice title=prd smoke test skipped::/);
+        // The shipped prd stack uses an IP allow-list: the workflow must skip, not fail, on it.
+        assert.match(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.prd.yaml"), "utf8"), /ipAllowList:\n\s+- /);
+    });
+
+    it("use supported versions: Node.js 24 in workflows and actions on their Node 24 majors; the program still runs on Node 20.19", () => {
+        const supported: Record<string, string> = { "actions/checkout": "v6", "actions/setup-node": "v6", "azure/login": "v3", "pulumi/actions": "v7" };
+        for (const file of ["pull-request.yml", "deploy.yml"]) {
+            for (const job of Object.values<any>(workflow(file).jobs)) {
+                for (const step of job.steps) {
+                    if (step.uses) {
+                        const [action, version] = step.uses.split("@");
+                        assert.strictEqual(version, supported[action], `${file}: ${step.uses}`);
+                    }
+                    if (step.uses === "actions/setup-node@v6") assert.strictEqual(step.with["node-version"], 24);
+                }
+            }
+        }
+        assert.strictEqual(JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "package.json"), "utf8")).engines.node, ">=20.19");
     });
 
     it("store no cloud password: Azure by OpenID Connect, everything else from secrets and variables", () => {

@@ -1,6 +1,13 @@
 // The platform's guardrails as plain functions over resources, so the same rules run in the
 // policy pack (`pulumi preview --policy-pack policy`) and in the credential-free `npm run plan`.
-import { aciSizeProblems, CONTAINER_APP_LIMITS, containerAppSizeProblems } from "../lib/serving/limits";
+//
+// A rule has a scope. "resource" rules judge one resource from its own inputs: the pack runs them
+// as `validateResource` policies, which the engine applies before it creates or updates that
+// resource, so a mandatory violation stops the change. "stack" rules need other resources (an app
+// and its auth config, a component's summary): they run as `validateStack` policies, after the
+// resources changed, so they report rather than prevent.
+import { aciSizeProblems, CONTAINER_APP_LIMITS, containerAppSizeProblems } from "../serving/limits";
+import { allowListReach } from "./network";
 
 export type EnforcementLevel = "mandatory" | "advisory" | "off";
 export type Environment = "dev" | "prd";
@@ -20,13 +27,26 @@ export interface PolicyContext {
     resources: readonly PolicyResource[];
 }
 
-export interface PolicyRule {
+interface RuleBase {
     name: string;
     description: string;
     enforcement: Record<Environment, EnforcementLevel>;
-    /** Violation messages for one resource; empty when it complies or the rule does not apply. */
+}
+
+/** Judged from one resource's own inputs and options: a `validateResource` policy. */
+export interface ResourceRule extends RuleBase {
+    scope: "resource";
+    /** Violation messages for the resource; empty when it complies or the rule does not apply. */
+    check(resource: PolicyResource, environment: Environment): string[];
+}
+
+/** Needs the other resources of the stack: a `validateStack` policy. */
+export interface StackRule extends RuleBase {
+    scope: "stack";
     check(resource: PolicyResource, context: PolicyContext): string[];
 }
+
+export type PolicyRule = ResourceRule | StackRule;
 
 export interface Violation {
     rule: string;
@@ -84,6 +104,7 @@ function servingSummaries(context: PolicyContext): Record<string, Record<string,
 export const RULES: readonly PolicyRule[] = [
     {
         name: "storage-secure-transport-and-auth",
+        scope: "resource",
         description: "Storage accounts are StorageV2 with HTTPS only, TLS 1.2, Entra ID by default, no shared keys and no cross-tenant replication.",
         enforcement: everywhere,
         check: (r) =>
@@ -100,6 +121,7 @@ export const RULES: readonly PolicyRule[] = [
     },
     {
         name: "storage-recoverable",
+        scope: "resource",
         description: "Blob soft delete, container soft delete and blob versioning are on, so a deleted or overwritten model file can be recovered.",
         enforcement: everywhere,
         check: (r) => {
@@ -120,6 +142,7 @@ export const RULES: readonly PolicyRule[] = [
     },
     {
         name: "no-public-blob-access",
+        scope: "resource",
         description: "Neither storage accounts nor containers allow anonymous reads.",
         enforcement: everywhere,
         check: (r) => {
@@ -130,12 +153,14 @@ export const RULES: readonly PolicyRule[] = [
     },
     {
         name: "container-registry-admin-disabled",
+        scope: "resource",
         description: "Container registries have the admin user (a shared password) disabled.",
         enforcement: everywhere,
         check: (r) => (r.type === T.registry ? expect(r, "adminUserEnabled", false, "pulls use managed identities, pushes Entra logins") : []),
     },
     {
         name: "images-pulled-by-identity",
+        scope: "resource",
         description: "Serving containers pull images with a managed identity, never a registry password.",
         enforcement: everywhere,
         check: (r) => {
@@ -153,6 +178,7 @@ export const RULES: readonly PolicyRule[] = [
     },
     {
         name: "secrets-in-secret-stores",
+        scope: "resource",
         description: "Sensitive values reach containers only as ACI secure environment variables or Container Apps secrets.",
         enforcement: everywhere,
         check: (r) => {
@@ -174,6 +200,7 @@ export const RULES: readonly PolicyRule[] = [
     },
     {
         name: "prd-stateful-resources-protected",
+        scope: "resource",
         description: "In prd, the storage account, its containers and the Databricks workspace are protected against deletion.",
         enforcement: { dev: "off", prd: "mandatory" },
         check: (r) =>
@@ -183,9 +210,10 @@ export const RULES: readonly PolicyRule[] = [
     },
     {
         name: "serving-size-within-platform-bounds",
+        scope: "resource",
         description: "Serving CPU, memory and replicas are within what the platform accepts.",
         enforcement: everywhere,
-        check: (r, context) => {
+        check: (r) => {
             if (r.type === T.containerGroup) {
                 const containers = get(r.props, "containers");
                 if (isUnknown(containers)) return [];
@@ -198,66 +226,81 @@ export const RULES: readonly PolicyRule[] = [
             }
             if (r.type === T.containerApp) {
                 const template = get(r.props, "template");
-                if (!isUnknown(template)) {
-                    const problems = list(get(template, "containers")).flatMap((c) => {
-                        const cpu = get(c, "resources.cpu");
-                        const memory = String(get(c, "resources.memory") ?? "");
-                        if (typeof cpu !== "number" || !/^\d+(\.\d+)?Gi$/.test(memory)) return [`container ${get(c, "name")} has no CPU and memory`];
-                        return containerAppSizeProblems(cpu, parseFloat(memory)).map((p) => `${p.field} ${p.value} ${p.reason}`);
-                    });
-                    const min = get(template, "scale.minReplicas");
-                    const max = get(template, "scale.maxReplicas");
-                    const { replicas } = CONTAINER_APP_LIMITS;
-                    if (typeof min !== "number" || typeof max !== "number" || min < replicas.min || max > replicas.max || max < Math.max(1, min)) {
-                        problems.push(`replicas ${min}-${max} must be within ${replicas.min}-${replicas.max}, with at least one and max >= min`);
-                    }
-                    return problems;
-                }
-                return [];
-            }
-            if (r.type === T.servingComponent) {
-                // In a preview a container app's template may be unknown; its component's summary is not.
-                return Object.entries(servingSummaries({ ...context, resources: [r] })).flatMap(([model, s]) => {
-                    if (s.platform !== "containerapp" || typeof s.cpu !== "number" || typeof s.memoryGb !== "number") return [];
-                    return containerAppSizeProblems(s.cpu, s.memoryGb).map((p) => `model ${model}: ${p.field} ${p.value} ${p.reason}`);
+                if (isUnknown(template)) return [];
+                const problems = list(get(template, "containers")).flatMap((c) => {
+                    const cpu = get(c, "resources.cpu");
+                    const memory = String(get(c, "resources.memory") ?? "");
+                    if (typeof cpu !== "number" || !/^\d+(\.\d+)?Gi$/.test(memory)) return [`container ${get(c, "name")} has no CPU and memory`];
+                    return containerAppSizeProblems(cpu, parseFloat(memory)).map((p) => `${p.field} ${p.value} ${p.reason}`);
                 });
+                const min = get(template, "scale.minReplicas");
+                const max = get(template, "scale.maxReplicas");
+                const { replicas } = CONTAINER_APP_LIMITS;
+                if (typeof min !== "number" || typeof max !== "number" || min < replicas.min || max > replicas.max || max < Math.max(1, min)) {
+                    problems.push(`replicas ${min}-${max} must be within ${replicas.min}-${replicas.max}, with at least one and max >= min`);
+                }
+                return problems;
             }
             return [];
         },
     },
     {
+        name: "prd-no-public-container-groups",
+        scope: "resource",
+        description: "In prd, no Azure Container Instances group serves on a public IP: ACI has no access control and no HTTPS.",
+        enforcement: { dev: "advisory", prd: "mandatory" },
+        check: (r) => {
+            if (r.type !== T.containerGroup) return [];
+            const type = get(r.props, "ipAddress.type");
+            return isUnknown(type) || type === "Private" ? [] : ["serves on a public IP with no access control (Azure Container Instances): use Container Apps with an IP allow-list or Entra authentication"];
+        },
+    },
+    {
         name: "prd-endpoints-not-anonymous",
-        description: "prd scoring endpoints are not open to anonymous internet traffic: internal ingress, an IP allow-list or Entra authentication.",
+        scope: "stack",
+        description:
+            "prd scoring endpoints are not open to anonymous internet traffic: internal ingress, an IP allow-list that is not most of the internet, or Entra authentication.",
         enforcement: { dev: "advisory", prd: "mandatory" },
         check: (r, context) => {
-            if (r.type === T.containerGroup) {
-                const type = get(r.props, "ipAddress.type");
-                return isUnknown(type) || type === "Private" ? [] : ["serves on a public IP with no access control (Azure Container Instances): use Container Apps with an IP allow-list or Entra authentication"];
-            }
             if (r.type === T.containerApp) {
                 const ingress = get(r.props, "configuration.ingress");
                 if (isUnknown(ingress) || ingress === undefined) return [];
                 const appName = get(r.props, "containerAppName");
                 const hasAuth = context.resources.some((a) => a.type === T.authConfig && (get(a.props, "containerAppName") === appName || isUnknown(get(a.props, "containerAppName"))));
-                const open = get(ingress, "external") === true && list(get(ingress, "ipSecurityRestrictions")).length === 0 && !hasAuth;
-                return open ? ["accepts requests from anyone on the internet: set serving.ipAllowList, serving.entra, or serving.ingress: internal"] : [];
+                if (get(ingress, "external") !== true || hasAuth) return [];
+                const restrictions = get(ingress, "ipSecurityRestrictions");
+                if (isUnknown(restrictions)) return [];
+                const entries = list(restrictions);
+                // A deny-list lets everyone else in; an allow-list is only a gate if it is narrow.
+                if (entries.some((e) => get(e, "action") === "Deny")) return ["uses a deny-list of IP ranges, so everyone else on the internet can call it: list the allowed ranges instead"];
+                const reach = allowListReach(entries.map((e) => String(get(e, "ipAddressRange"))));
+                if (entries.length === 0) return ["accepts requests from anyone on the internet: set serving.ipAllowList, serving.entra, or serving.ingress: internal"];
+                return reach.open ? [`allows ${reach.describe}, which is as good as anyone: narrow serving.ipAllowList, or set serving.entra`] : [];
             }
             if (r.type === T.servingComponent) {
-                return Object.entries(servingSummaries({ ...context, resources: [r] }))
-                    .filter(([, s]) => s.platform === "containerapp" && String(s.ingress).startsWith("external") && s.ipAllowList === "any address" && s.entra === "off")
-                    .map(([model]) => `model ${model} accepts requests from anyone on the internet: set serving.ipAllowList, serving.entra, or serving.ingress: internal`);
+                return Object.entries(servingSummaries({ ...context, resources: [r] })).flatMap(([model, s]) => {
+                    if (s.platform !== "containerapp" || !String(s.ingress).startsWith("external") || s.entra !== "off") return [];
+                    if (s.ipAllowList === "any address") return [`model ${model} accepts requests from anyone on the internet: set serving.ipAllowList, serving.entra, or serving.ingress: internal`];
+                    const reach = allowListReach(String(s.ipAllowList).split(/,\s*/));
+                    return reach.open ? [`model ${model} allows ${reach.describe}, which is as good as anyone: narrow serving.ipAllowList, or set serving.entra`] : [];
+                });
             }
             return [];
         },
     },
 ];
 
+/** One rule's violations for one resource, whatever its scope. */
+export function checkRule(rule: PolicyRule, resource: PolicyResource, context: PolicyContext): string[] {
+    return rule.scope === "resource" ? rule.check(resource, context.environment) : rule.check(resource, context);
+}
+
 /** Applies every rule to every resource; violations in the order of the rules. */
 export function evaluate(context: PolicyContext, rules: readonly PolicyRule[] = RULES): Violation[] {
     return rules.flatMap((rule) => {
         const level = rule.enforcement[context.environment];
         if (level === "off") return [];
-        return context.resources.flatMap((resource) => rule.check(resource, context).map((message) => ({ rule: rule.name, level, resource: resource.name, message })));
+        return context.resources.flatMap((resource) => checkRule(rule, resource, context).map((message) => ({ rule: rule.name, level, resource: resource.name, message })));
     });
 }
 

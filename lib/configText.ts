@@ -1,0 +1,71 @@
+// How configuration values and keys are shown in messages: values as the operator wrote them
+// (`.nan`, `.inf`), never a credential, and suggestions only for keys that are really close.
+
+const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^/\s@?#]*@/gi;
+
+/** True when the text holds a URL with a user name or password (`https://user:token@host`). */
+export function hasUrlCredentials(text: string): boolean {
+    URL_CREDENTIALS.lastIndex = 0;
+    return URL_CREDENTIALS.test(text);
+}
+
+/** The text with any URL's user name and password replaced by `***`. */
+export function redactUrlCredentials(text: string): string {
+    return text.replace(URL_CREDENTIALS, "$1***@");
+}
+
+/** Every string inside a value, with its path. */
+export function stringLeaves(value: unknown, path: (string | number)[] = []): { path: (string | number)[]; text: string }[] {
+    if (typeof value === "string") return [{ path, text: value }];
+    if (Array.isArray(value)) return value.flatMap((item, i) => stringLeaves(item, [...path, i]));
+    if (typeof value === "object" && value !== null) return Object.entries(value).flatMap(([k, v]) => stringLeaves(v, [...path, k]));
+    return [];
+}
+
+const MAX_SHOWN = 160;
+
+/**
+ * A value for a message: JSON-like, with YAML's `.nan`/`.inf` as written, credentials in URLs
+ * hidden, and long values shortened.
+ */
+export function displayValue(value: unknown): string {
+    const render = (v: unknown): string => {
+        if (typeof v === "number") return Number.isNaN(v) ? ".nan" : v === Infinity ? ".inf" : v === -Infinity ? "-.inf" : JSON.stringify(v);
+        if (typeof v === "bigint") return v.toString();
+        if (typeof v === "string") return JSON.stringify(redactUrlCredentials(v));
+        if (Array.isArray(v)) return `[${v.map(render).join(",")}]`;
+        if (typeof v === "object" && v !== null) return `{${Object.entries(v).map(([k, item]) => `${JSON.stringify(k)}:${render(item)}`).join(",")}}`;
+        return v === undefined ? "(unset)" : String(v);
+    };
+    const text = render(value);
+    return text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN - 1)}…` : text;
+}
+
+/** Edit distance counting a swap of two neighbouring letters as one edit (optimal string alignment). */
+export function editDistance(a: string, b: string): number {
+    const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+    for (let j = 1; j <= b.length; j++) d[0][j] = j;
+    for (let i = 1; i <= a.length; i++) {
+        for (let j = 1; j <= b.length; j++) {
+            const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+            d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+            if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+        }
+    }
+    return d[a.length][b.length];
+}
+
+/**
+ * The candidate a mistyped word most probably meant, or undefined when none is close: at most one
+ * edit for words up to 4 letters, two up to 10, three beyond (case is ignored).
+ */
+export function closeMatch(word: string, candidates: readonly string[]): string | undefined {
+    const lower = word.toLowerCase();
+    const allowed = lower.length <= 4 ? 1 : lower.length <= 10 ? 2 : 3;
+    let best: { candidate: string; distance: number } | undefined;
+    for (const candidate of candidates) {
+        const distance = editDistance(lower, candidate.toLowerCase());
+        if (distance <= allowed && (!best || distance < best.distance)) best = { candidate, distance };
+    }
+    return best?.candidate;
+}
