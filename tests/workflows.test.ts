@@ -94,8 +94,16 @@ describe("GitHub workflows", () => {
         assert.match(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.prd.yaml"), "utf8"), /ipAllowList:\n\s+- /);
     });
 
+    it("deployments build images with a BuildKit builder and push with the program's own registry token: no az login", () => {
+        for (const job of Object.values<any>(workflow("deploy.yml").jobs)) {
+            const steps = job.steps.map((step: any) => step.uses ?? step.run ?? "");
+            assert.ok(steps.some((u: string) => u.startsWith("docker/setup-buildx-action")), "a buildx builder");
+            assert.ok(!steps.some((u: string) => u.startsWith("azure/login") || u.includes("acr login")), "no az CLI session");
+        }
+    });
+
     it("use supported versions: Node.js 24 in workflows and actions on their Node 24 majors; the program still runs on Node 20.19", () => {
-        const supported: Record<string, string> = { "actions/checkout": "v6", "actions/setup-node": "v6", "azure/login": "v3", "pulumi/actions": "v7" };
+        const supported: Record<string, string> = { "actions/checkout": "v6", "actions/setup-node": "v6", "pulumi/actions": "v7", "docker/setup-buildx-action": "v4" };
         for (const file of ["pull-request.yml", "deploy.yml"]) {
             for (const job of Object.values<any>(workflow(file).jobs)) {
                 for (const step of job.steps) {
