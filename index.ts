@@ -70,6 +70,8 @@ export = async () => {
         registry: { kind: config.registry.kind, url: registryUrl },
         models: serve,
         images: context.images,
+        maxInactiveRevisions: config.serving.maxInactiveRevisions,
+        rollout: context.rollout,
         tags: config.tags,
     });
 

@@ -10,6 +10,8 @@ import { RegistryClient } from "./registry/client";
 import { selectCredential, type AccessTokenSource, type ExplicitCredentials } from "./registry/credentials";
 import { registeredEntries, type SkippedModel } from "./serving/bootstrap";
 import { buildCredential, type BuildCredential } from "./serving/image";
+import type { RevisionState } from "./serving/traffic";
+import { ARM_SCOPE, ContainerAppsClient } from "./azure/containerApps";
 
 /** Set by `npm run plan`: make no sign-in and no call that needs one. */
 export const OFFLINE_VARIABLE = "MLFLOW_PLATFORM_OFFLINE";
@@ -23,6 +25,8 @@ export interface DeploymentContext {
         credential: BuildCredential | undefined;
         registryAccess?: (loginServer: string) => AcrClient;
     };
+    /** Reads a container app's revisions before a rollout; absent offline. */
+    rollout?: { revisions(appId: string): Promise<RevisionState[] | undefined> };
 }
 
 export async function deploymentContext(config: PlatformConfig, env: NodeJS.ProcessEnv, tokenSource?: AccessTokenSource): Promise<DeploymentContext> {
@@ -47,6 +51,15 @@ export async function deploymentContext(config: PlatformConfig, env: NodeJS.Proc
             const canAsk = kind === "mlflow" || credential !== undefined;
             return registeredEntries(entries, canAsk ? new RegistryClient({ kind, url: registryUrl, credential }) : undefined);
         },
+        rollout: offline
+            ? undefined
+            : new ContainerAppsClient({
+                  token: async () => {
+                      const token = await azure().getToken(ARM_SCOPE);
+                      if (!token?.token) throw new Error("no Microsoft Entra token for Azure Resource Manager: run `az login`");
+                      return token.token;
+                  },
+              }),
         images: {
             projectDir: path.resolve(__dirname, ".."),
             credential: buildCredential(kind, explicit, env, { offline, tokenSource }),

@@ -162,6 +162,7 @@ async function serve(
         platform: options.platform ?? "containerapp",
         access: { ingress: "external", ipAllowList: ["198.51.100.0/24"] },
         logRetentionDays: 30,
+        maxInactiveRevisions: 3,
         appNamePrefix: "test",
         images: {
             projectDir: PROJECT_DIR,

@@ -43,6 +43,7 @@ describe("plan of the shipped stacks", () => {
                 "mlflow-platform:serving:ModelServing",
                 "mlflow-platform:storage:ModelStore",
                 "pulumi-nodejs:dynamic/registry:ModelVersion",
+                "pulumi-nodejs:dynamic/serving:Delay",
             ],
         );
     });
@@ -100,7 +101,7 @@ describe("plan of the shipped stacks", () => {
         assert.match(text, /^ {6}allowBlobPublicAccess: false$/m);
         assert.match(text, /^ {6}parameters\.enableNoPublicIp\.value: true$/m);
         assert.match(text, /^ {6}isVersioningEnabled: true$/m);
-        assert.match(text, /^Summary: 20 resources to create \(17 cloud or dynamic resources, 3 components\), 4 protected, 1 read from existing sources\.$/m);
+        assert.match(text, /^Summary: 21 resources to create \(18 cloud or dynamic resources, 3 components\), 4 protected, 1 read from existing sources\.$/m);
         assert.match(text, /^= pulumi:pulumi:StackReference {2}organization\/mlflow-platform\/dev {2}\(read\)$/m);
     });
 });
@@ -188,7 +189,7 @@ describe("npm run plan (command line)", () => {
         const { code, stdout } = await planCli("dev");
         assert.strictEqual(code, 0);
         assert.match(stdout, /^Plan for stack "dev"/);
-        assert.match(stdout, /Summary: 17 resources to create/);
+        assert.match(stdout, /Summary: 18 resources to create/);
     });
 
     it("exits non-zero with a usage line for a missing or extra argument or an unknown flag", async () => {

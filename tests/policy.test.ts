@@ -260,7 +260,7 @@ describe("plan for reviewers", () => {
     it("renders a compact markdown summary for a PR comment", async () => {
         const plan = await planStack(PROJECT_DIR, "prd");
         const markdown = renderPlanMarkdown(plan, [{ resource: "prd-serving-fraud-version", outcome: "deferred", text: "version: resolved at deploy" }], []);
-        assert.match(markdown, /^### Plan for `prd`\n\n\*\*20\*\* resources \(17 cloud or dynamic, 3 components\), \*\*4\*\* protected, 1 read from other stacks\./);
+        assert.match(markdown, /^### Plan for `prd`\n\n\*\*21\*\* resources \(18 cloud or dynamic, 3 components\), \*\*4\*\* protected, 1 read from other stacks\./);
         assert.match(markdown, /\| `azure-native:storage:BlobContainer` \| 2 \|/);
         assert.match(markdown, /\| fraud \| containerapp \| 100% stable \(alias "champion"\) \| 2 \| 4 \| 2-10 \| external, HTTPS only; IPs: 203\.0\.113\.0\/24; Entra: off \|/);
         assert.match(markdown, /- `prd-serving-fraud-version`: version: resolved at deploy/);

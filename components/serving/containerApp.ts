@@ -32,10 +32,12 @@ export interface ContainerAppServiceArgs {
     environmentId: pulumi.Input<string>;
     identityId: pulumi.Input<string>;
     loginServer: pulumi.Input<string>;
-    /** The version that takes the traffic. */
-    stable: AppRevision;
-    /** A candidate that takes `weight` percent; it becomes the app's newest revision. */
-    canary?: AppRevision & { weight: number };
+    /** The revision the app's template describes: the canary's when there is one, else the stable one's. */
+    template: AppRevision;
+    /** The traffic table the app's own PUT carries (lib/serving/traffic.ts declaredTraffic). */
+    traffic: pulumi.Input<{ revisionName: string; weight: number; label?: string }[]>;
+    /** Inactive revisions Azure keeps for a fast rollback. */
+    maxInactiveRevisions: number;
     cpu: number;
     memoryGb: number;
     scale: { minReplicas: number; maxReplicas: number; concurrentRequests: number };
@@ -112,21 +114,16 @@ export function containerAppsEnvironment(
 }
 
 /**
- * A container app serving one model. A new model version or size is a new revision (the suffix
- * carries both); traffic moves to it only when it is ready, and only as far as config says.
+ * A container app serving one model. Any change of a revision's spec is a new revision (the suffix
+ * is a function of the whole spec); the traffic table is what ModelServing declares for the PUT,
+ * and RevisionTraffic moves it to new revisions once they are ready.
  */
 export function containerAppScoringService(
     name: string,
     args: ContainerAppServiceArgs,
     opts: pulumi.CustomResourceOptions,
-): { scoringUri: pulumi.Output<string>; traffic: pulumi.Output<TrafficEntry[]> } {
-    const template = args.canary ?? args.stable;
-    const stableSuffix = pulumi.output(args.stable.suffix);
-    const templateSuffix = pulumi.output(template.suffix);
-    const traffic = pulumi
-        .all([stableSuffix, templateSuffix])
-        .apply(([stable, latest]) => trafficSplit(args.appName, stable, args.canary ? { suffix: latest, weight: args.canary.weight } : undefined));
-
+): { scoringUri: pulumi.Output<string>; appId: pulumi.Output<string>; app: app.ContainerApp } {
+    const template = args.template;
     const secrets = args.env.filter((v) => v.secret);
     const { access } = args;
     const containerApp = new app.ContainerApp(
@@ -139,7 +136,10 @@ export function containerAppScoringService(
             workloadProfileName: "Consumption",
             identity: { type: "UserAssigned", userAssignedIdentities: [args.identityId] },
             configuration: {
+                // Always Multiple: switching an existing app to Single has been reported to leave it
+                // not started. Traffic moves by name, only to ready revisions (RevisionTraffic).
                 activeRevisionsMode: "Multiple",
+                maxInactiveRevisions: args.maxInactiveRevisions,
                 registries: [{ server: args.loginServer, identity: args.identityId }],
                 secrets: secrets.map((v) => ({ name: secretName(v.name), value: v.value })),
                 ingress: {
@@ -148,7 +148,7 @@ export function containerAppScoringService(
                     transport: "http",
                     // HTTPS only: plain HTTP is refused, not redirected.
                     allowInsecure: false,
-                    traffic: traffic.apply((entries) => entries.map((e) => ({ revisionName: e.revision, weight: e.weight, label: e.label }))),
+                    traffic: args.traffic,
                     ipSecurityRestrictions: access.ipAllowList.map((range, i) => ({
                         name: `allow-${i + 1}`,
                         ipAddressRange: range.includes("/") ? range : `${range}/32`,
@@ -157,7 +157,7 @@ export function containerAppScoringService(
                 },
             },
             template: {
-                revisionSuffix: templateSuffix,
+                revisionSuffix: template.suffix,
                 containers: [
                     {
                         name: "scoring",
@@ -205,5 +205,5 @@ export function containerAppScoringService(
         if (!c?.ingress?.fqdn) throw new Error(`container app ${args.appName} has no ingress host name`);
         return c.ingress.fqdn;
     });
-    return { scoringUri: pulumi.interpolate`https://${fqdn}/invocations`, traffic };
+    return { scoringUri: pulumi.interpolate`https://${fqdn}/invocations`, appId: containerApp.id, app: containerApp };
 }

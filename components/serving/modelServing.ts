@@ -5,6 +5,8 @@ import * as managedidentity from "@pulumi/azure-native/managedidentity";
 import type { AccessConfig, ContainerRegistrySku, ServedModel, ServingPlatform } from "../../lib/config";
 import { imageRepository, recipeDigest, type BuildCredential } from "../../lib/serving/image";
 import { aciDnsLabel, revisionSuffix, type RevisionSpec } from "../../lib/serving/revision";
+import { declaredTraffic, type RevisionState } from "../../lib/serving/traffic";
+import { containerAppId } from "../../lib/azure/containerApps";
 import { describeSelector, type RegistryKind, type Selector } from "../../lib/registry/types";
 import { BUILT_IN_ROLES, roleDefinitionId } from "../azureIds";
 import { ModelVersion } from "../modelVersion";
@@ -12,7 +14,9 @@ import { settled, unknownValue } from "../../lib/outputs";
 import { ACI_PROBES, aciScoringService } from "./aci";
 import { CONTAINER_APP_PROBES, containerAppScoringService, containerAppsEnvironment, trafficSplit, type TrafficEntry } from "./containerApp";
 import { servingEnvironment, type ServingEnvVar } from "./environment";
+import { Delay } from "./delay";
 import { modelImage, type ImageRegistryAccess, type ModelImage } from "./modelImage";
+import { RevisionTraffic } from "./revisionTraffic";
 
 export type ServedModelArgs = ServedModel;
 
@@ -43,8 +47,26 @@ export interface ModelServingArgs {
     /** Prefix of container app names (`<prefix>-<model>`), unique in the resource group. */
     appNamePrefix: string;
     images: ImageBuildArgs;
+    /** Container Apps: inactive revisions Azure keeps for a fast rollback. */
+    maxInactiveRevisions: number;
+    /** Reads an app's revisions as Azure has them; absent in the credential-free plan. */
+    rollout?: RevisionReader;
     tags: Record<string, string>;
 }
+
+/** The live state a rollout starts from. */
+export interface RevisionReader {
+    /** The app's revisions, or undefined when it does not exist yet. */
+    revisions(appId: string): Promise<RevisionState[] | undefined>;
+}
+
+/** How long a new revision may take to become ready before `pulumi up` fails (image pull and model load). */
+export const REVISION_READY_TIMEOUT_SECONDS = 15 * 60;
+/**
+ * A new AcrPull role assignment takes up to about ten minutes to reach ACR: the first container
+ * group or revision waits that long after it is created (once; it overlaps the image build).
+ */
+export const ROLE_PROPAGATION_SECONDS = 600;
 
 export interface ServedModelOutputs {
     version: pulumi.Output<string>;
@@ -110,6 +132,8 @@ export class ModelServing extends pulumi.ComponentResource {
     readonly models: Record<string, ServedModelOutputs> = {};
     private readonly registry: containerregistry.Registry;
     private readonly acrPull: authorization.RoleAssignment;
+    /** The AcrPull assignment, once it has had time to propagate. */
+    private readonly pullReady: pulumi.Resource;
     private readonly environmentId?: pulumi.Output<string>;
 
     static async create(name: string, args: ModelServingArgs, opts?: pulumi.ComponentResourceOptions): Promise<ModelServing> {
@@ -150,6 +174,7 @@ export class ModelServing extends pulumi.ComponentResource {
             },
             { parent: this },
         );
+        this.pullReady = new Delay(`${name}-acr-pull-propagation`, { seconds: ROLE_PROPAGATION_SECONDS, reason: "AcrPull role assignment propagation" }, { parent: this, dependsOn: [this.acrPull] });
         this.loginServer = this.registry.loginServer;
         this.identityId = identity.id;
         if (args.platform === "containerapp" && args.models.length > 0) {
@@ -167,6 +192,20 @@ export class ModelServing extends pulumi.ComponentResource {
      */
     override registerOutputs(outputs?: pulumi.Inputs | Promise<pulumi.Inputs> | pulumi.Output<pulumi.Inputs>): void {
         if (outputs) super.registerOutputs(outputs);
+    }
+
+    /** The app's ARM id when everything in it is known here (not in the plan, not before its group exists). */
+    private async appIdOf(args: ModelServingArgs, appName: string): Promise<string | undefined> {
+        if (!args.rollout) return undefined;
+        const group = await settled(pulumi.output(args.resourceGroupName));
+        if (!group) return undefined;
+        try {
+            // The subscription the azure-native provider deploys to.
+            const { subscriptionId } = await authorization.getClientConfig({ parent: this });
+            return containerAppId(subscriptionId, group, appName);
+        } catch {
+            return undefined;
+        }
     }
 
     private async serveModels(name: string, args: ModelServingArgs): Promise<void> {
@@ -235,21 +274,53 @@ export class ModelServing extends pulumi.ComponentResource {
             // The traffic table in plain words, when every revision name is known (also in a preview).
             let trafficTable: string | undefined;
             if (this.environmentId) {
+                const appName = `${args.appNamePrefix}-${served.name}`;
                 const suffixOf = (revision: VersionRevision) => {
                     const spec = specOf(revision);
-                    return spec && revision.resolved ? revisionSuffix(revision.resolved, spec) : unknownValue();
+                    return spec && revision.resolved ? revisionSuffix(revision.resolved, spec) : undefined;
                 };
+                const template = canary ?? stable;
+                const stableSuffix = suffixOf(stable);
+                const canarySuffix = canary ? suffixOf(canary) : undefined;
+                const known = stableSuffix !== undefined && (!canary || canarySuffix !== undefined);
+                const target = known
+                    ? trafficSplit(appName, stableSuffix!, served.canary && canarySuffix ? { suffix: canarySuffix, weight: served.canary.weight } : undefined)
+                    : undefined;
+                if (canary && served.canary && canary.resolved !== undefined && canary.resolved === stable.resolved) {
+                    pulumi.log.warn(
+                        `models[${served.name}].canary resolves to version ${canary.resolved}, the version the stable selector serves: ` +
+                            "all traffic stays on one revision. Point the canary at the candidate version, or remove it.",
+                        this,
+                    );
+                }
+                const appId = target ? await this.appIdOf(args, appName) : undefined;
+                const current = appId ? await args.rollout!.revisions(appId) : undefined;
+                const templateRevision = template && suffixOf(template) ? `${appName}--${suffixOf(template)}` : undefined;
+                if (target && current) {
+                    // Container Apps creates one revision per PUT (the template's): any other revision the
+                    // target gives traffic must exist already.
+                    const impossible = target.filter((t) => t.weight > 0 && t.revision !== templateRevision && !current.some((r) => r.name === t.revision));
+                    if (impossible.length > 0) {
+                        throw new Error(
+                            `models[${served.name}]: the traffic would go to ${impossible.map((t) => t.revision).join(", ")}, which does not exist, ` +
+                                "and one deployment creates only the canary's revision. A change to the stable revision's spec (size, scale, " +
+                                "workers) while a canary runs cannot be deployed: promote or remove the canary first, then make the change.",
+                        );
+                    }
+                }
+                const declared = target ? declaredTraffic(current, target) : undefined;
                 const service = containerAppScoringService(
                     `${serviceName}-app`,
                     {
                         resourceGroupName: args.resourceGroupName,
                         location: args.location,
-                        appName: `${args.appNamePrefix}-${served.name}`,
+                        appName,
                         environmentId: this.environmentId,
                         identityId: this.identityId,
                         loginServer,
-                        stable: { suffix: suffixOf(stable), image: imageRef(stable) },
-                        canary: canary && served.canary ? { suffix: suffixOf(canary), image: imageRef(canary), weight: served.canary.weight } : undefined,
+                        template: { suffix: suffixOf(template) ?? unknownValue(), image: imageRef(template) },
+                        traffic: declared ? declared.table : (unknownValue() as unknown as pulumi.Output<{ revisionName: string; weight: number }[]>),
+                        maxInactiveRevisions: args.maxInactiveRevisions,
                         cpu: served.cpu,
                         memoryGb: served.memoryGb,
                         scale: served.scale,
@@ -257,18 +328,22 @@ export class ModelServing extends pulumi.ComponentResource {
                         access: args.access,
                         tags: args.tags,
                     },
-                    { parent: this, dependsOn: [this.registry, this.acrPull, ...builds] },
+                    { parent: this, dependsOn: [this.registry, this.pullReady, ...builds] },
                 );
                 scoringUri = service.scoringUri;
-                traffic = service.traffic;
-                const stableSuffix = suffixOf(stable);
-                const canarySuffix = canary && suffixOf(canary);
-                if (typeof stableSuffix === "string" && (!canary || typeof canarySuffix === "string")) {
-                    const appName = `${args.appNamePrefix}-${served.name}`;
-                    const split = trafficSplit(appName, stableSuffix, served.canary && typeof canarySuffix === "string" ? { suffix: canarySuffix, weight: served.canary.weight } : undefined);
-                    trafficTable = split.map((e) => `${e.weight}% ${e.revision} (${e.label})`).join(", ");
+                if (target) {
+                    // Moves the traffic to the target once its revisions are ready; deactivates the rest.
+                    new RevisionTraffic(
+                        `${serviceName}-traffic`,
+                        { appId: service.appId, target, readyTimeoutSeconds: REVISION_READY_TIMEOUT_SECONDS },
+                        { parent: this, dependsOn: [service.app] },
+                    );
+                    traffic = pulumi.output(target);
+                    trafficTable = target.map((e) => `${e.weight}% ${e.revision} (${e.label})`).join(", ");
+                } else {
+                    traffic = unknownValue() as unknown as pulumi.Output<TrafficEntry[]>;
                 }
-                revisionName = pulumi.output(suffixOf(canary ?? stable));
+                revisionName = suffixOf(template) ? pulumi.output(suffixOf(template)!) : unknownValue();
             } else {
                 const spec = specOf(stable);
                 const label = spec && stable.resolved ? aciDnsLabel(args.dnsLabelPrefix, served.name, stable.resolved, spec) : undefined;
@@ -286,7 +361,7 @@ export class ModelServing extends pulumi.ComponentResource {
                         dnsNameLabel: label ?? unknownValue(),
                         tags: args.tags,
                     },
-                    { parent: this, dependsOn: [this.registry, this.acrPull, ...builds] },
+                    { parent: this, dependsOn: [this.registry, this.pullReady, ...builds] },
                 ).scoringUri;
                 revisionName = label ? pulumi.output(label) : unknownValue();
             }

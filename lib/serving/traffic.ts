@@ -1,0 +1,84 @@
+// How traffic moves between Container Apps revisions without ever reaching one that is not ready.
+//
+// Apps stay in Multiple revision mode (switching an existing app from Multiple to Single has been
+// reported to leave it not started). In Multiple mode a PUT applies its traffic weights at once and
+// nothing holds them until a named revision is ready, so a deployment moves traffic in two steps:
+// 1. the container app's PUT (which may create the new revision) keeps the weights that serve now,
+//    the new revision at 0% (`declaredTraffic`);
+// 2. the RevisionTraffic resource waits until every revision the target gives traffic to is ready
+//    (activating one a rollback returns to), then sets the target weights and deactivates the
+//    revisions that no longer get traffic (`revisionsToDeactivate`).
+
+export interface TrafficTarget {
+    /** `<app>--<suffix>` */
+    revision: string;
+    weight: number;
+    label: "stable" | "canary";
+}
+
+/** What Azure says of one revision (GET .../containerApps/{app}/revisions). */
+export interface RevisionState {
+    name: string;
+    active: boolean;
+    /** The revision's share of the app's traffic now. */
+    weight: number;
+    provisioningState?: string;
+    runningState?: string;
+    healthState?: string;
+    replicas?: number;
+}
+
+/** Ready to take requests: provisioned, and healthy (or scaled to zero without having failed). */
+export function isReady(revision: RevisionState): boolean {
+    if (!revision.active || revision.provisioningState !== "Provisioned") return false;
+    if (revision.healthState === "Healthy") return true;
+    return revision.replicas === 0 && revision.runningState !== "Failed" && revision.runningState !== "Degraded" && revision.healthState !== "Unhealthy";
+}
+
+export interface DeclaredTraffic {
+    /** What the container app's own PUT carries. */
+    table: { revisionName: string; weight: number; label?: string }[];
+    /** True when the PUT already carries the target (nothing to wait for). */
+    final: boolean;
+}
+
+/**
+ * The traffic table for the container app's PUT. `current` is the app as Azure has it, or
+ * undefined for a new app (nothing serves yet, so the target goes in directly).
+ */
+export function declaredTraffic(current: readonly RevisionState[] | undefined, target: readonly TrafficTarget[]): DeclaredTraffic {
+    const asTable = target.map((t) => ({ revisionName: t.revision, weight: t.weight, label: t.label }));
+    if (!current || current.length === 0) return { table: asTable, final: true };
+    const byName = new Map(current.map((r) => [r.name, r]));
+    const allReady = target.filter((t) => t.weight > 0).every((t) => {
+        const revision = byName.get(t.revision);
+        return revision !== undefined && isReady(revision);
+    });
+    if (allReady) return { table: asTable, final: true };
+    // Keep what serves now; revisions of the target that are not ready yet get 0%.
+    const serving = current.filter((r) => r.weight > 0).map((r) => ({ revisionName: r.name, weight: r.weight }));
+    const waiting = target
+        .filter((t) => !serving.some((s) => s.revisionName === t.revision) && byName.get(t.revision) !== undefined)
+        .map((t) => ({ revisionName: t.revision, weight: 0 }));
+    return { table: [...serving, ...waiting], final: false };
+}
+
+/**
+ * Active revisions that no longer get traffic once the target is applied: deactivated, so their
+ * replicas stop costing. Azure keeps up to `maxInactiveRevisions` of them for a fast rollback.
+ * A target revision at 0% (a canary paused at weight 0) stays active.
+ */
+export function revisionsToDeactivate(current: readonly RevisionState[], target: readonly TrafficTarget[]): string[] {
+    const keep = new Set(target.map((t) => t.revision));
+    return current.filter((r) => r.active && !keep.has(r.name)).map((r) => r.name);
+}
+
+/** Checks a target before it is applied: it names distinct revisions and its weights add up to 100. */
+export function targetProblems(target: readonly TrafficTarget[]): string[] {
+    const problems: string[] = [];
+    const total = target.reduce((sum, t) => sum + t.weight, 0);
+    if (total !== 100) problems.push(`traffic weights add up to ${total}, not 100`);
+    if (new Set(target.map((t) => t.revision)).size !== target.length) problems.push("the same revision appears twice in the traffic table");
+    if (!target.some((t) => t.weight > 0)) problems.push("no revision gets any traffic");
+    return problems;
+}
