@@ -444,6 +444,13 @@ function crossFieldIssues(stack: string, c: z.infer<typeof crossFieldSchema>): I
             if (canaryIssues.length === 0 && canary && stable && JSON.stringify(canary) === JSON.stringify(stable)) {
                 add(["models", i, "canary"], entry.canary, "selects the same as the model's own selector: a canary needs another version");
             }
+            if (entry.canary.weight === 100) {
+                add(
+                    ["models", i, "canary", "weight"],
+                    entry.canary.weight,
+                    "would leave the stable revision with no traffic: to serve only the candidate, promote it (point the model's selector at its version and remove canary)",
+                );
+            }
         }
         for (const problem of checkModelName(kind, entry.model)) add(["models", i, "model"], entry.model, `cannot be used: ${problem.reason}`);
         const catalog = c.registry.catalog;

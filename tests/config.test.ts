@@ -298,6 +298,11 @@ describe("stack configuration", () => {
             expected: "mlflow-platform:models[0].canary = {\"alias\":\"champion\",\"weight\":10} is not allowed: it selects the same as the model's own selector",
         },
         {
+            title: "a canary that would take all the traffic without a promotion",
+            overrides: { serving: apps, models: models({ alias: "champion", canary: { alias: "challenger", weight: 100 } }) },
+            expected: "mlflow-platform:models[0].canary.weight = 100 is not allowed: it would leave the stable revision with no traffic: to serve only the candidate, promote it",
+        },
+        {
             title: "a canary with a reserved alias",
             overrides: { serving: apps, models: models({ alias: "champion", canary: { alias: "latest", weight: 10 } }) },
             expected: 'mlflow-platform:models[0].canary.alias = "latest" is not allowed: it cannot be used: alias "latest" is reserved',

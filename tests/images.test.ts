@@ -11,6 +11,7 @@ import type { ServedModel } from "../lib/config";
 import { recordProgram, type Plan } from "../lib/plan";
 import { registeredEntries, skipWarning } from "../lib/serving/bootstrap";
 import { buildCredential, recipeDigest } from "../lib/serving/image";
+import type { RevisionState } from "../lib/serving/traffic";
 import { RegistryError } from "../lib/registry/errors";
 import { deployedAzureMocks } from "./helpers/azureMocks";
 import { FakeMlflowServer } from "./helpers/fakeMlflow";
@@ -139,7 +140,14 @@ const fraud = (overrides: Partial<ServedModel> = {}): ServedModel => ({
 
 /** ModelServing under deployed mocks whose registry resolves aliases to `versions`. */
 async function serve(
-    options: { models?: ServedModel[]; versions?: Record<string, string>; access?: ImageRegistryAccess; token?: string; platform?: "aci" | "containerapp" } = {},
+    options: {
+        models?: ServedModel[];
+        versions?: Record<string, string>;
+        access?: ImageRegistryAccess;
+        token?: string;
+        platform?: "aci" | "containerapp";
+        revisions?: RevisionState[];
+    } = {},
 ): Promise<Plan> {
     const versions = options.versions ?? { champion: "7", challenger: "8" };
     const mocks: pulumi.runtime.Mocks = {
@@ -149,6 +157,10 @@ async function serve(
             if (args.type !== "pulumi-nodejs:dynamic/registry:ModelVersion") return result;
             const version = versions[args.inputs.selector.alias] ?? String(args.inputs.selector.version);
             return { ...result, state: { ...result.state, version, modelUri: `models:/${args.inputs.model}/${version}` } };
+        },
+        call: (args) => {
+            if (args.token === "azure-native:authorization:getClientConfig") return { subscriptionId: "11111111-2222-3333-4444-555555555555", tenantId: "t", clientId: "c", objectId: "o" };
+            return deployedAzureMocks.call(args);
         },
     };
     const args: ModelServingArgs = {
@@ -163,6 +175,7 @@ async function serve(
         access: { ingress: "external", ipAllowList: ["198.51.100.0/24"] },
         logRetentionDays: 30,
         maxInactiveRevisions: 3,
+        rollout: options.revisions ? { revisions: async () => options.revisions } : undefined,
         appNamePrefix: "test",
         images: {
             projectDir: PROJECT_DIR,
@@ -240,6 +253,54 @@ describe("ModelServing images", () => {
             const text = JSON.stringify(plan.resources.filter((r) => r.type.startsWith("azure-native:")).map((r) => r.inputs));
             assert.doesNotMatch(text, /MLFLOW_TRACKING|DATABRICKS_|ARM_|MLFLOW_REGISTRY_URI|azuredatabricks/, platform);
         }
+    });
+});
+
+describe("ModelServing rollouts from the live app", () => {
+    const live = (name: string, weight: number): RevisionState => ({ name, active: true, weight, provisioningState: "Provisioned", runningState: "Running", healthState: "Healthy", replicas: 1 });
+    const capture = async (run: () => Promise<unknown>) => {
+        const warnings: string[] = [];
+        const original = console.warn;
+        console.warn = (message: string) => warnings.push(message);
+        try {
+            await run();
+        } finally {
+            console.warn = original;
+        }
+        return warnings;
+    };
+    const app = (plan: Plan) => onlyOfType(plan, "azure-native:app:ContainerApp").inputs as any;
+
+    it("keeps the traffic that serves now in the app's PUT and hands the target to RevisionTraffic", async () => {
+        const base = await serve();
+        const v7 = `test-fraud--${app(base).template.revisionSuffix}`;
+        const v8plan = await serve({ versions: { champion: "8" }, revisions: [live(v7, 100)] });
+        const v8 = `test-fraud--${app(v8plan).template.revisionSuffix}`;
+        assert.deepStrictEqual(app(v8plan).configuration.ingress.traffic, [{ revisionName: v7, weight: 100 }]);
+        const gate = onlyOfType(v8plan, "pulumi-nodejs:dynamic/serving:RevisionTraffic");
+        assert.deepStrictEqual(gate.inputs.target, [{ revision: v8, weight: 100, label: "stable" }]);
+        assert.strictEqual(gate.inputs.readyTimeoutSeconds, 900);
+        assert.strictEqual(app(v8plan).configuration.maxInactiveRevisions, 3);
+        assert.strictEqual(app(v8plan).configuration.activeRevisionsMode, "Multiple");
+    });
+
+    it("refuses a stable-spec change while a canary runs, and warns about a canary on the stable version", async () => {
+        const canaryOn = fraud({ canary: { selector: { alias: "challenger" }, weight: 10 } });
+        const running = await serve({ models: [canaryOn] });
+        const [stableName] = (app(running).configuration.ingress.traffic as any[]).map((t) => t.revisionName);
+        await assert.rejects(
+            serve({ models: [{ ...canaryOn, cpu: 4, memoryGb: 8 }], revisions: [live(stableName, 90)] }),
+            /models\[fraud\]: the traffic would go to test-fraud--v7-[0-9a-f]{10}, which does not exist, and one deployment creates only the canary's revision.*promote or remove the canary first/,
+        );
+        const warnings = await capture(() => serve({ models: [canaryOn], versions: { champion: "7", challenger: "7" } }));
+        assert.ok(warnings.some((w) => /models\[fraud\]\.canary resolves to version 7, the version the stable selector serves: all traffic stays on one revision/.test(w)), warnings.join("\n"));
+    });
+
+    it("warns when a rollback's image is gone from the container registry and must be rebuilt", async () => {
+        const base = await serve();
+        const v7 = `test-fraud--${app(base).template.revisionSuffix}`;
+        const warnings = await capture(() => serve({ access: registryWith({}), revisions: [live(v7, 0), live("test-fraud--v8-abcdefabcd", 100)] }));
+        assert.ok(warnings.some((w) => /the image of version 7 \(main\.risk\.fraud-v7-.*\) is no longer in the container registry, so it is rebuilt/.test(w)), warnings.join("\n"));
     });
 });
 

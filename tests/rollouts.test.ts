@@ -180,3 +180,28 @@ describe("traffic rules", () => {
         }
     });
 });
+
+describe("rollout providers as Pulumi stores them", () => {
+    it("RevisionTraffic and Delay serialize, and the serialized code runs", async () => {
+        const { recordProgram } = await import("../lib/plan");
+        const { RevisionTraffic } = await import("../components/serving/revisionTraffic");
+        const { Delay } = await import("../components/serving/delay");
+        const { loadSerializedProvider } = await import("./helpers/serializedProvider");
+        const { PROJECT_DIR, byType } = await import("./helpers/fixtures");
+        const plan = await recordProgram(
+            () => {
+                new RevisionTraffic("t", { appId: "/subscriptions/s/x", target: [{ revision: "a--v1-x", weight: 100, label: "stable" }], readyTimeoutSeconds: 60 });
+                new Delay("d", { seconds: 0, reason: "test" });
+                return {};
+            },
+            { project: "mlflow-platform", stack: "test" },
+        );
+        const traffic = loadSerializedProvider(String(byType(plan, "pulumi-nodejs:dynamic/serving:RevisionTraffic")[0].inputs.__provider), PROJECT_DIR);
+        const checked = await traffic.check!({}, { appId: "/subscriptions/s/x", target: [{ revision: "a", weight: 60, label: "stable" }], readyTimeoutSeconds: 60 });
+        assert.deepStrictEqual(checked.failures, [{ property: "target", reason: "traffic weights add up to 60, not 100" }]);
+        const delay = loadSerializedProvider(String(byType(plan, "pulumi-nodejs:dynamic/serving:Delay")[0].inputs.__provider), PROJECT_DIR);
+        const created = await delay.create({ seconds: 0, reason: "test" });
+        assert.strictEqual(created.id, "delay-0s");
+        assert.deepStrictEqual(await delay.diff!("delay-0s", { seconds: 0 }, { seconds: 5 }), { changes: false }, "a later deployment never waits again");
+    });
+});

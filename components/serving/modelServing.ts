@@ -308,6 +308,16 @@ export class ModelServing extends pulumi.ComponentResource {
                         );
                     }
                 }
+                for (const revision of [stable, canary]) {
+                    // A rollback normally finds its image in the registry; a rebuild is a new image.
+                    if (revision?.image?.build && current?.some((r) => r.name.startsWith(`${appName}--v${revision.resolved}-`))) {
+                        pulumi.log.warn(
+                            `models[${served.name}]: the image of version ${revision.resolved} (${revision.image.tag}) is no longer in the container registry, ` +
+                                "so it is rebuilt from the model registry's files: a new image, not the one that served before.",
+                            this,
+                        );
+                    }
+                }
                 const declared = target ? declaredTraffic(current, target) : undefined;
                 const service = containerAppScoringService(
                     `${serviceName}-app`,
