@@ -40,12 +40,15 @@ export async function deploymentContext(config: PlatformConfig, env: NodeJS.Proc
               username: await settled(config.registryCredentials.username),
               password: await settled(config.registryCredentials.password),
           };
-    const azure = (): AccessTokenSource => tokenSource ?? new (require("@azure/identity").DefaultAzureCredential)();
+    // One sign-in for the whole run (it caches its tokens), created only when a call needs it.
+    let signIn: AccessTokenSource | undefined = tokenSource;
+    const azure = (): AccessTokenSource => (signIn ??= new (require("@azure/identity").DefaultAzureCredential)());
+    const shared: AccessTokenSource = { getToken: (scope) => azure().getToken(scope) };
     return {
         offline,
         async registeredModels(entries, registryUrl) {
             if (!registryUrl || entries.length === 0) return { serve: [...entries], skipped: [] };
-            let credential = selectCredential(kind, explicit, env, tokenSource);
+            let credential = selectCredential(kind, explicit, env, shared);
             // The plan never signs in: without a token of its own it cannot ask a Databricks registry.
             if (offline && credential?.source.startsWith("Microsoft Entra")) credential = undefined;
             const canAsk = kind === "mlflow" || credential !== undefined;
@@ -62,7 +65,7 @@ export async function deploymentContext(config: PlatformConfig, env: NodeJS.Proc
               }),
         images: {
             projectDir: path.resolve(__dirname, ".."),
-            credential: buildCredential(kind, explicit, env, { offline, tokenSource }),
+            credential: buildCredential(kind, explicit, env, { offline, tokenSource: shared }),
             registryAccess: offline
                 ? undefined
                 : (loginServer) =>
