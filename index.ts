@@ -6,12 +6,16 @@
 // - whether each model is registered at all (an unregistered one is skipped, with a warning);
 // - each model version, which names its image tag and revision (ModelServing.create waits for it).
 import * as pulumi from "@pulumi/pulumi";
-import { loadPlatformConfig, stackReferenceName } from "./lib/config";
+import { ConfigError, loadPlatformConfig, stackReferenceName } from "./lib/config";
 import { deploymentContext } from "./lib/deployment";
 import { skipWarning } from "./lib/serving/bootstrap";
 import { ModelStore } from "./components/modelStore";
 import { MlflowWorkspace } from "./components/mlflowWorkspace";
 import { ModelServing } from "./components/serving/modelServing";
+import { AzureAccess } from "./components/access/azureAccess";
+import { deployingIdentity } from "./components/access/deployingIdentity";
+import { ScoringApi } from "./components/access/scoringApi";
+import { MANAGED_STORAGE, UnityCatalogAccess } from "./components/access/unityCatalog";
 import { settled } from "./lib/outputs";
 
 /** The current organization; self-managed backends (and the plan's mock runtime) have none to give. */
@@ -29,6 +33,12 @@ export = async () => {
     // The engine shows these in `pulumi preview`/`up`; the credential-free plan prints its own section.
     if (pulumi.runtime.hasEngine()) for (const warning of config.warnings) pulumi.log.warn(warning);
     const context = await deploymentContext(config, process.env);
+    const deployer = await deployingIdentity(context.offline);
+    if (!context.offline && !deployer.found && config.environment === "prd" && config.access.deployers.length === 0) {
+        throw new ConfigError(config.stack, [
+            `${config.project}:access.deployers is empty and the deploying identity cannot be found (azuread getClientConfig gave no object id): prd needs a deployer. Name one (objectId, type, name), or deploy with an identity Entra ID reports`,
+        ]);
+    }
 
     const store = new ModelStore(`${env}-store`, {
         location: config.location,
@@ -53,7 +63,32 @@ export = async () => {
           ? (new pulumi.StackReference(stackReferenceName(config.registry.hostFromStack, currentOrganization())).requireOutput("workspaceUrl") as pulumi.Output<string>)
           : mlflow.workspaceUrl;
 
+    // The registry's Unity Catalog objects belong to the stack whose own workspace is the registry.
+    const holdsRegistry = config.registry.kind === "unity-catalog" && !config.registry.host && !config.registry.hostFromStack && config.registry.catalog !== undefined;
+    const schemas = holdsRegistry ? { catalog: config.registry.catalog!, devSchema: config.registry.devSchema, prdSchema: config.registry.prdSchema } : undefined;
+    const unityCatalog = schemas
+        ? new UnityCatalogAccess(`${env}-unity-catalog`, {
+              workspaceUrl: mlflow.workspaceUrl,
+              workspaceResourceId: mlflow.workspaceResourceId,
+              accessConnectorId: mlflow.accessConnectorId,
+              storageAccountName: store.accountName,
+              containerNames: store.containerNames,
+              ...schemas,
+              roles: config.access,
+              namePrefix: config.storage.accountName,
+          })
+        : undefined;
+
     const { serve, skipped } = await context.registeredModels(config.models, await settled(registryUrl));
+    const scoringApi =
+        config.serving.platform === "containerapp"
+            ? new ScoringApi(`${env}-scoring-api`, {
+                  displayName: `${config.project} ${config.stack} scoring API`,
+                  tenantId: deployer.tenantId,
+                  callers: config.access.scoringClients,
+                  deployerObjectId: deployer.objectId,
+              })
+            : undefined;
     for (const entry of skipped) pulumi.log.warn(skipWarning(entry));
 
     const serving = await ModelServing.create(`${env}-serving`, {
@@ -65,6 +100,7 @@ export = async () => {
         containerRegistrySku: config.serving.containerRegistrySku,
         platform: config.serving.platform,
         access: config.serving.access,
+        auth: scoringApi?.auth,
         logRetentionDays: config.serving.logRetentionDays,
         appNamePrefix: env,
         registry: { kind: config.registry.kind, url: registryUrl },
@@ -73,6 +109,16 @@ export = async () => {
         maxInactiveRevisions: config.serving.maxInactiveRevisions,
         rollout: context.rollout,
         tags: config.tags,
+    });
+
+    new AzureAccess(`${env}-access`, {
+        roles: config.access,
+        resourceGroupName: store.resourceGroupName,
+        storageAccountId: store.accountId,
+        containerNames: store.containerNames,
+        containerRegistryId: serving.registryId,
+        protectedModelsPrefix: schemas ? `${MANAGED_STORAGE.prdSchema}/` : undefined,
+        catalog: schemas,
     });
 
     return {
@@ -87,5 +133,8 @@ export = async () => {
         containerRegistry: serving.loginServer,
         models: pulumi.output(serving.models),
         skippedModels: skipped,
+        // Callers ask Entra for a token with this scope (`npm run smoke -- --entra-scope ...`).
+        scoringApi: scoringApi ? pulumi.output({ clientId: scoringApi.clientId, scope: scoringApi.scope }) : undefined,
+        unityCatalog: unityCatalog ? pulumi.output({ catalog: unityCatalog.catalogName, prdSchema: unityCatalog.prdSchemaName }) : undefined,
     };
 };

@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { AZURE_REGIONS } from "./azureRegions";
 import { closeMatch, displayValue, hasUrlCredentials, stringLeaves } from "./configText";
-import { allowListReach, MAX_ALLOWED_ADDRESSES, placeholderKind } from "./policy/network";
+import { placeholderKind } from "./policy/network";
 import { environmentOfStack } from "./policy/rules";
 import { ENGINE_NAMESPACES, PROVIDER_KEYS, PROVIDER_SECRET_KEYS } from "./providerConfig";
 import { REGISTRY_KINDS, type RegistryKind, type Selector } from "./registry/types";
@@ -62,13 +62,43 @@ export interface ServedModel {
     canary?: { selector: Selector; weight: number };
 }
 
-/** Who may call the Container Apps endpoints. */
+/**
+ * Who may call the Container Apps endpoints. Microsoft Entra authentication is always on: the
+ * stack creates the scoring API's app registration and accepts only tokens with its app role.
+ */
 export interface AccessConfig {
     ingress: IngressMode;
-    /** IPv4 addresses or CIDR ranges allowed to call; empty allows any address. */
+    /** An optional extra: IPv4 addresses or CIDR ranges allowed to call; empty allows any address. */
     ipAllowList: string[];
-    /** Microsoft Entra authentication on the app: tokens for one of `audiences` from `tenantId`. */
-    entra?: { tenantId: string; clientId: string; audiences: string[] };
+}
+
+/** Kinds of Microsoft Entra principals a role may name (a managed identity is a service principal). */
+export const PRINCIPAL_TYPES = ["group", "user", "servicePrincipal"] as const;
+export type PrincipalType = (typeof PRINCIPAL_TYPES)[number];
+
+/** A Microsoft Entra principal named in config. */
+export interface Principal {
+    /** Its object id in Entra ID (what Azure RBAC and app role assignments name). */
+    objectId: string;
+    type: PrincipalType;
+    /**
+     * Its name in Databricks (what Unity Catalog grants name): a group's display name, a user's
+     * e-mail address, a service principal's application (client) id. Required for data scientists
+     * and deployers.
+     */
+    name?: string;
+}
+
+/** The three roles of the platform, from `mlflow-platform:access`. */
+export interface AccessRoles {
+    /** Read and write training data and model files; register models and set candidate aliases in the dev schema. */
+    dataScientists: Principal[];
+    /** Deploy the stacks, promote versions into the prd schema (its owner). The deploying identity is one too. */
+    deployers: Principal[];
+    /** May call the scoring API (they get its `Scoring.Invoke` app role). */
+    scoringClients: Principal[];
+    /** prd only: a principal may be both a data scientist and a deployer only when this is true. */
+    acceptDataScientistAsDeployer: boolean;
 }
 
 /** Where the model registry is. Exactly one of `host`, `hostFromStack`, or neither (this stack's workspace). */
@@ -79,6 +109,10 @@ export interface RegistryConfig {
     host?: string;
     /** `organization/project/stack` whose `workspaceUrl` output is the registry host. */
     hostFromStack?: string;
+    /** Unity Catalog: where data scientists register candidates (`<catalog>.<devSchema>.<model>`). */
+    devSchema: string;
+    /** Unity Catalog: what prd serves, owned by the deployers (`<catalog>.<prdSchema>.<model>`). */
+    prdSchema: string;
 }
 
 /** Stack config keys only the ModelVersion provider reads; they must be Pulumi secrets. */
@@ -110,6 +144,8 @@ export interface PlatformConfig {
         sku: DatabricksSku;
     };
     registry: RegistryConfig;
+    /** Who reads data, registers, promotes, deploys and calls the scoring API. */
+    access: AccessRoles;
     models: ServedModel[];
     serving: {
         platform: ServingPlatform;
@@ -191,15 +227,39 @@ const registryHost = z.string({ error: `must be a URL such as ${HOST_EXAMPLE}` }
 });
 
 const UC_IDENTIFIER = /^[A-Za-z0-9_][A-Za-z0-9_-]{0,254}$/;
+/** Catalog names the metastore already uses for its own catalogs: creating one fails. */
+export const RESERVED_CATALOGS = ["hive_metastore", "system", "samples", "__databricks_internal"] as const;
+export const DEFAULT_SCHEMAS = { dev: "dev", prd: "prd" } as const;
+
+/**
+ * A catalog or schema name Unity Catalog accepts and keeps as written: at most 255 characters, no
+ * period, space or slash (refused even quoted), and lowercase, since Unity Catalog stores names in
+ * lowercase and the model names in this file must match them. This program also keeps to letters,
+ * digits, '_' and '-' so names need no quoting anywhere.
+ */
+function ucName(what: "catalog" | "schema") {
+    const rule = `a Unity Catalog ${what} name: 1-255 lowercase letters, digits, '_' or '-' (no '.', space or '/')`;
+    return z.string({ error: `must be ${rule}` }).superRefine((value, ctx) => {
+        if (!UC_IDENTIFIER.test(value)) {
+            ctx.addIssue({ code: "custom", message: `must be ${rule}` });
+        } else if (value !== value.toLowerCase()) {
+            ctx.addIssue({ code: "custom", message: `must be lowercase: Unity Catalog stores names in lowercase, so write ${value.toLowerCase()}` });
+        } else if (what === "catalog" && (RESERVED_CATALOGS as readonly string[]).includes(value)) {
+            ctx.addIssue({ code: "custom", message: `is a catalog Unity Catalog keeps for itself (${RESERVED_CATALOGS.join(", ")}): choose another name` });
+        }
+    });
+}
 
 const registryFields = z.object(
     {
         kind: oneOf(REGISTRY_KINDS as unknown as readonly [RegistryKind, ...RegistryKind[]]),
-        catalog: matching(UC_IDENTIFIER, "a Unity Catalog catalog name: letters, digits, '_' or '-'").optional(),
+        catalog: ucName("catalog").optional(),
+        devSchema: ucName("schema").optional(),
+        prdSchema: ucName("schema").optional(),
         host: registryHost.optional(),
         hostFromStack: matching(/^([\w.-]+\/){0,2}[\w.-]+$/, "a stack name: organization/project/stack").optional(),
     },
-    { error: "must be a map with kind (mlflow, databricks or unity-catalog) and optionally catalog, host or hostFromStack" },
+    { error: "must be a map with kind (mlflow, databricks or unity-catalog) and optionally catalog, devSchema, prdSchema, host or hostFromStack" },
 );
 const registrySchema = registryFields.strict().superRefine((registry, ctx) => {
     if (registry.host && registry.hostFromStack) {
@@ -210,8 +270,20 @@ const registrySchema = registryFields.strict().superRefine((registry, ctx) => {
             message: "cannot be set together with host: set one, or neither to use this stack's workspace",
         });
     }
-    if (registry.catalog !== undefined && registry.kind !== "unity-catalog") {
-        ctx.addIssue({ code: "custom", path: ["catalog"], input: registry.catalog, message: "only applies with registry.kind unity-catalog: remove it" });
+    for (const key of ["catalog", "devSchema", "prdSchema"] as const) {
+        if (registry[key] !== undefined && registry.kind !== "unity-catalog") {
+            ctx.addIssue({ code: "custom", path: [key], input: registry[key], message: "only applies with registry.kind unity-catalog: remove it" });
+        }
+    }
+    if (registry.devSchema !== undefined && registry.devSchema === (registry.prdSchema ?? DEFAULT_SCHEMAS.prd)) {
+        ctx.addIssue({
+            code: "custom",
+            path: ["devSchema"],
+            input: registry.devSchema,
+            message: "is the prd schema too: data scientists register in the dev schema and only deployers own the prd schema, so they must differ",
+        });
+    } else if (registry.prdSchema !== undefined && registry.prdSchema === DEFAULT_SCHEMAS.dev && registry.devSchema === undefined) {
+        ctx.addIssue({ code: "custom", path: ["prdSchema"], input: registry.prdSchema, message: "is the dev schema's default name: the two schemas must differ" });
     }
 });
 
@@ -254,17 +326,24 @@ const modelsSchema = z.array(modelEntrySchema, {
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const IPV4_CIDR = /^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)(\/(3[0-2]|[12]?\d))?$/;
 
-const entraFields = z.object(
+const principalFields = z.object(
     {
-        tenantId: matching(GUID, "the Microsoft Entra tenant id (a GUID)"),
-        clientId: matching(GUID, "the application (client) id of the app registration that represents the scoring API (a GUID)"),
-        audiences: z
-            .array(z.string({ error: "must be a token audience, such as api://mlflow-scoring" }).min(1, { error: "must not be empty" }), {
-                error: "must be a list of accepted token audiences, such as [api://mlflow-scoring]",
-            })
-            .min(1, { error: "must list at least one audience" }),
+        objectId: matching(GUID, "the principal's object id in Microsoft Entra ID (a GUID such as 00000000-0000-0000-0000-000000000000; `az ad group show -g <name> --query id`)"),
+        type: oneOf(PRINCIPAL_TYPES),
+        name: z.string({ error: "must be the principal's name in Databricks" }).optional(),
     },
-    { error: "must be a map with tenantId, clientId and audiences" },
+    { error: "must be a map with objectId (a GUID), type (group, user or servicePrincipal) and name (its name in Databricks)" },
+);
+const principalList = z.array(principalFields.strict(), { error: "must be a list of principals, each with objectId, type and name" });
+
+const accessFields = z.object(
+    {
+        dataScientists: principalList.optional(),
+        deployers: principalList.optional(),
+        scoringClients: principalList.optional(),
+        acceptDataScientistAsDeployer: boolean().optional(),
+    },
+    { error: "must be a map with dataScientists, deployers and scoringClients (lists of principals) and optionally acceptDataScientistAsDeployer" },
 );
 
 const servingFields = z.object(
@@ -273,16 +352,17 @@ const servingFields = z.object(
         containerRegistrySku: oneOf(CONTAINER_REGISTRY_SKUS),
         ingress: oneOf(INGRESS_MODES).optional(),
         ipAllowList: z.array(matching(IPV4_CIDR, "an IPv4 address or CIDR range, such as 203.0.113.0/24"), { error: "must be a list of IPv4 addresses or CIDR ranges" }).optional(),
-        entra: entraFields.strict().optional(),
+        // Read only to say it is gone: the stack now creates the scoring API's app registration.
+        entra: z.unknown().optional(),
         logRetentionDays: wholeNumber(30, 730).optional(),
         maxInactiveRevisions: wholeNumber(MAX_INACTIVE_REVISIONS.min, MAX_INACTIVE_REVISIONS.max).optional(),
     },
-    { error: "must be a map with containerRegistrySku and optionally platform, ingress, ipAllowList, entra, logRetentionDays, maxInactiveRevisions" },
+    { error: "must be a map with containerRegistrySku and optionally platform, ingress, ipAllowList, logRetentionDays, maxInactiveRevisions" },
 );
 
 /** Keys that only mean something on Container Apps, per map: refused on ACI, all alike. */
 const CONTAINER_APP_ONLY = {
-    serving: ["ingress", "ipAllowList", "entra", "logRetentionDays", "maxInactiveRevisions"],
+    serving: ["ingress", "ipAllowList", "logRetentionDays", "maxInactiveRevisions"],
     model: ["minReplicas", "maxReplicas", "concurrentRequests", "canary"],
 } as const;
 
@@ -334,6 +414,7 @@ export const configSchema = z
         databricksSku,
         protect: boolean(),
         registry: registrySchema,
+        access: accessFields.strict(),
         models: modelsSchema,
         serving: servingFields.strict(),
     })
@@ -405,25 +486,31 @@ function crossFieldIssues(stack: string, c: z.infer<typeof crossFieldSchema>): I
             add(["serving", key], serving[key], "only applies with serving.platform containerapp (this stack serves on aci, which has no access control, revisions or logs workspace): remove it, or set serving.platform: containerapp");
         }
     }
-    // prd is never anonymous: its endpoints need a network or identity restriction.
-    if (c.environment === "prd") {
-        const external = (serving.ingress ?? "external") === "external";
-        const reach = allowListReach(serving.ipAllowList ?? []);
-        if (platform === "aci") {
-            add(["serving", "platform"], "aci", "would serve prd anonymously over plain HTTP: use containerapp with ipAllowList or entra");
-        } else if (external && !serving.ipAllowList?.length && !serving.entra) {
-            add(["serving"], serving, "would let anyone on the internet call prd: set ipAllowList, entra, or ingress: internal");
-        } else if (external && !serving.entra && reach.open) {
-            add(
-                ["serving", "ipAllowList"],
-                serving.ipAllowList,
-                `lets in ${reach.describe}, so anyone could call prd: list only your clients' ranges (together at most ${MAX_ALLOWED_ADDRESSES} addresses, a /8), or set entra`,
-            );
-        }
+    if (serving.entra !== undefined) {
+        add(
+            ["serving", "entra"],
+            serving.entra,
+            "is no longer set by hand: the stack creates the scoring API's app registration (app role Scoring.Invoke) and Container Apps accepts only its tokens. Remove it; name callers in mlflow-platform:access.scoringClients",
+        );
     }
+    // prd is never anonymous: Container Apps always requires an Entra token with the app role; ACI cannot.
+    if (c.environment === "prd" && platform === "aci") {
+        add(["serving", "platform"], "aci", "would serve prd anonymously over plain HTTP (Azure Container Instances has no authentication): use containerapp, which accepts only Entra tokens with the Scoring.Invoke role");
+    }
+    issues.push(...accessIssues(c.environment, c.access));
 
+    const ucSchema = (model: string) => model.split(".")[1];
+    const prdSchema = c.registry.prdSchema ?? DEFAULT_SCHEMAS.prd;
     const seen = new Set<string>();
     c.models.forEach((entry: ModelEntry, i) => {
+        // prd serves only what a deployer promoted: models in the deployers' schema.
+        if (c.environment === "prd" && kind === "unity-catalog" && checkModelName(kind, entry.model).length === 0 && ucSchema(entry.model) !== prdSchema) {
+            add(
+                ["models", i, "model"],
+                entry.model,
+                `is in schema ${ucSchema(entry.model)}, but prd serves only models in the deployers' schema registry.prdSchema (${prdSchema}), where only a promotion puts versions: write it as ${entry.model.split(".")[0]}.${prdSchema}.${entry.model.split(".")[2]}`,
+            );
+        }
         if (seen.has(entry.name)) add(["models", i, "name"], entry.name, "is used by another model entry: service names must be unique");
         seen.add(entry.name);
         const sizeProblems = platform === "aci" ? aciSizeProblems(entry.cpu, entry.memoryGb) : containerAppSizeProblems(entry.cpu, entry.memoryGb);
@@ -465,6 +552,7 @@ function crossFieldIssues(stack: string, c: z.infer<typeof crossFieldSchema>): I
 const crossFieldSchema = z.object({
     environment: oneOf(ENVIRONMENTS),
     databricksSku,
+    access: accessFields,
     registry: registrySchema,
     models: modelsSchema,
     serving: servingFields,
@@ -505,9 +593,64 @@ export function stackReferenceName(hostFromStack: string, organization: string |
     return hostFromStack;
 }
 
-/** dev serves on ACI (cheap), prd on Container Apps (no downtime, access control), unless set. */
-export function servingPlatformOf(environment: Environment, platform: ServingPlatform | undefined): ServingPlatform {
-    return platform ?? (environment === "prd" ? "containerapp" : "aci");
+/**
+ * Both serve on Container Apps unless set: Entra-protected, HTTPS, and in dev scaled to zero when
+ * idle (cheaper than an always-on ACI group). ACI stays selectable in dev; it is anonymous HTTP.
+ */
+export function servingPlatformOf(_environment: Environment, platform: ServingPlatform | undefined): ServingPlatform {
+    return platform ?? "containerapp";
+}
+
+/** Replicas kept running when idle: none in dev (scale to zero), one in prd. */
+export function defaultMinReplicas(environment: Environment): number {
+    return environment === "prd" ? 1 : 0;
+}
+
+const APP_ID_RULE = "a service principal's name in Databricks is its application (client) id, a GUID";
+
+/** Role lists: names Databricks can use, and prd's separation of data scientists and deployers. */
+function accessIssues(environment: Environment, access: z.infer<typeof accessFields>): Issue[] {
+    const issues: Issue[] = [];
+    const roles = ["dataScientists", "deployers", "scoringClients"] as const;
+    for (const role of roles) {
+        const seen = new Set<string>();
+        (access[role] ?? []).forEach((p, i) => {
+            const path = ["access", role, i];
+            if (seen.has(p.objectId.toLowerCase())) issues.push({ path: [...path, "objectId"], input: p.objectId, message: `is listed twice in access.${role}` });
+            seen.add(p.objectId.toLowerCase());
+            // Unity Catalog grants name principals, so the roles that get grants need a name.
+            if (p.name === undefined) {
+                if (role !== "scoringClients") {
+                    issues.push({
+                        path: [...path, "name"],
+                        message: "must be the principal's name in Databricks, which Unity Catalog grants use: a group's display name, a user's e-mail address, or a service principal's application (client) id",
+                    });
+                }
+                return;
+            }
+            const name = p.name.trim();
+            if (name === "" || /[\x00-\x1f\x7f]/.test(p.name)) issues.push({ path: [...path, "name"], input: p.name, message: "must be the principal's name in Databricks (not empty)" });
+            else if (p.type === "servicePrincipal" && !GUID.test(name)) issues.push({ path: [...path, "name"], input: p.name, message: `must be ${APP_ID_RULE} (not its display name)` });
+            else if (p.type === "user" && !/^[^@\s]+@[^@\s]+$/.test(name)) issues.push({ path: [...path, "name"], input: p.name, message: "must be the user's e-mail address (user principal name), which Databricks uses as the user's name" });
+        });
+    }
+    const deployers = new Set((access.deployers ?? []).map((p) => p.objectId.toLowerCase()));
+    if (environment === "prd" && access.acceptDataScientistAsDeployer !== true) {
+        (access.dataScientists ?? []).forEach((p, i) => {
+            if (deployers.has(p.objectId.toLowerCase())) {
+                issues.push({
+                    path: ["access", "dataScientists", i, "objectId"],
+                    input: p.objectId,
+                    message:
+                        "is also in access.deployers: in prd a data scientist must not decide what prd serves. Remove it from one list, or set access.acceptDataScientistAsDeployer: true to accept that this principal both registers and deploys",
+                });
+            }
+        });
+    }
+    if (environment !== "prd" && access.acceptDataScientistAsDeployer !== undefined) {
+        issues.push({ path: ["access", "acceptDataScientistAsDeployer"], input: access.acceptDataScientistAsDeployer, message: "only applies in prd (dev does not separate the roles): remove it" });
+    }
+    return issues;
 }
 
 /** Where each key of each map lives, for "did you mean" and "belongs under". */
@@ -516,15 +659,17 @@ const KEYS_BY_MAP: Record<string, readonly string[]> = {
     registry: Object.keys(registryFields.shape),
     "each entry of models": Object.keys(modelEntryFields.shape),
     "a model's canary": Object.keys(canaryFields.shape),
-    serving: Object.keys(servingFields.shape),
-    "serving.entra": Object.keys(entraFields.shape),
+    serving: Object.keys(servingFields.shape).filter((k) => k !== "entra"),
+    access: Object.keys(accessFields.shape),
+    "each principal": Object.keys(principalFields.shape),
 };
 
 function mapOfPath(path: readonly PropertyKey[]): string {
     if (path.length === 0) return PROJECT_NAME;
     if (path[0] === "registry") return "registry";
     if (path[0] === "models") return path[2] === "canary" ? "a model's canary" : "each entry of models";
-    if (path[0] === "serving") return path[1] === "entra" ? "serving.entra" : "serving";
+    if (path[0] === "serving") return "serving";
+    if (path[0] === "access") return path.length >= 3 ? "each principal" : "access";
     return PROJECT_NAME;
 }
 
@@ -726,7 +871,20 @@ export function parsePlatformConfig(
             allowBlobPublicAccess: c.allowBlobPublicAccess,
         },
         databricks: { sku: c.databricksSku },
-        registry: { kind: c.registry.kind, catalog: c.registry.catalog, host, hostFromStack: c.registry.hostFromStack },
+        registry: {
+            kind: c.registry.kind,
+            catalog: c.registry.catalog,
+            host,
+            hostFromStack: c.registry.hostFromStack,
+            devSchema: c.registry.devSchema ?? DEFAULT_SCHEMAS.dev,
+            prdSchema: c.registry.prdSchema ?? DEFAULT_SCHEMAS.prd,
+        },
+        access: {
+            dataScientists: c.access.dataScientists ?? [],
+            deployers: c.access.deployers ?? [],
+            scoringClients: c.access.scoringClients ?? [],
+            acceptDataScientistAsDeployer: c.access.acceptDataScientistAsDeployer ?? false,
+        },
         models: c.models.map((entry) => ({
             name: entry.name,
             model: entry.model,
@@ -736,8 +894,9 @@ export function parsePlatformConfig(
             // One worker per whole core by default: the scoring server is CPU-bound.
             workers: entry.workers ?? Math.max(1, Math.floor(entry.cpu)),
             scale: {
-                minReplicas: entry.minReplicas ?? 1,
-                maxReplicas: entry.maxReplicas ?? Math.max(3, entry.minReplicas ?? 1),
+                // dev scales to zero when idle (a cold start costs about 22 s); prd keeps one replica warm.
+                minReplicas: entry.minReplicas ?? defaultMinReplicas(c.environment),
+                maxReplicas: entry.maxReplicas ?? Math.max(3, entry.minReplicas ?? defaultMinReplicas(c.environment)),
                 concurrentRequests: entry.concurrentRequests ?? 20,
             },
             canary: entry.canary
@@ -747,7 +906,7 @@ export function parsePlatformConfig(
         serving: {
             platform,
             containerRegistrySku: c.serving.containerRegistrySku,
-            access: { ingress: c.serving.ingress ?? "external", ipAllowList: c.serving.ipAllowList ?? [], entra: c.serving.entra },
+            access: { ingress: c.serving.ingress ?? "external", ipAllowList: c.serving.ipAllowList ?? [] },
             logRetentionDays: c.serving.logRetentionDays ?? 30,
             maxInactiveRevisions: c.serving.maxInactiveRevisions ?? MAX_INACTIVE_REVISIONS.default,
         },

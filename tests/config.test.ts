@@ -329,14 +329,54 @@ describe("stack configuration", () => {
             expected: 'mlflow-platform:serving.ipAllowList[0] = "10.0.0.0/33" is not allowed: it must be an IPv4 address or CIDR range',
         },
         {
-            title: "an Entra tenant that is not a GUID",
-            overrides: { serving: { ...apps, entra: { tenantId: "contoso.com", clientId: "66666666-7777-8888-9999-000000000000", audiences: ["api://x"] } } },
-            expected: 'mlflow-platform:serving.entra.tenantId = "contoso.com" is not allowed: it must be the Microsoft Entra tenant id (a GUID)',
+            title: "a hand-made Entra setting, which the stack now creates",
+            overrides: { serving: { ...apps, entra: { tenantId: "11111111-2222-3333-4444-555555555555", clientId: "66666666-7777-8888-9999-000000000000", audiences: ["api://x"] } } },
+            expected: "mlflow-platform:serving.entra = {",
         },
         {
-            title: "Entra without audiences",
-            overrides: { serving: { ...apps, entra: { tenantId: "11111111-2222-3333-4444-555555555555", clientId: "66666666-7777-8888-9999-000000000000", audiences: [] } } },
-            expected: "mlflow-platform:serving.entra.audiences = [] is not allowed: it must list at least one audience",
+            title: "a principal whose object id is not a GUID",
+            overrides: { access: { dataScientists: [{ objectId: "ml-data-scientists", type: "group", name: "ml-data-scientists" }] } },
+            expected: 'mlflow-platform:access.dataScientists[0].objectId = "ml-data-scientists" is not allowed: it must be the principal\'s object id in Microsoft Entra ID (a GUID',
+        },
+        {
+            title: "a principal of an unknown type",
+            overrides: { access: { deployers: [{ objectId: "11111111-2222-3333-4444-555555555555", type: "robot", name: "x" }] } },
+            expected: 'mlflow-platform:access.deployers[0].type = "robot" is not allowed: it must be one of: group, user, servicePrincipal',
+        },
+        {
+            title: "a deployer without its Databricks name",
+            overrides: { access: { deployers: [{ objectId: "11111111-2222-3333-4444-555555555555", type: "group" }] } },
+            expected: "mlflow-platform:access.deployers[0].name is not set: it must be the principal's name in Databricks, which Unity Catalog grants use",
+        },
+        {
+            title: "a service principal named by its display name",
+            overrides: { access: { deployers: [{ objectId: "11111111-2222-3333-4444-555555555555", type: "servicePrincipal", name: "deploy-pipeline" }] } },
+            expected: 'mlflow-platform:access.deployers[0].name = "deploy-pipeline" is not allowed: it must be a service principal\'s name in Databricks is its application (client) id',
+        },
+        {
+            title: "a misspelt role list",
+            overrides: { access: { dataScientist: [] } },
+            expected: "mlflow-platform:access.dataScientist is not a setting this program reads (probable typo): did you mean mlflow-platform:access.dataScientists?",
+        },
+        {
+            title: "a catalog name with a period, which Unity Catalog refuses even quoted",
+            overrides: { registry: { kind: "unity-catalog", catalog: "ml.models" }, models: [] },
+            expected: 'mlflow-platform:registry.catalog = "ml.models" is not allowed: it must be a Unity Catalog catalog name: 1-255 lowercase letters, digits',
+        },
+        {
+            title: "a catalog Unity Catalog keeps for itself",
+            overrides: { registry: { kind: "unity-catalog", catalog: "system" }, models: [] },
+            expected: 'mlflow-platform:registry.catalog = "system" is not allowed: it is a catalog Unity Catalog keeps for itself',
+        },
+        {
+            title: "a catalog name in capitals, which Unity Catalog would store in lowercase",
+            overrides: { registry: { kind: "unity-catalog", catalog: "Main" }, models: [] },
+            expected: 'mlflow-platform:registry.catalog = "Main" is not allowed: it must be lowercase: Unity Catalog stores names in lowercase, so write main',
+        },
+        {
+            title: "the same schema for dev and prd",
+            overrides: { registry: { kind: "unity-catalog", catalog: "main", devSchema: "models", prdSchema: "models" } },
+            expected: 'mlflow-platform:registry.devSchema = "models" is not allowed: it is the prd schema too',
         },
         {
             title: "an unknown ingress mode",
@@ -400,27 +440,58 @@ describe("stack configuration", () => {
         assert.strictEqual(parsePlatformConfig(validRawConfig({ models: [] }), "dev").models.length, 0);
     });
 
-    it("defaults the platform to aci in dev and containerapp in prd", () => {
-        const serving = { containerRegistrySku: "Basic", ipAllowList: ["203.0.113.7"] };
-        assert.strictEqual(parsePlatformConfig(validRawConfig({ serving: { containerRegistrySku: "Basic" } }), "dev").serving.platform, "aci");
-        const prd = parsePlatformConfig(validRawConfig({ environment: "prd", serving }), "prd");
+    it("defaults the platform to Container Apps in both stacks, scaled to zero in dev and one warm replica in prd", () => {
+        const dev = parsePlatformConfig(validRawConfig({ serving: { containerRegistrySku: "Basic" } }), "dev");
+        assert.strictEqual(dev.serving.platform, "containerapp");
+        assert.deepStrictEqual(dev.models[0].scale, { minReplicas: 0, maxReplicas: 3, concurrentRequests: 20 });
+        const prd = parsePlatformConfig(validRawConfig({ environment: "prd", serving: { containerRegistrySku: "Basic", ipAllowList: ["203.0.113.7"] } }), "prd");
         assert.strictEqual(prd.serving.platform, "containerapp");
-        assert.deepStrictEqual(prd.serving.access, { ingress: "external", ipAllowList: ["203.0.113.7"], entra: undefined });
+        assert.deepStrictEqual(prd.serving.access, { ingress: "external", ipAllowList: ["203.0.113.7"] });
         assert.strictEqual(prd.serving.maxInactiveRevisions, 3);
         assert.deepStrictEqual(prd.models[0].scale, { minReplicas: 1, maxReplicas: 3, concurrentRequests: 20 });
     });
 
-    it("never lets prd be anonymous", () => {
+    it("never lets prd be anonymous: Container Apps always takes Entra tokens, no allow-list needed; ACI is refused", () => {
         const prd = (serving: Record<string, unknown>) => problemsFor(validRawConfig({ environment: "prd", serving: { containerRegistrySku: "Basic", ...serving } }));
-        assert.deepStrictEqual(prd({}), [
-            'mlflow-platform:serving = {"containerRegistrySku":"Basic"} is not allowed: it would let anyone on the internet call prd: set ipAllowList, entra, or ingress: internal',
-        ]);
+        const prdConfig = (serving: Record<string, unknown>) => parsePlatformConfig(validRawConfig({ environment: "prd", serving: { containerRegistrySku: "Basic", ...serving } }), "prd");
+        assert.deepStrictEqual(prdConfig({}).serving.access, { ingress: "external", ipAllowList: [] }, "no placeholder needed: the stack's scoring API guards prd");
         assert.deepStrictEqual(prd({ platform: "aci" }), [
-            'mlflow-platform:serving.platform = "aci" is not allowed: it would serve prd anonymously over plain HTTP: use containerapp with ipAllowList or entra',
+            'mlflow-platform:serving.platform = "aci" is not allowed: it would serve prd anonymously over plain HTTP (Azure Container Instances has no authentication): use containerapp, which accepts only Entra tokens with the Scoring.Invoke role',
         ]);
-        assert.doesNotThrow(() => parsePlatformConfig(validRawConfig({ environment: "prd", serving: { containerRegistrySku: "Basic", ingress: "internal" } }), "prd"));
-        const entra = { tenantId: "11111111-2222-3333-4444-555555555555", clientId: "66666666-7777-8888-9999-000000000000", audiences: ["api://scoring"] };
-        assert.doesNotThrow(() => parsePlatformConfig(validRawConfig({ environment: "prd", serving: { containerRegistrySku: "Basic", entra } }), "prd"));
+        assert.deepStrictEqual(prdConfig({ ipAllowList: ["0.0.0.0/0"] }).serving.access.ipAllowList, ["0.0.0.0/0"], "an allow-list is an extra on top of Entra, however wide");
+    });
+
+    describe("roles", () => {
+        const group = (objectId: string, name: string) => ({ objectId, type: "group", name });
+        const scientists = group("11111111-1111-1111-1111-111111111111", "ml-data-scientists");
+        const deployers = group("22222222-2222-2222-2222-222222222222", "ml-deployers");
+
+        it("reads the three role lists, with empty lists by default", () => {
+            const config = parsePlatformConfig(validRawConfig({ access: { dataScientists: [scientists], deployers: [deployers], scoringClients: [{ objectId: "33333333-3333-3333-3333-333333333333", type: "servicePrincipal" }] } }), "dev");
+            assert.deepStrictEqual(config.access.dataScientists, [scientists]);
+            assert.deepStrictEqual(config.access.deployers, [deployers]);
+            assert.strictEqual(config.access.scoringClients[0].name, undefined, "a scoring client needs no Databricks name");
+            assert.deepStrictEqual(parsePlatformConfig(validRawConfig(), "dev").access, { dataScientists: [], deployers: [], scoringClients: [], acceptDataScientistAsDeployer: false });
+        });
+
+        it("refuses one principal as data scientist and deployer in prd unless acknowledged; dev does not separate them", () => {
+            const both = group("44444444-4444-4444-4444-444444444444", "ml-team");
+            const access = { dataScientists: [both], deployers: [both] };
+            assert.deepStrictEqual(problemsFor(validRawConfig({ environment: "prd", serving: { containerRegistrySku: "Basic" }, access }), "prd"), [
+                'mlflow-platform:access.dataScientists[0].objectId = "44444444-4444-4444-4444-444444444444" is not allowed: it is also in access.deployers: in prd a data scientist must not decide what prd serves. Remove it from one list, or set access.acceptDataScientistAsDeployer: true to accept that this principal both registers and deploys',
+            ]);
+            const accepted = parsePlatformConfig(validRawConfig({ environment: "prd", serving: { containerRegistrySku: "Basic" }, access: { ...access, acceptDataScientistAsDeployer: true } }), "prd");
+            assert.strictEqual(accepted.access.acceptDataScientistAsDeployer, true);
+            assert.strictEqual(parsePlatformConfig(validRawConfig({ access }), "dev").access.deployers.length, 1);
+            assert.match(problemsFor(validRawConfig({ access: { acceptDataScientistAsDeployer: true } }))[0], /^mlflow-platform:access.acceptDataScientistAsDeployer = true is not allowed: it only applies in prd/);
+        });
+
+        it("serves in prd only models of the deployers' schema", () => {
+            const problems = problemsFor(validRawConfig({ environment: "prd", serving: { containerRegistrySku: "Basic" }, models: [{ name: "fraud", model: "main.dev.fraud", alias: "champion", cpu: 1, memoryGb: 2 }] }), "prd");
+            assert.deepStrictEqual(problems, [
+                'mlflow-platform:models[0].model = "main.dev.fraud" is not allowed: it is in schema dev, but prd serves only models in the deployers\' schema registry.prdSchema (prd), where only a promotion puts versions: write it as main.prd.fraud',
+            ]);
+        });
     });
 
     it("requires registry secrets to be encrypted, and never repeats their values", () => {
@@ -450,24 +521,8 @@ describe("stack configuration: edits that must never pass", () => {
     const prdServing = (serving: Record<string, unknown>) => validRawConfig({ environment: "prd", serving: { containerRegistrySku: "Basic", ...serving } });
     const entra = { tenantId: "11111111-2222-3333-4444-555555555555", clientId: "66666666-7777-8888-9999-000000000000", audiences: ["api://scoring"] };
 
-    describe("1. prd is never open to the internet, in substance", () => {
-        const cases: [string, string[], string][] = [
-            ["the whole internet", ["0.0.0.0/0"], 'mlflow-platform:serving.ipAllowList = ["0.0.0.0/0"] is not allowed: it lets in the whole internet, so anyone could call prd: list only your clients\' ranges (together at most 16777216 addresses, a /8), or set entra'],
-            ["its two halves", ["0.0.0.0/1", "128.0.0.0/1"], 'mlflow-platform:serving.ipAllowList = ["0.0.0.0/1","128.0.0.0/1"] is not allowed: it lets in the whole internet, so anyone'],
-            ["one half", ["128.0.0.0/1"], 'mlflow-platform:serving.ipAllowList = ["128.0.0.0/1"] is not allowed: it lets in 50% of the internet (2147483648 addresses), so anyone'],
-            ["a very short prefix", ["64.0.0.0/4"], 'mlflow-platform:serving.ipAllowList = ["64.0.0.0/4"] is not allowed: it lets in 6% of the internet (268435456 addresses)'],
-            ["entries adding up to most of it", ["1.0.0.0/8", "2.0.0.0/8", "203.0.113.0/24"], "is not allowed: it lets in 33554688 addresses, so anyone could call prd"],
-        ];
-        for (const [title, ipAllowList, expected] of cases) {
-            it(`refuses an allow-list of ${title} in prd`, () => {
-                const problems = problemsFor(prdServing({ ipAllowList }));
-                assert.strictEqual(problems.length, 1, problems.join("\n"));
-                assert.ok(problems[0].includes(expected), problems[0]);
-            });
-        }
-
-        it("accepts a wide list when Entra authentication guards prd, and narrow ranges without it", () => {
-            assert.doesNotThrow(() => parsePlatformConfig(prdServing({ ipAllowList: ["0.0.0.0/0"], entra }), "prd"));
+    describe("1. prd allow-lists are an extra to Entra", () => {
+        it("accepts narrow ranges as an extra to Entra", () => {
             const config = parsePlatformConfig(prdServing({ ipAllowList: ["198.18.0.0/15", "20.50.0.0/16"] }), "prd");
             assert.deepStrictEqual(config.serving.access.ipAllowList, ["198.18.0.0/15", "20.50.0.0/16"]);
             assert.deepStrictEqual(config.warnings, []);
@@ -490,8 +545,8 @@ describe("stack configuration: edits that must never pass", () => {
             assert.deepStrictEqual(problems, [
                 "mlflow-platform:registry.host is not allowed: it holds a user name or password inside a URL (scheme://user:secret@host); the value is not shown. Remove them from the stack file; registry credentials go in `pulumi config set --secret registryToken <value>`",
             ]);
-            const nested = problemsFor(validRawConfig({ serving: { ...apps, entra: { ...entra, audiences: [`https://x:${token}@api.example.com`] } } }));
-            assert.ok(nested.some((p) => p.startsWith("mlflow-platform:serving.entra.audiences[0] is not allowed: it holds a user name or password inside a URL")), nested.join("\n"));
+            const nested = problemsFor(validRawConfig({ serving: { ...apps, ipAllowList: [], logRetentionDays: 30, notes: [`https://x:${token}@api.example.com`] } }));
+            assert.ok(nested.some((p) => p.startsWith("mlflow-platform:serving.notes[0] is not allowed: it holds a user name or password inside a URL")), nested.join("\n"));
             assert.ok(!nested.join("\n").includes(token), "the token is never printed");
         });
 
@@ -548,12 +603,12 @@ describe("stack configuration: edits that must never pass", () => {
         it("suggests a key only when it is actually close", () => {
             const far = problemsFor(validRawConfig({ serving: { containerRegistrySku: "Basic", platform: "aci", replicas: 3 } }));
             assert.deepStrictEqual(far, [
-                "mlflow-platform:serving.replicas is not a setting this program reads: serving takes platform, containerRegistrySku, ingress, ipAllowList, entra, logRetentionDays, maxInactiveRevisions",
+                "mlflow-platform:serving.replicas is not a setting this program reads: serving takes platform, containerRegistrySku, ingress, ipAllowList, logRetentionDays, maxInactiveRevisions",
             ]);
             assert.ok(!far[0].includes("did you mean"));
         });
 
-        for (const [key, value] of [["ingress", "internal"], ["ipAllowList", ["20.50.0.0/16"]], ["entra", entra], ["logRetentionDays", 60], ["maxInactiveRevisions", 5]] as const) {
+        for (const [key, value] of [["ingress", "internal"], ["ipAllowList", ["20.50.0.0/16"]], ["logRetentionDays", 60], ["maxInactiveRevisions", 5]] as const) {
             it(`refuses the Container Apps-only serving key ${key} on ACI, like every such key`, () => {
                 assert.deepStrictEqual(problemsFor(validRawConfig({ serving: { containerRegistrySku: "Basic", platform: "aci", [key]: value } })), [
                     `mlflow-platform:serving.${key} = ${JSON.stringify(value)} is not allowed: it only applies with serving.platform containerapp (this stack serves on aci, which has no access control, revisions or logs workspace): remove it, or set serving.platform: containerapp`,

@@ -1,5 +1,6 @@
 // Self-contained model images: the container registry client, the build credential, and what
 // ModelServing declares for an image that exists, one that must be built, and a new token.
+import { testScoringAuth } from "./helpers/fixtures";
 import * as assert from "assert";
 import * as http from "http";
 import type { AddressInfo } from "net";
@@ -173,6 +174,7 @@ async function serve(
         models: options.models ?? [fraud()],
         platform: options.platform ?? "containerapp",
         access: { ingress: "external", ipAllowList: ["198.51.100.0/24"] },
+        auth: testScoringAuth(),
         logRetentionDays: 30,
         maxInactiveRevisions: 3,
         rollout: options.revisions ? { revisions: async () => options.revisions } : undefined,

@@ -40,7 +40,12 @@ async function deployedEdited(stack: string, edit: (config: Record<string, any>)
 }
 
 const RECIPE = recipeDigest(PROJECT_DIR);
-const TAG_V7 = `main.fraud_detection.fraud-v7-${RECIPE}`;
+const MODEL: Record<string, string> = { dev: "mlplatform.dev.fraud", prd: "mlplatform.prd.fraud" };
+const TAG = (stack: string, version = "7") => `${MODEL[stack]}-v${version}-${RECIPE}`;
+/** dev serves on Container Apps by default; the ACI tests switch it back. */
+const onAci = (config: Record<string, any>) => {
+    config["mlflow-platform:serving"].platform = "aci";
+};
 
 function envOf(vars: { name: string; value?: unknown; secureValue?: unknown; secretRef?: unknown }[]): Record<string, Record<string, unknown>> {
     return Object.fromEntries(vars.map(({ name, ...rest }) => [name, rest]));
@@ -50,6 +55,7 @@ describe("ModelServing", () => {
     const plans: Record<string, Plan> = {};
     before(async () => {
         for (const stack of ["dev", "prd"]) plans[stack] = await deployed(stack);
+        plans.devAci = await deployedEdited("dev", onAci);
     });
 
     describe("shared by both platforms", () => {
@@ -69,8 +75,8 @@ describe("ModelServing", () => {
 
             it(`${stack}: builds one self-contained image per resolved version, content-addressed, credential only as a build secret`, () => {
                 const image = onlyOfType(plans[stack], "docker-build:index:Image");
-                const ref = `mlplat${stack}modelsacr.azurecr.io/models/fraud:${TAG_V7}`;
-                assert.strictEqual(image.name, `${stack}-serving-fraud-image-${TAG_V7}`);
+                const ref = `mlplat${stack}modelsacr.azurecr.io/models/fraud:${TAG(stack)}`;
+                assert.strictEqual(image.name, `${stack}-serving-fraud-image-${TAG(stack)}`);
                 assert.deepStrictEqual(image.inputs.tags, [ref]);
                 assert.deepStrictEqual(image.inputs.context, { location: "serving" });
                 assert.deepStrictEqual(image.inputs.dockerfile, { location: "serving/Dockerfile" });
@@ -78,7 +84,7 @@ describe("ModelServing", () => {
                 assert.deepStrictEqual(image.inputs.buildArgs, {
                     REGISTRY_KIND: "unity-catalog",
                     REGISTRY_URL: stack === "dev" ? "https://adb-1234567890123456.7.azuredatabricks.net" : "https://adb-1111111111111111.1.azuredatabricks.net",
-                    MODEL_NAME: "main.fraud_detection.fraud",
+                    MODEL_NAME: MODEL[stack],
                     MODEL_VERSION: "7",
                 });
                 assert.deepStrictEqual(image.inputs.secrets, "[secret]", "the credential file is a Pulumi secret");
@@ -101,26 +107,23 @@ describe("ModelServing", () => {
                     const names = (c.environmentVariables ?? c.env).map((v: { name: string }) => v.name);
                     assert.deepStrictEqual(names, ["MLFLOW_MODELS_WORKERS"]);
                     assert.ok(!names.some((n: string) => REGISTRY_VARIABLE.test(n)));
-                    assert.strictEqual(c.image, `mlplat${stack}modelsacr.azurecr.io/models/fraud:${TAG_V7}`);
+                    assert.strictEqual(c.image, `mlplat${stack}modelsacr.azurecr.io/models/fraud:${TAG(stack)}`);
                 }
-                assert.doesNotMatch(JSON.stringify(plans[stack].resources.filter((r) => !r.type.includes("ModelVersion") && !r.type.includes("docker-build")).map((r) => r.inputs)), /azuredatabricks\.net/);
+                assert.doesNotMatch(JSON.stringify(plans[stack].resources.filter((r) => !r.type.includes("ModelVersion") && !r.type.includes("docker-build") && r.type !== "pulumi:providers:databricks").map((r) => r.inputs)), /azuredatabricks\.net/);
             });
         }
 
         it("serves the same model entry on either platform from the same version and image resources", async () => {
-            const onApps = await deployedEdited("dev", (config) => {
-                config["mlflow-platform:serving"].platform = "containerapp";
-                config["mlflow-platform:models"][0].cpu = 1;
-                config["mlflow-platform:models"][0].memoryGb = 2;
-            });
+            const onApps = plans.dev;
             const shared = (plan: Plan) =>
                 plan.resources
                     .filter((r) => ["docker-build:index:Image", "pulumi-nodejs:dynamic/registry:ModelVersion", "azure-native:containerregistry:Registry"].includes(r.type))
                     .map((r) => [r.name, JSON.stringify(r.inputs.__provider ? { ...r.inputs, __provider: "" } : r.inputs)]);
-            assert.deepStrictEqual(shared(onApps), shared(plans.dev));
+            assert.deepStrictEqual(shared(onApps), shared(plans.devAci));
             assert.strictEqual(byType(onApps, "azure-native:app:ContainerApp").length, 1);
             assert.strictEqual(byType(onApps, "azure-native:containerinstance:ContainerGroup").length, 0);
-            assert.strictEqual(byType(plans.dev, "azure-native:containerinstance:ContainerGroup").length, 1);
+            assert.strictEqual(byType(plans.devAci, "azure-native:containerinstance:ContainerGroup").length, 1);
+            assert.strictEqual(byType(plans.devAci, "azure-native:app:ContainerAppsAuthConfig").length, 0, "ACI has no authentication");
         });
 
         it("serves nothing, but keeps the registry and identity, with no models (the bootstrap deployment)", async () => {
@@ -157,21 +160,21 @@ describe("ModelServing", () => {
         });
     });
 
-    describe("on Azure Container Instances (dev)", () => {
+    describe("on Azure Container Instances (dev, when selected)", () => {
         const group = (plan: Plan, name = "dev-serving-fraud-aci") => byType(plan, "azure-native:containerinstance:ContainerGroup").find((g) => g.name === name)!;
         const container = (plan: Plan, name?: string) => (group(plan, name).inputs.containers as any[])[0];
         const label = (plan: Plan) => (group(plan).inputs.ipAddress as any).dnsNameLabel;
 
         it("a Linux container group that pulls by identity, restarts always and probes the scoring server", () => {
-            const g = group(plans.dev);
+            const g = group(plans.devAci);
             assert.strictEqual(g.inputs.osType, "Linux");
             assert.strictEqual(g.inputs.restartPolicy, "Always");
             assert.strictEqual((g.inputs.identity as any).type, "UserAssigned");
             assert.match(String((g.inputs.identity as any).userAssignedIdentities[0]), /dev-serving-identity$/);
             const [credential] = g.inputs.imageRegistryCredentials as any[];
             assert.deepStrictEqual(Object.keys(credential).sort(), ["identity", "server"], "identity, never a password");
-            const c = container(plans.dev);
-            assert.strictEqual(c.image, `mlplatdevmodelsacr.azurecr.io/models/fraud:${TAG_V7}`, "an immutable, content-addressed tag");
+            const c = container(plans.devAci);
+            assert.strictEqual(c.image, `mlplatdevmodelsacr.azurecr.io/models/fraud:${TAG("dev")}`, "an immutable, content-addressed tag");
             assert.deepStrictEqual(c.ports, [{ port: 8080, protocol: "TCP" }]);
             assert.strictEqual(c.readinessProbe.httpGet.path, "/ping");
             assert.strictEqual(c.livenessProbe.httpGet.path, "/health");
@@ -180,25 +183,26 @@ describe("ModelServing", () => {
         });
 
         it("sizes come from the stack's config, workers default to one per core", () => {
-            assert.deepStrictEqual(container(plans.dev).resources.requests, { cpu: 1, memoryInGB: 2 });
-            assert.deepStrictEqual(envOf(container(plans.dev).environmentVariables).MLFLOW_MODELS_WORKERS, { value: "1" });
+            assert.deepStrictEqual(container(plans.devAci).resources.requests, { cpu: 1, memoryInGB: 2 });
+            assert.deepStrictEqual(envOf(container(plans.devAci).environmentVariables).MLFLOW_MODELS_WORKERS, { value: "1" });
         });
 
         it("exports the scoring URI, version and image per model", () => {
-            const models = plans.dev.outputs.models as Record<string, Record<string, string>>;
+            const models = plans.devAci.outputs.models as Record<string, Record<string, string>>;
             assert.match(models.fraud.scoringUri, /^http:\/\/mlplatdevmodels-fraud-v7-[0-9a-f]{8}\.westeurope\.azurecontainer\.io:8080\/invocations$/);
             assert.strictEqual(models.fraud.version, "7");
-            assert.strictEqual(models.fraud.image, `mlplatdevmodelsacr.azurecr.io/models/fraud:${TAG_V7}`);
-            assert.strictEqual(models.fraud.revision, label(plans.dev));
+            assert.strictEqual(models.fraud.image, `mlplatdevmodelsacr.azurecr.io/models/fraud:${TAG("dev")}`);
+            assert.strictEqual(models.fraud.revision, label(plans.devAci));
         });
 
         it("gives each environment and model a stable, globally unique DNS label", async () => {
-            assert.match(label(plans.dev), /^mlplatdevmodels-fraud-v7-[0-9a-f]{8}$/, "the storage account name makes it unique");
-            assert.strictEqual(label(await deployed("dev")), label(plans.dev), "the same across runs");
+            assert.match(label(plans.devAci), /^mlplatdevmodels-fraud-v7-[0-9a-f]{8}$/, "the storage account name makes it unique");
+            assert.strictEqual(label(await deployedEdited("dev", onAci)), label(plans.devAci), "the same across runs");
         });
 
         it("a configured registry token goes only to the image build, never to the container", async () => {
             const plan = await deployedEdited("dev", (config) => {
+                onAci(config);
                 config["mlflow-platform:registryToken"] = { secure: "v1:AAAAencryptedAAAA" };
             });
             assert.deepStrictEqual(envOf(container(plan).environmentVariables), { MLFLOW_MODELS_WORKERS: { value: "1" } });
@@ -206,20 +210,21 @@ describe("ModelServing", () => {
         });
 
         it("follows a new resolved version with a new image tag, image and DNS label", async () => {
-            const v8 = await deployed("dev", "8");
+            const v8 = await deployedEdited("dev", onAci, "8");
             const image = onlyOfType(v8, "docker-build:index:Image");
-            assert.deepStrictEqual(image.inputs.tags, [`mlplatdevmodelsacr.azurecr.io/models/fraud:main.fraud_detection.fraud-v8-${RECIPE}`]);
+            assert.deepStrictEqual(image.inputs.tags, [`mlplatdevmodelsacr.azurecr.io/models/fraud:${TAG("dev", "8")}`]);
             assert.strictEqual((image.inputs.buildArgs as any).MODEL_VERSION, "8");
             assert.match(label(v8), /^mlplatdevmodels-fraud-v8-/);
-            assert.notStrictEqual(label(v8), label(plans.dev), "a new revision gets a new label, so the new group can exist beside the old one");
+            assert.notStrictEqual(label(v8), label(plans.devAci), "a new revision gets a new label, so the new group can exist beside the old one");
         });
 
         it("changing a size in the stack file changes only the serving container group", async () => {
             const bigger = await planEditedStack("dev", (config) => {
+                onAci(config);
                 config["mlflow-platform:models"][0].cpu = 4;
                 config["mlflow-platform:models"][0].memoryGb = 8;
             });
-            const baseline = await planStack(PROJECT_DIR, "dev");
+            const baseline = await planEditedStack("dev", onAci);
             const changed = bigger.resources
                 .filter((r) => JSON.stringify(r.inputs) !== JSON.stringify(baseline.resources.find((b) => b.urn === r.urn)?.inputs))
                 .map((r) => r.name);
@@ -229,7 +234,8 @@ describe("ModelServing", () => {
 
         it("serves several models side by side", async () => {
             const plan = await planEditedStack("dev", (config) => {
-                config["mlflow-platform:models"].push({ name: "churn", model: "main.crm.churn", alias: "champion", cpu: 0.5, memoryGb: 1.5 });
+                onAci(config);
+                config["mlflow-platform:models"].push({ name: "churn", model: "mlplatform.dev.churn", alias: "champion", cpu: 0.5, memoryGb: 1.5 });
             });
             assert.deepStrictEqual(byType(plan, "azure-native:containerinstance:ContainerGroup").map((g) => g.name).sort(), ["dev-serving-churn-aci", "dev-serving-fraud-aci"]);
             assert.deepStrictEqual(container(plan, "dev-serving-churn-aci").resources.requests, { cpu: 0.5, memoryInGB: 1.5 });
@@ -282,13 +288,19 @@ describe("ModelServing", () => {
             assert.strictEqual((plans.prd.outputs.models as any).fraud.scoringUri, "https://prd-fraud.kindpond-1234abcd.westeurope.azurecontainerapps.io/invocations");
         });
 
-        it("is HTTPS-only external ingress restricted to the allow-list", () => {
+        it("is HTTPS-only external ingress, created admitting nobody until Entra authentication exists, then opened by RevisionTraffic", async () => {
             const i = ingress(plans.prd);
             assert.strictEqual(i.external, true);
             assert.strictEqual(i.allowInsecure, false);
             assert.strictEqual(i.targetPort, 8080);
-            assert.deepStrictEqual(i.ipSecurityRestrictions, [{ name: "allow-1", ipAddressRange: "203.0.113.0/24", action: "Allow" }]);
-            assert.strictEqual(byType(plans.prd, "azure-native:app:ContainerAppsAuthConfig").length, 0, "no Entra auth unless configured");
+            // A new app (no live revisions to read): closed.
+            assert.deepStrictEqual(i.ipSecurityRestrictions, [{ name: "closed-until-auth", ipAddressRange: "192.0.2.0/32", action: "Allow" }]);
+            const traffic = onlyOfType(plans.prd, "pulumi-nodejs:dynamic/serving:RevisionTraffic");
+            assert.deepStrictEqual(traffic.inputs.ipSecurityRestrictions, [], "opened to any address: Entra alone guards it");
+            const withList = await deployedEdited("prd", (config) => {
+                config["mlflow-platform:serving"].ipAllowList = ["20.50.0.0/16"];
+            });
+            assert.deepStrictEqual(onlyOfType(withList, "pulumi-nodejs:dynamic/serving:RevisionTraffic").inputs.ipSecurityRestrictions, [{ name: "allow-1", ipAddressRange: "20.50.0.0/16", action: "Allow" }]);
         });
 
         it("a version bump creates a new revision that takes the traffic", async () => {
@@ -318,7 +330,7 @@ describe("ModelServing", () => {
             ]);
             assert.deepStrictEqual(
                 byType(canaryPlan, "docker-build:index:Image").map((i) => String((i.inputs.tags as string[])[0]).split(":").pop()).sort(),
-                [TAG_V7, `main.fraud_detection.fraud-v8-${RECIPE}`],
+                [TAG("prd"), TAG("prd", "8")],
             );
         });
 
@@ -354,29 +366,32 @@ describe("ModelServing", () => {
                 "fraud.revisionMode: Multiple",
                 'fraud.traffic: 100% stable (alias "champion")',
                 "fraud.ingress: external, HTTPS only",
-                "fraud.ipAllowList: 203.0.113.0/24",
-                "fraud.entra: off",
+                "fraud.ipAllowList: any address",
+                "fraud.entra: required: tokens of the stack's scoring API with the Scoring.Invoke role (401 without)",
             ]) {
                 assert.ok(text.includes(`      ${line}\n`), `plan shows "${line}"`);
             }
         });
 
-        it("requires Microsoft Entra tokens when configured, answering 401 to anyone else", async () => {
-            const plan = await deployedEdited("prd", (config) => {
-                config["mlflow-platform:serving"].entra = {
-                    tenantId: "11111111-2222-3333-4444-555555555555",
-                    clientId: "66666666-7777-8888-9999-000000000000",
-                    audiences: ["api://mlflow-scoring"],
-                };
+        for (const stack of ["dev", "prd"]) {
+            it(`${stack}: requires tokens of the stack's own scoring API, v2 issuer, answering 401 to anyone else`, () => {
+                const plan = plans[stack];
+                const auth = onlyOfType(plan, "azure-native:app:ContainerAppsAuthConfig");
+                const inputs = auth.inputs as any;
+                assert.strictEqual(inputs.authConfigName, "current");
+                assert.strictEqual(inputs.containerAppName, `${stack}-fraud`);
+                assert.deepStrictEqual(inputs.platform, { enabled: true });
+                assert.strictEqual(inputs.globalValidation.unauthenticatedClientAction, "Return401");
+                const app = onlyOfType(plan, "azuread:index/applicationRegistration:ApplicationRegistration");
+                // The deployed mocks answer the app registration with a client id.
+                const clientId = `client-of-${app.name}`;
+                assert.strictEqual(inputs.identityProviders.azureActiveDirectory.registration.clientId, clientId);
+                assert.deepStrictEqual(inputs.identityProviders.azureActiveDirectory.validation.allowedAudiences, [clientId, `api://${clientId}`]);
+                // The plan cannot sign in, so the tenant is known at deploy; the v2 form is fixed.
+                assert.match(String(inputs.identityProviders.azureActiveDirectory.registration.openIdIssuer), /^(\(known after deploy\)|https:\/\/login\.microsoftonline\.com\/[0-9a-f-]{36}\/v2\.0)$/);
+                assert.strictEqual(app.inputs.requestedAccessTokenVersion, 2, "v2 tokens, matching the v2 issuer");
             });
-            const auth = onlyOfType(plan, "azure-native:app:ContainerAppsAuthConfig").inputs as any;
-            assert.strictEqual(auth.authConfigName, "current");
-            assert.strictEqual(auth.containerAppName, "prd-fraud");
-            assert.deepStrictEqual(auth.platform, { enabled: true });
-            assert.strictEqual(auth.globalValidation.unauthenticatedClientAction, "Return401");
-            assert.deepStrictEqual(auth.identityProviders.azureActiveDirectory.validation.allowedAudiences, ["api://mlflow-scoring"]);
-            assert.strictEqual(auth.identityProviders.azureActiveDirectory.registration.openIdIssuer, "https://login.microsoftonline.com/11111111-2222-3333-4444-555555555555/v2.0");
-        });
+        }
 
         it("can be internal-only", async () => {
             const plan = await deployedEdited("prd", (config) => {

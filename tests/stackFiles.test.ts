@@ -40,7 +40,7 @@ describe("stack files as the Pulumi CLI reads them", () => {
             edit("  mlflow-platform:protect: false", "    mlflow-platform:protect: false"),
             "Pulumi.dev.yaml: line 10: indented deeper than line 9 (`mlflow-platform:protect: false`), whose key already has a value: line it up with the keys above it, or move the value of line 9 to start a map",
         ],
-        ["a key written twice", `${shippedDev}  mlflow-platform:protect: true\n`, "Pulumi.dev.yaml: line 26: the key `mlflow-platform:protect` is written a second time in the same map: keep one"],
+        ["a key written twice", `${shippedDev}  mlflow-platform:protect: true\n`, "Pulumi.dev.yaml: line 40: the key `mlflow-platform:protect` is written a second time in the same map: keep one"],
         [
             "a missing space after a colon",
             edit("mlflow-platform:protect: false", "mlflow-platform:protect:false"),
@@ -48,13 +48,13 @@ describe("stack files as the Pulumi CLI reads them", () => {
         ],
         [
             "an unclosed flow list, at the line where it opens",
-            edit("    platform: aci", "    platform: [aci"),
-            "Pulumi.dev.yaml: line 24: a [list] or {map} written on one line is never closed (`platform: [aci`): add the closing bracket",
+            edit("    platform: containerapp", "    platform: [containerapp"),
+            "Pulumi.dev.yaml: line 38: a [list] or {map} written on one line is never closed (`platform: [containerapp`): add the closing bracket",
         ],
         [
             "several YAML documents",
             `${shippedDev}---\nconfig:\n  mlflow-platform:protect: true\n`,
-            'Pulumi.dev.yaml: holds 2 YAML documents (a second one starts near line 26, after "---"): a Pulumi file is one document; merge them or delete the extra',
+            'Pulumi.dev.yaml: holds 2 YAML documents (a second one starts near line 40, after "---"): a Pulumi file is one document; merge them or delete the extra',
         ],
         ["a file that is a list", "- config: {}\n", "Pulumi.dev.yaml: is a list, not a map: a stack file is a map whose `config:` key holds the settings, one `namespace:key: value` per line"],
         ["a config block that is a list", "config:\n  - mlflow-platform:protect: true\n", "Pulumi.dev.yaml: line 2: `config` must be a map of `namespace:key: value` lines, not a list"],
@@ -62,9 +62,9 @@ describe("stack files as the Pulumi CLI reads them", () => {
             "keys outside the config block",
             `${shippedDev}mlflow-platform:protect: true\nprotect: true\nnotes: hello\n`,
             "Pulumi.dev.yaml has 3 problems:\n" +
-                "  - line 26: `mlflow-platform:protect` is outside the `config:` block, so Pulumi never reads it: indent it under `config:`\n" +
-                "  - line 27: `protect` is outside the `config:` block, so Pulumi never reads it: indent it under `config:` as mlflow-platform:protect\n" +
-                "  - line 28: `notes` is outside the `config:` block, so Pulumi never reads it: a stack file holds config, secretsprovider, encryptedkey, encryptionsalt, environment",
+                "  - line 40: `mlflow-platform:protect` is outside the `config:` block, so Pulumi never reads it: indent it under `config:`\n" +
+                "  - line 41: `protect` is outside the `config:` block, so Pulumi never reads it: indent it under `config:` as mlflow-platform:protect\n" +
+                "  - line 42: `notes` is outside the `config:` block, so Pulumi never reads it: a stack file holds config, secretsprovider, encryptedkey, encryptionsalt, environment",
         ],
         [
             "a key without a namespace, which the CLI refuses",
@@ -81,26 +81,26 @@ describe("stack files as the Pulumi CLI reads them", () => {
             edit("blobSoftDeleteDays: 7", "blobSoftDeleteDays: seven").replace("mlflow-platform:serving:\n", "mlflow-platform:serving: aci\n  mlflow-platform:ignored:\n"),
             "Pulumi.dev.yaml has 2 problems:\n" +
                 '  - line 7: mlflow-platform:blobSoftDeleteDays = "seven" is not a whole number, the type Pulumi.yaml declares for it (integer): the Pulumi CLI refuses this stack file\n' +
-                '  - line 23: mlflow-platform:serving = "aci" is not a map of settings, the type Pulumi.yaml declares for it (object): the Pulumi CLI refuses this stack file',
+                '  - line 37: mlflow-platform:serving = "aci" is not a map of settings, the type Pulumi.yaml declares for it (object): the Pulumi CLI refuses this stack file',
         ],
         [
             ".nan and .inf, shown as written",
             edit("blobSoftDeleteDays: 7", "blobSoftDeleteDays: .nan").replace("cpu: 1", "cpu: .nan").replace("memoryGb: 2", "memoryGb: .inf"),
             "Pulumi.dev.yaml has 3 problems:\n" +
                 "  - line 7: mlflow-platform:blobSoftDeleteDays = .nan is not a whole number, the type Pulumi.yaml declares for it (integer): the Pulumi CLI refuses this stack file\n" +
-                "  - line 21: mlflow-platform:models[0].cpu = .nan is not a number: write a finite number\n" +
-                "  - line 22: mlflow-platform:models[0].memoryGb = .inf is infinite: write a finite number",
+                "  - line 33: mlflow-platform:models[0].cpu = .nan is not a number: write a finite number\n" +
+                "  - line 34: mlflow-platform:models[0].memoryGb = .inf is infinite: write a finite number",
         ],
         [
             "a pinned version with more digits than a number holds, shown as written",
             edit("latest: true", "version: 12345678901234567890"),
-            "Pulumi.dev.yaml: line 20: mlflow-platform:models[0].version = 12345678901234567890 has more digits than the program can receive exactly (above 9007199254740991): check it, or write it in quotes if it is an identifier",
+            "Pulumi.dev.yaml: line 32: mlflow-platform:models[0].version = 12345678901234567890 has more digits than the program can receive exactly (above 9007199254740991): check it, or write it in quotes if it is an identifier",
         ],
     ];
     for (const [title, text, expected] of cases) {
         it(`refuses ${title}`, () => {
             // The second "values" case leaves a `serving` map under another key only to keep the file valid YAML.
-            assert.strictEqual(refusal(text.replace("  mlflow-platform:ignored:\n    platform: aci\n    containerRegistrySku: Basic\n", "")), expected);
+            assert.strictEqual(refusal(text.replace("  mlflow-platform:ignored:\n    platform: containerapp\n    containerRegistrySku: Basic\n", "")), expected);
         });
     }
 

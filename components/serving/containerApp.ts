@@ -6,6 +6,7 @@ import * as monitor from "@pulumi/azure-native/monitor";
 import * as operationalinsights from "@pulumi/azure-native/operationalinsights";
 import type { AccessConfig } from "../../lib/config";
 import type { ServingEnvVar } from "./environment";
+import type { ScoringApiAuth } from "../access/scoringApi";
 import { SCORING_PORT } from "./aci";
 
 /** A revision the app should run: its suffix (a function of its whole spec) and its image. */
@@ -43,7 +44,26 @@ export interface ContainerAppServiceArgs {
     scale: { minReplicas: number; maxReplicas: number; concurrentRequests: number };
     env: ServingEnvVar[];
     access: AccessConfig;
+    /** The scoring API's Entra registration: the app accepts only its tokens. */
+    auth: ScoringApiAuth;
+    /**
+     * False when the app is created by this deployment: its ingress then admits no address until
+     * the authentication config exists, and RevisionTraffic (after the auth config) opens it.
+     */
+    ingressOpen: boolean;
     tags: Record<string, string>;
+}
+
+/**
+ * Until Entra authentication is on, a new app admits no caller. Container Apps denies every
+ * address that no rule allows once any Allow rule exists ("Set up IP ingress restrictions in
+ * Azure Container Apps"), and 192.0.2.0/32 is documentation space (RFC 5737) no request comes from.
+ */
+export const CLOSED_INGRESS = [{ name: "closed-until-auth", ipAddressRange: "192.0.2.0/32", action: "Allow" }] as const;
+
+/** The configured allow-list as Container Apps rules (empty: any address, Entra still required). */
+export function ipRestrictions(ipAllowList: readonly string[]): { name: string; ipAddressRange: string; action: "Allow" }[] {
+    return ipAllowList.map((range, i) => ({ name: `allow-${i + 1}`, ipAddressRange: range.includes("/") ? range : `${range}/32`, action: "Allow" as const }));
 }
 
 export interface TrafficEntry {
@@ -122,7 +142,7 @@ export function containerAppScoringService(
     name: string,
     args: ContainerAppServiceArgs,
     opts: pulumi.CustomResourceOptions,
-): { scoringUri: pulumi.Output<string>; appId: pulumi.Output<string>; app: app.ContainerApp } {
+): { scoringUri: pulumi.Output<string>; appId: pulumi.Output<string>; app: app.ContainerApp; authConfig: app.ContainerAppsAuthConfig } {
     const template = args.template;
     const secrets = args.env.filter((v) => v.secret);
     const { access } = args;
@@ -149,11 +169,7 @@ export function containerAppScoringService(
                     // HTTPS only: plain HTTP is refused, not redirected.
                     allowInsecure: false,
                     traffic: args.traffic,
-                    ipSecurityRestrictions: access.ipAllowList.map((range, i) => ({
-                        name: `allow-${i + 1}`,
-                        ipAddressRange: range.includes("/") ? range : `${range}/32`,
-                        action: "Allow",
-                    })),
+                    ipSecurityRestrictions: args.ingressOpen ? ipRestrictions(access.ipAllowList) : CLOSED_INGRESS.map((r) => ({ ...r })),
                 },
             },
             template: {
@@ -178,32 +194,32 @@ export function containerAppScoringService(
         opts,
     );
 
-    if (access.entra) {
-        const { tenantId, clientId, audiences } = access.entra;
-        new app.ContainerAppsAuthConfig(
-            `${name}-auth`,
-            {
-                authConfigName: "current",
-                containerAppName: containerApp.name,
-                resourceGroupName: args.resourceGroupName,
-                platform: { enabled: true },
-                // An API: callers without a valid token get 401, never a login redirect.
-                globalValidation: { unauthenticatedClientAction: "Return401" },
-                identityProviders: {
-                    azureActiveDirectory: {
-                        enabled: true,
-                        registration: { clientId, openIdIssuer: `https://login.microsoftonline.com/${tenantId}/v2.0` },
-                        validation: { allowedAudiences: audiences },
-                    },
+    // A separate ARM child (authConfigs/current) that needs the app: created right after it, while
+    // the new app's ingress still admits nobody (CLOSED_INGRESS).
+    const authConfig = new app.ContainerAppsAuthConfig(
+        `${name}-auth`,
+        {
+            authConfigName: "current",
+            containerAppName: containerApp.name,
+            resourceGroupName: args.resourceGroupName,
+            platform: { enabled: true },
+            // An API: callers without a valid token get 401, never a login redirect.
+            globalValidation: { unauthenticatedClientAction: "Return401" },
+            identityProviders: {
+                azureActiveDirectory: {
+                    enabled: true,
+                    // v2 issuer, matching the registration's requestedAccessTokenVersion 2.
+                    registration: { clientId: args.auth.clientId, openIdIssuer: args.auth.issuer },
+                    validation: { allowedAudiences: args.auth.audiences },
                 },
             },
-            { ...opts, parent: opts.parent, dependsOn: [containerApp] },
-        );
-    }
+        },
+        { ...opts, parent: opts.parent, dependsOn: [containerApp] },
+    );
 
     const fqdn = containerApp.configuration.apply((c) => {
         if (!c?.ingress?.fqdn) throw new Error(`container app ${args.appName} has no ingress host name`);
         return c.ingress.fqdn;
     });
-    return { scoringUri: pulumi.interpolate`https://${fqdn}/invocations`, appId: containerApp.id, app: containerApp };
+    return { scoringUri: pulumi.interpolate`https://${fqdn}/invocations`, appId: containerApp.id, app: containerApp, authConfig };
 }

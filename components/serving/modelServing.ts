@@ -12,11 +12,12 @@ import { BUILT_IN_ROLES, roleDefinitionId } from "../azureIds";
 import { ModelVersion } from "../modelVersion";
 import { settled, unknownValue } from "../../lib/outputs";
 import { ACI_PROBES, aciScoringService } from "./aci";
-import { CONTAINER_APP_PROBES, containerAppScoringService, containerAppsEnvironment, trafficSplit, type TrafficEntry } from "./containerApp";
+import { CONTAINER_APP_PROBES, containerAppScoringService, containerAppsEnvironment, ipRestrictions, trafficSplit, type TrafficEntry } from "./containerApp";
 import { servingEnvironment, type ServingEnvVar } from "./environment";
 import { Delay } from "./delay";
 import { modelImage, type ImageRegistryAccess, type ModelImage } from "./modelImage";
 import { RevisionTraffic } from "./revisionTraffic";
+import type { ScoringApiAuth } from "../access/scoringApi";
 
 export type ServedModelArgs = ServedModel;
 
@@ -43,6 +44,8 @@ export interface ModelServingArgs {
     platform: ServingPlatform;
     /** Container Apps: who may call the endpoints. */
     access: AccessConfig;
+    /** Container Apps: the scoring API registration whose tokens the apps accept. */
+    auth?: ScoringApiAuth;
     logRetentionDays: number;
     /** Prefix of container app names (`<prefix>-<model>`), unique in the resource group. */
     appNamePrefix: string;
@@ -98,7 +101,7 @@ export function servingSummary(served: ServedModelArgs, args: Pick<ModelServingA
             : `100% stable (${describe(served.selector)})`,
         ingress: `${access.ingress}, HTTPS only`,
         ipAllowList: access.ipAllowList.length ? access.ipAllowList.join(", ") : "any address",
-        entra: access.entra ? `required, audiences ${access.entra.audiences.join(", ")}` : "off",
+        entra: "required: tokens of the stack's scoring API with the Scoring.Invoke role (401 without)",
     };
 }
 
@@ -128,6 +131,8 @@ interface VersionRevision {
  */
 export class ModelServing extends pulumi.ComponentResource {
     readonly loginServer: pulumi.Output<string>;
+    /** The container registry's ARM id (deployers get AcrPush on it). */
+    readonly registryId: pulumi.Output<string>;
     readonly identityId: pulumi.Output<string>;
     readonly models: Record<string, ServedModelOutputs> = {};
     private readonly registry: containerregistry.Registry;
@@ -176,6 +181,7 @@ export class ModelServing extends pulumi.ComponentResource {
         );
         this.pullReady = new Delay(`${name}-acr-pull-propagation`, { seconds: ROLE_PROPAGATION_SECONDS, reason: "AcrPull role assignment propagation" }, { parent: this, dependsOn: [this.acrPull] });
         this.loginServer = this.registry.loginServer;
+        this.registryId = this.registry.id;
         this.identityId = identity.id;
         if (args.platform === "containerapp" && args.models.length > 0) {
             this.environmentId = containerAppsEnvironment(
@@ -319,6 +325,10 @@ export class ModelServing extends pulumi.ComponentResource {
                     }
                 }
                 const declared = target ? declaredTraffic(current, target) : undefined;
+                if (!args.auth) throw new Error(`models[${served.name}]: Container Apps serving needs the scoring API's Entra registration (ModelServingArgs.auth)`);
+                // An app that does not exist yet (or cannot be read: a preview, the plan) is created
+                // closed and opened by RevisionTraffic once its Entra authentication exists.
+                const ingressOpen = current !== undefined;
                 const service = containerAppScoringService(
                     `${serviceName}-app`,
                     {
@@ -336,6 +346,8 @@ export class ModelServing extends pulumi.ComponentResource {
                         scale: served.scale,
                         env,
                         access: args.access,
+                        auth: args.auth,
+                        ingressOpen,
                         tags: args.tags,
                     },
                     { parent: this, dependsOn: [this.registry, this.pullReady, ...builds] },
@@ -345,8 +357,9 @@ export class ModelServing extends pulumi.ComponentResource {
                     // Moves the traffic to the target once its revisions are ready; deactivates the rest.
                     new RevisionTraffic(
                         `${serviceName}-traffic`,
-                        { appId: service.appId, target, readyTimeoutSeconds: REVISION_READY_TIMEOUT_SECONDS },
-                        { parent: this, dependsOn: [service.app] },
+                        { appId: service.appId, target, readyTimeoutSeconds: REVISION_READY_TIMEOUT_SECONDS, ipSecurityRestrictions: ipRestrictions(args.access.ipAllowList) },
+                        // After the auth config: opening the ingress of a new app must come second.
+                        { parent: this, dependsOn: [service.app, service.authConfig] },
                     );
                     traffic = pulumi.output(target);
                     trafficTable = target.map((e) => `${e.weight}% ${e.revision} (${e.label})`).join(", ");

@@ -2,7 +2,7 @@
 // revisions only once they are ready, then deactivates the revisions that no longer get traffic.
 // A thin adapter over lib/azure/containerApps.ts; the rules are in lib/serving/traffic.ts.
 import * as pulumi from "@pulumi/pulumi";
-import { ARM_SCOPE, ContainerAppsClient } from "../../lib/azure/containerApps";
+import { ARM_SCOPE, ContainerAppsClient, type IpRule } from "../../lib/azure/containerApps";
 import { isReady, revisionsToDeactivate, targetProblems, type RevisionState, type TrafficTarget } from "../../lib/serving/traffic";
 
 export interface RevisionTrafficState {
@@ -11,6 +11,11 @@ export interface RevisionTrafficState {
     target: TrafficTarget[];
     /** How long a new revision may take to become ready before `pulumi up` fails. */
     readyTimeoutSeconds: number;
+    /**
+     * The ingress IP rules to set with the traffic. A new app is created admitting nobody; this
+     * resource runs after its Entra authentication config exists and opens the ingress.
+     */
+    ipSecurityRestrictions?: IpRule[];
 }
 
 export interface RevisionTrafficOptions {
@@ -32,7 +37,8 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
 
     async diff(_id: string, olds: RevisionTrafficState, news: RevisionTrafficState): Promise<pulumi.dynamic.DiffResult> {
         const replaces = olds.appId !== news.appId ? ["appId"] : [];
-        return { changes: replaces.length > 0 || JSON.stringify(olds.target) !== JSON.stringify(news.target), replaces };
+        const changed = JSON.stringify(olds.target) !== JSON.stringify(news.target) || JSON.stringify(olds.ipSecurityRestrictions ?? null) !== JSON.stringify(news.ipSecurityRestrictions ?? null);
+        return { changes: replaces.length > 0 || changed, replaces };
     }
 
     async create(inputs: RevisionTrafficState): Promise<pulumi.dynamic.CreateResult<RevisionTrafficState>> {
@@ -96,7 +102,7 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
             log(`waiting for revision ${waiting.map((r) => `${r.name} (${r.provisioningState ?? "?"}, ${r.runningState ?? "?"}, ${r.healthState ?? "?"})`).join(", ")}`);
             await sleep(this.options.pollMs ?? 10_000);
         }
-        await client.setTraffic(inputs.appId, inputs.target);
+        await client.setTraffic(inputs.appId, inputs.target, inputs.ipSecurityRestrictions);
         log(`traffic: ${inputs.target.map((t) => `${t.weight}% ${t.revision}`).join(", ")}`);
         for (const name of revisionsToDeactivate(revisions, inputs.target)) {
             log(`deactivating revision ${name} (no traffic)`);
@@ -121,7 +127,7 @@ export class RevisionTraffic extends pulumi.dynamic.Resource {
     declare readonly appId: pulumi.Output<string>;
     declare readonly target: pulumi.Output<TrafficTarget[]>;
 
-    constructor(name: string, args: { appId: pulumi.Input<string>; target: TrafficTarget[]; readyTimeoutSeconds: number }, opts?: pulumi.CustomResourceOptions, provider: RevisionTrafficProvider = defaultProvider) {
+    constructor(name: string, args: { appId: pulumi.Input<string>; target: TrafficTarget[]; readyTimeoutSeconds: number; ipSecurityRestrictions?: IpRule[] }, opts?: pulumi.CustomResourceOptions, provider: RevisionTrafficProvider = defaultProvider) {
         super(provider, name, args, opts, "serving", "RevisionTraffic");
     }
 }

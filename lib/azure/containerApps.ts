@@ -5,6 +5,13 @@
 import axios, { type AxiosInstance } from "axios";
 import type { RevisionState, TrafficTarget } from "../serving/traffic";
 
+/** A Container Apps ingress IP rule. */
+export interface IpRule {
+    name: string;
+    ipAddressRange: string;
+    action: "Allow" | "Deny";
+}
+
 export const ARM_SCOPE = "https://management.azure.com/.default";
 export const CONTAINER_APPS_API_VERSION = "2024-03-01";
 
@@ -74,10 +81,14 @@ export class ContainerAppsClient {
         this.expect(answer, [200, 202, 204], `${active ? "activate" : "deactivate"} revision ${revision}`);
     }
 
-    /** Sets the app's traffic table (a merge patch: nothing else of the app changes). */
-    async setTraffic(appId: string, target: readonly TrafficTarget[]): Promise<void> {
+    /**
+     * Sets the app's traffic table, and its IP rules when given (a merge patch: nothing else of the
+     * app changes; a list replaces the list it patches).
+     */
+    async setTraffic(appId: string, target: readonly TrafficTarget[], ipSecurityRestrictions?: readonly IpRule[]): Promise<void> {
         const traffic = target.map((t) => ({ revisionName: t.revision, weight: t.weight, label: t.label }));
-        const answer = await this.call("PATCH", appId, { properties: { configuration: { ingress: { traffic } } } });
+        const ingress = ipSecurityRestrictions ? { traffic, ipSecurityRestrictions } : { traffic };
+        const answer = await this.call("PATCH", appId, { properties: { configuration: { ingress } } });
         this.expect(answer, [200, 201, 202], `set the traffic of ${appId}`);
     }
 

@@ -8,6 +8,7 @@
 // resources changed, so they report rather than prevent.
 import { aciSizeProblems, CONTAINER_APP_LIMITS, containerAppSizeProblems } from "../serving/limits";
 import { allowListReach } from "./network";
+import { PRD_WRITE_PRIVILEGES, roleNameOf, WRITE_ROLES, type DeclaredRoles } from "../access/roles";
 
 export type EnforcementLevel = "mandatory" | "advisory" | "off";
 export type Environment = "dev" | "prd";
@@ -87,7 +88,30 @@ const T = {
     containerApp: "azure-native:app:ContainerApp",
     authConfig: "azure-native:app:ContainerAppsAuthConfig",
     servingComponent: "mlflow-platform:serving:ModelServing",
+    accessComponent: "mlflow-platform:access:AzureAccess",
+    roleAssignment: "azure-native:authorization:RoleAssignment",
+    ucGrants: "databricks:index/grants:Grants",
+    ucCatalog: "databricks:index/catalog:Catalog",
+    ucSchema: "databricks:index/schema:Schema",
+    ucModel: "databricks:index/registeredModel:RegisteredModel",
 } as const;
+
+/** The roles the access component declared (plan: its outputs; pack: its props), if any. */
+export function declaredRoles(context: PolicyContext): DeclaredRoles | undefined {
+    const component = context.resources.find((r) => r.type === T.accessComponent);
+    const roles = (component?.outputs?.roles ?? component?.props?.roles) as DeclaredRoles | undefined;
+    return roles && Array.isArray(roles.dataScientists) ? roles : undefined;
+}
+
+/**
+ * Data scientists the rule protects prd from: by object id (Azure) and Databricks name. One that
+ * prd's config accepts as a deployer too (access.acceptDataScientistAsDeployer) is left out.
+ */
+function dataScientistsOf(roles: DeclaredRoles): { ids: Set<string>; names: Set<string> } {
+    const deployerIds = new Set(roles.deployers.map((d) => d.objectId.toLowerCase()));
+    const kept = roles.dataScientists.filter((p) => !(roles.acceptDataScientistAsDeployer && deployerIds.has(p.objectId.toLowerCase())));
+    return { ids: new Set(kept.map((p) => p.objectId.toLowerCase())), names: new Set(kept.map((p) => (p.name ?? "").toLowerCase()).filter(Boolean)) };
+}
 
 const SENSITIVE_NAME = /TOKEN|PASSWORD|SECRET|KEY|CREDENTIAL/i;
 const everywhere: Record<Environment, EnforcementLevel> = { dev: "mandatory", prd: "mandatory" };
@@ -102,6 +126,58 @@ function servingSummaries(context: PolicyContext): Record<string, Record<string,
 }
 
 export const RULES: readonly PolicyRule[] = [
+    {
+        name: "data-scientists-cannot-change-prd",
+        scope: "stack",
+        description:
+            "No role assignment or grant gives a data scientist a write role on serving, the container registry or role assignments, ownership of the prd catalog, schema or models, or a privilege on the prd schema that sets aliases or adds versions.",
+        enforcement: everywhere,
+        check: (r, context) => {
+            const roles = declaredRoles(context);
+            if (!roles) return [];
+            const { ids, names } = dataScientistsOf(roles);
+            const isScientistName = (value: unknown) => typeof value === "string" && names.has(value.toLowerCase());
+            if (r.type === T.roleAssignment) {
+                const principal = get(r.props, "principalId");
+                const role = String(get(r.props, "roleDefinitionId") ?? "");
+                if (typeof principal !== "string" || !ids.has(principal.toLowerCase())) return [];
+                const guid = role.split("/").pop()?.toLowerCase() ?? "";
+                return WRITE_ROLES.includes(guid)
+                    ? [`gives data scientist ${principal} the write role ${roleNameOf(role)} on ${String(get(r.props, "scope"))}: only deployers change serving, the registry and role assignments`]
+                    : [];
+            }
+            const prd = roles.prdSchema?.toLowerCase();
+            const catalog = roles.catalog?.toLowerCase();
+            if (r.type === T.ucGrants) {
+                const schema = String(get(r.props, "schema") ?? "").toLowerCase();
+                const onCatalog = String(get(r.props, "catalog") ?? "").toLowerCase();
+                const onPrd = prd !== undefined && schema === prd;
+                const onCatalogAbovePrd = catalog !== undefined && onCatalog === catalog;
+                if (!onPrd && !onCatalogAbovePrd) return [];
+                return list(get(r.props, "grants")).flatMap((g) => {
+                    if (!isScientistName(get(g, "principal"))) return [];
+                    const privileges = list(get(g, "privileges")).map(String);
+                    // On the catalog, only privileges that reach the prd schema's models count.
+                    const bad = privileges.filter((p) => (onPrd ? PRD_WRITE_PRIVILEGES : ["MANAGE", "ALL_PRIVILEGES"]).includes(p));
+                    return bad.length
+                        ? [`grants data scientist ${String(get(g, "principal"))} ${bad.join(", ")} on ${onPrd ? `the prd schema ${roles.prdSchema}` : `the catalog ${roles.catalog}, above the prd schema`}: that would let them add versions or set the aliases prd serves`]
+                        : [];
+                });
+            }
+            const owner = get(r.props, "owner");
+            if (!isScientistName(owner)) return [];
+            if (r.type === T.ucCatalog && catalog !== undefined && String(get(r.props, "name")).toLowerCase() === catalog) {
+                return [`makes data scientist ${String(owner)} the owner of the catalog ${roles.catalog}, which holds the prd schema`];
+            }
+            if (r.type === T.ucSchema && prd !== undefined && `${get(r.props, "catalogName")}.${get(r.props, "name")}`.toLowerCase() === prd) {
+                return [`makes data scientist ${String(owner)} the owner of the prd schema ${roles.prdSchema}`];
+            }
+            if (r.type === T.ucModel && prd !== undefined && `${get(r.props, "catalogName")}.${get(r.props, "schemaName")}`.toLowerCase() === prd) {
+                return [`makes data scientist ${String(owner)} the owner of the prd model ${String(get(r.props, "name"))}: an owner sets its aliases`];
+            }
+            return [];
+        },
+    },
     {
         name: "storage-secure-transport-and-auth",
         scope: "resource",

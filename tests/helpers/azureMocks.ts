@@ -3,6 +3,13 @@
 import { createHash } from "crypto";
 import type * as pulumi from "@pulumi/pulumi";
 
+export const DEPLOYING_IDENTITY = {
+    clientId: "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+    objectId: "dddddddd-1111-2222-3333-444444444444",
+    tenantId: "eeeeeeee-1111-2222-3333-444444444444",
+    id: "deploying-identity",
+};
+
 export const TEST_SUBSCRIPTION = "/subscriptions/11111111-2222-3333-4444-555555555555";
 
 function unwrapSecret(value: any): any {
@@ -58,6 +65,9 @@ const computedOutputs: Record<string, (name: string, inputs: Record<string, any>
         },
         latestRevisionName: `${inputs.containerAppName}--${inputs.template.revisionSuffix}`,
     }),
+    // Microsoft Entra ID answers the registration with its ids; the identifier URI as given.
+    "azuread:index/applicationRegistration:ApplicationRegistration": (name) => ({ clientId: `client-of-${name}`, objectId: `object-of-${name}` }),
+    "azuread:index/servicePrincipal:ServicePrincipal": (name, inputs) => ({ objectId: `object-of-${name}`, clientId: inputs.clientId }),
     "azure-native:databricks:Workspace": () => ({
         workspaceId: "1234567890123456",
         workspaceUrl: "adb-1234567890123456.7.azuredatabricks.net",
@@ -72,6 +82,8 @@ export const deployedAzureMocks: pulumi.runtime.Mocks = {
         return { id: armId(type, name), state: { name, ...inputs, ...extra } };
     },
     call: ({ token }) => {
+        // The deploying identity, as azuread's getClientConfig reports it after `az login`.
+        if (token === "azuread:index/getClientConfig:getClientConfig") return DEPLOYING_IDENTITY;
         throw new Error(`unexpected provider function ${token}`);
     },
 };

@@ -21,6 +21,8 @@ export class FakeContainerApps {
     readonly appId = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/containerApps/prd-fraud";
     revisions = new Map<string, FakeRevision>();
     traffic: { revisionName: string; weight: number }[] = [];
+    /** The app's ingress IP rules, as the last PUT or PATCH set them. */
+    ipSecurityRestrictions: { name: string; ipAddressRange: string; action: string }[] = [];
     /** Every traffic table applied, with the readiness of each revision it named at that moment. */
     readonly history: { table: { revisionName: string; weight: number }[]; notReadyWithTraffic: string[] }[] = [];
     readyAfterPolls = 1;
@@ -102,8 +104,10 @@ export class FakeContainerApps {
                 return this.json(res, 200, {});
             }
             if (req.method === "PATCH" && url.pathname === this.appId) {
-                const traffic = JSON.parse(body)?.properties?.configuration?.ingress?.traffic;
-                this.applyTraffic(traffic);
+                const ingress = JSON.parse(body)?.properties?.configuration?.ingress;
+                // A merge patch: a list given replaces the app's list; an absent one leaves it.
+                if (ingress?.ipSecurityRestrictions) this.ipSecurityRestrictions = ingress.ipSecurityRestrictions;
+                this.applyTraffic(ingress?.traffic);
                 return this.json(res, 202, {});
             }
             if (url.pathname === this.appId || url.pathname.startsWith(`${this.appId}/`)) return this.json(res, 404, { error: { code: "NotFound", message: "no route" } });

@@ -1,6 +1,7 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
 import { stringify } from "yaml";
 import { planStack, type Plan, type PlannedResource, type RecordOptions } from "../../lib/plan";
 
@@ -8,6 +9,8 @@ export const PROJECT_DIR = path.resolve(__dirname, "../..");
 
 /** A valid raw config, as parsePlatformConfig receives it (strings, as Pulumi passes them). */
 export function validRawConfig(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+    // prd serves only models in the deployers' schema (registry.prdSchema, default prd).
+    const model = overrides.environment === "prd" ? "main.prd.fraud" : "main.risk.fraud";
     return {
         "azure-native:location": "westeurope",
         environment: "dev",
@@ -20,7 +23,8 @@ export function validRawConfig(overrides: Record<string, unknown> = {}): Record<
         databricksSku: "premium",
         protect: "false",
         registry: { kind: "unity-catalog" },
-        models: [{ name: "fraud", model: "main.risk.fraud", alias: "champion", cpu: 1, memoryGb: 2 }],
+        access: {},
+        models: [{ name: "fraud", model, alias: "champion", cpu: 1, memoryGb: 2 }],
         serving: { platform: "aci", containerRegistrySku: "Basic" },
         ...overrides,
     };
@@ -109,3 +113,15 @@ export const MLFLOW3_UC_MODEL_VERSION = {
     model_id: MLFLOW3_MODEL_ID,
     model_version_dependencies: { dependencies: [] },
 };
+
+export const TEST_TENANT = "11111111-2222-3333-4444-555555555555";
+export const TEST_SCORING_CLIENT_ID = "99999999-8888-7777-6666-555555555555";
+
+/** A scoring API registration as ScoringApi hands it to ModelServing (fake, fixed ids). */
+export function testScoringAuth() {
+    return {
+        clientId: pulumi.output(TEST_SCORING_CLIENT_ID),
+        issuer: pulumi.output(`https://login.microsoftonline.com/${TEST_TENANT}/v2.0`),
+        audiences: pulumi.output([TEST_SCORING_CLIENT_ID, `api://${TEST_SCORING_CLIENT_ID}`]),
+    };
+}

@@ -1,0 +1,93 @@
+// Azure RBAC for the platform's roles. Data scientists read and write training data and model
+// files (data-plane roles scoped to the two containers) and can see, not change, the stack's
+// resources; deployers hold the write roles; nobody else gets a write role here. The serving
+// identity's AcrPull stays in ModelServing, its only grant.
+import * as pulumi from "@pulumi/pulumi";
+import * as authorization from "@pulumi/azure-native/authorization";
+import type { AccessRoles, Principal } from "../../lib/config";
+import { AZURE_ROLES, type DeclaredRoles } from "../../lib/access/roles";
+import { roleDefinitionId, subscriptionScopeOf } from "../azureIds";
+
+export interface AzureAccessArgs {
+    roles: AccessRoles;
+    resourceGroupName: pulumi.Input<string>;
+    storageAccountId: pulumi.Input<string>;
+    containerNames: pulumi.Input<{ data: string; models: string }>;
+    containerRegistryId: pulumi.Input<string>;
+    /**
+     * Blob path prefix in the models container that holds the prd schema's model files: data
+     * scientists may read it but not write or delete there (an Azure ABAC condition).
+     */
+    protectedModelsPrefix?: string;
+    /** What Unity Catalog declares in this stack, for the plan and the policy pack. */
+    catalog?: { catalog: string; devSchema: string; prdSchema: string };
+}
+
+const PRINCIPAL_TYPE = { group: "Group", user: "User", servicePrincipal: "ServicePrincipal" } as const;
+
+/**
+ * An ABAC condition (version 2.0) that keeps the data-plane role from writing, adding to,
+ * deleting or moving blobs under `prefix`; reads stay allowed. Azure evaluates it on every
+ * request the role assignment would otherwise allow.
+ */
+export function noWritesUnder(prefix: string): string {
+    const actions = ["write", "add/action", "delete", "move/action"].map((a) => `!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/${a}'})`);
+    return `((${actions.join(" AND ")}) OR (@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] StringNotStartsWith '${prefix}'))`;
+}
+
+export class AzureAccess extends pulumi.ComponentResource {
+    constructor(name: string, args: AzureAccessArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("mlflow-platform:access:AzureAccess", name, {}, opts);
+        const child = { parent: this };
+        const groupId = pulumi.interpolate`${pulumi.output(args.storageAccountId).apply(subscriptionScopeOf)}/resourceGroups/${args.resourceGroupName}`;
+        const containerId = (key: "data" | "models") =>
+            pulumi.all([args.storageAccountId, args.containerNames]).apply(([account, names]) => `${account}/blobServices/default/containers/${names[key]}`);
+        const assign = (logical: string, who: Principal, role: string, scope: pulumi.Input<string>, description: string, condition?: string) =>
+            new authorization.RoleAssignment(
+                `${name}-${logical}-${who.objectId}`,
+                {
+                    principalId: who.objectId,
+                    principalType: PRINCIPAL_TYPE[who.type],
+                    roleDefinitionId: roleDefinitionId(args.storageAccountId, role),
+                    scope,
+                    description,
+                    ...(condition ? { condition, conditionVersion: "2.0" } : {}),
+                },
+                child,
+            );
+
+        for (const scientist of args.roles.dataScientists) {
+            assign("data-scientist-data", scientist, AZURE_ROLES.storageBlobDataContributor, containerId("data"), "Data scientists read and write training data");
+            assign(
+                "data-scientist-models",
+                scientist,
+                AZURE_ROLES.storageBlobDataContributor,
+                containerId("models"),
+                "Data scientists read and write model files (not the prd schema's)",
+                args.protectedModelsPrefix ? noWritesUnder(args.protectedModelsPrefix) : undefined,
+            );
+            // See the serving resources (and the rest of the group); change nothing.
+            assign("data-scientist-reader", scientist, AZURE_ROLES.reader, groupId, "Data scientists see, but do not change, the stack's resources");
+        }
+        for (const deployer of args.roles.deployers) {
+            assign("deployer-contributor", deployer, AZURE_ROLES.contributor, groupId, "Deployers change the stack's resources, serving included");
+            assign("deployer-acr-push", deployer, AZURE_ROLES.acrPush, args.containerRegistryId, "Deployers push serving images");
+        }
+
+        const brief = (p: Principal) => ({ objectId: p.objectId, name: p.name ?? p.objectId });
+        const roles: DeclaredRoles = {
+            dataScientists: args.roles.dataScientists.map(brief),
+            deployers: args.roles.deployers.map(brief),
+            scoringClients: args.roles.scoringClients.map(brief),
+            acceptDataScientistAsDeployer: args.roles.acceptDataScientistAsDeployer,
+            ...(args.catalog
+                ? {
+                      catalog: args.catalog.catalog,
+                      devSchema: `${args.catalog.catalog}.${args.catalog.devSchema}`,
+                      prdSchema: `${args.catalog.catalog}.${args.catalog.prdSchema}`,
+                  }
+                : {}),
+        };
+        this.registerOutputs({ roles });
+    }
+}

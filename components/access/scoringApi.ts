@@ -1,0 +1,118 @@
+// The scoring API's identity in Microsoft Entra ID: an app registration that issues v2 access
+// tokens, its `Scoring.Invoke` app role, and a service principal that requires an assignment, so
+// Entra issues tokens for the API only to the principals assigned the role (users and groups get
+// AADSTS50105, applications and managed identities AADSTS501051). Container Apps then validates
+// the issuer and audience of every request (containerApp.ts).
+import * as pulumi from "@pulumi/pulumi";
+import * as azuread from "@pulumi/azuread";
+import type { Principal } from "../../lib/config";
+import { SCORING_ROLE_VALUE, stableGuid } from "../../lib/access/roles";
+
+export interface ScoringApiArgs {
+    /** Shown in Entra ID: names the project and stack. */
+    displayName: string;
+    /** The tenant that issues the tokens (the deploying identity's). */
+    tenantId: pulumi.Input<string>;
+    /** Principals that may call the API: groups, users, applications, managed identities. */
+    callers: Principal[];
+    /** The deploying identity's object id: it gets the role too, so the smoke test can call. */
+    deployerObjectId: pulumi.Input<string>;
+}
+
+/** What the Container Apps authentication needs to accept this API's tokens. */
+export interface ScoringApiAuth {
+    clientId: pulumi.Output<string>;
+    /** `https://login.microsoftonline.com/<tenant>/v2.0`: the issuer of v2 tokens. */
+    issuer: pulumi.Output<string>;
+    /** v2 tokens carry the client id as `aud`; the identifier URI is accepted as well. */
+    audiences: pulumi.Output<string[]>;
+}
+
+export class ScoringApi extends pulumi.ComponentResource {
+    readonly clientId: pulumi.Output<string>;
+    readonly identifierUri: pulumi.Output<string>;
+    readonly servicePrincipalObjectId: pulumi.Output<string>;
+    readonly appRoleId: string;
+    readonly auth: ScoringApiAuth;
+    /** `api://<client id>/.default`: the scope a caller asks Entra for. */
+    readonly scope: pulumi.Output<string>;
+
+    constructor(name: string, args: ScoringApiArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("mlflow-platform:access:ScoringApi", name, {}, opts);
+        const child = { parent: this };
+
+        const app = new azuread.ApplicationRegistration(
+            `${name}-app`,
+            {
+                displayName: args.displayName,
+                description: "MLflow model scoring endpoints; callers need the Scoring.Invoke app role",
+                signInAudience: "AzureADMyOrg",
+                // v2 tokens: their issuer is https://login.microsoftonline.com/<tenant>/v2.0, the
+                // one Container Apps is configured with (v1 tokens say https://sts.windows.net/<tenant>/).
+                requestedAccessTokenVersion: 2,
+            },
+            child,
+        );
+        // api://<client id> is accepted by every tenant's default app management policy (custom
+        // URIs need a verified domain under the newer policies).
+        const identifierUri = new azuread.ApplicationIdentifierUri(
+            `${name}-uri`,
+            { applicationId: app.id, identifierUri: pulumi.interpolate`api://${app.clientId}` },
+            child,
+        );
+        // A fixed id per stack: Entra refuses to change a role's id while assignments use it.
+        this.appRoleId = stableGuid(`${name}/${SCORING_ROLE_VALUE}`);
+        const role = new azuread.ApplicationAppRole(
+            `${name}-invoke-role`,
+            {
+                applicationId: app.id,
+                roleId: this.appRoleId,
+                value: SCORING_ROLE_VALUE,
+                displayName: "Call the scoring API",
+                description: "Send scoring requests to the MLflow model endpoints",
+                allowedMemberTypes: ["User", "Application"],
+            },
+            child,
+        );
+        const servicePrincipal = new azuread.ServicePrincipal(
+            `${name}-sp`,
+            {
+                clientId: app.clientId,
+                // Tokens only for principals assigned a role of this API.
+                appRoleAssignmentRequired: true,
+                description: "Scoring API: only principals with the Scoring.Invoke role get tokens",
+            },
+            { ...child, dependsOn: [role] },
+        );
+        const assign = (logical: string, principalObjectId: pulumi.Input<string>) =>
+            new azuread.AppRoleAssignment(
+                `${name}-${logical}`,
+                { appRoleId: this.appRoleId, principalObjectId, resourceObjectId: servicePrincipal.objectId },
+                { ...child, dependsOn: [role] },
+            );
+        for (const caller of args.callers) assign(`caller-${caller.objectId}`, caller.objectId);
+        assign("deployer", args.deployerObjectId);
+
+        this.clientId = app.clientId;
+        this.identifierUri = identifierUri.identifierUri;
+        this.servicePrincipalObjectId = servicePrincipal.objectId;
+        this.scope = pulumi.interpolate`${this.identifierUri}/.default`;
+        this.auth = {
+            clientId: app.clientId,
+            issuer: pulumi.interpolate`https://login.microsoftonline.com/${args.tenantId}/v2.0`,
+            audiences: pulumi.all([app.clientId, identifierUri.identifierUri]).apply(([id, uri]) => [id, uri]),
+        };
+        this.registerOutputs({
+            clientId: this.clientId,
+            identifierUri: this.identifierUri,
+            scope: this.scope,
+            issuer: this.auth.issuer,
+            summary: {
+                appRole: SCORING_ROLE_VALUE,
+                accessTokenVersion: 2,
+                appRoleAssignmentRequired: true,
+                callers: args.callers.map((c) => `${c.name ?? c.objectId} (${c.type})`).concat("the deploying identity"),
+            },
+        });
+    }
+}

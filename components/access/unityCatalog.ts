@@ -1,0 +1,136 @@
+// Unity Catalog objects of the registry: the storage credential from the workspace's access
+// connector, external locations for the `data` and `models` containers, the catalog, a dev
+// schema where data scientists register models and set candidate aliases, and a prd schema owned
+// by the deployers, into which only a promotion copies versions. Declared only by the stack whose
+// workspace holds the registry, through the `databricks` provider configured from that workspace.
+//
+// Relied on (Databricks documentation): only a registered model's owner or a principal with
+// MANAGE on it (or on its schema or catalog) can set its aliases; the owner of a schema owns what
+// a principal creates there only if it created it, so data scientists get no privilege on the prd
+// schema beyond USE_SCHEMA and EXECUTE. `databricks.Grants` is authoritative: privileges on these
+// objects that are not declared here are revoked at the next `pulumi up`.
+import * as pulumi from "@pulumi/pulumi";
+import * as databricks from "@pulumi/databricks";
+import type { AccessRoles, Principal } from "../../lib/config";
+
+export interface UnityCatalogAccessArgs {
+    /** `https://adb-….azuredatabricks.net` */
+    workspaceUrl: pulumi.Input<string>;
+    /** The workspace's ARM id: the provider signs in with Entra and adds the management token header. */
+    workspaceResourceId: pulumi.Input<string>;
+    accessConnectorId: pulumi.Input<string>;
+    storageAccountName: pulumi.Input<string>;
+    containerNames: pulumi.Input<{ data: string; models: string }>;
+    catalog: string;
+    devSchema: string;
+    prdSchema: string;
+    roles: AccessRoles;
+    /** Metastore-unique names start with it (the storage account name is globally unique). */
+    namePrefix: string;
+}
+
+/** Paths in the models container: the catalog's managed storage, and the prd schema's. */
+export const MANAGED_STORAGE = { catalog: "unity-catalog", prdSchema: "unity-catalog-prd" } as const;
+
+const names = (principals: Principal[]) => principals.map((p) => p.name).filter((n): n is string => n !== undefined);
+
+export class UnityCatalogAccess extends pulumi.ComponentResource {
+    readonly catalogName: pulumi.Output<string>;
+    readonly prdSchemaName: pulumi.Output<string>;
+
+    constructor(name: string, args: UnityCatalogAccessArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("mlflow-platform:access:UnityCatalogAccess", name, {}, opts);
+        // Auth: the deployer's Azure CLI sign-in locally, GitHub OIDC in the workflows
+        // (auth type github-oidc-azure from ARM_CLIENT_ID/ARM_TENANT_ID), never a stored token.
+        const provider = new databricks.Provider(
+            `${name}-provider`,
+            { host: args.workspaceUrl, azureWorkspaceResourceId: args.workspaceResourceId },
+            { parent: this },
+        );
+        const child = { parent: this, provider };
+        const scientists = names(args.roles.dataScientists);
+        const deployers = names(args.roles.deployers);
+        // A single owner: the first deployer named (a group, ideally). Without one, the creator
+        // (the deploying identity, itself a deployer) stays the owner.
+        const owner = deployers[0];
+        const abfss = (container: string, path = "") =>
+            pulumi.all([args.storageAccountName, args.containerNames]).apply(([account, c]) => `abfss://${(c as Record<string, string>)[container]}@${account}.dfs.core.windows.net/${path}`);
+
+        const credential = new databricks.StorageCredential(
+            `${name}-storage-credential`,
+            {
+                name: `${args.namePrefix}-access-connector`,
+                azureManagedIdentity: { accessConnectorId: args.accessConnectorId },
+                comment: "The workspace's access connector: Storage Blob Data Contributor on the model store",
+                ...(owner ? { owner } : {}),
+            },
+            child,
+        );
+        const location = (key: "data" | "models") =>
+            new databricks.ExternalLocation(
+                `${name}-${key}-location`,
+                {
+                    name: `${args.namePrefix}-${key}`,
+                    url: abfss(key),
+                    credentialName: credential.name,
+                    comment: `The model store's ${key} container`,
+                    ...(owner ? { owner } : {}),
+                },
+                child,
+            );
+        const dataLocation = location("data");
+        const modelsLocation = location("models");
+
+        const catalog = new databricks.Catalog(
+            `${name}-catalog`,
+            {
+                name: args.catalog,
+                comment: "MLflow models: candidates in the dev schema, what prd serves in the prd schema",
+                // Managed storage inside the models location (new metastores have no root storage).
+                storageRoot: abfss("models", MANAGED_STORAGE.catalog),
+                ...(owner ? { owner } : {}),
+            },
+            { ...child, dependsOn: [modelsLocation] },
+        );
+        const devSchema = new databricks.Schema(
+            `${name}-dev-schema`,
+            { catalogName: catalog.name, name: args.devSchema, comment: "Candidates: data scientists register models and set candidate aliases here", ...(owner ? { owner } : {}) },
+            child,
+        );
+        const prdSchema = new databricks.Schema(
+            `${name}-prd-schema`,
+            {
+                catalogName: catalog.name,
+                name: args.prdSchema,
+                comment: "What prd serves: owned by the deployers; versions arrive only by promotion",
+                // Its own path, which the data scientists' storage role cannot write (AzureAccess).
+                storageRoot: abfss("models", MANAGED_STORAGE.prdSchema),
+                ...(owner ? { owner } : {}),
+            },
+            child,
+        );
+
+        // Securables by their names (plain values, so the plan and the policy pack see them), after
+        // the objects exist.
+        const grant = (logical: string, target: Record<string, string>, on: pulumi.Resource, grants: { principal: string; privileges: string[] }[]) =>
+            new databricks.Grants(`${name}-${logical}-grants`, { ...target, grants }, { ...child, dependsOn: [on] });
+        const each = (principals: string[], privileges: string[]) => principals.map((principal) => ({ principal, privileges }));
+        const devName = `${args.catalog}.${args.devSchema}`;
+        const prdName = `${args.catalog}.${args.prdSchema}`;
+        grant("data-location", { externalLocation: `${args.namePrefix}-data` }, dataLocation, [...each(scientists, ["READ_FILES", "WRITE_FILES"]), ...each(deployers, ["READ_FILES"])]);
+        grant("models-location", { externalLocation: `${args.namePrefix}-models` }, modelsLocation, [...each(scientists, ["READ_FILES"]), ...each(deployers, ["READ_FILES", "WRITE_FILES"])]);
+        grant("catalog", { catalog: args.catalog }, catalog, [...each(scientists, ["USE_CATALOG", "BROWSE"]), ...each(deployers, ["USE_CATALOG", "BROWSE"])]);
+        // MANAGE on the dev schema: data scientists set aliases on candidates any of them registered.
+        grant("dev-schema", { schema: devName }, devSchema, [...each(scientists, ["USE_SCHEMA", "CREATE_MODEL", "EXECUTE", "MANAGE"]), ...each(deployers, ["USE_SCHEMA", "EXECUTE"])]);
+        // Data scientists may load what prd serves; nothing else there.
+        grant("prd-schema", { schema: prdName }, prdSchema, [...each(scientists, ["USE_SCHEMA", "EXECUTE"]), ...each(deployers, ["USE_SCHEMA", "CREATE_MODEL", "EXECUTE", "MANAGE"])]);
+
+        this.catalogName = catalog.name;
+        this.prdSchemaName = prdSchema.name;
+        this.registerOutputs({
+            catalog: args.catalog,
+            devSchema: devName,
+            prdSchema: prdName,
+        });
+    }
+}
