@@ -47,7 +47,7 @@ function table(header: string[], rows: unknown[][]): string[] {
 }
 
 /** A compact summary for a pull-request comment. */
-export function renderPlanMarkdown(plan: Plan, notes: readonly ModelVersionNote[], violations: readonly Violation[], warnings: readonly string[] = []): string {
+export function renderPlanMarkdown(plan: Plan, notes: readonly ModelVersionNote[], violations: readonly Violation[], warnings: readonly string[] = [], access: readonly string[] = []): string {
     const s = summarize(plan);
     const lines = [
         `### Plan for \`${plan.stack}\``,
@@ -78,6 +78,7 @@ export function renderPlanMarkdown(plan: Plan, notes: readonly ModelVersionNote[
             "",
         );
     }
+    lines.push(...access);
     if (notes.length) {
         lines.push("**Model versions**", "", ...notes.map((n) => `- \`${n.resource}\`: ${n.text}`), "");
     }

@@ -8,6 +8,7 @@ import { planStack, previewMocksWithVersions, renderPlanText } from "../lib/plan
 import { resolvePlannedModelVersions } from "../lib/planModelVersions";
 import { comparePlans, planViolations, renderComparison, renderPlanMarkdown, renderViolationsText, renderWarningsText, stackWarnings } from "../lib/planReport";
 import { checkStackName, listStacks, StackFileError } from "../lib/stackFiles";
+import { accessTable, compareAccess, renderAccessComparison, renderAccessMarkdown, renderAccessText } from "../lib/access/table";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
 const USAGE = `usage: npm run plan -- <stack> [--format text|markdown]
@@ -57,6 +58,7 @@ async function main(argv: string[]): Promise<number> {
             const left = await planStack(PROJECT_DIR, a);
             const right = await planStack(PROJECT_DIR, b);
             console.log(renderComparison(a, b, comparePlans(left, right), options.format));
+            console.log(`\n${renderAccessComparison(a, b, compareAccess(accessTable(left.resources), accessTable(right.resources)), options.format)}`);
             return 0;
         }
         let plan = await planStack(PROJECT_DIR, options.stacks[0]);
@@ -69,8 +71,8 @@ async function main(argv: string[]): Promise<number> {
         const warnings = stackWarnings(PROJECT_DIR, options.stacks[0]);
         console.log(
             options.format === "markdown"
-                ? renderPlanMarkdown(plan, notes, violations, warnings)
-                : [renderPlanText(plan, notes), renderViolationsText(violations), renderWarningsText(warnings)].filter(Boolean).join("\n\n"),
+                ? renderPlanMarkdown(plan, notes, violations, warnings, renderAccessMarkdown(accessTable(plan.resources)))
+                : [renderPlanText(plan, notes), renderAccessText(plan.stack, accessTable(plan.resources)), renderViolationsText(violations), renderWarningsText(warnings)].filter(Boolean).join("\n\n"),
         );
         let code = 0;
         const failed = notes.filter((n) => n.outcome === "failed");

@@ -333,7 +333,7 @@ describe("bootstrap: a model that is not registered yet", () => {
         } finally {
             console.warn = original;
         }
-        assert.deepStrictEqual(byType(plan, "azure-native:containerinstance:ContainerGroup").map((g) => g.name), ["dev-serving-fraud-aci"]);
+        assert.deepStrictEqual(byType(plan, "azure-native:app:ContainerApp").map((g) => g.name), ["dev-serving-fraud-app"]);
         assert.deepStrictEqual(plan.outputs.skippedModels, [{ name: "churn", model: "churn", reason: "not registered" }]);
         const relevant = warnings.filter((w) => w.includes("churn"));
         assert.strictEqual(relevant.length, 1);
@@ -368,7 +368,8 @@ describe("npm run plan with a registry it can ask", () => {
     let url: string;
     before(async () => {
         url = await registry.start();
-        registry.addModel("main.fraud_detection.fraud", [{ version: 5 }, { version: 6 }], { champion: 5 });
+        registry.addModel("mlplatform.prd.fraud", [{ version: 5 }, { version: 6 }], { champion: 5 });
+        registry.addModel("mlplatform.dev.fraud", [{ version: 5 }, { version: 6 }]);
     });
     after(() => registry.stop());
 
@@ -378,14 +379,14 @@ describe("npm run plan with a registry it can ask", () => {
         const env = { ...process.env, DATABRICKS_HOST: url, DATABRICKS_TOKEN: "fake-token-for-tests" };
         const prd = await runScript("scripts/plan.ts", ["prd"], { env });
         assert.strictEqual(prd.code, 0, prd.stderr);
-        assert.match(prd.stdout, new RegExp(`tags\\[0\\]: mlplatprdmodelsacr\\.azurecr\\.io/models/fraud:main\\.fraud_detection\\.fraud-v5-${RECIPE}`));
-        assert.match(prd.stdout, new RegExp(`fraud\\.image: models/fraud:main\\.fraud_detection\\.fraud-v5-${RECIPE} \\(built in this deployment\\)`));
+        assert.match(prd.stdout, new RegExp(`tags\\[0\\]: mlplatprdmodelsacr\\.azurecr\\.io/models/fraud:mlplatform\\.prd\\.fraud-v5-${RECIPE}`));
+        assert.match(prd.stdout, new RegExp(`fraud\\.image: models/fraud:mlplatform\\.prd\\.fraud-v5-${RECIPE} \\(built in this deployment\\)`));
         assert.match(prd.stdout, /revisionSuffix: v5-[0-9a-f]{10}/);
         assert.match(prd.stdout, /fraud\.revisions: 100% prd-fraud--v5-[0-9a-f]{10} \(stable\)\n/);
         assert.match(prd.stdout, /buildArgs\.MODEL_VERSION: 5/);
         assert.doesNotMatch(prd.stdout + prd.stderr, /fake-token-for-tests/);
         const dev = await runScript("scripts/plan.ts", ["dev"], { env });
         assert.strictEqual(dev.code, 0, dev.stderr);
-        assert.match(dev.stdout, /fraud\.image: models\/fraud:main\.fraud_detection\.fraud-v6-/, "dev follows latest");
+        assert.match(dev.stdout, /fraud\.image: models\/fraud:mlplatform\.dev\.fraud-v6-/, "dev follows latest");
     });
 });

@@ -390,7 +390,7 @@ describe("ModelVersion in the program", () => {
         assert.strictEqual(mv.inputs.registryUrl, "https://adb-1234567890123456.7.azuredatabricks.net", "this stack's workspace URL");
         const models = plan.outputs.models as Record<string, Record<string, string>>;
         assert.strictEqual(models.fraud.version, "7");
-        assert.strictEqual(models.fraud.modelUri, "models:/main.fraud_detection.fraud/7");
+        assert.strictEqual(models.fraud.modelUri, "models:/mlplatform.dev.fraud/7");
     });
 
     it("prd follows the champion alias in dev's registry through a StackReference", async () => {
@@ -406,7 +406,7 @@ describe("ModelVersion in the program", () => {
         const notes = await resolvePlannedModelVersions(plan, {});
         assert.deepStrictEqual(notes.map((n) => n.outcome), ["deferred"]);
         const text = renderPlanText(plan, notes);
-        assert.match(text, /\+ pulumi-nodejs:dynamic\/registry:ModelVersion {2}prd-serving-fraud-version  \(parent: prd-serving\)\n {6}model: main\.fraud_detection\.fraud\n {6}registryKind: unity-catalog\n {6}registryUrl: \(known after deploy\)\n {6}selector\.alias: champion\n {6}=> version: resolved at deploy \(set DATABRICKS_HOST and DATABRICKS_TOKEN/);
+        assert.match(text, /\+ pulumi-nodejs:dynamic\/registry:ModelVersion {2}prd-serving-fraud-version  \(parent: prd-serving\)\n {6}model: mlplatform\.prd\.fraud\n {6}registryKind: unity-catalog\n {6}registryUrl: \(known after deploy\)\n {6}selector\.alias: champion\n {6}=> version: resolved at deploy \(set DATABRICKS_HOST and DATABRICKS_TOKEN/);
         assert.doesNotMatch(text, /__provider/);
         assert.strictEqual(onlyOfType(plan, MODEL_VERSION_TYPE).inputs.registryUrl, UNKNOWN_DISPLAY);
     });
@@ -417,7 +417,8 @@ describe("ModelVersion in the program", () => {
             server = new FakeMlflowServer();
             await server.start();
             server.auth = { mode: "bearer", tokens: [TOKEN] };
-            server.addModel("main.fraud_detection.fraud", [{ version: 6 }, { version: 7 }], { champion: 6 });
+            server.addModel("mlplatform.prd.fraud", [{ version: 6 }, { version: 7 }], { champion: 6 });
+            server.addModel("mlplatform.dev.fraud", [{ version: 6 }, { version: 7 }]);
         });
         afterEach(() => server.stop());
 
@@ -425,11 +426,11 @@ describe("ModelVersion in the program", () => {
             const env = { DATABRICKS_HOST: server.url, DATABRICKS_TOKEN: TOKEN };
             const prd = await resolvePlannedModelVersions(await planStack(PROJECT_DIR, "prd"), env);
             assert.deepStrictEqual(prd.map((n) => [n.outcome, n.text.replace(server.url, "URL")]), [
-                ["resolved", "version: 6 (READY, models:/main.fraud_detection.fraud/6), resolved now from URL"],
+                ["resolved", "version: 6 (READY, models:/mlplatform.prd.fraud/6), resolved now from URL"],
             ]);
             const dev = await resolvePlannedModelVersions(await planStack(PROJECT_DIR, "dev"), env);
             assert.match(dev[0].text, /^version: 7 \(READY/);
-            server.setAlias("main.fraud_detection.fraud", "champion", 7);
+            server.setAlias("mlplatform.prd.fraud", "champion", 7);
             const moved = await resolvePlannedModelVersions(await planStack(PROJECT_DIR, "prd"), env);
             assert.match(moved[0].text, /^version: 7 /, "a moved alias shows in the next plan");
         });
@@ -461,7 +462,7 @@ describe("ModelVersion in the program", () => {
         });
 
         it("reports a version that cannot be resolved, as preview would", async () => {
-            server.addModel("main.fraud_detection.fraud", [{ version: 1 }]);
+            server.addModel("mlplatform.prd.fraud", [{ version: 1 }]);
             const notes = await resolvePlannedModelVersions(await planStack(PROJECT_DIR, "prd"), { DATABRICKS_HOST: server.url, DATABRICKS_TOKEN: TOKEN });
             assert.strictEqual(notes[0].outcome, "failed");
             assert.match(notes[0].text, /^cannot resolve: alias "champion" is not set on the model/);

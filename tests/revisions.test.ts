@@ -100,7 +100,7 @@ describe("revision identity", () => {
 describe("revision names in the plan", () => {
     it("the same config planned twice gives the same revision names, and the suffix is known in a preview", async () => {
         const { planStack, previewMocksWithVersions } = await import("../lib/plan");
-        const mocks = previewMocksWithVersions({ "prd-serving-fraud-version": { version: "7", modelUri: "models:/main.fraud_detection.fraud/7" } });
+        const mocks = previewMocksWithVersions({ "prd-serving-fraud-version": { version: "7", modelUri: "models:/mlplatform.prd.fraud/7" } });
         const names = async () => {
             const plan = await planStack(PROJECT_DIR, "prd", "index.ts", { mocks });
             const app = plan.resources.find((r) => r.type === "azure-native:app:ContainerApp")!;

@@ -1,0 +1,273 @@
+// Access as code: the scoring API's Entra registration, Azure RBAC, Unity Catalog objects and
+// grants, the "who can do what" table and the policy rule, for both shipped stacks under the mock
+// runtime; the new app's closed ingress against the fake Resource Manager.
+import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
+import { recordProgram, type Plan, type PlannedResource } from "../lib/plan";
+import { accessTable, compareAccess, DEPLOYING_IDENTITY, renderAccessText } from "../lib/access/table";
+import { AZURE_ROLES, stableGuid } from "../lib/access/roles";
+import { evaluate } from "../lib/policy/rules";
+import { planViolations } from "../lib/planReport";
+import { ScoringApi } from "../components/access/scoringApi";
+import { deployingIdentity } from "../components/access/deployingIdentity";
+import { noWritesUnder } from "../components/access/azureAccess";
+import { RevisionTrafficProvider } from "../components/serving/revisionTraffic";
+import { CLOSED_INGRESS, ipRestrictions } from "../components/serving/containerApp";
+import { ContainerAppsClient } from "../lib/azure/containerApps";
+import { DEPLOYING_IDENTITY as MOCK_IDENTITY, deployedAzureMocks } from "./helpers/azureMocks";
+import { byType, onlyOfType, planEditedStackWith } from "./helpers/fixtures";
+import { FakeContainerApps } from "./helpers/fakeContainerApps";
+
+const SCIENTISTS = { objectId: "11111111-1111-1111-1111-111111111111", type: "group", name: "ml-data-scientists" };
+const DEPLOYERS = { objectId: "22222222-2222-2222-2222-222222222222", type: "group", name: "ml-deployers" };
+const CALLER = { objectId: "33333333-3333-3333-3333-333333333333", type: "servicePrincipal" };
+
+function withRoles(config: Record<string, any>): void {
+    config["mlflow-platform:access"] = { dataScientists: [SCIENTISTS], deployers: [DEPLOYERS], scoringClients: [CALLER] };
+}
+
+const deployed = (stack: string, edit: (config: Record<string, any>) => void = withRoles) => planEditedStackWith(stack, edit, { mocks: deployedAzureMocks, preview: false });
+
+describe("access as code", () => {
+    const plans: Record<string, Plan> = {};
+    before(async function () {
+        this.timeout(60_000);
+        for (const stack of ["dev", "prd"]) plans[stack] = await deployed(stack);
+    });
+
+    for (const stack of ["dev", "prd"]) {
+        describe(`${stack}: the scoring API in Entra ID`, () => {
+            it("an app registration issuing v2 tokens, with the Scoring.Invoke app role and identifier URI api://<client id>", () => {
+                const app = onlyOfType(plans[stack], "azuread:index/applicationRegistration:ApplicationRegistration");
+                assert.strictEqual(app.inputs.requestedAccessTokenVersion, 2);
+                assert.strictEqual(app.inputs.signInAudience, "AzureADMyOrg");
+                assert.strictEqual(app.inputs.displayName, `mlflow-platform ${stack} scoring API`);
+                const role = onlyOfType(plans[stack], "azuread:index/applicationAppRole:ApplicationAppRole");
+                assert.strictEqual(role.inputs.value, "Scoring.Invoke");
+                assert.deepStrictEqual(role.inputs.allowedMemberTypes, ["User", "Application"], "groups, users, applications and managed identities");
+                assert.strictEqual(role.inputs.roleId, stableGuid(`${stack}-scoring-api/Scoring.Invoke`), "the same id in every run");
+                const uri = onlyOfType(plans[stack], "azuread:index/applicationIdentifierUri:ApplicationIdentifierUri");
+                assert.strictEqual(uri.inputs.identifierUri, `api://client-of-${app.name}`);
+            });
+
+            it("a service principal that requires an assignment, and the role for each scoring client and the deploying identity", () => {
+                const sp = onlyOfType(plans[stack], "azuread:index/servicePrincipal:ServicePrincipal");
+                assert.strictEqual(sp.inputs.appRoleAssignmentRequired, true);
+                const assignments = byType(plans[stack], "azuread:index/appRoleAssignment:AppRoleAssignment");
+                const role = onlyOfType(plans[stack], "azuread:index/applicationAppRole:ApplicationAppRole");
+                assert.deepStrictEqual(assignments.map((a) => a.inputs.principalObjectId), [CALLER.objectId, "(known after deploy)"], "the deploying identity is found at deploy");
+                for (const a of assignments) {
+                    assert.strictEqual(a.inputs.appRoleId, role.inputs.roleId);
+                    assert.strictEqual(a.inputs.resourceObjectId, `object-of-${sp.name}`);
+                }
+            });
+
+            it("Azure RBAC: data scientists get data-plane roles on the two containers and Reader; deployers the write roles", () => {
+                const assignments = byType(plans[stack], "azure-native:authorization:RoleAssignment").filter((r) => r.parent === `${stack}-access`);
+                const of = (who: string) => assignments.filter((a) => a.inputs.principalId === who).map((a) => [String(a.inputs.roleDefinitionId).split("/").pop(), String(a.inputs.scope).replace(/^.*\/resourceGroups\//, "rg:"), a.inputs.principalType]).sort((x, y) => String(x[1]).localeCompare(String(y[1])));
+                assert.deepStrictEqual(of(SCIENTISTS.objectId), [
+                    [AZURE_ROLES.storageBlobDataContributor, "rg:rg-test/providers/Microsoft.storage/StorageAccount/" + `${stack}-store-account/blobServices/default/containers/data`, "Group"],
+                    [AZURE_ROLES.storageBlobDataContributor, "rg:rg-test/providers/Microsoft.storage/StorageAccount/" + `${stack}-store-account/blobServices/default/containers/models`, "Group"],
+                    [AZURE_ROLES.reader, `rg:${stack}-store-rgabc123`, "Group"],
+                ].sort((x, y) => x[1].localeCompare(y[1])));
+                assert.deepStrictEqual(of(DEPLOYERS.objectId), [
+                    [AZURE_ROLES.contributor, `rg:${stack}-store-rgabc123`, "Group"],
+                    [AZURE_ROLES.acrPush, `rg:rg-test/providers/Microsoft.containerregistry/Registry/${stack}-serving-registry`, "Group"],
+                ].sort((x, y) => x[1].localeCompare(y[1])));
+                assert.deepStrictEqual(of(CALLER.objectId), [], "a scoring client holds no Azure role");
+                // The serving identity: AcrPull, nothing else.
+                const identity = `principal-of-${stack}-serving-identity`;
+                const serving = byType(plans[stack], "azure-native:authorization:RoleAssignment").filter((a) => a.inputs.principalId === identity);
+                assert.deepStrictEqual(serving.map((a) => String(a.inputs.roleDefinitionId).split("/").pop()), [AZURE_ROLES.acrPull]);
+            });
+        });
+    }
+
+    it("dev (the registry's stack): data scientists cannot write the prd schema's files in the models container", () => {
+        const models = byType(plans.dev, "azure-native:authorization:RoleAssignment").find((a) => a.name === `dev-access-data-scientist-models-${SCIENTISTS.objectId}`)!;
+        assert.strictEqual(models.inputs.conditionVersion, "2.0");
+        assert.strictEqual(models.inputs.condition, noWritesUnder("unity-catalog-prd/"));
+        assert.match(String(models.inputs.condition), /StringNotStartsWith 'unity-catalog-prd\/'/);
+        const prdModels = byType(plans.prd, "azure-native:authorization:RoleAssignment").find((a) => a.name === `prd-access-data-scientist-models-${SCIENTISTS.objectId}`)!;
+        assert.strictEqual(prdModels.inputs.condition, undefined, "prd's store holds no registry files");
+    });
+
+    it("dev: the databricks provider from the workspace this stack created, a storage credential from its access connector, external locations", () => {
+        const provider = onlyOfType(plans.dev, "pulumi:providers:databricks");
+        assert.strictEqual(provider.inputs.host, "https://adb-1234567890123456.7.azuredatabricks.net");
+        assert.match(String(provider.inputs.azureWorkspaceResourceId), /Workspace\/dev-mlflow-workspace$/);
+        assert.ok(!("token" in provider.inputs), "no stored token: Entra sign-in");
+        const credential = onlyOfType(plans.dev, "databricks:index/storageCredential:StorageCredential");
+        assert.match(String((credential.inputs.azureManagedIdentity as any).accessConnectorId), /AccessConnector\/dev-mlflow-access-connector$/);
+        assert.strictEqual(credential.inputs.owner, "ml-deployers");
+        const locations = byType(plans.dev, "databricks:index/externalLocation:ExternalLocation").map((l) => [l.inputs.name, l.inputs.url, l.inputs.credentialName]);
+        assert.deepStrictEqual(locations, [
+            ["mlplatdevmodels-data", "abfss://data@mlplatdevmodels.dfs.core.windows.net/", "mlplatdevmodels-access-connector"],
+            ["mlplatdevmodels-models", "abfss://models@mlplatdevmodels.dfs.core.windows.net/", "mlplatdevmodels-access-connector"],
+        ]);
+    });
+
+    it("dev: the catalog, a dev schema and a prd schema owned by the deployers, with grants", () => {
+        const catalog = onlyOfType(plans.dev, "databricks:index/catalog:Catalog");
+        assert.strictEqual(catalog.inputs.name, "mlplatform");
+        assert.strictEqual(catalog.inputs.owner, "ml-deployers");
+        const schemas = byType(plans.dev, "databricks:index/schema:Schema").map((s) => [s.inputs.catalogName, s.inputs.name, s.inputs.owner, s.inputs.storageRoot]);
+        assert.deepStrictEqual(schemas, [
+            ["mlplatform", "dev", "ml-deployers", undefined],
+            ["mlplatform", "prd", "ml-deployers", "abfss://models@mlplatdevmodels.dfs.core.windows.net/unity-catalog-prd"],
+        ]);
+        const grants = Object.fromEntries(
+            byType(plans.dev, "databricks:index/grants:Grants").map((g) => [
+                String(g.inputs.schema ?? g.inputs.catalog ?? g.inputs.externalLocation),
+                Object.fromEntries((g.inputs.grants as any[]).map((x) => [x.principal, x.privileges.join(",")])),
+            ]),
+        );
+        assert.deepStrictEqual(grants, {
+            "mlplatdevmodels-data": { "ml-data-scientists": "READ_FILES,WRITE_FILES", "ml-deployers": "READ_FILES" },
+            "mlplatdevmodels-models": { "ml-data-scientists": "READ_FILES", "ml-deployers": "READ_FILES,WRITE_FILES" },
+            mlplatform: { "ml-data-scientists": "USE_CATALOG,BROWSE", "ml-deployers": "USE_CATALOG,BROWSE" },
+            "mlplatform.dev": { "ml-data-scientists": "USE_SCHEMA,CREATE_MODEL,EXECUTE,MANAGE", "ml-deployers": "USE_SCHEMA,EXECUTE" },
+            "mlplatform.prd": { "ml-data-scientists": "USE_SCHEMA,EXECUTE", "ml-deployers": "USE_SCHEMA,CREATE_MODEL,EXECUTE,MANAGE" },
+        });
+    });
+
+    it("prd (the registry is dev's workspace) declares no Databricks object", () => {
+        assert.deepStrictEqual(plans.prd.resources.filter((r) => r.type.startsWith("databricks:") || r.type === "pulumi:providers:databricks"), []);
+    });
+
+    describe("who can do what", () => {
+        const row = (plan: Plan, principal: string) => accessTable(plan.resources).find((r) => r.principal.startsWith(principal))!;
+
+        it("dev: data scientists read data and register; deployers promote and deploy; the caller only calls", () => {
+            const scientists = row(plans.dev, "ml-data-scientists");
+            assert.strictEqual(scientists.roles, "data scientist");
+            assert.strictEqual(scientists.can["read data"], "blobs: data, models (not the prd schema's files); Unity Catalog: READ_FILES, WRITE_FILES on data");
+            assert.strictEqual(scientists.can["register models"], "yes, in mlplatform.dev (CREATE_MODEL, EXECUTE, MANAGE)");
+            assert.strictEqual(scientists.can.promote, "no (mlplatform.prd: USE_SCHEMA, EXECUTE)");
+            assert.strictEqual(scientists.can.deploy, "- (Reader)");
+            assert.strictEqual(scientists.can["call scoring API"], "-");
+            const deployers = row(plans.dev, "ml-deployers");
+            assert.strictEqual(deployers.can.promote, "yes: owner of mlplatform.prd");
+            assert.strictEqual(deployers.can.deploy, "yes: acrPush on Registry dev-serving-registry, contributor on resourceGroups dev-store-rgabc123");
+            assert.strictEqual(deployers.can["register models"], "-");
+            const caller = row(plans.dev, CALLER.objectId);
+            assert.deepStrictEqual(caller.can, { "read data": "-", "register models": "-", promote: "-", deploy: "-", "call scoring API": "yes (Scoring.Invoke)" });
+            const me = row(plans.dev, DEPLOYING_IDENTITY);
+            assert.strictEqual(me.can.deploy, "yes: runs pulumi up");
+            assert.strictEqual(me.can["call scoring API"], "yes (Scoring.Invoke)");
+            assert.match(renderAccessText("dev", accessTable(plans.dev.resources)), /^Who can do what in "dev"/);
+        });
+
+        it("prd: registering and promoting are the registry stack's; --compare shows what differs", () => {
+            assert.strictEqual(row(plans.prd, "ml-data-scientists").can.promote, "declared by the registry's stack");
+            const differences = compareAccess(accessTable(plans.dev.resources), accessTable(plans.prd.resources));
+            assert.deepStrictEqual(
+                differences.filter((d) => d.principal.startsWith("ml-data-scientists")).map((d) => d.capability),
+                ["read data", "register models", "promote"],
+            );
+            assert.ok(!differences.some((d) => d.capability === "call scoring API"), "the same callers in both");
+        });
+
+        it("shows only the deploying identity for the shipped stack files (no placeholder principals)", async () => {
+            const shipped = await deployed("prd", () => undefined);
+            assert.deepStrictEqual(accessTable(shipped.resources).map((r) => r.principal), [DEPLOYING_IDENTITY]);
+            assert.deepStrictEqual(planViolations(shipped), []);
+        });
+    });
+
+    describe("policy: data scientists cannot change what prd serves", () => {
+        const withExtra = (plan: Plan, extra: Partial<PlannedResource>[]) => ({
+            environment: "dev" as const,
+            resources: [...plan.resources, ...extra.map((e) => ({ urn: "", custom: true, protect: false, inputs: {}, ...e }) as PlannedResource)].map((r) => ({ type: r.type, name: r.name, props: r.inputs, protect: r.protect, outputs: r.outputs })),
+        });
+        const rule = (context: ReturnType<typeof withExtra>) => evaluate(context).filter((v) => v.rule === "data-scientists-cannot-change-prd");
+
+        it("passes the declared roles of both stacks", () => {
+            assert.deepStrictEqual(planViolations(plans.dev), []);
+            assert.deepStrictEqual(planViolations(plans.prd), []);
+        });
+
+        it("refuses a write role on serving, ownership of the prd schema or a prd model, and MANAGE on the prd schema or catalog", () => {
+            const violations = rule(
+                withExtra(plans.dev, [
+                    { type: "azure-native:authorization:RoleAssignment", name: "sneaky-contributor", inputs: { principalId: SCIENTISTS.objectId, roleDefinitionId: `/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/${AZURE_ROLES.contributor}`, scope: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/containerApps/prd-fraud" } },
+                    { type: "azure-native:authorization:RoleAssignment", name: "sneaky-uaa", inputs: { principalId: SCIENTISTS.objectId.toUpperCase(), roleDefinitionId: `/x/roleDefinitions/${AZURE_ROLES.userAccessAdministrator}`, scope: "/subscriptions/s" } },
+                    { type: "databricks:index/grants:Grants", name: "sneaky-grant", inputs: { schema: "mlplatform.prd", grants: [{ principal: "ML-Data-Scientists", privileges: ["USE_SCHEMA", "MANAGE"] }] } },
+                    { type: "databricks:index/grants:Grants", name: "sneaky-catalog", inputs: { catalog: "mlplatform", grants: [{ principal: "ml-data-scientists", privileges: ["ALL_PRIVILEGES"] }] } },
+                    { type: "databricks:index/schema:Schema", name: "sneaky-owner", inputs: { catalogName: "mlplatform", name: "prd", owner: "ml-data-scientists" } },
+                    { type: "databricks:index/registeredModel:RegisteredModel", name: "sneaky-model", inputs: { catalogName: "mlplatform", schemaName: "prd", name: "fraud", owner: "ml-data-scientists" } },
+                ]),
+            );
+            assert.deepStrictEqual(
+                violations.map((v) => [v.level, v.resource, v.message]),
+                [
+                    ["mandatory", "sneaky-contributor", `gives data scientist ${SCIENTISTS.objectId} the write role contributor on /subscriptions/s/resourceGroups/rg/providers/Microsoft.App/containerApps/prd-fraud: only deployers change serving, the registry and role assignments`],
+                    ["mandatory", "sneaky-uaa", `gives data scientist ${SCIENTISTS.objectId.toUpperCase()} the write role userAccessAdministrator on /subscriptions/s: only deployers change serving, the registry and role assignments`],
+                    ["mandatory", "sneaky-grant", "grants data scientist ML-Data-Scientists MANAGE on the prd schema mlplatform.prd: that would let them add versions or set the aliases prd serves"],
+                    ["mandatory", "sneaky-catalog", "grants data scientist ml-data-scientists ALL_PRIVILEGES on the catalog mlplatform, above the prd schema: that would let them add versions or set the aliases prd serves"],
+                    ["mandatory", "sneaky-owner", "makes data scientist ml-data-scientists the owner of the prd schema mlplatform.prd"],
+                    ["mandatory", "sneaky-model", "makes data scientist ml-data-scientists the owner of the prd model fraud: an owner sets its aliases"],
+                ],
+            );
+        });
+
+        it("leaves the dev schema, reads of prd, and a principal prd accepts as both roles alone", async () => {
+            assert.deepStrictEqual(
+                rule(withExtra(plans.dev, [
+                    { type: "databricks:index/grants:Grants", name: "dev-manage", inputs: { schema: "mlplatform.dev", grants: [{ principal: "ml-data-scientists", privileges: ["MANAGE"] }] } },
+                    { type: "databricks:index/grants:Grants", name: "prd-read", inputs: { schema: "mlplatform.prd", grants: [{ principal: "ml-data-scientists", privileges: ["USE_SCHEMA", "EXECUTE"] }] } },
+                    { type: "databricks:index/grants:Grants", name: "catalog-use", inputs: { catalog: "mlplatform", grants: [{ principal: "ml-data-scientists", privileges: ["USE_CATALOG", "CREATE_SCHEMA"] }] } },
+                ])),
+                [],
+            );
+            const both = await deployed("prd", (config) => {
+                config["mlflow-platform:access"] = { dataScientists: [SCIENTISTS], deployers: [SCIENTISTS], acceptDataScientistAsDeployer: true };
+            });
+            assert.deepStrictEqual(planViolations(both), [], "acknowledged in config: its Contributor role is a deployer's");
+        });
+    });
+
+    describe("the Container Apps authentication uses the stack's registration", () => {
+        it("issuer https://login.microsoftonline.com/<tenant>/v2.0 and audiences client id and identifier URI, from the deploying identity's tenant", async () => {
+            let issuer: string | undefined;
+            let audiences: string[] | undefined;
+            await recordProgram(
+                async () => {
+                    const me = await deployingIdentity(false);
+                    assert.deepStrictEqual([me.objectId, me.tenantId, me.found], [MOCK_IDENTITY.objectId, MOCK_IDENTITY.tenantId, true]);
+                    const api = new ScoringApi("t-scoring-api", { displayName: "t", tenantId: me.tenantId, callers: [], deployerObjectId: me.objectId });
+                    api.auth.issuer.apply((v) => (issuer = v));
+                    api.auth.audiences.apply((v) => (audiences = v));
+                    return { clientId: api.clientId };
+                },
+                { project: "mlflow-platform", stack: "t", mocks: deployedAzureMocks, preview: false },
+            );
+            assert.strictEqual(issuer, `https://login.microsoftonline.com/${MOCK_IDENTITY.tenantId}/v2.0`);
+            assert.deepStrictEqual(audiences, ["client-of-t-scoring-api-app", "api://client-of-t-scoring-api-app"]);
+        });
+
+        it("offline (the plan) nothing signs in: the deploying identity is known at deploy", async () => {
+            const me = await deployingIdentity(true);
+            assert.strictEqual(me.found, false);
+            assert.ok(pulumi.Output.isInstance(me.objectId));
+        });
+    });
+
+    describe("no moment without authentication", () => {
+        const azure = new FakeContainerApps();
+        let endpoint: string;
+        before(async () => (endpoint = await azure.start()));
+        after(() => azure.stop());
+
+        it("a new app is created admitting no address; RevisionTraffic, after the auth config, opens it with the traffic", async () => {
+            azure.put("v7-aaaaaaaaaa", "t7", [{ revisionName: "prd-fraud--v7-aaaaaaaaaa", weight: 100 }]);
+            azure.ipSecurityRestrictions = CLOSED_INGRESS.map((r) => ({ ...r }));
+            const provider = new RevisionTrafficProvider({ client: () => new ContainerAppsClient({ endpoint, token: async () => "fake-arm-token" }), sleep: async () => undefined, pollMs: 1, log: () => undefined });
+            const opened = ipRestrictions(["20.50.0.0/16"]);
+            await provider.create({ appId: azure.appId, target: [{ revision: "prd-fraud--v7-aaaaaaaaaa", weight: 100, label: "stable" }], readyTimeoutSeconds: 60, ipSecurityRestrictions: opened });
+            assert.deepStrictEqual(azure.ipSecurityRestrictions, [{ name: "allow-1", ipAddressRange: "20.50.0.0/16", action: "Allow" }]);
+            const diff = await provider.diff("id", { appId: azure.appId, target: [], readyTimeoutSeconds: 60, ipSecurityRestrictions: opened }, { appId: azure.appId, target: [], readyTimeoutSeconds: 60, ipSecurityRestrictions: [] });
+            assert.strictEqual(diff.changes, true, "a changed allow-list is applied again");
+        });
+    });
+});
