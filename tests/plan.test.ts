@@ -17,33 +17,55 @@ describe("plan of the shipped stacks", () => {
         prd = await planStack(PROJECT_DIR, "prd");
     });
 
-    it("declares the same storage and workspace in dev and prd, and serves dev on ACI, prd on Container Apps", () => {
+    it("declares the same storage, workspace, serving and scoring API in dev and prd; dev alone, holding the registry, declares Unity Catalog", () => {
+        const unityCatalog = (r: { type: string; name: string }) => r.type.startsWith("databricks:") || r.type === "pulumi:providers:databricks" || r.name.startsWith("dev-unity-catalog");
         const platformShape = (plan: Plan) =>
-            plan.resources.filter((r) => !r.read && r.parent !== `${plan.stack}-serving`).map((r) => `${r.type} ${r.name.replace(/^(dev|prd)-/, "")}`).sort();
+            plan.resources.filter((r) => !r.read && r.parent !== `${plan.stack}-serving` && !unityCatalog(r)).map((r) => `${r.type} ${r.name.replace(/^(dev|prd)-/, "")}`).sort();
         assert.deepStrictEqual(platformShape(dev), platformShape(prd));
-        assert.strictEqual(byType(dev, "azure-native:containerinstance:ContainerGroup").length, 1);
-        assert.strictEqual(byType(dev, "azure-native:app:ContainerApp").length, 0);
+        assert.strictEqual(byType(dev, "azure-native:app:ContainerApp").length, 1, "dev serves on Container Apps too");
+        assert.strictEqual(byType(dev, "azure-native:containerinstance:ContainerGroup").length, 0);
         assert.strictEqual(byType(prd, "azure-native:app:ContainerApp").length, 1);
-        assert.strictEqual(byType(prd, "azure-native:containerinstance:ContainerGroup").length, 0);
+        assert.strictEqual(byType(dev, "azure-native:app:ContainerAppsAuthConfig").length, 1);
+        assert.strictEqual(byType(prd, "azure-native:app:ContainerAppsAuthConfig").length, 1);
+        assert.ok(dev.resources.some(unityCatalog));
+        assert.ok(!prd.resources.some(unityCatalog));
         assert.deepStrictEqual(
             [...new Set(dev.resources.map((r) => r.type))].sort(),
             [
+                "azure-native:app:ContainerApp",
+                "azure-native:app:ContainerAppsAuthConfig",
+                "azure-native:app:ManagedEnvironment",
                 "azure-native:authorization:RoleAssignment",
-                "azure-native:containerinstance:ContainerGroup",
                 "azure-native:containerregistry:Registry",
                 "azure-native:databricks:AccessConnector",
                 "azure-native:databricks:Workspace",
                 "azure-native:managedidentity:UserAssignedIdentity",
+                "azure-native:monitor:DiagnosticSetting",
+                "azure-native:operationalinsights:Workspace",
                 "azure-native:resources:ResourceGroup",
                 "azure-native:storage:BlobContainer",
                 "azure-native:storage:BlobServiceProperties",
                 "azure-native:storage:StorageAccount",
+                "azuread:index/appRoleAssignment:AppRoleAssignment",
+                "azuread:index/applicationAppRole:ApplicationAppRole",
+                "azuread:index/applicationIdentifierUri:ApplicationIdentifierUri",
+                "azuread:index/applicationRegistration:ApplicationRegistration",
+                "azuread:index/servicePrincipal:ServicePrincipal",
+                "databricks:index/catalog:Catalog",
+                "databricks:index/externalLocation:ExternalLocation",
+                "databricks:index/grants:Grants",
+                "databricks:index/schema:Schema",
+                "databricks:index/storageCredential:StorageCredential",
                 "docker-build:index:Image",
+                "mlflow-platform:access:AzureAccess",
+                "mlflow-platform:access:ScoringApi",
+                "mlflow-platform:access:UnityCatalogAccess",
                 "mlflow-platform:mlflow:MlflowWorkspace",
                 "mlflow-platform:serving:ModelServing",
                 "mlflow-platform:storage:ModelStore",
                 "pulumi-nodejs:dynamic/registry:ModelVersion",
                 "pulumi-nodejs:dynamic/serving:Delay",
+                "pulumi:providers:databricks",
             ],
         );
     });
@@ -101,7 +123,7 @@ describe("plan of the shipped stacks", () => {
         assert.match(text, /^ {6}allowBlobPublicAccess: false$/m);
         assert.match(text, /^ {6}parameters\.enableNoPublicIp\.value: true$/m);
         assert.match(text, /^ {6}isVersioningEnabled: true$/m);
-        assert.match(text, /^Summary: 21 resources to create \(18 cloud or dynamic resources, 3 components\), 4 protected, 1 read from existing sources\.$/m);
+        assert.match(text, /^Summary: 29 resources to create \(24 cloud or dynamic resources, 5 components\), 4 protected, 1 read from existing sources\.$/m);
         assert.match(text, /^= pulumi:pulumi:StackReference {2}organization\/mlflow-platform\/dev {2}\(read\)$/m);
     });
 });
@@ -189,7 +211,8 @@ describe("npm run plan (command line)", () => {
         const { code, stdout } = await planCli("dev");
         assert.strictEqual(code, 0);
         assert.match(stdout, /^Plan for stack "dev"/);
-        assert.match(stdout, /Summary: 18 resources to create/);
+        assert.match(stdout, /Summary: 42 resources to create/);
+        assert.match(stdout, /\n\nWho can do what in "dev" \(from the declared role assignments, app role assignments and grants\):\n.*\n.*\n {2}deploying identity +deployer \(found at deploy\)/);
     });
 
     it("exits non-zero with a usage line for a missing or extra argument or an unknown flag", async () => {
@@ -214,7 +237,7 @@ describe("plan accepts the edits operators make, and shows them", () => {
         const plan = await planEditedStack("prd", (config) => {
             const [fraud] = config["mlflow-platform:models"];
             Object.assign(fraud, { cpu: 4, memoryGb: 8, maxReplicas: 20, canary: { alias: "challenger", weight: 10 } });
-            config["mlflow-platform:models"].push({ name: "churn", model: "main.crm.churn", version: 3, cpu: 0.5, memoryGb: 1, minReplicas: 0 });
+            config["mlflow-platform:models"].push({ name: "churn", model: "mlplatform.prd.churn", version: 3, cpu: 0.5, memoryGb: 1, minReplicas: 0 });
             config["mlflow-platform:serving"].ipAllowList = ["20.50.0.0/16", "198.51.100.7"];
             config["mlflow-platform:serving"].containerRegistrySku = "Premium";
             config["mlflow-platform:storageSku"] = "Standard_RAGZRS";
@@ -224,7 +247,7 @@ describe("plan accepts the edits operators make, and shows them", () => {
         assert.match(text, /^ {6}fraud\.memoryGb: 8$/m);
         assert.match(text, /^ {6}fraud\.replicas: 2-20$/m);
         assert.match(text, /^ {6}fraud\.traffic: 90% stable \(alias "champion"\), 10% canary \(alias "challenger"\)$/m);
-        assert.match(text, /^ {6}churn\.model: main\.crm\.churn$/m);
+        assert.match(text, /^ {6}churn\.model: mlplatform\.prd\.churn$/m);
         assert.match(text, /^ {6}churn\.selector: version 3$|^ {6}churn\.traffic: 100% stable \(version 3\)$/m);
         assert.match(text, /^ {6}fraud\.ipAllowList: 20\.50\.0\.0\/16, 198\.51\.100\.7$/m);
         assert.deepStrictEqual(onlyOfType(plan, "azure-native:containerregistry:Registry").inputs.sku, { name: "Premium" });
@@ -232,14 +255,23 @@ describe("plan accepts the edits operators make, and shows them", () => {
         assert.strictEqual(byType(plan, "azure-native:app:ContainerApp").length, 2);
     });
 
-    it("prints the placeholder warning for the shipped prd allow-list, and passes", async () => {
+    it("plans the shipped prd with no placeholder and no warning, and warns about a placeholder allow-list an operator adds", async () => {
         const { code, stdout } = await planCli("prd");
         assert.strictEqual(code, 0);
-        assert.match(stdout, /\n\nWarnings:\n {2}- mlflow-platform:serving\.ipAllowList\[0\] = "203\.0\.113\.0\/24" looks like a placeholder: it is a documentation-only range \(RFC 5737\)/);
+        assert.doesNotMatch(stdout, /Warnings:/);
+        assert.match(stdout, /fraud\.entra: required: tokens of the stack's scoring API/);
         const markdown = await planCli("prd", "--format", "markdown");
-        assert.match(markdown.stdout, /\*\*Warnings\*\*\n\n- ⚠️ mlflow-platform:serving\.ipAllowList\[0\]/);
-        const dev = await planCli("dev");
-        assert.doesNotMatch(dev.stdout, /Warnings:/);
+        assert.match(markdown.stdout, /\*\*Who can do what\*\*\n\n\| principal \| roles \| read data \| register models \| promote \| deploy \| call scoring API \|/);
+        const { stackWarnings } = await import("../lib/planReport");
+        const dir = require("fs").mkdtempSync(path.join(require("os").tmpdir(), "prd-placeholder-"));
+        try {
+            require("fs").copyFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+            const text = require("fs").readFileSync(path.join(PROJECT_DIR, "Pulumi.prd.yaml"), "utf8").replace("    ingress: external\n", "    ingress: external\n    ipAllowList:\n      - 203.0.113.0/24\n");
+            require("fs").writeFileSync(path.join(dir, "Pulumi.prd.yaml"), text);
+            assert.match(stackWarnings(dir, "prd")[0], /^mlflow-platform:serving\.ipAllowList\[0\] = "203\.0\.113\.0\/24" looks like a placeholder: it is a documentation-only range \(RFC 5737\)/);
+        } finally {
+            require("fs").rmSync(dir, { recursive: true, force: true });
+        }
     });
 });
 

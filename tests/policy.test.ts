@@ -260,9 +260,9 @@ describe("plan for reviewers", () => {
     it("renders a compact markdown summary for a PR comment", async () => {
         const plan = await planStack(PROJECT_DIR, "prd");
         const markdown = renderPlanMarkdown(plan, [{ resource: "prd-serving-fraud-version", outcome: "deferred", text: "version: resolved at deploy" }], []);
-        assert.match(markdown, /^### Plan for `prd`\n\n\*\*21\*\* resources \(18 cloud or dynamic, 3 components\), \*\*4\*\* protected, 1 read from other stacks\./);
+        assert.match(markdown, /^### Plan for `prd`\n\n\*\*29\*\* resources \(24 cloud or dynamic, 5 components\), \*\*4\*\* protected, 1 read from other stacks\./);
         assert.match(markdown, /\| `azure-native:storage:BlobContainer` \| 2 \|/);
-        assert.match(markdown, /\| fraud \| containerapp \| 100% stable \(alias "champion"\) \| 2 \| 4 \| 2-10 \| external, HTTPS only; IPs: 203\.0\.113\.0\/24; Entra: off \|/);
+        assert.match(markdown, /\| fraud \| containerapp \| 100% stable \(alias "champion"\) \| 2 \| 4 \| 2-10 \| external, HTTPS only; IPs: any address; Entra: required: tokens of the stack's scoring API with the Scoring\.Invoke role \(401 without\) \|/);
         assert.match(markdown, /- `prd-serving-fraud-version`: version: resolved at deploy/);
         assert.match(markdown, /\*\*Protected:\*\* `prd-store-account`, `prd-store-data`, `prd-store-models`, `prd-mlflow-workspace`/);
         assert.match(markdown, /\*\*Policy:\*\* ✅ no violations$/);
@@ -280,10 +280,10 @@ describe("plan for reviewers", () => {
         assert.strictEqual(find("mlflow-workspace (Workspace)", "sku.name"), undefined, "both workspaces are premium");
         assert.deepStrictEqual(find("store-blob-service (BlobServiceProperties)", "deleteRetentionPolicy.days"), ["7", "30"]);
         assert.deepStrictEqual(find("serving (ModelServing)", "summary.fraud.cpu"), ["1", "2"]);
-        assert.deepStrictEqual(find("serving (ModelServing)", "summary.fraud.platform"), ["aci", "containerapp"]);
-        assert.deepStrictEqual(find("serving (ModelServing)", "summary.fraud.ipAllowList"), ["(unset)", "203.0.113.0/24"]);
+        assert.strictEqual(find("serving (ModelServing)", "summary.fraud.platform"), undefined, "both serve on Container Apps");
+        assert.deepStrictEqual(find("serving (ModelServing)", "summary.fraud.replicas"), ["0-3", "2-10"], "dev scales to zero");
         assert.deepStrictEqual(find("serving-fraud-version (ModelVersion)", "selector.alias"), ["(unset)", "champion"]);
-        assert.deepStrictEqual(find("serving-fraud-app (ContainerApp)", "(resource)"), ["absent", "declared"]);
+        assert.deepStrictEqual(find("unity-catalog-prd-schema (Schema)", "(resource)"), ["declared", "absent"], "the registry's stack declares the schemas");
         assert.strictEqual(find("store-account (StorageAccount)", "minimumTlsVersion"), undefined, "equal settings are not listed");
         const markdown = renderComparison("dev", "prd", rows, "markdown");
         assert.match(markdown, /^### `dev` vs `prd`: \d+ settings differ/);
