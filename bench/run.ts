@@ -94,7 +94,7 @@ function generatedProject(count: number): string {
     fs.symlinkSync(path.join(PROJECT_DIR, "node_modules"), path.join(dir, "node_modules"));
     const stackFile = parse(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.dev.yaml"), "utf8"));
     const [template] = stackFile.config["mlflow-platform:models"];
-    stackFile.config["mlflow-platform:models"] = Array.from({ length: count }, (_, i) => ({ ...template, name: `model-${i + 1}`, model: `main.bench.model_${i + 1}` }));
+    stackFile.config["mlflow-platform:models"] = Array.from({ length: count }, (_, i) => ({ ...template, name: `model-${i + 1}`, model: `mlplatform.dev.model_${i + 1}` }));
     fs.writeFileSync(path.join(dir, "Pulumi.dev.yaml"), stringify(stackFile));
     return dir;
 }

@@ -586,7 +586,7 @@ describe("stack configuration: edits that must never pass", () => {
             ["a misspelt project namespace", { "mlflow-platfrom:protect": "true" }, "mlflow-platfrom:protect has a misspelt namespace, so nothing reads it: did you mean mlflow-platform:protect?"],
             ["a misspelt provider key", { "azure-native:locaton": "northeurope" }, "azure-native:locaton is not a setting of the azure-native provider (probable typo): did you mean azure-native:location?"],
             ["a misspelt provider namespace", { "azure-nativ:location": "northeurope" }, "azure-nativ:location has a misspelt namespace, so nothing reads it: did you mean azure-native:location?"],
-            ["a namespace nothing reads", { "aws:region": "eu-west-1" }, "aws:region is under the namespace aws, which nothing in this program reads (it reads mlflow-platform, azure-native, docker-build, pulumi): remove it"],
+            ["a namespace nothing reads", { "aws:region": "eu-west-1" }, "aws:region is under the namespace aws, which nothing in this program reads (it reads mlflow-platform, azure-native, docker-build, azuread, pulumi): remove it"],
             ["an unknown provider key, not close to any", { "azure-native:colour": "blue" }, "azure-native:colour is not a setting of the azure-native provider, so it would be ignored: it takes auxiliaryTenantIds,"],
             ["a model key at the top level", { cpu: "2" }, "mlflow-platform:cpu is not read here: cpu belongs in each entry of models"],
             ["a serving key at the top level", { ipAllowList: ["203.0.113.7"] }, "mlflow-platform:ipAllowList is not read here: ipAllowList belongs in mlflow-platform:serving"],

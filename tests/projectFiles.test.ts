@@ -41,7 +41,8 @@ describe("Pulumi.yaml", () => {
         defaults["mlflow-platform:storageAccountName"] = "valid01";
         const config = parsePlatformConfig(rawConfigFrom(defaults), "dev");
         assert.deepStrictEqual(config.models, [], "no models by default: the bootstrap deployment");
-        assert.deepStrictEqual(config.registry, { kind: "unity-catalog", catalog: undefined, host: undefined, hostFromStack: undefined });
+        assert.deepStrictEqual(config.registry, { kind: "unity-catalog", catalog: undefined, host: undefined, hostFromStack: undefined, devSchema: "dev", prdSchema: "prd" });
+        assert.deepStrictEqual(config.access, { dataScientists: [], deployers: [], scoringClients: [], acceptDataScientistAsDeployer: false }, "no principal is assumed");
         assert.strictEqual(config.storage.existingResourceGroupName, undefined, '"" means create a group');
     });
 });
@@ -91,7 +92,7 @@ describe("stack files", () => {
 describe("provider settings the config check knows", () => {
     it("match the installed providers' config modules", () => {
         const { PROVIDER_KEYS } = require("../lib/providerConfig") as typeof import("../lib/providerConfig");
-        for (const [namespace, pkg] of [["azure-native", "@pulumi/azure-native"], ["docker-build", "@pulumi/docker-build"]]) {
+        for (const [namespace, pkg] of [["azure-native", "@pulumi/azure-native"], ["docker-build", "@pulumi/docker-build"], ["azuread", "@pulumi/azuread"]]) {
             const declared = fs.readFileSync(require.resolve(`${pkg}/config/vars.d.ts`), "utf8");
             const installed = [...declared.matchAll(/export declare const (\w+)/g)].map((m) => m[1]).sort();
             assert.deepStrictEqual([...PROVIDER_KEYS[namespace]].sort(), installed, namespace);

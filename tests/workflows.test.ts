@@ -14,7 +14,7 @@ const runs = (job: any) => (job.steps as any[]).map((s) => s.run ?? "").join("\n
 describe("GitHub workflows", () => {
     it("pass the workflow schema check that .ci/run runs, which rejects a broken file", async () => {
         const validator = path.join(PROJECT_DIR, "node_modules/.bin/action-validator");
-        for (const file of ["pull-request.yml", "deploy.yml"]) {
+        for (const file of ["pull-request.yml", "deploy.yml", "promote.yml"]) {
             await promisify(execFile)(validator, [path.join(PROJECT_DIR, ".github/workflows", file)]);
         }
         const broken = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "wf-")), "broken.yml");
@@ -84,14 +84,28 @@ describe("GitHub workflows", () => {
         }
     });
 
-    it("the prd smoke test runs with an Entra token when prd accepts one, and otherwise says why it is skipped", () => {
-        const smoke = workflow("deploy.yml").jobs.prd.steps.find((s: any) => /npm run smoke/.test(s.run ?? ""));
-        assert.strictEqual(smoke.env.SCORING_ENTRA_SCOPE, "${{ vars.SCORING_ENTRA_SCOPE }}");
-        assert.match(smoke.run, /npm run smoke -- --stack "\$STACK" --entra-scope "\$SCORING_ENTRA_SCOPE"/);
-        for (const reason of ["ingress is internal", "serving.ipAllowList", "no Entra authentication", "SCORING_ENTRA_SCOPE"]) assert.ok(smoke.run.includes(reason), reason);
-        assert.match(smoke.run, /::notice title=prd smoke test skipped::/);
-        // The shipped prd stack uses an IP allow-list: the workflow must skip, not fail, on it.
-        assert.match(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.prd.yaml"), "utf8"), /ipAllowList:\n\s+- /);
+    it("each smoke test calls with an Entra token for the stack's own scoring API, and says why it skips where the runner cannot reach it", () => {
+        for (const job of Object.values<any>(workflow("deploy.yml").jobs)) {
+            const smoke = job.steps.find((s: any) => /npm run smoke/.test(s.run ?? ""));
+            assert.match(smoke.run, /scope=\$\(pulumi stack output scoringApi --json --stack "\$STACK" \| jq -r \.scope\)/);
+            assert.match(smoke.run, /npm run smoke -- --stack "\$STACK" --entra-scope "\$scope"/);
+            for (const reason of ["ingress is internal", "serving.ipAllowList"]) assert.ok(smoke.run.includes(reason), reason);
+            assert.match(smoke.run, /::notice title=\$STACK smoke test skipped::/);
+        }
+        // The shipped stacks set no allow-list, so the workflow runs the smoke test on them.
+        for (const stack of ["dev", "prd"]) assert.doesNotMatch(fs.readFileSync(path.join(PROJECT_DIR, `Pulumi.${stack}.yaml`), "utf8"), /^\s+ipAllowList:/m);
+    });
+
+    it("promotion: started by hand, behind the production approval, runs npm run promote with the inputs as data", () => {
+        const { on, jobs, permissions } = workflow("promote.yml");
+        assert.deepStrictEqual(Object.keys(on), ["workflow_dispatch"]);
+        assert.deepStrictEqual(Object.keys(on.workflow_dispatch.inputs), ["model", "version", "alias"]);
+        assert.strictEqual(permissions["id-token"], "write");
+        assert.strictEqual(jobs.promote.environment, "production");
+        const step = jobs.promote.steps.find((s: any) => /npm run -s promote/.test(s.run ?? ""));
+        assert.deepStrictEqual(step.env, { MODEL: "${{ inputs.model }}", VERSION: "${{ inputs.version }}", ALIAS: "${{ inputs.alias }}" });
+        assert.doesNotMatch(step.run, /\$\{\{/, "no input is spliced into the script");
+        assert.match(step.run, /GITHUB_STEP_SUMMARY/, "what it did is kept in the run's summary");
     });
 
     it("deployments build images with a BuildKit builder and push with the program's own registry token: no az login", () => {
@@ -104,7 +118,7 @@ describe("GitHub workflows", () => {
 
     it("use supported versions: Node.js 24 in workflows and actions on their Node 24 majors; the program still runs on Node 20.19", () => {
         const supported: Record<string, string> = { "actions/checkout": "v6", "actions/setup-node": "v6", "pulumi/actions": "v7", "docker/setup-buildx-action": "v4" };
-        for (const file of ["pull-request.yml", "deploy.yml"]) {
+        for (const file of ["pull-request.yml", "deploy.yml", "promote.yml"]) {
             for (const job of Object.values<any>(workflow(file).jobs)) {
                 for (const step of job.steps) {
                     if (step.uses) {
@@ -119,7 +133,7 @@ describe("GitHub workflows", () => {
     });
 
     it("store no cloud password: Azure by OpenID Connect, everything else from secrets and variables", () => {
-        for (const file of ["pull-request.yml", "deploy.yml"]) {
+        for (const file of ["pull-request.yml", "deploy.yml", "promote.yml"]) {
             const text = fs.readFileSync(path.join(PROJECT_DIR, ".github/workflows", file), "utf8");
             assert.doesNotMatch(text, /client-secret|AZURE_CLIENT_SECRET|creds:/, file);
             assert.ok([...text.matchAll(/\$\{\{ secrets\.(\w+) \}\}/g)].every(([, name]) => ["PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE", "GITHUB_TOKEN"].includes(name)), file);
