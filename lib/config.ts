@@ -807,6 +807,11 @@ function registryOrigin(kind: RegistryKind, host: string): { host: string; warni
 /** Allowed, but almost certainly not what an operator wants in prd. */
 function configWarnings(c: z.infer<typeof configSchema>, platform: ServingPlatform): string[] {
     const warnings: string[] = [];
+    if (platform === "aci" && c.models.length > 0) {
+        warnings.push(
+            `${PROJECT_NAME}:serving.platform = "aci": its endpoints are anonymous plain HTTP (Azure Container Instances has no authentication and no HTTPS): anyone who finds the address can call the models. Container Apps (the default) accepts only Entra tokens and scales to zero in dev`,
+        );
+    }
     if (c.environment === "prd" && platform === "containerapp" && (c.serving.ingress ?? "external") === "external") {
         (c.serving.ipAllowList ?? []).forEach((entry, i) => {
             const kind = placeholderKind(entry);

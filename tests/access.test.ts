@@ -148,7 +148,7 @@ describe("access as code", () => {
             assert.strictEqual(scientists.can["call scoring API"], "-");
             const deployers = row(plans.dev, "ml-deployers");
             assert.strictEqual(deployers.can.promote, "yes: owner of mlplatform.prd");
-            assert.strictEqual(deployers.can.deploy, "yes: acrPush on Registry dev-serving-registry, contributor on resourceGroups dev-store-rgabc123");
+            assert.strictEqual(deployers.can.deploy, "yes: acrPush on container registry, contributor on resource group");
             assert.strictEqual(deployers.can["register models"], "-");
             const caller = row(plans.dev, CALLER.objectId);
             assert.deepStrictEqual(caller.can, { "read data": "-", "register models": "-", promote: "-", deploy: "-", "call scoring API": "yes (Scoring.Invoke)" });
@@ -166,6 +166,12 @@ describe("access as code", () => {
                 ["read data", "register models", "promote"],
             );
             assert.ok(!differences.some((d) => d.capability === "call scoring API"), "the same callers in both");
+        });
+
+        it("is the same in the credential-free plan, where role definition ids are not known yet", async () => {
+            const { planEditedStack } = await import("./helpers/fixtures");
+            const offline = await planEditedStack("dev", withRoles);
+            assert.deepStrictEqual(accessTable(offline.resources), accessTable(plans.dev.resources));
         });
 
         it("shows only the deploying identity for the shipped stack files (no placeholder principals)", async () => {

@@ -461,6 +461,14 @@ describe("stack configuration", () => {
         assert.deepStrictEqual(prdConfig({ ipAllowList: ["0.0.0.0/0"] }).serving.access.ipAllowList, ["0.0.0.0/0"], "an allow-list is an extra on top of Entra, however wide");
     });
 
+    it("warns that an ACI endpoint is anonymous plain HTTP (dev may still choose it)", () => {
+        const aci = parsePlatformConfig(validRawConfig({ serving: { containerRegistrySku: "Basic", platform: "aci" } }), "dev");
+        assert.deepStrictEqual(aci.warnings, [
+            'mlflow-platform:serving.platform = "aci": its endpoints are anonymous plain HTTP (Azure Container Instances has no authentication and no HTTPS): anyone who finds the address can call the models. Container Apps (the default) accepts only Entra tokens and scales to zero in dev',
+        ]);
+        assert.deepStrictEqual(parsePlatformConfig(validRawConfig({ serving: { containerRegistrySku: "Basic" } }), "dev").warnings, []);
+    });
+
     describe("roles", () => {
         const group = (objectId: string, name: string) => ({ objectId, type: "group", name });
         const scientists = group("11111111-1111-1111-1111-111111111111", "ml-data-scientists");

@@ -5,7 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import type { AccessRoles, Principal } from "../../lib/config";
-import { AZURE_ROLES, type DeclaredRoles } from "../../lib/access/roles";
+import { AZURE_ROLES, type DeclaredAssignment, type DeclaredRoles } from "../../lib/access/roles";
 import { roleDefinitionId, subscriptionScopeOf } from "../azureIds";
 
 export interface AzureAccessArgs {
@@ -42,8 +42,12 @@ export class AzureAccess extends pulumi.ComponentResource {
         const groupId = pulumi.interpolate`${pulumi.output(args.storageAccountId).apply(subscriptionScopeOf)}/resourceGroups/${args.resourceGroupName}`;
         const containerId = (key: "data" | "models") =>
             pulumi.all([args.storageAccountId, args.containerNames]).apply(([account, names]) => `${account}/blobServices/default/containers/${names[key]}`);
-        const assign = (logical: string, who: Principal, role: string, scope: pulumi.Input<string>, description: string, condition?: string) =>
-            new authorization.RoleAssignment(
+        // What is assigned, in plain values a preview knows (the ids contain the subscription, which
+        // it does not): the plan's "who can do what" table reads them.
+        const declared: DeclaredAssignment[] = [];
+        const assign = (logical: string, who: Principal, role: string, scope: pulumi.Input<string>, description: string, condition?: string, scopeLabel = "") => {
+            declared.push({ name: `${name}-${logical}-${who.objectId}`, principalId: who.objectId, role, scope: scopeLabel, conditioned: condition !== undefined });
+            return new authorization.RoleAssignment(
                 `${name}-${logical}-${who.objectId}`,
                 {
                     principalId: who.objectId,
@@ -55,9 +59,10 @@ export class AzureAccess extends pulumi.ComponentResource {
                 },
                 child,
             );
+        };
 
         for (const scientist of args.roles.dataScientists) {
-            assign("data-scientist-data", scientist, AZURE_ROLES.storageBlobDataContributor, containerId("data"), "Data scientists read and write training data");
+            assign("data-scientist-data", scientist, AZURE_ROLES.storageBlobDataContributor, containerId("data"), "Data scientists read and write training data", undefined, "container data");
             assign(
                 "data-scientist-models",
                 scientist,
@@ -65,13 +70,14 @@ export class AzureAccess extends pulumi.ComponentResource {
                 containerId("models"),
                 "Data scientists read and write model files (not the prd schema's)",
                 args.protectedModelsPrefix ? noWritesUnder(args.protectedModelsPrefix) : undefined,
+                "container models",
             );
             // See the serving resources (and the rest of the group); change nothing.
-            assign("data-scientist-reader", scientist, AZURE_ROLES.reader, groupId, "Data scientists see, but do not change, the stack's resources");
+            assign("data-scientist-reader", scientist, AZURE_ROLES.reader, groupId, "Data scientists see, but do not change, the stack's resources", undefined, "resource group");
         }
         for (const deployer of args.roles.deployers) {
-            assign("deployer-contributor", deployer, AZURE_ROLES.contributor, groupId, "Deployers change the stack's resources, serving included");
-            assign("deployer-acr-push", deployer, AZURE_ROLES.acrPush, args.containerRegistryId, "Deployers push serving images");
+            assign("deployer-contributor", deployer, AZURE_ROLES.contributor, groupId, "Deployers change the stack's resources, serving included", undefined, "resource group");
+            assign("deployer-acr-push", deployer, AZURE_ROLES.acrPush, args.containerRegistryId, "Deployers push serving images", undefined, "container registry");
         }
 
         const brief = (p: Principal) => ({ objectId: p.objectId, name: p.name ?? p.objectId });
@@ -88,6 +94,6 @@ export class AzureAccess extends pulumi.ComponentResource {
                   }
                 : {}),
         };
-        this.registerOutputs({ roles });
+        this.registerOutputs({ roles, assignments: declared });
     }
 }

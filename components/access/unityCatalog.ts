@@ -94,20 +94,21 @@ export class UnityCatalogAccess extends pulumi.ComponentResource {
         );
         const devSchema = new databricks.Schema(
             `${name}-dev-schema`,
-            { catalogName: catalog.name, name: args.devSchema, comment: "Candidates: data scientists register models and set candidate aliases here", ...(owner ? { owner } : {}) },
-            child,
+            { catalogName: args.catalog, name: args.devSchema, comment: "Candidates: data scientists register models and set candidate aliases here", ...(owner ? { owner } : {}) },
+            // The catalog by its name (a plain value the plan and the policy pack can read), after it exists.
+            { ...child, dependsOn: [catalog] },
         );
         const prdSchema = new databricks.Schema(
             `${name}-prd-schema`,
             {
-                catalogName: catalog.name,
+                catalogName: args.catalog,
                 name: args.prdSchema,
                 comment: "What prd serves: owned by the deployers; versions arrive only by promotion",
                 // Its own path, which the data scientists' storage role cannot write (AzureAccess).
                 storageRoot: abfss("models", MANAGED_STORAGE.prdSchema),
                 ...(owner ? { owner } : {}),
             },
-            child,
+            { ...child, dependsOn: [catalog] },
         );
 
         // Securables by their names (plain values, so the plan and the policy pack see them), after

@@ -78,3 +78,16 @@ export interface DeclaredRoles {
     prdSchema?: string;
     catalog?: string;
 }
+
+/** A role assignment the access component declared, in plain values (its ids hold the subscription). */
+export interface DeclaredAssignment {
+    /** The RoleAssignment's logical name. */
+    name: string;
+    principalId: string;
+    /** The built-in role's GUID. */
+    role: string;
+    /** What it is scoped to, in words: "container data", "resource group", "container registry". */
+    scope: string;
+    /** Carries an ABAC condition. */
+    conditioned: boolean;
+}

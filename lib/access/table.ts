@@ -1,7 +1,7 @@
 // "Who can do what", read from what a stack declares (its planned resources): role assignments,
 // app role assignments, Unity Catalog grants and owners. Shown by `npm run plan` for a reviewer,
 // and compared between stacks by `npm run plan -- --compare dev prd`.
-import { AZURE_ROLES, DATA_ROLES, roleNameOf, WRITE_ROLES, type DeclaredRoles } from "./roles";
+import { AZURE_ROLES, DATA_ROLES, roleNameOf, WRITE_ROLES, type DeclaredAssignment, type DeclaredRoles } from "./roles";
 
 /** The capabilities a row answers for, in the table's order. */
 export const CAPABILITIES = ["read data", "register models", "promote", "deploy", "call scoring API"] as const;
@@ -45,6 +45,7 @@ export function accessTable(resources: readonly Declared[]): AccessRow[] {
     const schemas = resources.filter((r) => r.type === "databricks:index/schema:Schema");
     const holdsRegistry = roles.prdSchema !== undefined && schemas.length > 0;
     const prdSchemaResource = schemas.find((s) => `${str(s.inputs.catalogName)}.${str(s.inputs.name)}` === roles.prdSchema);
+    const dataContainer = (scope: string) => scope.replace(/^container /, "");
 
     const byPrincipal = new Map<string, { objectId?: string; name?: string; roles: string[] }>();
     const add = (p: { objectId: string; name?: string }, role: string) => {
@@ -57,8 +58,16 @@ export function accessTable(resources: readonly Declared[]): AccessRow[] {
     roles.deployers.forEach((p) => add(p, "deployer"));
     roles.scoringClients.forEach((p) => add(p, "scoring client"));
 
-    const azureRoles = (objectId: string) =>
-        assignments.filter((a) => str(a.inputs.principalId).toLowerCase() === objectId.toLowerCase()).map((a) => ({ role: str(a.inputs.roleDefinitionId).split("/").pop()!.toLowerCase(), scope: str(a.inputs.scope), conditioned: a.inputs.condition !== undefined }));
+    // The access component's own assignments as it declared them, then any other assignment whose
+    // role is known (a preview does not know role definition ids: they hold the subscription).
+    const declared = (access?.outputs?.assignments ?? []) as DeclaredAssignment[];
+    const declaredNames = new Set(declared.map((d) => d.name));
+    const azureRoles = (objectId: string) => [
+        ...declared.filter((d) => d.principalId.toLowerCase() === objectId.toLowerCase()).map((d) => ({ role: d.role, scope: d.scope, conditioned: d.conditioned })),
+        ...assignments
+            .filter((a) => !declaredNames.has(a.name) && str(a.inputs.principalId).toLowerCase() === objectId.toLowerCase() && /roleDefinitions\/[0-9a-f-]{36}$/i.test(str(a.inputs.roleDefinitionId)))
+            .map((a) => ({ role: str(a.inputs.roleDefinitionId).split("/").pop()!.toLowerCase(), scope: str(a.inputs.scope).split("/").slice(-2).join(" "), conditioned: a.inputs.condition !== undefined })),
+    ];
     const ucPrivileges = (name: string | undefined, target: (g: Declared) => boolean) =>
         name === undefined ? [] : grants.filter(target).flatMap((g) => grantsOf(g).filter((x) => x.principal.toLowerCase() === name.toLowerCase()).flatMap((x) => x.privileges));
     const onSchema = (schema: string | undefined) => (g: Declared) => schema !== undefined && str(g.inputs.schema) === schema;
@@ -69,7 +78,7 @@ export function accessTable(resources: readonly Declared[]): AccessRow[] {
         const objectId = entry.objectId!;
         const azure = azureRoles(objectId);
         const dataRoles = azure.filter((a) => DATA_ROLES.includes(a.role));
-        const containers = dataRoles.map((a) => `${a.scope.split("/").pop()}${a.conditioned ? " (not the prd schema's files)" : ""}`);
+        const containers = dataRoles.map((a) => `${dataContainer(a.scope)}${a.conditioned ? " (not the prd schema's files)" : ""}`);
         const files = ucPrivileges(entry.name, onDataLocation);
         const readData = [containers.length ? `blobs: ${containers.join(", ")}` : "", files.length ? `Unity Catalog: ${files.join(", ")} on data` : ""].filter(Boolean).join("; ");
         const devPrivileges = ucPrivileges(entry.name, onSchema(roles.devSchema));
@@ -85,7 +94,7 @@ export function accessTable(resources: readonly Declared[]): AccessRow[] {
                 : prdPrivileges.length
                   ? `no (${roles.prdSchema}: ${prdPrivileges.join(", ")})`
                   : NO;
-        const writes = azure.filter((a) => WRITE_ROLES.includes(a.role)).map((a) => `${roleNameOf(a.role)} on ${a.scope.split("/").slice(-2).join(" ")}`).sort();
+        const writes = azure.filter((a) => WRITE_ROLES.includes(a.role)).map((a) => `${roleNameOf(a.role)} on ${a.scope}`).sort();
         const reads = azure.filter((a) => a.role === AZURE_ROLES.reader).length ? " (Reader)" : "";
         const deploy = writes.length ? `yes: ${writes.join(", ")}` : `${NO}${reads}`;
         const callApi = appRoles.some((a) => str(a.inputs.principalObjectId).toLowerCase() === objectId.toLowerCase()) ? "yes (Scoring.Invoke)" : NO;
