@@ -634,7 +634,7 @@ describe("stack configuration: edits that must never pass", () => {
 
     describe("5. values Azure would refuse at deploy", () => {
         it("reduces a Databricks registry URL copied from the browser to its origin, with a notice", () => {
-            const config = parsePlatformConfig(validRawConfig({ registry: { kind: "unity-catalog", catalog: "main", host: "https://adb-123.4.azuredatabricks.net/?o=123#ml/models/main.risk.fraud" } }), "dev");
+            const config = parsePlatformConfig(validRawConfig({ serving: { containerRegistrySku: "Basic" }, registry: { kind: "unity-catalog", catalog: "main", host: "https://adb-123.4.azuredatabricks.net/?o=123#ml/models/main.risk.fraud" } }), "dev");
             assert.strictEqual(config.registry.host, "https://adb-123.4.azuredatabricks.net");
             assert.deepStrictEqual(config.warnings, [
                 'mlflow-platform:registry.host: using https://adb-123.4.azuredatabricks.net; the rest of "https://adb-123.4.azuredatabricks.net/?o=123#ml/models/main.risk.fraud" (a page address copied from the browser?) was left out, since the registry\'s API answers at the workspace\'s root. Write just https://adb-123.4.azuredatabricks.net to silence this notice.',
