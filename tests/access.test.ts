@@ -259,6 +259,28 @@ describe("access as code", () => {
         });
     });
 
+    it("prd with no deployer (none named, and Entra reports no deploying identity) stops with the key to set", async () => {
+        const path = await import("path");
+        const { readStackConfig } = await import("../lib/stackFiles");
+        const { PROJECT_DIR } = await import("./helpers/fixtures");
+        const stack = readStackConfig(PROJECT_DIR, "prd");
+        const program = path.join(PROJECT_DIR, "index.ts");
+        const mocks: pulumi.runtime.Mocks = {
+            ...deployedAzureMocks,
+            call: (args) => (args.token === "azuread:index/getClientConfig:getClientConfig" ? { ...MOCK_IDENTITY, objectId: "" } : deployedAzureMocks.call(args)),
+        };
+        await assert.rejects(
+            recordProgram(
+                () => {
+                    delete require.cache[require.resolve(program)];
+                    return require(program);
+                },
+                { project: stack.project, stack: "prd", config: stack.config, mocks, preview: false },
+            ),
+            /mlflow-platform:access\.deployers is empty and the deploying identity cannot be found \(azuread getClientConfig gave no object id\): prd needs a deployer/,
+        );
+    });
+
     describe("no moment without authentication", () => {
         const azure = new FakeContainerApps();
         let endpoint: string;
