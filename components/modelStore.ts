@@ -52,6 +52,10 @@ export class ModelStore extends pulumi.ComponentResource {
                 resourceGroupName: this.resourceGroupName,
                 location: args.location,
                 kind: "StorageV2",
+                // Hierarchical namespace (ADLS Gen2): Unity Catalog storage credentials and external
+                // locations, `abfss://` paths and the Data Lake API that promotion copies files with
+                // all need it. Set at creation only; changing it replaces the account.
+                isHnsEnabled: true,
                 sku: { name: args.sku },
                 accessTier: "Hot",
                 enableHttpsTrafficOnly: true,
@@ -75,8 +79,10 @@ export class ModelStore extends pulumi.ComponentResource {
                 blobServicesName: "default",
                 deleteRetentionPolicy: { enabled: args.softDeleteEnabled, days: args.blobSoftDeleteDays },
                 containerDeleteRetentionPolicy: { enabled: args.softDeleteEnabled, days: args.containerSoftDeleteDays },
-                // Versioning keeps every overwritten model file, not only deleted ones.
-                isVersioningEnabled: true,
+                // No blob versioning: Azure does not support it on accounts with a hierarchical
+                // namespace. Model files are written once per registered version, and soft delete
+                // (blobs and directories) covers deletion.
+                isVersioningEnabled: false,
             },
             { parent: this },
         );

@@ -53,7 +53,7 @@ describe("ModelStore", () => {
         const blob = onlyOfType(plan, "azure-native:storage:BlobServiceProperties").inputs;
         assert.deepStrictEqual(blob.deleteRetentionPolicy, { enabled: true, days: 14 });
         assert.deepStrictEqual(blob.containerDeleteRetentionPolicy, { enabled: true, days: 21 });
-        assert.strictEqual(blob.isVersioningEnabled, true);
+        assert.strictEqual(blob.isVersioningEnabled, false, "not supported with a hierarchical namespace");
         assert.strictEqual(blob.accountName, "mlplattest01");
         assert.strictEqual(blob.blobServicesName, "default");
 

@@ -122,7 +122,8 @@ describe("plan of the shipped stacks", () => {
         assert.match(text, /^ {6}minimumTlsVersion: TLS1_2$/m);
         assert.match(text, /^ {6}allowBlobPublicAccess: false$/m);
         assert.match(text, /^ {6}parameters\.enableNoPublicIp\.value: true$/m);
-        assert.match(text, /^ {6}isVersioningEnabled: true$/m);
+        assert.match(text, /^ {6}isVersioningEnabled: false$/m);
+        assert.match(text, /^ {6}isHnsEnabled: true$/m);
         assert.match(text, /^Summary: 29 resources to create \(24 cloud or dynamic resources, 5 components\), 4 protected, 1 read from existing sources\.$/m);
         assert.match(text, /^= pulumi:pulumi:StackReference {2}organization\/mlflow-platform\/dev {2}\(read\)$/m);
     });

@@ -28,11 +28,12 @@ const secureAccount = {
     allowSharedKeyAccess: false,
     allowCrossTenantReplication: false,
     allowBlobPublicAccess: false,
+    isHnsEnabled: true,
 };
 const recoverableBlob = {
     deleteRetentionPolicy: { enabled: true, days: 7 },
     containerDeleteRetentionPolicy: { enabled: true, days: 7 },
-    isVersioningEnabled: true,
+    isVersioningEnabled: false,
 };
 const goodGroup = {
     ipAddress: { type: "Private" },
@@ -83,7 +84,8 @@ describe("policy rules", () => {
         ["a public container", resource(T.container, { publicAccess: "Blob" }), "dev", /no-public-blob-access: publicAccess is "Blob", must be "None"/],
         ["blob soft delete off", resource(T.blob, { ...recoverableBlob, deleteRetentionPolicy: { enabled: false, days: 7 } }), "dev", /storage-recoverable: deleteRetentionPolicy.enabled is false, must be true/],
         ["container soft delete of 0 days", resource(T.blob, { ...recoverableBlob, containerDeleteRetentionPolicy: { enabled: true, days: 0 } }), "dev", /containerDeleteRetentionPolicy.days is 0, must be at least 1/],
-        ["versioning off", resource(T.blob, { ...recoverableBlob, isVersioningEnabled: false }), "prd", /isVersioningEnabled is false, must be true/],
+        ["container soft delete off", resource(T.blob, { ...recoverableBlob, containerDeleteRetentionPolicy: { enabled: false, days: 7 } }), "prd", /containerDeleteRetentionPolicy\.enabled is false, must be true/],
+        ["a flat namespace", resource(T.account, { ...secureAccount, isHnsEnabled: false }), "dev", /isHnsEnabled is false, must be true/],
         ["a registry admin user", resource(T.registry, { adminUserEnabled: true }), "dev", /container-registry-admin-disabled: adminUserEnabled is true, must be false/],
         ["an ACI pull by password", resource(T.group, { ...goodGroup, imageRegistryCredentials: [{ server: "r", username: "u", password: "p" }] }), "dev", /images-pulled-by-identity: registry credential 0 uses a password/],
         ["a Container Apps pull by password", resource(T.app, { ...goodApp, configuration: { ...goodApp.configuration, registries: [{ server: "r", username: "u", passwordSecretRef: "pw" }] } }), "dev", /registry credential 0 uses a password/],

@@ -188,6 +188,7 @@ export const RULES: readonly PolicyRule[] = [
                 ? []
                 : [
                       ...expect(r, "kind", "StorageV2", "the platform's account kind"),
+                      ...expect(r, "isHnsEnabled", true, "Unity Catalog external locations and abfss:// paths need a hierarchical namespace"),
                       ...expect(r, "enableHttpsTrafficOnly", true, "data must not travel unencrypted"),
                       ...expect(r, "minimumTlsVersion", "TLS1_2", "older TLS versions are broken"),
                       ...expect(r, "defaultToOAuthAuthentication", true, "Entra ID, not account keys, is the default"),
@@ -198,14 +199,13 @@ export const RULES: readonly PolicyRule[] = [
     {
         name: "storage-recoverable",
         scope: "resource",
-        description: "Blob soft delete, container soft delete and blob versioning are on, so a deleted or overwritten model file can be recovered.",
+        description: "Blob and container soft delete are on, so a deleted model file or container can be recovered (blob versioning is not available with a hierarchical namespace).",
         enforcement: everywhere,
         check: (r) => {
             if (r.type !== T.blobService) return [];
             const problems = [
                 ...expect(r, "deleteRetentionPolicy.enabled", true, "deleted blobs must be recoverable"),
                 ...expect(r, "containerDeleteRetentionPolicy.enabled", true, "deleted containers must be recoverable"),
-                ...expect(r, "isVersioningEnabled", true, "overwritten model files must be recoverable"),
             ];
             for (const policy of ["deleteRetentionPolicy", "containerDeleteRetentionPolicy"]) {
                 const days = get(r.props, `${policy}.days`);
