@@ -135,6 +135,6 @@ export = async () => {
         skippedModels: skipped,
         // Callers ask Entra for a token with this scope (`npm run smoke -- --entra-scope ...`).
         scoringApi: scoringApi ? pulumi.output({ clientId: scoringApi.clientId, scope: scoringApi.scope }) : undefined,
-        unityCatalog: unityCatalog ? pulumi.output({ catalog: unityCatalog.catalogName, prdSchema: unityCatalog.prdSchemaName }) : undefined,
+        ...(unityCatalog ? { unityCatalog: pulumi.output({ catalog: unityCatalog.catalogName, prdSchema: unityCatalog.prdSchemaName }) } : {}),
     };
 };
