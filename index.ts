@@ -6,12 +6,15 @@
 // - whether each model is registered at all (an unregistered one is skipped, with a warning);
 // - each model version, which names its image tag and revision (ModelServing.create waits for it).
 import * as pulumi from "@pulumi/pulumi";
+import * as databricks from "@pulumi/databricks";
 import { loadPlatformConfig, stackReferenceName } from "./lib/config";
 import { deploymentContext } from "./lib/deployment";
 import { skipWarning } from "./lib/serving/bootstrap";
 import { ModelStore } from "./components/modelStore";
 import { MlflowWorkspace } from "./components/mlflowWorkspace";
 import { ModelServing } from "./components/serving/modelServing";
+import { RegistrationJob } from "./components/registrationJob";
+import { registrationSchemaOf } from "./lib/registration/target";
 import { settled } from "./lib/outputs";
 
 /** The current organization; self-managed backends (and the plan's mock runtime) have none to give. */
@@ -53,6 +56,24 @@ export = async () => {
           ? (new pulumi.StackReference(stackReferenceName(config.registry.hostFromStack, currentOrganization())).requireOutput("workspaceUrl") as pulumi.Output<string>)
           : mlflow.workspaceUrl;
 
+    // The stack whose workspace holds the registry declares the registration job (`npm run register`).
+    const holdsRegistry = !config.registry.host && !config.registry.hostFromStack;
+    const target = registrationSchemaOf(config.registry.kind, config.models.map((m) => m.model));
+    if (holdsRegistry && target.reason && pulumi.runtime.hasEngine()) pulumi.log.warn(target.reason);
+    const registration =
+        holdsRegistry && !target.reason
+            ? new RegistrationJob(`${env}-register-model`, {
+                  // Minimal provider for this workspace; issue 14 brings the configured one (and the roles).
+                  provider: new databricks.Provider(`${env}-databricks`, { host: mlflow.workspaceUrl, azureWorkspaceResourceId: mlflow.workspaceResourceId }),
+                  registryKind: config.registry.kind,
+                  schema: target.schema,
+                  runners: [], // issue 14: the data scientists' group gets CAN_MANAGE_RUN
+                  workspaceFolder: "/Shared/mlflow-platform",
+                  experiment: "/Shared/mlflow-platform/registrations",
+                  tags: config.tags,
+              })
+            : undefined;
+
     const { serve, skipped } = await context.registeredModels(config.models, await settled(registryUrl));
     for (const entry of skipped) pulumi.log.warn(skipWarning(entry));
 
@@ -87,5 +108,6 @@ export = async () => {
         containerRegistry: serving.loginServer,
         models: pulumi.output(serving.models),
         skippedModels: skipped,
+        registrationJob: registration && pulumi.output({ jobId: registration.jobId, jobUrl: registration.jobUrl, registryKind: config.registry.kind, schema: target.schema }),
     };
 };
