@@ -75,7 +75,8 @@ export class RegistrationJob extends pulumi.ComponentResource {
             children,
         );
 
-        const parameters = JOB_PARAMETERS.flatMap((p) => [`--${p}`, `{{job.parameters.${p}}}`]);
+        // One `--name=value` token each, so an empty value (no sample, no alias) stays one argument.
+        const parameters = JOB_PARAMETERS.map((p) => `--${p}={{job.parameters.${p}}}`);
         const fixed = ["--registry", registryUri(args.registryKind), "--experiment", args.experiment, ...(args.schema ? ["--schema", args.schema] : [])];
 
         const job = new databricks.Job(

@@ -66,7 +66,7 @@ describe("RegistrationJob", () => {
             pythonFile: "/Shared/mlflow-platform/register_model.py",
             source: "WORKSPACE",
             parameters: [
-                "--pickle", "{{job.parameters.pickle}}", "--model", "{{job.parameters.model}}", "--sample", "{{job.parameters.sample}}", "--alias", "{{job.parameters.alias}}",
+                "--pickle={{job.parameters.pickle}}", "--model={{job.parameters.model}}", "--sample={{job.parameters.sample}}", "--alias={{job.parameters.alias}}",
                 "--registry", "databricks-uc", "--experiment", "/Shared/mlflow-platform/registrations", "--schema", "main.dev_models",
             ],
         });
@@ -98,7 +98,7 @@ describe("RegistrationJob", () => {
         const { plan } = await deployed({ runners: [], registryKind: "databricks", schema: undefined });
         assert.strictEqual(byType(plan, "databricks:index/permissions:Permissions").length, 0);
         const parameters = (onlyOfType(plan, "databricks:index/job:Job").inputs as any).tasks[0].sparkPythonTask.parameters as string[];
-        assert.deepStrictEqual(parameters.slice(8), ["--registry", "databricks", "--experiment", "/Shared/mlflow-platform/registrations"]);
+        assert.deepStrictEqual(parameters.slice(4), ["--registry", "databricks", "--experiment", "/Shared/mlflow-platform/registrations"]);
     });
 
     it("refuses a Unity Catalog registry without the schema to register into", async () => {

@@ -331,6 +331,17 @@ class WholeRuns(unittest.TestCase):
             self.assertIn(expected, line["error"])
         self.assertEqual(calls(self.record), [])
 
+    def test_the_jobs_empty_parameters_mean_no_sample_and_no_alias(self):
+        pkl = self.write_pickle("sklearn.linear_model.LogisticRegression()")
+        fake = fake_mlflow(self.record)
+        # As the job passes them: one --name=value token each, empty when not given.
+        result, line = self.run_script([f"--pickle={pkl}", "--model=fraud", "--sample=", "--alias=", "--registry", "databricks-uc", "--schema", "main.dev"], fake)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(line, {"name": "main.dev.fraud", "version": "4", "model_uri": "models:/main.dev.fraud/4", "flavour": "sklearn"})
+        logged = next(c for c in calls(self.record) if c["call"] == "sklearn.log_model")
+        self.assertIsNone(logged["signature"])
+        self.assertNotIn("set_registered_model_alias", [c["call"] for c in calls(self.record)])
+
     def test_without_mlflow_it_says_how_to_install_it(self):
         pkl = self.write_pickle("scorer.ThresholdScorer()")
         result, line = self.run_script(["--pickle", pkl, "--model", "fraud"])
