@@ -6,6 +6,7 @@
 // - whether each model is registered at all (an unregistered one is skipped, with a warning);
 // - each model version, which names its image tag and revision (ModelServing.create waits for it).
 import * as pulumi from "@pulumi/pulumi";
+import * as databricks from "@pulumi/databricks";
 import { ConfigError, loadPlatformConfig, stackReferenceName } from "./lib/config";
 import { deploymentContext } from "./lib/deployment";
 import { skipWarning } from "./lib/serving/bootstrap";
@@ -16,6 +17,8 @@ import { AzureAccess } from "./components/access/azureAccess";
 import { deployingIdentity } from "./components/access/deployingIdentity";
 import { ScoringApi } from "./components/access/scoringApi";
 import { MANAGED_STORAGE, UnityCatalogAccess } from "./components/access/unityCatalog";
+import { RegistrationJob, type DatabricksPrincipal } from "./components/registrationJob";
+import { registrationSchemaOf } from "./lib/registration/target";
 import { settled } from "./lib/outputs";
 
 /** The current organization; self-managed backends (and the plan's mock runtime) have none to give. */
@@ -79,6 +82,33 @@ export = async () => {
           })
         : undefined;
 
+    // The registration job (`npm run register`) lives where the registry does. Data scientists may run
+    // it; it registers into the dev schema only. Unity Catalog: issue 14's provider and schema.
+    const target = schemas
+        ? { schema: `${schemas.catalog}.${schemas.devSchema}` }
+        : !config.registry.host && !config.registry.hostFromStack
+          ? registrationSchemaOf(config.registry.kind, config.models.map((m) => m.model))
+          : undefined;
+    if (target?.reason && pulumi.runtime.hasEngine()) pulumi.log.warn(target.reason);
+    const runners: DatabricksPrincipal[] = config.access.dataScientists.flatMap((p): DatabricksPrincipal[] => {
+        if (!p.name) return [];
+        return [p.type === "group" ? { groupName: p.name } : p.type === "user" ? { userName: p.name } : { servicePrincipalName: p.name }];
+    });
+    const registration =
+        target && !target.reason
+            ? new RegistrationJob(`${env}-register-model`, {
+                  provider:
+                      unityCatalog?.provider ??
+                      new databricks.Provider(`${env}-databricks`, { host: mlflow.workspaceUrl, azureWorkspaceResourceId: mlflow.workspaceResourceId }),
+                  registryKind: config.registry.kind,
+                  schema: target.schema,
+                  runners,
+                  workspaceFolder: "/Shared/mlflow-platform",
+                  experiment: "/Shared/mlflow-platform/registrations",
+                  tags: config.tags,
+              })
+            : undefined;
+
     const { serve, skipped } = await context.registeredModels(config.models, await settled(registryUrl));
     const scoringApi =
         config.serving.platform === "containerapp"
@@ -136,5 +166,6 @@ export = async () => {
         // Callers ask Entra for a token with this scope (`npm run smoke -- --entra-scope ...`).
         scoringApi: scoringApi ? pulumi.output({ clientId: scoringApi.clientId, scope: scoringApi.scope }) : undefined,
         ...(unityCatalog ? { unityCatalog: pulumi.output({ catalog: unityCatalog.catalogName, prdSchema: unityCatalog.prdSchemaName }) } : {}),
+        ...(registration ? { registrationJob: pulumi.output({ jobId: registration.jobId, jobUrl: registration.jobUrl, registryKind: config.registry.kind, schema: target?.schema }) } : {}),
     };
 };

@@ -20,7 +20,8 @@ describe("plan of the shipped stacks", () => {
     it("declares the same storage, workspace, serving and scoring API in dev and prd; dev alone, holding the registry, declares Unity Catalog", () => {
         const unityCatalog = (r: { type: string; name: string }) => r.type.startsWith("databricks:") || r.type === "pulumi:providers:databricks" || r.name.startsWith("dev-unity-catalog");
         const platformShape = (plan: Plan) =>
-            plan.resources.filter((r) => !r.read && r.parent !== `${plan.stack}-serving` && !unityCatalog(r)).map((r) => `${r.type} ${r.name.replace(/^(dev|prd)-/, "")}`).sort();
+            // Only the stack holding the registry declares Unity Catalog objects and the registration job.
+            plan.resources.filter((r) => !r.read && r.parent !== `${plan.stack}-serving` && !unityCatalog(r) && !r.name.startsWith(`${plan.stack}-register-model`)).map((r) => `${r.type} ${r.name.replace(/^(dev|prd)-/, "")}`).sort();
         assert.deepStrictEqual(platformShape(dev), platformShape(prd));
         assert.strictEqual(byType(dev, "azure-native:app:ContainerApp").length, 1, "dev serves on Container Apps too");
         assert.strictEqual(byType(dev, "azure-native:containerinstance:ContainerGroup").length, 0);
@@ -54,12 +55,15 @@ describe("plan of the shipped stacks", () => {
                 "databricks:index/catalog:Catalog",
                 "databricks:index/externalLocation:ExternalLocation",
                 "databricks:index/grants:Grants",
+                "databricks:index/job:Job",
                 "databricks:index/schema:Schema",
                 "databricks:index/storageCredential:StorageCredential",
+                "databricks:index/workspaceFile:WorkspaceFile",
                 "docker-build:index:Image",
                 "mlflow-platform:access:AzureAccess",
                 "mlflow-platform:access:ScoringApi",
                 "mlflow-platform:access:UnityCatalogAccess",
+                "mlflow-platform:jobs:RegistrationJob",
                 "mlflow-platform:mlflow:MlflowWorkspace",
                 "mlflow-platform:serving:ModelServing",
                 "mlflow-platform:storage:ModelStore",
@@ -212,7 +216,7 @@ describe("npm run plan (command line)", () => {
         const { code, stdout } = await planCli("dev");
         assert.strictEqual(code, 0);
         assert.match(stdout, /^Plan for stack "dev"/);
-        assert.match(stdout, /Summary: 42 resources to create/);
+        assert.match(stdout, /Summary: 45 resources to create/);
         assert.match(stdout, /\n\nWho can do what in "dev" \(from the declared role assignments, app role assignments and grants\):\n.*\n.*\n {2}deploying identity +deployer \(found at deploy\)/);
     });
 

@@ -37,6 +37,8 @@ const names = (principals: Principal[]) => principals.map((p) => p.name).filter(
 export class UnityCatalogAccess extends pulumi.ComponentResource {
     readonly catalogName: pulumi.Output<string>;
     readonly prdSchemaName: pulumi.Output<string>;
+    /** The `databricks` provider of this workspace, for other workspace resources (the registration job). */
+    readonly provider: databricks.Provider;
 
     constructor(name: string, args: UnityCatalogAccessArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlflow-platform:access:UnityCatalogAccess", name, {}, opts);
@@ -47,6 +49,7 @@ export class UnityCatalogAccess extends pulumi.ComponentResource {
             { host: args.workspaceUrl, azureWorkspaceResourceId: args.workspaceResourceId },
             { parent: this },
         );
+        this.provider = provider;
         const child = { parent: this, provider };
         const scientists = names(args.roles.dataScientists);
         const deployers = names(args.roles.deployers);

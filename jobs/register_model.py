@@ -1,0 +1,461 @@
+"""Registers a pickled model as a version in an MLflow model registry.
+
+    python jobs/register_model.py --pickle PATH --model NAME [--sample PATH] [--alias ALIAS]
+                                  [--registry databricks-uc|databricks|mlflow] [--schema CATALOG.SCHEMA]
+                                  [--experiment PATH] [--timeout SECONDS]
+
+PATH is a local file, or an abfss:// URI when it runs as a Databricks job (read through Spark and
+the Unity Catalog external location that covers it). The pickle must hold an object with a
+`predict` method: a scikit-learn estimator is logged with the scikit-learn flavour, anything else
+as a pyfunc model that calls its `predict`. A sample (CSV, JSON or Parquet) gives the signature and
+the input example. The version's pip requirements pin the libraries that unpickled the object, at
+the versions installed here. The last line printed is one JSON object:
+{"name": ..., "version": ..., "model_uri": "models:/<name>/<version>"}; on failure it is
+{"error": ...} and the exit status is 1.
+
+Only the part after "MLflow" below needs MLflow; everything before it is plain Python so it can be
+tested without MLflow. Unpickling runs code from the file: register only pickles you trust.
+"""
+import argparse
+import csv
+import importlib.metadata
+import io
+import json
+import os
+import pickle
+import pickletools
+import re
+import sys
+import tempfile
+import time
+
+REGISTRIES = ("databricks-uc", "databricks", "mlflow")
+SAMPLE_ROWS = 5
+
+
+class RegistrationError(Exception):
+    """A problem the user can fix; its message is shown as it is."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading files: local paths, or abfss:// through Spark on Databricks.
+
+
+def read_bytes(path, what, spark_reader=None):
+    """The file's bytes. abfss:// URIs go through `spark_reader` (Spark's binaryFile source)."""
+    if path.startswith("abfss://"):
+        reader = spark_reader or _spark_binary_reader
+        return reader(path, what)
+    if re.match(r"^[a-z][a-z0-9+.-]*://", path):
+        raise RegistrationError(f"{what} {path}: only local paths and abfss:// URIs can be read")
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise RegistrationError(f"{what} {path} does not exist") from None
+    except IsADirectoryError:
+        raise RegistrationError(f"{what} {path} is a folder, not a file") from None
+    except PermissionError:
+        raise RegistrationError(f"{what} {path} cannot be read (permission denied)") from None
+
+
+def _spark_binary_reader(uri, what):
+    # Serverless compute reaches cloud storage only through Unity Catalog external locations, and
+    # Spark's binaryFile source reads a file's bytes that way (no local mount on serverless).
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise RegistrationError(f"{what} {uri}: abfss:// paths are read with Spark, which only a Databricks job has here; pass a local path") from None
+    spark = SparkSession.builder.getOrCreate()
+    try:
+        rows = spark.read.format("binaryFile").load(uri).select("content").collect()
+    except Exception as err:  # Spark raises AnalysisException subclasses without a stable import path
+        text = str(err)
+        if "PATH_NOT_FOUND" in text or "Path does not exist" in text:
+            raise RegistrationError(f"{what} {uri} does not exist in the container: check the path, or upload it (npm run register -- --upload)") from None
+        if "PERMISSION_DENIED" in text or "AuthorizationPermissionMismatch" in text or "does not have" in text:
+            raise RegistrationError(f"{what} {uri} cannot be read by the job's identity: it needs READ FILES on the external location of that container") from None
+        raise RegistrationError(f"{what} {uri} could not be read: {text.splitlines()[0] if text else type(err).__name__}") from None
+    if not rows:
+        raise RegistrationError(f"{what} {uri} does not exist in the container: check the path, or upload it (npm run register -- --upload)")
+    return bytes(rows[0][0])
+
+
+# ---------------------------------------------------------------------------------------------
+# The pickle.
+
+# Files people mistake for pickles, by their first bytes.
+_NOT_PICKLES = (
+    (b"PK\x03\x04", "a zip archive (a saved MLflow model, Keras model or wheel?)"),
+    (b"\x1f\x8b", "a gzip file (joblib.dump(..., compress=...)?): save it uncompressed, with pickle.dump or joblib.dump without compress"),
+    (b"\x78\x01", "a zlib-compressed file (joblib.dump(..., compress=...)?): save it uncompressed"),
+    (b"\x78\x9c", "a zlib-compressed file (joblib.dump(..., compress=...)?): save it uncompressed"),
+    (b"\x78\xda", "a zlib-compressed file (joblib.dump(..., compress=...)?): save it uncompressed"),
+    (b"\x89HDF", "an HDF5 file (a Keras model?)"),
+    (b"\x93NUMPY", "a NumPy array file (.npy)"),
+    (b"PAR1", "a Parquet file"),
+    (b"<", "text that looks like HTML or XML (an error page saved instead of the file?)"),
+    (b"{", "JSON text"),
+)
+
+
+def check_pickle_bytes(data, path):
+    """Refuses files that are not a pickle stream, before anything is unpickled."""
+    if not data:
+        raise RegistrationError(f"{path} is empty: it holds no pickled model")
+    for magic, looks_like in _NOT_PICKLES:
+        if data.startswith(magic):
+            raise RegistrationError(f"{path} is not a pickle: it is {looks_like}")
+    try:
+        # Walks the opcodes without executing any of them.
+        for _ in pickletools.genops(io.BytesIO(data)):
+            pass
+    except Exception:
+        raise RegistrationError(f"{path} is not a pickle (or is truncated): Python's pickle format does not parse it") from None
+
+
+class _RecordingUnpickler(pickle.Unpickler):
+    """An unpickler that notes every module the pickle imports classes or functions from."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self.modules = set()
+
+    def find_class(self, module, name):
+        self.modules.add(module)
+        self.last = (module, name)
+        return super().find_class(module, name)
+
+
+def load_pickle(data, path):
+    """The unpickled object and the modules it was built from."""
+    check_pickle_bytes(data, path)
+    unpickler = _RecordingUnpickler(io.BytesIO(data))
+    try:
+        obj = unpickler.load()
+    except ModuleNotFoundError as err:
+        raise RegistrationError(
+            f"{path} needs the Python module {err.name!r}, which is not installed here: install the library that provides it "
+            "(for the job, add it to the job environment's dependencies)"
+        ) from None
+    except AttributeError as err:
+        text = str(err)
+        module, name = getattr(unpickler, "last", ("", ""))
+        if module == "__main__":
+            raise RegistrationError(
+                f"{path} refers to {name}, a class or function defined in the script or notebook that trained it (__main__), which does not exist here: "
+                "move it into an importable module, or wrap the model in a scikit-learn Pipeline"
+            ) from None
+        raise RegistrationError(f"{path} refers to {module}.{name}, which the installed {module.split('.')[0]} does not have: install the library version it was pickled with") from None
+    except Exception as err:
+        raise RegistrationError(f"{path} could not be unpickled: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")) from None
+    check_model(obj, path)
+    return obj, unpickler.modules
+
+
+def check_model(obj, path):
+    """A model is an instance with a callable `predict`; anything else is refused."""
+    if isinstance(obj, type):
+        raise RegistrationError(f"{path} holds the class {obj.__module__}.{obj.__qualname__}, not a fitted model: pickle an instance (the trained estimator)")
+    if callable(getattr(obj, "predict", None)):
+        return
+    kind = f"{type(obj).__module__}.{type(obj).__qualname__}" if type(obj).__module__ != "builtins" else type(obj).__name__
+    hint = ""
+    if isinstance(obj, dict):
+        inner = [str(k) for k, v in obj.items() if callable(getattr(v, "predict", None))]
+        hint = f": its key {inner[0]!r} holds one; pickle that object on its own" if inner else f" (keys: {', '.join(map(str, list(obj)[:5]))})"
+    elif isinstance(obj, (list, tuple)):
+        inner = [i for i, v in enumerate(obj) if callable(getattr(v, "predict", None))]
+        hint = f": item {inner[0]} holds one; pickle that object on its own" if inner else ""
+    raise RegistrationError(f"{path} holds a {kind}, not a model: a model must have a predict method{hint}")
+
+
+def is_sklearn_estimator(obj):
+    """True for scikit-learn estimators and pipelines (and compatible ones built on sklearn.base),
+    found from the class hierarchy so that sklearn is never imported to decide."""
+    for cls in type(obj).__mro__:
+        if cls.__name__ == "BaseEstimator" and cls.__module__.split(".")[0] == "sklearn":
+            return True
+    return False
+
+
+def choose_flavour(obj):
+    return "sklearn" if is_sklearn_estimator(obj) else "pyfunc"
+
+
+def _top_level(module):
+    return module.split(".")[0]
+
+
+def pinned_requirements(modules, distributions=None, version_of=None):
+    """`dist==version` for each installed distribution providing one of `modules` (top-level
+    packages; standard library modules are skipped), sorted; unknown modules raise."""
+    distributions = distributions if distributions is not None else importlib.metadata.packages_distributions()
+    version_of = version_of or importlib.metadata.version
+    stdlib = set(sys.stdlib_module_names) | {"builtins", "__main__", "__builtin__"}
+    pins = set()
+    unknown = []
+    for top in sorted({_top_level(m) for m in modules}):
+        if top in stdlib:
+            continue
+        dists = distributions.get(top)
+        if not dists:
+            unknown.append(top)
+            continue
+        for dist in dists:
+            pins.add(f"{dist}=={version_of(dist)}")
+    if unknown:
+        raise RegistrationError(
+            f"the model uses {', '.join(unknown)}, which no installed package provides (a local module?): "
+            "the serving container could not import it; package it and install it here"
+        )
+    return sorted(pins, key=str.lower)
+
+
+# ---------------------------------------------------------------------------------------------
+# The sample.
+
+
+def _convert_column(values):
+    """CSV cells as ints, floats or text, the same for the whole column (empty cells are None)."""
+    present = [v for v in values if v != ""]
+    for kind in (int, float):
+        try:
+            converted = [kind(v) for v in present]
+        except ValueError:
+            continue
+        it = iter(converted)
+        return [None if v == "" else next(it) for v in values]
+    return [None if v == "" else v for v in values]
+
+
+def read_sample(data, path, rows=SAMPLE_ROWS):
+    """The first `rows` rows of a CSV (with a header), JSON or Parquet file as (columns, records)."""
+    lower = path.lower()
+    if lower.endswith(".csv"):
+        text = data.decode("utf-8-sig")
+        reader = csv.reader(io.StringIO(text))
+        try:
+            header = next(reader)
+        except StopIteration:
+            raise RegistrationError(f"sample {path} is empty: it needs a header row and at least one row") from None
+        body = [row for row in reader if row]
+        if not body:
+            raise RegistrationError(f"sample {path} has a header but no rows")
+        for number, row in enumerate(body[:rows], start=2):
+            if len(row) != len(header):
+                raise RegistrationError(f"sample {path} line {number} has {len(row)} values, the header has {len(header)} columns")
+        body = body[:rows]
+        columns = [_convert_column([row[i] for row in body]) for i in range(len(header))]
+        return header, [dict(zip(header, values)) for values in zip(*columns)]
+    if lower.endswith(".json"):
+        try:
+            doc = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise RegistrationError(f"sample {path} is not valid JSON: {err}") from None
+        # The scoring server's request shapes are accepted too, so serving/sample-input.json works.
+        if isinstance(doc, dict) and "dataframe_split" in doc:
+            split = doc["dataframe_split"]
+            records = [dict(zip(split["columns"], row)) for row in split.get("data", [])]
+        elif isinstance(doc, dict) and ("dataframe_records" in doc or "instances" in doc):
+            records = doc.get("dataframe_records", doc.get("instances"))
+        else:
+            records = doc
+        if not isinstance(records, list) or not records or not all(isinstance(r, dict) for r in records):
+            raise RegistrationError(f"sample {path} must be a list of records ([{{column: value}}, ...]) or a scoring request (dataframe_split, dataframe_records)")
+        records = records[:rows]
+        columns = list(dict.fromkeys(k for r in records for k in r))
+        return columns, records
+    if lower.endswith(".parquet"):
+        try:
+            import pandas
+        except ImportError:
+            raise RegistrationError(f"sample {path}: reading Parquet needs pandas and pyarrow, which are not installed here; use a CSV or JSON sample") from None
+        frame = pandas.read_parquet(io.BytesIO(data)).head(rows)
+        return list(frame.columns), frame.to_dict(orient="records")
+    raise RegistrationError(f"sample {path}: use a .csv (with a header row), .json or .parquet file")
+
+
+# ---------------------------------------------------------------------------------------------
+# Names and arguments.
+
+_RESERVED_ALIAS = re.compile(r"^(latest|[vV]\d+)$", re.IGNORECASE)
+_UC_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+
+
+def check_alias(alias):
+    if alias is None or alias == "":
+        return None
+    if _RESERVED_ALIAS.match(alias):
+        raise RegistrationError(f"alias {alias!r} is reserved by MLflow ('latest' and v<number> name versions): choose another, such as challenger")
+    if not re.match(r"^[A-Za-z0-9_-]{1,255}$", alias):
+        raise RegistrationError(f"alias {alias!r} is not allowed: use letters, digits, '_' or '-'")
+    return alias
+
+
+def full_model_name(registry, model, schema):
+    """The registered model name. In Unity Catalog a short name goes into `schema`
+    (catalog.schema), and a full name must be in it: the job registers into the dev schema only."""
+    if registry != "databricks-uc":
+        if not model.strip():
+            raise RegistrationError("model name is empty")
+        return model
+    parts = model.split(".")
+    if len(parts) == 1:
+        if not schema:
+            raise RegistrationError(f"model {model!r}: Unity Catalog names are catalog.schema.model; give the full name or --schema catalog.schema")
+        parts = schema.split(".") + parts
+    if len(parts) != 3 or not all(_UC_PART.match(p) for p in parts):
+        raise RegistrationError(f"model {model!r} is not a Unity Catalog model name: use catalog.schema.model (letters, digits, '_' or '-') or just the model's name")
+    name = ".".join(parts)
+    if schema and ".".join(parts[:2]).lower() != schema.lower():
+        raise RegistrationError(f"model {name} is outside {schema}, the schema this job registers into: give just the model's name, or {schema}.{parts[2]}")
+    return name
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="register_model.py", description="Register a pickled model in an MLflow registry.")
+    parser.add_argument("--pickle", required=True, help="the pickled model: a local path or abfss:// URI")
+    parser.add_argument("--model", required=True, help="registered model name (in Unity Catalog a short name goes into --schema)")
+    parser.add_argument("--sample", default="", help="CSV, JSON or Parquet input sample for the signature and input example")
+    parser.add_argument("--alias", default="", help="alias to set on the new version, such as challenger")
+    parser.add_argument("--registry", choices=REGISTRIES, default=None, help="databricks-uc, databricks (workspace registry) or mlflow (MLFLOW_TRACKING_URI); default: MLFLOW_REGISTRY_URI, else mlflow")
+    parser.add_argument("--schema", default="", help="Unity Catalog catalog.schema short model names go into")
+    parser.add_argument("--experiment", default="", help="experiment the logging run goes into (Databricks needs a workspace path)")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the version to be READY")
+    args = parser.parse_args(argv)
+    if args.registry is None:
+        env = os.environ.get("MLFLOW_REGISTRY_URI", "")
+        args.registry = env if env in REGISTRIES else "mlflow"
+    args.alias = check_alias(args.alias)
+    args.name = full_model_name(args.registry, args.model, args.schema)
+    return args
+
+
+# ---------------------------------------------------------------------------------------------
+# MLflow: everything below imports it lazily.
+
+
+def wait_until_ready(client, name, version, timeout, sleep=time.sleep, now=time.monotonic, poll=2.0):
+    """Polls the version until READY; FAILED_REGISTRATION and timeouts raise with the reason."""
+    deadline = now() + timeout
+    while True:
+        mv = client.get_model_version(name, version)
+        status = str(getattr(mv, "status", "READY"))
+        status = status.split(".")[-1]  # UC clients may return an enum such as ModelVersionStatus.READY
+        if status == "READY":
+            return mv
+        if status == "FAILED_REGISTRATION":
+            reason = getattr(mv, "status_message", None) or "the registry gave no reason"
+            raise RegistrationError(f"version {version} of {name} failed to register (FAILED_REGISTRATION): {reason}")
+        if now() >= deadline:
+            raise RegistrationError(f"version {version} of {name} is still {status} after {timeout:.0f} s: look at it in the registry, or run again with a longer --timeout")
+        sleep(poll)
+
+
+def pickled_model_class(python_model_base):
+    """The pyfunc wrapper: loads the pickle from the logged artifacts and calls its predict.
+    Built inside a function so cloudpickle stores the class by value with the model: serving
+    needs neither this script nor its module name."""
+
+    class PickledModel(python_model_base):
+        def load_context(self, context):
+            with open(context.artifacts["pickle"], "rb") as handle:
+                self.model = pickle.load(handle)
+
+        def predict(self, context, model_input, params=None):
+            return self.model.predict(model_input)
+
+    return PickledModel
+
+
+def _import_mlflow():
+    try:
+        import mlflow
+        import mlflow.tracking
+    except ImportError:
+        raise RegistrationError("MLflow is not installed here: pip install mlflow (the Databricks job installs it in its environment)") from None
+    return mlflow
+
+
+def register(args, out=sys.stdout, spark_reader=None, sleep=time.sleep):
+    mlflow = _import_mlflow()
+    data = read_bytes(args.pickle, "pickle", spark_reader)
+    model, modules = load_pickle(data, args.pickle)
+    flavour = choose_flavour(model)
+    # The serving image installs exactly these, so MLflow itself is pinned too (on Databricks the
+    # installed distribution may be mlflow-skinny; serving needs the full mlflow of that version).
+    requirements = sorted(set(pinned_requirements(modules | {type(model).__module__})) | {f"mlflow=={mlflow.__version__}"}, key=str.lower)
+
+    if args.registry in ("databricks-uc", "databricks"):
+        mlflow.set_tracking_uri("databricks")
+        mlflow.set_registry_uri(args.registry)
+    if args.experiment:
+        mlflow.set_experiment(args.experiment)
+
+    signature = example = None
+    if args.sample:
+        import pandas
+
+        columns, records = read_sample(read_bytes(args.sample, "sample", spark_reader), args.sample)
+        example = pandas.DataFrame.from_records(records, columns=columns)
+        try:
+            predictions = model.predict(example)
+        except Exception as err:
+            raise RegistrationError(f"the model's predict failed on the sample {args.sample} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}): is it the right sample for this model?") from None
+        from mlflow.models import infer_signature
+
+        signature = infer_signature(example, predictions)
+
+    # MLflow 3 names the logged model with `name`; MLflow 2 with `artifact_path`.
+    where = {"name": "model"} if int(mlflow.__version__.split(".")[0]) >= 3 else {"artifact_path": "model"}
+    common = dict(signature=signature, input_example=example, pip_requirements=requirements, **where)
+    with mlflow.start_run(run_name=f"register {args.name}") as run:
+        if flavour == "sklearn":
+            import mlflow.sklearn
+
+            info = mlflow.sklearn.log_model(sk_model=model, **common)
+        else:
+            import mlflow.pyfunc
+
+            with tempfile.TemporaryDirectory() as folder:
+                local = os.path.join(folder, "model.pkl")
+                with open(local, "wb") as handle:
+                    handle.write(data)
+                wrapper = pickled_model_class(mlflow.pyfunc.PythonModel)()
+                info = mlflow.pyfunc.log_model(python_model=wrapper, artifacts={"pickle": local}, **common)
+        model_uri = getattr(info, "model_uri", None) or f"runs:/{run.info.run_id}/model"
+
+    registered = mlflow.register_model(model_uri, args.name, await_registration_for=0)
+    version = str(registered.version)
+    client = mlflow.tracking.MlflowClient()
+    wait_until_ready(client, args.name, version, args.timeout, sleep=sleep)
+    if args.alias:
+        client.set_registered_model_alias(args.name, args.alias, version)
+    result = {"name": args.name, "version": version, "model_uri": f"models:/{args.name}/{version}", "flavour": flavour}
+    if args.alias:
+        result["alias"] = args.alias
+    print(json.dumps(result), file=out, flush=True)
+    return result
+
+
+def main(argv=None, out=sys.stdout):
+    try:
+        args = parse_args(sys.argv[1:] if argv is None else argv)
+        register(args, out=out)
+        return 0
+    except RegistrationError as err:
+        print(json.dumps({"error": str(err)}), file=out, flush=True)
+        print(f"register_model: {err}", file=sys.stderr)
+        return 1
+    except Exception as err:  # an MLflow or registry error: its first line, without the stack
+        text = str(err).splitlines()[0] if str(err) else ""
+        code = getattr(err, "error_code", None)
+        message = f"{type(err).__name__}{f' {code}' if code else ''}: {text}".rstrip(": ")
+        print(json.dumps({"error": message}), file=out, flush=True)
+        print(f"register_model: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+// `npm run register -- --upload`: the upload against Azurite, Microsoft's Azure Storage emulator,
+// started by the test on loopback and stopped after. Azurite takes the emulator's well-known
+// development account key (public, documented; not a secret), so the test signs with it; the
+// command signs with the user's Entra login instead.
+import * as assert from "assert";
+import { spawn, type ChildProcess } from "child_process";
+import * as fs from "fs";
+import * as net from "net";
+import * as os from "os";
+import * as path from "path";
+import { BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } from "@azure/storage-blob";
+import { RegisterError } from "../lib/registration/jobs";
+import { checkLocalFile, fileBlocks, uploadWhole } from "../lib/registration/upload";
+import { PROJECT_DIR } from "./helpers/fixtures";
+
+const ACCOUNT = "devstoreaccount1";
+const EMULATOR_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+async function freePort(): Promise<number> {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as net.AddressInfo;
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    return port;
+}
+
+async function startAzurite(): Promise<{ process: ChildProcess; endpoint: string; dir: string }> {
+    const port = await freePort();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "azurite-"));
+    const child = spawn(
+        process.execPath,
+        [path.join(PROJECT_DIR, "node_modules/azurite/dist/src/blob/main.js"), "--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", dir, "--silent", "--disableTelemetry", "--skipApiVersionCheck"],
+        { stdio: ["ignore", "pipe", "pipe"] },
+    );
+    await new Promise<void>((resolve, reject) => {
+        let output = "";
+        const timer = setTimeout(() => reject(new Error(`Azurite did not start: ${output}`)), 20_000);
+        const seen = (chunk: Buffer) => {
+            output += chunk;
+            if (/successfully listens on/.test(output)) {
+                clearTimeout(timer);
+                resolve();
+            }
+        };
+        child.stdout!.on("data", seen);
+        child.stderr!.on("data", seen);
+        child.on("exit", (code) => reject(new Error(`Azurite exited (${code}): ${output}`)));
+    });
+    return { process: child, endpoint: `http://127.0.0.1:${port}/${ACCOUNT}`, dir };
+}
+
+describe("upload to Blob Storage (Azurite)", function () {
+    this.timeout(30_000);
+    let azurite: Awaited<ReturnType<typeof startAzurite>>;
+    let models: ContainerClient;
+    let local: string;
+    const content = Buffer.from(Array.from({ length: 10_000 }, (_, i) => i % 251));
+
+    before(async () => {
+        azurite = await startAzurite();
+        const service = new BlobServiceClient(azurite.endpoint, new StorageSharedKeyCredential(ACCOUNT, EMULATOR_KEY));
+        models = service.getContainerClient("models");
+        await models.create();
+        local = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "upload-")), "model.pkl");
+        fs.writeFileSync(local, content);
+    });
+    after(async () => {
+        if (!azurite) return;
+        azurite.process.kill();
+        await new Promise((resolve) => azurite.process.once("exit", resolve));
+        fs.rmSync(azurite.dir, { recursive: true, force: true });
+    });
+
+    it("stages the file in blocks and commits it under the blob name the job reads", async () => {
+        const bytes = await uploadWhole(models, "fraud/model.pkl", local, { blockSize: 4096 });
+        assert.strictEqual(bytes, content.length);
+        const blob = models.getBlockBlobClient("fraud/model.pkl");
+        assert.deepStrictEqual(await blob.downloadToBuffer(), content);
+        const blocks = await blob.getBlockList("committed");
+        assert.strictEqual(blocks.committedBlocks!.length, 3, "10,000 bytes in 4,096-byte blocks");
+        const names: string[] = [];
+        for await (const item of models.listBlobsFlat()) names.push(item.name);
+        assert.deepStrictEqual(names, ["fraud/model.pkl"]);
+    });
+
+    it("a failure half-way leaves no blob, and an existing blob keeps its content", async () => {
+        async function* failing(file: string, size: number): AsyncIterable<Buffer> {
+            let count = 0;
+            for await (const block of fileBlocks(file, size)) {
+                if (++count === 2) throw new Error("EIO: i/o error, read");
+                yield block;
+            }
+        }
+        await assert.rejects(uploadWhole(models, "fraud/new.pkl", local, { blockSize: 4096, blocks: failing }), (err: unknown) => {
+            assert.ok(err instanceof RegisterError);
+            assert.strictEqual(err.message, `uploading ${local} to models/fraud/new.pkl failed, and nothing was written there: EIO: i/o error, read`);
+            return true;
+        });
+        assert.strictEqual(await models.getBlockBlobClient("fraud/new.pkl").exists(), false, "no half-written blob");
+
+        // The same failure while replacing the blob of the first test: it stays whole.
+        await assert.rejects(uploadWhole(models, "fraud/model.pkl", local, { blockSize: 4096, blocks: failing }), RegisterError);
+        assert.deepStrictEqual(await models.getBlockBlobClient("fraud/model.pkl").downloadToBuffer(), content);
+    });
+
+    it("names a container that does not exist", async () => {
+        const missing = models.getBlobClient("x").url.replace(/\/models\/x$/, "");
+        const service = new BlobServiceClient(missing, new StorageSharedKeyCredential(ACCOUNT, EMULATOR_KEY));
+        await assert.rejects(uploadWhole(service.getContainerClient("modles"), "fraud/model.pkl", local), /failed, and nothing was written there: the container modles does not exist: run `pulumi up` for the stack/);
+    });
+
+    it("refuses a missing, empty or folder path before uploading", () => {
+        assert.throws(() => checkLocalFile("upload", "/nonexistent/model.pkl"), /--upload \/nonexistent\/model\.pkl: no such file here/);
+        assert.throws(() => checkLocalFile("upload", os.tmpdir()), /is not a file/);
+        const empty = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "upload-")), "empty.pkl");
+        fs.writeFileSync(empty, "");
+        assert.throws(() => checkLocalFile("upload", empty), /is empty/);
+        assert.strictEqual(checkLocalFile("upload", local), content.length);
+    });
+});
