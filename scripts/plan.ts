@@ -8,7 +8,7 @@ import { planStack, previewMocksWithVersions, renderPlanText } from "../lib/plan
 import { resolvePlannedModelVersions } from "../lib/planModelVersions";
 import { comparePlans, planViolations, renderComparison, renderPlanMarkdown, renderViolationsText, renderWarningsText, stackWarnings } from "../lib/planReport";
 import { checkStackName, listStacks, StackFileError } from "../lib/stackFiles";
-import { accessTable, compareAccess, renderAccessComparison, renderAccessMarkdown, renderAccessText } from "../lib/access/table";
+import { accessTable, catalogGrants, compareAccess, renderAccessComparison, renderAccessMarkdown, renderAccessText, renderCatalogGrantsText } from "../lib/access/table";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
 const USAGE = `usage: npm run plan -- <stack> [--format text|markdown]
@@ -44,6 +44,20 @@ function parse(argv: string[]): { stacks: string[]; compare: boolean; format: "t
     return { stacks: positionals, compare: values.compare === true, format };
 }
 
+/**
+ * The Unity Catalog grants that govern this stack's models: its own when its workspace holds the
+ * registry, else those of the stack it reads the registry from (when that stack's file is here).
+ */
+async function registryGrants(plan: Awaited<ReturnType<typeof planStack>>): Promise<string> {
+    const own = catalogGrants(plan.resources);
+    if (own.length > 0) return renderCatalogGrantsText(plan.stack, true, own);
+    const reference = plan.resources.find((r) => r.read && r.type === "pulumi:pulumi:StackReference");
+    const other = reference?.name.split("/").pop();
+    if (!other || other === plan.stack || !listStacks(PROJECT_DIR).includes(other)) return "";
+    const registryPlan = await planStack(PROJECT_DIR, other);
+    return renderCatalogGrantsText(other, false, catalogGrants(registryPlan.resources));
+}
+
 async function main(argv: string[]): Promise<number> {
     let options;
     try {
@@ -69,10 +83,11 @@ async function main(argv: string[]): Promise<number> {
         if (Object.keys(resolved).length > 0) plan = await planStack(PROJECT_DIR, options.stacks[0], "index.ts", { mocks: previewMocksWithVersions(resolved) });
         const violations = planViolations(plan);
         const warnings = stackWarnings(PROJECT_DIR, options.stacks[0]);
+        const grants = await registryGrants(plan);
         console.log(
             options.format === "markdown"
                 ? renderPlanMarkdown(plan, notes, violations, warnings, renderAccessMarkdown(accessTable(plan.resources)))
-                : [renderPlanText(plan, notes), renderAccessText(plan.stack, accessTable(plan.resources)), renderViolationsText(violations), renderWarningsText(warnings)].filter(Boolean).join("\n\n"),
+                : [renderPlanText(plan, notes), renderAccessText(plan.stack, accessTable(plan.resources)), grants, renderViolationsText(violations), renderWarningsText(warnings)].filter(Boolean).join("\n\n"),
         );
         let code = 0;
         const failed = notes.filter((n) => n.outcome === "failed");

@@ -299,3 +299,28 @@ describe("access as code", () => {
         });
     });
 });
+
+describe("Unity Catalog grants in the plan", () => {
+    it("lists each securable's owner and grants: deployers own the prd schema, data scientists may only read it", async () => {
+        const { catalogGrants, renderCatalogGrantsText } = await import("../lib/access/table");
+        const plan = await deployed("dev");
+        const rows = catalogGrants(plan.resources);
+        const prd = rows.find((r) => r.securable === "schema mlplatform.prd")!;
+        assert.strictEqual(prd.owner, "ml-deployers");
+        const scientistsOnPrd = prd.grants.filter((g) => g.principal === "ml-data-scientists").flatMap((g) => g.privileges);
+        assert.deepStrictEqual(scientistsOnPrd.filter((p) => ["CREATE_MODEL", "MANAGE", "MODIFY", "ALL_PRIVILEGES", "APPLY_TAG"].includes(p)), [], JSON.stringify(prd));
+        const devSchema = rows.find((r) => r.securable === "schema mlplatform.dev")!;
+        assert.ok(devSchema.grants.some((g) => g.principal === "ml-data-scientists" && g.privileges.includes("CREATE_MODEL")), JSON.stringify(devSchema));
+        const text = renderCatalogGrantsText("dev", false, rows);
+        assert.match(text, /^Unity Catalog grants that decide what this stack serves, declared by "dev" \(its workspace holds the registry\):/);
+        assert.match(text, /\n {2}schema mlplatform\.prd \(owner: ml-deployers\): /);
+    });
+
+    it("npm run plan -- prd shows the grants the registry's stack declares", async function () {
+        this.timeout(60_000);
+        const { runScript } = await import("./helpers/cli");
+        const { code, stdout } = await runScript("scripts/plan.ts", ["prd"]);
+        assert.strictEqual(code, 0);
+        assert.match(stdout, /Unity Catalog grants that decide what this stack serves, declared by "dev"[^\n]*\n(.*\n)*  schema mlplatform\.prd \(owner: /);
+    });
+});

@@ -175,3 +175,52 @@ export function renderAccessComparison(a: string, b: string, differences: readon
     }
     return [`Who can do what, ${a} vs ${b}: ${differences.length} differences`, "", ...(rows.length ? pad([header, header.map((h) => "-".repeat(h.length)), ...rows]) : [])].join("\n");
 }
+
+/** One Unity Catalog securable the registry's stack declares, with its owner and grants. */
+export interface CatalogGrant {
+    securable: string;
+    owner?: string;
+    grants: { principal: string; privileges: string[] }[];
+}
+
+const SECURABLE_KEYS = ["catalog", "schema", "externalLocation", "storageCredential", "model"] as const;
+
+/** The Unity Catalog objects and grants among a plan's resources (the registry's stack declares them). */
+export function catalogGrants(resources: readonly Declared[]): CatalogGrant[] {
+    const owners = new Map<string, string>();
+    for (const r of resources) {
+        const props = r.inputs as Record<string, unknown>;
+        if (r.type === "databricks:index/schema:Schema" && typeof props.catalogName === "string" && typeof props.name === "string") {
+            owners.set(`schema ${props.catalogName}.${props.name}`, typeof props.owner === "string" ? props.owner : "the deploying identity (creator)");
+        }
+        if (r.type === "databricks:index/catalog:Catalog" && typeof props.name === "string") {
+            owners.set(`catalog ${props.name}`, typeof props.owner === "string" ? props.owner : "the deploying identity (creator)");
+        }
+    }
+    return resources
+        .filter((r) => r.type === "databricks:index/grants:Grants")
+        .map((r) => {
+            const props = r.inputs as Record<string, unknown>;
+            const key = SECURABLE_KEYS.find((k) => typeof props[k] === "string");
+            const securable = key ? `${key.replace(/([A-Z])/g, " $1").toLowerCase()} ${props[key]}` : r.name;
+            const grants = Array.isArray(props.grants)
+                ? (props.grants as { principal?: unknown; privileges?: unknown }[]).map((g) => ({
+                      principal: String(g.principal),
+                      privileges: Array.isArray(g.privileges) ? g.privileges.map(String) : [],
+                  }))
+                : [];
+            return { securable, owner: owners.get(securable), grants };
+        });
+}
+
+export function renderCatalogGrantsText(registryStack: string, own: boolean, rows: readonly CatalogGrant[]): string {
+    if (rows.length === 0) return "";
+    const title = own
+        ? `Unity Catalog grants declared by "${registryStack}" (its workspace holds the registry):`
+        : `Unity Catalog grants that decide what this stack serves, declared by "${registryStack}" (its workspace holds the registry):`;
+    const lines = rows.map((row) => {
+        const grants = row.grants.length ? row.grants.map((g) => `${g.principal}: ${g.privileges.join(", ")}`).join("; ") : "none beyond the owner";
+        return `  ${row.securable}${row.owner ? ` (owner: ${row.owner})` : ""}: ${grants}`;
+    });
+    return [title, ...lines].join("\n");
+}
