@@ -2,7 +2,7 @@
 // copies an approved candidate from the dev schema into the deployers' prd schema and moves the
 // alias prd serves. A deployer's action: data scientists hold no privilege on the prd schema.
 import * as path from "path";
-import { parseArgs } from "util";
+import { parseStringFlags } from "./flags";
 import { parsePlatformConfig, rawConfigFrom } from "../lib/config";
 import { promote, PromoteError } from "../lib/registry/promote";
 import { selectCredential } from "../lib/registry/credentials";
@@ -42,17 +42,12 @@ function prdDefaults(modelName: string): { prdSchema: string; alias?: string } {
 }
 
 export function parseFlags(argv: string[], env: NodeJS.ProcessEnv): Flags {
-    let parsed;
+    let values: Record<string, string | undefined>;
     try {
-        parsed = parseArgs({
-            args: argv,
-            strict: true,
-            options: { model: { type: "string" }, version: { type: "string" }, to: { type: "string" }, alias: { type: "string" }, host: { type: "string" } },
-        });
+        values = parseStringFlags(argv, ["model", "version", "to", "alias", "host"]);
     } catch (err) {
         throw new UsageError((err as Error).message);
     }
-    const { values } = parsed;
     if (!values.model) throw new UsageError("--model is required: the candidate's full name, catalog.schema.model");
     const modelProblem = checkModelName("unity-catalog", values.model)[0];
     if (modelProblem) throw new UsageError(`--model ${JSON.stringify(values.model)}: ${modelProblem.reason}`);

@@ -3,7 +3,8 @@
 // registration job the stack declares, and prints the new version.
 import { execFile } from "child_process";
 import * as path from "path";
-import { parseArgs, promisify } from "util";
+import { promisify } from "util";
+import { parseStringFlags } from "./flags";
 import { selectCredential } from "../lib/registry/credentials";
 import { JobsApiError, jobsClient, RegisterError, runRegistration, type Registered } from "../lib/registration/jobs";
 import { abfssUri, blobPath, checkAlias, parseDuration, targetFromStackOutputs, type RegistrationTarget } from "../lib/registration/target";
@@ -40,14 +41,7 @@ interface Flags {
 function parseFlags(argv: string[]): Flags {
     let values: Record<string, string | undefined>;
     try {
-        ({ values } = parseArgs({
-            args: argv,
-            strict: true,
-            allowPositionals: false,
-            options: Object.fromEntries(
-                ["stack", "pickle", "model", "sample", "alias", "upload", "upload-sample", "timeout", "poll-interval"].map((name) => [name, { type: "string" as const }]),
-            ),
-        }) as { values: Record<string, string | undefined> });
+        values = parseStringFlags(argv, ["stack", "pickle", "model", "sample", "alias", "upload", "upload-sample", "timeout", "poll-interval"]);
     } catch (err) {
         throw new UsageError((err as Error).message.split("\n")[0]);
     }

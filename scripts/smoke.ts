@@ -3,7 +3,8 @@
 import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { parseArgs, promisify } from "util";
+import { promisify } from "util";
+import { parseStringFlags } from "./flags";
 import { entraToken } from "../lib/registry/credentials";
 import type { ScoringInput } from "../lib/scoring/client";
 import { runSmoke, SmokeError, targetsFromStackOutputs, type SmokeTarget } from "../lib/scoring/smoke";
@@ -71,14 +72,7 @@ async function bearerFromEntra(scope: string): Promise<string> {
 async function main(argv: string[]): Promise<number> {
     let values: Record<string, string | undefined>;
     try {
-        ({ values } = parseArgs({
-            args: argv,
-            strict: true,
-            allowPositionals: false,
-            options: Object.fromEntries(
-                ["stack", "url", "model", "input", "requests", "concurrency", "ready-timeout", "request-timeout", "entra-scope"].map((name) => [name, { type: "string" as const }]),
-            ),
-        }) as { values: Record<string, string | undefined> });
+        values = parseStringFlags(argv, ["stack", "url", "model", "input", "requests", "concurrency", "ready-timeout", "request-timeout", "entra-scope"]);
         if (Boolean(values.stack) === Boolean(values.url)) throw new UsageError("give exactly one of --stack or --url");
         if (values.url && !/^https?:\/\/[^/]+/.test(values.url)) throw new UsageError(`--url ${JSON.stringify(values.url)} is not an http(s) URL`);
         if (values["entra-scope"] !== undefined && !/^\S+\/\.default$/.test(values["entra-scope"])) {
