@@ -1,10 +1,9 @@
 // `npm run register -- --stack dev --pickle models/fraud/model.pkl --model fraud [options]`:
 // registers a pickle from the stack's Blob Storage as a model version, by running the
 // registration job the stack declares, and prints the new version.
-import { execFile } from "child_process";
 import * as path from "path";
-import { promisify } from "util";
 import { parseStringFlags } from "./flags";
+import { pulumiStackOutputs } from "./stackOutputs";
 import { selectCredential } from "../lib/registry/credentials";
 import { JobsApiError, jobsClient, RegisterError, runRegistration, type Registered } from "../lib/registration/jobs";
 import { abfssUri, blobPath, checkAlias, parseDuration, targetFromStackOutputs, type RegistrationTarget } from "../lib/registration/target";
@@ -76,19 +75,11 @@ function parseFlags(argv: string[]): Flags {
 }
 
 async function stackTarget(stack: string): Promise<RegistrationTarget> {
-    let stdout: string;
-    try {
-        ({ stdout } = await promisify(execFile)("pulumi", ["stack", "output", "--json", "--stack", stack], { maxBuffer: 16 * 1024 * 1024 }));
-    } catch (err) {
-        const e = err as NodeJS.ErrnoException & { stderr?: string };
-        if (e.code === "ENOENT") throw new RegisterError("the Pulumi CLI is not on PATH: install it and sign in to the stack's backend");
-        throw new RegisterError(`pulumi stack output --stack ${stack} failed: ${(e.stderr || e.message).trim().split("\n")[0]}`);
-    }
     let outputs: unknown;
     try {
-        outputs = JSON.parse(stdout);
-    } catch {
-        throw new RegisterError(`pulumi stack output --stack ${stack} did not print JSON`);
+        outputs = await pulumiStackOutputs(stack, "install it and sign in to the stack's backend");
+    } catch (err) {
+        throw new RegisterError((err as Error).message);
     }
     return targetFromStackOutputs(outputs, stack);
 }

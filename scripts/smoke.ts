@@ -1,10 +1,9 @@
 // `npm run smoke -- --stack <stack> | --url <scoring-uri> [options]`: checks that scoring
 // endpoints are up and answer, and measures them.
-import { execFile } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { promisify } from "util";
 import { parseStringFlags } from "./flags";
+import { pulumiStackOutputs } from "./stackOutputs";
 import { entraToken } from "../lib/registry/credentials";
 import type { ScoringInput } from "../lib/scoring/client";
 import { runSmoke, SmokeError, targetsFromStackOutputs, type SmokeTarget } from "../lib/scoring/smoke";
@@ -48,20 +47,13 @@ function readInput(file: string): ScoringInput {
 }
 
 async function stackTargets(stack: string): Promise<SmokeTarget[]> {
-    let stdout: string;
+    let outputs: unknown;
     try {
-        ({ stdout } = await promisify(execFile)("pulumi", ["stack", "output", "--json", "--stack", stack], { maxBuffer: 16 * 1024 * 1024 }));
+        outputs = await pulumiStackOutputs(stack, "install it, or pass --url <scoring-uri>");
     } catch (err) {
-        const e = err as NodeJS.ErrnoException & { stderr?: string };
-        if (e.code === "ENOENT") throw new SmokeError("the Pulumi CLI is not on PATH: install it, or pass --url <scoring-uri>");
-        throw new SmokeError(`pulumi stack output --stack ${stack} failed: ${(e.stderr || e.message).trim().split("\n")[0]}`);
+        throw new SmokeError((err as Error).message);
     }
-    try {
-        return targetsFromStackOutputs(JSON.parse(stdout), stack);
-    } catch (err) {
-        if (err instanceof SmokeError) throw err;
-        throw new SmokeError(`pulumi stack output --stack ${stack} did not print JSON`);
-    }
+    return targetsFromStackOutputs(outputs, stack);
 }
 
 async function bearerFromEntra(scope: string): Promise<string> {
