@@ -44,6 +44,12 @@ export async function deploymentContext(config: PlatformConfig, env: NodeJS.Proc
     let signIn: AccessTokenSource | undefined = tokenSource;
     const azure = (): AccessTokenSource => (signIn ??= new (require("@azure/identity").DefaultAzureCredential)());
     const shared: AccessTokenSource = { getToken: (scope) => azure().getToken(scope) };
+    /** An Entra access token for `scope`, or an error saying what it was for and how to sign in. */
+    const tokenFor = (scope: string, purpose: string) => async () => {
+        const token = await azure().getToken(scope);
+        if (!token?.token) throw new Error(`no Microsoft Entra token ${purpose}: run \`az login\``);
+        return token.token;
+    };
     return {
         offline,
         async registeredModels(entries, registryUrl) {
@@ -56,27 +62,13 @@ export async function deploymentContext(config: PlatformConfig, env: NodeJS.Proc
         },
         rollout: offline
             ? undefined
-            : new ContainerAppsClient({
-                  token: async () => {
-                      const token = await azure().getToken(ARM_SCOPE);
-                      if (!token?.token) throw new Error("no Microsoft Entra token for Azure Resource Manager: run `az login`");
-                      return token.token;
-                  },
-              }),
+            : new ContainerAppsClient({ token: tokenFor(ARM_SCOPE, "for Azure Resource Manager") }),
         images: {
             projectDir: path.resolve(__dirname, ".."),
             credential: buildCredential(kind, explicit, env, { offline, tokenSource: shared }),
             registryAccess: offline
                 ? undefined
-                : (loginServer) =>
-                      new AcrClient({
-                          loginServer,
-                          entraToken: async () => {
-                              const token = await azure().getToken(ACR_EXCHANGE_SCOPE);
-                              if (!token?.token) throw new Error(`no Microsoft Entra token to push to ${loginServer}: run \`az login\``);
-                              return token.token;
-                          },
-                      }),
+                : (loginServer) => new AcrClient({ loginServer, entraToken: tokenFor(ACR_EXCHANGE_SCOPE, `to push to ${loginServer}`) }),
         },
     };
 }

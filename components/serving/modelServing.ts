@@ -216,7 +216,6 @@ export class ModelServing extends pulumi.ComponentResource {
 
     private async serveModels(name: string, args: ModelServingArgs): Promise<void> {
         const recipe = recipeDigest(args.images.projectDir);
-        // Known once the registry exists: in an update always, in a preview after the first deploy.
         // ACR's login server is the registry name in lowercase under azurecr.io (Azure public cloud),
         // so image references are plain values even before the registry exists.
         const loginServer = `${args.containerRegistryName.toLowerCase()}.azurecr.io`;
@@ -263,14 +262,14 @@ export class ModelServing extends pulumi.ComponentResource {
                 revision.image?.tag === undefined
                     ? undefined
                     : {
-                    image: `${imageRepository(served.name)}:${revision.image.tag}`,
-                    env: envSpec(env),
-                    cpu: served.cpu,
-                    memoryGb: served.memoryGb,
-                    workers: served.workers,
-                    probes: args.platform === "aci" ? ACI_PROBES : CONTAINER_APP_PROBES,
-                    scale: args.platform === "containerapp" ? served.scale : undefined,
-                };
+                          image: `${imageRepository(served.name)}:${revision.image.tag}`,
+                          env: envSpec(env),
+                          cpu: served.cpu,
+                          memoryGb: served.memoryGb,
+                          workers: served.workers,
+                          probes: args.platform === "aci" ? ACI_PROBES : CONTAINER_APP_PROBES,
+                          scale: args.platform === "containerapp" ? served.scale : undefined,
+                      };
             const builds = [stable, canary].map((r) => r?.image?.build).filter((b): b is NonNullable<typeof b> => b !== undefined);
             const imageRef = (revision: VersionRevision) => revision.image?.ref ?? unknownValue();
 
@@ -288,6 +287,8 @@ export class ModelServing extends pulumi.ComponentResource {
                 const template = canary ?? stable;
                 const stableSuffix = suffixOf(stable);
                 const canarySuffix = canary ? suffixOf(canary) : undefined;
+                // The app's template is the canary's revision when there is one.
+                const templateSuffix = canary ? canarySuffix : stableSuffix;
                 const known = stableSuffix !== undefined && (!canary || canarySuffix !== undefined);
                 const target = known
                     ? trafficSplit(appName, stableSuffix!, served.canary && canarySuffix ? { suffix: canarySuffix, weight: served.canary.weight } : undefined)
@@ -301,7 +302,7 @@ export class ModelServing extends pulumi.ComponentResource {
                 }
                 const appId = target ? await this.appIdOf(args, appName) : undefined;
                 const current = appId ? await args.rollout!.revisions(appId) : undefined;
-                const templateRevision = template && suffixOf(template) ? `${appName}--${suffixOf(template)}` : undefined;
+                const templateRevision = templateSuffix ? `${appName}--${templateSuffix}` : undefined;
                 if (target && current) {
                     // Container Apps creates one revision per PUT (the template's): any other revision the
                     // target gives traffic must exist already.
@@ -338,7 +339,7 @@ export class ModelServing extends pulumi.ComponentResource {
                         environmentId: this.environmentId,
                         identityId: this.identityId,
                         loginServer,
-                        template: { suffix: suffixOf(template) ?? unknownValue(), image: imageRef(template) },
+                        template: { suffix: templateSuffix ?? unknownValue(), image: imageRef(template) },
                         traffic: declared ? declared.table : (unknownValue() as unknown as pulumi.Output<{ revisionName: string; weight: number }[]>),
                         maxInactiveRevisions: args.maxInactiveRevisions,
                         cpu: served.cpu,
@@ -366,7 +367,7 @@ export class ModelServing extends pulumi.ComponentResource {
                 } else {
                     traffic = unknownValue() as unknown as pulumi.Output<TrafficEntry[]>;
                 }
-                revisionName = suffixOf(template) ? pulumi.output(suffixOf(template)!) : unknownValue();
+                revisionName = templateSuffix ? pulumi.output(templateSuffix) : unknownValue();
             } else {
                 const spec = specOf(stable);
                 const label = spec && stable.resolved ? aciDnsLabel(args.dnsLabelPrefix, served.name, stable.resolved, spec) : undefined;
