@@ -11,6 +11,7 @@ import { parse, stringify } from "yaml";
 import { RegistryClient } from "../lib/registry/client";
 import type { Selector } from "../lib/registry/types";
 import { FakeMlflowServer } from "../tests/helpers/fakeMlflow";
+import { servingBench } from "./serving";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
 const run = promisify(execFile);
@@ -266,13 +267,21 @@ export function renderTable(rows: readonly Row[]): string {
     ].join("\n");
 }
 
+const BENCH_USAGE = `usage: npm run bench [-- --quick] [-- --json]
+  --quick  tiny counts, no serving section and no test suite run (the test suite uses it)
+  --json   print JSON instead of the table`;
+
 async function main(argv: string[]): Promise<number> {
     let values: { quick?: boolean; json?: boolean };
     try {
-        ({ values } = parseArgs({ args: argv, strict: true, options: { quick: { type: "boolean" }, json: { type: "boolean" } } }));
+        ({ values } = parseArgs({ args: argv, strict: true, options: { quick: { type: "boolean" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } } }));
     } catch (err) {
-        console.error(`bench: ${(err as Error).message}\nusage: npm run bench [-- --quick] [-- --json]`);
+        console.error(`bench: ${(err as Error).message}\n${BENCH_USAGE}`);
         return 2;
+    }
+    if ((values as { help?: boolean }).help) {
+        console.log(BENCH_USAGE);
+        return 0;
     }
     const quick = values.quick === true;
     const rows: Row[] = [];
@@ -285,6 +294,8 @@ async function main(argv: string[]): Promise<number> {
     await section("plan", () => planTimes(quick ? ["dev"] : ["dev", "prd"], quick ? 1 : 7));
     await section("plan growth", () => planGrowth(quick ? [1, 10] : [1, 10, 50], quick ? 1 : 3));
     await section("registry", () => registry(quick ? 20 : 1000));
+    // The serving section builds a real environment and starts real servers: not in --quick.
+    if (!quick) await section("serving (real MLflow, scikit-learn, uv)", () => servingBench(PROJECT_DIR, { starts: 5, requests: 1000, port: 5099 }));
     if (!quick) await section("test suite", () => testSuite());
     console.log(values.json ? JSON.stringify({ machine: machine(), rows }, null, 2) : renderTable(rows));
     return 0;

@@ -1,4 +1,4 @@
-// Real MLflow tracking servers for the suite (tests/helpers/mlflow_server.py runs them): a plain one,
+// Real MLflow tracking servers for the suite (serving/demo/mlflow_server.py runs them): a plain one,
 // one behind MLflow's basic-auth app, and one under a path prefix, each started on first use and
 // shared by every test, stopped when mocha ends (root hook) or, if the runner dies, when their
 // launcher's stdin closes.
@@ -24,7 +24,7 @@ export type ServerKind = "plain" | "auth" | "prefixed";
 /** The path the prefixed server serves under. */
 export const STATIC_PREFIX = "/mlflow";
 
-const LAUNCHER = path.join(PROJECT_DIR, "tests", "helpers", "mlflow_server.py");
+const LAUNCHER = path.join(PROJECT_DIR, "serving", "demo", "mlflow_server.py");
 const running = new Map<ServerKind, Promise<RealMlflow>>();
 const launchers: ChildProcess[] = [];
 let root: string | undefined;
@@ -83,7 +83,7 @@ export async function stopRealMlflow(): Promise<void> {
 
 /**
  * The environment for a Python suite that uses these servers (MLFLOW_TEST_SERVERS, which
- * tests/helpers/mlflow_server.py's shared_server reads), so it does not start servers of its own.
+ * serving/demo/mlflow_server.py's shared_server reads), so it does not start servers of its own.
  */
 export async function pythonSuiteEnv(kinds: ServerKind[]): Promise<NodeJS.ProcessEnv> {
     const servers = await Promise.all(kinds.map((kind) => realMlflow(kind)));
