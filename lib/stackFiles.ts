@@ -239,7 +239,7 @@ export function readStackConfig(projectDir: string, stack: string): StackConfig 
     const stackPath = path.join(projectDir, `Pulumi.${stack}.yaml`);
     if (!fs.existsSync(stackPath)) {
         const known = listStacks(projectDir);
-        throw new StackFileError("plan", `no stack file Pulumi.${stack}.yaml in ${projectDir}; known stacks: ${known.length ? known.join(", ") : "none"}`);
+        throw new StackFileError(`stack "${stack}"`, `no stack file Pulumi.${stack}.yaml in ${projectDir}; known stacks: ${known.length ? known.join(", ") : "none"}`);
     }
     const file = readYaml(stackPath);
     const problems: string[] = [];

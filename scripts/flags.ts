@@ -11,3 +11,9 @@ export function parseStringFlags(argv: string[], names: readonly string[]): Reco
     });
     return values as Record<string, string | undefined>;
 }
+
+/** Whether the command was asked for its usage (`--help` or `-h`, before any `--`). */
+export function wantsHelp(argv: readonly string[]): boolean {
+    const end = argv.indexOf("--");
+    return (end === -1 ? argv : argv.slice(0, end)).some((arg) => arg === "--help" || arg === "-h");
+}

@@ -9,6 +9,7 @@ import { resolvePlannedModelVersions } from "../lib/planModelVersions";
 import { comparePlans, planViolations, renderComparison, renderPlanMarkdown, renderViolationsText, renderWarningsText, stackWarnings } from "../lib/planReport";
 import { checkStackName, listStacks, StackFileError } from "../lib/stackFiles";
 import { accessTable, catalogGrants, compareAccess, renderAccessComparison, renderAccessMarkdown, renderAccessText, renderCatalogGrantsText } from "../lib/access/table";
+import { wantsHelp } from "./flags";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
 const USAGE = `usage: npm run plan -- <stack> [--format text|markdown]
@@ -59,6 +60,10 @@ async function registryGrants(plan: Awaited<ReturnType<typeof planStack>>): Prom
 }
 
 async function main(argv: string[]): Promise<number> {
+    if (wantsHelp(argv)) {
+        console.log(USAGE);
+        return 0;
+    }
     let options;
     try {
         options = parse(argv);

@@ -2,7 +2,7 @@
 // copies an approved candidate from the dev schema into the deployers' prd schema and moves the
 // alias prd serves. A deployer's action: data scientists hold no privilege on the prd schema.
 import * as path from "path";
-import { parseStringFlags } from "./flags";
+import { parseStringFlags, wantsHelp } from "./flags";
 import { parsePlatformConfig, rawConfigFrom } from "../lib/config";
 import { promote, PromoteError } from "../lib/registry/promote";
 import { selectCredential } from "../lib/registry/credentials";
@@ -77,6 +77,10 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv): Flags {
 }
 
 async function main(argv: string[]): Promise<number> {
+    if (wantsHelp(argv)) {
+        console.log(USAGE);
+        return 0;
+    }
     let flags: Flags;
     try {
         flags = parseFlags(argv, process.env);

@@ -2,7 +2,7 @@
 // registers a pickle from the stack's Blob Storage as a model version, by running the
 // registration job the stack declares, and prints the new version.
 import * as path from "path";
-import { parseStringFlags } from "./flags";
+import { parseStringFlags, wantsHelp } from "./flags";
 import { pulumiStackOutputs } from "./stackOutputs";
 import { selectCredential } from "../lib/registry/credentials";
 import { JobsApiError, jobsClient, RegisterError, runRegistration, type Registered } from "../lib/registration/jobs";
@@ -111,6 +111,10 @@ function report(result: Registered, target: RegistrationTarget, stack: string): 
 }
 
 async function main(argv: string[]): Promise<number> {
+    if (wantsHelp(argv)) {
+        console.log(USAGE);
+        return 0;
+    }
     let flags: Flags;
     try {
         flags = parseFlags(argv);

@@ -2,7 +2,7 @@
 // endpoints are up and answer, and measures them.
 import * as fs from "fs";
 import * as path from "path";
-import { parseStringFlags } from "./flags";
+import { parseStringFlags, wantsHelp } from "./flags";
 import { pulumiStackOutputs } from "./stackOutputs";
 import { entraToken } from "../lib/registry/credentials";
 import type { ScoringInput } from "../lib/scoring/client";
@@ -62,6 +62,10 @@ async function bearerFromEntra(scope: string): Promise<string> {
 }
 
 async function main(argv: string[]): Promise<number> {
+    if (wantsHelp(argv)) {
+        console.log(USAGE);
+        return 0;
+    }
     let values: Record<string, string | undefined>;
     try {
         values = parseStringFlags(argv, ["stack", "url", "model", "input", "requests", "concurrency", "ready-timeout", "request-timeout", "entra-scope"]);

@@ -197,7 +197,9 @@ describe("end to end: pickle -> registered version -> image steps -> endpoint ->
         await assert.rejects(fetch(`${registry.url}/health`), "the registry is down");
         const port = await freePort();
         scoringUrl = `http://127.0.0.1:${port}`;
-        server = spawn("unshare", ["--pid", "--fork", path.join(venv, "bin", "python"), path.join(PROJECT_DIR, "serving", "serve_model.py"), "--model-dir", fetched.model, "--host", "127.0.0.1", "--port", String(port), "--workers", "2"], {
+        // As root (CI here), a PID namespace needs nothing else; elsewhere (a GitHub runner) a user namespace maps the caller to root first.
+        const namespace = process.getuid?.() === 0 ? ["--pid", "--fork"] : ["--user", "--map-root-user", "--pid", "--fork"];
+        server = spawn("unshare", [...namespace, path.join(venv, "bin", "python"), path.join(PROJECT_DIR, "serving", "serve_model.py"), "--model-dir", fetched.model, "--host", "127.0.0.1", "--port", String(port), "--workers", "2"], {
             stdio: ["ignore", "pipe", "pipe"],
             env: { PATH: process.env.PATH, HOME: root },
         });

@@ -232,7 +232,8 @@ describe("npm run plan (command line)", () => {
     it("exits 1 with the message for an unknown stack, without a stack trace", async () => {
         const { code, stderr } = await planCli("staging");
         assert.strictEqual(code, 1);
-        assert.match(stderr, /plan: no stack file Pulumi\.staging\.yaml/);
+        assert.match(stderr, /^plan: stack "staging": no stack file Pulumi\.staging\.yaml/m);
+        assert.doesNotMatch(stderr, /plan: plan:/);
         assert.doesNotMatch(stderr, /\n\s+at /);
     });
 });

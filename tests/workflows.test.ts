@@ -117,7 +117,7 @@ describe("GitHub workflows", () => {
     });
 
     it("use supported versions: Node.js 24 in workflows and actions on their Node 24 majors; the program still runs on Node 20.19", () => {
-        const supported: Record<string, string> = { "actions/checkout": "v6", "actions/setup-node": "v6", "pulumi/actions": "v7", "docker/setup-buildx-action": "v4" };
+        const supported: Record<string, string> = { "actions/checkout": "v6", "actions/setup-node": "v6", "actions/setup-python": "v6", "pulumi/actions": "v7", "docker/setup-buildx-action": "v4" };
         for (const file of ["pull-request.yml", "deploy.yml", "promote.yml"]) {
             for (const job of Object.values<any>(workflow(file).jobs)) {
                 for (const step of job.steps) {
