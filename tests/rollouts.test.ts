@@ -6,7 +6,7 @@ import { RevisionTrafficProvider } from "../components/serving/revisionTraffic";
 import { trafficSplit } from "../components/serving/containerApp";
 import { ContainerAppsClient } from "../lib/azure/containerApps";
 import { revisionSuffix, type RevisionSpec } from "../lib/serving/revision";
-import { declaredTraffic, isReady, revisionsToDeactivate, targetProblems, type RevisionState } from "../lib/serving/traffic";
+import { declaredTraffic, isReady, needsWaking, revisionsToDeactivate, targetProblems, type RevisionState } from "../lib/serving/traffic";
 import { FakeContainerApps } from "./helpers/fakeContainerApps";
 
 const APP = "prd-fraud";
@@ -28,7 +28,7 @@ describe("Container Apps rollouts, step by step", () => {
     before(async () => (endpoint = await azure.start()));
     after(() => azure.stop());
 
-    const client = () => new ContainerAppsClient({ endpoint, token: async () => "fake-arm-token" });
+    const client = () => new ContainerAppsClient({ endpoint, token: async () => "fake-arm-token", sleep: async () => undefined });
     const provider = new RevisionTrafficProvider({ client, sleep: async () => undefined, pollMs: 1, log: (l) => logs.push(l) });
 
     /** What `pulumi up` does for one config: plan from the live app, PUT the app, then the traffic resource. */
@@ -99,8 +99,11 @@ describe("Container Apps rollouts, step by step", () => {
         assert.deepStrictEqual(activeNames(), [v8big]);
 
         // Through all of it, no traffic table ever gave a share to a revision that was not ready,
-        // except the very first one (a new app has nothing else to serve).
+        // except the very first one (a new app has nothing else to serve); no revision was
+        // deactivated while it had traffic, and no change ran into one still in progress.
         assert.deepStrictEqual(azure.history.slice(1).filter((h) => h.notReadyWithTraffic.length > 0), []);
+        assert.deepStrictEqual(azure.deactivatedWithTraffic, []);
+        assert.deepStrictEqual(azure.lockConflicts, []);
         for (const h of azure.history) for (const t of h.table) assert.ok(azure.revisions.has(t.revisionName), t.revisionName);
     });
 
@@ -117,7 +120,7 @@ describe("Container Apps rollouts, step by step", () => {
                 await slow.create({ appId: azure.appId, target, readyTimeoutSeconds: 60 });
             })(),
             (err: Error) => {
-                assert.match(err.message, new RegExp(`revision ${APP}--${v10} \\(provisioning Provisioning, running Processing, health None\\) not ready after 60 s, so it gets no traffic; the traffic stays as it was \\(100% ${APP}--v8-`));
+                assert.match(err.message, new RegExp(`revision ${APP}--${v10} \\(provisioning Provisioning, running Processing, health None, 2 replicas\\) not ready after 60 s, so it gets no traffic; the traffic stays as it was \\(100% ${APP}--v8-`));
                 assert.match(err.message, /fix the model or the size, and run `pulumi up` again/);
                 return true;
             },
@@ -147,7 +150,15 @@ describe("traffic rules", () => {
         assert.strictEqual(isReady(ready("r")), true);
         assert.strictEqual(isReady(starting("r")), false);
         assert.strictEqual(isReady({ ...ready("r"), active: false }), false);
-        assert.strictEqual(isReady({ name: "r", active: true, weight: 0, provisioningState: "Provisioned", runningState: "Stopped", healthState: "None", replicas: 0 }), true, "scaled to zero");
+        const asleep: RevisionState = { name: "r", active: true, weight: 0, provisioningState: "Provisioned", runningState: "Stopped", healthState: "None", replicas: 0 };
+        assert.strictEqual(isReady(asleep), false, "scaled to zero: nothing has shown its model loads");
+        assert.strictEqual(needsWaking(asleep), true);
+        assert.strictEqual(isReady({ ...ready("r"), replicas: 0 }), false, "healthy but no replica");
+        assert.strictEqual(isReady({ ...ready("r"), healthState: "Unhealthy" }), false, "a replica that is not healthy yet");
+        assert.strictEqual(isReady({ ...ready("r"), runningState: "Degraded" }), false);
+        assert.strictEqual(isReady({ ...ready("r"), runningState: "RunningAtMaxScale" }), true);
+        assert.strictEqual(needsWaking(ready("r")), false);
+        assert.strictEqual(needsWaking({ ...asleep, runningState: "Failed" }), false);
         assert.deepStrictEqual(revisionsToDeactivate([ready("a", 100), ready("b"), { ...ready("c"), active: false }], [{ revision: "a", weight: 100, label: "stable" }]), ["b"]);
         assert.deepStrictEqual(targetProblems([{ revision: "a", weight: 90, label: "stable" }]), ["traffic weights add up to 90, not 100"]);
         assert.deepStrictEqual(targetProblems([{ revision: "a", weight: 0, label: "stable" }, { revision: "b", weight: 100, label: "canary" }]), []);
@@ -158,7 +169,7 @@ describe("traffic rules", () => {
         const endpoint = await azure.start();
         try {
             azure.put("v1-x", "t1", [{ revisionName: `${APP}--v1-x`, weight: 100 }]);
-            const provider = new RevisionTrafficProvider({ client: () => new ContainerAppsClient({ endpoint, token: async () => "fake-arm-token" }), sleep: async () => undefined, log: () => undefined });
+            const provider = new RevisionTrafficProvider({ client: () => new ContainerAppsClient({ endpoint, token: async () => "fake-arm-token", sleep: async () => undefined }), sleep: async () => undefined, log: () => undefined });
             await assert.rejects(provider.create({ appId: azure.appId, target: [{ revision: `${APP}--v9-y`, weight: 100, label: "stable" }], readyTimeoutSeconds: 5 }), /revision prd-fraud--v9-y does not exist, so it cannot get traffic; the traffic stays as it is/);
             assert.deepStrictEqual(azure.traffic, [{ revisionName: `${APP}--v1-x`, weight: 100 }]);
             const checked = await provider.check({} as any, { appId: azure.appId, target: [{ revision: "x", weight: 50, label: "stable" }], readyTimeoutSeconds: 5 });

@@ -3,7 +3,7 @@
 // A thin adapter over lib/azure/containerApps.ts; the rules are in lib/serving/traffic.ts.
 import * as pulumi from "@pulumi/pulumi";
 import { ARM_SCOPE, ContainerAppsClient, type IpRule } from "../../lib/azure/containerApps";
-import { isReady, revisionsToDeactivate, targetProblems, type RevisionState, type TrafficTarget } from "../../lib/serving/traffic";
+import { hasFailed, isReady, needsWaking, revisionsToDeactivate, targetProblems, type RevisionState, type TrafficTarget } from "../../lib/serving/traffic";
 
 export interface RevisionTrafficState {
     /** The container app's ARM id. */
@@ -25,6 +25,25 @@ export interface RevisionTrafficOptions {
     pollMs?: number;
     /** Progress lines; the provider's stderr reaches `pulumi up`. */
     log?: (line: string) => void;
+    /**
+     * Sends one request to a revision's own address so a revision scaled to zero starts a replica;
+     * resolves to what happened, for messages. Default: GET https://<fqdn>/ping.
+     */
+    wake?: (fqdn: string) => Promise<string>;
+}
+
+/** How often a revision with no replica is woken again while waiting. */
+const WAKE_EVERY_MS = 60_000;
+
+/** GET https://<fqdn>/ping: any answer (401 from the app's authentication included) means a replica was asked to start. */
+async function wakeByPing(fqdn: string): Promise<string> {
+    const axios = require("axios") as typeof import("axios").default;
+    try {
+        const answer = await axios.get(`https://${fqdn}/ping`, { timeout: 30_000, validateStatus: () => true, maxRedirects: 0 });
+        return `HTTP ${answer.status}`;
+    } catch (err) {
+        return `no answer (${(err as { code?: string }).code ?? "network error"})`;
+    }
 }
 
 export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider {
@@ -59,6 +78,7 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
         // Loaded in the provider process: the deployer's own sign-in, never a value in state.
         const credential = new (require("@azure/identity").DefaultAzureCredential)();
         return new ContainerAppsClient({
+            log: this.options.log ?? ((line: string) => console.error(line)),
             token: async () => {
                 const token = await credential.getToken(ARM_SCOPE);
                 if (!token?.token) throw new Error("no Microsoft Entra token for Azure Resource Manager: run `az login`");
@@ -67,14 +87,21 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
         });
     }
 
-    /** Waits for every revision that gets traffic to be ready, then applies the weights. */
+    /**
+     * Waits for every revision that gets traffic to be ready, then applies the weights, waits for
+     * that change to finish, and only then deactivates the revisions that no longer get traffic.
+     */
     private async apply(inputs: RevisionTrafficState): Promise<void> {
         const client = this.client();
         const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
         const now = this.options.now ?? Date.now;
         const log = this.options.log ?? ((line: string) => console.error(line));
+        const wake = this.options.wake ?? wakeByPing;
         const deadline = now() + inputs.readyTimeoutSeconds * 1000;
         const needed = inputs.target.filter((t) => t.weight > 0).map((t) => t.revision);
+        const restarted = new Set<string>();
+        const woken = new Map<string, { at: number; result: string }>();
+        let ingressOpened = false;
         let revisions: RevisionState[];
         for (;;) {
             const found = await client.revisions(inputs.appId);
@@ -88,20 +115,46 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
                         "A revision exists once a deployment created it: check the container app's revisions, or set the traffic back in config.",
                 );
             }
-            const failed = needed.map((name) => byName.get(name)!).filter((r) => r.provisioningState === "Failed" || r.runningState === "Failed");
-            if (failed.length > 0) throw notReady(failed, "failed", revisions);
+            const targets = needed.map((name) => byName.get(name)!);
+            // A revision that failed keeps its name (the name follows from its spec), so a rerun
+            // restarts it once instead of failing until something else in the spec changes.
+            const failed = targets.filter(hasFailed);
+            const again = failed.filter((r) => restarted.has(r.name));
+            if (again.length > 0) throw notReady(again, "failed again after a restart", revisions, woken);
+            for (const revision of failed) {
+                log(`restarting revision ${revision.name} (it ${revision.provisioningState === "Failed" ? "failed to provision" : "failed to run"})`);
+                await client.restart(inputs.appId, revision.name);
+                restarted.add(revision.name);
+            }
+            if (failed.length > 0) continue;
             // A rollback returns to a revision Azure keeps inactive: activate it (re-using its
             // suffix in the app's PUT does nothing).
-            for (const revision of needed.map((name) => byName.get(name)!).filter((r) => !r.active)) {
+            for (const revision of targets.filter((r) => !r.active)) {
                 log(`activating revision ${revision.name}`);
                 await client.setActive(inputs.appId, revision.name, true);
             }
-            const waiting = needed.map((name) => byName.get(name)!).filter((r) => !isReady(r));
+            const waiting = targets.filter((r) => !isReady(r));
             if (waiting.length === 0) break;
-            if (now() >= deadline) throw notReady(waiting, `not ready after ${inputs.readyTimeoutSeconds} s`, revisions);
-            log(`waiting for revision ${waiting.map((r) => `${r.name} (${r.provisioningState ?? "?"}, ${r.runningState ?? "?"}, ${r.healthState ?? "?"})`).join(", ")}`);
+            // When what serves now is already the target (a new app), the ingress may open now: its
+            // authentication config exists, and a revision scaled to zero can only be woken through it.
+            const serving = revisions.filter((r) => r.weight > 0).map((r) => r.name);
+            if (!ingressOpened && inputs.ipSecurityRestrictions && serving.length > 0 && serving.every((name) => needed.includes(name))) {
+                await client.setTraffic(inputs.appId, inputs.target, inputs.ipSecurityRestrictions);
+                ingressOpened = true;
+            }
+            for (const revision of waiting.filter(needsWaking)) {
+                const last = woken.get(revision.name);
+                if (!revision.fqdn || (last && now() - last.at < WAKE_EVERY_MS)) continue;
+                const result = await wake(revision.fqdn);
+                woken.set(revision.name, { at: now(), result });
+                log(`waking revision ${revision.name} (no replica yet): GET https://${revision.fqdn}/ping: ${result}`);
+            }
+            if (now() >= deadline) throw notReady(waiting, `not ready after ${inputs.readyTimeoutSeconds} s`, revisions, woken);
+            log(`waiting for revision ${waiting.map((r) => `${r.name} (${r.provisioningState ?? "?"}, ${r.runningState ?? "?"}, ${r.healthState ?? "?"}, ${r.replicas ?? 0} replicas)`).join(", ")}`);
             await sleep(this.options.pollMs ?? 10_000);
         }
+        // setTraffic returns once Azure has finished the change (its operation is polled): only
+        // then may the revisions that served until now go away.
         await client.setTraffic(inputs.appId, inputs.target, inputs.ipSecurityRestrictions);
         log(`traffic: ${inputs.target.map((t) => `${t.weight}% ${t.revision}`).join(", ")}`);
         for (const name of revisionsToDeactivate(revisions, inputs.target)) {
@@ -111,12 +164,15 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
     }
 }
 
-function notReady(revisions: RevisionState[], what: string, all: RevisionState[]): Error {
+function notReady(revisions: RevisionState[], what: string, all: RevisionState[], woken: Map<string, { result: string }>): Error {
     const serving = all.filter((r) => r.weight > 0).map((r) => `${r.weight}% ${r.name}`);
+    const wakes = revisions
+        .filter((r) => woken.has(r.name))
+        .map((r) => `${r.name} had no replica; a request to https://${r.fqdn}/ping to start one got ${woken.get(r.name)!.result} (the ingress's IP rules must admit this machine). `);
     return new Error(
-        `revision ${revisions.map((r) => `${r.name} (provisioning ${r.provisioningState ?? "?"}, running ${r.runningState ?? "?"}, health ${r.healthState ?? "?"})`).join(", ")} ${what}, ` +
+        `revision ${revisions.map((r) => `${r.name} (provisioning ${r.provisioningState ?? "?"}, running ${r.runningState ?? "?"}, health ${r.healthState ?? "?"}, ${r.replicas ?? 0} replicas)`).join(", ")} ${what}, ` +
             `so it gets no traffic; the traffic stays as it was (${serving.join(", ") || "none"}). ` +
-            "Look at the revision's logs (az containerapp logs show --revision ...), fix the model or the size, and run `pulumi up` again.",
+            `${wakes.join("")}Look at the revision's logs (az containerapp logs show --revision ...), fix the model or the size, and run \`pulumi up\` again.`,
     );
 }
 

@@ -26,13 +26,36 @@ export interface RevisionState {
     runningState?: string;
     healthState?: string;
     replicas?: number;
+    /** The revision's own address (Multiple mode), which reaches it whatever its traffic weight. */
+    fqdn?: string;
 }
 
-/** Ready to take requests: provisioned, and healthy (or scaled to zero without having failed). */
+/** Running states in which a revision serves (Container Apps adds RunningAtMaxScale at its replica limit). */
+const SERVING_STATES = new Set(["Running", "RunningAtMaxScale"]);
+
+/**
+ * Ready to take requests: provisioned, healthy, and with at least one running replica, so its model
+ * has loaded and answered the readiness probe. A revision scaled to zero is not ready: nothing has
+ * shown that its model loads (RevisionTraffic wakes it first, see `needsWaking`).
+ */
 export function isReady(revision: RevisionState): boolean {
-    if (!revision.active || revision.provisioningState !== "Provisioned") return false;
-    if (revision.healthState === "Healthy") return true;
-    return revision.replicas === 0 && revision.runningState !== "Failed" && revision.runningState !== "Degraded" && revision.healthState !== "Unhealthy";
+    return (
+        revision.active &&
+        revision.provisioningState === "Provisioned" &&
+        revision.healthState === "Healthy" &&
+        SERVING_STATES.has(revision.runningState ?? "") &&
+        (revision.replicas ?? 0) >= 1
+    );
+}
+
+/** Provisioned but with no replica (scaled to zero): a request to its own address starts one. */
+export function needsWaking(revision: RevisionState): boolean {
+    return revision.active && revision.provisioningState === "Provisioned" && (revision.replicas ?? 0) === 0 && revision.runningState !== "Failed";
+}
+
+/** Failed, as far as this rollout is concerned: it will not become ready by waiting. */
+export function hasFailed(revision: RevisionState): boolean {
+    return revision.provisioningState === "Failed" || revision.runningState === "Failed";
 }
 
 export interface DeclaredTraffic {

@@ -3,8 +3,17 @@
 // - a PUT creates a revision for a new template suffix; re-using an inactive revision's suffix
 //   silently does nothing; re-using an existing suffix with a different template is rejected;
 // - a PUT (and a PATCH) applies its traffic weights at once, whether or not a revision is ready;
-// - a revision that gets 0% stays active until it is deactivated.
-// Revisions become ready after `readyAfterPolls` reads of the revision list (or never).
+// - a revision that gets 0% stays active until it is deactivated;
+// - a traffic PATCH answers 202 with an Azure-AsyncOperation URL and applies when that operation
+//   finishes; while it runs, other changes to the app answer 409 ContainerAppLockConflict (changes
+//   to one app are serialized);
+// - with `scaleToZero`, a new revision is provisioned with no replica until a request reaches its
+//   own address (`wake`);
+// - a revision may fail to start (`failStarts`); a restart starts it again under the same name.
+// Revisions become ready after `readyAfterPolls` reads of the revision list (or never). Faults
+// (429, 5xx, 409, a reset connection) can be queued to test retries. What Azure does when a revision
+// that still has traffic is deactivated is not documented, so the fake records it in
+// `deactivatedWithTraffic` (and drops that revision's traffic) for tests to assert it never happens.
 import * as http from "http";
 import type { AddressInfo } from "net";
 
@@ -15,6 +24,18 @@ export interface FakeRevision {
     ready: boolean;
     pollsLeft: number;
     failed?: boolean;
+    /** Scaled to zero and not woken: provisioned, no replica. */
+    asleep?: boolean;
+}
+
+export interface ArmFault {
+    method?: string;
+    path?: RegExp;
+    status?: number;
+    code?: string;
+    retryAfter?: string;
+    /** Destroy the connection without answering. */
+    reset?: boolean;
 }
 
 export class FakeContainerApps {
@@ -28,7 +49,22 @@ export class FakeContainerApps {
     readyAfterPolls = 1;
     /** Revisions (by suffix) that never become ready. */
     neverReady = new Set<string>();
+    /** New revisions start with no replica, until a request reaches their address. */
+    scaleToZero = false;
+    /** Revisions (by suffix) whose next N starts fail. */
+    failStarts = new Map<string, number>();
+    /** Reads of an operation's status before it finishes. */
+    operationPolls = 1;
+    readonly faults: ArmFault[] = [];
+    /** The origin operation URLs name (default: the one the request came to). */
+    operationOrigin?: string;
+    /** Revisions deactivated while they still had a share of the traffic. */
+    readonly deactivatedWithTraffic: string[] = [];
+    /** Requests that found the app locked by a running operation. */
+    readonly lockConflicts: string[] = [];
     readonly calls: string[] = [];
+    private readonly operations = new Map<string, { pollsLeft: number; apply: () => void }>();
+    private operationCount = 0;
     private readonly server = http.createServer((req, res) => this.handle(req, res));
 
     async start(): Promise<string> {
@@ -47,12 +83,36 @@ export class FakeContainerApps {
         const existing = this.revisions.get(name);
         if (existing && existing.template !== template) throw new Error(`revision with suffix ${suffix} already exists`);
         if (!existing) {
-            this.revisions.set(name, { name, template, active: true, ready: false, pollsLeft: this.neverReady.has(suffix) ? Infinity : this.readyAfterPolls });
+            const revision: FakeRevision = { name, template, active: true, ready: false, pollsLeft: this.neverReady.has(suffix) ? Infinity : this.readyAfterPolls, asleep: this.scaleToZero };
+            this.revisions.set(name, revision);
+            this.boot(revision);
         }
         for (const entry of traffic.filter((t) => t.weight > 0)) {
             if (!this.revisions.has(entry.revisionName)) throw new Error(`traffic names revision ${entry.revisionName}, which does not exist`);
         }
         this.applyTraffic(traffic);
+    }
+
+    /** A request to a revision's own address: a revision scaled to zero starts a replica. */
+    wake(fqdn: string): string {
+        const revision = [...this.revisions.values()].find((r) => this.fqdn(r) === fqdn);
+        if (!revision) return "no answer (ENOTFOUND)";
+        if (revision.asleep) {
+            revision.asleep = false;
+            revision.pollsLeft = this.readyAfterPolls;
+        }
+        return "HTTP 401";
+    }
+
+    fqdn(revision: FakeRevision): string {
+        return `${revision.name}.calmsea-12345678.westeurope.azurecontainerapps.io`;
+    }
+
+    private boot(revision: FakeRevision): void {
+        const suffix = revision.name.slice(revision.name.indexOf("--") + 2);
+        const failures = this.failStarts.get(suffix) ?? 0;
+        revision.failed = failures > 0;
+        if (failures > 0) this.failStarts.set(suffix, failures - 1);
     }
 
     private applyTraffic(traffic: { revisionName: string; weight: number }[]): void {
@@ -72,43 +132,90 @@ export class FakeContainerApps {
         req.on("end", () => {
             const url = new URL(req.url ?? "/", "http://fake");
             this.calls.push(`${req.method} ${url.pathname}`);
+            const faultAt = this.faults.findIndex((f) => (!f.method || f.method === req.method) && (!f.path || f.path.test(url.pathname)));
+            if (faultAt >= 0) {
+                const [fault] = this.faults.splice(faultAt, 1);
+                if (fault.reset) return req.socket.destroy();
+                res.writeHead(fault.status ?? 503, { "Content-Type": "application/json; charset=utf-8", ...(fault.retryAfter ? { "Retry-After": fault.retryAfter } : {}) });
+                return res.end(JSON.stringify({ error: { code: fault.code ?? "ServiceUnavailable", message: "fault injected by the test" } }));
+            }
             if (url.searchParams.get("api-version") !== "2024-03-01") return this.json(res, 400, { error: { code: "InvalidApiVersionParameter", message: "bad api-version" } });
             if (!req.headers.authorization?.startsWith("Bearer ")) return this.json(res, 401, { error: { code: "AuthenticationFailed", message: "no token" } });
+            const operation = /\/containerappOperationStatuses\/([^/]+)$/.exec(url.pathname);
+            if (req.method === "GET" && operation) {
+                const pending = this.operations.get(operation[1]);
+                if (!pending) return this.json(res, 404, { error: { code: "NotFound", message: "no such operation" } });
+                if (--pending.pollsLeft > 0) return this.json(res, 200, { id: url.pathname, name: operation[1], status: "InProgress" });
+                pending.apply();
+                this.operations.delete(operation[1]);
+                return this.json(res, 200, { id: url.pathname, name: operation[1], status: "Succeeded" });
+            }
             if (req.method === "GET" && url.pathname === `${this.appId}/revisions`) {
                 for (const r of this.revisions.values()) {
-                    if (r.active && !r.ready && --r.pollsLeft <= 0) r.ready = true;
+                    if (r.active && !r.ready && !r.failed && !r.asleep && --r.pollsLeft <= 0) r.ready = true;
                 }
                 return this.json(res, 200, {
                     value: [...this.revisions.values()].map((r) => ({
                         name: r.name,
                         properties: {
                             active: r.active,
+                            fqdn: this.fqdn(r),
                             trafficWeight: this.traffic.find((t) => t.revisionName === r.name)?.weight ?? 0,
-                            provisioningState: r.failed ? "Failed" : r.ready ? "Provisioned" : "Provisioning",
-                            runningState: !r.active ? "Stopped" : r.ready ? "Running" : "Processing",
+                            provisioningState: r.failed ? "Failed" : r.ready || r.asleep ? "Provisioned" : "Provisioning",
+                            runningState: !r.active ? "Stopped" : r.failed ? "Failed" : r.ready ? "Running" : r.asleep ? "Stopped" : "Processing",
                             healthState: r.ready ? "Healthy" : "None",
-                            replicas: r.active ? 2 : 0,
+                            replicas: r.active && !r.asleep && !r.failed ? 2 : 0,
                         },
                     })),
                 });
             }
-            const action = /^(.*)\/revisions\/([^/]+)\/(activate|deactivate)$/.exec(url.pathname);
+            // Changes to one app are serialized: nothing else changes it while an operation runs.
+            if (req.method !== "GET" && this.operations.size > 0) {
+                this.lockConflicts.push(`${req.method} ${url.pathname}`);
+                return this.json(res, 409, { error: { code: "ContainerAppLockConflict", message: "Another operation is in progress on this container app." } });
+            }
+            const action = /^(.*)\/revisions\/([^/]+)\/(activate|deactivate|restart)$/.exec(url.pathname);
             if (req.method === "POST" && action && action[1] === this.appId) {
                 const revision = this.revisions.get(action[2]);
                 if (!revision) return this.json(res, 404, { error: { code: "ContainerAppRevisionNotFound", message: "not found" } });
+                if (action[3] === "restart") {
+                    revision.ready = false;
+                    revision.pollsLeft = this.readyAfterPolls;
+                    this.boot(revision);
+                    return this.json(res, 200, {});
+                }
                 revision.active = action[3] === "activate";
                 // An activated revision starts its replicas again.
-                if (revision.active) revision.pollsLeft = this.readyAfterPolls;
+                if (revision.active) {
+                    revision.pollsLeft = this.readyAfterPolls;
+                    revision.asleep = this.scaleToZero;
+                }
                 revision.ready = false;
-                if (!revision.active) this.traffic = this.traffic.filter((t) => t.revisionName !== revision.name);
+                if (!revision.active) {
+                    if (this.traffic.some((t) => t.revisionName === revision.name && t.weight > 0)) this.deactivatedWithTraffic.push(revision.name);
+                    this.traffic = this.traffic.filter((t) => t.revisionName !== revision.name);
+                }
                 return this.json(res, 200, {});
             }
             if (req.method === "PATCH" && url.pathname === this.appId) {
                 const ingress = JSON.parse(body)?.properties?.configuration?.ingress;
-                // A merge patch: a list given replaces the app's list; an absent one leaves it.
-                if (ingress?.ipSecurityRestrictions) this.ipSecurityRestrictions = ingress.ipSecurityRestrictions;
-                this.applyTraffic(ingress?.traffic);
-                return this.json(res, 202, {});
+                const id = `op-${++this.operationCount}`;
+                // The patch finishes asynchronously: its weights apply when the operation succeeds.
+                this.operations.set(id, {
+                    pollsLeft: this.operationPolls,
+                    apply: () => {
+                        // A merge patch: a list given replaces the app's list; an absent one leaves it.
+                        if (ingress?.ipSecurityRestrictions) this.ipSecurityRestrictions = ingress.ipSecurityRestrictions;
+                        this.applyTraffic(ingress?.traffic);
+                    },
+                });
+                const origin = this.operationOrigin ?? `http://${req.headers.host}`;
+                res.writeHead(202, {
+                    "Content-Type": "application/json; charset=utf-8",
+                    "Azure-AsyncOperation": `${origin}/subscriptions/s/providers/Microsoft.App/locations/westeurope/containerappOperationStatuses/${id}?api-version=2024-03-01`,
+                    "Retry-After": "1",
+                });
+                return res.end("");
             }
             if (url.pathname === this.appId || url.pathname.startsWith(`${this.appId}/`)) return this.json(res, 404, { error: { code: "NotFound", message: "no route" } });
             return this.json(res, 404, { error: { code: "ResourceNotFound", message: `The Resource was not found.` } });
