@@ -1,15 +1,12 @@
 // `npm run promote -- --model <catalog.dev-schema.model> --version <n> [--to <catalog.prd-schema.model>] [--alias <alias>]`:
 // copies an approved candidate from the dev schema into the deployers' prd schema and moves the
 // alias prd serves. A deployer's action: data scientists hold no privilege on the prd schema.
-import * as path from "path";
 import { parseStringFlags, wantsHelp } from "./flags";
-import { parsePlatformConfig, rawConfigFrom } from "../lib/config";
 import { promote, PromoteError } from "../lib/registry/promote";
 import { selectCredential } from "../lib/registry/credentials";
 import { checkModelName } from "../lib/registry/validation";
-import { readStackConfig } from "../lib/stackFiles";
+import { prdDefaults, servingAlias, UsageError, workspaceHost } from "./registryFlags";
 
-const PROJECT_DIR = path.resolve(__dirname, "..");
 const USAGE = `usage: npm run promote -- --model <catalog.schema.model> --version <n> [--to <catalog.schema.model>] [--alias <alias>] [--host <workspace URL>]
   --model    the candidate in the dev schema, e.g. mlplatform.dev.fraud
   --version  its version number
@@ -18,7 +15,6 @@ const USAGE = `usage: npm run promote -- --model <catalog.schema.model> --versio
   --host     the Databricks workspace URL (default: DATABRICKS_HOST)
 Credentials: DATABRICKS_TOKEN, else a Microsoft Entra token from az login or workload identity.`;
 
-class UsageError extends Error {}
 
 interface Flags {
     source: string;
@@ -26,19 +22,6 @@ interface Flags {
     target: string;
     alias: string;
     host: string;
-}
-
-/** The prd stack's schema and the alias its entry for `modelName` serves, when the file says. */
-function prdDefaults(modelName: string): { prdSchema: string; alias?: string } {
-    try {
-        const stack = readStackConfig(PROJECT_DIR, "prd");
-        const config = parsePlatformConfig(rawConfigFrom(stack.config, stack.project), "prd", stack.project, (k) => stack.secretKeys.includes(k));
-        const entry = config.models.find((m) => m.model.split(".")[2] === modelName);
-        const alias = entry && "alias" in entry.selector ? (entry.selector as { alias: string }).alias : undefined;
-        return { prdSchema: config.registry.prdSchema, alias };
-    } catch {
-        return { prdSchema: "prd" };
-    }
 }
 
 export function parseFlags(argv: string[], env: NodeJS.ProcessEnv): Flags {
@@ -59,21 +42,8 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv): Flags {
     const targetProblem = checkModelName("unity-catalog", target)[0];
     if (targetProblem) throw new UsageError(`--to ${JSON.stringify(target)}: ${targetProblem.reason}`);
     if (target.split(".")[1] === schema) throw new UsageError(`--to ${target} is in the same schema as --model ${values.model}: promotion copies from the dev schema into the prd schema`);
-    const alias = values.alias ?? defaults.alias ?? "champion";
-    if (!/^[A-Za-z0-9_-]{1,255}$/.test(alias) || alias.toLowerCase() === "latest" || /^v\d+$/i.test(alias)) {
-        throw new UsageError(`--alias ${JSON.stringify(alias)} is not allowed: letters, digits, '_' or '-', and not latest or v<number> (reserved by the registry)`);
-    }
-    const host = values.host ?? env.DATABRICKS_HOST;
-    if (!host) throw new UsageError("no workspace: set DATABRICKS_HOST or --host (the registry's workspace URL, `pulumi stack output workspaceUrl --stack dev`)");
-    let url: URL;
-    try {
-        url = new URL(host);
-    } catch {
-        throw new UsageError(`--host/DATABRICKS_HOST ${JSON.stringify(host)} is not a URL: write it in full, https://adb-….azuredatabricks.net`);
-    }
-    if (url.username || url.password) throw new UsageError("--host/DATABRICKS_HOST holds a user name or password: remove them (the value is not shown); use DATABRICKS_TOKEN or az login");
-    if (url.protocol !== "https:" && !["localhost", "127.0.0.1"].includes(url.hostname)) throw new UsageError(`--host/DATABRICKS_HOST must use https:// (got ${url.protocol})`);
-    return { source: values.model, version: values.version, target, alias, host: url.origin };
+    const alias = servingAlias(values.alias ?? defaults.alias ?? "champion");
+    return { source: values.model, version: values.version, target, alias, host: workspaceHost(values.host, env) };
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -49,7 +49,11 @@ export interface PromoteOptions {
     /** Progress lines, each saying what was done. */
     log?: (line: string) => void;
     sleep?: (ms: number) => Promise<void>;
+    /** Largest append to the target file (default 4 MiB): the most of a file held in memory. */
+    chunkBytes?: number;
 }
+
+export const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
 
 export interface PromoteResult {
     source: string;
@@ -61,7 +65,7 @@ export interface PromoteResult {
     bytes: number;
 }
 
-interface ModelVersionInfo {
+export interface ModelVersionInfo {
     name?: string;
     version?: string;
     status?: string;
@@ -82,13 +86,27 @@ function errorOf(answer: AxiosResponse): { code: string; message: string } | und
     return data && typeof data === "object" && typeof data.error_code === "string" ? { code: data.error_code, message: String(data.message ?? "") } : undefined;
 }
 
-export async function promote(request: PromoteRequest, options: PromoteOptions): Promise<PromoteResult> {
-    const log = options.log ?? (() => undefined);
-    const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-    const registry: AxiosInstance = axios.create({ baseURL: options.host.replace(/\/+$/, ""), timeout: options.timeoutMs ?? 30_000, validateStatus: () => true });
-    const storage: AxiosInstance = axios.create({ timeout: options.timeoutMs ?? 120_000, validateStatus: () => true, maxBodyLength: Infinity, maxContentLength: Infinity });
-    const endpoint = options.storageEndpoint ?? ((account: string) => `https://${account}.dfs.core.windows.net`);
+/** Options for calls to a workspace's Unity Catalog model routes. */
+export interface UnityCatalogOptions {
+    host: string;
+    credential: Credential;
+    timeoutMs?: number;
+    /** What a 403 means for this command: which privileges it needs. */
+    permissionHint?: string;
+}
 
+const PROMOTE_PERMISSIONS = "Promoting needs USE_CATALOG, USE_SCHEMA and EXECUTE on the source, and ownership or MANAGE plus CREATE_MODEL on the prd schema: only deployers hold them";
+
+export interface UnityCatalogCalls {
+    /** One call; `ok` decides which answers are not errors (default: 200). */
+    call(method: "GET" | "POST", route: string, body: Record<string, unknown>, what: string, ok?: (a: AxiosResponse) => boolean): Promise<AxiosResponse>;
+    /** The `model_version` of an answer, or a clear error. */
+    versionOf(answer: AxiosResponse, what: string): ModelVersionInfo;
+}
+
+/** Calls to the Unity Catalog model routes MLflow's client uses, with the errors said plainly (never the credential). */
+export function unityCatalogCalls(options: UnityCatalogOptions): UnityCatalogCalls {
+    const registry: AxiosInstance = axios.create({ baseURL: options.host.replace(/\/+$/, ""), timeout: options.timeoutMs ?? 30_000, validateStatus: () => true });
     const call = async (method: "GET" | "POST", route: string, body: Record<string, unknown>, what: string, ok: (a: AxiosResponse) => boolean = (a) => a.status === 200): Promise<AxiosResponse> => {
         let answer: AxiosResponse;
         try {
@@ -107,7 +125,7 @@ export async function promote(request: PromoteRequest, options: PromoteOptions):
         if (answer.status === 401) throw new PromoteError(`cannot ${what}: the registry refused the credential from ${options.credential.source} (HTTP 401): sign in again (az login) or check DATABRICKS_TOKEN`);
         if (answer.status === 403 || error?.code === "PERMISSION_DENIED") {
             throw new PromoteError(
-                `cannot ${what}: permission denied (${error?.message || `HTTP ${answer.status}`}). Promoting needs USE_CATALOG, USE_SCHEMA and EXECUTE on the source, and ownership or MANAGE plus CREATE_MODEL on the prd schema: only deployers hold them`,
+                `cannot ${what}: permission denied (${error?.message || `HTTP ${answer.status}`}). ${options.permissionHint ?? PROMOTE_PERMISSIONS}`,
             );
         }
         if (!error) {
@@ -121,6 +139,16 @@ export async function promote(request: PromoteRequest, options: PromoteOptions):
         return mv;
     };
 
+    return { call, versionOf };
+}
+
+export async function promote(request: PromoteRequest, options: PromoteOptions): Promise<PromoteResult> {
+    const log = options.log ?? (() => undefined);
+    const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+    const storage: AxiosInstance = axios.create({ timeout: options.timeoutMs ?? 120_000, validateStatus: () => true, maxBodyLength: Infinity, maxContentLength: Infinity });
+    const endpoint = options.storageEndpoint ?? ((account: string) => `https://${account}.dfs.core.windows.net`);
+
+    const { call, versionOf } = unityCatalogCalls(options);
     // 1. The candidate: it must exist and be READY.
     const sourceAnswer = await call("GET", "model-versions/get", { name: request.source, version: request.version }, `read version ${request.version} of ${request.source}`, (a) => a.status === 200 || errorOf(a)?.code === "RESOURCE_DOES_NOT_EXIST");
     if (sourceAnswer.status !== 200) throw new PromoteError(`${request.source} has no version ${request.version} (RESOURCE_DOES_NOT_EXIST): check the model name and version in the dev schema`);
@@ -154,14 +182,15 @@ export async function promote(request: PromoteRequest, options: PromoteOptions):
     const from = parseStorageLocation(source.storage_location);
     const to = parseStorageLocation(target.storage_location);
     const headers = { "x-ms-version": STORAGE_API_VERSION };
-    const storageCall = async (method: "GET" | "PUT" | "PATCH", url: string, what: string, data?: Buffer): Promise<AxiosResponse> => {
+    const storageCall = async (method: "GET" | "PUT" | "PATCH", url: string, what: string, data?: Buffer, stream = false): Promise<AxiosResponse> => {
         let answer: AxiosResponse;
         try {
-            answer = await storage.request({ method, url, data, headers: data ? { ...headers, "Content-Type": "application/octet-stream" } : headers, responseType: "arraybuffer" });
+            answer = await storage.request({ method, url, data, headers: data ? { ...headers, "Content-Type": "application/octet-stream" } : headers, responseType: stream ? "stream" : "arraybuffer" });
         } catch (err) {
             throw new PromoteError(`cannot ${what}: the storage account did not answer (${axios.isAxiosError(err) ? err.code : "network error"})`);
         }
         if (answer.status >= 200 && answer.status < 300) return answer;
+        if (stream) (answer.data as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
         // Storage errors carry x-ms-error-code; the SAS token is never repeated.
         throw new PromoteError(`cannot ${what}: the storage account answered HTTP ${answer.status} (${String(answer.headers["x-ms-error-code"] ?? "no error code")})`);
     };
@@ -175,16 +204,35 @@ export async function promote(request: PromoteRequest, options: PromoteOptions):
         continuation = answer.headers["x-ms-continuation"] as string | undefined;
     } while (continuation);
     if (files.length === 0) throw new PromoteError(`version ${request.version} of ${request.source} has no files at ${source.storage_location}: nothing to promote`);
+    const chunkBytes = options.chunkBytes ?? DEFAULT_CHUNK_BYTES;
     let bytes = 0;
     for (const file of files) {
         const relative = file.name.slice(from.path.length).replace(/^\/+/, "");
         const encode = (p: string) => p.split("/").map(encodeURIComponent).join("/");
-        const content = Buffer.from((await storageCall("GET", `${endpoint(from.account)}/${from.container}/${encode(file.name)}?${readSas}`, `read ${relative}`)).data);
         const destination = `${endpoint(to.account)}/${to.container}/${encode(`${to.path}/${relative}`)}`;
         await storageCall("PUT", `${destination}?resource=file&${writeSas}`, `create ${relative} in ${request.target}`);
-        if (content.length > 0) await storageCall("PATCH", `${destination}?action=append&position=0&${writeSas}`, `write ${relative}`, content);
-        await storageCall("PATCH", `${destination}?action=flush&position=${content.length}&${writeSas}`, `flush ${relative}`);
-        bytes += content.length;
+        // Streamed: at most one chunk of a file is in memory, whatever its size; each chunk is
+        // appended at its offset and the file is flushed once at its full length (Data Lake API).
+        const download = (await storageCall("GET", `${endpoint(from.account)}/${from.container}/${encode(file.name)}?${readSas}`, `read ${relative}`, undefined, true)).data as AsyncIterable<Buffer>;
+        let position = 0;
+        let pending: Buffer[] = [];
+        let pendingBytes = 0;
+        const appendPending = async () => {
+            if (pendingBytes === 0) return;
+            const chunk = Buffer.concat(pending, pendingBytes);
+            pending = [];
+            pendingBytes = 0;
+            await storageCall("PATCH", `${destination}?action=append&position=${position}&${writeSas}`, `write ${relative}`, chunk);
+            position += chunk.length;
+        };
+        for await (const piece of download) {
+            pending.push(piece);
+            pendingBytes += piece.length;
+            if (pendingBytes >= chunkBytes) await appendPending();
+        }
+        await appendPending();
+        await storageCall("PATCH", `${destination}?action=flush&position=${position}&${writeSas}`, `flush ${relative}`);
+        bytes += position;
     }
     log(`copied ${files.length} file(s), ${bytes} bytes, to ${target.storage_location}`);
 

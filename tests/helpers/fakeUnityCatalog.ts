@@ -31,6 +31,8 @@ const ACCOUNT = "mlplatdevmodels";
 
 export class FakeUnityCatalog {
     readonly calls: RecordedCall[] = [];
+    /** The size of each storage append, in order. */
+    readonly appends: number[] = [];
     /** Files by `<container>/<path>`. */
     readonly files = new Map<string, Buffer>();
     /** Bearer token → principal name. */
@@ -143,6 +145,12 @@ export class FakeUnityCatalog {
                 mv.status = hasFiles ? "READY" : "FAILED_REGISTRATION";
                 return json(200, { model_version: info(Number(params.version), mv) });
             }
+            case "GET registered-models/alias": {
+                const version = model?.aliases.get(String(params.alias));
+                // Only the documented answer (an alias that exists); other answers are not recorded.
+                if (!model || version === undefined) break;
+                return json(200, { model_version: info(version, model.versions.get(version)!) });
+            }
             case "POST registered-models/alias": {
                 if (typeof params.version !== "string") return error(400, "INVALID_PARAMETER_VALUE", `Invalid value ${params.version} for parameter 'version' supplied.`);
                 if (!model || !model.versions.has(Number(params.version))) return error(404, "RESOURCE_DOES_NOT_EXIST", "Model version does not exist.");
@@ -188,6 +196,7 @@ export class FakeUnityCatalog {
             const current = this.pending.get(key);
             if (!current || Number(url.searchParams.get("position")) !== current.length) return fail(400, "InvalidFlushPosition");
             this.pending.set(key, Buffer.concat([current, body]));
+            this.appends.push(body.length);
             res.writeHead(202);
             return void res.end();
         }
