@@ -217,6 +217,8 @@ describe("ModelServing images", () => {
         assert.strictEqual(image.name, `test-serving-fraud-image-${tag("7")}`);
         assert.deepStrictEqual(image.inputs.registries, [{ address: "mlplattestacr.azurecr.io", username: "00000000-0000-0000-0000-000000000000", password: "[secret]" }]);
         assert.deepStrictEqual(access.asked, [`models/fraud:${tag("7")}`]);
+        // A preview shows this image without building it (nor exporting the registry cache).
+        assert.strictEqual(image.inputs.buildOnPreview, false);
         const app = onlyOfType(plan, "azure-native:app:ContainerApp");
         assert.strictEqual((app.inputs.template as any).containers[0].image, `mlplattestacr.azurecr.io/models/fraud:${tag("7")}`);
     });

@@ -69,6 +69,10 @@ export async function modelImage(name: string, args: ModelImageArgs, parent: pul
             dockerfile: { location: path.posix.join(SERVING_CONTEXT, "Dockerfile") },
             platforms: ["linux/amd64"],
             push: true,
+            // A preview (a pull request's, with a read-only identity) shows the image it would build
+            // without building it: docker-build builds on preview by default and then still exports
+            // its registry cache, which needs push rights (docker-build's own docs on buildOnPreview).
+            buildOnPreview: false,
             tags: [ref],
             // Which version to fetch. No credential: build arguments are kept in the image's history.
             buildArgs: {
