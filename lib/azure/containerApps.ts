@@ -31,7 +31,7 @@ export class ArmError extends Error {
     }
 }
 
-export interface ContainerAppsClientOptions {
+export interface ArmClientOptions {
     /** An Entra access token for Azure Resource Manager. */
     token: () => Promise<string>;
     /** `https://management.azure.com` unless a test points elsewhere. */
@@ -70,9 +70,15 @@ function errorText(data: unknown): string {
     return error ? `${error.code ?? ""}: ${error.message ?? ""}`.replace(/^: /, "") : "";
 }
 
+export type ContainerAppsClientOptions = ArmClientOptions;
+
 type Answer = { status: number; data: any; headers: Record<string, unknown> };
 
-export class ContainerAppsClient {
+/**
+ * Azure Resource Manager calls with the retries and long-running-operation polling described at
+ * the top of this file, for one API version.
+ */
+export class ArmClient {
     private readonly http: AxiosInstance;
     /** For operation URLs: absolute, with their own api-version. */
     private readonly operations: AxiosInstance;
@@ -80,17 +86,98 @@ export class ContainerAppsClient {
     private readonly sleep: (ms: number) => Promise<void>;
     private readonly log: (line: string) => void;
 
-    constructor(private readonly options: ContainerAppsClientOptions) {
+    constructor(
+        private readonly options: ArmClientOptions,
+        apiVersion: string,
+    ) {
         this.endpoint = options.endpoint ?? "https://management.azure.com";
         this.http = axios.create({
             baseURL: this.endpoint,
             timeout: options.timeoutMs ?? 30_000,
             validateStatus: () => true,
-            params: { "api-version": CONTAINER_APPS_API_VERSION },
+            params: { "api-version": apiVersion },
         });
         this.operations = axios.create({ timeout: options.timeoutMs ?? 30_000, validateStatus: () => true, maxRedirects: 0 });
         this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
         this.log = options.log ?? (() => undefined);
+    }
+
+    /** Waits for the long-running operation a 201/202 started; a 200/204 is already done. */
+    protected async settle(answer: Answer, what: string): Promise<void> {
+        if (answer.status !== 201 && answer.status !== 202) return;
+        const asyncOperation = typeof answer.headers["azure-asyncoperation"] === "string" ? (answer.headers["azure-asyncoperation"] as string) : undefined;
+        const location = typeof answer.headers.location === "string" ? (answer.headers.location as string) : undefined;
+        const monitor = asyncOperation ?? location;
+        if (!monitor) return; // nothing to poll: the operation is accepted and tracked by the resource itself
+        // The deployer's token goes to Resource Manager only, never to another host a header names.
+        if (new URL(monitor, this.endpoint).origin !== new URL(this.endpoint).origin) {
+            throw new ArmError(`cannot ${what}: Resource Manager named an operation on another host (${new URL(monitor, this.endpoint).host}); not followed`);
+        }
+        const deadline = Date.now() + (this.options.operationTimeoutMs ?? 10 * 60_000);
+        let wait = retryAfterMs(answer.headers["retry-after"]) ?? 2_000;
+        for (;;) {
+            await this.sleep(wait);
+            const poll = await this.call("GET", monitor, undefined, `follow the operation to ${what}`, { absolute: true });
+            if (asyncOperation) {
+                this.expect(poll, 200, `follow the operation to ${what}`);
+                const status = String(poll.data?.status ?? "");
+                if (status === "Succeeded") return;
+                if (status === "Failed" || status === "Canceled") {
+                    throw new ArmError(`cannot ${what}: the operation ${status.toLowerCase()}${errorText(poll.data) ? ` (${errorText(poll.data)})` : ""}`);
+                }
+            } else {
+                if (poll.status === 200 || poll.status === 204) return;
+                if (poll.status !== 202) this.expect(poll, [200, 202, 204], `follow the operation to ${what}`);
+            }
+            if (Date.now() > deadline) throw new ArmError(`cannot ${what}: the operation was still running after ${Math.round((this.options.operationTimeoutMs ?? 600_000) / 60_000)} minutes`);
+            this.log(`${what}: still running`);
+            wait = retryAfterMs(poll.headers["retry-after"]) ?? Math.min(wait * 2, 15_000);
+        }
+    }
+
+    protected async call(method: "GET" | "POST" | "PATCH", url: string, data: unknown, what: string, options: { absolute?: boolean } = {}): Promise<Answer> {
+        const attempts = this.options.maxAttempts ?? 6;
+        for (let attempt = 1; ; attempt++) {
+            const token = await this.options.token();
+            let answer: Answer | undefined;
+            let reason: string;
+            try {
+                // An operation URL is absolute and carries its own api-version.
+                const http = options.absolute ? this.operations : this.http;
+                answer = (await http.request({ method, url: options.absolute ? new URL(url, this.endpoint).toString() : url, data, headers: { Authorization: `Bearer ${token}` } })) as Answer;
+                const retryable = RETRYABLE_STATUS.has(answer.status) || (answer.status === 409 && errorCode(answer.data) === LOCK_CONFLICT);
+                if (!retryable) return answer;
+                reason = `HTTP ${answer.status}${errorCode(answer.data) ? ` ${errorCode(answer.data)}` : ""}`;
+            } catch (err) {
+                reason = (axios.isAxiosError(err) ? err.code : undefined) ?? "network error";
+            }
+            if (attempt >= attempts) {
+                if (answer) return answer; // the caller's expect() names the status
+                throw new ArmError(`Azure Resource Manager did not answer when trying to ${what} (${reason}, ${attempts} attempts): check the network and run \`pulumi up\` again`);
+            }
+            const delay = retryAfterMs(answer?.headers["retry-after"]) ?? Math.min(1_000 * 2 ** (attempt - 1), 20_000);
+            this.log(`${what}: ${reason}; retry ${attempt}/${attempts - 1} in ${Math.round(delay / 1000)} s`);
+            await this.sleep(delay);
+        }
+    }
+
+    protected expect(answer: { status: number; data: unknown }, ok: number | number[], what: string): void {
+        if ((Array.isArray(ok) ? ok : [ok]).includes(answer.status)) return;
+        const detail = errorText(answer.data);
+        const hint =
+            answer.status === 401 || answer.status === 403
+                ? " The deploying identity needs Contributor on the container app's resource group."
+                : RETRYABLE_STATUS.has(answer.status) || answer.status === 409
+                  ? " Resource Manager kept answering so after several retries: run `pulumi up` again later."
+                  : "";
+        throw new ArmError(`cannot ${what}: HTTP ${answer.status}${detail ? ` (${detail})` : ""}.${hint}`, answer.status);
+    }
+}
+
+/** The Container Apps calls a rollout makes (API version 2024-03-01). */
+export class ContainerAppsClient extends ArmClient {
+    constructor(options: ContainerAppsClientOptions) {
+        super(options, CONTAINER_APPS_API_VERSION);
     }
 
     /** The app's revisions with their state and traffic; undefined when the app does not exist yet. */
@@ -141,76 +228,5 @@ export class ContainerAppsClient {
         this.expect(answer, [200, 201, 202], what);
         // Until the patch has finished, the old weights may still apply: nothing after it may run first.
         await this.settle(answer, what);
-    }
-
-    /** Waits for the long-running operation a 201/202 started; a 200/204 is already done. */
-    private async settle(answer: Answer, what: string): Promise<void> {
-        if (answer.status !== 201 && answer.status !== 202) return;
-        const asyncOperation = typeof answer.headers["azure-asyncoperation"] === "string" ? (answer.headers["azure-asyncoperation"] as string) : undefined;
-        const location = typeof answer.headers.location === "string" ? (answer.headers.location as string) : undefined;
-        const monitor = asyncOperation ?? location;
-        if (!monitor) return; // nothing to poll: the operation is accepted and tracked by the resource itself
-        // The deployer's token goes to Resource Manager only, never to another host a header names.
-        if (new URL(monitor, this.endpoint).origin !== new URL(this.endpoint).origin) {
-            throw new ArmError(`cannot ${what}: Resource Manager named an operation on another host (${new URL(monitor, this.endpoint).host}); not followed`);
-        }
-        const deadline = Date.now() + (this.options.operationTimeoutMs ?? 10 * 60_000);
-        let wait = retryAfterMs(answer.headers["retry-after"]) ?? 2_000;
-        for (;;) {
-            await this.sleep(wait);
-            const poll = await this.call("GET", monitor, undefined, `follow the operation to ${what}`, { absolute: true });
-            if (asyncOperation) {
-                this.expect(poll, 200, `follow the operation to ${what}`);
-                const status = String(poll.data?.status ?? "");
-                if (status === "Succeeded") return;
-                if (status === "Failed" || status === "Canceled") {
-                    throw new ArmError(`cannot ${what}: the operation ${status.toLowerCase()}${errorText(poll.data) ? ` (${errorText(poll.data)})` : ""}`);
-                }
-            } else {
-                if (poll.status === 200 || poll.status === 204) return;
-                if (poll.status !== 202) this.expect(poll, [200, 202, 204], `follow the operation to ${what}`);
-            }
-            if (Date.now() > deadline) throw new ArmError(`cannot ${what}: the operation was still running after ${Math.round((this.options.operationTimeoutMs ?? 600_000) / 60_000)} minutes`);
-            this.log(`${what}: still running`);
-            wait = retryAfterMs(poll.headers["retry-after"]) ?? Math.min(wait * 2, 15_000);
-        }
-    }
-
-    private async call(method: "GET" | "POST" | "PATCH", url: string, data: unknown, what: string, options: { absolute?: boolean } = {}): Promise<Answer> {
-        const attempts = this.options.maxAttempts ?? 6;
-        for (let attempt = 1; ; attempt++) {
-            const token = await this.options.token();
-            let answer: Answer | undefined;
-            let reason: string;
-            try {
-                // An operation URL is absolute and carries its own api-version.
-                const http = options.absolute ? this.operations : this.http;
-                answer = (await http.request({ method, url: options.absolute ? new URL(url, this.endpoint).toString() : url, data, headers: { Authorization: `Bearer ${token}` } })) as Answer;
-                const retryable = RETRYABLE_STATUS.has(answer.status) || (answer.status === 409 && errorCode(answer.data) === LOCK_CONFLICT);
-                if (!retryable) return answer;
-                reason = `HTTP ${answer.status}${errorCode(answer.data) ? ` ${errorCode(answer.data)}` : ""}`;
-            } catch (err) {
-                reason = (axios.isAxiosError(err) ? err.code : undefined) ?? "network error";
-            }
-            if (attempt >= attempts) {
-                if (answer) return answer; // the caller's expect() names the status
-                throw new ArmError(`Azure Resource Manager did not answer when trying to ${what} (${reason}, ${attempts} attempts): check the network and run \`pulumi up\` again`);
-            }
-            const delay = retryAfterMs(answer?.headers["retry-after"]) ?? Math.min(1_000 * 2 ** (attempt - 1), 20_000);
-            this.log(`${what}: ${reason}; retry ${attempt}/${attempts - 1} in ${Math.round(delay / 1000)} s`);
-            await this.sleep(delay);
-        }
-    }
-
-    private expect(answer: { status: number; data: unknown }, ok: number | number[], what: string): void {
-        if ((Array.isArray(ok) ? ok : [ok]).includes(answer.status)) return;
-        const detail = errorText(answer.data);
-        const hint =
-            answer.status === 401 || answer.status === 403
-                ? " The deploying identity needs Contributor on the container app's resource group."
-                : RETRYABLE_STATUS.has(answer.status) || answer.status === 409
-                  ? " Resource Manager kept answering so after several retries: run `pulumi up` again later."
-                  : "";
-        throw new ArmError(`cannot ${what}: HTTP ${answer.status}${detail ? ` (${detail})` : ""}.${hint}`, answer.status);
     }
 }
