@@ -1,6 +1,7 @@
 // Helpers for Azure Resource Manager ids, so components derive scopes from resources they
 // already hold instead of asking the provider for the subscription.
 import * as pulumi from "@pulumi/pulumi";
+import { roleAssignmentName } from "../lib/access/roleAssignmentName";
 
 /** Built-in role definition ids (the same GUID in every tenant). */
 export const BUILT_IN_ROLES = {
@@ -20,4 +21,13 @@ export function roleDefinitionId(resourceInSubscription: pulumi.Input<string>, r
     return pulumi
         .output(resourceInSubscription)
         .apply((id) => `${subscriptionScopeOf(id)}/providers/Microsoft.Authorization/roleDefinitions/${roleGuid}`);
+}
+
+/**
+ * The deterministic name of a role assignment (lib/access/roleAssignmentName.ts) for its inputs.
+ * Changing an existing assignment's name replaces it; Resource Manager refuses a second assignment
+ * of the same grant, so such a replacement must delete first (`deleteBeforeReplace`).
+ */
+export function roleAssignmentNameOf(principalId: pulumi.Input<string>, roleDefinitionId: pulumi.Input<string>, scope: pulumi.Input<string>): pulumi.Output<string> {
+    return pulumi.all([principalId, roleDefinitionId, scope]).apply(([p, r, s]) => roleAssignmentName(p, r, s));
 }

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as databricks from "@pulumi/azure-native/databricks";
 import type { DatabricksSku } from "../lib/config";
-import { BUILT_IN_ROLES, roleDefinitionId, subscriptionScopeOf } from "./azureIds";
+import { BUILT_IN_ROLES, roleDefinitionId, subscriptionScopeOf, roleAssignmentNameOf } from "./azureIds";
 
 export interface MlflowWorkspaceArgs {
     location: string;
@@ -46,16 +46,18 @@ export class MlflowWorkspace extends pulumi.ComponentResource {
             return identity.principalId;
         });
 
+        const storageRole = roleDefinitionId(args.storageAccountId, BUILT_IN_ROLES.storageBlobDataContributor);
         new authorization.RoleAssignment(
             `${name}-storage-access`,
             {
+                roleAssignmentName: roleAssignmentNameOf(principalId, storageRole, args.storageAccountId),
                 principalId,
                 principalType: "ServicePrincipal",
-                roleDefinitionId: roleDefinitionId(args.storageAccountId, BUILT_IN_ROLES.storageBlobDataContributor),
+                roleDefinitionId: storageRole,
                 scope: args.storageAccountId,
                 description: "Databricks access connector reads and writes training data and model files",
             },
-            { parent: this },
+            { parent: this, deleteBeforeReplace: true },
         );
 
         // Databricks creates and owns this group (clusters' disks and networks); it must not exist yet.

@@ -1,6 +1,7 @@
 import * as assert from "assert";
 import { MlflowWorkspace } from "../components/mlflowWorkspace";
 import { ModelStore, type ModelStoreArgs } from "../components/modelStore";
+import { roleAssignmentName } from "../lib/access/roleAssignmentName";
 import { recordProgram, type Plan } from "../lib/plan";
 import { deployedAzureMocks, TEST_SUBSCRIPTION } from "./helpers/azureMocks";
 import { byType, onlyOfType } from "./helpers/fixtures";
@@ -153,6 +154,8 @@ describe("MlflowWorkspace", () => {
             role.roleDefinitionId,
             `${TEST_SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/ba92f5b4-2d11-453d-a403-e96b0029c9fe`,
         );
+        // Named by what it grants, so a rerun or an assignment made by hand is the same assignment.
+        assert.strictEqual(role.roleAssignmentName, roleAssignmentName(String(role.principalId), String(role.roleDefinitionId), String(role.scope)));
     });
 
     it("exports the workspace URL as https://", async () => {

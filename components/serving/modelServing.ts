@@ -8,7 +8,7 @@ import { aciDnsLabel, revisionSuffix, type RevisionSpec } from "../../lib/servin
 import { declaredTraffic, type RevisionState } from "../../lib/serving/traffic";
 import { containerAppId } from "../../lib/azure/containerApps";
 import { describeSelector, type RegistryKind, type Selector } from "../../lib/registry/types";
-import { BUILT_IN_ROLES, roleDefinitionId } from "../azureIds";
+import { BUILT_IN_ROLES, roleDefinitionId, roleAssignmentNameOf } from "../azureIds";
 import { ModelVersion } from "../modelVersion";
 import { settled, unknownValue } from "../../lib/outputs";
 import { ACI_PROBES, aciScoringService } from "./aci";
@@ -168,16 +168,18 @@ export class ModelServing extends pulumi.ComponentResource {
             { resourceGroupName: args.resourceGroupName, location: args.location, tags: args.tags },
             { parent: this },
         );
+        const acrPullRole = roleDefinitionId(this.registry.id, BUILT_IN_ROLES.acrPull);
         this.acrPull = new authorization.RoleAssignment(
             `${name}-acr-pull`,
             {
+                roleAssignmentName: roleAssignmentNameOf(identity.principalId, acrPullRole, this.registry.id),
                 principalId: identity.principalId,
                 principalType: "ServicePrincipal",
-                roleDefinitionId: roleDefinitionId(this.registry.id, BUILT_IN_ROLES.acrPull),
+                roleDefinitionId: acrPullRole,
                 scope: this.registry.id,
                 description: "Serving containers pull model images",
             },
-            { parent: this },
+            { parent: this, deleteBeforeReplace: true },
         );
         this.pullReady = new Delay(`${name}-acr-pull-propagation`, { seconds: ROLE_PROPAGATION_SECONDS, reason: "AcrPull role assignment propagation" }, { parent: this, dependsOn: [this.acrPull] });
         this.loginServer = this.registry.loginServer;
