@@ -16,6 +16,7 @@ the versions installed here. The last line printed is one JSON object:
 Only the part after "MLflow" below needs MLflow; everything before it is plain Python so it can be
 tested without MLflow. Unpickling runs code from the file: register only pickles you trust.
 """
+import _compat_pickle
 import argparse
 import csv
 import importlib.metadata
@@ -28,6 +29,7 @@ import re
 import sys
 import tempfile
 import time
+import types
 
 REGISTRIES = ("databricks-uc", "databricks", "mlflow")
 SAMPLE_ROWS = 5
@@ -114,25 +116,275 @@ def check_pickle_bytes(data, path):
         raise RegistrationError(f"{path} is not a pickle (or is truncated): Python's pickle format does not parse it") from None
 
 
-class _RecordingUnpickler(pickle.Unpickler):
-    """An unpickler that notes every module the pickle imports classes or functions from."""
+# What a pickle may import. Unpickling calls whatever callables the pickle names (GLOBAL and
+# STACK_GLOBAL opcodes, then REDUCE/NEWOBJ/BUILD on them), so the pickle's globals are read from
+# its opcodes before anything is unpickled, and any global outside these lists is refused.
+# This is a filter, not a sandbox: see PICKLE_SCAN.md for what it does not stop.
 
-    def __init__(self, stream):
+# Model libraries: these packages and their submodules (minus the denied parts below).
+ALLOWED_MODULES = ("sklearn", "numpy", "scipy", "pandas", "xgboost", "lightgbm", "catboost")
+
+# Single globals outside those packages that pickles of models and data use.
+ALLOWED_GLOBALS = frozenset({
+    # Data constructors only: never getattr, eval, exec, compile, __import__, open, type, ...
+    *(f"builtins.{name}" for name in (
+        "object", "bool", "int", "float", "complex", "str", "bytes", "bytearray", "list", "tuple",
+        "dict", "set", "frozenset", "slice", "range", "Ellipsis", "NotImplemented",
+    )),
+    "collections.OrderedDict", "collections.defaultdict", "collections.deque", "collections.Counter",
+    # How protocols 0-2 rebuild plain objects and bytes.
+    "copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__", "_codecs.encode",
+    "datetime.datetime", "datetime.date", "datetime.time", "datetime.timedelta", "datetime.timezone",
+    "decimal.Decimal",
+    # Calls only what it is given, which is itself scanned (FunctionTransformer(func=partial(...))).
+    "functools.partial",
+    # pandas 3 keeps strings in Arrow arrays: a pickled DataFrame or Series rebuilds them with these.
+    "pyarrow.lib._restore_array", "pyarrow.lib.py_buffer", "pyarrow.lib.type_for_alias",
+    # Array wrappers joblib.dump leaves in a pickle stream.
+    "joblib.numpy_pickle.NumpyArrayWrapper", "joblib.numpy_pickle.NDArrayWrapper",
+})
+
+# Parts of the allowed libraries that read or write files, download, or run code: refused unless
+# named exactly with --allow-global. Submodule names, then attribute names.
+DENIED_SUBMODULES = frozenset({
+    "io", "testing", "_testing", "tests", "_testutils", "conftest", "f2py", "distutils", "ctypeslib",
+    "npyio", "_npyio_impl", "_datasource", "format", "datasets", "externals", "computation", "_show_versions",
+})
+DENIED_NAMES = re.compile(
+    r"^(load\w*|read_\w*|to_pickle|save\w*|fromfile|tofile|genfromtxt|fromregex|memmap|DataSource|"
+    r"HDFStore|ExcelWriter|ExcelFile|eval|exec\w*|compile|system|popen|spawn\w*|run\w*|call\w*|fetch_\w*|import\w*)$"
+)
+
+# Never allowed, not even with --allow-global/--allow-module: modules (and their submodules)
+# whose globals run commands or code, touch files or the network, or look attributes up by name.
+NEVER_MODULES = frozenset({
+    "os", "posix", "nt", "posixpath", "ntpath", "subprocess", "_posixsubprocess", "pty", "sys", "builtins",
+    "importlib", "runpy", "pkgutil", "zipimport", "site", "pickle", "_pickle", "pickletools", "marshal",
+    "copyreg", "types", "shutil", "socket", "ssl", "select", "selectors", "ctypes", "_ctypes", "code",
+    "codeop", "operator", "_operator", "inspect", "io", "_io", "pathlib", "tempfile", "glob",
+    "fileinput", "multiprocessing", "concurrent", "threading", "_thread", "asyncio", "signal", "platform",
+    "webbrowser", "urllib", "http", "ftplib", "smtplib", "telnetlib", "xmlrpc", "pdb", "bdb", "trace", "timeit",
+    "cProfile", "profile", "gc", "mmap", "fcntl", "resource", "shlex", "sysconfig", "distutils", "setuptools",
+    "pip", "cloudpickle", "dill", "joblib", "mlflow", "__main__",
+})
+
+
+class GlobalPolicy:
+    """Which globals a pickle may import: the allow-list above plus what the user added
+    (`extra_globals` as "module.attr", `extra_modules` as packages with their submodules)."""
+
+    def __init__(self, extra_globals=(), extra_modules=()):
+        self.extra_globals = frozenset(extra_globals)
+        self.extra_modules = tuple(extra_modules)
+        for full in self.extra_globals:
+            if "." not in full.strip(".") or self.never(*full.rsplit(".", 1)):
+                raise RegistrationError(f"--allow-global {full}: give module.attribute of a model class or function; {self._never_hint(full)}")
+        for module in self.extra_modules:
+            if not re.match(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$", module) or self.never(module, "x"):
+                raise RegistrationError(f"--allow-module {module}: give an importable package of your own (such as fraud_features); {self._never_hint(module)}")
+
+    @staticmethod
+    def _never_hint(what):
+        return "builtins other than data types, os, subprocess, sys, importlib, pickle, operator and the like can never be allowed"
+
+    @staticmethod
+    def never(module, name):
+        """True when nothing can allow it: a module that runs code, or a dangerous builtin."""
+        parts = module.split(".")
+        if parts[0] in NEVER_MODULES:
+            # The builtins and copyreg entries of ALLOWED_GLOBALS are the exceptions.
+            return f"{module}.{name}" not in ALLOWED_GLOBALS
+        # An attribute that is such a module, or a path through one (GLOBAL pandas.io.common os,
+        # or protocol 4's dotted names: os.system), or a dunder attribute (__builtins__, __dict__, ...).
+        for part in name.split("."):
+            if part in NEVER_MODULES or (part.startswith("__") and part.endswith("__") and len(part) > 4):
+                return True
+        return False
+
+    @staticmethod
+    def _within(module, packages):
+        return any(module == p or module.startswith(p + ".") for p in packages)
+
+    def refusal(self, module, name):
+        """None when the global may be imported, else why not (a phrase)."""
+        full = f"{module}.{name}"
+        if self.never(module, name):
+            return "never"
+        if full in self.extra_globals or full in ALLOWED_GLOBALS:
+            return None
+        if "." in name:
+            # Protocol 4 resolves dotted names attribute by attribute: only exact entries may use them.
+            return "dotted"
+        if self._within(module, ALLOWED_MODULES):
+            if set(module.split(".")[1:]) & DENIED_SUBMODULES or DENIED_NAMES.match(name):
+                return "denied"
+            return None
+        if self._within(module, self.extra_modules):
+            return None
+        return "unknown"
+
+
+def _python2_name(module, name, protocol):
+    # As pickle's own find_class does for protocols 0-2 (fix_imports): __builtin__ -> builtins, ...
+    if protocol < 3:
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
+    return module, name
+
+
+_STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING", "BINSTRING", "SHORT_BINSTRING"}
+_GET_OPS = {"GET", "BINGET", "LONG_BINGET"}
+_PUT_OPS = {"PUT", "BINPUT", "LONG_BINPUT"}
+_MARK = object()
+
+
+class _Unknown:
+    """A stack value the scan does not follow (anything but a string)."""
+
+
+def pickle_globals(data):
+    """(globals, protocol): the (module, name, position) of every global the pickle imports, read
+    from its opcodes without unpickling, and its protocol. STACK_GLOBAL takes its module and name
+    from the stack, so the scan follows the stack and memo for strings; one whose strings it
+    cannot follow gives (None, "stack", position), an EXT opcode (None, "extension", position)."""
+    stack, memo, found, protocol = [], {}, [], 0
+    for op, arg, pos in pickletools.genops(io.BytesIO(data)):
+        name = op.name
+        if name == "PROTO":
+            protocol = arg
+            continue
+        if name in ("EXT1", "EXT2", "EXT4"):
+            # copyreg's extension registry names globals by number: pickle.dump never writes these.
+            found.append((None, "extension", pos))
+        if name == "GLOBAL" or name == "INST":
+            module, attr = arg.split(" ", 1)  # genops gives "module name"
+            module, attr = _python2_name(module, attr, protocol)
+            found.append((module, attr, pos))
+        if name == "STACK_GLOBAL":
+            attr = stack.pop() if stack else _Unknown
+            module = stack.pop() if stack else _Unknown
+            if isinstance(module, str) and isinstance(attr, str):
+                found.append((*_python2_name(module, attr, protocol), pos))
+            else:
+                found.append((None, "stack", pos))
+            stack.append(_Unknown)
+            continue
+        # Every other opcode: its stack effect, from pickletools' own description of it.
+        if name in _STRING_OPS:
+            stack.append(arg if isinstance(arg, str) else _Unknown)
+        elif name in _GET_OPS:
+            stack.append(memo.get(arg, _Unknown))
+        elif name in _PUT_OPS:
+            if stack:
+                memo[arg] = stack[-1]
+        elif name == "MEMOIZE":
+            if stack:
+                memo[len(memo)] = stack[-1]
+        elif name == "DUP":
+            if stack:
+                stack.append(stack[-1])
+        elif name == "MARK":
+            stack.append(_MARK)
+        else:
+            before = op.stack_before
+            if pickletools.markobject in before:
+                # Everything above the topmost mark, the mark, then what lies below it.
+                while stack and stack[-1] is not _MARK:
+                    stack.pop()
+                if stack:
+                    stack.pop()
+                before = before[: before.index(pickletools.markobject)]
+            for _ in before:
+                if stack:
+                    stack.pop()
+            stack.extend(_Unknown for s in op.stack_after if s is not pickletools.markobject)
+    return found, protocol
+
+
+def _refusal_message(path, module, name, why):
+    full = f"{module}.{name}"
+    if module == "__main__":
+        return (
+            f"{path} refers to {name}, a class or function defined in the script or notebook that trained it (__main__), which does not exist here "
+            "and is not allowed: move it into an importable package installed here and pass --allow-module PACKAGE, or wrap the model in a scikit-learn Pipeline"
+        )
+    if why == "never":
+        return (
+            f"{path} refused before unpickling: it imports {full}, which can run commands or code when the pickle is loaded and is never allowed. "
+            "This pickle was made to run code, or by a tool that pickles code (cloudpickle, dill): do not register it; save the fitted model itself with pickle.dump"
+        )
+    if why == "denied":
+        return (
+            f"{path} refused before unpickling: it imports {full}, a part of {module.split('.')[0]} that reads or writes files or runs code, which model pickles do not need. "
+            f"If you are sure it belongs in your model, pass --allow-global {full}"
+        )
+    if why == "dotted":
+        return f"{path} refused before unpickling: it imports {full}, a nested attribute path: pass --allow-global {full} if it is a class of your own package"
+    return (
+        f"{path} refused before unpickling: it imports {full}, which is not on the allow-list of model libraries "
+        f"({', '.join(ALLOWED_MODULES)} and plain data types). If it is a class of your own package installed here, "
+        f"pass --allow-module {module.split('.')[0]} (or --allow-global {full})"
+    )
+
+
+def scan_pickle(data, path, policy):
+    """Refuses a pickle that imports a global the policy does not allow, before it is unpickled."""
+    found, protocol = pickle_globals(data)
+    for module, name, pos in found:
+        if module is None:
+            what = "through copyreg's extension registry (an EXT opcode)" if name == "extension" else "whose module and name the scan cannot tell (a STACK_GLOBAL not built from plain strings)"
+            raise RegistrationError(
+                f"{path} refused before unpickling: at byte {pos} it imports a global {what}; pickle.dump does not write this: save the model again with pickle.dump"
+            )
+        why = policy.refusal(module, name)
+        if why:
+            raise RegistrationError(_refusal_message(path, module, name, why))
+    return protocol
+
+
+class _GuardedUnpickler(pickle.Unpickler):
+    """An unpickler that imports only what the policy allows (again, after scan_pickle: belt and
+    braces) and notes every module the pickle imports classes or functions from."""
+
+    def __init__(self, stream, policy, protocol, path):
         super().__init__(stream)
+        self.policy, self.protocol, self.path = policy, protocol, path
         self.modules = set()
 
     def find_class(self, module, name):
-        self.modules.add(module)
-        self.last = (module, name)
-        return super().find_class(module, name)
+        checked = _python2_name(module, name, self.protocol)
+        why = self.policy.refusal(*checked)
+        if why:
+            raise RegistrationError(_refusal_message(self.path, *checked, why))
+        self.modules.add(checked[0])
+        self.last = checked
+        found = super().find_class(module, name)
+        # What the name resolved to: an allowed module may hold a module or re-export a function
+        # of one that is never allowed (from os import system); neither is let through.
+        if isinstance(found, types.ModuleType):
+            raise RegistrationError(f"{self.path} refused while unpickling: {checked[0]}.{checked[1]} is a module, which model pickles never import by name")
+        if isinstance(found, (type, types.FunctionType, types.BuiltinFunctionType)):
+            origin = f"{getattr(found, '__module__', None) or '?'}.{getattr(found, '__qualname__', name)}"
+            if origin.split(".")[0] in NEVER_MODULES and origin not in ALLOWED_GLOBALS:
+                raise RegistrationError(
+                    f"{self.path} refused while unpickling: {checked[0]}.{checked[1]} is {origin}, which can run commands or code and is never allowed: do not register this pickle"
+                )
+        return found
 
 
-def load_pickle(data, path):
-    """The unpickled object and the modules it was built from."""
+def load_pickle(data, path, policy=None):
+    """The unpickled object and the modules it was built from. Its globals are checked against
+    `policy` (the default allow-list when None) before anything is unpickled."""
+    policy = policy or GlobalPolicy()
     check_pickle_bytes(data, path)
-    unpickler = _RecordingUnpickler(io.BytesIO(data))
+    protocol = scan_pickle(data, path, policy)
+    unpickler = _GuardedUnpickler(io.BytesIO(data), policy, protocol, path)
     try:
         obj = unpickler.load()
+    except RegistrationError:
+        raise
     except ModuleNotFoundError as err:
         raise RegistrationError(
             f"{path} needs the Python module {err.name!r}, which is not installed here: install the library that provides it "
