@@ -481,6 +481,19 @@ def _convert_column(values):
     return [None if v == "" else v for v in values]
 
 
+def _importable(module):
+    try:
+        __import__(module)
+        return True
+    except ImportError:  # also a module set to None in sys.modules
+        return False
+
+
+def _first_line(err):
+    text = str(err)
+    return text.splitlines()[0] if text else ""
+
+
 def read_sample(data, path, rows=SAMPLE_ROWS):
     """The first `rows` rows of a CSV (with a header), JSON or Parquet file as (columns, records)."""
     lower = path.lower()
@@ -519,11 +532,20 @@ def read_sample(data, path, rows=SAMPLE_ROWS):
         columns = list(dict.fromkeys(k for r in records for k in r))
         return columns, records
     if lower.endswith(".parquet"):
+        missing = [m for m in ("pandas", "pyarrow") if not _importable(m)]
+        if missing:
+            raise RegistrationError(
+                f"sample {path} is a Parquet file, which needs {' and '.join(missing)}, not installed in this Python ({sys.executable}): "
+                f"install {' and '.join(missing)} (pip install {' '.join(missing)}; the Databricks job's environment lists them), or give a CSV or JSON sample"
+            )
+        import pandas
+
         try:
-            import pandas
-        except ImportError:
-            raise RegistrationError(f"sample {path}: reading Parquet needs pandas and pyarrow, which are not installed here; use a CSV or JSON sample") from None
-        frame = pandas.read_parquet(io.BytesIO(data)).head(rows)
+            frame = pandas.read_parquet(io.BytesIO(data), engine="pyarrow").head(rows)
+        except Exception as err:  # pyarrow's ArrowInvalid and friends: a file that is not Parquet
+            raise RegistrationError(f"sample {path} could not be read as Parquet ({type(err).__name__}: {_first_line(err)}): write it with DataFrame.to_parquet, or give a CSV or JSON sample") from None
+        if frame.empty:
+            raise RegistrationError(f"sample {path} has no rows")
         return list(frame.columns), frame.to_dict(orient="records")
     raise RegistrationError(f"sample {path}: use a .csv (with a header row), .json or .parquet file")
 
@@ -565,8 +587,27 @@ def full_model_name(registry, model, schema):
     return name
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # A usage error ends like every other one: a JSON line and status 1.
+        raise RegistrationError(f"{message} (see register_model.py --help)")
+
+
+def _listed(values):
+    """Repeatable flags, each possibly empty (the job passes --allow-module= when unset) or comma-separated."""
+    return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="register_model.py", description="Register a pickled model in an MLflow registry.")
+    parser = _Parser(
+        prog="register_model.py",
+        description="Register a pickled model in an MLflow registry.",
+        epilog=(
+            "The pickle's globals are checked before it is unpickled: only classes and functions of "
+            f"{', '.join(ALLOWED_MODULES)} and plain data types are allowed. A model class of your own package "
+            "(installed here) needs --allow-module PACKAGE or --allow-global module.Class."
+        ),
+    )
     parser.add_argument("--pickle", required=True, help="the pickled model: a local path or abfss:// URI")
     parser.add_argument("--model", required=True, help="registered model name (in Unity Catalog a short name goes into --schema)")
     parser.add_argument("--sample", default="", help="CSV, JSON or Parquet input sample for the signature and input example")
@@ -575,12 +616,23 @@ def parse_args(argv):
     parser.add_argument("--schema", default="", help="Unity Catalog catalog.schema short model names go into")
     parser.add_argument("--experiment", default="", help="experiment the logging run goes into (Databricks needs a workspace path)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the version to be READY")
+    parser.add_argument("--allow-global", action="append", metavar="MODULE.ATTR", help="also allow this class or function in the pickle (repeatable, or comma-separated)")
+    parser.add_argument("--allow-module", action="append", metavar="PACKAGE", help="also allow every class and function of this package and its submodules (repeatable, or comma-separated)")
     args = parser.parse_args(argv)
     if args.registry is None:
         env = os.environ.get("MLFLOW_REGISTRY_URI", "")
         args.registry = env if env in REGISTRIES else "mlflow"
     args.alias = check_alias(args.alias)
     args.name = full_model_name(args.registry, args.model, args.schema)
+    if args.registry == "databricks-uc" and not args.sample:
+        # Unity Catalog refuses a model version without a signature (inputs and outputs).
+        raise RegistrationError(
+            f"model {args.name}: Unity Catalog requires a signature on every model version, and the signature comes from the sample: "
+            "give --sample (a CSV, JSON or Parquet file of a few input rows)"
+        )
+    if args.timeout <= 0:
+        raise RegistrationError(f"--timeout {args.timeout:g}: give a number of seconds above 0")
+    args.policy = GlobalPolicy(_listed(args.allow_global), _listed(args.allow_module))
     return args
 
 
@@ -621,7 +673,22 @@ def pickled_model_class(python_model_base):
     return PickledModel
 
 
+# MLflow's HTTP client retries a failed request 7 times with a growing backoff, which makes a
+# registry that is down cost minutes per call. These bound it; a value the user set is kept.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # MLflow reads it as an int
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",  # seconds per request (connect, or between bytes)
+}
+
+# Environment variables whose values must never appear in a message.
+SECRET_ENV = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "DATABRICKS_TOKEN", "DATABRICKS_CLIENT_SECRET", "ARM_CLIENT_SECRET", "AZURE_CLIENT_SECRET")
+
+
 def _import_mlflow():
+    for key, value in HTTP_DEFAULTS.items():
+        # Read by MLflow per request (mlflow.environment_variables), so setting them before import is enough.
+        os.environ.setdefault(key, value)
     try:
         import mlflow
         import mlflow.tracking
@@ -630,35 +697,92 @@ def _import_mlflow():
     return mlflow
 
 
+def without_credentials(uri):
+    """The URI without user:password@ and without a query (tokens travel there too)."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", uri.split("?")[0].split("#")[0], flags=re.IGNORECASE)
+
+
+def scrub(text):
+    """`text` without secrets: credentials in URLs, and the values of SECRET_ENV."""
+    text = re.sub(r"([a-z][a-z0-9+.-]*://)[^/@\s'\"]*@", r"\1", text, flags=re.IGNORECASE)
+    for key in SECRET_ENV:
+        value = os.environ.get(key)
+        if value and len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
+
+
+def registry_location(registry, mlflow):
+    if registry in ("databricks-uc", "databricks"):
+        host = os.environ.get("DATABRICKS_HOST", "")
+        return without_credentials(host) if host else "the Databricks workspace (DATABRICKS_HOST, or the workspace the job runs in)"
+    return without_credentials(mlflow.get_tracking_uri())
+
+
+_UNREACHABLE = ("Failed to establish a new connection", "Connection refused", "NameResolutionError", "Name or service not known",
+                "timed out", "ConnectTimeout", "ReadTimeout", "Connection aborted", "RemoteDisconnected", "Max retries exceeded")
+
+
+def registry_error(err, registry, mlflow):
+    """A RegistrationError for an exception MLflow raised while talking to the registry."""
+    where = registry_location(registry, mlflow)
+    text = scrub(str(err))
+    code = getattr(err, "error_code", None) or ""
+    first = text.splitlines()[0] if text else type(err).__name__
+    credentials = "DATABRICKS_TOKEN (or the job's identity)" if registry != "mlflow" else "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
+    if code == "UNAUTHENTICATED" or re.search(r"\b401\b", text):
+        return RegistrationError(f"the registry at {where} refused the credentials (401 Unauthorized): check {credentials}")
+    if code == "PERMISSION_DENIED" or re.search(r"\b403\b", text):
+        return RegistrationError(f"the registry at {where} refused the request (PERMISSION_DENIED): {first}: the identity that runs this needs the right to create runs, models and versions there")
+    if any(marker in text for marker in _UNREACHABLE):
+        tried = f" ({os.environ.get('MLFLOW_HTTP_REQUEST_MAX_RETRIES', '?')} retries)"
+        where_set = "MLFLOW_TRACKING_URI" if registry == "mlflow" else "DATABRICKS_HOST"
+        return RegistrationError(
+            f"the registry at {where} did not answer{tried}: check that it is running and reachable from here, and that {where_set} is right"
+        )
+    return RegistrationError(f"the registry at {where} answered {type(err).__name__}{f' {code}' if code else ''}: {first}")
+
+
 def register(args, out=sys.stdout, spark_reader=None, sleep=time.sleep):
-    mlflow = _import_mlflow()
+    # Everything that can be checked without the registry is checked first.
     data = read_bytes(args.pickle, "pickle", spark_reader)
-    model, modules = load_pickle(data, args.pickle)
+    model, modules = load_pickle(data, args.pickle, getattr(args, "policy", None))
     flavour = choose_flavour(model)
-    # The serving image installs exactly these, so MLflow itself is pinned too (on Databricks the
-    # installed distribution may be mlflow-skinny; serving needs the full mlflow of that version).
-    requirements = sorted(set(pinned_requirements(modules | {type(model).__module__})) | {f"mlflow=={mlflow.__version__}"}, key=str.lower)
-
-    if args.registry in ("databricks-uc", "databricks"):
-        mlflow.set_tracking_uri("databricks")
-        mlflow.set_registry_uri(args.registry)
-    if args.experiment:
-        mlflow.set_experiment(args.experiment)
-
-    signature = example = None
+    example = predictions = None
     if args.sample:
+        columns, records = read_sample(read_bytes(args.sample, "sample", spark_reader), args.sample)
         import pandas
 
-        columns, records = read_sample(read_bytes(args.sample, "sample", spark_reader), args.sample)
         example = pandas.DataFrame.from_records(records, columns=columns)
         try:
             predictions = model.predict(example)
         except Exception as err:
-            raise RegistrationError(f"the model's predict failed on the sample {args.sample} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}): is it the right sample for this model?") from None
+            raise RegistrationError(f"the model's predict failed on the sample {args.sample} ({type(err).__name__}: {_first_line(err)}): is it the right sample for this model?") from None
+
+    mlflow = _import_mlflow()
+    # The serving image installs exactly these, so MLflow itself is pinned too (on Databricks the
+    # installed distribution may be mlflow-skinny; serving needs the full mlflow of that version).
+    requirements = sorted(set(pinned_requirements(modules | {type(model).__module__})) | {f"mlflow=={mlflow.__version__}"}, key=str.lower)
+    signature = None
+    if example is not None:
         from mlflow.models import infer_signature
 
         signature = infer_signature(example, predictions)
 
+    if args.registry in ("databricks-uc", "databricks"):
+        mlflow.set_tracking_uri("databricks")
+        mlflow.set_registry_uri(args.registry)
+    try:
+        return _log_and_register(mlflow, args, model, data, flavour, requirements, signature, example, out, sleep)
+    except RegistrationError:
+        raise
+    except Exception as err:  # MlflowException, or requests' errors from artifact uploads
+        raise registry_error(err, args.registry, mlflow) from None
+
+
+def _log_and_register(mlflow, args, model, data, flavour, requirements, signature, example, out, sleep):
+    if args.experiment:
+        mlflow.set_experiment(args.experiment)
     # MLflow 3 names the logged model with `name`; MLflow 2 with `artifact_path`.
     where = {"name": "model"} if int(mlflow.__version__.split(".")[0]) >= 3 else {"artifact_path": "model"}
     common = dict(signature=signature, input_example=example, pip_requirements=requirements, **where)
@@ -697,16 +821,12 @@ def main(argv=None, out=sys.stdout):
         register(args, out=out)
         return 0
     except RegistrationError as err:
-        print(json.dumps({"error": str(err)}), file=out, flush=True)
-        print(f"register_model: {err}", file=sys.stderr)
-        return 1
-    except Exception as err:  # an MLflow or registry error: its first line, without the stack
-        text = str(err).splitlines()[0] if str(err) else ""
-        code = getattr(err, "error_code", None)
-        message = f"{type(err).__name__}{f' {code}' if code else ''}: {text}".rstrip(": ")
-        print(json.dumps({"error": message}), file=out, flush=True)
-        print(f"register_model: {message}", file=sys.stderr)
-        return 1
+        message = scrub(str(err))
+    except Exception as err:  # anything else: its type and first line, without the stack
+        message = scrub(f"{type(err).__name__}: {_first_line(err)}".rstrip(": "))
+    print(json.dumps({"error": message}), file=out, flush=True)
+    print(f"register_model: {message}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":
