@@ -3,6 +3,7 @@
     python jobs/register_model.py --pickle PATH --model NAME [--sample PATH] [--alias ALIAS]
                                   [--registry databricks-uc|databricks|mlflow] [--schema CATALOG.SCHEMA]
                                   [--experiment PATH] [--timeout SECONDS]
+                                  [--allow-module PACKAGE]... [--allow-global MODULE.ATTR]...
 
 PATH is a local file, or an abfss:// URI when it runs as a Databricks job (read through Spark and
 the Unity Catalog external location that covers it). The pickle must hold an object with a
@@ -13,8 +14,18 @@ the versions installed here. The last line printed is one JSON object:
 {"name": ..., "version": ..., "model_uri": "models:/<name>/<version>"}; on failure it is
 {"error": ...} and the exit status is 1.
 
-Only the part after "MLflow" below needs MLflow; everything before it is plain Python so it can be
-tested without MLflow. Unpickling runs code from the file: register only pickles you trust.
+Unpickling calls the functions a pickle names, so before anything is unpickled the pickle's
+opcodes are read (pickletools) and every global it imports must be on an allow-list: classes and
+functions of the model libraries (ALLOWED_MODULES, minus parts that read files or run code) and
+plain data types (ALLOWED_GLOBALS). A model class of the user's own package, installed here, is
+allowed with --allow-module PACKAGE or --allow-global MODULE.ATTR; what runs commands or code
+(NEVER_MODULES, builtins other than data types) cannot be allowed. It is a filter, not a sandbox:
+PICKLE_SCAN.md says what it does not stop. With --registry databricks-uc a --sample is required
+(Unity Catalog refuses a version without a signature). MLflow's HTTP retries are bounded
+(HTTP_DEFAULTS) unless the environment sets them. Errors name what, where and what to do, without
+a stack trace and without secrets.
+
+Only the part after "MLflow" below needs MLflow; everything before it is plain Python.
 """
 import _compat_pickle
 import argparse
@@ -390,14 +401,9 @@ def load_pickle(data, path, policy=None):
             f"{path} needs the Python module {err.name!r}, which is not installed here: install the library that provides it "
             "(for the job, add it to the job environment's dependencies)"
         ) from None
-    except AttributeError as err:
-        text = str(err)
+    except AttributeError:
+        # (__main__, the training notebook's own classes, is refused by the scan already.)
         module, name = getattr(unpickler, "last", ("", ""))
-        if module == "__main__":
-            raise RegistrationError(
-                f"{path} refers to {name}, a class or function defined in the script or notebook that trained it (__main__), which does not exist here: "
-                "move it into an importable module, or wrap the model in a scikit-learn Pipeline"
-            ) from None
         raise RegistrationError(f"{path} refers to {module}.{name}, which the installed {module.split('.')[0]} does not have: install the library version it was pickled with") from None
     except Exception as err:
         raise RegistrationError(f"{path} could not be unpickled: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")) from None
