@@ -177,6 +177,9 @@ NEVER_MODULES = frozenset({
     "webbrowser", "urllib", "http", "ftplib", "smtplib", "telnetlib", "xmlrpc", "pdb", "bdb", "trace", "timeit",
     "cProfile", "profile", "gc", "mmap", "fcntl", "resource", "shlex", "sysconfig", "distutils", "setuptools",
     "pip", "cloudpickle", "dill", "joblib", "mlflow", "__main__",
+    # Installed where the job runs, and able to act as its identity or evaluate text.
+    "pyspark", "py4j", "databricks", "requests", "urllib3", "httpx", "aiohttp", "azure", "boto3", "botocore",
+    "fsspec", "yaml", "numexpr", "IPython",
 })
 
 
@@ -226,11 +229,9 @@ class GlobalPolicy:
         if "." in name:
             # Protocol 4 resolves dotted names attribute by attribute: only exact entries may use them.
             return "dotted"
-        if self._within(module, ALLOWED_MODULES):
+        if self._within(module, ALLOWED_MODULES) or self._within(module, self.extra_modules):
             if set(module.split(".")[1:]) & DENIED_SUBMODULES or DENIED_NAMES.match(name):
                 return "denied"
-            return None
-        if self._within(module, self.extra_modules):
             return None
         return "unknown"
 
@@ -328,7 +329,7 @@ def _refusal_message(path, module, name, why):
         )
     if why == "denied":
         return (
-            f"{path} refused before unpickling: it imports {full}, a part of {module.split('.')[0]} that reads or writes files or runs code, which model pickles do not need. "
+            f"{path} refused before unpickling: it imports {full}, a part of {module.split('.')[0]} that reads or writes files or runs code (by its name), which model pickles do not need. "
             f"If you are sure it belongs in your model, pass --allow-global {full}"
         )
     if why == "dotted":

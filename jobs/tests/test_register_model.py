@@ -221,9 +221,14 @@ class AllowingMore(unittest.TestCase):
 
     def test_allow_global_may_name_a_denied_function_of_an_allowed_library(self):
         rm.scan_pickle(b"\x80\x02cnumpy\nload\n.", "m.pkl", rm.GlobalPolicy(extra_globals=["numpy.load"]))
+        # --allow-module does not: the deny-lists apply to the user's packages too.
+        message = refused(rm.scan_pickle, b"\x80\x02cfraud_scorer.io\nload_weights\n.", "m.pkl", rm.GlobalPolicy(extra_modules=["fraud_scorer"]))
+        self.assertIn("imports fraud_scorer.io.load_weights, a part of fraud_scorer that reads or writes files or runs code", message)
+        self.assertIn("pass --allow-global fraud_scorer.io.load_weights", message)
 
     def test_what_runs_code_can_never_be_allowed(self):
-        for flags in (["--allow-global", "os.system"], ["--allow-global", "builtins.getattr"], ["--allow-module", "subprocess"], ["--allow-module", "os.path"], ["--allow-global", "system"]):
+        for flags in (["--allow-global", "os.system"], ["--allow-global", "builtins.getattr"], ["--allow-module", "subprocess"], ["--allow-module", "os.path"], ["--allow-global", "system"],
+                      ["--allow-module", "pyspark"], ["--allow-module", "databricks.sdk"]):
             message = refused(rm.parse_args, ["--pickle", "m.pkl", "--model", "fraud", *flags])
             self.assertIn("can never be allowed", message)
 
