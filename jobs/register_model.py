@@ -736,10 +736,14 @@ def registry_error(err, registry, mlflow):
     text = scrub(str(err))
     code = getattr(err, "error_code", None) or ""
     first = text.splitlines()[0] if text else type(err).__name__
+    if code and first.startswith(f"{code}: "):  # RestException's text repeats its code
+        first = first[len(code) + 2:]
     credentials = "DATABRICKS_TOKEN (or the job's identity)" if registry != "mlflow" else "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
-    if code == "UNAUTHENTICATED" or re.search(r"\b401\b", text):
+    # MLflow maps a non-JSON 401/403 answer to these error codes (mlflow.utils.rest_utils); the
+    # texts are MLflow's "failed with error code 401" and requests' "401 Client Error".
+    if code == "UNAUTHENTICATED" or re.search(r"error code 401\b|\b401 Client Error", text):
         return RegistrationError(f"the registry at {where} refused the credentials (401 Unauthorized): check {credentials}")
-    if code == "PERMISSION_DENIED" or re.search(r"\b403\b", text):
+    if code == "PERMISSION_DENIED" or re.search(r"error code 403\b|\b403 Client Error", text):
         return RegistrationError(f"the registry at {where} refused the request (PERMISSION_DENIED): {first}: the identity that runs this needs the right to create runs, models and versions there")
     if any(marker in text for marker in _UNREACHABLE):
         tried = f" ({os.environ.get('MLFLOW_HTTP_REQUEST_MAX_RETRIES', '?')} retries)"

@@ -442,6 +442,24 @@ class Scrubbing(unittest.TestCase):
             self.assertEqual(rm.scrub("GET http://u:p@h/x failed for hunter22 and dapi123456"), "GET http://h/x failed for *** and ***")
 
 
+class RegistryErrors(unittest.TestCase):
+    """MLflow's own exceptions, as its REST client raises them, worded for the user."""
+
+    def test_permission_and_other_answers_name_the_registry_and_keep_only_the_first_line(self):
+        import mlflow
+        from mlflow.exceptions import RestException  # what the REST client raises for a JSON error answer
+
+        with mock.patch.dict(os.environ, {"DATABRICKS_HOST": "https://adb-1.2.azuredatabricks.net", "DATABRICKS_TOKEN": "dapi-secret-1"}):
+            denied = RestException({"error_code": "PERMISSION_DENIED", "message": "User does not have MANAGE on main.dev.fraud (token dapi-secret-1)\nmore"})
+            self.assertEqual(str(rm.registry_error(denied, "databricks-uc", mlflow)), (
+                "the registry at https://adb-1.2.azuredatabricks.net refused the request (PERMISSION_DENIED): User does not have MANAGE on main.dev.fraud (token ***): "
+                "the identity that runs this needs the right to create runs, models and versions there"
+            ))
+            missing = RestException({"error_code": "SCHEMA_DOES_NOT_EXIST", "message": "Schema 'main.dev' does not exist."})
+            self.assertEqual(str(rm.registry_error(missing, "databricks-uc", mlflow)),
+                             "the registry at https://adb-1.2.azuredatabricks.net answered RestException SCHEMA_DOES_NOT_EXIST: Schema 'main.dev' does not exist.")
+
+
 # ---------------------------------------------------------------------------------------------
 # Against a real MLflow tracking server.
 
