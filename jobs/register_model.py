@@ -757,11 +757,12 @@ def registry_error(err, registry, mlflow):
 def register(args, out=sys.stdout, spark_reader=None, sleep=time.sleep):
     # Everything that can be checked without the registry is checked first.
     data = read_bytes(args.pickle, "pickle", spark_reader)
+    sample = read_sample(read_bytes(args.sample, "sample", spark_reader), args.sample) if args.sample else None
     model, modules = load_pickle(data, args.pickle, getattr(args, "policy", None))
     flavour = choose_flavour(model)
     example = predictions = None
-    if args.sample:
-        columns, records = read_sample(read_bytes(args.sample, "sample", spark_reader), args.sample)
+    if sample:
+        columns, records = sample
         import pandas
 
         example = pandas.DataFrame.from_records(records, columns=columns)
