@@ -183,6 +183,14 @@ NEVER_MODULES = frozenset({
 })
 
 
+# Modules that other modules commonly hold as attributes (import os): refused as a global's name.
+_MODULES_AS_ATTRIBUTES = frozenset({
+    "os", "posix", "nt", "posixpath", "sys", "subprocess", "_posixsubprocess", "builtins", "importlib", "runpy",
+    "pickle", "_pickle", "marshal", "shutil", "socket", "ctypes", "operator", "pty", "multiprocessing", "pathlib",
+    "tempfile", "webbrowser", "urllib", "urllib3", "requests", "cloudpickle", "dill", "joblib", "mlflow", "pyspark",
+})
+
+
 class GlobalPolicy:
     """Which globals a pickle may import: the allow-list above plus what the user added
     (`extra_globals` as "module.attr", `extra_modules` as packages with their submodules)."""
@@ -208,10 +216,12 @@ class GlobalPolicy:
         if parts[0] in NEVER_MODULES:
             # The builtins and copyreg entries of ALLOWED_GLOBALS are the exceptions.
             return f"{module}.{name}" not in ALLOWED_GLOBALS
-        # An attribute that is such a module, or a path through one (GLOBAL pandas.io.common os,
-        # or protocol 4's dotted names: os.system), or a dunder attribute (__builtins__, __dict__, ...).
-        for part in name.split("."):
-            if part in NEVER_MODULES or (part.startswith("__") and part.endswith("__") and len(part) > 4):
+        # A path through such a module (protocol 4's dotted names: os.system), an attribute that
+        # is one (GLOBAL pandas.io.common os; plain words such as numpy.select and numpy.trace are
+        # functions, and a module found at load time is refused anyway), or a dunder attribute.
+        parts = name.split(".")
+        for part in parts:
+            if (part in NEVER_MODULES and (len(parts) > 1 or part in _MODULES_AS_ATTRIBUTES)) or (part.startswith("__") and part.endswith("__") and len(part) > 4):
                 return True
         return False
 
