@@ -3,6 +3,7 @@
     python jobs/register_model.py --pickle PATH --model NAME [--sample PATH] [--alias ALIAS]
                                   [--registry databricks-uc|databricks|mlflow] [--schema CATALOG.SCHEMA]
                                   [--experiment PATH] [--timeout SECONDS]
+                                  [--allow-module PACKAGE]... [--allow-global MODULE.ATTR]...
 
 PATH is a local file, or an abfss:// URI when it runs as a Databricks job (read through Spark and
 the Unity Catalog external location that covers it). The pickle must hold an object with a
@@ -13,9 +14,20 @@ the versions installed here. The last line printed is one JSON object:
 {"name": ..., "version": ..., "model_uri": "models:/<name>/<version>"}; on failure it is
 {"error": ...} and the exit status is 1.
 
-Only the part after "MLflow" below needs MLflow; everything before it is plain Python so it can be
-tested without MLflow. Unpickling runs code from the file: register only pickles you trust.
+Unpickling calls the functions a pickle names, so before anything is unpickled the pickle's
+opcodes are read (pickletools) and every global it imports must be on an allow-list: classes and
+functions of the model libraries (ALLOWED_MODULES, minus parts that read files or run code) and
+plain data types (ALLOWED_GLOBALS). A model class of the user's own package, installed here, is
+allowed with --allow-module PACKAGE or --allow-global MODULE.ATTR; what runs commands or code
+(NEVER_MODULES, builtins other than data types) cannot be allowed. It is a filter, not a sandbox:
+PICKLE_SCAN.md says what it does not stop. With --registry databricks-uc a --sample is required
+(Unity Catalog refuses a version without a signature). MLflow's HTTP retries are bounded
+(HTTP_DEFAULTS) unless the environment sets them. Errors name what, where and what to do, without
+a stack trace and without secrets.
+
+Only the part after "MLflow" below needs MLflow; everything before it is plain Python.
 """
+import _compat_pickle
 import argparse
 import csv
 import importlib.metadata
@@ -28,6 +40,7 @@ import re
 import sys
 import tempfile
 import time
+import types
 
 REGISTRIES = ("databricks-uc", "databricks", "mlflow")
 SAMPLE_ROWS = 5
@@ -114,38 +127,294 @@ def check_pickle_bytes(data, path):
         raise RegistrationError(f"{path} is not a pickle (or is truncated): Python's pickle format does not parse it") from None
 
 
-class _RecordingUnpickler(pickle.Unpickler):
-    """An unpickler that notes every module the pickle imports classes or functions from."""
+# What a pickle may import. Unpickling calls whatever callables the pickle names (GLOBAL and
+# STACK_GLOBAL opcodes, then REDUCE/NEWOBJ/BUILD on them), so the pickle's globals are read from
+# its opcodes before anything is unpickled, and any global outside these lists is refused.
+# This is a filter, not a sandbox: see PICKLE_SCAN.md for what it does not stop.
 
-    def __init__(self, stream):
+# Model libraries: these packages and their submodules (minus the denied parts below).
+ALLOWED_MODULES = ("sklearn", "numpy", "scipy", "pandas", "xgboost", "lightgbm", "catboost")
+
+# Single globals outside those packages that pickles of models and data use.
+ALLOWED_GLOBALS = frozenset({
+    # Data constructors only: never getattr, eval, exec, compile, __import__, open, type, ...
+    *(f"builtins.{name}" for name in (
+        "object", "bool", "int", "float", "complex", "str", "bytes", "bytearray", "list", "tuple",
+        "dict", "set", "frozenset", "slice", "range", "Ellipsis", "NotImplemented",
+    )),
+    "collections.OrderedDict", "collections.defaultdict", "collections.deque", "collections.Counter",
+    # How protocols 0-2 rebuild plain objects and bytes.
+    "copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__", "_codecs.encode",
+    "datetime.datetime", "datetime.date", "datetime.time", "datetime.timedelta", "datetime.timezone",
+    "decimal.Decimal",
+    # Calls only what it is given, which is itself scanned (FunctionTransformer(func=partial(...))).
+    "functools.partial",
+    # pandas 3 keeps strings in Arrow arrays: a pickled DataFrame or Series rebuilds them with these.
+    "pyarrow.lib._restore_array", "pyarrow.lib.py_buffer", "pyarrow.lib.type_for_alias",
+    # Array wrappers joblib.dump leaves in a pickle stream.
+    "joblib.numpy_pickle.NumpyArrayWrapper", "joblib.numpy_pickle.NDArrayWrapper",
+})
+
+# Parts of the allowed libraries that read or write files, download, or run code: refused unless
+# named exactly with --allow-global. Submodule names, then attribute names.
+DENIED_SUBMODULES = frozenset({
+    "io", "testing", "_testing", "tests", "_testutils", "conftest", "f2py", "distutils", "ctypeslib",
+    "npyio", "_npyio_impl", "_datasource", "format", "datasets", "externals", "computation", "_show_versions",
+})
+DENIED_NAMES = re.compile(
+    r"^(load\w*|read_\w*|to_pickle|save\w*|fromfile|tofile|genfromtxt|fromregex|memmap|DataSource|"
+    r"HDFStore|ExcelWriter|ExcelFile|eval|exec\w*|compile|system|popen|spawn\w*|run\w*|call\w*|fetch_\w*|import\w*)$"
+)
+
+# Never allowed, not even with --allow-global/--allow-module: modules (and their submodules)
+# whose globals run commands or code, touch files or the network, or look attributes up by name.
+NEVER_MODULES = frozenset({
+    "os", "posix", "nt", "posixpath", "ntpath", "subprocess", "_posixsubprocess", "pty", "sys", "builtins",
+    "importlib", "runpy", "pkgutil", "zipimport", "site", "pickle", "_pickle", "pickletools", "marshal",
+    "copyreg", "types", "shutil", "socket", "ssl", "select", "selectors", "ctypes", "_ctypes", "code",
+    "codeop", "operator", "_operator", "inspect", "io", "_io", "pathlib", "tempfile", "glob",
+    "fileinput", "multiprocessing", "concurrent", "threading", "_thread", "asyncio", "signal", "platform",
+    "webbrowser", "urllib", "http", "ftplib", "smtplib", "telnetlib", "xmlrpc", "pdb", "bdb", "trace", "timeit",
+    "cProfile", "profile", "gc", "mmap", "fcntl", "resource", "shlex", "sysconfig", "distutils", "setuptools",
+    "pip", "cloudpickle", "dill", "joblib", "mlflow", "__main__",
+    # Installed where the job runs, and able to act as its identity or evaluate text.
+    "pyspark", "py4j", "databricks", "requests", "urllib3", "httpx", "aiohttp", "azure", "boto3", "botocore",
+    "fsspec", "yaml", "numexpr", "IPython",
+})
+
+
+# Modules that other modules commonly hold as attributes (import os): refused as a global's name.
+_MODULES_AS_ATTRIBUTES = frozenset({
+    "os", "posix", "nt", "posixpath", "sys", "subprocess", "_posixsubprocess", "builtins", "importlib", "runpy",
+    "pickle", "_pickle", "marshal", "shutil", "socket", "ctypes", "operator", "pty", "multiprocessing", "pathlib",
+    "tempfile", "webbrowser", "urllib", "urllib3", "requests", "cloudpickle", "dill", "joblib", "mlflow", "pyspark",
+})
+
+
+class GlobalPolicy:
+    """Which globals a pickle may import: the allow-list above plus what the user added
+    (`extra_globals` as "module.attr", `extra_modules` as packages with their submodules)."""
+
+    def __init__(self, extra_globals=(), extra_modules=()):
+        self.extra_globals = frozenset(extra_globals)
+        self.extra_modules = tuple(extra_modules)
+        for full in self.extra_globals:
+            if "." not in full.strip(".") or self.never(*full.rsplit(".", 1)):
+                raise RegistrationError(f"--allow-global {full}: give module.attribute of a model class or function; {self._never_hint(full)}")
+        for module in self.extra_modules:
+            if not re.match(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$", module) or self.never(module, "x"):
+                raise RegistrationError(f"--allow-module {module}: give an importable package of your own (such as fraud_features); {self._never_hint(module)}")
+
+    @staticmethod
+    def _never_hint(what):
+        return "builtins other than data types, os, subprocess, sys, importlib, pickle, operator and the like can never be allowed"
+
+    @staticmethod
+    def never(module, name):
+        """True when nothing can allow it: a module that runs code, or a dangerous builtin."""
+        parts = module.split(".")
+        if parts[0] in NEVER_MODULES:
+            # The builtins and copyreg entries of ALLOWED_GLOBALS are the exceptions.
+            return f"{module}.{name}" not in ALLOWED_GLOBALS
+        # A path through such a module (protocol 4's dotted names: os.system), an attribute that
+        # is one (GLOBAL pandas.io.common os; plain words such as numpy.select and numpy.trace are
+        # functions, and a module found at load time is refused anyway), or a dunder attribute.
+        parts = name.split(".")
+        for part in parts:
+            if (part in NEVER_MODULES and (len(parts) > 1 or part in _MODULES_AS_ATTRIBUTES)) or (part.startswith("__") and part.endswith("__") and len(part) > 4):
+                return True
+        return False
+
+    @staticmethod
+    def _within(module, packages):
+        return any(module == p or module.startswith(p + ".") for p in packages)
+
+    def refusal(self, module, name):
+        """None when the global may be imported, else why not (a phrase)."""
+        full = f"{module}.{name}"
+        if self.never(module, name):
+            return "never"
+        if full in self.extra_globals or full in ALLOWED_GLOBALS:
+            return None
+        if "." in name:
+            # Protocol 4 resolves dotted names attribute by attribute: only exact entries may use them.
+            return "dotted"
+        if self._within(module, ALLOWED_MODULES) or self._within(module, self.extra_modules):
+            if set(module.split(".")[1:]) & DENIED_SUBMODULES or DENIED_NAMES.match(name):
+                return "denied"
+            return None
+        return "unknown"
+
+
+def _python2_name(module, name, protocol):
+    # As pickle's own find_class does for protocols 0-2 (fix_imports): __builtin__ -> builtins, ...
+    if protocol < 3:
+        if (module, name) in _compat_pickle.NAME_MAPPING:
+            module, name = _compat_pickle.NAME_MAPPING[(module, name)]
+        elif module in _compat_pickle.IMPORT_MAPPING:
+            module = _compat_pickle.IMPORT_MAPPING[module]
+    return module, name
+
+
+_STRING_OPS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING", "BINSTRING", "SHORT_BINSTRING"}
+_GET_OPS = {"GET", "BINGET", "LONG_BINGET"}
+_PUT_OPS = {"PUT", "BINPUT", "LONG_BINPUT"}
+_MARK = object()
+
+
+class _Unknown:
+    """A stack value the scan does not follow (anything but a string)."""
+
+
+def pickle_globals(data):
+    """(globals, protocol): the (module, name, position) of every global the pickle imports, read
+    from its opcodes without unpickling, and its protocol. STACK_GLOBAL takes its module and name
+    from the stack, so the scan follows the stack and memo for strings; one whose strings it
+    cannot follow gives (None, "stack", position), an EXT opcode (None, "extension", position)."""
+    stack, memo, found, protocol = [], {}, [], 0
+    for op, arg, pos in pickletools.genops(io.BytesIO(data)):
+        name = op.name
+        if name == "PROTO":
+            protocol = arg
+            continue
+        if name in ("EXT1", "EXT2", "EXT4"):
+            # copyreg's extension registry names globals by number: pickle.dump never writes these.
+            found.append((None, "extension", pos))
+        if name == "GLOBAL" or name == "INST":
+            module, attr = arg.split(" ", 1)  # genops gives "module name"
+            module, attr = _python2_name(module, attr, protocol)
+            found.append((module, attr, pos))
+        if name == "STACK_GLOBAL":
+            attr = stack.pop() if stack else _Unknown
+            module = stack.pop() if stack else _Unknown
+            if isinstance(module, str) and isinstance(attr, str):
+                found.append((*_python2_name(module, attr, protocol), pos))
+            else:
+                found.append((None, "stack", pos))
+            stack.append(_Unknown)
+            continue
+        # Every other opcode: its stack effect, from pickletools' own description of it.
+        if name in _STRING_OPS:
+            stack.append(arg if isinstance(arg, str) else _Unknown)
+        elif name in _GET_OPS:
+            stack.append(memo.get(arg, _Unknown))
+        elif name in _PUT_OPS:
+            if stack:
+                memo[arg] = stack[-1]
+        elif name == "MEMOIZE":
+            if stack:
+                memo[len(memo)] = stack[-1]
+        elif name == "DUP":
+            if stack:
+                stack.append(stack[-1])
+        elif name == "MARK":
+            stack.append(_MARK)
+        else:
+            before = op.stack_before
+            if pickletools.markobject in before:
+                # Everything above the topmost mark, the mark, then what lies below it.
+                while stack and stack[-1] is not _MARK:
+                    stack.pop()
+                if stack:
+                    stack.pop()
+                before = before[: before.index(pickletools.markobject)]
+            for _ in before:
+                if stack:
+                    stack.pop()
+            stack.extend(_Unknown for s in op.stack_after if s is not pickletools.markobject)
+    return found, protocol
+
+
+def _refusal_message(path, module, name, why):
+    full = f"{module}.{name}"
+    if module == "__main__":
+        return (
+            f"{path} refers to {name}, a class or function defined in the script or notebook that trained it (__main__), which does not exist here "
+            "and is not allowed: move it into an importable package installed here and pass --allow-module PACKAGE, or wrap the model in a scikit-learn Pipeline"
+        )
+    if why == "never":
+        return (
+            f"{path} refused before unpickling: it imports {full}, which can run commands or code when the pickle is loaded and is never allowed. "
+            "This pickle was made to run code, or by a tool that pickles code (cloudpickle, dill): do not register it; save the fitted model itself with pickle.dump"
+        )
+    if why == "denied":
+        return (
+            f"{path} refused before unpickling: it imports {full}, a part of {module.split('.')[0]} that reads or writes files or runs code (by its name), which model pickles do not need. "
+            f"If you are sure it belongs in your model, pass --allow-global {full}"
+        )
+    if why == "dotted":
+        return f"{path} refused before unpickling: it imports {full}, a nested attribute path: pass --allow-global {full} if it is a class of your own package"
+    return (
+        f"{path} refused before unpickling: it imports {full}, which is not on the allow-list of model libraries "
+        f"({', '.join(ALLOWED_MODULES)} and plain data types). If it is a class of your own package installed here, "
+        f"pass --allow-module {module.split('.')[0]} (or --allow-global {full})"
+    )
+
+
+def scan_pickle(data, path, policy):
+    """Refuses a pickle that imports a global the policy does not allow, before it is unpickled."""
+    found, protocol = pickle_globals(data)
+    for module, name, pos in found:
+        if module is None:
+            what = "through copyreg's extension registry (an EXT opcode)" if name == "extension" else "whose module and name the scan cannot tell (a STACK_GLOBAL not built from plain strings)"
+            raise RegistrationError(
+                f"{path} refused before unpickling: at byte {pos} it imports a global {what}; pickle.dump does not write this: save the model again with pickle.dump"
+            )
+        why = policy.refusal(module, name)
+        if why:
+            raise RegistrationError(_refusal_message(path, module, name, why))
+    return protocol
+
+
+class _GuardedUnpickler(pickle.Unpickler):
+    """An unpickler that imports only what the policy allows (again, after scan_pickle: belt and
+    braces) and notes every module the pickle imports classes or functions from."""
+
+    def __init__(self, stream, policy, protocol, path):
         super().__init__(stream)
+        self.policy, self.protocol, self.path = policy, protocol, path
         self.modules = set()
 
     def find_class(self, module, name):
-        self.modules.add(module)
-        self.last = (module, name)
-        return super().find_class(module, name)
+        checked = _python2_name(module, name, self.protocol)
+        why = self.policy.refusal(*checked)
+        if why:
+            raise RegistrationError(_refusal_message(self.path, *checked, why))
+        self.modules.add(checked[0])
+        self.last = checked
+        found = super().find_class(module, name)
+        # What the name resolved to: an allowed module may hold a module or re-export a function
+        # of one that is never allowed (from os import system); neither is let through.
+        if isinstance(found, types.ModuleType):
+            raise RegistrationError(f"{self.path} refused while unpickling: {checked[0]}.{checked[1]} is a module, which model pickles never import by name")
+        if isinstance(found, (type, types.FunctionType, types.BuiltinFunctionType)):
+            origin = f"{getattr(found, '__module__', None) or '?'}.{getattr(found, '__qualname__', name)}"
+            if origin.split(".")[0] in NEVER_MODULES and origin not in ALLOWED_GLOBALS:
+                raise RegistrationError(
+                    f"{self.path} refused while unpickling: {checked[0]}.{checked[1]} is {origin}, which can run commands or code and is never allowed: do not register this pickle"
+                )
+        return found
 
 
-def load_pickle(data, path):
-    """The unpickled object and the modules it was built from."""
+def load_pickle(data, path, policy=None):
+    """The unpickled object and the modules it was built from. Its globals are checked against
+    `policy` (the default allow-list when None) before anything is unpickled."""
+    policy = policy or GlobalPolicy()
     check_pickle_bytes(data, path)
-    unpickler = _RecordingUnpickler(io.BytesIO(data))
+    protocol = scan_pickle(data, path, policy)
+    unpickler = _GuardedUnpickler(io.BytesIO(data), policy, protocol, path)
     try:
         obj = unpickler.load()
+    except RegistrationError:
+        raise
     except ModuleNotFoundError as err:
         raise RegistrationError(
             f"{path} needs the Python module {err.name!r}, which is not installed here: install the library that provides it "
             "(for the job, add it to the job environment's dependencies)"
         ) from None
-    except AttributeError as err:
-        text = str(err)
+    except AttributeError:
+        # (__main__, the training notebook's own classes, is refused by the scan already.)
         module, name = getattr(unpickler, "last", ("", ""))
-        if module == "__main__":
-            raise RegistrationError(
-                f"{path} refers to {name}, a class or function defined in the script or notebook that trained it (__main__), which does not exist here: "
-                "move it into an importable module, or wrap the model in a scikit-learn Pipeline"
-            ) from None
         raise RegistrationError(f"{path} refers to {module}.{name}, which the installed {module.split('.')[0]} does not have: install the library version it was pickled with") from None
     except Exception as err:
         raise RegistrationError(f"{path} could not be unpickled: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")) from None
@@ -229,6 +498,19 @@ def _convert_column(values):
     return [None if v == "" else v for v in values]
 
 
+def _importable(module):
+    try:
+        __import__(module)
+        return True
+    except ImportError:  # also a module set to None in sys.modules
+        return False
+
+
+def _first_line(err):
+    text = str(err)
+    return text.splitlines()[0] if text else ""
+
+
 def read_sample(data, path, rows=SAMPLE_ROWS):
     """The first `rows` rows of a CSV (with a header), JSON or Parquet file as (columns, records)."""
     lower = path.lower()
@@ -267,11 +549,20 @@ def read_sample(data, path, rows=SAMPLE_ROWS):
         columns = list(dict.fromkeys(k for r in records for k in r))
         return columns, records
     if lower.endswith(".parquet"):
+        missing = [m for m in ("pandas", "pyarrow") if not _importable(m)]
+        if missing:
+            raise RegistrationError(
+                f"sample {path} is a Parquet file, which needs {' and '.join(missing)}, not installed in this Python ({sys.executable}): "
+                f"install {' and '.join(missing)} (pip install {' '.join(missing)}; the Databricks job's environment lists them), or give a CSV or JSON sample"
+            )
+        import pandas
+
         try:
-            import pandas
-        except ImportError:
-            raise RegistrationError(f"sample {path}: reading Parquet needs pandas and pyarrow, which are not installed here; use a CSV or JSON sample") from None
-        frame = pandas.read_parquet(io.BytesIO(data)).head(rows)
+            frame = pandas.read_parquet(io.BytesIO(data), engine="pyarrow").head(rows)
+        except Exception as err:  # pyarrow's ArrowInvalid and friends: a file that is not Parquet
+            raise RegistrationError(f"sample {path} could not be read as Parquet ({type(err).__name__}: {_first_line(err)}): write it with DataFrame.to_parquet, or give a CSV or JSON sample") from None
+        if frame.empty:
+            raise RegistrationError(f"sample {path} has no rows")
         return list(frame.columns), frame.to_dict(orient="records")
     raise RegistrationError(f"sample {path}: use a .csv (with a header row), .json or .parquet file")
 
@@ -313,8 +604,27 @@ def full_model_name(registry, model, schema):
     return name
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        # A usage error ends like every other one: a JSON line and status 1.
+        raise RegistrationError(f"{message} (see register_model.py --help)")
+
+
+def _listed(values):
+    """Repeatable flags, each possibly empty (the job passes --allow-module= when unset) or comma-separated."""
+    return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
+
+
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="register_model.py", description="Register a pickled model in an MLflow registry.")
+    parser = _Parser(
+        prog="register_model.py",
+        description="Register a pickled model in an MLflow registry.",
+        epilog=(
+            "The pickle's globals are checked before it is unpickled: only classes and functions of "
+            f"{', '.join(ALLOWED_MODULES)} and plain data types are allowed. A model class of your own package "
+            "(installed here) needs --allow-module PACKAGE or --allow-global module.Class."
+        ),
+    )
     parser.add_argument("--pickle", required=True, help="the pickled model: a local path or abfss:// URI")
     parser.add_argument("--model", required=True, help="registered model name (in Unity Catalog a short name goes into --schema)")
     parser.add_argument("--sample", default="", help="CSV, JSON or Parquet input sample for the signature and input example")
@@ -323,12 +633,23 @@ def parse_args(argv):
     parser.add_argument("--schema", default="", help="Unity Catalog catalog.schema short model names go into")
     parser.add_argument("--experiment", default="", help="experiment the logging run goes into (Databricks needs a workspace path)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the version to be READY")
+    parser.add_argument("--allow-global", action="append", metavar="MODULE.ATTR", help="also allow this class or function in the pickle (repeatable, or comma-separated)")
+    parser.add_argument("--allow-module", action="append", metavar="PACKAGE", help="also allow every class and function of this package and its submodules (repeatable, or comma-separated)")
     args = parser.parse_args(argv)
     if args.registry is None:
         env = os.environ.get("MLFLOW_REGISTRY_URI", "")
         args.registry = env if env in REGISTRIES else "mlflow"
     args.alias = check_alias(args.alias)
     args.name = full_model_name(args.registry, args.model, args.schema)
+    if args.registry == "databricks-uc" and not args.sample:
+        # Unity Catalog refuses a model version without a signature (inputs and outputs).
+        raise RegistrationError(
+            f"model {args.name}: Unity Catalog requires a signature on every model version, and the signature comes from the sample: "
+            "give --sample (a CSV, JSON or Parquet file of a few input rows)"
+        )
+    if args.timeout <= 0:
+        raise RegistrationError(f"--timeout {args.timeout:g}: give a number of seconds above 0")
+    args.policy = GlobalPolicy(_listed(args.allow_global), _listed(args.allow_module))
     return args
 
 
@@ -369,7 +690,22 @@ def pickled_model_class(python_model_base):
     return PickledModel
 
 
+# MLflow's HTTP client retries a failed request 7 times with a growing backoff, which makes a
+# registry that is down cost minutes per call. These bound it; a value the user set is kept.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",  # MLflow reads it as an int
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",  # seconds per request (connect, or between bytes)
+}
+
+# Environment variables whose values must never appear in a message.
+SECRET_ENV = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "DATABRICKS_TOKEN", "DATABRICKS_CLIENT_SECRET", "ARM_CLIENT_SECRET", "AZURE_CLIENT_SECRET")
+
+
 def _import_mlflow():
+    for key, value in HTTP_DEFAULTS.items():
+        # Read by MLflow per request (mlflow.environment_variables), so setting them before import is enough.
+        os.environ.setdefault(key, value)
     try:
         import mlflow
         import mlflow.tracking
@@ -378,35 +714,97 @@ def _import_mlflow():
     return mlflow
 
 
+def without_credentials(uri):
+    """The URI without user:password@ and without a query (tokens travel there too)."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", uri.split("?")[0].split("#")[0], flags=re.IGNORECASE)
+
+
+def scrub(text):
+    """`text` without secrets: credentials in URLs, and the values of SECRET_ENV."""
+    text = re.sub(r"([a-z][a-z0-9+.-]*://)[^/@\s'\"]*@", r"\1", text, flags=re.IGNORECASE)
+    for key in SECRET_ENV:
+        value = os.environ.get(key)
+        if value and len(value) >= 4:
+            text = text.replace(value, "***")
+    return text
+
+
+def registry_location(registry, mlflow):
+    if registry in ("databricks-uc", "databricks"):
+        host = os.environ.get("DATABRICKS_HOST", "")
+        return without_credentials(host) if host else "the Databricks workspace (DATABRICKS_HOST, or the workspace the job runs in)"
+    return without_credentials(mlflow.get_tracking_uri())
+
+
+_UNREACHABLE = ("Failed to establish a new connection", "Connection refused", "NameResolutionError", "Name or service not known",
+                "timed out", "ConnectTimeout", "ReadTimeout", "Connection aborted", "RemoteDisconnected", "Max retries exceeded")
+
+
+def registry_error(err, registry, mlflow):
+    """A RegistrationError for an exception MLflow raised while talking to the registry."""
+    where = registry_location(registry, mlflow)
+    text = scrub(str(err))
+    code = getattr(err, "error_code", None) or ""
+    first = text.splitlines()[0] if text else type(err).__name__
+    if code and first.startswith(f"{code}: "):  # RestException's text repeats its code
+        first = first[len(code) + 2:]
+    credentials = "DATABRICKS_TOKEN (or the job's identity)" if registry != "mlflow" else "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
+    # MLflow maps a non-JSON 401/403 answer to these error codes (mlflow.utils.rest_utils); the
+    # texts are MLflow's "failed with error code 401" and requests' "401 Client Error".
+    if code == "UNAUTHENTICATED" or re.search(r"error code 401\b|\b401 Client Error", text):
+        return RegistrationError(f"the registry at {where} refused the credentials (401 Unauthorized): check {credentials}")
+    if code == "PERMISSION_DENIED" or re.search(r"error code 403\b|\b403 Client Error", text):
+        return RegistrationError(f"the registry at {where} refused the request (PERMISSION_DENIED): {first}: the identity that runs this needs the right to create runs, models and versions there")
+    if any(marker in text for marker in _UNREACHABLE):
+        tried = f" ({os.environ.get('MLFLOW_HTTP_REQUEST_MAX_RETRIES', '?')} retries)"
+        where_set = "MLFLOW_TRACKING_URI" if registry == "mlflow" else "DATABRICKS_HOST"
+        return RegistrationError(
+            f"the registry at {where} did not answer{tried}: check that it is running and reachable from here, and that {where_set} is right"
+        )
+    return RegistrationError(f"the registry at {where} answered {type(err).__name__}{f' {code}' if code else ''}: {first}")
+
+
 def register(args, out=sys.stdout, spark_reader=None, sleep=time.sleep):
-    mlflow = _import_mlflow()
+    # Everything that can be checked without the registry is checked first.
     data = read_bytes(args.pickle, "pickle", spark_reader)
-    model, modules = load_pickle(data, args.pickle)
+    sample = read_sample(read_bytes(args.sample, "sample", spark_reader), args.sample) if args.sample else None
+    model, modules = load_pickle(data, args.pickle, getattr(args, "policy", None))
     flavour = choose_flavour(model)
-    # The serving image installs exactly these, so MLflow itself is pinned too (on Databricks the
-    # installed distribution may be mlflow-skinny; serving needs the full mlflow of that version).
-    requirements = sorted(set(pinned_requirements(modules | {type(model).__module__})) | {f"mlflow=={mlflow.__version__}"}, key=str.lower)
-
-    if args.registry in ("databricks-uc", "databricks"):
-        mlflow.set_tracking_uri("databricks")
-        mlflow.set_registry_uri(args.registry)
-    if args.experiment:
-        mlflow.set_experiment(args.experiment)
-
-    signature = example = None
-    if args.sample:
+    example = predictions = None
+    if sample:
+        columns, records = sample
         import pandas
 
-        columns, records = read_sample(read_bytes(args.sample, "sample", spark_reader), args.sample)
         example = pandas.DataFrame.from_records(records, columns=columns)
         try:
             predictions = model.predict(example)
         except Exception as err:
-            raise RegistrationError(f"the model's predict failed on the sample {args.sample} ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}): is it the right sample for this model?") from None
+            raise RegistrationError(f"the model's predict failed on the sample {args.sample} ({type(err).__name__}: {_first_line(err)}): is it the right sample for this model?") from None
+
+    mlflow = _import_mlflow()
+    # The serving image installs exactly these, so MLflow itself is pinned too (on Databricks the
+    # installed distribution may be mlflow-skinny; serving needs the full mlflow of that version).
+    requirements = sorted(set(pinned_requirements(modules | {type(model).__module__})) | {f"mlflow=={mlflow.__version__}"}, key=str.lower)
+    signature = None
+    if example is not None:
         from mlflow.models import infer_signature
 
         signature = infer_signature(example, predictions)
 
+    if args.registry in ("databricks-uc", "databricks"):
+        mlflow.set_tracking_uri("databricks")
+        mlflow.set_registry_uri(args.registry)
+    try:
+        return _log_and_register(mlflow, args, model, data, flavour, requirements, signature, example, out, sleep)
+    except RegistrationError:
+        raise
+    except Exception as err:  # MlflowException, or requests' errors from artifact uploads
+        raise registry_error(err, args.registry, mlflow) from None
+
+
+def _log_and_register(mlflow, args, model, data, flavour, requirements, signature, example, out, sleep):
+    if args.experiment:
+        mlflow.set_experiment(args.experiment)
     # MLflow 3 names the logged model with `name`; MLflow 2 with `artifact_path`.
     where = {"name": "model"} if int(mlflow.__version__.split(".")[0]) >= 3 else {"artifact_path": "model"}
     common = dict(signature=signature, input_example=example, pip_requirements=requirements, **where)
@@ -445,16 +843,12 @@ def main(argv=None, out=sys.stdout):
         register(args, out=out)
         return 0
     except RegistrationError as err:
-        print(json.dumps({"error": str(err)}), file=out, flush=True)
-        print(f"register_model: {err}", file=sys.stderr)
-        return 1
-    except Exception as err:  # an MLflow or registry error: its first line, without the stack
-        text = str(err).splitlines()[0] if str(err) else ""
-        code = getattr(err, "error_code", None)
-        message = f"{type(err).__name__}{f' {code}' if code else ''}: {text}".rstrip(": ")
-        print(json.dumps({"error": message}), file=out, flush=True)
-        print(f"register_model: {message}", file=sys.stderr)
-        return 1
+        message = scrub(str(err))
+    except Exception as err:  # anything else: its type and first line, without the stack
+        message = scrub(f"{type(err).__name__}: {_first_line(err)}".rstrip(": "))
+    print(json.dumps({"error": message}), file=out, flush=True)
+    print(f"register_model: {message}", file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

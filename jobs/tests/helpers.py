@@ -1,173 +1,146 @@
-"""Stand-ins for the libraries the registration script meets: a tiny `sklearn` and a non-sklearn
-model library (each installed with its dist-info, as pip leaves them), a minimal `pandas`, and an
-`mlflow` that records what the script asked of it and answers as the registry does."""
+"""Real helpers for the registration script's tests: where things are, the model library of the
+test package installed as pip would leave it, the demo model trained once, the script run as the
+job runs it, and pickles that run code when loaded."""
 import json
 import os
+import pickle
+import subprocess
+import sys
 import tempfile
-import textwrap
+import time
 
-JOBS_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+JOBS_DIR = os.path.dirname(TESTS_DIR)
+PROJECT_DIR = os.path.dirname(JOBS_DIR)
 SCRIPT = os.path.join(JOBS_DIR, "register_model.py")
+TRAINER = os.path.join(PROJECT_DIR, "serving", "demo", "train_demo_model.py")
+SERVING_SAMPLE = os.path.join(PROJECT_DIR, "serving", "sample-input.json")
+# The interpreter running the suite: .venv's, with real MLflow, scikit-learn, pandas and pyarrow.
+PYTHON = sys.executable
+
+_DIST_DIR = None
 
 
-def _write(root, relative, text):
-    path = os.path.join(root, relative)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as handle:
-        handle.write(textwrap.dedent(text))
+def fraud_scorer_path():
+    """sys.path entries that make jobs/tests/fraud_scorer importable as the top-level package
+    `fraud_scorer`, installed as the distribution fraud-scorer 0.3.0 (a dist-info with
+    top_level.txt, which importlib.metadata.packages_distributions reads)."""
+    global _DIST_DIR
+    if _DIST_DIR is None:
+        _DIST_DIR = tempfile.mkdtemp(prefix="fraud-scorer-dist-")
+        info = os.path.join(_DIST_DIR, "fraud_scorer-0.3.0.dist-info")
+        os.makedirs(info)
+        with open(os.path.join(info, "METADATA"), "w", encoding="utf-8") as handle:
+            handle.write("Metadata-Version: 2.1\nName: fraud-scorer\nVersion: 0.3.0\n")
+        with open(os.path.join(info, "top_level.txt"), "w", encoding="utf-8") as handle:
+            handle.write("fraud_scorer\n")
+    return [TESTS_DIR, _DIST_DIR]
 
 
-def _dist_info(root, dist, version, top_level):
-    folder = f"{dist.replace('-', '_')}-{version}.dist-info"
-    _write(root, f"{folder}/METADATA", f"Metadata-Version: 2.1\nName: {dist}\nVersion: {version}\n")
-    _write(root, f"{folder}/top_level.txt", f"{top_level}\n")
+_DEMO = None
 
 
-def fake_libraries(root=None):
-    """A folder for PYTHONPATH/sys.path holding stand-in `sklearn` (as scikit-learn 1.4.2),
-    `scorer` (as fraud-scorer 0.3.0, not scikit-learn) and `pandas`."""
-    root = root or tempfile.mkdtemp(prefix="fake-libs-")
-    _write(root, "sklearn/__init__.py", "")
-    _write(root, "sklearn/base.py", """
-        class BaseEstimator:
-            pass
-    """)
-    _write(root, "sklearn/linear_model.py", """
-        from .base import BaseEstimator
-
-        class LogisticRegression(BaseEstimator):
-            def __init__(self, threshold=100.0):
-                self.threshold = threshold
-
-            def predict(self, frame):
-                return [1 if row["transaction_amount"] > self.threshold else 0 for row in frame.records]
-    """)
-    _dist_info(root, "scikit-learn", "1.4.2", "sklearn")
-    _write(root, "scorer/__init__.py", """
-        class ThresholdScorer:
-            def __init__(self, threshold=100.0):
-                self.threshold = threshold
-
-            def predict(self, frame):
-                return [row["transaction_amount"] > self.threshold for row in frame.records]
-
-        class NoPredict:
-            pass
-    """)
-    _dist_info(root, "fraud-scorer", "0.3.0", "scorer")
-    _write(root, "pandas/__init__.py", """
-        class DataFrame:
-            def __init__(self, records, columns):
-                self.records, self.columns = records, list(columns)
-
-            @classmethod
-            def from_records(cls, records, columns=None):
-                return cls(list(records), columns or list(records[0]))
-
-            def __len__(self):
-                return len(self.records)
-    """)
-    return root
+def demo_model():
+    """The demo fraud Pipeline, trained once for the suite: {"model", "sample", "expected", "dir"}."""
+    global _DEMO
+    if _DEMO is None:
+        out = tempfile.mkdtemp(prefix="demo-model-")
+        subprocess.run([PYTHON, TRAINER, "--out", out, "--rows", "300"], check=True, capture_output=True, timeout=120)
+        with open(os.path.join(out, "expected.json"), encoding="utf-8") as handle:
+            expected = json.load(handle)
+        _DEMO = {"model": os.path.join(out, "model.pkl"), "sample": os.path.join(out, "sample.csv"), "expected": expected, "dir": out}
+    return _DEMO
 
 
-def fake_mlflow(record, statuses=("READY",), version="2.11.3", failure_message="", alias_error=""):
-    """A folder holding a stand-in `mlflow`. get_model_version answers `statuses` in turn (the
-    last one repeats), with `failure_message` as status_message; `alias_error` makes
-    set_registered_model_alias raise as MLflow does. Every call is appended to `record` (JSON lines)."""
-    root = tempfile.mkdtemp(prefix="fake-mlflow-")
-    _write(root, "mlflow/__init__.py", f"""
-        import contextlib, json
-        __version__ = {version!r}
-        _statuses = list({list(statuses)!r})
-
-        def _record(call, **fields):
-            with open({record!r}, "a") as handle:
-                handle.write(json.dumps(dict(call=call, **fields), default=str) + "\\n")
-
-        def set_tracking_uri(uri): _record("set_tracking_uri", uri=uri)
-        def set_registry_uri(uri): _record("set_registry_uri", uri=uri)
-        def set_experiment(name): _record("set_experiment", name=name)
-
-        class _Info:
-            run_id = "0123456789abcdef"
-
-        class _Run:
-            info = _Info()
-
-        @contextlib.contextmanager
-        def start_run(run_name=None):
-            _record("start_run", run_name=run_name)
-            yield _Run()
-            _record("end_run")
-
-        class _ModelVersion:
-            def __init__(self, name, version, status="READY", status_message=""):
-                self.name, self.version, self.status, self.status_message = name, version, status, status_message
-
-        def register_model(model_uri, name, await_registration_for=300):
-            _record("register_model", model_uri=model_uri, name=name, await_registration_for=await_registration_for)
-            return _ModelVersion(name, "4", "PENDING_REGISTRATION")
-    """)
-    _write(root, "mlflow/exceptions.py", """
-        class MlflowException(Exception):
-            def __init__(self, message, error_code="INTERNAL_ERROR"):
-                super().__init__(message)
-                self.error_code = error_code
-    """)
-    _write(root, "mlflow/tracking/__init__.py", f"""
-        import mlflow
-        from mlflow.exceptions import MlflowException
-
-        class MlflowClient:
-            def get_model_version(self, name, version):
-                status = mlflow._statuses.pop(0) if len(mlflow._statuses) > 1 else mlflow._statuses[0]
-                mlflow._record("get_model_version", name=name, version=version, status=status)
-                return mlflow._ModelVersion(name, version, status, {failure_message!r} if status == "FAILED_REGISTRATION" else "")
-
-            def set_registered_model_alias(self, name, alias, version):
-                mlflow._record("set_registered_model_alias", name=name, alias=alias, version=version)
-                if {alias_error!r}:
-                    raise MlflowException({alias_error!r}, "PERMISSION_DENIED")
-    """)
-    _write(root, "mlflow/models/__init__.py", """
-        def infer_signature(model_input, model_output=None):
-            return {"inputs": list(model_input.columns), "outputs": len(model_output)}
-    """)
-    for flavour in ("sklearn", "pyfunc"):
-        _write(root, f"mlflow/{flavour}/__init__.py", f"""
-            import os, pickle
-            import mlflow
-
-            class PythonModel:
-                pass
-
-            class _LoggedModel:
-                model_uri = "runs:/0123456789abcdef/model"
-
-            def log_model(**kwargs):
-                model = kwargs.get("sk_model") or kwargs.get("python_model")
-                seen = {{k: v for k, v in kwargs.items() if k not in ("sk_model", "python_model", "artifacts", "input_example")}}
-                seen["model_class"] = type(model).__module__ + "." + type(model).__qualname__
-                example = kwargs.get("input_example")
-                seen["input_example_rows"] = None if example is None else len(example)
-                artifacts = kwargs.get("artifacts") or {{}}
-                if "pickle" in artifacts:
-                    # As serving would: the wrapper loads the logged pickle and predicts with it.
-                    class _Context:
-                        pass
-                    context = _Context()
-                    context.artifacts = artifacts
-                    model.load_context(context)
-                    seen["wrapper_loads_pickle"] = type(model.model).__qualname__
-                    seen["wrapper_is_python_model"] = isinstance(model, PythonModel)
-                mlflow._record("{flavour}.log_model", **seen)
-                return _LoggedModel()
-        """)
-    return root
+_COUNTER = [0]
 
 
-def calls(record):
-    if not os.path.exists(record):
-        return []
-    with open(record, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+def unique_name(prefix):
+    """A registered model name no other test (nor another run on a shared server) uses."""
+    _COUNTER[0] += 1
+    return f"{prefix}-{os.getpid()}-{_COUNTER[0]}-{int(time.time() * 1000) % 10**8}"
+
+
+def clean_env(**extra):
+    """This environment without MLflow or Databricks settings, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DATABRICKS_"))}
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    env.update(extra)
+    return env
+
+
+def run_script(args, env=None, cwd=None, timeout=180):
+    """The script run as a file, as the job and a laptop run it: (completed process, last line as JSON)."""
+    started = time.monotonic()
+    result = subprocess.run([PYTHON, SCRIPT, *args], capture_output=True, text=True, env=env or clean_env(), cwd=cwd, timeout=timeout)
+    result.seconds = time.monotonic() - started
+    lines = result.stdout.strip().splitlines()
+    return result, json.loads(lines[-1]) if lines else {}
+
+
+def write_pickle(folder, obj, protocol=pickle.DEFAULT_PROTOCOL, name="model.pkl"):
+    path = os.path.join(folder, name)
+    with open(path, "wb") as handle:
+        pickle.dump(obj, handle, protocol=protocol)
+    return path
+
+
+# Pickles that run code when loaded. Each names the marker file it would create.
+
+
+class RunsShell:
+    """os.system("touch MARKER") on unpickling (pickled as posix.system)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+class RunsExec:
+    """builtins.exec of code creating MARKER."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').close()",))
+
+
+class RunsEval:
+    """builtins.eval of an expression creating MARKER."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (eval, (f"open({self.marker!r}, 'w').close()",))
+
+
+def getattr_system_pickle(marker):
+    """Protocol 2 by hand: getattr(__import__("os"), "system")("touch MARKER"), so no global
+    names os.system itself."""
+    command = f"touch {marker}".encode()
+    return (
+        b"\x80\x02"
+        b"cbuiltins\ngetattr\n"
+        b"cbuiltins\n__import__\n" b"X\x02\x00\x00\x00os" b"\x85R"  # __import__("os")
+        b"X\x06\x00\x00\x00system" b"\x86R"  # getattr(os, "system")
+        + b"X" + len(command).to_bytes(4, "little") + command + b"\x85R."  # system("touch MARKER")
+    )
+
+
+def stack_global_pickle(marker):
+    """Protocol 4: STACK_GLOBAL of "os" "system", with the strings memoized and fetched back
+    (MEMOIZE, BINGET), as a hand-written exploit would hide them."""
+    command = f"touch {marker}".encode()
+    return (
+        b"\x80\x04"  # PROTO 4
+        + b"\x8c\x02os\x94"  # SHORT_BINUNICODE "os", MEMOIZE -> memo 0
+        + b"\x8c\x06system\x94"  # memo 1
+        + b"0"  # POP "system": the name now comes from the memo only
+        + b"h\x01"  # BINGET 1 -> "system"
+        + b"\x93"  # STACK_GLOBAL
+        + b"\x8c" + bytes([len(command)]) + command + b"\x85R."  # TUPLE1, REDUCE, STOP
+    )

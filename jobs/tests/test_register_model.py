@@ -1,134 +1,302 @@
-"""The registration script: pickle checks, flavour, requirements and samples as plain functions,
-then whole runs of the script with a stand-in MLflow that answers as the registry does."""
+"""The registration script with the real libraries: scikit-learn, pandas, pyarrow and a real MLflow
+tracking server (tests/helpers/mlflow_server.py; `npm test` passes its servers in
+MLFLOW_TEST_SERVERS, run alone the suite starts its own). Only wait_until_ready's FAILED and
+timeout paths, which a real server does not produce on demand, use a client double."""
+import contextlib
 import importlib
+import importlib.metadata
+import io
 import json
 import os
 import pickle
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
+from unittest import mock
 
-from jobs.tests.helpers import SCRIPT, calls, fake_libraries, fake_mlflow
+from jobs.tests.helpers import (
+    PYTHON,
+    SCRIPT,
+    SERVING_SAMPLE,
+    RunsEval,
+    RunsExec,
+    RunsShell,
+    clean_env,
+    demo_model,
+    fraud_scorer_path,
+    getattr_system_pickle,
+    run_script,
+    stack_global_pickle,
+    unique_name,
+    write_pickle,
+)
+from jobs import register_model as rm
 
-LIBS = fake_libraries()
-SERVING_SAMPLE = os.path.join(os.path.dirname(os.path.dirname(SCRIPT)), "serving", "sample-input.json")
+EXTRA_PATH = fraud_scorer_path()
 
 
 def setUpModule():
-    sys.path.insert(0, LIBS)
+    # The test package's model library, importable as the installed package fraud_scorer.
+    for entry in EXTRA_PATH:
+        sys.path.insert(0, entry)
     importlib.invalidate_caches()
 
 
 def tearDownModule():
-    sys.path.remove(LIBS)
-    for name in [m for m in sys.modules if m.split(".")[0] in ("sklearn", "scorer", "pandas")]:
-        del sys.modules[name]
+    for entry in EXTRA_PATH:
+        sys.path.remove(entry)
 
 
-def rm():
-    # Imported after setUpModule put the stand-in libraries on the path.
-    from jobs import register_model
+def scorer():
+    import fraud_scorer
 
-    return register_model
+    return fraud_scorer
 
 
-def pickled(obj):
-    return pickle.dumps(obj, protocol=4)
+def pickled(obj, protocol=4):
+    return pickle.dumps(obj, protocol=protocol)
+
+
+def refused(fn, *args):
+    with mock.patch.dict(os.environ):  # nothing a refusal does may leak into the environment
+        try:
+            fn(*args)
+        except rm.RegistrationError as err:
+            return str(err)
+    raise AssertionError(f"{fn.__name__} did not refuse")
+
+
+def version_of(dist):
+    return importlib.metadata.version(dist)
 
 
 class CheckPickleBytes(unittest.TestCase):
-    def refused(self, data):
-        with self.assertRaises(rm().RegistrationError) as caught:
-            rm().check_pickle_bytes(data, "models/fraud/model.pkl")
-        return str(caught.exception)
-
     def test_refuses_files_that_are_not_pickles_saying_what_they_look_like(self):
-        self.assertEqual(self.refused(b""), "models/fraud/model.pkl is empty: it holds no pickled model")
-        self.assertIn("is not a pickle: it is a zip archive", self.refused(b"PK\x03\x04rest"))
-        self.assertIn("a gzip file (joblib.dump(..., compress=...)?)", self.refused(b"\x1f\x8b\x08rest"))
-        self.assertIn("HTML or XML", self.refused(b"<!doctype html><title>404</title>"))
-        self.assertIn("Parquet", self.refused(b"PAR1...."))
+        check = lambda data: refused(rm.check_pickle_bytes, data, "models/fraud/model.pkl")  # noqa: E731
+        self.assertEqual(check(b""), "models/fraud/model.pkl is empty: it holds no pickled model")
+        self.assertIn("is not a pickle: it is a zip archive", check(b"PK\x03\x04rest"))
+        self.assertIn("a gzip file (joblib.dump(..., compress=...)?)", check(b"\x1f\x8b\x08rest"))
+        self.assertIn("HTML or XML", check(b"<!doctype html><title>404</title>"))
+        self.assertIn("Parquet", check(b"PAR1...."))
 
     def test_refuses_a_truncated_pickle_and_random_bytes(self):
         data = pickled({"a": list(range(50))})
-        self.assertIn("is not a pickle (or is truncated)", self.refused(data[: len(data) // 2]))
-        self.assertIn("is not a pickle (or is truncated)", self.refused(b"\x80\x04\xff\xfe\xfd"))
+        self.assertIn("is not a pickle (or is truncated)", refused(rm.check_pickle_bytes, data[: len(data) // 2], "p.pkl"))
+        self.assertIn("is not a pickle (or is truncated)", refused(rm.check_pickle_bytes, b"\x80\x04\xff\xfe\xfd", "p.pkl"))
 
     def test_accepts_every_pickle_protocol(self):
         for protocol in range(0, pickle.HIGHEST_PROTOCOL + 1):
-            rm().check_pickle_bytes(pickle.dumps([1.5, "x"], protocol=protocol), "p.pkl")
+            rm.check_pickle_bytes(pickle.dumps([1.5, "x"], protocol=protocol), "p.pkl")
+
+
+class MaliciousPickles(unittest.TestCase):
+    """Pickles that run code when loaded are refused before anything is unpickled."""
+
+    def setUp(self):
+        self.folder = tempfile.mkdtemp(prefix="evil-")
+        self.marker = os.path.join(self.folder, "marker")
+
+    def refused(self, data):
+        message = refused(rm.load_pickle, data, "evil.pkl")
+        self.assertFalse(os.path.exists(self.marker), "the pickle's code ran")
+        self.assertTrue(message.startswith("evil.pkl refused "), message)
+        return message
+
+    def test_the_exploits_work_when_loaded_without_the_scan(self):
+        # So the refusals below are of pickles that really run code.
+        for data in (pickled(RunsShell(self.marker)), pickled(RunsExec(self.marker)), stack_global_pickle(self.marker), getattr_system_pickle(self.marker)):
+            pickle.loads(data)
+            self.assertTrue(os.path.exists(self.marker), data)
+            os.remove(self.marker)
+
+    def test_os_system_in_every_protocol(self):
+        for protocol in range(0, pickle.HIGHEST_PROTOCOL + 1):
+            message = self.refused(pickled(RunsShell(self.marker), protocol))
+            # os.system is pickled under its real module name: posix on Linux.
+            self.assertIn("it imports posix.system, which can run commands or code", message)
+            self.assertIn("is never allowed", message)
+
+    def test_exec_and_eval(self):
+        for protocol in (2, 4, 5):
+            self.assertIn("imports builtins.exec,", self.refused(pickled(RunsExec(self.marker), protocol)))
+            self.assertIn("imports builtins.eval,", self.refused(pickled(RunsEval(self.marker), protocol)))
+
+    def test_protocol_2_names_of_python_2(self):
+        # c__builtin__\neval: protocols 0-2 map Python 2 names as pickle itself does (fix_imports).
+        data = b"c__builtin__\neval\n(Vopen(%r,'w')\ntR." % self.marker.encode()
+        self.assertIn("imports builtins.eval,", self.refused(data))
+
+    def test_a_protocol_4_stack_global_from_memoized_strings(self):
+        data = stack_global_pickle(self.marker)
+        self.assertIn("imports os.system,", self.refused(data))
+
+    def test_an_exploit_nested_inside_a_dict_of_real_objects(self):
+        import numpy
+
+        data = pickled({"weights": numpy.arange(3), "steps": [("scale", 1.0), ("x", RunsShell(self.marker))]}, 4)
+        self.assertIn("imports posix.system", self.refused(data))
+
+    def test_getattr_tricks(self):
+        self.assertIn("imports builtins.getattr,", self.refused(getattr_system_pickle(self.marker)))
+        # Protocol 4 resolves dotted names attribute by attribute: pandas.io.common has os.
+        data = b"\x80\x04\x8c\x10pandas.io.common\x8c\tos.system\x93\x8c\x05touch\x85R."
+        self.assertIn("imports pandas.io.common.os.system,", self.refused(data))
+        data = b"\x80\x02cpandas.io.common\nos\n."
+        self.assertIn("imports pandas.io.common.os,", self.refused(data))
+        self.assertIn("imports sklearn.__builtins__,", self.refused(b"\x80\x02csklearn\n__builtins__\n."))
+        self.assertIn("imports operator.attrgetter,", self.refused(b"\x80\x02coperator\nattrgetter\n."))
+
+    def test_functions_of_allowed_libraries_that_load_files_or_run_code(self):
+        for module, name in [("pandas", "read_pickle"), ("numpy", "load"), ("pandas", "eval"), ("numpy.f2py", "compile"), ("joblib", "load")]:
+            message = self.refused(f"\x80\x02c{module}\n{name}\n.".encode("latin-1"))
+            self.assertIn(f"imports {module}.{name},", message)
+
+    def test_a_stack_global_whose_strings_cannot_be_followed(self):
+        # The module name comes out of a REDUCE (str.join), not from a string push.
+        data = b"\x80\x04cbuiltins\nstr\n\x8c\x02os\x85R\x8c\x06system\x93."
+        message = self.refused(data)
+        self.assertIn("whose module and name the scan cannot tell", message)
+
+    def test_the_extension_registry(self):
+        self.assertIn("copyreg's extension registry", self.refused(b"\x80\x02\x82\x01."))
+
+    def test_the_whole_script_refuses_it_before_mlflow(self):
+        path = write_pickle(self.folder, RunsShell(self.marker))
+        out = io.StringIO()
+        with mock.patch.object(rm, "_import_mlflow", side_effect=AssertionError("MLflow was reached")), contextlib.redirect_stderr(io.StringIO()):
+            self.assertEqual(rm.main(["--pickle", path, "--model", "fraud"], out=out), 1)
+        self.assertFalse(os.path.exists(self.marker))
+        self.assertIn("imports posix.system", json.loads(out.getvalue().splitlines()[-1])["error"])
+
+
+class RealPicklesPass(unittest.TestCase):
+    def test_a_sklearn_pipeline_in_protocols_2_to_5(self):
+        with open(demo_model()["model"], "rb") as handle:
+            pipeline = pickle.load(handle)
+        for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+            model, modules = rm.load_pickle(pickled(pipeline, protocol), "m.pkl")
+            self.assertEqual(type(model).__name__, "Pipeline")
+            self.assertIn("sklearn.pipeline", modules)
+
+    def test_numpy_pandas_and_other_estimators(self):
+        import numpy
+        import pandas
+        import scipy.sparse
+        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.neighbors import KNeighborsClassifier
+        from sklearn.preprocessing import FunctionTransformer
+
+        frame = pandas.DataFrame({"a": [1, 2], "b": ["x", "y"], "c": pandas.to_datetime(["2026-01-01", "2026-01-02"]), "d": pandas.Categorical(["u", "v"])})
+        forest = RandomForestClassifier(n_estimators=2, random_state=numpy.random.RandomState(1)).fit([[0, 1], [1, 0]] * 3, [0, 1] * 3)
+        knn = KNeighborsClassifier(n_neighbors=1, algorithm="kd_tree").fit([[0, 1], [1, 0]], [0, 1])
+        data = {"frame": frame, "series": frame["b"], "array": numpy.arange(3.0), "generator": numpy.random.default_rng(1), "sparse": scipy.sparse.csr_matrix([[0, 1]]),
+                "log": FunctionTransformer(numpy.log1p), "forest": forest, "knn": knn,
+                # Functions whose names are also names of modules that are never allowed.
+                "words": [numpy.select, numpy.trace, numpy.resize]}
+        for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+            found, _ = rm.pickle_globals(pickled(data, protocol))
+            policy = rm.GlobalPolicy()
+            self.assertEqual([(m, n) for m, n, _ in found if policy.refusal(m, n)], [], protocol)
+            # And they unpickle through the guarded unpickler.
+            rm._GuardedUnpickler(io.BytesIO(pickled(data, protocol)), policy, protocol, "d.pkl").load()
+
+    def test_protocols_0_and_1_use_python_2_names_that_are_mapped(self):
+        from sklearn.linear_model import LogisticRegression
+
+        for protocol in (0, 1):
+            model, _ = rm.load_pickle(pickled(LogisticRegression(), protocol), "m.pkl")
+            self.assertEqual(type(model).__name__, "LogisticRegression")
+
+
+class AllowingMore(unittest.TestCase):
+    def test_a_users_own_package_needs_allow_module_or_allow_global(self):
+        data = pickled(scorer().ThresholdScorer(50))
+        message = refused(rm.load_pickle, data, "m.pkl")
+        self.assertIn("imports fraud_scorer.ThresholdScorer, which is not on the allow-list of model libraries", message)
+        self.assertIn("pass --allow-module fraud_scorer (or --allow-global fraud_scorer.ThresholdScorer)", message)
+        for policy in (rm.GlobalPolicy(extra_modules=["fraud_scorer"]), rm.GlobalPolicy(extra_globals=["fraud_scorer.ThresholdScorer"])):
+            model, modules = rm.load_pickle(data, "m.pkl", policy)
+            self.assertEqual(model.threshold, 50)
+            self.assertEqual(modules, {"fraud_scorer"})
+
+    def test_allow_global_may_name_a_denied_function_of_an_allowed_library(self):
+        rm.scan_pickle(b"\x80\x02cnumpy\nload\n.", "m.pkl", rm.GlobalPolicy(extra_globals=["numpy.load"]))
+        # --allow-module does not: the deny-lists apply to the user's packages too.
+        message = refused(rm.scan_pickle, b"\x80\x02cfraud_scorer.io\nload_weights\n.", "m.pkl", rm.GlobalPolicy(extra_modules=["fraud_scorer"]))
+        self.assertIn("imports fraud_scorer.io.load_weights, a part of fraud_scorer that reads or writes files or runs code", message)
+        self.assertIn("pass --allow-global fraud_scorer.io.load_weights", message)
+
+    def test_what_runs_code_can_never_be_allowed(self):
+        for flags in (["--allow-global", "os.system"], ["--allow-global", "builtins.getattr"], ["--allow-module", "subprocess"], ["--allow-module", "os.path"], ["--allow-global", "system"],
+                      ["--allow-module", "pyspark"], ["--allow-module", "databricks.sdk"]):
+            message = refused(rm.parse_args, ["--pickle", "m.pkl", "--model", "fraud", *flags])
+            self.assertIn("can never be allowed", message)
+
+    def test_flags_are_repeatable_comma_separated_and_may_be_empty_as_the_job_passes_them(self):
+        args = rm.parse_args(["--pickle=m.pkl", "--model=fraud", "--allow-module=", "--allow-module=fraud_scorer,features", "--allow-global=a.B", "--allow-global", "c.D"])
+        self.assertEqual(args.policy.extra_modules, ("fraud_scorer", "features"))
+        self.assertEqual(args.policy.extra_globals, {"a.B", "c.D"})
+
+    def test_the_class_recorded_at_load_time_is_checked_too(self):
+        # A name the scan allows that resolves to a function of a module that is never allowed.
+        policy = rm.GlobalPolicy(extra_modules=["fraud_scorer"])
+        with mock.patch.object(scorer(), "helper", os.system, create=True):
+            message = refused(rm.load_pickle, b"\x80\x02cfraud_scorer\nhelper\n(Vtrue\ntR.", "m.pkl", policy)
+        self.assertIn("fraud_scorer.helper is posix.system, which can run commands or code", message)
 
 
 class LoadPickle(unittest.TestCase):
-    def test_a_sklearn_estimator_gets_the_sklearn_flavour_and_its_modules(self):
-        from sklearn.linear_model import LogisticRegression
+    def test_a_sklearn_pipeline_gets_the_sklearn_flavour(self):
+        with open(demo_model()["model"], "rb") as handle:
+            model, modules = rm.load_pickle(handle.read(), "m.pkl")
+        self.assertEqual(rm.choose_flavour(model), "sklearn")
+        self.assertTrue({"sklearn.pipeline", "numpy"} <= modules, modules)
 
-        model, modules = rm().load_pickle(pickled(LogisticRegression(threshold=50)), "m.pkl")
-        self.assertEqual(model.threshold, 50)
-        self.assertIn("sklearn.linear_model", modules)
-        self.assertEqual(rm().choose_flavour(model), "sklearn")
-
-    def test_another_object_with_predict_gets_the_pyfunc_wrapper(self):
-        from scorer import ThresholdScorer
-
-        model, modules = rm().load_pickle(pickled(ThresholdScorer()), "m.pkl")
-        self.assertEqual(rm().choose_flavour(model), "pyfunc")
-        self.assertEqual(modules, {"scorer"})
-
-    def refused(self, data):
-        with self.assertRaises(rm().RegistrationError) as caught:
-            rm().load_pickle(data, "m.pkl")
-        return str(caught.exception)
+    def test_another_object_with_predict_gets_the_pyfunc_flavour(self):
+        model, _ = rm.load_pickle(pickled(scorer().ThresholdScorer()), "m.pkl", rm.GlobalPolicy(extra_modules=["fraud_scorer"]))
+        self.assertEqual(rm.choose_flavour(model), "pyfunc")
 
     def test_refuses_objects_without_predict(self):
-        from scorer import NoPredict, ThresholdScorer
-
-        self.assertEqual(self.refused(pickled([1, 2, 3])), "m.pkl holds a list, not a model: a model must have a predict method")
-        self.assertEqual(self.refused(pickled(NoPredict())), "m.pkl holds a scorer.NoPredict, not a model: a model must have a predict method")
+        allow = rm.GlobalPolicy(extra_modules=["fraud_scorer"])
+        self.assertEqual(refused(rm.load_pickle, pickled([1, 2, 3]), "m.pkl"), "m.pkl holds a list, not a model: a model must have a predict method")
+        self.assertEqual(refused(rm.load_pickle, pickled(scorer().NoPredict()), "m.pkl", allow), "m.pkl holds a fraud_scorer.NoPredict, not a model: a model must have a predict method")
         self.assertEqual(
-            self.refused(pickled({"model": ThresholdScorer(), "columns": ["a"]})),
+            refused(rm.load_pickle, pickled({"model": scorer().ThresholdScorer(), "columns": ["a"]}), "m.pkl", allow),
             "m.pkl holds a dict, not a model: a model must have a predict method: its key 'model' holds one; pickle that object on its own",
         )
-        self.assertEqual(self.refused(pickled({"weights": [1]})), "m.pkl holds a dict, not a model: a model must have a predict method (keys: weights)")
-        self.assertIn("holds the class scorer.ThresholdScorer, not a fitted model", self.refused(pickled(ThresholdScorer)))
+        self.assertIn("holds the class fraud_scorer.ThresholdScorer, not a fitted model", refused(rm.load_pickle, pickled(scorer().ThresholdScorer), "m.pkl", allow))
 
-    def test_a_library_that_is_not_installed_is_named(self):
+    def test_an_allowed_library_that_is_not_installed_is_named(self):
         # GLOBAL xgboost.sklearn.XGBClassifier, then NEWOBJ: what an XGBoost model's pickle starts with.
-        message = self.refused(b"cxgboost.sklearn\nXGBClassifier\n)\x81.")
+        message = refused(rm.load_pickle, b"cxgboost.sklearn\nXGBClassifier\n)\x81.", "m.pkl")
         self.assertTrue(message.startswith("m.pkl needs the Python module 'xgboost', which is not installed here"), message)
 
     def test_a_class_from_the_training_notebook_is_explained(self):
-        message = self.refused(b"c__main__\nTrainedModel\n)\x81.")
+        message = refused(rm.load_pickle, b"c__main__\nTrainedModel\n)\x81.", "m.pkl")
         self.assertIn("defined in the script or notebook that trained it (__main__)", message)
+        self.assertIn("--allow-module", message)
 
 
 class PinnedRequirements(unittest.TestCase):
-    def test_pins_the_installed_distribution_of_each_library_the_pickle_used(self):
-        self.assertEqual(rm().pinned_requirements({"sklearn.linear_model", "sklearn.base", "copyreg", "collections"}), ["scikit-learn==1.4.2"])
-        self.assertEqual(rm().pinned_requirements({"scorer", "sklearn.base"}), ["fraud-scorer==0.3.0", "scikit-learn==1.4.2"])
-
-    def test_uses_the_given_distribution_map_and_versions(self):
-        pins = rm().pinned_requirements({"numpy.core.multiarray", "sklearn.tree._classes"}, {"numpy": ["numpy"], "sklearn": ["scikit-learn"]}, {"numpy": "1.26.4", "scikit-learn": "1.4.2"}.get)
-        self.assertEqual(pins, ["numpy==1.26.4", "scikit-learn==1.4.2"])
+    def test_pins_the_installed_distributions(self):
+        self.assertEqual(rm.pinned_requirements({"sklearn.pipeline", "numpy", "copyreg", "builtins"}), sorted([f"numpy=={version_of('numpy')}", f"scikit-learn=={version_of('scikit-learn')}"]))
+        self.assertEqual(rm.pinned_requirements({"fraud_scorer"}), ["fraud-scorer==0.3.0"])
 
     def test_a_module_no_package_provides_is_refused(self):
-        with self.assertRaises(rm().RegistrationError) as caught:
-            rm().pinned_requirements({"my_features.transformers", "sklearn.base"})
-        self.assertTrue(str(caught.exception).startswith("the model uses my_features, which no installed package provides"), caught.exception)
+        message = refused(rm.pinned_requirements, {"my_features.transformers", "sklearn.base"})
+        self.assertTrue(message.startswith("the model uses my_features, which no installed package provides"), message)
 
 
 class ReadSample(unittest.TestCase):
     def test_csv_columns_are_typed_per_column_and_limited_to_five_rows(self):
         text = "age,name,amount\n" + "\n".join(f"{30 + i},n{i},{i}.5" for i in range(8)) + "\n"
-        columns, records = rm().read_sample(text.encode(), "data/fraud/sample.csv")
+        columns, records = rm.read_sample(text.encode(), "data/fraud/sample.csv")
         self.assertEqual(columns, ["age", "name", "amount"])
         self.assertEqual(len(records), 5)
         self.assertEqual(records[0], {"age": 30, "name": "n0", "amount": 0.5})
-
-    def test_mixed_and_empty_cells(self):
-        columns, records = rm().read_sample(b"a,b\n1,\n2.5,x\n", "s.csv")
-        self.assertEqual(records, [{"a": 1.0, "b": None}, {"a": 2.5, "b": "x"}])
+        self.assertEqual(rm.read_sample(b"a,b\n1,\n2.5,x\n", "s.csv")[1], [{"a": 1.0, "b": None}, {"a": 2.5, "b": "x"}])
 
     def test_bad_csv_files_are_refused_with_the_line(self):
         for data, expected in [
@@ -136,17 +304,41 @@ class ReadSample(unittest.TestCase):
             (b"a,b\n", "sample s.csv has a header but no rows"),
             (b"a,b\n1,2\n3\n", "sample s.csv line 3 has 1 values, the header has 2 columns"),
         ]:
-            with self.assertRaises(rm().RegistrationError) as caught:
-                rm().read_sample(data, "s.csv")
-            self.assertEqual(str(caught.exception), expected)
+            self.assertEqual(refused(rm.read_sample, data, "s.csv"), expected)
 
     def test_json_records_and_the_scoring_request_the_smoke_test_sends(self):
-        columns, records = rm().read_sample(b'[{"a": 1, "b": 2.5}]', "s.json")
-        self.assertEqual((columns, records), (["a", "b"], [{"a": 1, "b": 2.5}]))
+        self.assertEqual(rm.read_sample(b'[{"a": 1, "b": 2.5}]', "s.json"), (["a", "b"], [{"a": 1, "b": 2.5}]))
         with open(SERVING_SAMPLE, "rb") as handle:
-            columns, records = rm().read_sample(handle.read(), "serving/sample-input.json")
+            columns, records = rm.read_sample(handle.read(), "serving/sample-input.json")
         self.assertEqual(len(columns), 14)
         self.assertEqual(records[0]["transaction_amount"], 120.5)
+
+    def test_parquet_with_pandas_and_pyarrow(self):
+        import pandas
+
+        buffer = io.BytesIO()
+        pandas.DataFrame({"age": [35.0, 41.0] * 4, "city": ["x", "y"] * 4}).to_parquet(buffer)
+        columns, records = rm.read_sample(buffer.getvalue(), "s.parquet")
+        self.assertEqual(columns, ["age", "city"])
+        self.assertEqual((len(records), records[0]), (5, {"age": 35.0, "city": "x"}))
+        self.assertTrue(refused(rm.read_sample, b"PAR1 not really", "s.parquet").startswith("sample s.parquet could not be read as Parquet ("))
+
+    def test_parquet_without_pyarrow_says_what_to_install(self):
+        # A Python where pyarrow cannot be imported: sys.modules["pyarrow"] = None makes
+        # `import pyarrow` raise ImportError, as if it were not installed.
+        folder = tempfile.mkdtemp(prefix="no-pyarrow-")
+        with open(os.path.join(folder, "sitecustomize.py"), "w", encoding="utf-8") as handle:
+            handle.write("import sys\nsys.modules['pyarrow'] = None\n")
+        sample = os.path.join(folder, "sample.parquet")
+        with open(sample, "wb") as handle:
+            handle.write(b"PAR1\x00\x00PAR1")
+        result, line = run_script(["--pickle", demo_model()["model"], "--model", "fraud", "--sample", sample], env=clean_env(PYTHONPATH=folder, MLFLOW_TRACKING_URI="http://127.0.0.1:9"))
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertEqual(line["error"], (
+            f"sample {sample} is a Parquet file, which needs pyarrow, not installed in this Python ({PYTHON}): "
+            "install pyarrow (pip install pyarrow; the Databricks job's environment lists them), or give a CSV or JSON sample"
+        ))
+        self.assertNotIn("Traceback", result.stderr)
 
     def test_other_json_and_formats_are_refused(self):
         for data, path, expected in [
@@ -154,17 +346,15 @@ class ReadSample(unittest.TestCase):
             (b'{"a": 1}', "s.json", "sample s.json must be a list of records"),
             (b"a\tb", "s.tsv", "sample s.tsv: use a .csv (with a header row), .json or .parquet file"),
         ]:
-            with self.assertRaises(rm().RegistrationError) as caught:
-                rm().read_sample(data, path)
-            self.assertTrue(str(caught.exception).startswith(expected), caught.exception)
+            self.assertTrue(refused(rm.read_sample, data, path).startswith(expected))
 
 
-class NamesAndAliases(unittest.TestCase):
+class NamesAndArguments(unittest.TestCase):
     def test_unity_catalog_names_land_in_the_jobs_schema(self):
-        self.assertEqual(rm().full_model_name("databricks-uc", "fraud", "main.dev"), "main.dev.fraud")
-        self.assertEqual(rm().full_model_name("databricks-uc", "main.dev.fraud", "main.dev"), "main.dev.fraud")
-        self.assertEqual(rm().full_model_name("databricks-uc", "main.risk.fraud", ""), "main.risk.fraud")
-        self.assertEqual(rm().full_model_name("mlflow", "fraud", "main.dev"), "fraud")
+        self.assertEqual(rm.full_model_name("databricks-uc", "fraud", "main.dev"), "main.dev.fraud")
+        self.assertEqual(rm.full_model_name("databricks-uc", "main.dev.fraud", "main.dev"), "main.dev.fraud")
+        self.assertEqual(rm.full_model_name("databricks-uc", "main.risk.fraud", ""), "main.risk.fraud")
+        self.assertEqual(rm.full_model_name("mlflow", "fraud", "main.dev"), "fraud")
 
     def test_other_schemas_and_bad_names_are_refused(self):
         for model, schema, expected in [
@@ -173,22 +363,38 @@ class NamesAndAliases(unittest.TestCase):
             ("fraud", "", "model 'fraud': Unity Catalog names are catalog.schema.model"),
             ("main.dev.fr aud", "main.dev", "model 'main.dev.fr aud' is not a Unity Catalog model name"),
         ]:
-            with self.assertRaises(rm().RegistrationError) as caught:
-                rm().full_model_name("databricks-uc", model, schema)
-            self.assertTrue(str(caught.exception).startswith(expected), caught.exception)
+            self.assertTrue(refused(rm.full_model_name, "databricks-uc", model, schema).startswith(expected))
 
     def test_reserved_aliases_are_refused(self):
-        self.assertEqual(rm().check_alias("challenger"), "challenger")
-        self.assertIsNone(rm().check_alias(""))
+        self.assertEqual(rm.check_alias("challenger"), "challenger")
+        self.assertIsNone(rm.check_alias(""))
         for alias in ("latest", "LATEST", "v1", "V12"):
-            with self.assertRaises(rm().RegistrationError) as caught:
-                rm().check_alias(alias)
-            self.assertIn("is reserved by MLflow", str(caught.exception))
-        with self.assertRaises(rm().RegistrationError):
-            rm().check_alias("chal lenger")
+            self.assertIn("is reserved by MLflow", refused(rm.check_alias, alias))
+        refused(rm.check_alias, "chal lenger")
+
+    def test_unity_catalog_without_a_sample_is_refused_up_front(self):
+        # As the job passes its parameters when no sample was given.
+        message = refused(rm.parse_args, ["--pickle=abfss://models@acct.dfs.core.windows.net/fraud/model.pkl", "--model=fraud", "--sample=", "--alias=",
+                                          "--registry", "databricks-uc", "--experiment", "/Shared/mlflow-platform/registrations", "--schema", "main.dev"])
+        self.assertEqual(message, (
+            "model main.dev.fraud: Unity Catalog requires a signature on every model version, and the signature comes from the sample: "
+            "give --sample (a CSV, JSON or Parquet file of a few input rows)"
+        ))
+
+    def test_usage_errors_end_with_a_json_line_and_help_works(self):
+        result, line = run_script(["--pickle", "m.pkl", "--registry", "s3"])
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("argument --registry: invalid choice: 's3'", line["error"])
+        self.assertIn("see register_model.py --help", line["error"])
+        result = subprocess.run([PYTHON, SCRIPT, "--help"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0)
+        self.assertIn("--allow-module PACKAGE", result.stdout)
+        self.assertIn("checked before it is unpickled", result.stdout)
 
 
 class WaitUntilReady(unittest.TestCase):
+    """A minimal client double: a real server makes versions READY at once, never FAILED or late."""
+
     class Client:
         def __init__(self, statuses, message=""):
             self.statuses, self.message, self.asked = list(statuses), message, 0
@@ -200,21 +406,19 @@ class WaitUntilReady(unittest.TestCase):
 
     def test_polls_until_ready(self):
         client = self.Client(["PENDING_REGISTRATION", "PENDING_REGISTRATION", "READY"])
-        rm().wait_until_ready(client, "fraud", "4", 60, sleep=lambda s: None)
+        rm.wait_until_ready(client, "fraud", "4", 60, sleep=lambda s: None)
         self.assertEqual(client.asked, 3)
 
     def test_failed_registration_reports_the_status_message(self):
         client = self.Client(["FAILED_REGISTRATION"], "Failed to copy model artifacts: 403")
-        with self.assertRaises(rm().RegistrationError) as caught:
-            rm().wait_until_ready(client, "fraud", "4", 60, sleep=lambda s: None)
-        self.assertEqual(str(caught.exception), "version 4 of fraud failed to register (FAILED_REGISTRATION): Failed to copy model artifacts: 403")
+        message = refused(rm.wait_until_ready, client, "fraud", "4", 60, lambda s: None)
+        self.assertEqual(message, "version 4 of fraud failed to register (FAILED_REGISTRATION): Failed to copy model artifacts: 403")
 
     def test_a_version_that_stays_pending_times_out(self):
         clock = [0.0]
         client = self.Client(["PENDING_REGISTRATION"])
-        with self.assertRaises(rm().RegistrationError) as caught:
-            rm().wait_until_ready(client, "fraud", "4", 10, sleep=lambda s: clock.__setitem__(0, clock[0] + s), now=lambda: clock[0])
-        self.assertIn("is still PENDING_REGISTRATION after 10 s", str(caught.exception))
+        message = refused(rm.wait_until_ready, client, "fraud", "4", 10, lambda s: clock.__setitem__(0, clock[0] + s), lambda: clock[0])
+        self.assertIn("is still PENDING_REGISTRATION after 10 s", message)
         self.assertEqual(client.asked, 6)
 
 
@@ -222,131 +426,201 @@ class ReadBytes(unittest.TestCase):
     def test_local_files_and_missing_ones(self):
         with tempfile.NamedTemporaryFile(delete=False) as handle:
             handle.write(b"abc")
-        self.assertEqual(rm().read_bytes(handle.name, "pickle"), b"abc")
-        with self.assertRaises(rm().RegistrationError) as caught:
-            rm().read_bytes("/nonexistent/model.pkl", "pickle")
-        self.assertEqual(str(caught.exception), "pickle /nonexistent/model.pkl does not exist")
+        self.assertEqual(rm.read_bytes(handle.name, "pickle"), b"abc")
+        self.assertEqual(refused(rm.read_bytes, "/nonexistent/model.pkl", "pickle"), "pickle /nonexistent/model.pkl does not exist")
 
     def test_abfss_goes_through_spark_and_other_schemes_are_refused(self):
         seen = []
         uri = "abfss://models@mlplatdevmodels.dfs.core.windows.net/fraud/model.pkl"
-        self.assertEqual(rm().read_bytes(uri, "pickle", lambda u, w: seen.append(u) or b"x"), b"x")
+        self.assertEqual(rm.read_bytes(uri, "pickle", lambda u, w: seen.append(u) or b"x"), b"x")
         self.assertEqual(seen, [uri])
-        with self.assertRaises(rm().RegistrationError) as caught:
-            rm().read_bytes("https://example.org/model.pkl", "pickle")
-        self.assertIn("only local paths and abfss:// URIs", str(caught.exception))
+        self.assertIn("only local paths and abfss:// URIs", refused(rm.read_bytes, "https://example.org/model.pkl", "pickle"))
 
 
-class WholeRuns(unittest.TestCase):
-    """The script run as a file, as the job and a laptop run it."""
+class Scrubbing(unittest.TestCase):
+    def test_credentials_in_urls_and_secret_values_are_removed(self):
+        self.assertEqual(rm.without_credentials("https://admin:s3cret@mlflow.example.org/path?token=abc"), "https://mlflow.example.org/path")
+        with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_PASSWORD": "hunter22", "DATABRICKS_TOKEN": "dapi123456"}):
+            self.assertEqual(rm.scrub("GET http://u:p@h/x failed for hunter22 and dapi123456"), "GET http://h/x failed for *** and ***")
 
-    def setUp(self):
-        self.root = tempfile.mkdtemp()
-        self.record = os.path.join(self.root, "calls.jsonl")
-        self.sample = os.path.join(self.root, "sample.csv")
-        with open(self.sample, "w", encoding="utf-8") as handle:
-            handle.write("age,transaction_amount\n35,120.5\n41,20.0\n")
 
-    def write_pickle(self, expression):
-        path = os.path.join(self.root, "model.pkl")
-        code = f"import pickle, sklearn.linear_model, scorer\nwith open({path!r}, 'wb') as f: pickle.dump({expression}, f)"
-        subprocess.run([sys.executable, "-c", code], check=True, env={"PYTHONPATH": LIBS})
-        return path
+class RegistryErrors(unittest.TestCase):
+    """MLflow's own exceptions, as its REST client raises them, worded for the user."""
 
-    def run_script(self, args, mlflow_root=None, env=None):
-        paths = [p for p in (mlflow_root, LIBS) if p]
-        full_env = {"PYTHONPATH": os.pathsep.join(paths), **(env or {})}
-        result = subprocess.run([sys.executable, SCRIPT, *args], capture_output=True, text=True, env=full_env, timeout=60)
-        last = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else "{}"
-        return result, json.loads(last)
+    def test_permission_and_other_answers_name_the_registry_and_keep_only_the_first_line(self):
+        import mlflow
+        from mlflow.exceptions import RestException  # what the REST client raises for a JSON error answer
 
-    def test_a_sklearn_pickle_into_unity_catalog_with_sample_and_alias(self):
-        pkl = self.write_pickle("sklearn.linear_model.LogisticRegression(threshold=100)")
-        fake = fake_mlflow(self.record, statuses=("PENDING_REGISTRATION", "READY"))
-        result, line = self.run_script(
-            ["--pickle", pkl, "--model", "fraud", "--sample", self.sample, "--alias", "challenger", "--registry", "databricks-uc",
-             "--schema", "main.dev", "--experiment", "/Shared/mlflow-platform/registrations"], fake)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(line, {"name": "main.dev.fraud", "version": "4", "model_uri": "models:/main.dev.fraud/4", "flavour": "sklearn", "alias": "challenger"})
-        seen = calls(self.record)
-        self.assertEqual([c["call"] for c in seen], [
-            "set_tracking_uri", "set_registry_uri", "set_experiment", "start_run", "sklearn.log_model", "end_run",
-            "register_model", "get_model_version", "get_model_version", "set_registered_model_alias",
-        ])
-        self.assertEqual((seen[0]["uri"], seen[1]["uri"]), ("databricks", "databricks-uc"))
-        logged = seen[4]
-        self.assertEqual(logged["artifact_path"], "model", "MLflow 2 names the logged model with artifact_path")
-        self.assertEqual(logged["pip_requirements"], ["mlflow==2.11.3", "scikit-learn==1.4.2"])
-        self.assertEqual(logged["signature"], {"inputs": ["age", "transaction_amount"], "outputs": 2})
-        self.assertEqual(logged["input_example_rows"], 2)
-        self.assertEqual(logged["model_class"], "sklearn.linear_model.LogisticRegression")
-        self.assertEqual(seen[6]["model_uri"], "runs:/0123456789abcdef/model")
-        self.assertEqual(seen[6]["name"], "main.dev.fraud")
-        self.assertEqual(seen[9], {"call": "set_registered_model_alias", "name": "main.dev.fraud", "alias": "challenger", "version": "4"})
+        with mock.patch.dict(os.environ, {"DATABRICKS_HOST": "https://adb-1.2.azuredatabricks.net", "DATABRICKS_TOKEN": "dapi-secret-1"}):
+            denied = RestException({"error_code": "PERMISSION_DENIED", "message": "User does not have MANAGE on main.dev.fraud (token dapi-secret-1)\nmore"})
+            self.assertEqual(str(rm.registry_error(denied, "databricks-uc", mlflow)), (
+                "the registry at https://adb-1.2.azuredatabricks.net refused the request (PERMISSION_DENIED): User does not have MANAGE on main.dev.fraud (token ***): "
+                "the identity that runs this needs the right to create runs, models and versions there"
+            ))
+            missing = RestException({"error_code": "SCHEMA_DOES_NOT_EXIST", "message": "Schema 'main.dev' does not exist."})
+            self.assertEqual(str(rm.registry_error(missing, "databricks-uc", mlflow)),
+                             "the registry at https://adb-1.2.azuredatabricks.net answered RestException SCHEMA_DOES_NOT_EXIST: Schema 'main.dev' does not exist.")
 
-    def test_another_model_on_a_self_hosted_mlflow_3_gets_the_pyfunc_wrapper(self):
-        pkl = self.write_pickle("scorer.ThresholdScorer(threshold=50)")
-        fake = fake_mlflow(self.record, version="3.1.0")
-        result, line = self.run_script(["--pickle", pkl, "--model", "fraud", "--sample", SERVING_SAMPLE], fake,
-                                       {"MLFLOW_TRACKING_URI": "http://127.0.0.1:5000"})
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(line, {"name": "fraud", "version": "4", "model_uri": "models:/fraud/4", "flavour": "pyfunc"})
-        seen = calls(self.record)
-        self.assertNotIn("set_tracking_uri", [c["call"] for c in seen], "a self-hosted server comes from MLFLOW_TRACKING_URI")
-        logged = next(c for c in seen if c["call"] == "pyfunc.log_model")
-        self.assertEqual(logged["name"], "model", "MLflow 3 names the logged model with name")
-        self.assertNotIn("artifact_path", logged)
-        self.assertEqual(logged["pip_requirements"], ["fraud-scorer==0.3.0", "mlflow==3.1.0"])
-        self.assertEqual(logged["wrapper_loads_pickle"], "ThresholdScorer")
-        self.assertTrue(logged["wrapper_is_python_model"])
-        self.assertEqual(logged["signature"]["inputs"][-1], "transaction_amount")
 
-    def test_failed_registration_is_reported_with_its_message_and_no_alias_is_set(self):
-        pkl = self.write_pickle("sklearn.linear_model.LogisticRegression()")
-        fake = fake_mlflow(self.record, statuses=("PENDING_REGISTRATION", "FAILED_REGISTRATION"), failure_message="Model artifacts could not be copied")
-        result, line = self.run_script(["--pickle", pkl, "--model", "fraud", "--alias", "challenger"], fake)
-        self.assertEqual(result.returncode, 1)
-        self.assertEqual(line, {"error": "version 4 of fraud failed to register (FAILED_REGISTRATION): Model artifacts could not be copied"})
-        self.assertNotIn("set_registered_model_alias", [c["call"] for c in calls(self.record)])
+# ---------------------------------------------------------------------------------------------
+# Against a real MLflow tracking server.
+
+
+def server(kind="plain"):
+    from tests.helpers.mlflow_server import shared_server
+
+    return shared_server(kind)
+
+
+def run_main(argv, **env):
+    """The script's main() in this process (MLflow imported once for the suite): (status, last line)."""
+    out, err = io.StringIO(), io.StringIO()
+    with mock.patch.dict(os.environ, env), contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        status = rm.main(argv, out=out)
+    lines = out.getvalue().strip().splitlines()
+    return status, json.loads(lines[-1]) if lines else {}, err.getvalue()
+
+
+def client(url, **env):
+    import mlflow
+
+    with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": url, **env}):
+        return mlflow.tracking.MlflowClient(tracking_uri=url, registry_uri=url)
+
+
+class JobInvocation(unittest.TestCase):
+    """The script run as a file with the job's own tokens (components/registrationJob.ts): one
+    `--name=value` each for pickle, model, sample and alias, then the fixed flags."""
+
+    def test_a_sklearn_pipeline_with_a_csv_sample_and_an_alias(self):
+        url, demo, name = server().url, demo_model(), unique_name("job-sklearn")
+        tokens = [f"--pickle={demo['model']}", f"--model={name}", f"--sample={demo['sample']}", "--alias=challenger",
+                  "--registry", "mlflow", "--experiment", "/Shared/mlflow-platform/registrations"]
+        result, line = run_script(tokens, env=clean_env(MLFLOW_TRACKING_URI=url))
+        self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+        self.assertEqual(line, {"name": name, "version": "1", "model_uri": f"models:/{name}/1", "flavour": "sklearn", "alias": "challenger"})
+        self.assertEqual(result.stdout.strip().splitlines()[-1], json.dumps(line), "the JSON object is the last line")
         self.assertNotIn("Traceback", result.stderr)
 
-    def test_a_registry_refusal_shows_its_code_and_first_line_only(self):
-        pkl = self.write_pickle("sklearn.linear_model.LogisticRegression()")
-        fake = fake_mlflow(self.record, alias_error="User does not have MANAGE on main.dev.fraud\nmore detail")
-        result, line = self.run_script(["--pickle", pkl, "--model", "fraud", "--alias", "challenger", "--registry", "databricks-uc", "--schema", "main.dev"], fake)
-        self.assertEqual(result.returncode, 1)
-        self.assertEqual(line, {"error": "MlflowException PERMISSION_DENIED: User does not have MANAGE on main.dev.fraud"})
-        self.assertNotIn("Traceback", result.stderr)
+        import mlflow
 
-    def test_bad_input_stops_before_mlflow_is_called(self):
-        fake = fake_mlflow(self.record)
-        not_model = self.write_pickle("[1, 2]")
-        for args, expected in [
-            (["--pickle", not_model, "--model", "fraud"], f"{not_model} holds a list, not a model"),
-            (["--pickle", os.path.join(self.root, "missing.pkl"), "--model", "fraud"], "does not exist"),
-            (["--pickle", not_model, "--model", "fraud", "--alias", "latest"], "alias 'latest' is reserved by MLflow"),
-        ]:
-            result, line = self.run_script(args, fake)
-            self.assertEqual(result.returncode, 1, result.stderr)
-            self.assertIn(expected, line["error"])
-        self.assertEqual(calls(self.record), [])
+        registry = client(url)
+        version = registry.get_model_version(name, "1")
+        self.assertEqual(version.status, "READY")
+        self.assertEqual(registry.get_model_version_by_alias(name, "challenger").version, "1")
+        with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": url}):
+            info = mlflow.models.get_model_info(f"models:/{name}/1")
+            self.assertEqual(info.signature.inputs.input_names(), demo["expected"]["columns"])
+            self.assertIsNotNone(info.signature.outputs)
+            self.assertEqual(registry.get_experiment(registry.get_run(version.run_id).info.experiment_id).name, "/Shared/mlflow-platform/registrations")
+            requirements = mlflow.pyfunc.get_model_dependencies(f"models:/{name}/1")
+            with open(requirements, encoding="utf-8") as handle:
+                pins = handle.read().split()
+            self.assertIn(f"scikit-learn=={version_of('scikit-learn')}", pins)
+            self.assertIn(f"mlflow=={mlflow.__version__}", pins)
+            loaded = mlflow.sklearn.load_model(f"models:/{name}@challenger")
+        import pandas
 
-    def test_the_jobs_empty_parameters_mean_no_sample_and_no_alias(self):
-        pkl = self.write_pickle("sklearn.linear_model.LogisticRegression()")
-        fake = fake_mlflow(self.record)
-        # As the job passes them: one --name=value token each, empty when not given.
-        result, line = self.run_script([f"--pickle={pkl}", "--model=fraud", "--sample=", "--alias=", "--registry", "databricks-uc", "--schema", "main.dev"], fake)
-        self.assertEqual(result.returncode, 0, result.stderr)
-        self.assertEqual(line, {"name": "main.dev.fraud", "version": "4", "model_uri": "models:/main.dev.fraud/4", "flavour": "sklearn"})
-        logged = next(c for c in calls(self.record) if c["call"] == "sklearn.log_model")
-        self.assertIsNone(logged["signature"])
-        self.assertNotIn("set_registered_model_alias", [c["call"] for c in calls(self.record)])
+        sample = pandas.read_csv(demo["sample"])
+        self.assertEqual([int(v) for v in loaded.predict(sample)], demo["expected"]["sample_csv_predictions"])
 
-    def test_without_mlflow_it_says_how_to_install_it(self):
-        pkl = self.write_pickle("scorer.ThresholdScorer()")
-        result, line = self.run_script(["--pickle", pkl, "--model", "fraud"])
-        self.assertEqual(result.returncode, 1)
-        self.assertTrue(line["error"].startswith("MLflow is not installed here"), line)
+
+class InProcessRuns(unittest.TestCase):
+    """main() in this process against the real server."""
+
+    def test_a_users_own_model_class_as_pyfunc_with_the_serving_json_sample(self):
+        url, name = server().url, unique_name("pyfunc")
+        folder = tempfile.mkdtemp()
+        path = write_pickle(folder, scorer().ThresholdScorer(threshold=100.0))
+        status, line, err = run_main(["--pickle", path, "--model", name, "--sample", SERVING_SAMPLE, "--allow-module=fraud_scorer"], MLFLOW_TRACKING_URI=url)
+        self.assertEqual(status, 0, err)
+        self.assertEqual(line, {"name": name, "version": "1", "model_uri": f"models:/{name}/1", "flavour": "pyfunc"})
+        import mlflow
+        import pandas
+
+        with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": url}):
+            info = mlflow.models.get_model_info(f"models:/{name}/1")
+            self.assertEqual(info.signature.inputs.input_names()[-1], "transaction_amount")
+            with open(mlflow.pyfunc.get_model_dependencies(f"models:/{name}/1"), encoding="utf-8") as handle:
+                self.assertIn("fraud-scorer==0.3.0", handle.read().split())
+            loaded = mlflow.pyfunc.load_model(f"models:/{name}/1")
+        with open(SERVING_SAMPLE, encoding="utf-8") as handle:
+            request = json.load(handle)["dataframe_split"]
+        frame = pandas.DataFrame(request["data"], columns=request["columns"])
+        self.assertEqual(list(loaded.predict(frame)), [1])
+
+    def test_a_parquet_sample_gives_the_signature(self):
+        import pandas
+
+        url, demo, name = server().url, demo_model(), unique_name("parquet")
+        sample = os.path.join(tempfile.mkdtemp(), "sample.parquet")
+        pandas.read_csv(demo["sample"]).to_parquet(sample)
+        status, line, err = run_main(["--pickle", demo["model"], "--model", name, "--sample", sample], MLFLOW_TRACKING_URI=url)
+        self.assertEqual(status, 0, err)
+        import mlflow
+
+        with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": url}):
+            signature = mlflow.models.get_model_info(line["model_uri"]).signature
+        self.assertEqual(signature.inputs.input_names(), demo["expected"]["columns"])
+
+    def test_the_jobs_empty_sample_and_alias_mean_none(self):
+        url, demo, name = server().url, demo_model(), unique_name("empty")
+        status, line, err = run_main([f"--pickle={demo['model']}", f"--model={name}", "--sample=", "--alias="], MLFLOW_TRACKING_URI=url)
+        self.assertEqual(status, 0, err)
+        self.assertEqual(line, {"name": name, "version": "1", "model_uri": f"models:/{name}/1", "flavour": "sklearn"})
+        import mlflow
+
+        self.assertEqual(list(client(url).get_model_version(name, "1").aliases), [])
+        with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": url}):
+            self.assertIsNone(mlflow.models.get_model_info(line["model_uri"]).signature)
+
+    def test_a_second_registration_is_the_next_version(self):
+        url, demo, name = server().url, demo_model(), unique_name("twice")
+        for expected in ("1", "2"):
+            status, line, err = run_main(["--pickle", demo["model"], "--model", name, "--sample", demo["sample"], "--alias", "challenger"], MLFLOW_TRACKING_URI=url)
+            self.assertEqual((status, line.get("version")), (0, expected), err)
+        self.assertEqual(client(url).get_model_version_by_alias(name, "challenger").version, "2")
+
+    def test_wrong_credentials_on_the_auth_server(self):
+        auth, demo = server("auth"), demo_model()
+        status, line, err = run_main(["--pickle", demo["model"], "--model", unique_name("auth"), "--sample", demo["sample"]],
+                                     MLFLOW_TRACKING_URI=auth.url, MLFLOW_TRACKING_USERNAME=auth.username, MLFLOW_TRACKING_PASSWORD="wrong-password-xyz")
+        self.assertEqual(status, 1)
+        self.assertEqual(line["error"], (
+            f"the registry at {auth.url} refused the credentials (401 Unauthorized): check MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN"
+        ))
+        self.assertNotIn("wrong-password-xyz", json.dumps(line) + err)
+        self.assertNotIn("Traceback", err)
+
+    def test_a_registry_that_is_down_fails_in_seconds_naming_it(self):
+        import socket
+
+        with socket.socket() as sock:  # a loopback port nobody listens on
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        demo = demo_model()
+        with mock.patch.dict(os.environ):
+            for key in rm.HTTP_DEFAULTS:
+                os.environ.pop(key, None)
+            started = time.monotonic()
+            status, line, err = run_main([f"--pickle={demo['model']}", "--model=fraud", f"--sample={demo['sample']}", "--alias="],
+                                         MLFLOW_TRACKING_URI=f"http://admin:pw-not-shown@127.0.0.1:{port}")
+            seconds = time.monotonic() - started
+        self.assertEqual(status, 1)
+        self.assertEqual(line["error"], (
+            f"the registry at http://127.0.0.1:{port} did not answer (2 retries): check that it is running and reachable from here, and that MLFLOW_TRACKING_URI is right"
+        ))
+        self.assertNotIn("pw-not-shown", json.dumps(line) + err)
+        self.assertNotIn("Traceback", err)
+        # MLflow's own defaults (7 retries, backoff factor 2) take over a minute on the first call;
+        # the bound leaves about 3 s of retries (MLflow is already imported here).
+        self.assertLess(seconds, 15)
+
+    def test_a_value_the_user_set_is_kept(self):
+        with mock.patch.dict(os.environ, {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "5"}):
+            rm._import_mlflow()
+            self.assertEqual(os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"], "5")
+            self.assertEqual(os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"], "30")
 
 
 if __name__ == "__main__":
