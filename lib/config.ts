@@ -113,6 +113,11 @@ export interface RegistryConfig {
     devSchema: string;
     /** Unity Catalog: what prd serves, owned by the deployers (`<catalog>.<prdSchema>.<model>`). */
     prdSchema: string;
+    /**
+     * The Databricks account (a GUID) of the registry's workspace: the registration principal's
+     * role rule set is named after it (`accounts/<id>/servicePrincipals/<application id>/ruleSets/default`).
+     */
+    databricksAccountId?: string;
 }
 
 /** Stack config keys only the ModelVersion provider reads; they must be Pulumi secrets. */
@@ -250,6 +255,8 @@ function ucName(what: "catalog" | "schema") {
     });
 }
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 const registryFields = z.object(
     {
         kind: oneOf(REGISTRY_KINDS as unknown as readonly [RegistryKind, ...RegistryKind[]]),
@@ -258,8 +265,9 @@ const registryFields = z.object(
         prdSchema: ucName("schema").optional(),
         host: registryHost.optional(),
         hostFromStack: matching(/^([\w.-]+\/){0,2}[\w.-]+$/, "a stack name: organization/project/stack").optional(),
+        databricksAccountId: matching(GUID, "the Databricks account id of the registry's workspace (a GUID, shown in the Databricks account console)").optional(),
     },
-    { error: "must be a map with kind (mlflow, databricks or unity-catalog) and optionally catalog, devSchema, prdSchema, host or hostFromStack" },
+    { error: "must be a map with kind (mlflow, databricks or unity-catalog) and optionally catalog, devSchema, prdSchema, host, hostFromStack or databricksAccountId" },
 );
 const registrySchema = registryFields.strict().superRefine((registry, ctx) => {
     if (registry.host && registry.hostFromStack) {
@@ -274,6 +282,14 @@ const registrySchema = registryFields.strict().superRefine((registry, ctx) => {
         if (registry[key] !== undefined && registry.kind !== "unity-catalog") {
             ctx.addIssue({ code: "custom", path: [key], input: registry[key], message: "only applies with registry.kind unity-catalog: remove it" });
         }
+    }
+    if (registry.databricksAccountId !== undefined && (registry.kind !== "unity-catalog" || registry.host || registry.hostFromStack)) {
+        ctx.addIssue({
+            code: "custom",
+            path: ["databricksAccountId"],
+            input: registry.databricksAccountId,
+            message: "only applies in the stack whose own workspace holds a unity-catalog registry (no host, no hostFromStack): remove it",
+        });
     }
     if (registry.devSchema !== undefined && registry.devSchema === (registry.prdSchema ?? DEFAULT_SCHEMAS.prd)) {
         ctx.addIssue({
@@ -323,7 +339,6 @@ const modelsSchema = z.array(modelEntrySchema, {
     error: "must be a list of models to serve (name, model, cpu, memoryGb and one of alias, stage, version, latest)",
 });
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const IPV4_CIDR = /^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)(\/(3[0-2]|[12]?\d))?$/;
 
 const principalFields = z.object(
@@ -883,6 +898,7 @@ export function parsePlatformConfig(
             hostFromStack: c.registry.hostFromStack,
             devSchema: c.registry.devSchema ?? DEFAULT_SCHEMAS.dev,
             prdSchema: c.registry.prdSchema ?? DEFAULT_SCHEMAS.prd,
+            databricksAccountId: c.registry.databricksAccountId,
         },
         access: {
             dataScientists: c.access.dataScientists ?? [],
