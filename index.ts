@@ -46,9 +46,9 @@ export = async () => {
     // The registry's Unity Catalog objects belong to the stack whose own workspace is the registry.
     const holdsRegistry = config.registry.kind === "unity-catalog" && !config.registry.host && !config.registry.hostFromStack && config.registry.catalog !== undefined;
     // Before any resource: its registration principal's rule set is named after the Databricks account.
-    if (holdsRegistry && !context.offline && !config.registry.databricksAccountId) {
+    if (holdsRegistry && !context.offline && !config.registry.registrationRunAs && !config.registry.databricksAccountId) {
         throw new ConfigError(config.stack, [
-            `${config.project}:registry.databricksAccountId is not set: the registration job runs as its own service principal, and pulumi up gives the deploying identity and the deployers its Service Principal User role in an account rule set named after the Databricks account. Set it to the Databricks account id of this stack's workspace (a GUID, shown in the account console)`,
+            `${config.project}:registry.databricksAccountId is not set: the registration job runs as its own service principal, and pulumi up gives the deploying identity and the deployers its Service Principal User role in an account rule set named after the Databricks account. Set it to the Databricks account id of this stack's workspace (a GUID, shown in the account console), or name the principal to run as in registry.registrationRunAs`,
         ]);
     }
 
@@ -87,6 +87,8 @@ export = async () => {
               roles: config.access,
               namePrefix: config.storage.accountName,
               databricksAccountId: config.registry.databricksAccountId,
+              // A configured principal wins over the one the stack would declare.
+              registrar: config.registry.registrationRunAs,
               offline: context.offline,
           })
         : undefined;

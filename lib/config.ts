@@ -118,6 +118,11 @@ export interface RegistryConfig {
      * role rule set is named after it (`accounts/<id>/servicePrincipals/<application id>/ruleSets/default`).
      */
     databricksAccountId?: string;
+    /**
+     * Who the registration job runs as instead of the service principal the stack declares: a
+     * service principal's application id, or a user's e-mail address. It gets the same grants.
+     */
+    registrationRunAs?: { servicePrincipalName: string } | { userName: string };
 }
 
 /** Stack config keys only the ModelVersion provider reads; they must be Pulumi secrets. */
@@ -256,6 +261,8 @@ function ucName(what: "catalog" | "schema") {
 }
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+const RUN_AS = new RegExp(`${GUID.source}|${EMAIL.source}`, "i");
 
 const registryFields = z.object(
     {
@@ -266,8 +273,9 @@ const registryFields = z.object(
         host: registryHost.optional(),
         hostFromStack: matching(/^([\w.-]+\/){0,2}[\w.-]+$/, "a stack name: organization/project/stack").optional(),
         databricksAccountId: matching(GUID, "the Databricks account id of the registry's workspace (a GUID, shown in the Databricks account console)").optional(),
+        registrationRunAs: matching(RUN_AS, "a service principal's application id (a GUID) or a user's e-mail address in Databricks").optional(),
     },
-    { error: "must be a map with kind (mlflow, databricks or unity-catalog) and optionally catalog, devSchema, prdSchema, host, hostFromStack or databricksAccountId" },
+    { error: "must be a map with kind (mlflow, databricks or unity-catalog) and optionally catalog, devSchema, prdSchema, host, hostFromStack, databricksAccountId or registrationRunAs" },
 );
 const registrySchema = registryFields.strict().superRefine((registry, ctx) => {
     if (registry.host && registry.hostFromStack) {
@@ -283,13 +291,15 @@ const registrySchema = registryFields.strict().superRefine((registry, ctx) => {
             ctx.addIssue({ code: "custom", path: [key], input: registry[key], message: "only applies with registry.kind unity-catalog: remove it" });
         }
     }
-    if (registry.databricksAccountId !== undefined && (registry.kind !== "unity-catalog" || registry.host || registry.hostFromStack)) {
-        ctx.addIssue({
-            code: "custom",
-            path: ["databricksAccountId"],
-            input: registry.databricksAccountId,
-            message: "only applies in the stack whose own workspace holds a unity-catalog registry (no host, no hostFromStack): remove it",
-        });
+    for (const key of ["databricksAccountId", "registrationRunAs"] as const) {
+        if (registry[key] !== undefined && (registry.kind !== "unity-catalog" || registry.host || registry.hostFromStack)) {
+            ctx.addIssue({
+                code: "custom",
+                path: [key],
+                input: registry[key],
+                message: "only applies in the stack whose own workspace holds a unity-catalog registry (no host, no hostFromStack): remove it",
+            });
+        }
     }
     if (registry.devSchema !== undefined && registry.devSchema === (registry.prdSchema ?? DEFAULT_SCHEMAS.prd)) {
         ctx.addIssue({
@@ -899,6 +909,7 @@ export function parsePlatformConfig(
             devSchema: c.registry.devSchema ?? DEFAULT_SCHEMAS.dev,
             prdSchema: c.registry.prdSchema ?? DEFAULT_SCHEMAS.prd,
             databricksAccountId: c.registry.databricksAccountId,
+            registrationRunAs: c.registry.registrationRunAs === undefined ? undefined : GUID.test(c.registry.registrationRunAs) ? { servicePrincipalName: c.registry.registrationRunAs } : { userName: c.registry.registrationRunAs },
         },
         access: {
             dataScientists: c.access.dataScientists ?? [],

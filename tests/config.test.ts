@@ -163,6 +163,11 @@ describe("stack configuration", () => {
             expected: 'mlflow-platform:registry.databricksAccountId = "abcdef01-2345-4678-9abc-def012345678" is not allowed: it only applies in the stack whose own workspace holds a unity-catalog registry',
         },
         {
+            title: "a registration principal that is neither an application id nor an e-mail address",
+            overrides: { registry: { kind: "unity-catalog", catalog: "main", registrationRunAs: "registration-sp" } },
+            expected: 'mlflow-platform:registry.registrationRunAs = "registration-sp" is not allowed: it must be a service principal\'s application id (a GUID) or a user\'s e-mail address in Databricks',
+        },
+        {
             title: "a misspelt registry key, suggesting the nested key",
             overrides: { registry: { kind: "unity-catalog", catalog: "main", hostFromStak: "org/p/dev" } },
             expected: "mlflow-platform:registry.hostFromStak is not a setting this program reads (probable typo): did you mean mlflow-platform:registry.hostFromStack?",

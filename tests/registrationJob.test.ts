@@ -315,6 +315,26 @@ describe("the registration principal (issue 18, point 6)", function () {
         ]);
     });
 
+    it("registry.registrationRunAs wins: the job runs as that principal, which alone gets the registration grants; no principal or rule set is declared", async () => {
+        const plan = await planEditedStackWith(
+            "dev",
+            (config) => {
+                config["mlflow-platform:access"] = { dataScientists: [SCIENTISTS], deployers: [DEPLOYERS], scoringClients: [] };
+                config["mlflow-platform:registry"].registrationRunAs = "00000000-0000-0000-0000-0000000000cc";
+            },
+            { mocks: databricksMocks(new Map()), preview: false },
+        );
+        assert.deepStrictEqual((onlyOfType(plan, "databricks:index/job:Job").inputs as any).runAs, { servicePrincipalName: "00000000-0000-0000-0000-0000000000cc" });
+        assert.deepStrictEqual(byType(plan, "databricks:index/servicePrincipal:ServicePrincipal"), []);
+        assert.deepStrictEqual(byType(plan, "databricks:index/accessControlRuleSet:AccessControlRuleSet"), []);
+        const held = grantsOf(plan).flatMap((g) => g.grants.filter((x) => x.principal === "00000000-0000-0000-0000-0000000000cc").map((x) => `${g.securable}: ${x.privileges.join(",")}`));
+        assert.deepStrictEqual(held.sort(), ["mlplatdevmodels-data: READ_FILES", "mlplatdevmodels-models: READ_FILES", "mlplatform.dev: USE_SCHEMA,CREATE_MODEL", "mlplatform: USE_CATALOG"]);
+        assert.ok(!grantsOf(plan).flatMap((g) => g.grants).some((x) => x.principal === REGISTRATION_APP_ID));
+        const { parsePlatformConfig } = await import("../lib/config");
+        const { validRawConfig } = await import("./helpers/fixtures");
+        assert.deepStrictEqual(parsePlatformConfig(validRawConfig({ registry: { kind: "unity-catalog", catalog: "main", registrationRunAs: "ml-ops@example.com" } }), "dev").registry.registrationRunAs, { userName: "ml-ops@example.com" });
+    });
+
     it("a principal given instead (an override) wins: no service principal or rule set, and it gets the same grants", async () => {
         const plan = await recordProgram(
             () => {
