@@ -9,6 +9,9 @@
 // a principal creates there only if it created it, so data scientists get no privilege on the prd
 // schema beyond USE_SCHEMA and EXECUTE. `databricks.Grants` is authoritative: privileges on these
 // objects that are not declared here are revoked at the next `pulumi up`.
+//
+// The registration job runs as a principal of its own (declared here, or configured), which holds
+// only what registering needs and appears in the same Grants as the roles: one Grants per securable.
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
 import type { AccessRoles, Principal } from "../../lib/config";
