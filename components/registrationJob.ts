@@ -124,7 +124,8 @@ export class RegistrationJob extends pulumi.ComponentResource {
             // The logging runs go into an experiment declared here, which the run_as identity may
             // manage explicitly rather than through the Shared folder's defaults. `mlflow.set_experiment`
             // then finds it instead of creating it (jobs/register_model.py).
-            const experiment = new databricks.MlflowExperiment(`${name}-experiment`, { name: args.experiment, description: "Logging runs of the registration job" }, children);
+            // After the script, whose upload creates the workspace folder the experiment's path is in.
+            const experiment = new databricks.MlflowExperiment(`${name}-experiment`, { name: args.experiment, description: "Logging runs of the registration job" }, { ...children, dependsOn: [script] });
             new databricks.Permissions(`${name}-experiment-users`, { experimentId: experiment.id, accessControls: [{ ...args.runAs, permissionLevel: "CAN_MANAGE" }] }, children);
         }
 
