@@ -153,15 +153,16 @@ export class UnityCatalogAccess extends pulumi.ComponentResource {
         // The registration job's principal. Databricks-managed (displayName only): it only runs the
         // job inside Databricks, where storage is reached through Unity Catalog's external locations
         // (the access connector's identity), so it needs no Entra application, secret or Azure role.
-        let registrar: pulumi.Output<string>;
+        let registrar: pulumi.Input<string>;
         this.registrationPrincipalReady = [];
         if (args.registrar) {
-            registrar = pulumi.output("servicePrincipalName" in args.registrar ? args.registrar.servicePrincipalName : args.registrar.userName);
-            this.registrationPrincipal = "servicePrincipalName" in args.registrar ? { servicePrincipalName: registrar } : { userName: registrar };
+            const configured = "servicePrincipalName" in args.registrar ? args.registrar.servicePrincipalName : args.registrar.userName;
+            registrar = configured;
+            this.registrationPrincipal = "servicePrincipalName" in args.registrar ? { servicePrincipalName: pulumi.output(configured) } : { userName: pulumi.output(configured) };
         } else {
             const principal = new databricks.ServicePrincipal(`${name}-registration-principal`, { displayName: `${args.namePrefix}-registration` }, child);
             registrar = principal.applicationId;
-            this.registrationPrincipal = { servicePrincipalName: registrar };
+            this.registrationPrincipal = { servicePrincipalName: principal.applicationId };
             // Setting a job's run_as to a service principal needs its Service Principal User role, which
             // its creator (Manager) does not inherit (Databricks "Roles for managing service principals").
             // The rule set is authoritative, so it keeps the creator's Manager role too. Data scientists
@@ -184,8 +185,16 @@ export class UnityCatalogAccess extends pulumi.ComponentResource {
         }
         const registration = (privileges: string[]) => [{ principal: registrar, privileges }];
 
+        // One entry per principal: a configured registrar that is also named in a role has its privileges merged.
+        const merged = (grants: { principal: pulumi.Input<string>; privileges: string[] }[]) =>
+            grants.reduce<{ principal: pulumi.Input<string>; privileges: string[] }[]>((out, g) => {
+                const same = typeof g.principal === "string" ? out.find((o) => o.principal === g.principal) : undefined;
+                if (same) same.privileges = [...new Set([...same.privileges, ...g.privileges])];
+                else out.push({ principal: g.principal, privileges: [...g.privileges] });
+                return out;
+            }, []);
         const grant = (logical: string, target: Record<string, string>, on: pulumi.Resource, grants: { principal: pulumi.Input<string>; privileges: string[] }[]) =>
-            new databricks.Grants(`${name}-${logical}-grants`, { ...target, grants }, { ...child, dependsOn: [on] });
+            new databricks.Grants(`${name}-${logical}-grants`, { ...target, grants: merged(grants) }, { ...child, dependsOn: [on] });
         const each = (principals: string[], privileges: string[]) => principals.map((principal) => ({ principal, privileges }));
         const devName = `${args.catalog}.${args.devSchema}`;
         const prdName = `${args.catalog}.${args.prdSchema}`;
