@@ -352,4 +352,21 @@ describe("the registration principal (issue 18, point 6)", function () {
         const held = grantsOf(plan).flatMap((g) => g.grants.filter((x) => x.principal === "00000000-0000-0000-0000-0000000000bb").map((x) => `${g.securable}: ${x.privileges.join(",")}`));
         assert.deepStrictEqual(held.sort(), ["mlplatform.dev: USE_SCHEMA,CREATE_MODEL", "mlplatform: USE_CATALOG", "mlplattest01-data: READ_FILES", "mlplattest01-models: READ_FILES"]);
     });
+
+    it("a configured principal that is also a deployer has one entry per Grants, with both sets of privileges", async () => {
+        const plan = await recordProgram(
+            () => {
+                new UnityCatalogAccess("t-uc", {
+                    ...ucArgs,
+                    roles: { dataScientists: [], deployers: [{ objectId: DEPLOYERS.objectId, type: "servicePrincipal", name: "00000000-0000-0000-0000-0000000000bb" }], scoringClients: [], acceptDataScientistAsDeployer: false },
+                    registrar: { servicePrincipalName: "00000000-0000-0000-0000-0000000000bb" },
+                    offline: true,
+                });
+            },
+            { project: "mlflow-platform", stack: "dev", mocks: deployedAzureMocks, preview: false },
+        );
+        const dev = grantsOf(plan).find((g) => g.securable === "mlplatform.dev")!;
+        assert.deepStrictEqual(dev.grants, [{ principal: "00000000-0000-0000-0000-0000000000bb", privileges: ["USE_SCHEMA", "EXECUTE", "CREATE_MODEL"] }]);
+        for (const g of grantsOf(plan)) assert.strictEqual(g.grants.length, 1, g.securable);
+    });
 });
