@@ -43,6 +43,15 @@ export = async () => {
         ]);
     }
 
+    // The registry's Unity Catalog objects belong to the stack whose own workspace is the registry.
+    const holdsRegistry = config.registry.kind === "unity-catalog" && !config.registry.host && !config.registry.hostFromStack && config.registry.catalog !== undefined;
+    // Before any resource: its registration principal's rule set is named after the Databricks account.
+    if (holdsRegistry && !context.offline && !config.registry.registrationRunAs && !config.registry.databricksAccountId) {
+        throw new ConfigError(config.stack, [
+            `${config.project}:registry.databricksAccountId is not set: the registration job runs as its own service principal, and pulumi up gives the deploying identity and the deployers its Service Principal User role in an account rule set named after the Databricks account. Set it to the Databricks account id of this stack's workspace (a GUID, shown in the account console), or name the principal to run as in registry.registrationRunAs`,
+        ]);
+    }
+
     const store = new ModelStore(`${env}-store`, {
         location: config.location,
         ...config.storage,
@@ -66,8 +75,6 @@ export = async () => {
           ? (new pulumi.StackReference(stackReferenceName(config.registry.hostFromStack, currentOrganization())).requireOutput("workspaceUrl") as pulumi.Output<string>)
           : mlflow.workspaceUrl;
 
-    // The registry's Unity Catalog objects belong to the stack whose own workspace is the registry.
-    const holdsRegistry = config.registry.kind === "unity-catalog" && !config.registry.host && !config.registry.hostFromStack && config.registry.catalog !== undefined;
     const schemas = holdsRegistry ? { catalog: config.registry.catalog!, devSchema: config.registry.devSchema, prdSchema: config.registry.prdSchema } : undefined;
     const unityCatalog = schemas
         ? new UnityCatalogAccess(`${env}-unity-catalog`, {
@@ -79,6 +86,10 @@ export = async () => {
               ...schemas,
               roles: config.access,
               namePrefix: config.storage.accountName,
+              databricksAccountId: config.registry.databricksAccountId,
+              // A configured principal wins over the one the stack would declare.
+              registrar: config.registry.registrationRunAs,
+              offline: context.offline,
           })
         : undefined;
 
@@ -103,8 +114,13 @@ export = async () => {
                   registryKind: config.registry.kind,
                   schema: target.schema,
                   runners,
+                  // In the registry's stack, the registration principal alone registers (issue 18).
+                  runAs: unityCatalog?.registrationPrincipal,
+                  runAsReady: unityCatalog?.registrationPrincipalReady,
                   workspaceFolder: "/Shared/mlflow-platform",
-                  experiment: "/Shared/mlflow-platform/registrations",
+                  // Declared by the job when it has a run_as identity; a new path, since runs as the
+                  // owner may already have created `registrations` (set_experiment creates a missing one).
+                  experiment: unityCatalog ? "/Shared/mlflow-platform/registration-runs" : "/Shared/mlflow-platform/registrations",
                   tags: config.tags,
               })
             : undefined;

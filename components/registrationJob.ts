@@ -28,8 +28,13 @@ export interface RegistrationJobArgs {
     schema?: string;
     /** Who may start runs (CAN_MANAGE_RUN): the data scientists. */
     runners: DatabricksPrincipal[];
-    /** The identity the job registers as; the job's owner (the deploying identity) when absent. */
-    runAs?: { servicePrincipalName: string } | { userName: string };
+    /**
+     * The identity the job registers as; the job's owner (the deploying identity) when absent. In
+     * the registry's stack, the registration principal UnityCatalogAccess declares (or a configured one).
+     */
+    runAs?: { servicePrincipalName: pulumi.Input<string> } | { userName: pulumi.Input<string> };
+    /** What must exist before run_as may name `runAs` (its Service Principal User rule set). */
+    runAsReady?: pulumi.Resource[];
     /** Workspace folder for the script, such as /Shared/mlflow-platform. */
     workspaceFolder: string;
     /** The experiment the logging runs go into (a workspace path). */
@@ -102,7 +107,8 @@ export class RegistrationJob extends pulumi.ComponentResource {
                 runAs: args.runAs,
                 tags: args.tags,
             },
-            children,
+            // Setting run_as to a service principal needs its Service Principal User role first.
+            { ...children, dependsOn: args.runAsReady ?? [] },
         );
 
         if (args.runners.length > 0) {
@@ -115,6 +121,12 @@ export class RegistrationJob extends pulumi.ComponentResource {
         if (args.runAs) {
             // The job reads the script as the run_as identity.
             new databricks.Permissions(`${name}-script-readers`, { workspaceFilePath: script.path, accessControls: [{ ...args.runAs, permissionLevel: "CAN_READ" }] }, children);
+            // The logging runs go into an experiment declared here, which the run_as identity may
+            // manage explicitly rather than through the Shared folder's defaults. `mlflow.set_experiment`
+            // then finds it instead of creating it (jobs/register_model.py).
+            // After the script, whose upload creates the workspace folder the experiment's path is in.
+            const experiment = new databricks.MlflowExperiment(`${name}-experiment`, { name: args.experiment, description: "Logging runs of the registration job" }, { ...children, dependsOn: [script] });
+            new databricks.Permissions(`${name}-experiment-users`, { experimentId: experiment.id, accessControls: [{ ...args.runAs, permissionLevel: "CAN_MANAGE" }] }, children);
         }
 
         this.jobId = job.id;

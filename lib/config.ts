@@ -113,6 +113,16 @@ export interface RegistryConfig {
     devSchema: string;
     /** Unity Catalog: what prd serves, owned by the deployers (`<catalog>.<prdSchema>.<model>`). */
     prdSchema: string;
+    /**
+     * The Databricks account (a GUID) of the registry's workspace: the registration principal's
+     * role rule set is named after it (`accounts/<id>/servicePrincipals/<application id>/ruleSets/default`).
+     */
+    databricksAccountId?: string;
+    /**
+     * Who the registration job runs as instead of the service principal the stack declares: a
+     * service principal's application id, or a user's e-mail address. It gets the same grants.
+     */
+    registrationRunAs?: { servicePrincipalName: string } | { userName: string };
 }
 
 /** Stack config keys only the ModelVersion provider reads; they must be Pulumi secrets. */
@@ -250,6 +260,10 @@ function ucName(what: "catalog" | "schema") {
     });
 }
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
+const RUN_AS = new RegExp(`${GUID.source}|${EMAIL.source}`, "i");
+
 const registryFields = z.object(
     {
         kind: oneOf(REGISTRY_KINDS as unknown as readonly [RegistryKind, ...RegistryKind[]]),
@@ -258,8 +272,10 @@ const registryFields = z.object(
         prdSchema: ucName("schema").optional(),
         host: registryHost.optional(),
         hostFromStack: matching(/^([\w.-]+\/){0,2}[\w.-]+$/, "a stack name: organization/project/stack").optional(),
+        databricksAccountId: matching(GUID, "the Databricks account id of the registry's workspace (a GUID, shown in the Databricks account console)").optional(),
+        registrationRunAs: matching(RUN_AS, "a service principal's application id (a GUID) or a user's e-mail address in Databricks").optional(),
     },
-    { error: "must be a map with kind (mlflow, databricks or unity-catalog) and optionally catalog, devSchema, prdSchema, host or hostFromStack" },
+    { error: "must be a map with kind (mlflow, databricks or unity-catalog) and optionally catalog, devSchema, prdSchema, host, hostFromStack, databricksAccountId or registrationRunAs" },
 );
 const registrySchema = registryFields.strict().superRefine((registry, ctx) => {
     if (registry.host && registry.hostFromStack) {
@@ -273,6 +289,16 @@ const registrySchema = registryFields.strict().superRefine((registry, ctx) => {
     for (const key of ["catalog", "devSchema", "prdSchema"] as const) {
         if (registry[key] !== undefined && registry.kind !== "unity-catalog") {
             ctx.addIssue({ code: "custom", path: [key], input: registry[key], message: "only applies with registry.kind unity-catalog: remove it" });
+        }
+    }
+    for (const key of ["databricksAccountId", "registrationRunAs"] as const) {
+        if (registry[key] !== undefined && (registry.kind !== "unity-catalog" || registry.host || registry.hostFromStack)) {
+            ctx.addIssue({
+                code: "custom",
+                path: [key],
+                input: registry[key],
+                message: "only applies in the stack whose own workspace holds a unity-catalog registry (no host, no hostFromStack): remove it",
+            });
         }
     }
     if (registry.devSchema !== undefined && registry.devSchema === (registry.prdSchema ?? DEFAULT_SCHEMAS.prd)) {
@@ -323,7 +349,6 @@ const modelsSchema = z.array(modelEntrySchema, {
     error: "must be a list of models to serve (name, model, cpu, memoryGb and one of alias, stage, version, latest)",
 });
 
-const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const IPV4_CIDR = /^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)(\/(3[0-2]|[12]?\d))?$/;
 
 const principalFields = z.object(
@@ -883,6 +908,8 @@ export function parsePlatformConfig(
             hostFromStack: c.registry.hostFromStack,
             devSchema: c.registry.devSchema ?? DEFAULT_SCHEMAS.dev,
             prdSchema: c.registry.prdSchema ?? DEFAULT_SCHEMAS.prd,
+            databricksAccountId: c.registry.databricksAccountId,
+            registrationRunAs: c.registry.registrationRunAs === undefined ? undefined : GUID.test(c.registry.registrationRunAs) ? { servicePrincipalName: c.registry.registrationRunAs } : { userName: c.registry.registrationRunAs },
         },
         access: {
             dataScientists: c.access.dataScientists ?? [],

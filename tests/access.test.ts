@@ -4,7 +4,7 @@
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import { recordProgram, type Plan, type PlannedResource } from "../lib/plan";
-import { accessTable, compareAccess, DEPLOYING_IDENTITY, renderAccessText } from "../lib/access/table";
+import { accessTable, CAPABILITIES, compareAccess, DEPLOYING_IDENTITY, REGISTRATION_ROLE, renderAccessText } from "../lib/access/table";
 import { AZURE_ROLES, stableGuid } from "../lib/access/roles";
 import { evaluate } from "../lib/policy/rules";
 import { planViolations } from "../lib/planReport";
@@ -14,7 +14,7 @@ import { noWritesUnder } from "../components/access/azureAccess";
 import { RevisionTrafficProvider } from "../components/serving/revisionTraffic";
 import { CLOSED_INGRESS, ipRestrictions } from "../components/serving/containerApp";
 import { ContainerAppsClient } from "../lib/azure/containerApps";
-import { DEPLOYING_IDENTITY as MOCK_IDENTITY, deployedAzureMocks } from "./helpers/azureMocks";
+import { DEPLOYING_IDENTITY as MOCK_IDENTITY, deployedAzureMocks, REGISTRATION_APP_ID } from "./helpers/azureMocks";
 import { byType, onlyOfType, planEditedStackWith } from "./helpers/fixtures";
 import { FakeContainerApps } from "./helpers/fakeContainerApps";
 
@@ -122,11 +122,12 @@ describe("access as code", () => {
                 Object.fromEntries((g.inputs.grants as any[]).map((x) => [x.principal, x.privileges.join(",")])),
             ]),
         );
+        // The registration job's principal (by its application id) reads the staged files and creates models in dev.
         assert.deepStrictEqual(grants, {
-            "mlplatdevmodels-data": { "ml-data-scientists": "READ_FILES,WRITE_FILES", "ml-deployers": "READ_FILES" },
-            "mlplatdevmodels-models": { "ml-data-scientists": "READ_FILES", "ml-deployers": "READ_FILES,WRITE_FILES" },
-            mlplatform: { "ml-data-scientists": "USE_CATALOG,BROWSE", "ml-deployers": "USE_CATALOG,BROWSE" },
-            "mlplatform.dev": { "ml-data-scientists": "USE_SCHEMA,CREATE_MODEL,EXECUTE,MANAGE", "ml-deployers": "USE_SCHEMA,EXECUTE" },
+            "mlplatdevmodels-data": { "ml-data-scientists": "READ_FILES,WRITE_FILES", "ml-deployers": "READ_FILES", [REGISTRATION_APP_ID]: "READ_FILES" },
+            "mlplatdevmodels-models": { "ml-data-scientists": "READ_FILES", "ml-deployers": "READ_FILES,WRITE_FILES", [REGISTRATION_APP_ID]: "READ_FILES" },
+            mlplatform: { "ml-data-scientists": "USE_CATALOG,BROWSE", "ml-deployers": "USE_CATALOG,BROWSE", [REGISTRATION_APP_ID]: "USE_CATALOG" },
+            "mlplatform.dev": { "ml-data-scientists": "USE_SCHEMA,CREATE_MODEL,EXECUTE,MANAGE", "ml-deployers": "USE_SCHEMA,EXECUTE", [REGISTRATION_APP_ID]: "USE_SCHEMA,CREATE_MODEL" },
             "mlplatform.prd": { "ml-data-scientists": "USE_SCHEMA,EXECUTE", "ml-deployers": "USE_SCHEMA,CREATE_MODEL,EXECUTE,MANAGE" },
         });
     });
@@ -152,6 +153,20 @@ describe("access as code", () => {
             assert.strictEqual(deployers.can["register models"], "-");
             const caller = row(plans.dev, CALLER.objectId);
             assert.deepStrictEqual(caller.can, { "read data": "-", "register models": "-", promote: "-", deploy: "-", "call scoring API": "yes (Scoring.Invoke)" });
+            const registrar = accessTable(plans.dev.resources).filter((r) => r.roles === REGISTRATION_ROLE);
+            assert.deepStrictEqual(registrar, [
+                {
+                    principal: `mlplatdevmodels-registration (${REGISTRATION_APP_ID})`,
+                    roles: REGISTRATION_ROLE,
+                    can: {
+                        "read data": "Unity Catalog: READ_FILES on data; READ_FILES on models",
+                        "register models": "yes, in mlplatform.dev (CREATE_MODEL; owns what it creates)",
+                        promote: "-",
+                        deploy: "-",
+                        "call scoring API": "-",
+                    },
+                },
+            ]);
             const me = row(plans.dev, DEPLOYING_IDENTITY);
             assert.strictEqual(me.can.deploy, "yes: runs pulumi up");
             assert.strictEqual(me.can["call scoring API"], "yes (Scoring.Invoke)");
@@ -165,13 +180,21 @@ describe("access as code", () => {
                 differences.filter((d) => d.principal.startsWith("ml-data-scientists")).map((d) => d.capability),
                 ["read data", "register models", "promote"],
             );
-            assert.ok(!differences.some((d) => d.capability === "call scoring API"), "the same callers in both");
+            // The registration principal exists only where the registry is (it calls nothing).
+            assert.ok(!differences.some((d) => d.capability === "call scoring API" && !d.principal.startsWith("mlplatdevmodels-registration")), "the same callers in both");
+            assert.deepStrictEqual(
+                differences.filter((d) => d.principal.startsWith("mlplatdevmodels-registration")).map((d) => [d.capability, d.values[1]]),
+                CAPABILITIES.map((c) => [c, "(absent)"]),
+            );
         });
 
         it("is the same in the credential-free plan, where role definition ids are not known yet", async () => {
             const { planEditedStack } = await import("./helpers/fixtures");
             const offline = await planEditedStack("dev", withRoles);
-            assert.deepStrictEqual(accessTable(offline.resources), accessTable(plans.dev.resources));
+            // Except the registration principal's application id, which Databricks gives it at deploy.
+            const named = (rows: ReturnType<typeof accessTable>) => rows.map((r) => (r.roles === REGISTRATION_ROLE ? { ...r, principal: r.principal.replace(/ \(.*\)$/, "") } : r));
+            assert.strictEqual(accessTable(offline.resources).find((r) => r.roles === REGISTRATION_ROLE)?.principal, "mlplatdevmodels-registration (service principal)");
+            assert.deepStrictEqual(named(accessTable(offline.resources)), named(accessTable(plans.dev.resources)));
         });
 
         it("shows only the deploying identity for the shipped stack files (no placeholder principals)", async () => {

@@ -153,6 +153,21 @@ describe("stack configuration", () => {
             expected: 'mlflow-platform:registry.hostFromStack = "org/mlflow-platform/dev" is not allowed: it cannot be set together with host',
         },
         {
+            title: "a Databricks account id that is not a GUID",
+            overrides: { registry: { kind: "unity-catalog", catalog: "main", databricksAccountId: "my-account" } },
+            expected: 'mlflow-platform:registry.databricksAccountId = "my-account" is not allowed: it must be the Databricks account id of the registry\'s workspace (a GUID',
+        },
+        {
+            title: "a Databricks account id in a stack that reads another stack's registry",
+            overrides: { registry: { kind: "unity-catalog", catalog: "main", hostFromStack: "org/mlflow-platform/dev", databricksAccountId: "abcdef01-2345-4678-9abc-def012345678" } },
+            expected: 'mlflow-platform:registry.databricksAccountId = "abcdef01-2345-4678-9abc-def012345678" is not allowed: it only applies in the stack whose own workspace holds a unity-catalog registry',
+        },
+        {
+            title: "a registration principal that is neither an application id nor an e-mail address",
+            overrides: { registry: { kind: "unity-catalog", catalog: "main", registrationRunAs: "registration-sp" } },
+            expected: 'mlflow-platform:registry.registrationRunAs = "registration-sp" is not allowed: it must be a service principal\'s application id (a GUID) or a user\'s e-mail address in Databricks',
+        },
+        {
             title: "a misspelt registry key, suggesting the nested key",
             overrides: { registry: { kind: "unity-catalog", catalog: "main", hostFromStak: "org/p/dev" } },
             expected: "mlflow-platform:registry.hostFromStak is not a setting this program reads (probable typo): did you mean mlflow-platform:registry.hostFromStack?",

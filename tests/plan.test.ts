@@ -52,11 +52,15 @@ describe("plan of the shipped stacks", () => {
                 "azuread:index/applicationIdentifierUri:ApplicationIdentifierUri",
                 "azuread:index/applicationRegistration:ApplicationRegistration",
                 "azuread:index/servicePrincipal:ServicePrincipal",
+                "databricks:index/accessControlRuleSet:AccessControlRuleSet",
                 "databricks:index/catalog:Catalog",
                 "databricks:index/externalLocation:ExternalLocation",
                 "databricks:index/grants:Grants",
                 "databricks:index/job:Job",
+                "databricks:index/mlflowExperiment:MlflowExperiment",
+                "databricks:index/permissions:Permissions",
                 "databricks:index/schema:Schema",
+                "databricks:index/servicePrincipal:ServicePrincipal",
                 "databricks:index/storageCredential:StorageCredential",
                 "databricks:index/workspaceFile:WorkspaceFile",
                 "docker-build:index:Image",
@@ -216,8 +220,10 @@ describe("npm run plan (command line)", () => {
         const { code, stdout } = await planCli("dev");
         assert.strictEqual(code, 0);
         assert.match(stdout, /^Plan for stack "dev"/);
-        assert.match(stdout, /Summary: 45 resources to create/);
-        assert.match(stdout, /\n\nWho can do what in "dev" \(from the declared role assignments, app role assignments and grants\):\n.*\n.*\n {2}deploying identity +deployer \(found at deploy\)/);
+        assert.match(stdout, /Summary: 50 resources to create/);
+        assert.match(stdout, /\n\nWho can do what in "dev" \(from the declared role assignments, app role assignments and grants\):\n.*\n.*\n {2}mlplatdevmodels-registration \(service principal\) +registration job \(runs as\) +Unity Catalog: READ_FILES on data; READ_FILES on models +yes, in mlplatform\.dev \(CREATE_MODEL; owns what it creates\) +- +- +-\n {2}deploying identity +deployer \(found at deploy\)/);
+        assert.match(stdout, /\n {2}schema mlplatform\.dev \(owner: [^)]*\)\): mlplatdevmodels-registration \(service principal\): USE_SCHEMA, CREATE_MODEL\n {2}schema mlplatform\.prd \(owner: [^)]*\)\): none beyond the owner\n/);
+        assert.match(stdout, /\+ databricks:index\/job:Job {2}dev-register-model-job[^\n]*\n(?: {6}[^\n]*\n)* {6}runAs\.servicePrincipalName: \(known after deploy\)\n/);
     });
 
     it("exits non-zero with a usage line for a missing or extra argument or an unknown flag", async () => {

@@ -9,9 +9,13 @@
 // a principal creates there only if it created it, so data scientists get no privilege on the prd
 // schema beyond USE_SCHEMA and EXECUTE. `databricks.Grants` is authoritative: privileges on these
 // objects that are not declared here are revoked at the next `pulumi up`.
+//
+// The registration job runs as a principal of its own (declared here, or configured), which holds
+// only what registering needs and appears in the same Grants as the roles: one Grants per securable.
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
 import type { AccessRoles, Principal } from "../../lib/config";
+import { unknownValue } from "../../lib/outputs";
 
 export interface UnityCatalogAccessArgs {
     /** `https://adb-….azuredatabricks.net` */
@@ -27,7 +31,33 @@ export interface UnityCatalogAccessArgs {
     roles: AccessRoles;
     /** Metastore-unique names start with it (the storage account name is globally unique). */
     namePrefix: string;
+    /**
+     * Who the registration job runs as. Absent: a Databricks-managed service principal declared
+     * here (see `registrationPrincipal`). Either way that principal alone gets what registration
+     * needs: USE_CATALOG, USE_SCHEMA and CREATE_MODEL on the dev schema, READ_FILES on both locations.
+     */
+    registrar?: { servicePrincipalName: string } | { userName: string };
+    /**
+     * The Databricks account id, for the declared principal's rule set (Service Principal User for
+     * the deploying identity and the deployers). Absent: a placeholder the plan shows (index.ts
+     * refuses a deploy without it).
+     */
+    databricksAccountId?: string;
+    /** The credential-free plan: the deploying identity's Databricks name is not asked for. */
+    offline: boolean;
 }
+
+/** How a principal named in config appears in an account rule set (`users/…`, `groups/…`, `servicePrincipals/<application id>`). */
+export function aclPrincipalOf(p: Principal): string | undefined {
+    if (!p.name) return undefined;
+    return `${p.type === "group" ? "groups" : p.type === "user" ? "users" : "servicePrincipals"}/${p.name}`;
+}
+
+/** Shown in the rule set's name by a plan of a stack that does not name its Databricks account yet. */
+export const ACCOUNT_ID_PLACEHOLDER = "<registry.databricksAccountId>";
+
+/** The roles the registration principal's rule set gives (Databricks account-level service principal roles). */
+export const SERVICE_PRINCIPAL_ROLES = { manager: "roles/servicePrincipal.manager", user: "roles/servicePrincipal.user" } as const;
 
 /** Paths in the models container: the catalog's managed storage, and the prd schema's. */
 export const MANAGED_STORAGE = { catalog: "unity-catalog", prdSchema: "unity-catalog-prd" } as const;
@@ -39,6 +69,10 @@ export class UnityCatalogAccess extends pulumi.ComponentResource {
     readonly prdSchemaName: pulumi.Output<string>;
     /** The `databricks` provider of this workspace, for other workspace resources (the registration job). */
     readonly provider: databricks.Provider;
+    /** Who the registration job runs as: the declared service principal (by application id), or the given `registrar`. */
+    readonly registrationPrincipal: { servicePrincipalName: pulumi.Output<string> } | { userName: pulumi.Output<string> };
+    /** What must exist before the job may name `registrationPrincipal` in run_as (its rule set). */
+    readonly registrationPrincipalReady: pulumi.Resource[];
 
     constructor(name: string, args: UnityCatalogAccessArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlflow-platform:access:UnityCatalogAccess", name, {}, opts);
@@ -116,16 +150,63 @@ export class UnityCatalogAccess extends pulumi.ComponentResource {
 
         // Securables by their names (plain values, so the plan and the policy pack see them), after
         // the objects exist.
-        const grant = (logical: string, target: Record<string, string>, on: pulumi.Resource, grants: { principal: string; privileges: string[] }[]) =>
-            new databricks.Grants(`${name}-${logical}-grants`, { ...target, grants }, { ...child, dependsOn: [on] });
+        // The registration job's principal. Databricks-managed (displayName only): it only runs the
+        // job inside Databricks, where storage is reached through Unity Catalog's external locations
+        // (the access connector's identity), so it needs no Entra application, secret or Azure role.
+        let registrar: pulumi.Input<string>;
+        this.registrationPrincipalReady = [];
+        if (args.registrar) {
+            const configured = "servicePrincipalName" in args.registrar ? args.registrar.servicePrincipalName : args.registrar.userName;
+            registrar = configured;
+            this.registrationPrincipal = "servicePrincipalName" in args.registrar ? { servicePrincipalName: pulumi.output(configured) } : { userName: pulumi.output(configured) };
+        } else {
+            const principal = new databricks.ServicePrincipal(`${name}-registration-principal`, { displayName: `${args.namePrefix}-registration` }, child);
+            registrar = principal.applicationId;
+            this.registrationPrincipal = { servicePrincipalName: principal.applicationId };
+            // Setting a job's run_as to a service principal needs its Service Principal User role, which
+            // its creator (Manager) does not inherit (Databricks "Roles for managing service principals").
+            // The rule set is authoritative, so it keeps the creator's Manager role too. Data scientists
+            // get neither: CAN_MANAGE_RUN starts runs as the job's run_as identity without it.
+            const deployerAcl = args.offline ? unknownValue() : databricks.getCurrentUserOutput({}, { provider, parent: this }).aclPrincipalId;
+            const deployerAcls = args.roles.deployers.map(aclPrincipalOf).filter((a): a is string => a !== undefined);
+            const accountId = args.databricksAccountId ?? ACCOUNT_ID_PLACEHOLDER;
+            const ruleSet = new databricks.AccessControlRuleSet(
+                `${name}-registration-principal-roles`,
+                {
+                    name: pulumi.interpolate`accounts/${accountId}/servicePrincipals/${principal.applicationId}/ruleSets/default`,
+                    grantRules: [
+                        { role: SERVICE_PRINCIPAL_ROLES.manager, principals: [deployerAcl] },
+                        { role: SERVICE_PRINCIPAL_ROLES.user, principals: pulumi.output(deployerAcl).apply((me) => [...new Set([me, ...deployerAcls])]) },
+                    ],
+                },
+                child,
+            );
+            this.registrationPrincipalReady.push(ruleSet);
+        }
+        const registration = (privileges: string[]) => [{ principal: registrar, privileges }];
+
+        // One entry per principal: a configured registrar that is also named in a role has its privileges merged.
+        const merged = (grants: { principal: pulumi.Input<string>; privileges: string[] }[]) =>
+            grants.reduce<{ principal: pulumi.Input<string>; privileges: string[] }[]>((out, g) => {
+                const same = typeof g.principal === "string" ? out.find((o) => o.principal === g.principal) : undefined;
+                if (same) same.privileges = [...new Set([...same.privileges, ...g.privileges])];
+                else out.push({ principal: g.principal, privileges: [...g.privileges] });
+                return out;
+            }, []);
+        const grant = (logical: string, target: Record<string, string>, on: pulumi.Resource, grants: { principal: pulumi.Input<string>; privileges: string[] }[]) =>
+            new databricks.Grants(`${name}-${logical}-grants`, { ...target, grants: merged(grants) }, { ...child, dependsOn: [on] });
         const each = (principals: string[], privileges: string[]) => principals.map((principal) => ({ principal, privileges }));
         const devName = `${args.catalog}.${args.devSchema}`;
         const prdName = `${args.catalog}.${args.prdSchema}`;
-        grant("data-location", { externalLocation: `${args.namePrefix}-data` }, dataLocation, [...each(scientists, ["READ_FILES", "WRITE_FILES"]), ...each(deployers, ["READ_FILES"])]);
-        grant("models-location", { externalLocation: `${args.namePrefix}-models` }, modelsLocation, [...each(scientists, ["READ_FILES"]), ...each(deployers, ["READ_FILES", "WRITE_FILES"])]);
-        grant("catalog", { catalog: args.catalog }, catalog, [...each(scientists, ["USE_CATALOG", "BROWSE"]), ...each(deployers, ["USE_CATALOG", "BROWSE"])]);
+        // The registration principal joins each securable's one (authoritative) Grants: it reads the
+        // staged pickle (models container) and sample (data or models container), and creates models
+        // in the dev schema. It owns the models it creates, so it can add versions and set their
+        // aliases (MLflow's Unity Catalog registration needs USE CATALOG, USE SCHEMA, CREATE MODEL).
+        grant("data-location", { externalLocation: `${args.namePrefix}-data` }, dataLocation, [...each(scientists, ["READ_FILES", "WRITE_FILES"]), ...each(deployers, ["READ_FILES"]), ...registration(["READ_FILES"])]);
+        grant("models-location", { externalLocation: `${args.namePrefix}-models` }, modelsLocation, [...each(scientists, ["READ_FILES"]), ...each(deployers, ["READ_FILES", "WRITE_FILES"]), ...registration(["READ_FILES"])]);
+        grant("catalog", { catalog: args.catalog }, catalog, [...each(scientists, ["USE_CATALOG", "BROWSE"]), ...each(deployers, ["USE_CATALOG", "BROWSE"]), ...registration(["USE_CATALOG"])]);
         // MANAGE on the dev schema: data scientists set aliases on candidates any of them registered.
-        grant("dev-schema", { schema: devName }, devSchema, [...each(scientists, ["USE_SCHEMA", "CREATE_MODEL", "EXECUTE", "MANAGE"]), ...each(deployers, ["USE_SCHEMA", "EXECUTE"])]);
+        grant("dev-schema", { schema: devName }, devSchema, [...each(scientists, ["USE_SCHEMA", "CREATE_MODEL", "EXECUTE", "MANAGE"]), ...each(deployers, ["USE_SCHEMA", "EXECUTE"]), ...registration(["USE_SCHEMA", "CREATE_MODEL"])]);
         // Data scientists may load what prd serves; nothing else there.
         grant("prd-schema", { schema: prdName }, prdSchema, [...each(scientists, ["USE_SCHEMA", "EXECUTE"]), ...each(deployers, ["USE_SCHEMA", "CREATE_MODEL", "EXECUTE", "MANAGE"])]);
 

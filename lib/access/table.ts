@@ -23,7 +23,10 @@ interface Declared {
 }
 
 export const DEPLOYING_IDENTITY = "deploying identity";
+export const REGISTRATION_ROLE = "registration job (runs as)";
 const NO = "-";
+/** How the plan shows a value known only after deploy (lib/plan's UNKNOWN_DISPLAY). */
+const UNKNOWN_NAME = "(known after deploy)";
 
 function str(value: unknown): string {
     return typeof value === "string" ? value : "";
@@ -104,6 +107,25 @@ export function accessTable(resources: readonly Declared[]): AccessRow[] {
             can: { "read data": readData || NO, "register models": register, promote, deploy, "call scoring API": callApi },
         });
     }
+    // Who the registration job runs as: its grants are folded into the same Grants as the roles'.
+    for (const principal of registrationPrincipals(resources)) {
+        const files = grants.filter((g) => str(g.inputs.externalLocation) !== "").flatMap((g) =>
+            grantsOf(g).filter((x) => x.principal === principal.name).map((x) => `${x.privileges.join(", ")} on ${str(g.inputs.externalLocation).split("-").pop()}`),
+        );
+        const devPrivileges = ucPrivileges(principal.name, onSchema(roles.devSchema));
+        const prdPrivileges = ucPrivileges(principal.name, onSchema(roles.prdSchema));
+        rows.push({
+            principal: principal.label,
+            roles: REGISTRATION_ROLE,
+            can: {
+                "read data": files.length ? `Unity Catalog: ${files.join("; ")}` : NO,
+                "register models": devPrivileges.includes("CREATE_MODEL") ? `yes, in ${roles.devSchema} (${devPrivileges.filter((p) => p !== "USE_SCHEMA").join(", ")}; owns what it creates)` : NO,
+                promote: prdPrivileges.length ? `no (${roles.prdSchema}: ${prdPrivileges.join(", ")})` : NO,
+                deploy: NO,
+                "call scoring API": NO,
+            },
+        });
+    }
     // The identity that runs `pulumi up` changes everything and owns what it creates without an owner.
     const deployerAssigned = appRoles.some((a) => a.name.endsWith("-deployer"));
     rows.push({
@@ -118,6 +140,27 @@ export function accessTable(resources: readonly Declared[]): AccessRow[] {
         },
     });
     return rows;
+}
+
+/**
+ * The identities declared jobs run as (`runAs`), each by the name its grants use and a label: a
+ * service principal the stack declares shows its display name (its application id may be known
+ * only after deploy).
+ */
+export function registrationPrincipals(resources: readonly Declared[]): { name: string; label: string }[] {
+    const declared = resources.filter((r) => r.type === "databricks:index/servicePrincipal:ServicePrincipal");
+    const found = new Map<string, string>();
+    for (const job of resources.filter((r) => r.type === "databricks:index/job:Job")) {
+        const runAs = job.inputs.runAs as Record<string, unknown> | undefined;
+        const name = str(runAs?.servicePrincipalName) || str(runAs?.userName);
+        if (!name) continue;
+        // Its application id shows in its rule set's name (accounts/<id>/servicePrincipals/<application id>/ruleSets/default).
+        const ruleSet = resources.find((r) => r.type === "databricks:index/accessControlRuleSet:AccessControlRuleSet" && str(r.inputs.name).includes(`/servicePrincipals/${name}/`));
+        const sp = declared.find((d) => ruleSet?.name === `${d.name}-roles`) ?? (declared.length === 1 && name === UNKNOWN_NAME ? declared[0] : undefined);
+        const label = sp ? `${str(sp.inputs.displayName)} (${name === UNKNOWN_NAME ? "service principal" : name})` : name;
+        found.set(name, label);
+    }
+    return [...found].map(([name, label]) => ({ name, label }));
 }
 
 function pad(cells: string[][]): string[] {
@@ -187,6 +230,7 @@ const SECURABLE_KEYS = ["catalog", "schema", "externalLocation", "storageCredent
 
 /** The Unity Catalog objects and grants among a plan's resources (the registry's stack declares them). */
 export function catalogGrants(resources: readonly Declared[]): CatalogGrant[] {
+    const labels = new Map(registrationPrincipals(resources).map((p) => [p.name, p.label]));
     const owners = new Map<string, string>();
     for (const r of resources) {
         const props = r.inputs as Record<string, unknown>;
@@ -205,7 +249,7 @@ export function catalogGrants(resources: readonly Declared[]): CatalogGrant[] {
             const securable = key ? `${key.replace(/([A-Z])/g, " $1").toLowerCase()} ${props[key]}` : r.name;
             const grants = Array.isArray(props.grants)
                 ? (props.grants as { principal?: unknown; privileges?: unknown }[]).map((g) => ({
-                      principal: String(g.principal),
+                      principal: labels.get(String(g.principal)) ?? String(g.principal),
                       privileges: Array.isArray(g.privileges) ? g.privileges.map(String) : [],
                   }))
                 : [];

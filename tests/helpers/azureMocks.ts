@@ -10,6 +10,9 @@ export const DEPLOYING_IDENTITY = {
     id: "deploying-identity",
 };
 
+/** The application id Databricks gives the registration principal (a Databricks-managed service principal). */
+export const REGISTRATION_APP_ID = "5a5a5a5a-0000-4000-8000-00000000c0de";
+
 export const TEST_SUBSCRIPTION = "/subscriptions/11111111-2222-3333-4444-555555555555";
 
 function unwrapSecret(value: any): any {
@@ -68,6 +71,7 @@ const computedOutputs: Record<string, (name: string, inputs: Record<string, any>
     // Microsoft Entra ID answers the registration with its ids; the identifier URI as given.
     "azuread:index/applicationRegistration:ApplicationRegistration": (name) => ({ clientId: `client-of-${name}`, objectId: `object-of-${name}` }),
     "azuread:index/servicePrincipal:ServicePrincipal": (name, inputs) => ({ objectId: `object-of-${name}`, clientId: inputs.clientId }),
+    "databricks:index/servicePrincipal:ServicePrincipal": () => ({ applicationId: REGISTRATION_APP_ID, aclPrincipalId: `servicePrincipals/${REGISTRATION_APP_ID}` }),
     "azure-native:databricks:Workspace": () => ({
         workspaceId: "1234567890123456",
         workspaceUrl: "adb-1234567890123456.7.azuredatabricks.net",
