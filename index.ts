@@ -7,6 +7,7 @@
 // - each model version, which names its image tag and revision (ModelServing.create waits for it).
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
+import * as authorization from "@pulumi/azure-native/authorization";
 import { ConfigError, loadPlatformConfig, stackReferenceName } from "./lib/config";
 import { deploymentContext } from "./lib/deployment";
 import { skipWarning } from "./lib/serving/bootstrap";
@@ -19,7 +20,9 @@ import { ScoringApi } from "./components/access/scoringApi";
 import { MANAGED_STORAGE, UnityCatalogAccess } from "./components/access/unityCatalog";
 import { RegistrationJob, type DatabricksPrincipal } from "./components/registrationJob";
 import { registrationSchemaOf } from "./lib/registration/target";
-import { settled } from "./lib/outputs";
+import { settled, unknownValue } from "./lib/outputs";
+import { requiredProviders } from "./lib/azure/resourceProviders";
+import { ResourceProviderRegistrations } from "./components/subscription/resourceProviders";
 
 /** The current organization; self-managed backends (and the plan's mock runtime) have none to give. */
 function currentOrganization(): string | undefined {
@@ -52,12 +55,23 @@ export = async () => {
         ]);
     }
 
-    const store = new ModelStore(`${env}-store`, {
-        location: config.location,
-        ...config.storage,
-        protect: config.protect,
-        tags: config.tags,
+    // A new subscription has none of the resource providers the stack uses registered.
+    const providers = new ResourceProviderRegistrations(`${env}-resource-providers`, {
+        // The plan asks no provider: there the subscription is known after deploy.
+        subscriptionId: context.offline ? unknownValue() : authorization.getClientConfigOutput().subscriptionId,
+        namespaces: requiredProviders(config.serving.platform),
     });
+
+    const store = new ModelStore(
+        `${env}-store`,
+        {
+            location: config.location,
+            ...config.storage,
+            protect: config.protect,
+            tags: config.tags,
+        },
+        { dependsOn: [providers] },
+    );
 
     const mlflow = new MlflowWorkspace(`${env}-mlflow`, {
         location: config.location,

@@ -39,11 +39,14 @@ export class ModelStore extends pulumi.ComponentResource {
 
     constructor(name: string, args: ModelStoreArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlflow-platform:storage:ModelStore", name, {}, opts);
-        const stateful: pulumi.CustomResourceOptions = { parent: this, protect: args.protect };
+        // The first resources of a stack wait for what the component was told to wait for (the
+        // subscription's resource provider registrations); everything else builds on them.
+        const first = { parent: this, dependsOn: opts?.dependsOn };
+        const stateful: pulumi.CustomResourceOptions = { ...first, protect: args.protect };
 
         this.resourceGroupName = args.existingResourceGroupName
             ? pulumi.output(args.existingResourceGroupName)
-            : new resources.ResourceGroup(`${name}-rg`, { location: args.location, tags: args.tags }, { parent: this }).name;
+            : new resources.ResourceGroup(`${name}-rg`, { location: args.location, tags: args.tags }, first).name;
 
         const account = new storage.StorageAccount(
             `${name}-account`,

@@ -2,6 +2,7 @@
 // grants, the "who can do what" table and the policy rule, for both shipped stacks under the mock
 // runtime; the new app's closed ingress against the fake Resource Manager.
 import * as assert from "assert";
+import { roleAssignmentName } from "../lib/access/roleAssignmentName";
 import * as pulumi from "@pulumi/pulumi";
 import { recordProgram, type Plan, type PlannedResource } from "../lib/plan";
 import { accessTable, CAPABILITIES, compareAccess, DEPLOYING_IDENTITY, REGISTRATION_ROLE, renderAccessText } from "../lib/access/table";
@@ -79,6 +80,15 @@ describe("access as code", () => {
                 const identity = `principal-of-${stack}-serving-identity`;
                 const serving = byType(plans[stack], "azure-native:authorization:RoleAssignment").filter((a) => a.inputs.principalId === identity);
                 assert.deepStrictEqual(serving.map((a) => String(a.inputs.roleDefinitionId).split("/").pop()), [AZURE_ROLES.acrPull]);
+            });
+
+            it("names every role assignment by what it grants, so a rerun meets the same assignment (never 409 RoleAssignmentExists)", () => {
+                const all = byType(plans[stack], "azure-native:authorization:RoleAssignment");
+                assert.ok(all.length >= 5);
+                for (const a of all) {
+                    assert.strictEqual(a.inputs.roleAssignmentName, roleAssignmentName(String(a.inputs.principalId), String(a.inputs.roleDefinitionId), String(a.inputs.scope)), a.name);
+                }
+                assert.strictEqual(new Set(all.map((a) => a.inputs.roleAssignmentName)).size, all.length, "distinct grants, distinct names");
             });
         });
     }

@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import type { AccessRoles, Principal } from "../../lib/config";
 import { AZURE_ROLES, type DeclaredAssignment, type DeclaredRoles } from "../../lib/access/roles";
-import { roleDefinitionId, subscriptionScopeOf } from "../azureIds";
+import { roleDefinitionId, subscriptionScopeOf, roleAssignmentNameOf } from "../azureIds";
 
 export interface AzureAccessArgs {
     roles: AccessRoles;
@@ -47,17 +47,19 @@ export class AzureAccess extends pulumi.ComponentResource {
         const declared: DeclaredAssignment[] = [];
         const assign = (logical: string, who: Principal, role: string, scope: pulumi.Input<string>, description: string, condition?: string, scopeLabel = "") => {
             declared.push({ name: `${name}-${logical}-${who.objectId}`, principalId: who.objectId, role, scope: scopeLabel, conditioned: condition !== undefined });
+            const definition = roleDefinitionId(args.storageAccountId, role);
             return new authorization.RoleAssignment(
                 `${name}-${logical}-${who.objectId}`,
                 {
+                    roleAssignmentName: roleAssignmentNameOf(who.objectId, definition, scope),
                     principalId: who.objectId,
                     principalType: PRINCIPAL_TYPE[who.type],
-                    roleDefinitionId: roleDefinitionId(args.storageAccountId, role),
+                    roleDefinitionId: definition,
                     scope,
                     description,
                     ...(condition ? { condition, conditionVersion: "2.0" } : {}),
                 },
-                child,
+                { ...child, deleteBeforeReplace: true },
             );
         };
 
