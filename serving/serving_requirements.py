@@ -21,7 +21,7 @@ import re
 import sys
 
 REQUIREMENT = re.compile(
-    r"^(?P<name>mlflow(?:-skinny)?)\s*(?P<extras>\[[^\]]*\])?\s*(?P<spec>[^;#]*?)\s*(?P<marker>;[^#]*)?$",
+    r"^(?P<name>mlflow(?:[-_.]skinny)?)\s*(?P<extras>\[[^\]]*\])?\s*(?P<spec>[^;#]*?)\s*(?P<marker>;[^#]*)?$",
     re.IGNORECASE,
 )
 EXACT = re.compile(r"^==\s*(?P<version>\d+(?:\.[0-9A-Za-z]+)*)$")
