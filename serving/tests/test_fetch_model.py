@@ -64,14 +64,12 @@ class FetchBehindBasicAuth(unittest.TestCase):
         self.assertNotIn(self.server.password, result.stdout + result.stderr)
 
     def test_no_credential_says_what_to_put_in_the_secret_file(self):
-        for creds in (None, ""):  # no secret mounted (required=false), or an empty one
-            with self.subTest(creds=creds):
-                result = self.fetch(creds)
-                self.assertEqual(result.returncode, 1)
-                self.assertIn("requires a credential and none was given", result.stderr)
-                self.assertIn("MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD", result.stderr)
-                self.assertNotIn("renew the token", result.stderr)
-                self.assertNotIn("Traceback", result.stderr)
+        result = self.fetch(None)  # no secret mounted: the Dockerfile's mount has required=false
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("requires a credential and none was given", result.stderr)
+        self.assertIn("MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD", result.stderr)
+        self.assertNotIn("renew the token", result.stderr)
+        self.assertNotIn("Traceback", result.stderr)
 
     def test_a_wrong_password_is_a_refused_credential_and_never_echoed(self):
         wrong = "wrong-password-for-tests"

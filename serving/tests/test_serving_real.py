@@ -105,7 +105,8 @@ class Sigterm(unittest.TestCase):
 
     def test_pid_1_finishes_the_request_in_flight_refuses_new_ones_and_exits_0(self):
         venv = installed()
-        server = serve(venv["python"], self.model, pid1=True, extra_env={"SLOW_MODEL_SECONDS": "2"})
+        marker = os.path.join(tempfile.mkdtemp(), "in-flight")
+        server = serve(venv["python"], self.model, pid1=True, extra_env={"SLOW_MODEL_SECONDS": "3", "SLOW_MODEL_MARKER": marker})
         try:
             server.wait_ready()
             # unshare --fork: its one child is the namespace's PID 1, serve_model.py itself.
@@ -115,12 +116,23 @@ class Sigterm(unittest.TestCase):
             self.assertEqual(nspid[-1], "1", "serve_model.py is PID 1 in its namespace")
             body = json.dumps({"dataframe_split": {"columns": ["x"], "data": [[1.0], [2.0]]}}).encode()
             thread, answer = in_background(http, "POST", f"{server.url}/invocations", body)
-            time.sleep(0.8)  # the request is in predict(), which takes 2 s
+            deadline = time.monotonic() + 20
+            while not os.path.exists(marker) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertTrue(os.path.exists(marker), "the request reached predict()")
             signalled = time.monotonic()
             os.kill(pid1, signal.SIGTERM)
-            time.sleep(0.3)
-            with self.assertRaises(ConnectionRefusedError):
-                http("GET", f"{server.url}/ping", timeout=5)
+            refused = in_flight = False
+            while not refused and time.monotonic() < signalled + 5:
+                try:
+                    http("GET", f"{server.url}/ping", timeout=2)
+                except ConnectionRefusedError:
+                    refused, in_flight = True, thread.is_alive()
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            self.assertTrue(refused, "new connections are refused once SIGTERM arrives")
+            self.assertTrue(in_flight, "refused while the first request was still in flight")
             thread.join(15)
             self.assertEqual(answer.get("value"), (200, '{"predictions": [2, 2]}'), answer.get("error"))
             code = server.process.wait(timeout=10)
