@@ -182,7 +182,7 @@ describe("ModelServing", () => {
             assert.strictEqual(g.parent, "dev-serving");
         });
 
-        it("sizes come from the stack's config, workers default to one per core", () => {
+        it("sizes come from the stack's config, workers default to one per vCPU (rounded up)", () => {
             assert.deepStrictEqual(container(plans.devAci).resources.requests, { cpu: 1, memoryInGB: 2 });
             assert.deepStrictEqual(envOf(container(plans.devAci).environmentVariables).MLFLOW_MODELS_WORKERS, { value: "1" });
         });
