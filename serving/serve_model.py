@@ -139,6 +139,12 @@ def describe_uvicorn(options):
     )
 
 
+def scoring_server_app(model):
+    from mlflow.pyfunc import scoring_server
+
+    return scoring_server.init(model)
+
+
 def run_uvicorn(options):
     import uvicorn
 
@@ -148,11 +154,11 @@ def run_uvicorn(options):
         # One worker: load the model here, so a model that cannot load fails with our message.
         import scoring_app
 
+        model_dir = options["env"][MODEL_DIR_ENV]
         try:
-            settings["app"] = scoring_app.create_app()
+            settings["app"] = scoring_server_app(scoring_app.load_model(model_dir))
         except Exception as err:  # MLflow's loaders raise many types; each is reported the same way
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-            raise ModelFilesError(f"MLflow cannot load the model in {options['env'][MODEL_DIR_ENV]}: {type(err).__name__}: {first}")
+            raise ModelFilesError(scoring_app.load_error(model_dir, err))
         settings["factory"] = False
         settings.pop("app_dir")
     # uvicorn handles SIGTERM and SIGINT itself: it stops accepting, waits for open requests up to

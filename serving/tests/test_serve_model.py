@@ -96,6 +96,17 @@ class Checks(unittest.TestCase):
         self.assertIn(f"serve_model: MLflow cannot load the model in {self.model}", result.stderr)
         self.assertNotIn("Traceback", result.stderr)
 
+    def test_a_worker_whose_model_cannot_load_exits_with_uvicorns_startup_failure(self):
+        import io
+
+        from serving import scoring_app
+
+        with mock.patch.dict(os.environ, {scoring_app.MODEL_DIR_ENV: self.model}), mock.patch("sys.stderr", new_callable=io.StringIO) as stderr:
+            with self.assertRaises(SystemExit) as caught:
+                scoring_app.create_app()
+        self.assertEqual(caught.exception.code, 3, "uvicorn's supervisor does not restart such a worker")
+        self.assertIn(f"serve_model: MLflow cannot load the model in {self.model}", stderr.getvalue())
+
     def test_every_script_has_help(self):
         for script in ("serve_model.py", "fetch_model.py", "serving_requirements.py", "demo/train_demo_model.py"):
             with self.subTest(script=script):
