@@ -92,6 +92,15 @@ class FetchFromARegistryThatIsDown(unittest.TestCase):
         self.assertNotIn("Traceback", result.stderr)
         self.assertNotIn("HTTPConnectionPool", result.stderr)
         self.assertLess(elapsed, 30, f"took {elapsed:.1f} s")
+        self.assertIn("after 2 retries", result.stderr)
+
+    def test_retry_settings_already_in_the_environment_win(self):
+        url = f"http://127.0.0.1:{free_port()}"
+        root = tempfile.mkdtemp()
+        result = run_script("fetch_model.py", fetch_args("models:/fraud/3", url, os.path.join(root, "m"), os.path.join(root, "e"), os.path.join(root, "absent")),
+                            {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"})
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("no reply within 5 s after 0 retries", result.stderr)
 
 
 class Arguments(unittest.TestCase):
