@@ -923,8 +923,9 @@ export function parsePlatformConfig(
             selector: parseSelector(c.registry.kind, entry).selector as Selector,
             cpu: entry.cpu,
             memoryGb: entry.memoryGb,
-            // One worker per whole core by default: the scoring server is CPU-bound.
-            workers: entry.workers ?? Math.max(1, Math.floor(entry.cpu)),
+            // One worker per vCPU, rounded up (0.5 vCPU: 1, 1.5: 2), by default: the scoring server
+            // is CPU-bound, and a worker on a fractional core still uses its share.
+            workers: entry.workers ?? Math.max(1, Math.ceil(entry.cpu)),
             scale: {
                 // dev scales to zero when idle (a cold start costs about 22 s); prd keeps one replica warm.
                 minReplicas: entry.minReplicas ?? defaultMinReplicas(c.environment),

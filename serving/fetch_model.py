@@ -13,11 +13,12 @@ the model's requirements, not its weights.
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model_files import ModelFilesError, check_model_dir, describe, parse_credentials, parse_model_uri  # noqa: E402
+from model_files import CREDENTIAL_KEYS, ModelFilesError, check_model_dir, describe, parse_credentials, parse_model_uri  # noqa: E402
 
 REGISTRY_KINDS = ("mlflow", "databricks", "unity-catalog")
 
@@ -37,16 +38,50 @@ def redact(text, secrets):
     return text
 
 
-def explain_download_error(err, who, registry):
+# MLflow's client retries a registry that does not answer for minutes by default (7 retries,
+# backoff factor 2, 120 s per request: mlflow/environment_variables.py). A build should fail in
+# seconds instead; a value already set in the environment wins.
+HTTP_DEFAULTS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+
+# How requests/urllib3 (under MLflow's client) word a server that cannot be reached.
+UNREACHABLE = re.compile(
+    r"Max retries exceeded|Failed to establish a new connection|Connection refused|Connection reset|"
+    r"timed out|Name or service not known|Temporary failure in name resolution|nodename nor servname|"
+    r"RemoteDisconnected|ConnectionError|ConnectTimeout|ReadTimeout",
+    re.IGNORECASE,
+)
+
+
+def explain_download_error(err, who, registry, credential_given=True):
     """A one-paragraph reason for a failed download, from MLflow's error code where it has one."""
     code = getattr(err, "error_code", "") or ""
-    first_line = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
-    if code in ("UNAUTHENTICATED",) or "401" in first_line:
-        return f"{who}: the registry {registry} refused the build's credential ({first_line}). Renew the token (or `az login`) and deploy again."
-    if code in ("PERMISSION_DENIED",) or "403" in first_line:
-        return f"{who}: the build's identity may not read this model at {registry} ({first_line}). Grant it read access (EXECUTE in Unity Catalog, CAN_READ in the workspace registry)."
+    text = str(err).strip()
+    first_line = (text.splitlines() or [type(err).__name__])[0][:300]
+    if code in ("UNAUTHENTICATED",) or re.search(r"\b401\b", first_line):
+        if not credential_given:
+            return (
+                f"{who}: the registry {registry} requires a credential and none was given. Put "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or a token (MLFLOW_TRACKING_TOKEN, "
+                "DATABRICKS_TOKEN), in the build's secret file (--credentials-file) and deploy again."
+            )
+        return (
+            f"{who}: the registry {registry} refused the build's credential (401 Unauthorized). "
+            "Check the user and password, or renew the token (or `az login`), and deploy again."
+        )
+    if code in ("PERMISSION_DENIED",) or re.search(r"\b403\b", first_line):
+        return f"{who}: the build's identity may not read this model at {registry} (403 Permission denied). Grant it read access (EXECUTE in Unity Catalog, CAN_READ in the workspace registry, READ in MLflow's basic-auth app)."
     if code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
         return f"{who}: the registry {registry} has no such version, or its files are missing ({first_line}). Pick a version whose artifacts exist."
+    if UNREACHABLE.search(text) or isinstance(err, (ConnectionError, TimeoutError)):
+        return (
+            f"{who}: the registry at {registry} does not answer (no connection, or no reply within "
+            f"{os.environ.get('MLFLOW_HTTP_REQUEST_TIMEOUT', '?')} s after {os.environ.get('MLFLOW_HTTP_REQUEST_MAX_RETRIES', '?')} retries). "
+            "Check --registry-url and that the registry is up and reachable from the build."
+        )
     return f"{who}: downloading from {registry} failed: {type(err).__name__}: {first_line}"
 
 
@@ -57,6 +92,10 @@ def fetch(uri, dest, kind, url, credentials):
     os.environ.update(extra_env)
     # Only for this process: the values come from the secret file and never reach a layer or a log.
     os.environ.update(credentials)
+    for key, value in HTTP_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    # Outside a build the client may also read a credential from the environment.
+    credential_given = any(os.environ.get(key) for key in CREDENTIAL_KEYS)
     try:
         import mlflow  # noqa: WPS433 - loaded late so the checks above run without MLflow
     except ImportError:
@@ -67,7 +106,8 @@ def fetch(uri, dest, kind, url, credentials):
     try:
         mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=dest)
     except Exception as err:  # MLflow raises many types; each is reported the same way
-        raise ModelFilesError(redact(explain_download_error(err, who, url), list(credentials.values())))
+        secrets = [os.environ.get(key, "") for key in CREDENTIAL_KEYS]
+        raise ModelFilesError(redact(explain_download_error(err, who, url, credential_given), secrets))
     return name, version
 
 

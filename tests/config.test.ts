@@ -451,7 +451,7 @@ describe("stack configuration", () => {
             "dev",
         );
         assert.deepStrictEqual(config.models[0].selector, { stage: "Production" });
-        assert.deepStrictEqual([config.models[0].cpu, config.models[0].memoryGb, config.models[0].workers], [2.5, 3, 2], "one worker per whole core");
+        assert.deepStrictEqual([config.models[0].cpu, config.models[0].memoryGb, config.models[0].workers], [2.5, 3, 3], "one worker per vCPU, rounded up");
         assert.strictEqual(parsePlatformConfig(validRawConfig({ models: [] }), "dev").models.length, 0);
     });
 

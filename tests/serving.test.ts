@@ -182,9 +182,17 @@ describe("ModelServing", () => {
             assert.strictEqual(g.parent, "dev-serving");
         });
 
-        it("sizes come from the stack's config, workers default to one per core", () => {
+        it("sizes come from the stack's config, workers default to one per vCPU (rounded up)", () => {
             assert.deepStrictEqual(container(plans.devAci).resources.requests, { cpu: 1, memoryInGB: 2 });
             assert.deepStrictEqual(envOf(container(plans.devAci).environmentVariables).MLFLOW_MODELS_WORKERS, { value: "1" });
+        });
+
+        it("a fractional size rounds the worker count up", async () => {
+            const plan = await planEditedStack("dev", (config) => {
+                onAci(config);
+                Object.assign(config["mlflow-platform:models"][0], { cpu: 1.5, memoryGb: 3 });
+            });
+            assert.deepStrictEqual(envOf(container(plan).environmentVariables).MLFLOW_MODELS_WORKERS, { value: "2" });
         });
 
         it("exports the scoring URI, version and image per model", () => {
@@ -277,6 +285,19 @@ describe("ModelServing", () => {
                 maxReplicas: 10,
                 rules: [{ name: "http-concurrency", http: { metadata: { concurrentRequests: "20" } } }],
             });
+        });
+
+        it("each container's MLFLOW_MODELS_WORKERS is the replica's vCPUs rounded up (at least 1) unless config sets workers", async () => {
+            const plan = await deployedEdited("dev", (config) => {
+                const models = config["mlflow-platform:models"];
+                Object.assign(models[0], { cpu: 1.5, memoryGb: 3 });
+                models.push({ name: "churn", model: "mlplatform.dev.churn", alias: "champion", cpu: 0.25, memoryGb: 0.5 });
+                models.push({ name: "spam", model: "mlplatform.dev.spam", alias: "champion", cpu: 0.5, memoryGb: 1, workers: 3 });
+            });
+            const workers = Object.fromEntries(
+                byType(plan, "azure-native:app:ContainerApp").map((a) => [a.name, envOf((a.inputs.template as any).containers[0].env).MLFLOW_MODELS_WORKERS]),
+            );
+            assert.deepStrictEqual(workers, { "dev-serving-churn-app": { value: "1" }, "dev-serving-fraud-app": { value: "2" }, "dev-serving-spam-app": { value: "3" } });
         });
 
         it("names the revision after the model version and sends it all the traffic", () => {
@@ -467,6 +488,26 @@ describe("serving image", () => {
         const modelCopy = serve.findIndex((i) => i.includes("/opt/model"));
         assert.strictEqual(modelCopy, serve.findIndex((i) => i.startsWith("COPY")) + serve.filter((i) => i.startsWith("COPY")).length - 1, "the model is the last COPY");
         assert.match(env.join("\n"), /--mount=type=cache,target=\/root\/\.cache\/uv/, "the installer's cache stays out of the image");
+    });
+
+    it("builds the environment into /opt/venv with the requirements rewriter beside the installer", () => {
+        const env = inStage("environment").map((i) => i.toString());
+        assert.ok(env.includes("COPY install_environment.sh serving_requirements.py /opt/build/"), env.join("\n"));
+        const install = env.find((i) => i.includes("install_environment.sh /opt/build/model-env"))!;
+        assert.match(install, /\bVENV_DIR=\/opt\/venv\b/);
+        assert.doesNotMatch(install, /registry_env|secret/, "the credential stays in the fetch stage's secret mount");
+        assert.match(env.join("\n"), /UV_PYTHON_PREFERENCE=only-managed/, "the image always installs its own Python");
+    });
+
+    it("serves with serve_model.py and its scoring app, workers left to the deployment or the CPUs", () => {
+        const serve = inStage("serve").map((i) => i.toString());
+        assert.ok(serve.includes("COPY model_files.py scoring_app.py serve_model.py /opt/serving/"), serve.join("\n"));
+        const env = serve.filter((i) => i.startsWith("ENV")).join("\n");
+        assert.doesNotMatch(env, /MLFLOW_MODELS_WORKERS/, "no fixed worker count: serve_model.py defaults to the CPUs available");
+        const graceful = Number(/SCORING_GRACEFUL_TIMEOUT=(\d+)/.exec(env)?.[1]);
+        // Container Apps' default terminationGracePeriodSeconds is 30 s: drain well inside it.
+        assert.ok(graceful > 0 && graceful < 30, `SCORING_GRACEFUL_TIMEOUT=${graceful}`);
+        assert.deepStrictEqual(serve.find((i) => i.startsWith("CMD")), 'CMD ["python", "/opt/serving/serve_model.py", "--port", "8080"]', "exec form: serve_model.py is PID 1 and gets SIGTERM");
     });
 
     it("sends only the recipe to the builder", () => {

@@ -16,7 +16,9 @@ export const RECIPE_FILES = [
     "model_files.py",
     "fetch_model.py",
     "serve_model.py",
+    "scoring_app.py",
     "install_environment.sh",
+    "serving_requirements.py",
 ] as const;
 
 /** BuildKit secret id the Dockerfile mounts in its fetch step. */
