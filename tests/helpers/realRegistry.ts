@@ -14,6 +14,10 @@ export interface SeedVersion {
     /** Where the version's files are; an s3:// URI needs no run on the server. */
     source?: string;
     tags?: Record<string, string>;
+    /** Register from a new run (`runs:/<run>/model`, with its run_id). */
+    run?: boolean;
+    /** MLflow 3: register from a new logged model (`models:/m-<id>`). */
+    loggedModel?: boolean;
 }
 
 export interface SeedModel {
@@ -36,7 +40,7 @@ export class RealRegistry {
         this.http = axios.create({ baseURL: `${server.url}/api/2.0/mlflow/`, auth, validateStatus: () => true, timeout: 30_000 });
     }
 
-    /** POSTs a JSON body; throws with the server's answer unless it is 200. */
+    /** POSTs a JSON body to a route under /api/2.0/mlflow/ (or an absolute URL); throws with the server's answer unless it is 200. */
     async post(route: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
         const answer = await this.http.post(route, body, { headers: { "Content-Type": "application/json" } });
         if (answer.status !== 200) throw new Error(`seeding ${route} ${JSON.stringify(body)}: HTTP ${answer.status} ${JSON.stringify(answer.data)}`);
@@ -48,9 +52,31 @@ export class RealRegistry {
     }
 
     /** Creates the next version (1, 2, ...) and returns its number. */
+    /** A new run in the default experiment; returns its id. */
+    async createRun(): Promise<string> {
+        const answer = await this.post("runs/create", { experiment_id: "0" });
+        return (answer.run as { info: { run_id: string } }).info.run_id;
+    }
+
+    /** MLflow 3: a new logged model in the default experiment; returns its id (`m-…`). */
+    async createLoggedModel(): Promise<string> {
+        const answer = await this.post("logged-models", { experiment_id: "0", name: "model" });
+        return (answer.model as { info: { model_id: string } }).info.model_id;
+    }
+
     async createVersion(name: string, version: SeedVersion = {}, expected?: number): Promise<number> {
         const tags = Object.entries(version.tags ?? {}).map(([key, value]) => ({ key, value }));
-        const answer = await this.post("model-versions/create", { name, source: version.source ?? seedSource(name, expected ?? 0), ...(tags.length ? { tags } : {}) });
+        const body: Record<string, unknown> = { name, source: version.source ?? seedSource(name, expected ?? 0), ...(tags.length ? { tags } : {}) };
+        if (version.run) {
+            // Real MLflow 3.17 accepts a runs:/ source only with the run_id of an existing run.
+            body.run_id = await this.createRun();
+            body.source = `runs:/${body.run_id}/model`;
+        }
+        if (version.loggedModel) {
+            body.model_id = await this.createLoggedModel();
+            body.source = `models:/${body.model_id}`;
+        }
+        const answer = await this.post("model-versions/create", body);
         const created = Number((answer.model_version as { version: string }).version);
         if (version.stage && version.stage !== "None") await this.transition(name, created, version.stage);
         return created;
@@ -67,6 +93,16 @@ export class RealRegistry {
     async deleteVersion(name: string, version: number): Promise<void> {
         const answer = await this.http.delete("model-versions/delete", { data: { name, version: String(version) }, headers: { "Content-Type": "application/json" } });
         if (answer.status !== 200) throw new Error(`deleting ${name} v${version}: HTTP ${answer.status} ${JSON.stringify(answer.data)}`);
+    }
+
+    /** Basic-auth servers: a user without admin rights. */
+    async createUser(username: string, password: string): Promise<void> {
+        await this.post("users/create", { username, password });
+    }
+
+    /** Basic-auth servers: denies a user one registered model (MLflow 3.17: resource grant DENY under /api/3.0). */
+    async deny(username: string, model: string): Promise<void> {
+        await this.post(`${this.server.url}/api/3.0/mlflow/users/permissions/grant`, { username, resource_type: "registered_model", resource_id: model, permission: "DENY" });
     }
 
     /** Registers a model with versions 1..n in order (stages, tags, aliases as given). */
