@@ -1,11 +1,16 @@
 // The fakes against the real thing: identical requests go to a real MLflow 3 server and to
-// FakeMlflowServer seeded with the same models, versions, stages and aliases, and the answers must
+// FakeMlflowServer (and to a real `mlflow models serve` and FakeScoringServer) seeded with the same models, versions, stages and aliases, and the answers must
 // agree in HTTP status, Content-Type, error_code, and the set of keys present (recursively),
 // with the values too except ids, timestamps, paging tokens and messages that quote server state.
 // A difference means the fake lies about MLflow, and every test built on it may pass for nothing.
 import * as assert from "assert";
 import axios from "axios";
+import * as fs from "fs";
+import * as path from "path";
 import { FakeMlflowServer, type FakeVersion } from "./helpers/fakeMlflow";
+import { FakeScoringServer } from "./helpers/fakeScoring";
+import { PROJECT_DIR } from "./helpers/fixtures";
+import { startRealScoring, type RealScoring } from "./helpers/realScoring";
 import { realMlflow, uniqueModelName, type RealMlflow } from "./helpers/realMlflow";
 import { RealRegistry, seedSource, type SeedModel } from "./helpers/realRegistry";
 
@@ -118,6 +123,9 @@ export function fakeVersions(name: string, model: SeedModel): FakeVersion[] {
 }
 
 describe("differential: the fake registry answers as real MLflow 3 does", function () {
+    // Real servers, shared by the whole run, answer slowly on a busy 2-core machine (basic auth
+    // hashes the password on every request).
+    this.timeout(90_000);
     let real: RealMlflow;
     let fake: FakeMlflowServer;
     const names = { fraud: uniqueModelName("diff-fraud"), empty: uniqueModelName("diff-empty"), plain: uniqueModelName("diff-plain"), other: uniqueModelName("diff-other") };
@@ -249,9 +257,152 @@ describe("differential: the fake registry answers as real MLflow 3 does", functi
         assert.deepStrictEqual((r2.body as { model_versions: { version: string }[] }).model_versions.map((v) => v.version), ["2", "1"]);
     });
 
+    it("a version registered from a logged model (MLflow 3) agrees, but for its own model id", async () => {
+        const name = uniqueModelName("diff-logged");
+        await new RealRegistry(real).seed(name, { versions: [{ loggedModel: true }] });
+        fake.addModel(name, [{ version: 1, modelId: "m-0123456789abcdef0123456789abcdef", runId: "" }]);
+        const { real: answer } = await compare({ path: api("model-versions/get", { name, version: "1" }) }, ["source"]);
+        assert.match((answer.body as { model_version: { source: string } }).model_version.source, /^models:\/m-[0-9a-f]+$/);
+        await compare({ path: api("model-versions/get-download-uri", { name, version: "1" }) });
+        await compare({ path: api("registered-models/get", { name }) }, ["source"]);
+    });
+
     it("setting an alias, then reading it, agrees", async () => {
         await compare({ method: "POST", path: api("registered-models/alias"), body: { name: names.other, alias: "shadow", version: "2" } });
         await compare({ path: api("model-versions/get", { name: names.other, version: "2" }) });
         await compare({ path: api("registered-models/get", { name: names.other }) });
     });
+});
+
+describe("differential: the fake scoring server answers as real `mlflow models serve` does", function () {
+    this.timeout(90_000);
+    let real: RealScoring;
+    let fake: FakeScoringServer;
+    let fakeOrigin: string;
+    const sample = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "serving", "sample-input.json"), "utf8"));
+    const columns = sample.dataframe_split.columns as string[];
+    const row = sample.dataframe_split.data[0] as number[];
+    const record = Object.fromEntries(columns.map((c, i) => [c, row[i]]));
+
+    before(async function () {
+        this.timeout(400_000);
+        real = await startRealScoring();
+        fake = new FakeScoringServer();
+        fakeOrigin = new URL(await fake.start()).origin;
+    });
+    after(async () => {
+        await fake?.stop();
+        await real?.stop();
+    });
+
+    const invocations = (body: unknown, contentType: string | null = "application/json"): Request => ({ method: "POST", path: "/invocations", body, contentType });
+    const withRow = (change: (r: unknown[]) => void) => {
+        const r: unknown[] = [...row];
+        change(r);
+        return { dataframe_split: { columns, data: [r] } };
+    };
+    // [title, request, message compared?]: messages quoting a Python set (its order changes with
+    // each server process) or a JSON parser's own wording are compared by status and keys only.
+    const cases: [string, Request, boolean][] = [
+        ["GET /ping", { path: "/ping" }, true],
+        ["GET /health", { path: "/health" }, true],
+        ["GET /version", { path: "/version" }, true],
+        ["GET /invocations", { path: "/invocations" }, true],
+        ["GET //ping (a URI joined naively)", { path: "//ping" }, true],
+        ["an unknown route", { path: "/no/such/route" }, true],
+        ["dataframe_split", invocations(sample), true],
+        ["dataframe_records", invocations({ dataframe_records: [record, record] }), false],
+        ["instances as records", invocations({ instances: [record] }), false],
+        ["inputs as records, with params", invocations({ inputs: [record], params: {} }), false],
+        ["inputs as a dict of columns", invocations({ inputs: Object.fromEntries(columns.map((c, i) => [c, [row[i]]])) }), false],
+        ["CSV", { method: "POST", path: "/invocations", body: `${columns.join(",")}\n${row.join(",")}\n`, contentType: "text/csv" }, false],
+        ["a body that is not JSON", invocations("not json"), true],
+        ["an empty body", invocations(""), true],
+        ["a JSON list", invocations([record]), false],
+        ["no input key", invocations({ data: [] }), false],
+        ["two input keys", invocations({ instances: [record], inputs: [record] }), false],
+        ["every column misspelt", invocations({ dataframe_split: { columns: columns.map((c) => c.toUpperCase()), data: [row] } }), false],
+        ["some columns missing", invocations({ dataframe_split: { columns: ["age", "Credit_Card_Balance"], data: [[35.5, 1], [40, 2]] } }), false],
+        ["lists of lists for a column signature", invocations({ instances: [row] }), false],
+        ["a string where a number belongs", invocations(withRow((r) => (r[0] = "thirty-five"))), true],
+        ["a null value", invocations(withRow((r) => (r[0] = null))), true],
+        ["text/plain", invocations(JSON.stringify(sample), "text/plain"), true],
+        ["no Content-Type", invocations(JSON.stringify(sample), null), true],
+    ];
+    for (const [title, request, compareMessage] of cases) {
+        it(title, async () => {
+            const [r, f] = await Promise.all([send(real.origin, request), send(fakeOrigin, request)]);
+            // Predictions are the model's own (the fake's rule is simpler): compare their count.
+            const diff = differences(r, f, [...(compareMessage ? [] : ["message"]), "predictions", "stack_trace"]);
+            assert.deepStrictEqual(diff, [], `${request.method ?? "GET"} ${request.path}:\n  ${diff.join("\n  ")}\nreal: ${JSON.stringify(r.body).slice(0, 600)}`);
+            if (!compareMessage && typeof r.body === "object" && r.body !== null && "message" in r.body) {
+                // Same kind of message: same first words, same cause at the end.
+                const [rm, fm] = [(r.body as { message: string }).message, (f.body as { message: string }).message];
+                // Up to the first quote: after it come pandas tables and Python sets, laid out by the server.
+                const lead = (m: string) => m.split(/['{\n]/)[0];
+                assert.strictEqual(lead(fm), lead(rm), `message starts alike:\nreal: ${rm.slice(0, 200)}\nfake: ${fm.slice(0, 200)}`);
+                assert.strictEqual(/Model is missing inputs/.test(fm), /Model is missing inputs/.test(rm));
+                assert.strictEqual(/Note that there were extra inputs/.test(fm), /Note that there were extra inputs/.test(rm));
+            }
+        });
+    }
+});
+
+describe("differential: the fake's basic mode answers as MLflow's basic-auth app does", function () {
+    this.timeout(90_000);
+    let real: RealMlflow;
+    let fake: FakeMlflowServer;
+    const secret = uniqueModelName("diff-secret");
+    const open = uniqueModelName("diff-open");
+    const bob = { username: `diffbob${process.pid}`, password: "diff-bob-pass-1234" };
+    const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
+    let admin = "";
+
+    before(async function () {
+        this.timeout(300_000);
+        real = await realMlflow("auth");
+        admin = basic(real.username!, real.password!);
+        const registry = new RealRegistry(real);
+        const seed: SeedModel = { versions: [{ stage: "Production" }, {}], aliases: { champion: 1 } };
+        await registry.seed(secret, seed);
+        await registry.seed(open, seed);
+        await registry.createUser(bob.username, bob.password);
+        await registry.deny(bob.username, secret);
+        fake = new FakeMlflowServer();
+        fake.serveUnityCatalog = false;
+        fake.auth = { mode: "basic", users: { [real.username!]: { password: real.password! }, [bob.username]: { password: bob.password, denied: [secret] } } };
+        await fake.start();
+        for (const name of [secret, open]) fake.addModel(name, fakeVersions(name, seed), seed.aliases);
+    });
+    after(async () => {
+        await fake?.stop();
+    });
+
+    const api = (route: string) => `/api/2.0/mlflow/${route}`;
+    const cases: [string, () => Request][] = [
+        ["no credentials", () => ({ path: api(`registered-models/get?name=${open}`) })],
+        ["a wrong password", () => ({ path: api(`registered-models/get?name=${open}`), authorization: basic(real.username!, "wrong") })],
+        ["an unknown user", () => ({ path: api(`registered-models/get?name=${open}`), authorization: basic("nobody", "x") })],
+        ["a bearer token", () => ({ path: api(`registered-models/get?name=${open}`), authorization: "Bearer some-token" })],
+        ["the admin", () => ({ path: api(`registered-models/get?name=${secret}`), authorization: admin })],
+        ["a user denied the model: get", () => ({ path: api(`registered-models/get?name=${secret}`), authorization: basic(bob.username, bob.password) })],
+        ["a user denied the model: alias", () => ({ path: api(`registered-models/alias?name=${secret}&alias=champion`), authorization: basic(bob.username, bob.password) })],
+        ["a user denied the model: version", () => ({ path: api(`model-versions/get?name=${secret}&version=1`), authorization: basic(bob.username, bob.password) })],
+        ["a user denied the model: latest versions", () => ({ path: api(`registered-models/get-latest-versions?name=${secret}`), authorization: basic(bob.username, bob.password) })],
+        ["a user denied the model: download URI", () => ({ path: api(`model-versions/get-download-uri?name=${secret}&version=1`), authorization: basic(bob.username, bob.password) })],
+        ["a user denied the model: search", () => ({ path: api(`model-versions/search?filter=${encodeURIComponent(`name='${secret}'`)}`), authorization: basic(bob.username, bob.password) })],
+        ["the same user, another model (default permission)", () => ({ path: api(`registered-models/alias?name=${open}&alias=champion`), authorization: basic(bob.username, bob.password) })],
+        ["the same user, an unknown model", () => ({ path: api("registered-models/get?name=diff-no-such-model"), authorization: basic(bob.username, bob.password) })],
+        ["/health without credentials", () => ({ path: "/health" })],
+        ["/version without credentials", () => ({ path: "/version" })],
+        ["an unknown route without credentials", () => ({ path: "/no/such/route" })],
+        ["an unknown route with credentials", () => ({ path: "/no/such/route", authorization: admin })],
+    ];
+    for (const [title, request] of cases) {
+        it(title, async () => {
+            const [r, f] = await Promise.all([send(real.url, request()), send(fake.url, request())]);
+            const diff = differences(r, f);
+            assert.deepStrictEqual(diff, [], `${title}:\n  ${diff.join("\n  ")}\nreal: ${JSON.stringify(r.body).slice(0, 600)}`);
+        });
+    }
 });

@@ -9,7 +9,8 @@
 // order_by keys, max_results and non-integer versions, paging tokens whenever more rows exist,
 // reserved aliases (`latest`, `v1`, `V1`), Content-Type checks on POST, error bodies with MLflow 3's
 // `sqlstate` and `error_class` beside `error_code` and `message`, a bare-sentence HTML 401 with
-// WWW-Authenticate, `Permission denied` 403s per registered model, HTML 404s for routes it does not
+// WWW-Authenticate, `Permission denied` 403s per registered model (search leaves out the models a user may not
+// read; 2.11 did not check search), HTML 404s for routes it does not
 // have and HTML 405s for a known route asked with the wrong method. Still true from 2.11.3: the
 // alias, search and latest-versions shapes, the 401/403 bodies and the unknown-route page. A request
 // it does not model gets the real server's unknown-route answer (HTML 404), never an exception;
@@ -297,8 +298,8 @@ export class FakeMlflowServer {
         "POST registered-models/get-latest-versions"(params, user, res) {
             this.latestVersions(params, user, res);
         },
-        "GET model-versions/search"(params, _user, res) {
-            this.search(params, res);
+        "GET model-versions/search"(params, user, res) {
+            this.search(params, user, res);
         },
         "GET model-versions/get-download-uri"(params, user, res) {
             const name = this.required(res, params, "name");
@@ -378,7 +379,7 @@ export class FakeMlflowServer {
         return [...newest.values()];
     }
 
-    private search(params: Params, res: http.ServerResponse): void {
+    private search(params: Params, user: string | undefined, res: http.ServerResponse): void {
         const filter = String(params.filter ?? "").trim();
         let match: [string, string] | undefined;
         if (filter) {
@@ -404,7 +405,9 @@ export class FakeMlflowServer {
             }
         }
         const offset = params.page_token ? Number(JSON.parse(Buffer.from(String(params.page_token), "base64").toString()).offset) : 0;
-        const candidates = [...this.models.values()].filter((m) => !match || match[0] !== "name" || m.name === match[1]);
+        // MLflow 3.17's basic-auth app leaves out the models the user may not read (2.11 did not check search).
+        const denied = this.auth.mode === "basic" && user !== undefined ? (this.auth.users[user]?.denied ?? []) : [];
+        const candidates = [...this.models.values()].filter((m) => (!match || match[0] !== "name" || m.name === match[1]) && !denied.includes(m.name));
         type Row = { m: ModelRecord; v: FakeVersion & { updatedAt: number } };
         const byVersionDesc = orderBy.length === 1 && orderBy[0][0] === "version_number" && orderBy[0][1]?.toUpperCase() === "DESC";
         let total: number;
@@ -521,7 +524,7 @@ export class FakeMlflowServer {
             status: this.readStatus(model, v),
             run_link: "",
         };
-        if (v.modelId) json.model_id = v.modelId;
+        // Real MLflow 3.17.2 sends no model_id on a version, even one created with it: only the source names it.
         if (v.statusMessage) json.status_message = v.statusMessage;
         // Sorted by alias name, as MLflow 3.17 reads them (its primary-key order).
         const aliases = [...model.aliases]
