@@ -1,6 +1,8 @@
 // One request table per fake, each answer checked against the rows of
 // ../shared/mlflow-registry-contract.md (status, error_code, message, keys present or absent,
-// content type). A fake that drifts from what the real servers answered fails here.
+// content type), recorded on MLflow 2.11.3; where MLflow 3.17.2 answers differently (the fakes now
+// follow it, and tests/differential.test.ts checks them against a real 3.17.2 server) the row says
+// so. A fake that drifts from what the real servers answered fails here.
 import * as assert from "assert";
 import * as http from "http";
 import { FakeMlflowServer, UNAUTHENTICATED_BODY } from "./helpers/fakeMlflow";
@@ -88,7 +90,7 @@ const json = (body: unknown) => ({ headers: { "Content-Type": "application/json"
 const mlflow = (route: string) => `/api/2.0/mlflow/${route}`;
 
 describe("fakes against the contract", () => {
-    describe("registry (MLflow 2.11 tracking server)", () => {
+    describe("registry (MLflow tracking server: 2.11 contract, 3.17 where it changed)", () => {
         let server: FakeMlflowServer;
         beforeEach(async () => {
             server = new FakeMlflowServer();
@@ -108,7 +110,8 @@ describe("fakes against the contract", () => {
         const rows: Row[] = [
             { name: "alias", path: mlflow("registered-models/alias?name=fraud&alias=champion"), status: 200, type: JSON_TYPE, present: ["model_version.aliases"], check: (a) => assert.strictEqual(a.json.model_version.version, "2") },
             { name: "unknown alias: 400, not 404", path: mlflow("registered-models/alias?name=fraud&alias=nosuch"), status: 400, type: JSON_TYPE, errorCode: "INVALID_PARAMETER_VALUE", message: /^Registered model alias nosuch not found\.$/ },
-            { name: "alias of an unknown model: 400", path: mlflow("registered-models/alias?name=nosuch&alias=champion"), status: 400, type: JSON_TYPE, errorCode: "INVALID_PARAMETER_VALUE", message: /^Registered model alias champion not found\.$/ },
+            // MLflow 3.17 (2.11 answered 400 "Registered model alias champion not found.").
+            { name: "alias of an unknown model: 404 since MLflow 3", path: mlflow("registered-models/alias?name=nosuch&alias=champion"), status: 404, type: JSON_TYPE, errorCode: "RESOURCE_DOES_NOT_EXIST", message: /^Registered Model with name=nosuch not found$/ },
             { name: "aliases are case-sensitive", path: mlflow("registered-models/alias?name=fraud&alias=Champion"), status: 400, type: JSON_TYPE, errorCode: "INVALID_PARAMETER_VALUE" },
             { name: "alias param missing", path: mlflow("registered-models/alias?name=fraud"), status: 400, type: JSON_TYPE, errorCode: "INVALID_PARAMETER_VALUE", message: /^Missing value for required parameter 'alias'\. See the API docs for more information about request parameters\.$/ },
             {
@@ -122,13 +125,14 @@ describe("fakes against the contract", () => {
             },
             { name: "unknown version", path: mlflow("model-versions/get?name=fraud&version=99"), status: 404, type: JSON_TYPE, errorCode: "RESOURCE_DOES_NOT_EXIST", message: /^Model Version \(name=fraud, version=99\) not found$/ },
             { name: "version of an unknown model", path: mlflow("model-versions/get?name=nosuch&version=1"), status: 404, type: JSON_TYPE, errorCode: "RESOURCE_DOES_NOT_EXIST" },
-            { name: "non-integer version", path: mlflow("model-versions/get?name=fraud&version=abc"), status: 400, type: JSON_TYPE, errorCode: "INVALID_PARAMETER_VALUE", message: /^Model version must be an integer, got 'abc'$/ },
+            { name: "non-integer version", path: mlflow("model-versions/get?name=fraud&version=abc"), status: 400, type: JSON_TYPE, errorCode: "INVALID_PARAMETER_VALUE", message: /^Parameter 'version' must be an integer, got 'abc'\.$/ },
             {
-                name: "latest versions by stage, no aliases",
+                // MLflow 3.17 fills in aliases here (2.11 did not).
+                name: "latest versions by stage, with their aliases",
                 path: mlflow("registered-models/get-latest-versions?name=fraud&stages=Production"),
                 status: 200,
                 type: JSON_TYPE,
-                absent: ["model_versions[].aliases"],
+                present: ["model_versions[].aliases"],
                 check: (a) => assert.deepStrictEqual(a.json.model_versions.map((v: any) => v.version), ["2"]),
             },
             { name: "stage names in any case", path: mlflow("registered-models/get-latest-versions?name=fraud&stages=production&stages=STAGING"), status: 200, type: JSON_TYPE, check: (a) => assert.deepStrictEqual(a.json.model_versions.map((v: any) => v.version), ["2", "3"]) },
@@ -166,7 +170,7 @@ describe("fakes against the contract", () => {
                 errorCode: "INVALID_PARAMETER_VALUE",
                 message: /^Invalid attribute key 'bogus' specified\. Valid keys are '\{'name', 'version_number', 'creation_timestamp', 'last_updated_timestamp'\}'$/,
             },
-            { name: "search, max_results above 200000", path: mlflow("model-versions/search?max_results=200001"), status: 400, type: JSON_TYPE, errorCode: "INVALID_PARAMETER_VALUE", message: /^Invalid value 200001 for parameter 'max_results' supplied\./ },
+            { name: "search, max_results above 200000", path: mlflow("model-versions/search?max_results=200001"), status: 400, type: JSON_TYPE, errorCode: "INVALID_PARAMETER_VALUE", message: /^Invalid value "200001" for parameter 'max_results' supplied:/ },
             { name: "download URI", path: mlflow("model-versions/get-download-uri?name=fraud&version=2"), status: 200, type: JSON_TYPE, check: (a) => assert.match(a.json.artifact_uri, /^runs:\//) },
             { name: "download URI of an unknown version", path: mlflow("model-versions/get-download-uri?name=fraud&version=99"), status: 404, type: JSON_TYPE, errorCode: "RESOURCE_DOES_NOT_EXIST", message: /^Model Version \(name=fraud, version=99\) not found$/ },
             {
@@ -189,7 +193,7 @@ describe("fakes against the contract", () => {
                 status: 400,
                 type: JSON_TYPE,
                 errorCode: "INVALID_PARAMETER_VALUE",
-                message: /^Invalid value 3 for parameter 'version' supplied\. Hint: Value was of type 'int'\./,
+                message: /^Invalid value 3 for parameter 'version' supplied: {2}Hint: Value was of type 'int'\./,
             },
             { name: "reserved alias latest, any case", method: "POST", path: mlflow("registered-models/alias"), ...json({ name: "fraud", alias: "LaTeSt", version: "3" }), status: 400, type: JSON_TYPE, errorCode: "INVALID_PARAMETER_VALUE", message: /^'latest' alias name \(case insensitive\) is reserved\.$/ },
             { name: "reserved alias V1", method: "POST", path: mlflow("registered-models/alias"), ...json({ name: "fraud", alias: "V1", version: "3" }), status: 400, type: JSON_TYPE, errorCode: "INVALID_PARAMETER_VALUE", message: /^Version alias name 'V1' is reserved\.$/ },
@@ -209,7 +213,7 @@ describe("fakes against the contract", () => {
             },
             { name: "POST without content type", method: "POST", path: mlflow("registered-models/alias"), body: "{}", status: 400, type: JSON_TYPE, errorCode: "INVALID_PARAMETER_VALUE", message: /^Bad Request\. Content-Type header is missing\.$/ },
             { name: "health", path: "/health", status: 200, type: /./, message: /^OK$/ },
-            { name: "version", path: "/version", status: 200, type: /./, message: /^2\.11\.3$/ },
+            { name: "version", path: "/version", status: 200, type: /./, message: /^3\.17\.2$/ },
             { name: "wrong base path: HTML 404", path: "/mlflow/api/2.0/mlflow/model-versions/get?name=fraud&version=1", status: 404, type: HTML_TYPE, message: /<title>404 Not Found<\/title>/ },
             { name: "Unity Catalog route on plain MLflow: HTML 404", path: "/api/2.1/unity-catalog/models/main.risk.fraud", status: 404, type: HTML_TYPE, message: /<title>404 Not Found<\/title>/ },
             { name: "unknown route under the prefix: HTML 404", path: mlflow("registered-models/nosuch"), status: 404, type: HTML_TYPE, message: /^<!doctype html>/ },
@@ -237,10 +241,10 @@ describe("fakes against the contract", () => {
             assert.strictEqual(answer.json.model_versions[0].version, "1");
         });
 
-        it("MLflow 3 versions carry model_id and a models:/m-<id> source", async () => {
+        it("MLflow 3 versions from a logged model carry a models:/m-<id> source, and (3.17.2) no model_id field", async () => {
             server.addModel("fraud3", [{ version: 1, modelId: "m-abc123" }]);
             const answer = await send(server.url, { path: mlflow("model-versions/get?name=fraud3&version=1") });
-            assert.strictEqual(answer.json.model_version.model_id, "m-abc123");
+            assert.strictEqual(answer.json.model_version.model_id, undefined);
             assert.strictEqual(answer.json.model_version.source, "models:/m-abc123");
         });
     });
@@ -270,12 +274,13 @@ describe("fakes against the contract", () => {
             { name: "another model under the default permission", path: mlflow("model-versions/get?name=other&version=1"), headers: basic("bob", "bob-pass-for-tests"), status: 200, type: JSON_TYPE },
             { name: "an unknown model: 404", path: mlflow("registered-models/get?name=nosuch"), headers: basic("bob", "bob-pass-for-tests"), status: 404, type: JSON_TYPE, errorCode: "RESOURCE_DOES_NOT_EXIST" },
             {
-                name: "search is not permission-checked in 2.11",
+                // 2.11 did not check search; 3.17 leaves out the models the user may not read.
+                name: "search leaves out a denied model (MLflow 3.17)",
                 path: mlflow(`model-versions/search?filter=${encodeURIComponent("name='fraud'")}`),
                 headers: basic("bob", "bob-pass-for-tests"),
                 status: 200,
                 type: JSON_TYPE,
-                present: ["model_versions"],
+                absent: ["model_versions"],
             },
         ];
         for (const row of rows) {
@@ -302,10 +307,11 @@ describe("fakes against the contract", () => {
         const rows: Row[] = [
             { name: "GET /ping", path: "/ping", status: 200, type: /./ },
             { name: "GET /health", path: "/health", status: 200, type: /./ },
-            { name: "GET /version: JSON content type", path: "/version", status: 200, type: JSON_TYPE, message: /^2\.11\.3$/ },
-            { name: "GET //ping answers 200", path: "//ping", status: 200, type: /./ },
-            { name: "GET /invocations: 405 HTML", path: "/invocations", status: 405, type: HTML_TYPE, message: /Method Not Allowed/ },
-            { name: "unknown route: 404 HTML", path: "/score", status: 404, type: HTML_TYPE, message: /<title>404 Not Found<\/title>/ },
+            { name: "GET /version: JSON content type", path: "/version", status: 200, type: JSON_TYPE, message: /^3\.17\.2$/ },
+            // MLflow 3.17's FastAPI scoring server (2.11's Flask one answered //ping with 200, and HTML 404/405 pages).
+            { name: "GET //ping: 404 since MLflow 3", path: "//ping", status: 404, type: JSON_TYPE, check: (a) => assert.deepStrictEqual(a.json, { detail: "Not Found" }) },
+            { name: "GET /invocations: 405 JSON since MLflow 3", path: "/invocations", status: 405, type: JSON_TYPE, check: (a) => assert.deepStrictEqual(a.json, { detail: "Method Not Allowed" }) },
+            { name: "unknown route: 404 JSON since MLflow 3", path: "/score", status: 404, type: JSON_TYPE, check: (a) => assert.deepStrictEqual(a.json, { detail: "Not Found" }) },
             { name: "dataframe_split", ...invoke({ dataframe_split: { columns: FRAUD_COLUMNS, data: [row] } }), status: 200, type: JSON_TYPE, check: predictions },
             { name: "dataframe_records", ...invoke({ dataframe_records: [record] }), status: 200, type: JSON_TYPE, check: predictions },
             { name: "instances as records", ...invoke({ instances: [record] }), status: 200, type: JSON_TYPE, check: predictions },

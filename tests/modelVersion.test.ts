@@ -5,6 +5,8 @@ import { MODEL_VERSION_TYPE, resolvePlannedModelVersions } from "../lib/planMode
 import { deployedAzureMocks } from "./helpers/azureMocks";
 import { FakeMlflowServer } from "./helpers/fakeMlflow";
 import { MLFLOW3_MODEL_ID, onlyOfType, planEditedStack, PROJECT_DIR } from "./helpers/fixtures";
+import { realMlflow, uniqueModelName, type RealMlflow } from "./helpers/realMlflow";
+import { RealRegistry, RecordingProxy } from "./helpers/realRegistry";
 import { loadSerializedProvider, providerConfig } from "./helpers/serializedProvider";
 
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
@@ -34,25 +36,7 @@ describe("ModelVersion provider", () => {
     }
 
     describe("check", () => {
-        for (const [selector, version] of [
-            [{ alias: "champion" }, "6"],
-            [{ stage: "production" }, "6"],
-            [{ version: "5" }, "5"],
-            [{ latest: true }, "7"],
-        ] as const) {
-            it(`resolves ${JSON.stringify(selector)} into the checked inputs, where preview sees it`, async () => {
-                const state = await checked(inputs(selector));
-                assert.strictEqual(state.version, version);
-                assert.strictEqual(state.modelUri, `models:/fraud/${version}`);
-                assert.strictEqual(state.status, "READY");
-                assert.strictEqual(state.runId, `run${version}`);
-                assert.strictEqual(state.source, `runs:/run${version}/model`);
-                assert.match(state.createdAt, /^\d{4}-\d\d-\d\dT/);
-                assert.ok(Array.isArray(state.aliases));
-                assert.strictEqual(server.requests.length, 1, "one request");
-            });
-        }
-
+        // Resolution of each selector on self-hosted MLflow runs against a real server (below).
         it("resolves Unity Catalog aliases", async () => {
             await provider.configure({ config: providerConfig({ "mlflow-platform:registryToken": "token-for-an-open-server" }) });
             const state = await checked(inputs({ alias: "champion" }, { registryKind: "unity-catalog", model: "main.risk.fraud" }));
@@ -107,12 +91,6 @@ describe("ModelVersion provider", () => {
                 assert.strictEqual(server.requests.length, 0);
             });
         }
-
-        it("reports a registry error as a check failure with the full message", async () => {
-            const result = await provider.check({} as ModelVersionState, inputs({ alias: "prod" }));
-            assert.strictEqual(result.failures?.[0].property, "selector");
-            assert.match(result.failures![0].reason, /alias "prod" is not set on the model\. Registry: http:\/\/127\.0\.0\.1:\d+ \(mlflow\), model: fraud/);
-        });
 
         it("waits for a pending registration and fails on FAILED_REGISTRATION with its message", async () => {
             server.addModel("pending", [{ version: 1, status: "PENDING_REGISTRATION", readyAfterReads: 2 }]);
@@ -237,18 +215,6 @@ describe("ModelVersion provider", () => {
         it("resolves in create when check could not (host unknown at preview)", async () => {
             const { outs } = await provider.create(inputs({ latest: true }, Object.fromEntries(["version", "modelUri"].map((k) => [k, UNKNOWN]))));
             assert.strictEqual(outs?.version, "7");
-        });
-
-        it("refreshes a version's aliases on read, and reads a deleted version as gone", async () => {
-            const state = await checked(inputs({ version: "7" }));
-            assert.deepStrictEqual(state.aliases, []);
-            server.setAlias("fraud", "challenger", 7);
-            const refreshed = await provider.read("id", state);
-            assert.strictEqual(refreshed.id, "id");
-            assert.deepStrictEqual(refreshed.props?.aliases, ["challenger"]);
-            assert.strictEqual(refreshed.props?.version, "7");
-            server.deleteVersion("fraud", 7);
-            assert.deepStrictEqual(await provider.read("id", state), {});
         });
 
         it("keeps the state on refresh when the answer is not a definite \"does not exist\"", async () => {
@@ -468,5 +434,100 @@ describe("ModelVersion in the program", () => {
             assert.match(notes[0].text, /^cannot resolve: alias "champion" is not set on the model/);
             assert.ok(!notes[0].text.includes(TOKEN));
         });
+    });
+});
+
+// The provider over real MLflow servers: a plain one (through a recording proxy, to count
+// requests) and one under a path prefix.
+describe("ModelVersion provider on real MLflow servers", function () {
+    this.timeout(90_000);
+    let plain: RealMlflow;
+    let proxy: RecordingProxy;
+    let registry: RealRegistry;
+    let provider: ModelVersionProvider;
+    const fraud = uniqueModelName("mv-fraud");
+
+    before(async function () {
+        this.timeout(300_000);
+        plain = await realMlflow("plain");
+        registry = new RealRegistry(plain);
+        await registry.seed(fraud, { versions: [{ stage: "Archived" }, { stage: "Production", run: true }, {}], aliases: { champion: 2 } });
+        proxy = new RecordingProxy(plain.url);
+        await proxy.start();
+        provider = new ModelVersionProvider({ sleep: async () => undefined, timeoutMs: 20_000, onProgress: () => undefined });
+    });
+    beforeEach(() => proxy?.reset());
+    after(async () => {
+        await proxy?.stop();
+    });
+
+    const inputs = (selector: ModelVersionState["selector"], overrides: Partial<ModelVersionState> = {}) =>
+        ({ registryKind: "mlflow", registryUrl: proxy.url, model: fraud, selector, ...overrides }) as ModelVersionState;
+
+    async function checked(state: ModelVersionState): Promise<ModelVersionState> {
+        const result = await provider.check({} as ModelVersionState, state);
+        assert.deepStrictEqual(result.failures ?? [], [], "check failures");
+        return result.inputs!;
+    }
+
+    for (const [selector, version] of [
+        [{ alias: "champion" }, "2"],
+        [{ stage: "production" }, "2"],
+        [{ version: "1" }, "1"],
+        [{ latest: true }, "3"],
+    ] as const) {
+        it(`resolves ${JSON.stringify(selector)} into the checked inputs with one request`, async () => {
+            const state = await checked(inputs(selector));
+            assert.strictEqual(state.version, version);
+            assert.strictEqual(state.modelUri, `models:/${fraud}/${version}`);
+            assert.strictEqual(state.status, "READY");
+            if (version === "2") assert.match(state.source, new RegExp(`^runs:/${state.runId}/model$`));
+            assert.match(state.createdAt, /^\d{4}-\d\d-\d\dT/);
+            assert.strictEqual(proxy.requests.length, 1, "one request");
+        });
+    }
+
+    it("reports an unknown alias and an unknown model as check failures with the full message", async () => {
+        const alias = await provider.check({} as ModelVersionState, inputs({ alias: "prod" }));
+        assert.strictEqual(alias.failures?.[0].property, "selector");
+        assert.match(alias.failures![0].reason, new RegExp(`alias "prod" is not set on the model\\. Registry: ${proxy.url.replace(/\./g, "\\.")} \\(mlflow\\), model: ${fraud}.*Aliases on this model: champion -> 2`));
+        const model = await provider.check({} as ModelVersionState, inputs({ alias: "champion" }, { model: uniqueModelName("mv-nosuch") }));
+        assert.match(model.failures![0].reason, /the model is not registered/);
+    });
+
+    it("refreshes a version's aliases on read, and reads a deleted version as gone", async () => {
+        const name = uniqueModelName("mv-refresh");
+        await registry.seed(name, { versions: [{}, {}] });
+        const state = await checked(inputs({ version: "2" }, { model: name }));
+        assert.deepStrictEqual(state.aliases, []);
+        await registry.setAlias(name, "challenger", 2);
+        const refreshed = await provider.read("id", state);
+        assert.deepStrictEqual(refreshed.props?.aliases, ["challenger"]);
+        assert.strictEqual(refreshed.props?.version, "2");
+        await registry.deleteVersion(name, 2);
+        assert.deepStrictEqual(await provider.read("id", state), {});
+    });
+
+    it("shows a moved alias as an update of the version", async () => {
+        const name = uniqueModelName("mv-moved");
+        await registry.seed(name, { versions: [{}, {}], aliases: { champion: 1 } });
+        const first = await checked(inputs({ alias: "champion" }, { model: name }));
+        await registry.setAlias(name, "champion", 2);
+        const second = await checked(inputs({ alias: "champion" }, { model: name }));
+        assert.strictEqual(second.version, "2");
+        const diff = await provider.diff("id", first, second);
+        assert.strictEqual(diff.changes, true);
+        assert.deepStrictEqual(diff.replaces ?? [], []);
+    });
+
+    it("resolves against a registry under a path prefix (alias, pinned, latest)", async function () {
+        this.timeout(300_000);
+        const prefixed = await realMlflow("prefixed");
+        const name = uniqueModelName("mv-prefixed");
+        await new RealRegistry(prefixed).seed(name, { versions: [{}, {}, {}], aliases: { champion: 2 } });
+        for (const [selector, version] of [[{ alias: "champion" }, "2"], [{ version: "1" }, "1"], [{ latest: true }, "3"]] as const) {
+            const state = await checked(inputs(selector, { model: name, registryUrl: prefixed.url }));
+            assert.strictEqual(state.version, version);
+        }
     });
 });

@@ -5,9 +5,13 @@ import { FakeScoringServer } from "./helpers/fakeScoring";
 import * as fs from "fs";
 import * as path from "path";
 import { PROJECT_DIR } from "./helpers/fixtures";
+import { startRealScoring, type RealScoring } from "./helpers/realScoring";
 
 const sample = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "serving/sample-input.json"), "utf8"));
 
+// What a real scoring server answers (predictions, schema errors, type errors, nulls) is tested
+// against a real `mlflow models serve` below; the fake stays for faults a real server cannot
+// produce on demand (503s, resets, timeouts, non-MLflow answers, an auth front).
 describe("scoring client", () => {
     let server: FakeScoringServer;
     let uri: string;
@@ -35,24 +39,6 @@ describe("scoring client", () => {
         assert.fail(`expected ${kind}`);
     }
 
-    it("scores the repository's sample input (dataframe_split) and returns the predictions", async () => {
-        assert.deepStrictEqual(await score(uri, sample), [1]);
-        assert.strictEqual(server.requests[0].contentType, "application/json");
-    });
-
-    it("accepts every MLflow JSON format and CSV, including inputs as a dict of columns", async () => {
-        const columns = sample.dataframe_split.columns as string[];
-        const row = sample.dataframe_split.data[0] as number[];
-        const record: Record<string, number> = Object.fromEntries(columns.map((c, i) => [c, row[i]]));
-        const small: Record<string, number> = { ...record, transaction_amount: 5 };
-        assert.deepStrictEqual(await score(uri, { dataframe_records: [record, small] }), [1, 0]);
-        assert.deepStrictEqual(await score(uri, { instances: [small, record, small] }), [0, 1, 0]);
-        assert.deepStrictEqual(await score(uri, { inputs: [small], params: { threshold: 0.5 } }), [0]);
-        assert.deepStrictEqual(await score(uri, { inputs: Object.fromEntries(columns.map((c) => [c, [record[c], small[c]]])) }), [1, 0]);
-        assert.deepStrictEqual(await score(uri, `${columns.join(",")}\n${row.join(",")}\n`), [1]);
-        assert.strictEqual(server.requests.at(-1)?.contentType, "text/csv");
-    });
-
     it("refuses a malformed input before sending it", async () => {
         assert.match(checkScoringInput({ data: [] }) ?? "", /exactly one of dataframe_split, dataframe_records, instances, inputs, plus optional params; it has "data"/);
         assert.match(checkScoringInput({ instances: [], inputs: [] }) ?? "", /it has "instances", "inputs"/);
@@ -75,34 +61,9 @@ describe("scoring client", () => {
         assert.match(err.message, /Send exactly one of dataframe_split/);
     });
 
-    it("keeps the cause at the end of MLflow's many-line schema message, folded and bounded", async () => {
-        const err = await failure(score(uri, { dataframe_split: { columns: ["age", "Credit_Card_Balance"], data: [[35.5, 1], [40, 2]] } }), "bad-request");
-        assert.ok(!err.message.includes("\n"), "whitespace folded");
-        assert.match(err.message, /HTTP 400 INVALID_PARAMETER_VALUE: Failed to predict data '.* … .*Error: Model is missing inputs \['credit_card_balance', 'bank_account_balance', .*'transaction_amount'\]\.\)/);
-        const quoted = /HTTP 400 INVALID_PARAMETER_VALUE: (.*)\)\. Endpoint:/.exec(err.message)![1];
-        assert.ok(quoted.length <= 500, `bounded: ${quoted.length}`);
-        assert.match(err.message, /lacks columns the model's signature requires .*check the column names \(they are case-sensitive\)/);
-    });
-
-    it("reads lists of lists for a column signature as missing columns, as MLflow does", async () => {
-        const err = await failure(score(uri, { instances: [sample.dataframe_split.data[0]] }), "bad-request");
-        assert.match(err.message, /Model is missing inputs \['age', /);
-        assert.match(err.message, /not lists of lists/);
-    });
-
-    it("picks the hint from the message, not the error code: wrong types and nulls are BAD_REQUEST too", async () => {
-        const columns = sample.dataframe_split.columns as string[];
-        const row = [...sample.dataframe_split.data[0]] as unknown[];
-        row[0] = "thirty-five";
-        const typed = await failure(score(uri, { dataframe_split: { columns, data: [row] } }), "bad-request");
-        assert.match(typed.message, /HTTP 400 BAD_REQUEST: Invalid input\. Data is not compatible with model signature\. Failed to convert column age to type 'float64'/);
-        assert.match(typed.message, /Column age must hold values of type float64: send numbers/);
-        row[0] = null;
-        const nulls = await failure(score(uri, { dataframe_split: { columns, data: [row] } }), "bad-request");
-        assert.match(nulls.message, /HTTP 400 BAD_REQUEST: Encountered an unexpected error while evaluating the model/);
-        assert.match(nulls.message, /look for null or missing values/);
-        assert.doesNotMatch(nulls.message, /Traceback|\/opt\/conda|site-packages|NaN/, "the server's stack_trace is never shown");
-        server.faults.push({ status: 400, body: JSON.stringify({ error_code: "BAD_REQUEST", message: "Invalid input. Ensure that input is a valid JSON formatted string. Error: 'JSONDecodeError(\"Expecting value: line 1 column 1 (char 0)\")'\nInput: \n\n" }) });
+    it("says the body is not valid JSON when the server says so", async () => {
+        // score() always sends valid JSON; this is the answer of a proxy or server that broke it.
+        server.faults.push({ status: 400, body: JSON.stringify({ error_code: "BAD_REQUEST", message: "Invalid input. Ensure that input is a valid JSON formatted string. Error: 'JSONDecodeError('Expecting value: line 1 column 1 (char 0)')'\nInput: \nb''\n" }) });
         assert.match((await failure(score(uri, sample), "bad-request")).message, /The body is not valid JSON\./);
     });
 
@@ -192,5 +153,87 @@ describe("scoring client", () => {
         assert.ok(folded.length <= 200, String(folded.length));
         assert.match(folded, /^first line x x .* … .*x the cause is here\.$/);
         assert.strictEqual(foldMessage("short\n  message"), "short message");
+    });
+});
+
+describe("scoring client on a real `mlflow models serve`", function () {
+    this.timeout(60_000);
+    let real: RealScoring;
+    const columns = sample.dataframe_split.columns as string[];
+    const row = sample.dataframe_split.data[0] as number[];
+    const record: Record<string, number> = Object.fromEntries(columns.map((c, i) => [c, row[i]]));
+
+    before(async function () {
+        this.timeout(400_000);
+        real = await startRealScoring();
+    });
+    after(async () => {
+        await real?.stop();
+    });
+
+    async function refused(input: Parameters<typeof score>[1]): Promise<ScoringError> {
+        try {
+            await score(real.scoringUri, input, { sleep: async () => undefined });
+        } catch (err) {
+            assert.ok(err instanceof ScoringError, `expected a ScoringError, got ${err}`);
+            assert.strictEqual(err.kind, "bad-request", err.message);
+            assert.ok(err.message.includes(real.scoringUri), `names the endpoint: ${err.message}`);
+            assert.ok(!err.message.includes("\n"), "whitespace folded");
+            assert.doesNotMatch(err.message, /Traceback|site-packages|sqlstate|KAM00/, "no stack trace, only the message");
+            return err;
+        }
+        assert.fail("expected the server to refuse the input");
+    }
+
+    it("scores the repository's sample input (dataframe_split): the model's own predictions", async () => {
+        assert.deepStrictEqual(await score(real.scoringUri, sample), real.expected.sample_input_predictions);
+    });
+
+    it("accepts every MLflow JSON format and CSV, including inputs as a dict of columns", async () => {
+        const expected = real.expected.sample_input_predictions[0];
+        assert.deepStrictEqual(await score(real.scoringUri, { dataframe_records: [record, record] }), [expected, expected]);
+        assert.deepStrictEqual(await score(real.scoringUri, { instances: [record] }), [expected]);
+        assert.deepStrictEqual(await score(real.scoringUri, { inputs: [record], params: {} }), [expected]);
+        assert.deepStrictEqual(await score(real.scoringUri, { inputs: Object.fromEntries(columns.map((c) => [c, [record[c]]])) }), [expected]);
+        assert.deepStrictEqual(await score(real.scoringUri, real.sampleCsv), real.expected.sample_csv_predictions);
+    });
+
+    it("names the missing columns and the unexpected ones when every column is misspelt", async () => {
+        const err = await refused({ dataframe_split: { columns: columns.map((c) => c.toUpperCase()), data: [row] } });
+        // MLflow ends its message with "Model is missing inputs [...]. Note that there were extra inputs: [...]."
+        const hint = err.message.slice(err.message.indexOf("The input lacks"));
+        assert.match(hint, /^The input lacks 14 columns the model's signature requires: age, credit_card_balance, bank_account_balance, .*, transaction_amount\. /);
+        for (const column of columns) {
+            assert.ok(hint.includes(` ${column},`) || hint.includes(` ${column}.`), `hint names missing ${column}: ${hint}`);
+            assert.ok(hint.includes(column.toUpperCase()), `hint names unexpected ${column.toUpperCase()}: ${hint}`);
+        }
+        assert.match(hint, /It has 14 columns the model does not know: /);
+        assert.match(hint, /Column names are case-sensitive: rename .*AGE -> age/);
+        assert.match(err.message, /HTTP 400 INVALID_PARAMETER_VALUE: Model is missing inputs \['age', /, "the message shows MLflow's cause, not its data tables");
+    });
+
+    it("names the one missing column and the unexpected one when some are misspelt or absent", async () => {
+        const misspelt = columns.map((c) => (c === "credit_card_balance" ? "Credit_Card_Balance" : c));
+        const err = await refused({ dataframe_split: { columns: misspelt, data: [row] } });
+        assert.match(err.message, /The input lacks a column the model's signature requires: credit_card_balance\. It has a column the model does not know: Credit_Card_Balance\. Column names are case-sensitive: rename Credit_Card_Balance -> credit_card_balance\./);
+        const partial = await refused({ dataframe_split: { columns: ["age"], data: [[35.5]] } });
+        assert.match(partial.message, /The input lacks 13 columns the model's signature requires: credit_card_balance, .*transaction_amount\. Send named columns/);
+        assert.doesNotMatch(partial.message, /does not know/);
+    });
+
+    it("reads lists of lists for a column signature as missing columns, as MLflow does", async () => {
+        const err = await refused({ instances: [row] });
+        assert.match(err.message, /Model is missing inputs \['age', /);
+        assert.match(err.message, /does not know: 0, 1, 2, .*13/);
+        assert.match(err.message, /not lists of lists/);
+    });
+
+    it("picks the hint from the message, not the error code: wrong types and nulls are BAD_REQUEST too", async () => {
+        const typed = await refused({ dataframe_split: { columns, data: [["thirty-five", ...row.slice(1)]] } });
+        assert.match(typed.message, /HTTP 400 BAD_REQUEST: Invalid input\. Data is not compatible with model signature\. Failed to convert column age to type 'float64'/);
+        assert.match(typed.message, /Column age must hold values of type float64: send numbers/);
+        const nulls = await refused({ dataframe_split: { columns, data: [[null, ...row.slice(1)]] } });
+        assert.match(nulls.message, /HTTP 400 BAD_REQUEST: Encountered an unexpected error while evaluating the model/);
+        assert.match(nulls.message, /look for null or missing values/);
     });
 });

@@ -5,9 +5,10 @@ import * as path from "path";
 import { percentile, runSmoke, SmokeError, summarize, targetsFromStackOutputs, type SmokeIO } from "../lib/scoring/smoke";
 import { runScript } from "./helpers/cli";
 import * as net from "net";
-import { FakeMlflowServer } from "./helpers/fakeMlflow";
 import { FakeScoringServer } from "./helpers/fakeScoring";
 import { PROJECT_DIR } from "./helpers/fixtures";
+import { realMlflow } from "./helpers/realMlflow";
+import { startRealScoring, type RealScoring } from "./helpers/realScoring";
 
 const sample = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "serving/sample-input.json"), "utf8"));
 
@@ -58,22 +59,13 @@ describe("smoke test", () => {
         }
     });
 
-    it("fails at once, not after the readiness wait, when /ping answers 404 or 405", async () => {
-        const registry = new FakeMlflowServer();
-        const origin = await registry.start();
-        try {
-            const sleeps: number[] = [];
-            const io: SmokeIO = { log: () => undefined, now: () => performance.now(), sleep: async (ms) => void sleeps.push(ms) };
-            await assert.rejects(
-                runSmoke({ ...base, readyTimeoutMs: 600_000, targets: [{ name: "fraud", scoringUri: `${origin}/invocations` }] }, io),
-                /^SmokeError: fraud: http:\/\/127\.0\.0\.1:\d+\/ping answered HTTP 404: http:\/\/127\.0\.0\.1:\d+\/invocations is not an MLflow scoring endpoint/,
-            );
-            server.faults.push({ path: /^\/ping$/, status: 405, contentType: "text/html; charset=utf-8", body: "<title>405 Method Not Allowed</title>" });
-            await assert.rejects(runSmoke({ ...base, readyTimeoutMs: 600_000, targets: [{ name: "fraud", scoringUri: uri }] }, io), /answered HTTP 405: .* is not an MLflow scoring endpoint/);
-            assert.deepStrictEqual(sleeps, [], "no waiting");
-        } finally {
-            await registry.stop();
-        }
+    it("fails at once, not after the readiness wait, when /ping answers 405 (a proxy allowing only POST)", async () => {
+        // The 404s are tested against real servers below; a 405 on /ping comes from no MLflow server.
+        const sleeps: number[] = [];
+        const io: SmokeIO = { log: () => undefined, now: () => performance.now(), sleep: async (ms) => void sleeps.push(ms) };
+        server.faults.push({ path: /^\/ping$/, status: 405, contentType: "text/html; charset=utf-8", body: "<title>405 Method Not Allowed</title>" });
+        await assert.rejects(runSmoke({ ...base, readyTimeoutMs: 600_000, targets: [{ name: "fraud", scoringUri: uri }] }, io), /answered HTTP 405: .* is not an MLflow scoring endpoint/);
+        assert.deepStrictEqual(sleeps, [], "no waiting");
     });
 
     it("completes a scoring URI without a path to /invocations, saying so, and refuses another path", async () => {
@@ -212,5 +204,66 @@ describe("smoke test", () => {
                 assert.match(stderr, /usage: npm run smoke --/);
             }
         });
+    });
+});
+
+// The smoke test against real servers: a real `mlflow models serve` of the demo model, and a
+// real MLflow tracking server standing for "another kind of server".
+describe("smoke test on real MLflow servers", function () {
+    this.timeout(90_000);
+    let real: RealScoring;
+    const base = { input: sample, requests: 5, readyTimeoutMs: 60_000, readyPollMs: 50, requestTimeoutMs: 20_000 };
+
+    before(async function () {
+        this.timeout(400_000);
+        real = await startRealScoring();
+    });
+    after(async () => {
+        await real?.stop();
+    });
+
+    it("scores the sample on a ready server and reports the model's predictions and p50/p95", async () => {
+        const io = recordingIO();
+        const [result] = await runSmoke({ ...base, targets: [{ name: "fraud", scoringUri: real.scoringUri }] }, io);
+        assert.deepStrictEqual(result.predictions, real.expected.sample_input_predictions);
+        assert.strictEqual(result.latency.count, 5);
+        assert.ok(result.latency.p95 >= result.latency.p50);
+        assert.ok(io.lines.includes(`fraud: predictions ${JSON.stringify(real.expected.sample_input_predictions).replace(/,/g, ", ")}`), io.lines.join("\n"));
+    });
+
+    it("fails at once, not after the readiness wait, when /ping answers 404 (a tracking server, a path the scoring server lacks)", async () => {
+        const tracking = await realMlflow("plain");
+        const sleeps: number[] = [];
+        const io: SmokeIO = { log: () => undefined, now: () => performance.now(), sleep: async (ms) => void sleeps.push(ms) };
+        // Real MLflow 3.17: a tracking server answers /ping with an HTML 404; the scoring server answers a route it lacks with a JSON 404.
+        for (const scoringUri of [`${tracking.url}/invocations`, `${real.origin}/models/fraud/invocations`]) {
+            await assert.rejects(
+                runSmoke({ ...base, readyTimeoutMs: 600_000, targets: [{ name: "fraud", scoringUri }] }, io),
+                (err: Error) => {
+                    assert.ok(err instanceof SmokeError, String(err));
+                    assert.ok(err.message.startsWith(`fraud: ${scoringUri.replace(/invocations$/, "ping")} answered HTTP 404: ${scoringUri} is not an MLflow scoring endpoint`), err.message);
+                    return true;
+                },
+            );
+        }
+        assert.deepStrictEqual(sleeps, [], "no waiting");
+    });
+
+    it("fails with MLflow's own refusal and the hint when the input does not fit the model", async () => {
+        const input = { dataframe_split: { columns: sample.dataframe_split.columns.map((c: string) => c.toUpperCase()), data: sample.dataframe_split.data } };
+        await assert.rejects(runSmoke({ ...base, input, targets: [{ name: "fraud", scoringUri: real.scoringUri }] }, recordingIO()), (err: Error) => {
+            assert.match(err.message, /HTTP 400 INVALID_PARAMETER_VALUE: Model is missing inputs \['age'/);
+            assert.match(err.message, /The input lacks 14 columns the model's signature requires: age, /);
+            assert.doesNotMatch(err.message, /\n|Traceback/);
+            return true;
+        });
+    });
+
+    it("npm run smoke passes against the real server's URL and prints predictions and latency", async () => {
+        const { code, stdout } = await smokeCli(["--url", real.scoringUri, "--requests", "3"]);
+        assert.strictEqual(code, 0, stdout);
+        assert.match(stdout, new RegExp(`endpoint: predictions \\[${real.expected.sample_input_predictions[0]}\\]`));
+        assert.match(stdout, /latency over 3 sequential requests/);
+        assert.match(stdout, /smoke: passed$/m);
     });
 });

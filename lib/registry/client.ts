@@ -25,7 +25,7 @@ export interface PendingPolicy {
 
 export interface RegistryClientOptions {
     kind: RegistryKind;
-    /** `https://adb-….azuredatabricks.net` or the MLflow server's origin; the scheme is required. */
+    /** `https://adb-….azuredatabricks.net`, or the MLflow server's base URL (a path prefix allowed); the scheme is required. */
     url: string;
     /** Where `url` came from, for messages ("DATABRICKS_HOST"); "the registry URL" unless given. */
     urlSource?: string;
@@ -70,13 +70,16 @@ function definitelyMissing(answer: Answer): boolean {
 const URL_EXAMPLES = "for example https://adb-1234567890123456.7.azuredatabricks.net or http://mlflow.internal:5000";
 
 /**
- * Checks a registry URL and returns its origin (`https://host[:port]`). The scheme is never
- * assumed: `adb-1.azuredatabricks.net` is refused rather than guessed as https (a wrong guess
- * costs five timed-out attempts). A path, query or credentials are refused too: MLflow's API is
- * at `<origin>/api/2.0/mlflow`, and a path copied from a browser (`/ml/...`, `?o=...`) is a
- * mistake. `where` names the value's source in the message ("DATABRICKS_HOST").
+ * Checks a registry URL and returns its base (`https://host[:port]`, plus a path prefix for a
+ * self-hosted MLflow server). The scheme is never assumed: `adb-1.azuredatabricks.net` is refused
+ * rather than guessed as https (a wrong guess costs five timed-out attempts). Credentials, a query
+ * or a fragment are refused (`?o=...` or `#/models` copied from a browser is a mistake). A path is
+ * kept for kind mlflow (`allowPath`): a self-hosted server may sit behind a reverse proxy or run
+ * with `mlflow server --static-prefix /mlflow`, and then its API is at `<base>/api/2.0/mlflow`, as
+ * MLflow's own client joins it. A Databricks workspace answers at its root, so there a path is
+ * refused. `where` names the value's source in the message ("DATABRICKS_HOST").
  */
-export function parseRegistryUrl(url: unknown, where: string): string {
+export function parseRegistryUrl(url: unknown, where: string, allowPath = false): string {
     if (typeof url !== "string" || url.trim() === "") {
         throw new RegistryError("invalid-url", `${where} is empty: give the registry's URL, ${URL_EXAMPLES}`);
     }
@@ -106,14 +109,35 @@ export function parseRegistryUrl(url: unknown, where: string): string {
             `${where} has a user name or password in it: remove them, and give credentials through MLFLOW_TRACKING_USERNAME/MLFLOW_TRACKING_PASSWORD, DATABRICKS_TOKEN or the secret config mlflow-platform:registryToken`,
         );
     }
-    if (parsed.pathname !== "/" || parsed.search || parsed.hash) {
+    if (parsed.search || parsed.hash) {
+        // The query and fragment are not echoed: a pasted URL may carry a token in them.
         throw new RegistryError(
             "invalid-url",
-            `${where} ${JSON.stringify(url)} has a path, query or fragment (${parsed.pathname}${parsed.search}${parsed.hash}): ` +
-                `give only the scheme, host and port (${parsed.origin}); the client adds /api/2.0/mlflow/... itself`,
+            `${where} has a ${parsed.search ? "query string (?...)" : "fragment (#...)"} in it: ` +
+                `give only the server's address (${parsed.origin}${allowPath ? prefixOf(parsed.pathname) : ""}); the client adds /api/2.0/mlflow/... itself`,
         );
     }
-    return parsed.origin;
+    const prefix = prefixOf(parsed.pathname);
+    if (prefix && !allowPath) {
+        throw new RegistryError(
+            "invalid-url",
+            `${where} ${JSON.stringify(url)} has a path (${parsed.pathname}): a Databricks workspace answers at its root, ` +
+                `so give only the scheme, host and port (${parsed.origin}); the client adds /api/2.0/mlflow/... itself`,
+        );
+    }
+    if (/\/api\/2\.[01]\//.test(`${prefix}/`)) {
+        throw new RegistryError(
+            "invalid-url",
+            `${where} ${JSON.stringify(url)} includes an API route (${parsed.pathname}): give the server's base URL ` +
+                `(${parsed.origin}${prefix.slice(0, prefix.search(/\/api\/2\.[01](\/|$)/))}); the client adds /api/2.0/mlflow/... itself`,
+        );
+    }
+    return `${parsed.origin}${prefix}`;
+}
+
+/** A URL's path as a prefix to join routes under: "" for none, else "/a/b" (no trailing slash). */
+function prefixOf(pathname: string): string {
+    return pathname.replace(/\/+$/, "");
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -146,10 +170,13 @@ export class RegistryClient {
     private readonly sleep: (ms: number) => Promise<void>;
     private readonly random: () => number;
 
-    /** Throws RegistryError "invalid-url" for a URL without http(s)://, or with a path. */
+    /**
+     * Throws RegistryError "invalid-url" for a URL without http(s)://, with credentials, a query
+     * or a fragment, or with a path unless the kind is mlflow (whose routes are joined under it).
+     */
     constructor(options: RegistryClientOptions) {
         this.kind = options.kind;
-        this.url = parseRegistryUrl(options.url, options.urlSource ?? "the registry URL");
+        this.url = parseRegistryUrl(options.url, options.urlSource ?? "the registry URL", options.kind === "mlflow");
         this.credential = options.credential;
         this.retry = { ...DEFAULT_RETRY, ...options.retry };
         this.pending = { ...DEFAULT_PENDING, ...options.pending };
@@ -157,6 +184,8 @@ export class RegistryClient {
         this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
         this.random = options.random ?? Math.random;
         this.http = axios.create({
+            // Routes are absolute ("/api/2.0/mlflow/..."): axios joins them under the base's path
+            // (combineURLs), so "https://host/mlflow" asks "https://host/mlflow/api/2.0/mlflow/...".
             baseURL: this.url,
             timeout: options.timeoutMs ?? 15_000,
             // Every status is handled here, and bodies are parsed here, so non-JSON is reported clearly.
@@ -251,8 +280,10 @@ export class RegistryClient {
         if (this.kind === "unity-catalog") return this.lookupUnityCatalog(model, selector);
         if ("alias" in selector) {
             const answer = await this.request(`${MLFLOW}/registered-models/alias?${query({ name: model, alias: selector.alias })}`, model, selector);
-            // Real MLflow answers 400 INVALID_PARAMETER_VALUE "Registered model alias A not found."
-            // for an unknown alias *and* an unknown model: ask the model to tell them apart.
+            // Real MLflow 3.17 answers an unknown model with 404 RESOURCE_DOES_NOT_EXIST and an unknown
+            // alias on a known model with 400 INVALID_PARAMETER_VALUE "Registered model alias A not
+            // found."; 2.11 answered that 400 for both. Either way, ask the model to tell them apart.
+            if (definitelyMissing(answer)) return this.explainMissing(model, selector);
             if (answer.status === 400 && errorCodeOf(answer.body) === "INVALID_PARAMETER_VALUE" && /alias .* not found/i.test(messageOf(answer.body))) {
                 return this.explainMissing(model, selector);
             }
@@ -584,7 +615,9 @@ export class RegistryClient {
                 selector,
                 this.kind === "unity-catalog"
                     ? "The Unity Catalog routes (/api/2.1/unity-catalog/...) are missing: a self-hosted MLflow server has none (use registry kind mlflow), otherwise give the Databricks workspace URL (https://adb-….azuredatabricks.net)."
-                    : "Give the origin of the MLflow server or Databricks workspace (no path such as /ml/... or /mlflow), not a scoring endpoint or another server.",
+                    : this.kind === "mlflow"
+                      ? "Give the MLflow server's base URL (with its path prefix only if it serves under one, as with mlflow server --static-prefix), not a scoring endpoint or another server."
+                      : "Give the Databricks workspace URL with no path (https://adb-….azuredatabricks.net), not a scoring endpoint or another server.",
                 status,
             );
         }

@@ -69,16 +69,54 @@ export function foldMessage(message: string, max = 500): string {
     return `${folded.slice(0, head).trimEnd()} … ${folded.slice(folded.length - (max - head - 3)).trimStart()}`;
 }
 
+/** The items of a Python list repr (`['a', "b's", 0]`), in order: quoted names, or bare ones (numbers). */
+function pythonNames(list: string): string[] {
+    return [...list.matchAll(/'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"|([^,\s'"]+)/g)].map((m) => (m[1] ?? m[2] ?? m[3]).replace(/\\(.)/g, "$1"));
+}
+
+/** Up to `max` names, then how many more. */
+function listNames(names: string[], max = 20): string {
+    return names.length <= max ? names.join(", ") : `${names.slice(0, max).join(", ")} and ${names.length - max} more`;
+}
+
+/**
+ * The columns a schema error names. MLflow 3.17 ends its many-line message with
+ * "Error: Model is missing inputs ['a', ...]." and, when the input had others,
+ * " Note that there were extra inputs: ['A', ...]." (the extra ones in no fixed order).
+ */
+export function schemaColumns(message: string): { missing: string[]; extra: string[] } | undefined {
+    const missing = /Model is missing inputs \[([^\]]*)\]/.exec(message);
+    if (!missing) return undefined;
+    const extra = /there were extra inputs: \[([^\]]*)\]/.exec(message.slice(missing.index));
+    return { missing: pythonNames(missing[1]), extra: extra ? pythonNames(extra[1]) : [] };
+}
+
+/**
+ * The part of an MLflow message worth showing: for a schema error, its last "Error: ..." (the
+ * cause), without the pandas tables quoted before it; otherwise the whole message.
+ */
+export function causeOf(message: string): string {
+    const at = message.lastIndexOf("Error: Model is missing inputs");
+    return at >= 0 ? message.slice(at + "Error: ".length) : message;
+}
+
 /**
  * What to do about a 400, read from the message itself: MLflow's BAD_REQUEST covers invalid JSON,
  * wrong input keys, values of the wrong type and errors inside the model alike.
  */
 export function scoringHint(message: string): string {
-    const missing = /Model is missing inputs \[/.test(message);
-    if (missing) {
+    const columns = schemaColumns(message);
+    if (columns) {
+        const { missing, extra } = columns;
+        const byLower = new Map(extra.map((name) => [name.toLowerCase(), name]));
+        const misspelt = missing.filter((name) => byLower.has(name.toLowerCase())).map((name) => `${byLower.get(name.toLowerCase())} -> ${name}`);
+        const unexpected = extra.filter((name) => !missing.some((m) => m.toLowerCase() === name.toLowerCase()));
         return (
-            "The input lacks columns the model's signature requires (listed at the end of the message): check the column names (they are case-sensitive), " +
-            "and send named columns (dataframe_split with columns, dataframe_records, or inputs as records or a dict of columns), not lists of lists."
+            `The input lacks ${missing.length === 1 ? "a column" : `${missing.length} columns`} the model's signature requires: ${listNames(missing)}` +
+            (extra.length ? `. It has ${extra.length === 1 ? "a column" : `${extra.length} columns`} the model does not know: ${listNames(extra)}` : "") +
+            (misspelt.length ? `. Column names are case-sensitive: rename ${listNames(misspelt, 8)}` : "") +
+            (unexpected.length && misspelt.length ? ` (and check ${listNames(unexpected, 8)})` : "") +
+            ". Send named columns (dataframe_split with columns, dataframe_records, or inputs as records or a dict of columns), not lists of lists."
         );
     }
     const convert = /Failed to convert column (\S+) to type '([^']+)'/.exec(message);
@@ -160,7 +198,7 @@ export async function score(scoringUri: string, input: ScoringInput, options: Sc
         const code = isRecord(body) && typeof body.error_code === "string" ? body.error_code : undefined;
         // Only `message`: MLflow's `stack_trace` field (server file paths) is never shown.
         const rawMessage = isRecord(body) && typeof body.message === "string" ? body.message : undefined;
-        const message = rawMessage !== undefined ? foldMessage(rawMessage) : bodyExcerpt(body, 160);
+        const message = rawMessage !== undefined ? foldMessage(causeOf(rawMessage)) : bodyExcerpt(body, 160);
         if (status === 400) {
             throw fail("bad-request", `the model refused the input (HTTP 400 ${code ?? ""}: ${message})`.replace(" :", ":"), scoringHint(rawMessage ?? ""), status);
         }

@@ -1,15 +1,21 @@
-// An in-process registry that answers as ../shared/mlflow-registry-contract.md records a real
-// MLflow 2.11 server (tracking server, and the same store behind MLflow's basic-auth app)
-// answering, plus the Databricks Unity Catalog routes as Databricks documents them.
+// An in-process registry that answers as a real MLflow 3.17.2 server was observed to answer
+// (tracking server, and the same store behind MLflow's basic-auth app; tests/differential.test.ts
+// sends both the same requests and fails on any difference), plus the Databricks Unity Catalog
+// routes as Databricks documents them (those cannot run here).
 //
-// What it models, row by row of the contract: versions as strings, empty fields omitted, `{}`
-// (key absent) for an empty search or get-latest-versions, 400 (not 404) for an unknown alias,
-// 400s for invalid stages, order_by keys, max_results and non-integer versions, paging tokens
-// whenever more rows exist, reserved aliases (`latest`, `v1`, `V1`), Content-Type checks on POST,
-// a bare-sentence HTML 401 with WWW-Authenticate, `Permission denied` 403s per registered model
-// (search unchecked), HTML 404s for routes it does not have. A request it does not model gets the
-// real server's unknown-route answer (HTML 404), never an exception; such requests are listed in
-// `unmodeled` so a test can notice. Faults can be queued to test retries.
+// What it models: versions as strings, empty fields omitted, `{}` (key absent) for an empty search
+// or get-latest-versions, 400 (not 404) for an unknown alias on a known model but 404 for an
+// unknown model (MLflow 3; 2.11 answered 400 for both), 400s for invalid stages, filter and
+// order_by keys, max_results and non-integer versions, paging tokens whenever more rows exist,
+// reserved aliases (`latest`, `v1`, `V1`), Content-Type checks on POST, error bodies with MLflow 3's
+// `sqlstate` and `error_class` beside `error_code` and `message`, a bare-sentence HTML 401 with
+// WWW-Authenticate, `Permission denied` 403s per registered model (search leaves out the models a user may not
+// read; 2.11 did not check search), HTML 404s for routes it does not
+// have and HTML 405s for a known route asked with the wrong method. Still true from 2.11.3: the
+// alias, search and latest-versions shapes, the 401/403 bodies and the unknown-route page. A request
+// it does not model gets the real server's unknown-route answer (HTML 404), never an exception;
+// such requests are listed in `unmodeled` so a test can notice. Faults can be queued to test
+// retries (429, 5xx, timeouts, resets), which a real server cannot produce on demand.
 import * as http from "http";
 import type { AddressInfo } from "net";
 
@@ -72,12 +78,23 @@ export const HTML_404 =
     '<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.</p>\n';
 export const UNAUTHENTICATED_BODY =
     "You are not authenticated. Please see https://www.mlflow.org/docs/latest/auth/index.html#authenticating-to-mlflow on how to authenticate.";
-export const MLFLOW_VERSION = "2.11.3";
+export const HTML_405 =
+    '<!doctype html>\n<html lang=en>\n<title>405 Method Not Allowed</title>\n<h1>Method Not Allowed</h1>\n<p>The method is not allowed for the requested URL.</p>\n';
+export const HTML_500 =
+    '<!doctype html>\n<html lang=en>\n<title>500 Internal Server Error</title>\n<h1>Internal Server Error</h1>\n<p>The server encountered an internal error and was unable to complete your request. Either the server is overloaded or there is an error in the application.</p>\n';
+export const MLFLOW_VERSION = "3.17.2";
+/** MLflow 3 error bodies carry these beside error_code and message (observed on 3.17.2). */
+export const ERROR_CLASSES: Record<string, string> = { INVALID_PARAMETER_VALUE: "INVALID_PARAMETER_VALUE", RESOURCE_DOES_NOT_EXIST: "RESOURCE_NOT_FOUND" };
+export const SQLSTATE = "KAM00";
 
 const STAGES = ["None", "Staging", "Production", "Archived"] as const;
 const MAX_SEARCH_RESULTS = 200_000;
 const ORDER_BY_KEYS = ["name", "version_number", "creation_timestamp", "last_updated_timestamp"];
-const FILTER_KEYS = ["name", "run_id", "source_path"];
+const FILTER_KEYS = ["name", "run_id", "source_path", "version_number"];
+// Real MLflow prints these as Python sets, whose order changes with each server process's hash
+// seed; the fake prints one fixed order.
+const FILTER_KEYS_TEXT = "'{'name', 'run_id', 'source_path', 'version_number'}'";
+const ORDER_BY_KEYS_TEXT = "'{'name', 'version_number', 'creation_timestamp', 'last_updated_timestamp'}'";
 const PREFIX = "/api/2.0/mlflow/";
 const UC_PREFIX = "/api/2.1/unity-catalog/models/";
 
@@ -214,21 +231,34 @@ export class FakeMlflowServer {
 
     private route(method: string, url: URL, contentType: string | undefined, body: string, user: string | undefined, res: http.ServerResponse): void {
         const path = url.pathname;
-        if (method === "GET" && path === "/health") return this.text(res, 200, "OK");
+        // MLflow 3.17: /health is text/plain, /version text/html.
+        if (method === "GET" && path === "/health") return this.text(res, 200, "OK", "text/plain; charset=utf-8");
         if (method === "GET" && path === "/version") return this.text(res, 200, MLFLOW_VERSION);
         if (path.startsWith(UC_PREFIX) && this.serveUnityCatalog && method === "GET") return this.unityCatalog(url, res);
         if (!path.startsWith(PREFIX)) return this.notFound(res);
         const route = `${method} ${path.slice(PREFIX.length)}`;
         const handler = this.mlflowRoutes[route];
-        if (!handler) return this.notFound(res);
+        if (!handler) {
+            // A route the server has, asked with another method: 405 (HTML), as Flask answers.
+            const known = Object.keys(this.mlflowRoutes).some((r) => r.split(" ")[1] === path.slice(PREFIX.length)) || KNOWN_POST_ROUTES.includes(path.slice(PREFIX.length));
+            if (known) return void res.writeHead(405, { "Content-Type": HTML_TYPE }).end(HTML_405);
+            return this.notFound(res);
+        }
         let params: Params;
         if (method === "POST") {
             // MLflow checks the Content-Type of every POST body before reading it.
             if (contentType === undefined) return this.invalid(res, "Bad Request. Content-Type header is missing.");
             if (contentType.split(";")[0].trim() !== JSON_TYPE) return this.invalid(res, "Bad Request. Content-Type must be one of ['application/json'].");
-            const parsed = JSON.parse(body || "{}");
-            if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return this.notFound(res, `${route}: body is not a JSON object`);
-            params = parsed;
+            let parsed: unknown;
+            try {
+                parsed = JSON.parse(body || "{}");
+            } catch {
+                // Real MLflow 3.17 reads a body that is not JSON as no parameters at all.
+                parsed = {};
+            }
+            // ... and fails with a 500 page on a JSON value that is not an object.
+            if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return void res.writeHead(500, { "Content-Type": HTML_TYPE }).end(HTML_500);
+            params = parsed as Params;
         } else {
             params = Object.fromEntries(url.searchParams);
             const stages = url.searchParams.getAll("stages");
@@ -245,17 +275,18 @@ export class FakeMlflowServer {
             const alias = this.required(res, params, "alias");
             this.permitted(res, user, name);
             const model = this.models.get(name);
-            const version = model?.aliases.get(alias);
-            const found = version !== undefined ? model!.versions.get(version) : undefined;
-            // Real MLflow: 400, not 404, for an unknown alias and for an unknown model alike.
-            if (!model || !found) return this.invalid(res, `Registered model alias ${alias} not found.`);
+            // Real MLflow 3.17: 404 for an unknown model, but 400 (not 404) for an unknown alias.
+            if (!model) return this.missing(res, `Registered Model with name=${name} not found`);
+            const version = model.aliases.get(alias);
+            const found = version !== undefined ? model.versions.get(version) : undefined;
+            if (!found) return this.invalid(res, `Registered model alias ${alias} not found.`);
             this.json(res, 200, { model_version: this.versionJson(model, found, true) });
         },
         "GET model-versions/get"(params, user, res) {
             const name = this.required(res, params, "name");
             const version = this.required(res, params, "version");
             this.permitted(res, user, name);
-            if (!/^-?\d+$/.test(version)) return this.invalid(res, `Model version must be an integer, got '${version}'`);
+            if (!/^-?\d+$/.test(version)) return this.invalid(res, `Parameter 'version' must be an integer, got '${version}'.`);
             const model = this.models.get(name);
             const found = model?.versions.get(Number(version));
             if (!model || !found) return this.missing(res, `Model Version (name=${name}, version=${version}) not found`);
@@ -267,8 +298,8 @@ export class FakeMlflowServer {
         "POST registered-models/get-latest-versions"(params, user, res) {
             this.latestVersions(params, user, res);
         },
-        "GET model-versions/search"(params, _user, res) {
-            this.search(params, res);
+        "GET model-versions/search"(params, user, res) {
+            this.search(params, user, res);
         },
         "GET model-versions/get-download-uri"(params, user, res) {
             const name = this.required(res, params, "name");
@@ -290,7 +321,8 @@ export class FakeMlflowServer {
             const latest = this.latestPerStage(model, [...STAGES]);
             // Absent, not empty, for a model with no versions; never with aliases.
             if (latest.length) registered.latest_versions = latest.map((v) => this.versionJson(model, v, false));
-            if (model.aliases.size) registered.aliases = [...model.aliases].map(([alias, version]) => ({ alias, version: String(version) }));
+            // Sorted by alias name, as MLflow 3.17 answers (its primary-key order).
+            if (model.aliases.size) registered.aliases = [...model.aliases].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([alias, version]) => ({ alias, version: String(version) }));
             this.json(res, 200, { registered_model: registered });
         },
         "POST registered-models/alias"(params, user, res) {
@@ -300,15 +332,15 @@ export class FakeMlflowServer {
             if (typeof params.version !== "string") {
                 return this.invalid(
                     res,
-                    `Invalid value ${JSON.stringify(params.version)} for parameter 'version' supplied. Hint: Value was of type '${pythonType(params.version)}'. See the API docs for more information about request parameters.`,
+                    `Invalid value ${JSON.stringify(params.version)} for parameter 'version' supplied:  Hint: Value was of type '${pythonType(params.version)}'. See the API docs for more information about request parameters.`,
                 );
             }
             if (alias.toLowerCase() === "latest") return this.invalid(res, "'latest' alias name (case insensitive) is reserved.");
             if (/^[vV]\d+$/.test(alias)) return this.invalid(res, `Version alias name '${alias}' is reserved.`);
             this.permitted(res, user, name);
             const model = this.models.get(name);
-            if (!model) return this.missing(res, `Registered Model with name=${name} not found`);
-            if (!model.versions.has(Number(params.version))) return this.missing(res, `Model Version (name=${name}, version=${params.version}) not found`);
+            // MLflow 3.17 names the version, not the model, when the model is unknown.
+            if (!model || !model.versions.has(Number(params.version))) return this.missing(res, `Model Version (name=${name}, version=${params.version}) not found`);
             this.setAlias(name, alias, Number(params.version));
             this.json(res, 200, {});
         },
@@ -329,42 +361,53 @@ export class FakeMlflowServer {
         }
         const latest = this.latestPerStage(model, stages.length ? stages : [...STAGES]);
         if (latest.length === 0) return this.json(res, 200, {});
-        this.json(res, 200, { model_versions: latest.map((v) => this.versionJson(model, v, false)) });
+        // MLflow 3.17 fills in the aliases here (2.11 did not); registered_model.latest_versions has none.
+        this.json(res, 200, { model_versions: latest.map((v) => this.versionJson(model, v, true)) });
     }
 
-    /** The newest version in each stage, sorted by version number (one pass, as a database would). */
+    /**
+     * The newest version in each stage, in the order MLflow 3.17 builds them: one pass over the
+     * versions in version order, each stage placed where it is first seen (a Python dict), holding
+     * its newest version. So not sorted by version: [Archived v1, Production v5, Staging v3, None v6].
+     */
     private latestPerStage(model: ModelRecord, stages: string[]) {
         const newest = new Map<string, FakeVersion & { updatedAt: number }>();
-        for (const v of model.versions.values()) {
+        for (const v of [...model.versions.values()].sort((a, b) => a.version - b.version)) {
             const stage = v.stage ?? "None";
-            if (stages.includes(stage) && (!newest.has(stage) || newest.get(stage)!.version < v.version)) newest.set(stage, v);
+            if (stages.includes(stage)) newest.set(stage, v);
         }
-        return [...newest.values()].sort((a, b) => a.version - b.version);
+        return [...newest.values()];
     }
 
-    private search(params: Params, res: http.ServerResponse): void {
+    private search(params: Params, user: string | undefined, res: http.ServerResponse): void {
         const filter = String(params.filter ?? "").trim();
         let match: [string, string] | undefined;
         if (filter) {
             const parsed = /^([\w.]+)\s*=\s*(?:'([^']*)'|"([^"]*)")$/.exec(filter);
             const key = /^\s*([\w.]+)/.exec(filter)?.[1] ?? filter;
             if (!parsed || !FILTER_KEYS.includes(parsed[1])) {
-                return this.invalid(res, `Invalid attribute key '${key}' specified. Valid keys are '{'name', 'run_id', 'source_path'}'`);
+                return this.invalid(res, `Invalid attribute key '${key}' specified. Valid keys are ${FILTER_KEYS_TEXT}`);
             }
             match = [parsed[1], parsed[2] ?? parsed[3]];
         }
         const max = params.max_results === undefined ? MAX_SEARCH_RESULTS : Number(params.max_results);
         if (!Number.isInteger(max) || max < 1 || max > MAX_SEARCH_RESULTS) {
-            return this.invalid(res, `Invalid value ${params.max_results} for parameter 'max_results' supplied. It must be at most ${MAX_SEARCH_RESULTS}, but got value ${params.max_results}`);
+            // MLflow 3.17's wording for a GET query value (a string) out of range.
+            return this.invalid(
+                res,
+                `Invalid value ${JSON.stringify(String(params.max_results))} for parameter 'max_results' supplied:  Hint: Value was of type 'str'. See the API docs for more information about request parameters.`,
+            );
         }
         const orderBy = (Array.isArray(params.order_by) ? params.order_by : params.order_by ? [params.order_by] : []).map((o) => String(o).trim().split(/\s+/));
         for (const [key] of orderBy) {
             if (!ORDER_BY_KEYS.includes(key)) {
-                return this.invalid(res, `Invalid attribute key '${key}' specified. Valid keys are '{'name', 'version_number', 'creation_timestamp', 'last_updated_timestamp'}'`);
+                return this.invalid(res, `Invalid attribute key '${key}' specified. Valid keys are ${ORDER_BY_KEYS_TEXT}`);
             }
         }
         const offset = params.page_token ? Number(JSON.parse(Buffer.from(String(params.page_token), "base64").toString()).offset) : 0;
-        const candidates = [...this.models.values()].filter((m) => !match || match[0] !== "name" || m.name === match[1]);
+        // MLflow 3.17's basic-auth app leaves out the models the user may not read (2.11 did not check search).
+        const denied = this.auth.mode === "basic" && user !== undefined ? (this.auth.users[user]?.denied ?? []) : [];
+        const candidates = [...this.models.values()].filter((m) => (!match || match[0] !== "name" || m.name === match[1]) && !denied.includes(m.name));
         type Row = { m: ModelRecord; v: FakeVersion & { updatedAt: number } };
         const byVersionDesc = orderBy.length === 1 && orderBy[0][0] === "version_number" && orderBy[0][1]?.toUpperCase() === "DESC";
         let total: number;
@@ -379,6 +422,7 @@ export class FakeMlflowServer {
             let rows: Row[] = candidates.flatMap((m) => [...m.versions.values()].map((v) => ({ m, v })));
             if (match && match[0] === "run_id") rows = rows.filter(({ v }) => (v.runId ?? `run${v.version}`) === match![1]);
             if (match && match[0] === "source_path") rows = rows.filter(({ v }) => this.sourceOf(v) === match![1]);
+            if (match && match[0] === "version_number") rows = rows.filter(({ v }) => String(v.version) === match![1]);
             const keyOf = (row: Row, key: string): string | number =>
                 key === "name" ? row.m.name : key === "version_number" ? row.v.version : key === "creation_timestamp" ? row.v.createdAt! : row.v.updatedAt;
             // Without order_by: last updated first.
@@ -480,9 +524,13 @@ export class FakeMlflowServer {
             status: this.readStatus(model, v),
             run_link: "",
         };
-        if (v.modelId) json.model_id = v.modelId;
+        // Real MLflow 3.17.2 sends no model_id on a version, even one created with it: only the source names it.
         if (v.statusMessage) json.status_message = v.statusMessage;
-        const aliases = [...model.aliases].filter(([, version]) => version === v.version).map(([alias]) => alias);
+        // Sorted by alias name, as MLflow 3.17 reads them (its primary-key order).
+        const aliases = [...model.aliases]
+            .filter(([, version]) => version === v.version)
+            .map(([alias]) => alias)
+            .sort();
         // Omitted when empty, and never in search results or latest_versions.
         if (withAliases && aliases.length) json.aliases = aliases;
         if (v.tags && Object.keys(v.tags).length) json.tags = Object.entries(v.tags).map(([key, value]) => ({ key, value }));
@@ -516,11 +564,11 @@ export class FakeMlflowServer {
     }
 
     private invalid(res: http.ServerResponse, message: string): void {
-        this.json(res, 400, { error_code: "INVALID_PARAMETER_VALUE", message });
+        this.json(res, 400, mlflowError("INVALID_PARAMETER_VALUE", message));
     }
 
     private missing(res: http.ServerResponse, message: string): void {
-        this.json(res, 404, { error_code: "RESOURCE_DOES_NOT_EXIST", message });
+        this.json(res, 404, mlflowError("RESOURCE_DOES_NOT_EXIST", message));
     }
 
     /** The real server's answer for a route it does not have. */
@@ -529,14 +577,22 @@ export class FakeMlflowServer {
         if (!res.headersSent) res.writeHead(404, { "Content-Type": HTML_TYPE }).end(HTML_404);
     }
 
-    private text(res: http.ServerResponse, status: number, body: string): void {
-        res.writeHead(status, { "Content-Type": HTML_TYPE }).end(body);
+    private text(res: http.ServerResponse, status: number, body: string, type = HTML_TYPE): void {
+        res.writeHead(status, { "Content-Type": type }).end(body);
     }
 
     private json(res: http.ServerResponse, status: number, body: unknown): void {
         res.writeHead(status, { "Content-Type": JSON_TYPE }).end(JSON.stringify(body));
     }
 }
+
+/** An MLflow 3 error body: error_code and message, plus the sqlstate and error_class it adds. */
+export function mlflowError(code: string, message: string): Record<string, string> {
+    return { error_code: code, message, sqlstate: SQLSTATE, error_class: ERROR_CLASSES[code] ?? code };
+}
+
+/** POST-only routes of MLflow's registry API the fake does not serve (a GET of them is a 405). */
+const KNOWN_POST_ROUTES = ["registered-models/create", "model-versions/create", "model-versions/transition-stage", "registered-models/update", "registered-models/delete"];
 
 /** The Python type name MLflow's parameter validation reports. */
 function pythonType(value: unknown): string {

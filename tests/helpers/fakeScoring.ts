@@ -1,14 +1,19 @@
-// An in-process scoring server that answers as `mlflow models serve` (MLflow 2.11, a scikit-learn
-// model with a 14-column float64 signature) answers, per ../shared/mlflow-registry-contract.md:
+// An in-process scoring server that answers as `mlflow models serve` of a scikit-learn model with a
+// 14-column float64 signature was observed to answer on MLflow 3.17.2 (tests/differential.test.ts
+// sends both the same requests; ../shared/mlflow-registry-contract.md records 2.11.3):
 // - start-up: connections refused until it listens (`startLater`), then the first /ping is held
 //   until the model is loaded (`loadMs`), then 200. Never a 503 while loading;
-// - GET /ping, /health → 200; GET /version → the MLflow version (JSON content type); `//ping` → 200;
-//   GET /invocations → 405 HTML; a route it lacks → 404 HTML;
+// - GET /ping, /health → 200 (JSON type, body "\n"); GET /version → the MLflow version (JSON
+//   content type); a route it lacks, `//ping` included → 404 JSON {"detail": "Not Found"}; a known
+//   route with the wrong method (GET /invocations) → 405 JSON {"detail": "Method Not Allowed"}
+//   (MLflow 3's FastAPI server; 2.11's Flask server answered HTML, and `//ping` with 200);
 // - POST /invocations, JSON or CSV: exactly one of dataframe_split, dataframe_records, instances,
 //   inputs (records, or a dict of columns); `{"predictions": [...]}`; 400 BAD_REQUEST for invalid
 //   JSON, a list, no or several input keys, values of the wrong type, nulls (with a stack_trace);
-//   400 INVALID_PARAMETER_VALUE with MLflow's many-line "Model is missing inputs" message for
-//   missing columns or lists of lists; 415 plain text for other content types.
+//   400 INVALID_PARAMETER_VALUE with MLflow's many-line "Model is missing inputs [...]" message,
+//   then "Note that there were extra inputs: [...]" when there were, for missing columns or lists
+//   of lists; every 400 also carries MLflow 3's `sqlstate` and `error_class`; 415 plain text for
+//   other content types, 500 plain text with no Content-Type at all.
 // A request it does not model gets the unknown-route 404 and is listed in `unmodeled`.
 import * as http from "http";
 import * as net from "net";
@@ -42,11 +47,16 @@ export const FRAUD_COLUMNS = [
 ];
 
 export const INPUT_KEYS = ["dataframe_split", "dataframe_records", "instances", "inputs"];
+// Real MLflow prints a Python set here, in an order that changes with each server process.
 const INPUT_FIELDS = "{'dataframe_split', 'dataframe_records', 'instances', 'inputs'}";
-const HTML = "text/html; charset=utf-8";
-const HTML_404 =
-    '<!doctype html>\n<html lang=en>\n<title>404 Not Found</title>\n<h1>Not Found</h1>\n<p>The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again.</p>\n';
-const HTML_405 = "<!doctype html>\n<html lang=en>\n<title>405 Method Not Allowed</title>\n<h1>Method Not Allowed</h1>\n<p>The method is not allowed for the requested URL.</p>\n";
+export const SCORING_MLFLOW_VERSION = "3.17.2";
+const NOT_FOUND = JSON.stringify({ detail: "Not Found" });
+const METHOD_NOT_ALLOWED = JSON.stringify({ detail: "Method Not Allowed" });
+const PROTOCOL_NOTE =
+    " IMPORTANT: The MLflow Model scoring protocol has changed in MLflow version 2.0. If you are seeing this error, you are likely using an outdated scoring request format. To resolve the error, either update your request format or adjust your MLflow Model's requirements file to specify an older version of MLflow (for example, change the 'mlflow' requirement specifier to 'mlflow==1.30.0'). If you are making a request using the MLflow client (e.g. via `mlflow.pyfunc.spark_udf()`), upgrade your MLflow client to a version >= 2.0 in order to use the new request format. For more information about the updated MLflow Model scoring protocol in MLflow 2.0, see https://mlflow.org/docs/latest/models.html#deploy-mlflow-models.";
+/** MLflow 3.17's error_class for each scoring error_code. */
+const SCORING_ERROR_CLASSES: Record<string, string> = { BAD_REQUEST: "INVALID_PARAMETER_VALUE", INVALID_PARAMETER_VALUE: "SCHEMA_ENFORCEMENT_FAILED" };
+const SCORING_SQLSTATES: Record<string, string> = { BAD_REQUEST: "KAM00", INVALID_PARAMETER_VALUE: "KAM01" };
 const STACK_TRACE =
     'Traceback (most recent call last):\n  File "/opt/conda/lib/python3.10/site-packages/mlflow/pyfunc/scoring_server/__init__.py", line 339, in invocations\n    raw_predictions = model.predict(data, params=params)\nValueError: Input X contains NaN.\nLogisticRegression does not accept missing values encoded as NaN natively.';
 
@@ -115,8 +125,8 @@ export class FakeScoringServer {
             req.on("end", () => resolve(data));
         });
         const rawPath = (req.url ?? "/").split("?")[0];
-        // The server routes `//ping` as `/ping`.
-        const path = rawPath.replace(/^\/+/, "/");
+        // MLflow 3.17 routes `//ping` nowhere (404); 2.11 answered it as /ping.
+        const path = rawPath;
         const method = req.method ?? "GET";
         this.requests.push({ method, path, rawPath, contentType: req.headers["content-type"], authorization: req.headers.authorization, body });
 
@@ -140,7 +150,7 @@ export class FakeScoringServer {
         if (path === "/ping" || path === "/health" || path === "/version" || path === "/invocations") {
             const allowed = path === "/invocations" ? "POST" : "GET";
             if (method !== allowed) {
-                res.writeHead(405, { "Content-Type": HTML, Allow: `${allowed}, OPTIONS` }).end(HTML_405);
+                res.writeHead(405, { "Content-Type": "application/json", Allow: allowed }).end(METHOD_NOT_ALLOWED);
                 return;
             }
         }
@@ -151,11 +161,11 @@ export class FakeScoringServer {
             return;
         }
         if (path === "/version") {
-            res.writeHead(200, { "Content-Type": "application/json" }).end("2.11.3");
+            res.writeHead(200, { "Content-Type": "application/json" }).end(SCORING_MLFLOW_VERSION);
             return;
         }
         if (path !== "/invocations") {
-            res.writeHead(404, { "Content-Type": HTML }).end(HTML_404);
+            res.writeHead(404, { "Content-Type": "application/json" }).end(NOT_FOUND);
             return;
         }
         await this.loaded;
@@ -165,11 +175,13 @@ export class FakeScoringServer {
             if (predictions) res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify({ predictions }));
         } catch (err) {
             if (err instanceof Refusal) {
-                res.writeHead(400, { "Content-Type": "application/json" }).end(JSON.stringify({ error_code: err.code, message: err.message, ...err.extra }));
+                res.writeHead(400, { "Content-Type": "application/json" }).end(
+                    JSON.stringify({ error_code: err.code, message: err.message, sqlstate: SCORING_SQLSTATES[err.code] ?? "KAM00", error_class: SCORING_ERROR_CLASSES[err.code] ?? err.code, ...err.extra }),
+                );
                 return;
             }
             this.unmodeled.push(`POST /invocations: ${(err as Error).message}`);
-            res.writeHead(404, { "Content-Type": HTML }).end(HTML_404);
+            res.writeHead(404, { "Content-Type": "application/json" }).end(NOT_FOUND);
         }
     }
 
@@ -177,9 +189,14 @@ export class FakeScoringServer {
     private invocations(contentType: string | undefined, body: string, res: http.ServerResponse): number[] | undefined {
         const type = String(contentType ?? "").split(";")[0].trim().toLowerCase();
         if (type === "text/csv") return this.predict(parseCsv(body));
+        if (contentType === undefined) {
+            // MLflow 3.17 fails on a request without Content-Type.
+            res.writeHead(500, { "Content-Type": "text/plain; charset=utf-8" }).end("Internal Server Error");
+            return undefined;
+        }
         if (type !== "application/json") {
             res.writeHead(415, { "Content-Type": "text/plain; charset=utf-8" }).end(
-                `This predictor only supports the following content types: Types: ['text/csv', 'application/json']. Got '${contentType ?? ""}'.`,
+                `This predictor only supports the following content types: Types: ['text/csv', 'application/json', 'application/vnd.apache.parquet']. Got '${contentType}'.`,
             );
             return undefined;
         }
@@ -189,7 +206,7 @@ export class FakeScoringServer {
         } catch (err) {
             throw new Refusal(
                 "BAD_REQUEST",
-                `Invalid input. Ensure that input is a valid JSON formatted string. Error: 'JSONDecodeError("${body.trim() === "" ? "Expecting value: line 1 column 1 (char 0)" : (err as Error).message}")'\nInput: \n${body}\n`,
+                `Invalid input. Ensure that input is a valid JSON formatted string. Error: 'JSONDecodeError('${body.trim() === "" || !/^\s*[[{"]/.test(body) ? "Expecting value: line 1 column 1 (char 0)" : (err as Error).message}')'\nInput: \nb'${body}'\n`,
             );
         }
         if (Array.isArray(parsed)) {
@@ -200,7 +217,7 @@ export class FakeScoringServer {
         if (present.length !== 1) {
             throw new Refusal(
                 "BAD_REQUEST",
-                `Invalid input. The input must be a JSON dictionary with exactly one of the input fields ${INPUT_FIELDS}. Received dictionary with input fields: [${present.map((k) => `'${k}'`).join(", ")}].`,
+                `The input must be a JSON dictionary with exactly one of the input fields ${INPUT_FIELDS}. Received dictionary with input fields: [${present.map((k) => `'${k}'`).join(", ")}].${PROTOCOL_NOTE}`,
             );
         }
         const value = (parsed as Record<string, unknown>)[present[0]];
@@ -210,11 +227,13 @@ export class FakeScoringServer {
     private predict(frame: Frame): number[] {
         const table = renderTable(frame);
         const missing = this.columns.filter((c) => !frame.columns.includes(c));
+        const extra = frame.columns.filter((c) => !this.columns.includes(String(c)) || typeof c === "number");
         if (missing.length) {
             const schema = `[${this.columns.map((c) => `'${c}': double (required)`).join(", ")}]`;
             throw new Refusal(
                 "INVALID_PARAMETER_VALUE",
-                `Failed to predict data '${table}'. \nError: Failed to enforce schema of data '${table}' with schema '${schema}'. Error: Model is missing inputs [${missing.map((c) => `'${c}'`).join(", ")}].`,
+                `Failed to predict data '${table}'. \nError: Failed to enforce schema of data '${table}' with schema '${schema}'. Error: Model is missing inputs [${missing.map((c) => `'${c}'`).join(", ")}].` +
+                    (extra.length ? ` Note that there were extra inputs: [${extra.map((c) => (typeof c === "number" ? String(c) : `'${c}'`)).join(", ")}].` : ""),
             );
         }
         const index = this.columns.map((c) => frame.columns.indexOf(c));
@@ -224,7 +243,7 @@ export class FakeScoringServer {
                 if (v !== null && v !== undefined && typeof v !== "number") {
                     throw new Refusal(
                         "BAD_REQUEST",
-                        `Invalid input. Data is not compatible with model signature. Failed to convert column ${this.columns[n]} to type 'float64'. Error: 'could not convert string to float: ${JSON.stringify(String(v)).replace(/"/g, "'")}'`,
+                        `Invalid input. Data is not compatible with model signature. Failed to convert column ${this.columns[n]} to type 'float64'. Error: 'ValueError("could not convert string to float: '${String(v)}'")'`,
                     );
                 }
             });
