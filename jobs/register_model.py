@@ -802,6 +802,32 @@ def register(args, out=sys.stdout, spark_reader=None, sleep=time.sleep):
         raise registry_error(err, args.registry, mlflow) from None
 
 
+def _pin(distribution):
+    return f"{distribution}=={importlib.metadata.version(distribution)}"
+
+
+def _log_sklearn(mlflow_sklearn, model, common):
+    """Logs with skops where this MLflow offers it (loading a skops file runs no code; MLflow 3's
+    default outside Databricks) and else, or when skops does not trust one of the model's types,
+    with cloudpickle (MLflow's default on Databricks). The serving image installs only the
+    version's requirements, so the library that reads the file is pinned with it: MLflow adds it
+    to its own inferred requirements, but not to explicit pip_requirements."""
+    skops_format = getattr(mlflow_sklearn, "SERIALIZATION_FORMAT_SKOPS", None)
+    cloudpickle_format = getattr(mlflow_sklearn, "SERIALIZATION_FORMAT_CLOUDPICKLE", "cloudpickle")
+    if skops_format:
+        try:
+            importlib.import_module("skops.io")
+        except ImportError:
+            skops_format = None
+    if skops_format:
+        try:
+            return mlflow_sklearn.log_model(sk_model=model, serialization_format=skops_format, **{**common, "pip_requirements": sorted({*common["pip_requirements"], _pin("skops")}, key=str.lower)})
+        except Exception as err:  # MLflow raises MlflowException("... untrusted types ...") after its load check
+            if "untrusted" not in str(err).lower():
+                raise
+    return mlflow_sklearn.log_model(sk_model=model, serialization_format=cloudpickle_format, **{**common, "pip_requirements": sorted({*common["pip_requirements"], _pin("cloudpickle")}, key=str.lower)})
+
+
 def _log_and_register(mlflow, args, model, data, flavour, requirements, signature, example, out, sleep):
     if args.experiment:
         mlflow.set_experiment(args.experiment)
@@ -812,7 +838,7 @@ def _log_and_register(mlflow, args, model, data, flavour, requirements, signatur
         if flavour == "sklearn":
             import mlflow.sklearn
 
-            info = mlflow.sklearn.log_model(sk_model=model, **common)
+            info = _log_sklearn(mlflow.sklearn, model, common)
         else:
             import mlflow.pyfunc
 

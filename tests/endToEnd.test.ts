@@ -178,8 +178,12 @@ describe("end to end: pickle -> registered version -> image steps -> endpoint ->
         assert.deepStrictEqual(JSON.parse(stdout.trim()), { model: MODEL, version, python: "3.11", dest: fetched.model });
         assert.ok(!`${stdout}${stderr}`.includes(registry.password), "the password is never printed");
         assert.deepStrictEqual(fs.readdirSync(fetched.env).sort(), ["python-version", "requirements.txt"]);
-        for (const file of ["MLmodel", "requirements.txt", "python_env.yaml", "model.pkl"]) assert.ok(fs.existsSync(path.join(fetched.model, file)), file);
-        assert.match(fs.readFileSync(path.join(fetched.model, "MLmodel"), "utf8"), /signature:/);
+        for (const file of ["MLmodel", "requirements.txt", "python_env.yaml", "model.skops"]) assert.ok(fs.existsSync(path.join(fetched.model, file)), file);
+        const mlmodel = fs.readFileSync(path.join(fetched.model, "MLmodel"), "utf8");
+        assert.match(mlmodel, /signature:/);
+        assert.match(mlmodel, /serialization_format: skops/);
+        // What serving installs is exactly requirements.txt: the reader of the model file is in it.
+        assert.match(fs.readFileSync(path.join(fetched.env, "requirements.txt"), "utf8"), /^skops==/m);
     });
 
     it("5. builds its environment with serving/install_environment.sh from the fetched requirements.txt and python-version", async () => {
@@ -212,11 +216,11 @@ describe("end to end: pickle -> registered version -> image steps -> endpoint ->
     });
 
     it("7. `npm run smoke -- --url` scores serving/sample-input.json and a CSV with the model's own predictions", async () => {
-        const json = await runScript("scripts/smoke.ts", ["--url", `${scoringUrl}/invocations`, "--requests", "3"]);
+        const json = await runScript("scripts/smoke.ts", ["--url", `${scoringUrl}/invocations`, "--requests", "3", "--ready-timeout", "60"]);
         assert.strictEqual(json.code, 0, json.stderr + json.stdout);
         assert.match(json.stdout, new RegExp(`predictions ${JSON.stringify(expected.sample_input_predictions).replace(/[[\]]/g, "\\$&")}`));
         assert.match(json.stdout, /smoke: passed/);
-        const csv = await runScript("scripts/smoke.ts", ["--url", `${scoringUrl}/invocations`, "--input", path.join(upload, "sample.csv"), "--requests", "3"]);
+        const csv = await runScript("scripts/smoke.ts", ["--url", `${scoringUrl}/invocations`, "--input", path.join(upload, "sample.csv"), "--requests", "3", "--ready-timeout", "60"]);
         assert.strictEqual(csv.code, 0, csv.stderr + csv.stdout);
         const line = csv.stdout.split("\n").find((l) => l.includes(": predictions "))!;
         assert.deepStrictEqual(JSON.parse(line.slice(line.indexOf("predictions ") + "predictions ".length)), expected.sample_csv_predictions);

@@ -518,6 +518,11 @@ class JobInvocation(unittest.TestCase):
                 pins = handle.read().split()
             self.assertIn(f"scikit-learn=={version_of('scikit-learn')}", pins)
             self.assertIn(f"mlflow=={mlflow.__version__}", pins)
+            # The file is skops (loading it runs no code), and the library that reads it is pinned:
+            # the serving image installs only these requirements.
+            self.assertIn(f"skops=={version_of('skops')}", pins)
+            flavour = info.flavors["sklearn"]
+            self.assertEqual((flavour["serialization_format"], flavour["pickled_model"]), ("skops", "model.skops"))
             loaded = mlflow.sklearn.load_model(f"models:/{name}@challenger")
         import pandas
 
