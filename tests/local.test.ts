@@ -6,11 +6,13 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { createInterface } from "readline";
-import { environmentKey, modelCacheDir, requestExample } from "../lib/local/model";
+import { buildEnvironment, environmentKey, LocalError, modelCacheDir, requestExample } from "../lib/local/model";
 import { LocalUsageError, parseLocalOptions } from "../lib/local/options";
 import { checkPythonVersion, environmentStamp, PythonEnvironmentError, uvPin } from "../lib/python/environment";
 import { runScript } from "./helpers/cli";
 import { PROJECT_DIR } from "./helpers/fixtures";
+import { PYTHON, UV } from "./helpers/python";
+import { realMlflow, uniqueModelName } from "./helpers/realMlflow";
 
 describe("npm run local", () => {
     describe("flags", () => {
@@ -86,6 +88,38 @@ describe("npm run local", () => {
             assert.match(result.stderr, /local: .*127\.0\.0\.1:9/);
             assert.doesNotMatch(result.stderr, /\n\s+at /);
             assert.ok(Date.now() - started < 90_000);
+        });
+    });
+
+    describe("failures against the real thing", function () {
+        this.timeout(300_000);
+
+        it("a version the registry does not have: exit 1, the registry's answer, no stack trace", async () => {
+            const server = await realMlflow("plain");
+            const name = uniqueModelName("local-missing");
+            await fetch(`${server.url}/api/2.0/mlflow/registered-models/create`, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ name }) });
+            const result = await runScript("scripts/local.ts", ["--model", name, "--version", "99", "--registry", server.url, "--port", "5097"]);
+            assert.strictEqual(result.code, 1, result.stderr);
+            assert.match(result.stderr, new RegExp(`local: .*${name}.*version 99`));
+            assert.doesNotMatch(result.stderr, /\n\s+at /);
+        });
+
+        it("requirements that cannot be installed: the installer's reason, and nothing half-built left in the cache", async () => {
+            const root = fs.mkdtempSync(path.join(os.tmpdir(), "local-bad-env-"));
+            const envDir = path.join(root, "env");
+            fs.mkdirSync(envDir);
+            fs.writeFileSync(path.join(envDir, "requirements.txt"), "mlflow==3.17.2\nthis-package-does-not-exist-mlflow-platform==0.0.1\n");
+            fs.writeFileSync(path.join(envDir, "python-version"), "3.11\n");
+            const paths = { projectDir: PROJECT_DIR, python: PYTHON, uv: UV, cacheDir: path.join(root, "cache") };
+            await assert.rejects(buildEnvironment(paths, envDir, "fraud", "4", () => undefined), (err: Error) => {
+                assert.ok(err instanceof LocalError);
+                assert.match(err.message, /^the environment of model fraud version 4 could not be built:\n/);
+                assert.match(err.message, /this-package-does-not-exist-mlflow-platform/);
+                assert.match(err.message, /its requirements\.txt cannot be installed/);
+                return true;
+            });
+            assert.deepStrictEqual(fs.existsSync(path.join(root, "cache", "envs")) ? fs.readdirSync(path.join(root, "cache", "envs")) : [], []);
+            fs.rmSync(root, { recursive: true, force: true });
         });
     });
 
