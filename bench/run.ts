@@ -36,19 +36,25 @@ const mb = (kb: number) => `${Math.round(kb / 1024)} MB`;
 
 /** Runs a Node.js process `times` times; wall time from spawn to exit, and its peak RSS. */
 async function measureNode(args: string[], times: number, cwd = PROJECT_DIR): Promise<{ wallMs: number[]; rssKb: number[] }> {
-    const rssFile = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "bench-rss-")), "rss");
+    const rssDir = fs.mkdtempSync(path.join(os.tmpdir(), "bench-rss-"));
+    const rssFile = path.join(rssDir, "rss");
     const wallMs: number[] = [];
-    for (let i = 0; i < times; i++) {
-        const started = performance.now();
-        await run(process.execPath, ["-r", path.join(PROJECT_DIR, "bench/peakRss.js"), ...args], {
-            cwd,
-            env: { ...process.env, BENCH_RSS_FILE: rssFile },
-            maxBuffer: 64 * 1024 * 1024,
-        });
-        wallMs.push(performance.now() - started);
+    try {
+        for (let i = 0; i < times; i++) {
+            const started = performance.now();
+            await run(process.execPath, ["-r", path.join(PROJECT_DIR, "bench/peakRss.js"), ...args], {
+                cwd,
+                env: { ...process.env, BENCH_RSS_FILE: rssFile },
+                maxBuffer: 64 * 1024 * 1024,
+            });
+            wallMs.push(performance.now() - started);
+        }
+        const rssKb = fs.readFileSync(rssFile, "utf8").trim().split("\n").map(Number);
+        return { wallMs, rssKb };
+    } finally {
+        // The benchmark leaves no temporary folder behind.
+        fs.rmSync(rssDir, { recursive: true, force: true });
     }
-    const rssKb = fs.readFileSync(rssFile, "utf8").trim().split("\n").map(Number);
-    return { wallMs, rssKb };
 }
 
 async function programStart(stacks: string[], times: number, typecheckTimes: number): Promise<Row[]> {
@@ -267,14 +273,17 @@ export function renderTable(rows: readonly Row[]): string {
     ].join("\n");
 }
 
-const BENCH_USAGE = `usage: npm run bench [-- --quick] [-- --json]
+const SECTIONS = ["program start", "plan", "plan growth", "registry", "serving", "test suite"] as const;
+
+const BENCH_USAGE = `usage: npm run bench [-- --quick] [-- --json] [-- --only <section>]
   --quick  tiny counts, no serving section and no test suite run (the test suite uses it)
-  --json   print JSON instead of the table`;
+  --json   print JSON instead of the table
+  --only   one section: ${SECTIONS.join(", ")}`;
 
 async function main(argv: string[]): Promise<number> {
-    let values: { quick?: boolean; json?: boolean };
+    let values: { quick?: boolean; json?: boolean; only?: string };
     try {
-        ({ values } = parseArgs({ args: argv, strict: true, options: { quick: { type: "boolean" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } } }));
+        ({ values } = parseArgs({ args: argv, strict: true, options: { quick: { type: "boolean" }, json: { type: "boolean" }, only: { type: "string" }, help: { type: "boolean", short: "h" } } }));
     } catch (err) {
         console.error(`bench: ${(err as Error).message}\n${BENCH_USAGE}`);
         return 2;
@@ -284,19 +293,24 @@ async function main(argv: string[]): Promise<number> {
         return 0;
     }
     const quick = values.quick === true;
+    if (values.only !== undefined && !(SECTIONS as readonly string[]).includes(values.only)) {
+        console.error(`bench: --only ${JSON.stringify(values.only)} is not a section: use one of ${SECTIONS.map((s) => JSON.stringify(s)).join(", ")}\n${BENCH_USAGE}`);
+        return 2;
+    }
+    const wanted = (name: (typeof SECTIONS)[number]) => values.only === undefined || values.only === name;
     const rows: Row[] = [];
     const section = async (name: string, work: () => Promise<Row | Row[]>) => {
         if (!values.json) process.stderr.write(`bench: ${name}…\n`);
         const result = await work();
         rows.push(...(Array.isArray(result) ? result : [result]));
     };
-    await section("program start", () => programStart(quick ? ["dev"] : ["dev", "prd"], quick ? 1 : 5, quick ? 0 : 3));
-    await section("plan", () => planTimes(quick ? ["dev"] : ["dev", "prd"], quick ? 1 : 7));
-    await section("plan growth", () => planGrowth(quick ? [1, 10] : [1, 10, 50], quick ? 1 : 3));
-    await section("registry", () => registry(quick ? 20 : 1000));
+    if (wanted("program start")) await section("program start", () => programStart(quick ? ["dev"] : ["dev", "prd"], quick ? 1 : 5, quick ? 0 : 3));
+    if (wanted("plan")) await section("plan", () => planTimes(quick ? ["dev"] : ["dev", "prd"], quick ? 1 : 7));
+    if (wanted("plan growth")) await section("plan growth", () => planGrowth(quick ? [1, 10] : [1, 10, 50], quick ? 1 : 3));
+    if (wanted("registry")) await section("registry", () => registry(quick ? 20 : 1000));
     // The serving section builds a real environment and starts real servers: not in --quick.
-    if (!quick) await section("serving (real MLflow, scikit-learn, uv)", () => servingBench(PROJECT_DIR, { starts: 5, requests: 1000, port: 5099 }));
-    if (!quick) await section("test suite", () => testSuite());
+    if (!quick && wanted("serving")) await section("serving (real MLflow, scikit-learn, uv)", () => servingBench(PROJECT_DIR, { starts: 5, requests: 1000, port: 5099 }));
+    if (!quick && wanted("test suite")) await section("test suite", () => testSuite());
     console.log(values.json ? JSON.stringify({ machine: machine(), rows }, null, 2) : renderTable(rows));
     return 0;
 }

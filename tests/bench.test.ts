@@ -23,6 +23,13 @@ describe("npm run bench (tiny counts)", () => {
         assert.match(report.rows.find((r) => r.measure.startsWith("latest on"))!.result, /^version 10000, 1 request;/);
     });
 
+    it("refuses a section it does not have, naming the ones it has", async () => {
+        await assert.rejects(
+            promisify(execFile)(process.execPath, ["-r", "./scripts/register-ts.js", path.join("bench", "run.ts"), "--only", "servng"], { cwd: PROJECT_DIR }),
+            (err: { code: number; stderr: string }) => err.code === 2 && /--only "servng" is not a section: use one of "program start", "plan", "plan growth", "registry", "serving", "test suite"/.test(err.stderr),
+        );
+    });
+
     it("refuses unknown flags", async () => {
         await assert.rejects(
             promisify(execFile)(process.execPath, ["-r", "./scripts/register-ts.js", path.join("bench", "run.ts"), "--fast"], { cwd: PROJECT_DIR }),

@@ -156,7 +156,7 @@ export async function serveModel(
     paths: LocalPaths,
     venv: string,
     modelDir: string,
-    options: { port: number; workers?: number; readyTimeoutMs?: number; stdio?: "inherit" | "pipe" },
+    options: { port: number; workers?: number; readyTimeoutMs?: number; stdio?: "inherit" | "ignore" },
 ): Promise<RunningServer> {
     const started = Date.now();
     const args = [path.join(paths.projectDir, "serving", "serve_model.py"), "--model-dir", modelDir, "--host", "127.0.0.1", "--port", String(options.port)];
