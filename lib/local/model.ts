@@ -128,6 +128,8 @@ export async function buildEnvironment(paths: LocalPaths, envDir: string, name: 
                 MODEL_NAME: name,
                 MODEL_VERSION: version,
                 UV_PYTHON_PREFERENCE: process.env.UV_PYTHON_PREFERENCE ?? "system",
+                // As the image builds it (its Dockerfile sets the same): compiled once, started faster.
+                UV_COMPILE_BYTECODE: "1",
                 PATH: `${path.dirname(paths.uv)}${path.delimiter}${process.env.PATH ?? ""}`,
             }),
             maxBuffer: 64 * 1024 * 1024,
