@@ -85,6 +85,20 @@ describe("registry client", () => {
             await failure(client().modelExists("fraud"), "unauthenticated");
         });
 
+        it("Unity Catalog: a model whose catalog, schema or metastore does not exist yet is not registered yet (a first run)", async () => {
+            for (const code of ["CATALOG_DOES_NOT_EXIST", "SCHEMA_DOES_NOT_EXIST", "METASTORE_DOES_NOT_EXIST"] as const) {
+                server.ucMissingParent = code;
+                assert.strictEqual(await client("unity-catalog").modelExists("mlplatform.dev.fraud"), false, code);
+                for (const selector of [{ alias: "champion" }, { version: "1" }, { latest: true as const }]) {
+                    const err = await failure(client("unity-catalog").resolve("mlplatform.dev.fraud", selector), "unknown-model");
+                    assert.match(err.message, /the model is not registered/);
+                }
+            }
+            // A model that exists is found as before.
+            assert.strictEqual((await client("unity-catalog").resolve("main.risk.fraud", { alias: "champion" })).version, "3");
+            server.ucMissingParent = undefined;
+        });
+
         it("refuses a download URI for Unity Catalog without a request", async () => {
             await failure(client("unity-catalog").getDownloadUri("main.risk.fraud", "1"), "invalid-reference");
             assert.strictEqual(server.requests.length, 0);

@@ -63,8 +63,16 @@ type Subject = Selector | { version: string } | undefined;
 // server's or another route's answer, and ENDPOINT_NOT_FOUND is a route Databricks does not have.
 const MISSING_CODES = new Set(["RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"]);
 
-function definitelyMissing(answer: Answer): boolean {
-    return answer.status === 404 && MISSING_CODES.has(errorCodeOf(answer.body) ?? "");
+/**
+ * In Unity Catalog a model whose catalog, schema or metastore does not exist yet is not registered
+ * yet, as on a stack's first run, before it creates them (Unity Catalog's error codes for a missing
+ * parent; Databricks answers NOT_FOUND errors with 404).
+ */
+const UC_MISSING_PARENT_CODES = new Set(["CATALOG_DOES_NOT_EXIST", "SCHEMA_DOES_NOT_EXIST", "METASTORE_DOES_NOT_EXIST"]);
+
+function definitelyMissing(answer: Answer, kind?: RegistryKind): boolean {
+    const code = errorCodeOf(answer.body) ?? "";
+    return answer.status === 404 && (MISSING_CODES.has(code) || (kind === "unity-catalog" && UC_MISSING_PARENT_CODES.has(code)));
 }
 
 const URL_EXAMPLES = "for example https://adb-1234567890123456.7.azuredatabricks.net or http://mlflow.internal:5000";
@@ -218,7 +226,7 @@ export class RegistryClient {
     async getVersion(model: string, version: string): Promise<ModelVersionInfo | undefined> {
         const subject = { version };
         const answer = await this.request(this.versionPath(model, version), model, subject);
-        if (definitelyMissing(answer)) return undefined;
+        if (definitelyMissing(answer, this.kind)) return undefined;
         this.expectOk(answer, model, subject);
         return this.kind === "unity-catalog"
             ? this.fromUnityCatalog(answer.body, model, subject)
@@ -231,7 +239,7 @@ export class RegistryClient {
      */
     async modelExists(model: string): Promise<boolean> {
         const answer = await this.request(this.modelPath(model), model, undefined);
-        if (definitelyMissing(answer)) return false;
+        if (definitelyMissing(answer, this.kind)) return false;
         this.expectOk(answer, model, undefined);
         return true;
     }
@@ -253,7 +261,7 @@ export class RegistryClient {
             );
         }
         const answer = await this.request(`${MLFLOW}/model-versions/get-download-uri?${query({ name: model, version })}`, model, subject);
-        if (definitelyMissing(answer)) {
+        if (definitelyMissing(answer, this.kind)) {
             throw this.error("unknown-version", `version ${version} does not exist`, model, subject, "Pick a registered version.", 404);
         }
         this.expectOk(answer, model, subject);
@@ -283,7 +291,7 @@ export class RegistryClient {
             // Real MLflow 3.17 answers an unknown model with 404 RESOURCE_DOES_NOT_EXIST and an unknown
             // alias on a known model with 400 INVALID_PARAMETER_VALUE "Registered model alias A not
             // found."; 2.11 answered that 400 for both. Either way, ask the model to tell them apart.
-            if (definitelyMissing(answer)) return this.explainMissing(model, selector);
+            if (definitelyMissing(answer, this.kind)) return this.explainMissing(model, selector);
             if (answer.status === 400 && errorCodeOf(answer.body) === "INVALID_PARAMETER_VALUE" && /alias .* not found/i.test(messageOf(answer.body))) {
                 return this.explainMissing(model, selector);
             }
@@ -298,7 +306,7 @@ export class RegistryClient {
         // model's aliases, so one request gives the version with its aliases. (get-latest-versions
         // and search carry no aliases at all.)
         const answer = await this.request(this.modelPath(model), model, selector);
-        if (definitelyMissing(answer)) throw this.unknownModel(model, selector);
+        if (definitelyMissing(answer, this.kind)) throw this.unknownModel(model, selector);
         this.expectOk(answer, model, selector);
         const registered = this.field(answer.body, "registered_model", model, selector) as Record<string, unknown>;
         const latest = registered.latest_versions;
@@ -331,7 +339,7 @@ export class RegistryClient {
         }
         if ("alias" in selector) {
             const answer = await this.request(`${base}/aliases/${encodeURIComponent(selector.alias)}?include_aliases=true`, model, selector);
-            if (definitelyMissing(answer)) return this.explainMissing(model, selector);
+            if (definitelyMissing(answer, this.kind)) return this.explainMissing(model, selector);
             this.expectOk(answer, model, selector);
             return this.fromUnityCatalog(answer.body, model, selector);
         }
@@ -344,7 +352,7 @@ export class RegistryClient {
         let pageToken: string | undefined;
         do {
             const answer = await this.request(`${base}/versions?${query({ max_results: String(UC_PAGE_SIZE), page_token: pageToken })}`, model, selector);
-            if (definitelyMissing(answer)) return this.explainMissing(model, selector);
+            if (definitelyMissing(answer, this.kind)) return this.explainMissing(model, selector);
             this.expectOk(answer, model, selector);
             const body = answer.body as Record<string, unknown>;
             if (body.model_versions !== undefined && !Array.isArray(body.model_versions)) {
@@ -383,7 +391,7 @@ export class RegistryClient {
      */
     private async explainMissing(model: string, selector: Selector): Promise<never> {
         const registered = await this.request(this.modelPath(model), model, selector);
-        if (definitelyMissing(registered)) throw this.unknownModel(model, selector);
+        if (definitelyMissing(registered, this.kind)) throw this.unknownModel(model, selector);
         this.expectOk(registered, model, selector);
         const aliases = this.aliasesOfModel(registered.body).map((a) => `${a.alias} -> ${a.version}`);
         if ("alias" in selector) {

@@ -112,6 +112,11 @@ export class FakeMlflowServer {
     serveUnityCatalog = true;
     /** Largest page the Unity Catalog versions route returns. */
     ucPageSize = 100;
+    /**
+     * A Unity Catalog parent that does not exist yet (a stack's first run): an unknown model's
+     * routes answer 404 with this code instead of RESOURCE_DOES_NOT_EXIST.
+     */
+    ucMissingParent?: "CATALOG_DOES_NOT_EXIST" | "SCHEMA_DOES_NOT_EXIST" | "METASTORE_DOES_NOT_EXIST";
     /** Insert an empty page (with a token) before the first Unity Catalog page, as the API may. */
     ucEmptyFirstPage = false;
     /** Server time added to every answer (a real MLflow server on SQLite takes a few ms). */
@@ -451,6 +456,11 @@ export class FakeMlflowServer {
         if (rest.length || (kind !== undefined && kind !== "aliases" && kind !== "versions") || (kind === "aliases" && !arg)) return this.notFound(res);
         if (kind === "versions" && arg !== undefined && !/^\d+$/.test(arg)) return this.notFound(res);
         const model = this.models.get(fullName);
+        if (!model && this.ucMissingParent) {
+            const [catalog, schema] = fullName.split(".");
+            const what = this.ucMissingParent === "CATALOG_DOES_NOT_EXIST" ? `Catalog '${catalog}'` : this.ucMissingParent === "SCHEMA_DOES_NOT_EXIST" ? `Schema '${catalog}.${schema}'` : "Metastore";
+            return this.json(res, 404, { error_code: this.ucMissingParent, message: `${what} does not exist.` });
+        }
         if (!model) return this.missing(res, `Routine or Model '${fullName}' does not exist.`);
         if (kind === undefined) {
             const [catalog, schema, name] = fullName.split(".");
