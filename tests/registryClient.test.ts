@@ -99,6 +99,30 @@ describe("registry client", () => {
             server.ucMissingParent = undefined;
         });
 
+        it("latest is the newest READY version (numeric order), passing over newer ones that failed or are stuck, and saying so", async () => {
+            const versions = Array.from({ length: 10 }, (_, i) => ({ version: i + 1 }));
+            server.addModel("stuck-newest", [...versions, { version: 11, status: "FAILED_REGISTRATION" as const, statusMessage: "artifact upload failed" }, { version: 12, status: "PENDING_REGISTRATION" as const }]);
+            server.addModel("main.risk.stuck", [...versions, { version: 11, status: "FAILED_REGISTRATION" as const }, { version: 12, status: "PENDING_REGISTRATION" as const }]);
+            for (const [kind, name] of [["mlflow", "stuck-newest"], ["unity-catalog", "main.risk.stuck"]] as const) {
+                progress.length = 0;
+                const found = await client(kind).resolve(name, { latest: true });
+                assert.strictEqual(found.version, "10", `${kind}: 10 beats 9, and 11 and 12 are not READY`);
+                assert.strictEqual(found.status, "READY");
+                assert.ok(
+                    progress.some((m) => m.includes(`latest of ${name} is version 10, the newest READY one; passed over version 12 (PENDING_REGISTRATION), version 11 (FAILED_REGISTRATION`)),
+                    `${kind}: ${progress.join("\n")}`,
+                );
+            }
+            // The newest READY is found with one request when the newest version is READY.
+            server.requests.length = 0;
+            assert.strictEqual((await client().resolve("fraud", { latest: true })).status, "READY");
+            assert.strictEqual(server.requests.length, 1);
+            // No READY version at all: a clear failure, not an old guess.
+            server.addModel("broken", [{ version: 1, status: "FAILED_REGISTRATION" }, { version: 2, status: "FAILED_REGISTRATION" }]);
+            const err = await failure(client().resolve("broken", { latest: true }), "registration-failed");
+            assert.match(err.message, /no version of the model is READY \(2 FAILED_REGISTRATION, 1 FAILED_REGISTRATION\)/);
+        });
+
         it("refuses a download URI for Unity Catalog without a request", async () => {
             await failure(client("unity-catalog").getDownloadUri("main.risk.fraud", "1"), "invalid-reference");
             assert.strictEqual(server.requests.length, 0);

@@ -325,11 +325,47 @@ export class RegistryClient {
                 `Transition a version to ${stage} in the registry, or pin one with version: <n>.`,
             );
         }
-        const newest = this.newest(candidates);
+        let newest = this.newest(candidates);
+        // `latest` serves the newest READY version: one stuck or failed registration must not block
+        // every deploy. The common case (the newest is READY) stays one request.
+        if ("latest" in selector && newest.status !== "READY") newest = await this.newestReadyMlflow(model, selector);
         const aliases = this.aliasesOfModel(registered)
             .filter((a) => a.version === newest.version)
             .map((a) => a.alias);
         return { ...newest, aliases };
+    }
+
+    /** The newest READY version from search (version number order), saying which newer ones were passed over. */
+    private async newestReadyMlflow(model: string, selector: Selector): Promise<ModelVersionInfo> {
+        const passedOver: ModelVersionInfo[] = [];
+        let pageToken: string | undefined;
+        do {
+            // MLflow's filter grammar quotes names with single quotes; one in a name is doubled.
+            const filter = `name='${model.replace(/'/g, "''")}'`;
+            const answer = await this.request(`${MLFLOW}/model-versions/search?${query({ filter, order_by: "version_number DESC", max_results: "100", page_token: pageToken })}`, model, selector);
+            this.expectOk(answer, model, selector);
+            const body = answer.body as Record<string, unknown>;
+            // Absent (not an empty list) when nothing matches.
+            if (body.model_versions !== undefined && !Array.isArray(body.model_versions)) throw this.badResponse('"model_versions" as a list', body, model, selector);
+            for (const raw of (body.model_versions as unknown[] | undefined) ?? []) {
+                const info = this.fromMlflow(raw, model, selector);
+                if (info.status === "READY") {
+                    if (passedOver.length) this.progress(passedOverMessage(this.url, model, passedOver, info.version));
+                    return info;
+                }
+                passedOver.push(info);
+            }
+            pageToken = typeof body.next_page_token === "string" && body.next_page_token !== "" ? body.next_page_token : undefined;
+        } while (pageToken);
+        // None READY yet, the newest still registering (a model's first version): wait for it.
+        if (passedOver[0]?.status === "PENDING_REGISTRATION") return passedOver[0];
+        throw this.error(
+            "registration-failed",
+            `no version of the model is READY (${passedOver.map((v) => `${v.version} ${v.status}`).join(", ") || "none found"})`,
+            model,
+            selector,
+            "Fix the registration (its status message says why), register a new version, or pin one with version: <n>.",
+        );
     }
 
     private async lookupUnityCatalog(model: string, selector: Selector): Promise<ModelVersionInfo> {
@@ -348,7 +384,9 @@ export class RegistryClient {
             return version ?? this.explainMissing(model, selector);
         }
         // No ordering is guaranteed and a page may be empty yet carry a token: read every page.
+        // `latest` is the newest READY version; newer ones that are not READY are passed over.
         let newest: string | undefined;
+        const notReady: ModelVersionInfo[] = [];
         let pageToken: string | undefined;
         do {
             const answer = await this.request(`${base}/versions?${query({ max_results: String(UC_PAGE_SIZE), page_token: pageToken })}`, model, selector);
@@ -360,11 +398,23 @@ export class RegistryClient {
             }
             for (const item of (body.model_versions as unknown[] | undefined) ?? []) {
                 const info = this.fromUnityCatalog(item, model, selector);
+                if (info.status !== "READY") {
+                    notReady.push(info);
+                    continue;
+                }
                 if (newest === undefined || Number(info.version) > Number(newest)) newest = info.version;
             }
             pageToken = typeof body.next_page_token === "string" && body.next_page_token !== "" ? body.next_page_token : undefined;
         } while (pageToken);
+        const newestPending = notReady.filter((v) => v.status === "PENDING_REGISTRATION").sort((a, b) => Number(b.version) - Number(a.version))[0];
+        // None READY yet, the newest still registering (a model's first version): wait for it.
+        if (newest === undefined && newestPending && !notReady.some((v) => Number(v.version) > Number(newestPending.version))) newest = newestPending.version;
+        if (newest === undefined && notReady.length > 0) {
+            throw this.error("registration-failed", `no version of the model is READY (${notReady.map((v) => `${v.version} ${v.status}`).join(", ")})`, model, selector, "Fix the registration (its status message says why), register a new version, or pin one with version: <n>.");
+        }
         if (newest === undefined) return this.explainMissing(model, selector);
+        const skipped = notReady.filter((v) => Number(v.version) > Number(newest)).sort((a, b) => Number(b.version) - Number(a.version));
+        if (skipped.length) this.progress(passedOverMessage(this.url, model, skipped, newest));
         // Listed versions carry no aliases: read the newest one with them.
         const info = await this.getVersion(model, newest);
         if (!info) throw this.error("unknown-version", `version ${newest} disappeared while it was being read`, model, selector, "Run `pulumi up` again.");
@@ -698,6 +748,10 @@ export class RegistryClient {
 function modelIdOf(field: unknown, source: string): string | undefined {
     if (typeof field === "string" && field !== "") return field;
     return /^models:\/(m-[^/]+)\/?$/.exec(source)?.[1];
+}
+
+function passedOverMessage(url: string, model: string, passedOver: readonly ModelVersionInfo[], chosen: string): string {
+    return `registry ${url}: latest of ${model} is version ${chosen}, the newest READY one; passed over ${passedOver.map((v) => `version ${v.version} (${v.status}${v.statusMessage ? `: ${v.statusMessage}` : ""})`).join(", ")}`;
 }
 
 function query(params: Record<string, string | undefined>): string {
