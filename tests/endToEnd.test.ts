@@ -10,11 +10,11 @@ import * as fs from "fs";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
-import { createInterface } from "readline";
 import { promisify } from "util";
 import { ModelVersionProvider, type ModelVersionState } from "../components/modelVersion";
 import { RegistryClient } from "../lib/registry/client";
 import { basicAuth } from "../lib/registry/credentials";
+import { startDemoRegistry, type DemoRegistry } from "../lib/local/demo";
 import { JOB_PARAMETERS, type JobParameters } from "../lib/registration/jobs";
 import { buildCredential } from "../lib/serving/image";
 import { runScript } from "./helpers/cli";
@@ -48,23 +48,6 @@ function jobInvocation(values: JobParameters, experiment: string): string[] {
     return [...JOB_PARAMETERS.map((p) => `--${p}=${values[p]}`), "--registry", "mlflow", "--experiment", experiment];
 }
 
-/** A real basic-auth tracking server of this test's own, so the test can stop it. */
-async function startRegistry(folder: string): Promise<{ url: string; username: string; password: string; launcher: ChildProcess }> {
-    const launcher = spawn(PYTHON, [path.join(PROJECT_DIR, "serving", "demo", "mlflow_server.py"), "--dir", folder, "--auth"], { stdio: ["pipe", "pipe", "inherit"] });
-    const line = await new Promise<string>((resolve, reject) => {
-        createInterface({ input: launcher.stdout! }).once("line", resolve);
-        launcher.once("exit", (code) => reject(new Error(`mlflow_server.py exited with ${code}`)));
-    });
-    return { ...JSON.parse(line), launcher };
-}
-
-async function stopLauncher(launcher: ChildProcess): Promise<void> {
-    if (launcher.exitCode !== null) return;
-    const exited = new Promise((resolve) => launcher.once("exit", resolve));
-    launcher.stdin?.end();
-    await exited;
-}
-
 async function waitForPing(url: string, timeoutMs: number): Promise<number> {
     const started = Date.now();
     for (;;) {
@@ -93,7 +76,7 @@ describe("end to end: pickle -> registered version -> image steps -> endpoint ->
     this.timeout(600_000);
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-"));
     const upload = path.join(root, "upload");
-    let registry: Awaited<ReturnType<typeof startRegistry>>;
+    let registry: DemoRegistry & { username: string; password: string };
     let expected: Expected;
     let version: string;
     const fetched = { model: path.join(root, "model"), env: path.join(root, "model-env") };
@@ -103,12 +86,13 @@ describe("end to end: pickle -> registered version -> image steps -> endpoint ->
     let scoringUrl: string;
 
     before(async () => {
-        registry = await startRegistry(path.join(root, "registry"));
+        // A basic-auth server of this test's own, so the test can stop it.
+        registry = (await startDemoRegistry(PROJECT_DIR, PYTHON, path.join(root, "registry"), { auth: true })) as typeof registry;
     });
 
     after(async () => {
         if (server && server.exitCode === null) server.kill("SIGKILL");
-        if (registry) await stopLauncher(registry.launcher);
+        if (registry) await registry.stop();
         fs.rmSync(root, { recursive: true, force: true });
     });
 
@@ -197,7 +181,7 @@ describe("end to end: pickle -> registered version -> image steps -> endpoint ->
     });
 
     it("6. serves it with serving/serve_model.py as PID 1 of its own PID namespace, with the registry stopped", async () => {
-        await stopLauncher(registry.launcher);
+        await registry.stop();
         await assert.rejects(fetch(`${registry.url}/health`), "the registry is down");
         const port = await freePort();
         scoringUrl = `http://127.0.0.1:${port}`;

@@ -12,6 +12,18 @@ import { RealRegistry, RecordingProxy } from "./helpers/realRegistry";
 
 const TOKEN = "fake-registry-token-for-tests";
 
+/** Resolves a promise that must fail with a RegistryError of `kind`, and returns that error. */
+async function failure(promise: Promise<unknown>, kind: RegistryErrorKind): Promise<RegistryError> {
+    try {
+        await promise;
+    } catch (err) {
+        assert.ok(err instanceof RegistryError, `expected a RegistryError, got ${err}`);
+        assert.strictEqual(err.kind, kind, err.message);
+        return err;
+    }
+    assert.fail(`expected a ${kind} failure`);
+}
+
 describe("registry client", () => {
     let server: FakeMlflowServer;
     let sleeps: number[];
@@ -53,17 +65,6 @@ describe("registry client", () => {
             timeoutMs: 2000,
             ...options,
         });
-    }
-
-    async function failure(promise: Promise<unknown>, kind: RegistryErrorKind): Promise<RegistryError> {
-        try {
-            await promise;
-        } catch (err) {
-            assert.ok(err instanceof RegistryError, `expected a RegistryError, got ${err}`);
-            assert.strictEqual(err.kind, kind, err.message);
-            return err;
-        }
-        assert.fail(`expected a ${kind} failure`);
     }
 
     function assertNamesContext(err: Error, model: string, selector: string) {
@@ -547,17 +548,6 @@ describe("registry client on a real MLflow server", function () {
 
     function client(kind: RegistryKind = "mlflow", options: Partial<RegistryClientOptions> = {}): RegistryClient {
         return new RegistryClient({ kind, url: proxy.url, sleep: async () => undefined, timeoutMs: 10_000, ...options });
-    }
-
-    async function failure(promise: Promise<unknown>, kind: RegistryErrorKind): Promise<RegistryError> {
-        try {
-            await promise;
-        } catch (err) {
-            assert.ok(err instanceof RegistryError, `expected a RegistryError, got ${err}`);
-            assert.strictEqual(err.kind, kind, err.message);
-            return err;
-        }
-        assert.fail(`expected a ${kind} failure`);
     }
 
     function assertNamesContext(err: Error, url: string, model: string, selector: string) {

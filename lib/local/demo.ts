@@ -11,19 +11,26 @@ export const DEMO_ALIAS = "champion";
 
 export interface DemoRegistry {
     url: string;
+    /** Behind MLflow's basic-auth app: its admin user. */
+    username?: string;
+    password?: string;
     launcher: ChildProcess;
     /** Stops the server (closing its launcher's stdin) and waits for it. */
     stop(): Promise<void>;
 }
 
-/** The embedded MLflow server of --demo (serving/demo/mlflow_server.py), stopped with this command. */
-export async function startDemoRegistry(projectDir: string, python: string, folder: string): Promise<DemoRegistry> {
-    const launcher = spawn(python, [path.join(projectDir, "serving", "demo", "mlflow_server.py"), "--dir", folder], { stdio: ["pipe", "pipe", "inherit"] });
+/**
+ * The embedded MLflow server of --demo (serving/demo/mlflow_server.py), stopped with this command;
+ * with `auth`, behind MLflow's basic-auth app (the end-to-end test's registry).
+ */
+export async function startDemoRegistry(projectDir: string, python: string, folder: string, options: { auth?: boolean } = {}): Promise<DemoRegistry> {
+    const args = [path.join(projectDir, "serving", "demo", "mlflow_server.py"), "--dir", folder, ...(options.auth ? ["--auth"] : [])];
+    const launcher = spawn(python, args, { stdio: ["pipe", "pipe", "inherit"] });
     const line = await new Promise<string>((resolve, reject) => {
         createInterface({ input: launcher.stdout! }).once("line", resolve);
         launcher.once("exit", (code) => reject(new LocalError(`the demo's MLflow server did not start (exit ${code})`)));
     });
-    const info = JSON.parse(line) as { url?: string; error?: string };
+    const info = JSON.parse(line) as { url?: string; username?: string; password?: string; error?: string };
     if (!info.url) throw new LocalError(`the demo's MLflow server did not start: ${info.error ?? line}`);
     const stop = async () => {
         if (launcher.exitCode !== null) return;
@@ -31,7 +38,7 @@ export async function startDemoRegistry(projectDir: string, python: string, fold
         launcher.stdin?.end();
         await exited;
     };
-    return { url: info.url, launcher, stop };
+    return { url: info.url, username: info.username, password: info.password, launcher, stop };
 }
 
 /** Trains the sample model, pickles it, and registers the pickle through jobs/register_model.py. */
