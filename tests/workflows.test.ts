@@ -3,6 +3,7 @@ import { execFile } from "child_process";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
+import * as semver from "semver";
 import { promisify } from "util";
 import { parse } from "yaml";
 import { PROJECT_DIR } from "./helpers/fixtures";
@@ -116,7 +117,7 @@ describe("GitHub workflows", () => {
         }
     });
 
-    it("use supported versions: Node.js 24 in workflows and actions on their Node 24 majors; the program still runs on Node 20.19", () => {
+    it("use supported versions: Node.js 24 in workflows and actions on their Node 24 majors", () => {
         const supported: Record<string, string> = { "actions/checkout": "v6", "actions/setup-node": "v6", "actions/setup-python": "v6", "pulumi/actions": "v7", "docker/setup-buildx-action": "v4" };
         for (const file of ["pull-request.yml", "deploy.yml", "promote.yml"]) {
             for (const job of Object.values<any>(workflow(file).jobs)) {
@@ -129,7 +130,20 @@ describe("GitHub workflows", () => {
                 }
             }
         }
-        assert.strictEqual(JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "package.json"), "utf8")).engines.node, ">=20.19");
+    });
+
+    it("declare one Node.js version that every locked package accepts, the workflows use, and CI tests with", () => {
+        const declared = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "package.json"), "utf8")).engines.node as string;
+        const lowest = semver.minVersion(declared)!;
+        const lock = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "package-lock.json"), "utf8"));
+        const refused = Object.entries<any>(lock.packages)
+            .filter(([, p]) => typeof p.engines?.node === "string" && !semver.satisfies(lowest, p.engines.node))
+            .map(([name, p]) => `${name} (${p.engines.node})`);
+        assert.deepStrictEqual(refused, [], `packages that refuse Node.js ${lowest}`);
+        const ciNode = /^NODE_VERSION=(\S+)$/m.exec(fs.readFileSync(path.join(PROJECT_DIR, ".ci/run"), "utf8"))?.[1];
+        assert.ok(ciNode && semver.satisfies(ciNode, declared), `.ci/run's Node.js ${ciNode} satisfies ${declared}`);
+        assert.strictEqual(semver.major(ciNode), 24, "CI tests the major the workflows use");
+        assert.match(fs.readFileSync(path.join(PROJECT_DIR, ".npmrc"), "utf8"), /^engine-strict=true$/m, "npm refuses an older Node.js");
     });
 
     it("store no cloud password: Azure by OpenID Connect, everything else from secrets and variables", () => {
