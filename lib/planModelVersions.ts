@@ -1,6 +1,7 @@
 // Resolves the plan's ModelVersion resources against the real registry when the environment has
 // a registry host and credentials, as a preview would; otherwise notes that deploy resolves them.
 import { UNKNOWN_DISPLAY, type Plan } from "./plan";
+import { skipWarning } from "./serving/bootstrap";
 import { RegistryClient, type RegistryClientOptions } from "./registry/client";
 import { selectCredential } from "./registry/credentials";
 import { modelUri, type RegistryKind } from "./registry/types";
@@ -10,7 +11,8 @@ export const MODEL_VERSION_TYPE = "pulumi-nodejs:dynamic/registry:ModelVersion";
 
 export interface ModelVersionNote {
     resource: string;
-    outcome: "resolved" | "deferred" | "failed";
+    /** skipped: the registered model does not exist yet, so the deployment skips it (as `pulumi up` does, with the same warning). */
+    outcome: "resolved" | "deferred" | "skipped" | "failed";
     text: string;
     /** The resolved version, when outcome is "resolved". */
     version?: string;
@@ -62,6 +64,13 @@ export async function resolvePlannedModelVersions(
         try {
             // A host without http:// or https:// is refused here, naming the variable it came from.
             const client = new RegistryClient({ kind, url: host.url, urlSource: host.source, credential: selectCredential(kind, {}, env), ...clientOptions });
+            // The program asks the same question before it declares serving (lib/serving/bootstrap.ts):
+            // a model that is not registered yet is skipped there, so it is skipped here too.
+            if (!(await client.modelExists(model))) {
+                const service = String(resource.name).replace(/^.*-serving-(.*)-version$/, "$1");
+                notes.push({ resource: resource.name, outcome: "skipped", text: `skipped: ${skipWarning({ name: service, model, reason: "not registered" })}` });
+                continue;
+            }
             const info = await client.resolve(model, selector);
             notes.push({
                 resource: resource.name,

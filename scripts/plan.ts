@@ -95,6 +95,8 @@ async function main(argv: string[]): Promise<number> {
                 : [renderPlanText(plan, notes), renderAccessText(plan.stack, accessTable(plan.resources)), grants, renderViolationsText(violations), renderWarningsText(warnings)].filter(Boolean).join("\n\n"),
         );
         let code = 0;
+        // As in `pulumi up`: a model not registered yet is one warning, not a failure.
+        for (const note of notes.filter((n) => n.outcome === "skipped")) console.error(`plan: warning: ${note.text.replace(/^skipped: /, "")}`);
         const failed = notes.filter((n) => n.outcome === "failed");
         if (failed.length > 0) {
             console.error(`plan: ${failed.length} model version(s) cannot be resolved; \`pulumi preview\` would fail the same way.`);

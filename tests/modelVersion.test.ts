@@ -2,6 +2,7 @@ import * as assert from "assert";
 import { ModelVersion, ModelVersionProvider, type ModelVersionState } from "../components/modelVersion";
 import { planStack, recordProgram, renderPlanText, UNKNOWN_DISPLAY } from "../lib/plan";
 import { MODEL_VERSION_TYPE, resolvePlannedModelVersions } from "../lib/planModelVersions";
+import { skipWarning } from "../lib/serving/bootstrap";
 import { deployedAzureMocks } from "./helpers/azureMocks";
 import { FakeMlflowServer } from "./helpers/fakeMlflow";
 import { MLFLOW3_MODEL_ID, onlyOfType, planEditedStack, PROJECT_DIR } from "./helpers/fixtures";
@@ -425,6 +426,23 @@ describe("ModelVersion in the program", () => {
             const [ucNote] = await resolvePlannedModelVersions(await planStack(PROJECT_DIR, "prd"), { DATABRICKS_HOST: `127.0.0.1:${port}`, DATABRICKS_TOKEN: TOKEN });
             assert.match(ucNote.text, /^cannot resolve: DATABRICKS_HOST "127\.0\.0\.1:\d+" has no http:\/\/ or https:\/\//);
             assert.strictEqual(server.requests.length, 0, "no https:// was assumed and tried");
+        });
+
+        it("skips a model that is not registered yet with the deployment's own warning, and fails nothing", async () => {
+            const fresh = new FakeMlflowServer();
+            await fresh.start();
+            try {
+                fresh.auth = { mode: "bearer", tokens: [TOKEN] };
+                const notes = await resolvePlannedModelVersions(await planStack(PROJECT_DIR, "prd"), { DATABRICKS_HOST: fresh.url, DATABRICKS_TOKEN: TOKEN });
+                assert.deepStrictEqual(notes.map((n) => n.outcome), ["skipped"]);
+                assert.strictEqual(
+                    notes[0].text,
+                    `skipped: ${skipWarning({ name: "fraud", model: "mlplatform.prd.fraud", reason: "not registered" })}`,
+                );
+                assert.match(notes[0].text, /models\[fraud\]: the registered model mlplatform\.prd\.fraud does not exist yet/);
+            } finally {
+                await fresh.stop();
+            }
         });
 
         it("reports a version that cannot be resolved, as preview would", async () => {
