@@ -1,16 +1,27 @@
 import * as assert from "assert";
 import { execFile } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import { promisify } from "util";
 import { PROJECT_DIR } from "./helpers/fixtures";
 
 describe("npm run bench (tiny counts)", () => {
-    it("measures every section and reports one request per registry resolution", async function () {
+    it("measures every section, reports one request per registry resolution, and leaves no temporary folder behind", async function () {
         this.timeout(60_000);
-        const { stdout } = await promisify(execFile)(process.execPath, ["-r", "./scripts/register-ts.js", "bench/run.ts", "--quick", "--json"], {
-            cwd: PROJECT_DIR,
-            maxBuffer: 16 * 1024 * 1024,
-        });
+        // Its own TMPDIR (os.tmpdir() and Python's tempfile both honour it), empty again afterwards.
+        const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "bench-test-"));
+        let stdout: string;
+        try {
+            ({ stdout } = await promisify(execFile)(process.execPath, ["-r", "./scripts/register-ts.js", "bench/run.ts", "--quick", "--json"], {
+                cwd: PROJECT_DIR,
+                env: { ...process.env, TMPDIR: tmp },
+                maxBuffer: 16 * 1024 * 1024,
+            }));
+            assert.deepStrictEqual(fs.readdirSync(tmp), [], "bench removed what it made");
+        } finally {
+            fs.rmSync(tmp, { recursive: true, force: true });
+        }
         const report = JSON.parse(stdout) as { machine: string; rows: { measure: string; result: string; target: string; met: boolean }[] };
         assert.match(report.machine, /^\d+ CPU .*Node\.js v\d+/);
         const measures = report.rows.map((r) => r.measure);
