@@ -38,7 +38,7 @@ const privilegesOf = (sets: GrantSet<string>[], securable: string, principal: st
 describe("Unity Catalog grant sets (lib/access/unityCatalogGrants)", () => {
     it("never a grant set without a grant, nor a grant without a privilege, for any combination of empty and non-empty role lists", () => {
         for (const c of combinations()) {
-            const sets = catalogGrantSets({ dataScientists: c.scientists, deployers: c.deployers, readers: c.readers, registrar: c.registrar });
+            const sets = catalogGrantSets<string>({ dataScientists: c.scientists, deployers: c.deployers, readers: c.readers, registrar: c.registrar });
             const label = JSON.stringify(c);
             for (const set of sets) {
                 assert.ok(set.grants.length > 0, `${label}: ${set.securable} has an empty grant set`);
@@ -54,13 +54,13 @@ describe("Unity Catalog grant sets (lib/access/unityCatalogGrants)", () => {
     });
 
     it("the shipped role lists (all empty, the stack's own registration principal): no set for the credential or the prd schema", () => {
-        assert.deepStrictEqual(catalogGrantSets({ dataScientists: [], deployers: [], readers: [] }), []);
-        const sets = catalogGrantSets({ dataScientists: [], deployers: [], readers: [], registrar: REGISTRATION_APP_ID });
+        assert.deepStrictEqual(catalogGrantSets<string>({ dataScientists: [], deployers: [], readers: [] }), []);
+        const sets = catalogGrantSets<string>({ dataScientists: [], deployers: [], readers: [], registrar: REGISTRATION_APP_ID });
         assert.deepStrictEqual(sets.map((s) => s.securable), ["dataLocation", "modelsLocation", "catalog", "devSchema"]);
     });
 
     it("deployers hold MANAGE on every securable instead of owning it; data scientists never MANAGE, CREATE_MODEL or ALL_PRIVILEGES on prd or the catalog", () => {
-        const sets = catalogGrantSets({ dataScientists: ["ml-data-scientists"], deployers: ["ml-deployers"], readers: [] });
+        const sets = catalogGrantSets<string>({ dataScientists: ["ml-data-scientists"], deployers: ["ml-deployers"], readers: [] });
         for (const securable of SECURABLES) assert.ok(privilegesOf(sets, securable, "ml-deployers").includes("MANAGE"), securable);
         assert.deepStrictEqual(privilegesOf(sets, "prdSchema", "ml-deployers"), ["USE_SCHEMA", "CREATE_MODEL", "EXECUTE", "MANAGE"]);
         assert.deepStrictEqual(privilegesOf(sets, "prdSchema", "ml-data-scientists"), ["USE_SCHEMA", "EXECUTE"]);
@@ -69,13 +69,13 @@ describe("Unity Catalog grant sets (lib/access/unityCatalogGrants)", () => {
     });
 
     it("the preview identity reads model versions and aliases in both schemas (USE_CATALOG, USE_SCHEMA, EXECUTE) and nothing else", () => {
-        const sets = catalogGrantSets({ dataScientists: [], deployers: [], readers: [PREVIEW_APP_ID] });
+        const sets = catalogGrantSets<string>({ dataScientists: [], deployers: [], readers: [PREVIEW_APP_ID] });
         const held = sets.flatMap((s) => s.grants.filter((g) => g.principal === PREVIEW_APP_ID).map((g) => `${s.securable}: ${g.privileges.join(",")}`));
         assert.deepStrictEqual(held, ["catalog: USE_CATALOG", "devSchema: USE_SCHEMA,EXECUTE", "prdSchema: USE_SCHEMA,EXECUTE"]);
     });
 
     it("one entry per principal: a principal in two roles gets both sets of privileges once", () => {
-        const sets = catalogGrantSets({ dataScientists: ["both"], deployers: ["both"], readers: ["both"] });
+        const sets = catalogGrantSets<string>({ dataScientists: ["both"], deployers: ["both"], readers: ["both"] });
         assert.deepStrictEqual(sets.find((s) => s.securable === "devSchema")!.grants, [{ principal: "both", privileges: ["USE_SCHEMA", "CREATE_MODEL", "EXECUTE", "MANAGE"] }]);
     });
 });
