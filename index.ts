@@ -95,6 +95,8 @@ export = async () => {
               workspaceUrl: mlflow.workspaceUrl,
               workspaceResourceId: mlflow.workspaceResourceId,
               accessConnectorId: mlflow.accessConnectorId,
+              // Unity Catalog validates a location's access on creation: after the connector's role.
+              storageAccess: mlflow.storageAccess,
               storageAccountName: store.accountName,
               containerNames: store.containerNames,
               ...schemas,

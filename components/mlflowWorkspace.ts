@@ -27,6 +27,8 @@ export class MlflowWorkspace extends pulumi.ComponentResource {
     readonly workspaceUrl: pulumi.Output<string>;
     readonly accessConnectorId: pulumi.Output<string>;
     readonly accessConnectorPrincipalId: pulumi.Output<string>;
+    /** The connector's Storage Blob Data Contributor assignment: Unity Catalog's locations need it first. */
+    readonly storageAccess: authorization.RoleAssignment;
 
     constructor(name: string, args: MlflowWorkspaceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlflow-platform:mlflow:MlflowWorkspace", name, {}, opts);
@@ -47,7 +49,7 @@ export class MlflowWorkspace extends pulumi.ComponentResource {
         });
 
         const storageRole = roleDefinitionId(args.storageAccountId, BUILT_IN_ROLES.storageBlobDataContributor);
-        new authorization.RoleAssignment(
+        this.storageAccess = new authorization.RoleAssignment(
             `${name}-storage-access`,
             {
                 roleAssignmentName: roleAssignmentNameOf(principalId, storageRole, args.storageAccountId),

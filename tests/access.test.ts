@@ -109,7 +109,8 @@ describe("access as code", () => {
         assert.ok(!("token" in provider.inputs), "no stored token: Entra sign-in");
         const credential = onlyOfType(plans.dev, "databricks:index/storageCredential:StorageCredential");
         assert.match(String((credential.inputs.azureManagedIdentity as any).accessConnectorId), /AccessConnector\/dev-mlflow-access-connector$/);
-        assert.strictEqual(credential.inputs.owner, "ml-deployers");
+        // No owner handed over: the deploying identity (creator) keeps it; the deployers get MANAGE.
+        assert.strictEqual(credential.inputs.owner, undefined);
         const locations = byType(plans.dev, "databricks:index/externalLocation:ExternalLocation").map((l) => [l.inputs.name, l.inputs.url, l.inputs.credentialName]);
         assert.deepStrictEqual(locations, [
             ["mlplatdevmodels-data", "abfss://data@mlplatdevmodels.dfs.core.windows.net/", "mlplatdevmodels-access-connector"],
@@ -117,27 +118,28 @@ describe("access as code", () => {
         ]);
     });
 
-    it("dev: the catalog, a dev schema and a prd schema owned by the deployers, with grants", () => {
+    it("dev: the catalog, a dev schema and a prd schema the deployers manage (MANAGE; the creator owns them), with grants", () => {
         const catalog = onlyOfType(plans.dev, "databricks:index/catalog:Catalog");
         assert.strictEqual(catalog.inputs.name, "mlplatform");
-        assert.strictEqual(catalog.inputs.owner, "ml-deployers");
+        assert.strictEqual(catalog.inputs.owner, undefined);
         const schemas = byType(plans.dev, "databricks:index/schema:Schema").map((s) => [s.inputs.catalogName, s.inputs.name, s.inputs.owner, s.inputs.storageRoot]);
         assert.deepStrictEqual(schemas, [
-            ["mlplatform", "dev", "ml-deployers", undefined],
-            ["mlplatform", "prd", "ml-deployers", "abfss://models@mlplatdevmodels.dfs.core.windows.net/unity-catalog-prd"],
+            ["mlplatform", "dev", undefined, undefined],
+            ["mlplatform", "prd", undefined, "abfss://models@mlplatdevmodels.dfs.core.windows.net/unity-catalog-prd"],
         ]);
         const grants = Object.fromEntries(
             byType(plans.dev, "databricks:index/grants:Grants").map((g) => [
-                String(g.inputs.schema ?? g.inputs.catalog ?? g.inputs.externalLocation),
+                String(g.inputs.schema ?? g.inputs.catalog ?? g.inputs.externalLocation ?? g.inputs.storageCredential),
                 Object.fromEntries((g.inputs.grants as any[]).map((x) => [x.principal, x.privileges.join(",")])),
             ]),
         );
         // The registration job's principal (by its application id) reads the staged files and creates models in dev.
         assert.deepStrictEqual(grants, {
-            "mlplatdevmodels-data": { "ml-data-scientists": "READ_FILES,WRITE_FILES", "ml-deployers": "READ_FILES", [REGISTRATION_APP_ID]: "READ_FILES" },
-            "mlplatdevmodels-models": { "ml-data-scientists": "READ_FILES", "ml-deployers": "READ_FILES,WRITE_FILES", [REGISTRATION_APP_ID]: "READ_FILES" },
-            mlplatform: { "ml-data-scientists": "USE_CATALOG,BROWSE", "ml-deployers": "USE_CATALOG,BROWSE", [REGISTRATION_APP_ID]: "USE_CATALOG" },
-            "mlplatform.dev": { "ml-data-scientists": "USE_SCHEMA,CREATE_MODEL,EXECUTE,MANAGE", "ml-deployers": "USE_SCHEMA,EXECUTE", [REGISTRATION_APP_ID]: "USE_SCHEMA,CREATE_MODEL" },
+            "mlplatdevmodels-access-connector": { "ml-deployers": "MANAGE" },
+            "mlplatdevmodels-data": { "ml-data-scientists": "READ_FILES,WRITE_FILES", "ml-deployers": "READ_FILES,MANAGE", [REGISTRATION_APP_ID]: "READ_FILES" },
+            "mlplatdevmodels-models": { "ml-data-scientists": "READ_FILES", "ml-deployers": "READ_FILES,WRITE_FILES,MANAGE", [REGISTRATION_APP_ID]: "READ_FILES" },
+            mlplatform: { "ml-data-scientists": "USE_CATALOG,BROWSE", "ml-deployers": "USE_CATALOG,BROWSE,MANAGE", [REGISTRATION_APP_ID]: "USE_CATALOG" },
+            "mlplatform.dev": { "ml-data-scientists": "USE_SCHEMA,CREATE_MODEL,EXECUTE,MANAGE", "ml-deployers": "USE_SCHEMA,EXECUTE,MANAGE", [REGISTRATION_APP_ID]: "USE_SCHEMA,CREATE_MODEL" },
             "mlplatform.prd": { "ml-data-scientists": "USE_SCHEMA,EXECUTE", "ml-deployers": "USE_SCHEMA,CREATE_MODEL,EXECUTE,MANAGE" },
         });
     });
@@ -158,7 +160,7 @@ describe("access as code", () => {
             assert.strictEqual(scientists.can.deploy, "- (Reader)");
             assert.strictEqual(scientists.can["call scoring API"], "-");
             const deployers = row(plans.dev, "ml-deployers");
-            assert.strictEqual(deployers.can.promote, "yes: owner of mlplatform.prd");
+            assert.strictEqual(deployers.can.promote, "yes, mlplatform.prd (CREATE_MODEL, EXECUTE, MANAGE)", "MANAGE sets the aliases prd serves");
             assert.strictEqual(deployers.can.deploy, "yes: acrPush on container registry, contributor on resource group");
             assert.strictEqual(deployers.can["register models"], "-");
             const caller = row(plans.dev, CALLER.objectId);
@@ -334,19 +336,20 @@ describe("access as code", () => {
 });
 
 describe("Unity Catalog grants in the plan", () => {
-    it("lists each securable's owner and grants: deployers own the prd schema, data scientists may only read it", async () => {
+    it("lists each securable's owner and grants: the creator owns the prd schema, deployers manage it, data scientists may only read it", async () => {
         const { catalogGrants, renderCatalogGrantsText } = await import("../lib/access/table");
         const plan = await deployed("dev");
         const rows = catalogGrants(plan.resources);
         const prd = rows.find((r) => r.securable === "schema mlplatform.prd")!;
-        assert.strictEqual(prd.owner, "ml-deployers");
+        assert.strictEqual(prd.owner, "the deploying identity (creator)");
+        assert.ok(prd.grants.some((g) => g.principal === "ml-deployers" && g.privileges.includes("MANAGE")), JSON.stringify(prd));
         const scientistsOnPrd = prd.grants.filter((g) => g.principal === "ml-data-scientists").flatMap((g) => g.privileges);
         assert.deepStrictEqual(scientistsOnPrd.filter((p) => ["CREATE_MODEL", "MANAGE", "MODIFY", "ALL_PRIVILEGES", "APPLY_TAG"].includes(p)), [], JSON.stringify(prd));
         const devSchema = rows.find((r) => r.securable === "schema mlplatform.dev")!;
         assert.ok(devSchema.grants.some((g) => g.principal === "ml-data-scientists" && g.privileges.includes("CREATE_MODEL")), JSON.stringify(devSchema));
         const text = renderCatalogGrantsText("dev", false, rows);
         assert.match(text, /^Unity Catalog grants that decide what this stack serves, declared by "dev" \(its workspace holds the registry\):/);
-        assert.match(text, /\n {2}schema mlplatform\.prd \(owner: ml-deployers\): /);
+        assert.match(text, /\n {2}schema mlplatform\.prd \(owner: the deploying identity \(creator\)\): /);
     });
 
     it("npm run plan -- prd shows the grants the registry's stack declares", async function () {

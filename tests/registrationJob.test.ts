@@ -223,7 +223,7 @@ describe("the registration principal (issue 18, point 6)", function () {
     it("joins each securable's one Grants resource: no securable has two", () => {
         const securables = grantsOf(dev).map((g) => g.securable);
         assert.deepStrictEqual(securables, [...new Set(securables)]);
-        assert.strictEqual(securables.length, 5);
+        assert.strictEqual(securables.length, 6, "the credential, both locations, the catalog and both schemas");
         for (const g of grantsOf(dev)) assert.ok(g.grants.length > 0, `${g.securable}: a Grants needs at least one grant`);
     });
 
@@ -366,7 +366,7 @@ describe("the registration principal (issue 18, point 6)", function () {
             { project: "mlflow-platform", stack: "dev", mocks: deployedAzureMocks, preview: false },
         );
         const dev = grantsOf(plan).find((g) => g.securable === "mlplatform.dev")!;
-        assert.deepStrictEqual(dev.grants, [{ principal: "00000000-0000-0000-0000-0000000000bb", privileges: ["USE_SCHEMA", "EXECUTE", "CREATE_MODEL"] }]);
+        assert.deepStrictEqual(dev.grants, [{ principal: "00000000-0000-0000-0000-0000000000bb", privileges: ["USE_SCHEMA", "EXECUTE", "MANAGE", "CREATE_MODEL"] }]);
         for (const g of grantsOf(plan)) assert.strictEqual(g.grants.length, 1, g.securable);
     });
 });

@@ -1,14 +1,24 @@
 // Unity Catalog objects of the registry: the storage credential from the workspace's access
 // connector, external locations for the `data` and `models` containers, the catalog, a dev
-// schema where data scientists register models and set candidate aliases, and a prd schema owned
-// by the deployers, into which only a promotion copies versions. Declared only by the stack whose
+// schema where data scientists register models and set candidate aliases, and a prd schema the
+// deployers manage, into which only a promotion copies versions. Declared only by the stack whose
 // workspace holds the registry, through the `databricks` provider configured from that workspace.
+// Who gets what is decided in lib/access/unityCatalogGrants.ts; this file only declares it.
 //
-// Relied on (Databricks documentation): only a registered model's owner or a principal with
-// MANAGE on it (or on its schema or catalog) can set its aliases; the owner of a schema owns what
-// a principal creates there only if it created it, so data scientists get no privilege on the prd
-// schema beyond USE_SCHEMA and EXECUTE. `databricks.Grants` is authoritative: privileges on these
-// objects that are not declared here are revoked at the next `pulumi up`.
+// Ownership: nothing is handed over. The deploying identity creates every object and stays its
+// owner; the deployers get MANAGE on each object instead (Databricks: MANAGE manages privileges,
+// renames, drops and transfers ownership like an owner, and can be held by several principals). An
+// owner set at creation would move each object away from the deploying identity right after it is
+// created: unless that identity is in the group or a metastore admin, the next object (a location on
+// the credential, a schema in the catalog) and every Grants would then fail with PERMISSION_DENIED.
+// Owners already set on a deployed stack stay as they are: the provider computes `owner` when it is
+// not declared.
+//
+// Relied on (Databricks documentation): only a registered model's owner or a principal with MANAGE
+// on it (or on its schema or catalog) can set its aliases; data scientists get no privilege on the
+// prd schema beyond USE_SCHEMA and EXECUTE. `databricks.Grants` is authoritative (privileges not
+// declared here are revoked at the next `pulumi up`) and needs at least one grant, so a securable
+// with nobody to grant to gets no Grants.
 //
 // The registration job runs as a principal of its own (declared here, or configured), which holds
 // only what registering needs and appears in the same Grants as the roles: one Grants per securable.
@@ -16,6 +26,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
 import type { AccessRoles, Principal } from "../../lib/config";
 import { unknownValue } from "../../lib/outputs";
+import { catalogGrantSets, databricksNames, type Securable } from "../../lib/access/unityCatalogGrants";
+import { Delay } from "../serving/delay";
 
 export interface UnityCatalogAccessArgs {
     /** `https://adb-….azuredatabricks.net` */
@@ -45,7 +57,25 @@ export interface UnityCatalogAccessArgs {
     databricksAccountId?: string;
     /** The credential-free plan: the deploying identity's Databricks name is not asked for. */
     offline: boolean;
+    /**
+     * The access connector's Storage Blob Data Contributor assignment on the storage account
+     * (MlflowWorkspace.storageAccess). Unity Catalog validates a location's access when it is
+     * created, so the credential and the locations wait for it and for its propagation.
+     */
+    storageAccess?: pulumi.Resource;
+    /**
+     * Read-only principals by Databricks name (a service principal's application id): the
+     * pull-request preview identity (AZURE_PREVIEW_CLIENT_ID), which resolves model versions and
+     * aliases. They get USE_CATALOG, and USE_SCHEMA + EXECUTE on both schemas.
+     */
+    readers?: string[];
 }
+
+/**
+ * A role assignment takes up to about ten minutes to propagate (facts file). `Delay` waits once, on
+ * creation, in parallel with the serving side's AcrPull wait on a first run.
+ */
+export const STORAGE_ROLE_PROPAGATION_SECONDS = 600;
 
 /** How a principal named in config appears in an account rule set (`users/…`, `groups/…`, `servicePrincipals/<application id>`). */
 export function aclPrincipalOf(p: Principal): string | undefined {
@@ -62,8 +92,6 @@ export const SERVICE_PRINCIPAL_ROLES = { manager: "roles/servicePrincipal.manage
 /** Paths in the models container: the catalog's managed storage, and the prd schema's. */
 export const MANAGED_STORAGE = { catalog: "unity-catalog", prdSchema: "unity-catalog-prd" } as const;
 
-const names = (principals: Principal[]) => principals.map((p) => p.name).filter((n): n is string => n !== undefined);
-
 export class UnityCatalogAccess extends pulumi.ComponentResource {
     readonly catalogName: pulumi.Output<string>;
     readonly prdSchemaName: pulumi.Output<string>;
@@ -73,6 +101,8 @@ export class UnityCatalogAccess extends pulumi.ComponentResource {
     readonly registrationPrincipal: { servicePrincipalName: pulumi.Output<string> } | { userName: pulumi.Output<string> };
     /** What must exist before the job may name `registrationPrincipal` in run_as (its rule set). */
     readonly registrationPrincipalReady: pulumi.Resource[];
+    /** The declared Grants, one per securable that has someone to grant to. */
+    readonly grants: databricks.Grants[];
 
     constructor(name: string, args: UnityCatalogAccessArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlflow-platform:access:UnityCatalogAccess", name, {}, opts);
@@ -85,23 +115,25 @@ export class UnityCatalogAccess extends pulumi.ComponentResource {
         );
         this.provider = provider;
         const child = { parent: this, provider };
-        const scientists = names(args.roles.dataScientists);
-        const deployers = names(args.roles.deployers);
-        // A single owner: the first deployer named (a group, ideally). Without one, the creator
-        // (the deploying identity, itself a deployer) stays the owner.
-        const owner = deployers[0];
         const abfss = (container: string, path = "") =>
             pulumi.all([args.storageAccountName, args.containerNames]).apply(([account, c]) => `abfss://${(c as Record<string, string>)[container]}@${account}.dfs.core.windows.net/${path}`);
 
+        // Unity Catalog checks the credential's access to the URL when a location is created
+        // (skipValidation would hide a missing role until the first read): wait for the connector's
+        // role assignment, then for its propagation. Later runs do not wait again.
+        const storageReady = args.storageAccess
+            ? [new Delay(`${name}-storage-access-propagation`, { seconds: STORAGE_ROLE_PROPAGATION_SECONDS, reason: "the access connector's Storage Blob Data Contributor assignment propagating before Unity Catalog validates the locations" }, { parent: this, dependsOn: [args.storageAccess] })]
+            : [];
+
+        // No `owner` on any object: the creator (the deploying identity) keeps it; see the header.
         const credential = new databricks.StorageCredential(
             `${name}-storage-credential`,
             {
                 name: `${args.namePrefix}-access-connector`,
                 azureManagedIdentity: { accessConnectorId: args.accessConnectorId },
                 comment: "The workspace's access connector: Storage Blob Data Contributor on the model store",
-                ...(owner ? { owner } : {}),
             },
-            child,
+            { ...child, dependsOn: storageReady },
         );
         const location = (key: "data" | "models") =>
             new databricks.ExternalLocation(
@@ -111,9 +143,8 @@ export class UnityCatalogAccess extends pulumi.ComponentResource {
                     url: abfss(key),
                     credentialName: credential.name,
                     comment: `The model store's ${key} container`,
-                    ...(owner ? { owner } : {}),
                 },
-                child,
+                { ...child, dependsOn: storageReady },
             );
         const dataLocation = location("data");
         const modelsLocation = location("models");
@@ -125,13 +156,12 @@ export class UnityCatalogAccess extends pulumi.ComponentResource {
                 comment: "MLflow models: candidates in the dev schema, what prd serves in the prd schema",
                 // Managed storage inside the models location (new metastores have no root storage).
                 storageRoot: abfss("models", MANAGED_STORAGE.catalog),
-                ...(owner ? { owner } : {}),
             },
             { ...child, dependsOn: [modelsLocation] },
         );
         const devSchema = new databricks.Schema(
             `${name}-dev-schema`,
-            { catalogName: args.catalog, name: args.devSchema, comment: "Candidates: data scientists register models and set candidate aliases here", ...(owner ? { owner } : {}) },
+            { catalogName: args.catalog, name: args.devSchema, comment: "Candidates: data scientists register models and set candidate aliases here" },
             // The catalog by its name (a plain value the plan and the policy pack can read), after it exists.
             { ...child, dependsOn: [catalog] },
         );
@@ -140,16 +170,13 @@ export class UnityCatalogAccess extends pulumi.ComponentResource {
             {
                 catalogName: args.catalog,
                 name: args.prdSchema,
-                comment: "What prd serves: owned by the deployers; versions arrive only by promotion",
+                comment: "What prd serves: managed by the deployers; versions arrive only by promotion",
                 // Its own path, which the data scientists' storage role cannot write (AzureAccess).
                 storageRoot: abfss("models", MANAGED_STORAGE.prdSchema),
-                ...(owner ? { owner } : {}),
             },
             { ...child, dependsOn: [catalog] },
         );
 
-        // Securables by their names (plain values, so the plan and the policy pack see them), after
-        // the objects exist.
         // The registration job's principal. Databricks-managed (displayName only): it only runs the
         // job inside Databricks, where storage is reached through Unity Catalog's external locations
         // (the access connector's identity), so it needs no Entra application, secret or Azure role.
@@ -183,32 +210,30 @@ export class UnityCatalogAccess extends pulumi.ComponentResource {
             );
             this.registrationPrincipalReady.push(ruleSet);
         }
-        const registration = (privileges: string[]) => [{ principal: registrar, privileges }];
-
-        // One entry per principal: a configured registrar that is also named in a role has its privileges merged.
-        const merged = (grants: { principal: pulumi.Input<string>; privileges: string[] }[]) =>
-            grants.reduce<{ principal: pulumi.Input<string>; privileges: string[] }[]>((out, g) => {
-                const same = typeof g.principal === "string" ? out.find((o) => o.principal === g.principal) : undefined;
-                if (same) same.privileges = [...new Set([...same.privileges, ...g.privileges])];
-                else out.push({ principal: g.principal, privileges: [...g.privileges] });
-                return out;
-            }, []);
-        const grant = (logical: string, target: Record<string, string>, on: pulumi.Resource, grants: { principal: pulumi.Input<string>; privileges: string[] }[]) =>
-            new databricks.Grants(`${name}-${logical}-grants`, { ...target, grants: merged(grants) }, { ...child, dependsOn: [on] });
-        const each = (principals: string[], privileges: string[]) => principals.map((principal) => ({ principal, privileges }));
         const devName = `${args.catalog}.${args.devSchema}`;
         const prdName = `${args.catalog}.${args.prdSchema}`;
-        // The registration principal joins each securable's one (authoritative) Grants: it reads the
-        // staged pickle (models container) and sample (data or models container), and creates models
-        // in the dev schema. It owns the models it creates, so it can add versions and set their
-        // aliases (MLflow's Unity Catalog registration needs USE CATALOG, USE SCHEMA, CREATE MODEL).
-        grant("data-location", { externalLocation: `${args.namePrefix}-data` }, dataLocation, [...each(scientists, ["READ_FILES", "WRITE_FILES"]), ...each(deployers, ["READ_FILES"]), ...registration(["READ_FILES"])]);
-        grant("models-location", { externalLocation: `${args.namePrefix}-models` }, modelsLocation, [...each(scientists, ["READ_FILES"]), ...each(deployers, ["READ_FILES", "WRITE_FILES"]), ...registration(["READ_FILES"])]);
-        grant("catalog", { catalog: args.catalog }, catalog, [...each(scientists, ["USE_CATALOG", "BROWSE"]), ...each(deployers, ["USE_CATALOG", "BROWSE"]), ...registration(["USE_CATALOG"])]);
-        // MANAGE on the dev schema: data scientists set aliases on candidates any of them registered.
-        grant("dev-schema", { schema: devName }, devSchema, [...each(scientists, ["USE_SCHEMA", "CREATE_MODEL", "EXECUTE", "MANAGE"]), ...each(deployers, ["USE_SCHEMA", "EXECUTE"]), ...registration(["USE_SCHEMA", "CREATE_MODEL"])]);
-        // Data scientists may load what prd serves; nothing else there.
-        grant("prd-schema", { schema: prdName }, prdSchema, [...each(scientists, ["USE_SCHEMA", "EXECUTE"]), ...each(deployers, ["USE_SCHEMA", "CREATE_MODEL", "EXECUTE", "MANAGE"])]);
+        // Securables by their names (plain values, so the plan and the policy pack see them), each
+        // after its object exists. The registration principal joins each securable's one
+        // (authoritative) Grants: it reads the staged pickle and sample, and creates models in the
+        // dev schema; it owns the models it creates, so it can add versions and set their aliases.
+        const securables: Record<Securable, { logical: string; target: Record<string, string>; on: pulumi.Resource }> = {
+            storageCredential: { logical: "storage-credential", target: { storageCredential: `${args.namePrefix}-access-connector` }, on: credential },
+            dataLocation: { logical: "data-location", target: { externalLocation: `${args.namePrefix}-data` }, on: dataLocation },
+            modelsLocation: { logical: "models-location", target: { externalLocation: `${args.namePrefix}-models` }, on: modelsLocation },
+            catalog: { logical: "catalog", target: { catalog: args.catalog }, on: catalog },
+            devSchema: { logical: "dev-schema", target: { schema: devName }, on: devSchema },
+            prdSchema: { logical: "prd-schema", target: { schema: prdName }, on: prdSchema },
+        };
+        const sets = catalogGrantSets<pulumi.Input<string>>({
+            dataScientists: databricksNames(args.roles.dataScientists),
+            deployers: databricksNames(args.roles.deployers),
+            registrar,
+            readers: args.readers ?? [],
+        });
+        this.grants = sets.map(({ securable, grants }) => {
+            const s = securables[securable];
+            return new databricks.Grants(`${name}-${s.logical}-grants`, { ...s.target, grants }, { ...child, dependsOn: [s.on] });
+        });
 
         this.catalogName = catalog.name;
         this.prdSchemaName = prdSchema.name;

@@ -228,20 +228,40 @@ export interface CatalogGrant {
 
 const SECURABLE_KEYS = ["catalog", "schema", "externalLocation", "storageCredential", "model"] as const;
 
-/** The Unity Catalog objects and grants among a plan's resources (the registry's stack declares them). */
+const CREATOR = "the deploying identity (creator)";
+
+/** The securable a declared Unity Catalog object is, by its name ("schema mlplatform.prd"). */
+function securableOf(r: Declared): string | undefined {
+    const props = r.inputs as Record<string, unknown>;
+    const name = typeof props.name === "string" ? props.name : undefined;
+    if (name === undefined) return undefined;
+    switch (r.type) {
+        case "databricks:index/schema:Schema":
+            return typeof props.catalogName === "string" ? `schema ${props.catalogName}.${name}` : undefined;
+        case "databricks:index/catalog:Catalog":
+            return `catalog ${name}`;
+        case "databricks:index/externalLocation:ExternalLocation":
+            return `external location ${name}`;
+        case "databricks:index/storageCredential:StorageCredential":
+            return `storage credential ${name}`;
+    }
+    return undefined;
+}
+
+/**
+ * The Unity Catalog objects and grants among a plan's resources (the registry's stack declares
+ * them), in the order the objects are declared, each with its owner and grants: an object nobody is
+ * granted anything on has no Grants (a Grants needs at least one grant) and shows none.
+ */
 export function catalogGrants(resources: readonly Declared[]): CatalogGrant[] {
     const labels = new Map(registrationPrincipals(resources).map((p) => [p.name, p.label]));
     const owners = new Map<string, string>();
     for (const r of resources) {
-        const props = r.inputs as Record<string, unknown>;
-        if (r.type === "databricks:index/schema:Schema" && typeof props.catalogName === "string" && typeof props.name === "string") {
-            owners.set(`schema ${props.catalogName}.${props.name}`, typeof props.owner === "string" ? props.owner : "the deploying identity (creator)");
-        }
-        if (r.type === "databricks:index/catalog:Catalog" && typeof props.name === "string") {
-            owners.set(`catalog ${props.name}`, typeof props.owner === "string" ? props.owner : "the deploying identity (creator)");
-        }
+        const securable = securableOf(r);
+        // No owner declared: the creator, the deploying identity, owns it.
+        if (securable) owners.set(securable, typeof r.inputs.owner === "string" ? r.inputs.owner : CREATOR);
     }
-    return resources
+    const granted = resources
         .filter((r) => r.type === "databricks:index/grants:Grants")
         .map((r) => {
             const props = r.inputs as Record<string, unknown>;
@@ -255,6 +275,9 @@ export function catalogGrants(resources: readonly Declared[]): CatalogGrant[] {
                 : [];
             return { securable, owner: owners.get(securable), grants };
         });
+    // In the order the objects are declared; grants on anything else (a model) after them.
+    const objects = [...owners].map(([securable, owner]) => granted.find((g) => g.securable === securable) ?? { securable, owner, grants: [] });
+    return [...objects, ...granted.filter((g) => !owners.has(g.securable))];
 }
 
 export function renderCatalogGrantsText(registryStack: string, own: boolean, rows: readonly CatalogGrant[]): string {
