@@ -505,8 +505,23 @@ describe("stack configuration", () => {
             ]);
             const accepted = parsePlatformConfig(validRawConfig({ environment: "prd", serving: { containerRegistrySku: "Basic" }, access: { ...access, acceptDataScientistAsDeployer: true } }), "prd");
             assert.strictEqual(accepted.access.acceptDataScientistAsDeployer, true);
-            assert.strictEqual(parsePlatformConfig(validRawConfig({ access }), "dev").access.deployers.length, 1);
-            assert.match(problemsFor(validRawConfig({ access: { acceptDataScientistAsDeployer: true } }))[0], /^mlflow-platform:access.acceptDataScientistAsDeployer = true is not allowed: it only applies in prd/);
+            // A dev stack that reads its registry elsewhere governs no prd schema: it may merge the roles.
+            const readsRegistry = { kind: "unity-catalog", catalog: "main", hostFromStack: "organization/mlflow-platform/dev" };
+            assert.strictEqual(parsePlatformConfig(validRawConfig({ registry: readsRegistry, access }), "dev").access.deployers.length, 1);
+            assert.strictEqual(parsePlatformConfig(validRawConfig({ registry: { kind: "mlflow", host: "https://mlflow.example.com" }, access, models: [] }), "dev").access.deployers.length, 1);
+            assert.match(
+                problemsFor(validRawConfig({ registry: readsRegistry, access: { acceptDataScientistAsDeployer: true } }))[0],
+                /^mlflow-platform:access.acceptDataScientistAsDeployer = true is not allowed: it only applies in prd and in the stack that holds the Unity Catalog registry/,
+            );
+        });
+
+        it("separates the roles in the dev stack that holds the Unity Catalog registry too, as the policy does: its deployers own the prd schema", () => {
+            const both = group("44444444-4444-4444-4444-444444444444", "ml-team");
+            const access = { dataScientists: [both], deployers: [both] };
+            assert.deepStrictEqual(problemsFor(validRawConfig({ access })), [
+                'mlflow-platform:access.dataScientists[0].objectId = "44444444-4444-4444-4444-444444444444" is not allowed: it is also in access.deployers: this stack\'s workspace holds the Unity Catalog registry and its deployers own the prd schema, so a data scientist here would decide what prd serves. Remove it from one list, or set access.acceptDataScientistAsDeployer: true to accept that this principal both registers and deploys',
+            ]);
+            assert.strictEqual(parsePlatformConfig(validRawConfig({ access: { ...access, acceptDataScientistAsDeployer: true } }), "dev").access.acceptDataScientistAsDeployer, true);
         });
 
         it("serves in prd only models of the deployers' schema", () => {
@@ -652,7 +667,7 @@ describe("stack configuration: edits that must never pass", () => {
             const config = parsePlatformConfig(validRawConfig({ serving: { containerRegistrySku: "Basic" }, registry: { kind: "unity-catalog", catalog: "main", host: "https://adb-123.4.azuredatabricks.net/?o=123#ml/models/main.risk.fraud" } }), "dev");
             assert.strictEqual(config.registry.host, "https://adb-123.4.azuredatabricks.net");
             assert.deepStrictEqual(config.warnings, [
-                'mlflow-platform:registry.host: using https://adb-123.4.azuredatabricks.net; the rest of "https://adb-123.4.azuredatabricks.net/?o=123#ml/models/main.risk.fraud" (a page address copied from the browser?) was left out, since the registry\'s API answers at the workspace\'s root. Write just https://adb-123.4.azuredatabricks.net to silence this notice.',
+                "mlflow-platform:registry.host: using https://adb-123.4.azuredatabricks.net; what was written after it (a path, query or fragment: a page address copied from the browser?) was left out and is not shown, since the registry's API answers at the workspace's root. Write just https://adb-123.4.azuredatabricks.net to silence this notice.",
             ]);
             const mlflow = parsePlatformConfig(validRawConfig({ registry: { kind: "mlflow", host: "https://tools.example.com/mlflow/?x=1" }, models: [] }), "dev");
             assert.strictEqual(mlflow.registry.host, "https://tools.example.com/mlflow", "a self-hosted server keeps its path prefix");

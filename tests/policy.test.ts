@@ -82,7 +82,7 @@ describe("policy rules", () => {
         ["cross-tenant replication unset", resource(T.account, { ...secureAccount, allowCrossTenantReplication: undefined }), "dev", /allowCrossTenantReplication is not set, must be false/],
         ["public blob access on the account", resource(T.account, { ...secureAccount, allowBlobPublicAccess: true }), "prd", /mandatory no-public-blob-access: allowBlobPublicAccess is true, must be false/],
         ["a public container", resource(T.container, { publicAccess: "Blob" }), "dev", /no-public-blob-access: publicAccess is "Blob", must be "None"/],
-        ["blob soft delete off", resource(T.blob, { ...recoverableBlob, deleteRetentionPolicy: { enabled: false, days: 7 } }), "dev", /storage-recoverable: deleteRetentionPolicy.enabled is false, must be true/],
+        ["blob soft delete off", resource(T.blob, { ...recoverableBlob, deleteRetentionPolicy: { enabled: false, days: 7 } }), "dev", /storage-recoverable: mlflow-platform:softDeleteEnabled is false \(deleteRetentionPolicy.enabled\), must be true/],
         ["container soft delete of 0 days", resource(T.blob, { ...recoverableBlob, containerDeleteRetentionPolicy: { enabled: true, days: 0 } }), "dev", /containerDeleteRetentionPolicy.days is 0, must be at least 1/],
         ["container soft delete off", resource(T.blob, { ...recoverableBlob, containerDeleteRetentionPolicy: { enabled: false, days: 7 } }), "prd", /containerDeleteRetentionPolicy\.enabled is false, must be true/],
         ["a flat namespace", resource(T.account, { ...secureAccount, isHnsEnabled: false }), "dev", /isHnsEnabled is false, must be true/],
@@ -190,7 +190,7 @@ describe("policy pack", () => {
         assert.deepStrictEqual(
             prd.map((r) => [r.policy, r.level, r.message]),
             [
-                ["no-public-blob-access", "mandatory", "prd-store-account: allowBlobPublicAccess is true, must be false: training data and models are private"],
+                ["no-public-blob-access", "mandatory", "prd-store-account: allowBlobPublicAccess is true, must be false: training data and models are private: set mlflow-platform:allowBlobPublicAccess to false"],
                 ["prd-stateful-resources-protected", "mandatory", "prd-store-account: is not protected: set mlflow-platform:protect to true, so pulumi up or destroy cannot delete it"],
             ],
         );
@@ -220,9 +220,9 @@ describe("plan with policies", () => {
         assert.deepStrictEqual(
             planViolations(weakened).map((v) => `${v.level} ${v.rule} ${v.resource}: ${v.message}`),
             [
-                "mandatory storage-recoverable dev-store-blob-service: deleteRetentionPolicy.enabled is false, must be true: deleted blobs must be recoverable",
-                "mandatory storage-recoverable dev-store-blob-service: containerDeleteRetentionPolicy.enabled is false, must be true: deleted containers must be recoverable",
-                "mandatory no-public-blob-access dev-store-account: allowBlobPublicAccess is true, must be false: training data and models are private",
+                "mandatory storage-recoverable dev-store-blob-service: mlflow-platform:softDeleteEnabled is false (deleteRetentionPolicy.enabled), must be true: deleted blobs must be recoverable",
+                "mandatory storage-recoverable dev-store-blob-service: mlflow-platform:softDeleteEnabled is false (containerDeleteRetentionPolicy.enabled), must be true: deleted containers must be recoverable",
+                "mandatory no-public-blob-access dev-store-account: allowBlobPublicAccess is true, must be false: training data and models are private: set mlflow-platform:allowBlobPublicAccess to false",
             ],
         );
     });
@@ -265,7 +265,7 @@ describe("plan for reviewers", () => {
         const markdown = renderPlanMarkdown(plan, [{ resource: "prd-serving-fraud-version", outcome: "deferred", text: "version: resolved at deploy" }], []);
         assert.match(markdown, /^### Plan for `prd`\n\n\*\*30\*\* resources \(25 cloud or dynamic, 5 components\), \*\*4\*\* protected, 1 read from other stacks\./);
         assert.match(markdown, /\| `azure-native:storage:BlobContainer` \| 2 \|/);
-        assert.match(markdown, /\| fraud \| containerapp \| 100% stable \(alias "champion"\) \| 2 \| 4 \| 2-10 \| external, HTTPS only; IPs: any address; Entra: required: tokens of the stack's scoring API with the Scoring\.Invoke role \(401 without\) \|/);
+        assert.match(markdown, /\| fraud \| containerapp \| 100% stable \(alias "champion"\) \| 2 \| 4 \| 2-10 \| 3 \| external, HTTPS only; IPs: any address; Entra: required: tokens of the stack's scoring API with the Scoring\.Invoke role \(401 without\) \|/);
         assert.match(markdown, /- `prd-serving-fraud-version`: version: resolved at deploy/);
         assert.match(markdown, /\*\*Protected:\*\* `prd-mlflow-workspace`, `prd-store-account`, `prd-store-data`, `prd-store-models`/);
         assert.match(markdown, /\*\*Policy:\*\* ✅ no violations$/);
