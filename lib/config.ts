@@ -815,9 +815,10 @@ function zodProblems(issue: z.core.$ZodIssue): string[] {
 function urlCredentialProblems(raw: Record<string, unknown>): string[] {
     return stringLeaves(raw)
         .filter((leaf) => hasUrlCredentials(leaf.text))
-        .map(
-            (leaf) =>
-                `${configKey(leaf.path)} is not allowed: it holds a user name or password inside a URL (scheme://user:secret@host); the value is not shown. Remove them from the stack file; registry credentials go in \`pulumi config set --secret registryToken <value>\``,
+        .map((leaf) =>
+            leaf.path[0] === "access"
+                ? `${configKey(leaf.path)} is not allowed: it holds a user name or password inside a URL (scheme://user:secret@host); the value is not shown. A principal is named by its object id and its name in Databricks and needs no secret: remove it from the stack file, and rotate that password, since it was written there`
+                : `${configKey(leaf.path)} is not allowed: it holds a user name or password inside a URL (scheme://user:secret@host); the value is not shown. Remove them from the stack file; registry credentials go in \`pulumi config set --secret registryToken <value>\``,
         );
 }
 

@@ -3,6 +3,8 @@
 // replaces an account created without it; azure-native deletes a fixed-name resource before it
 // creates the replacement (pulumi/pulumi-azure-native#4738). In prd `protect` stops that; in dev it
 // would delete the account with every file in it. This check refuses, before anything changes.
+// The in-place upgrade (one way; blob and container soft delete off first) is Microsoft's
+// "Upgrade Azure Blob Storage with Azure Data Lake Storage capabilities" (az storage account hns-migration).
 
 /** What the check needs to know about an account that already exists. */
 export interface ExistingStorageAccount {

@@ -837,6 +837,10 @@ describe("stack configuration: ids and secrets in access (issue 19, points 23 an
             assert.match(text, /looks like a secret \(a client secret or token\), and the value is not shown.*rotate that secret/);
             assert.doesNotMatch(text, /registryToken/);
         }
+        const inUrl = problemsFor(validRawConfig({ access: { deployers: [{ objectId: "22222222-2222-2222-2222-222222222222", type: "group", name: `https://app:${CLIENT_SECRET}@login.example.com` }] } })).join("\n");
+        assertNoPartOf(CLIENT_SECRET, inUrl);
+        assert.match(inUrl, /needs no secret: remove it from the stack file, and rotate that password/);
+        assert.doesNotMatch(inUrl, /registryToken/);
         for (const list of [[CLIENT_SECRET], CLIENT_SECRET]) {
             const text = problemsFor(validRawConfig({ access: { deployers: list } })).join("\n");
             assertNoPartOf(CLIENT_SECRET, text);
