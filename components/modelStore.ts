@@ -2,6 +2,8 @@ import * as pulumi from "@pulumi/pulumi";
 import * as resources from "@pulumi/azure-native/resources";
 import * as storage from "@pulumi/azure-native/storage";
 import type { StorageSku } from "../lib/config";
+import { OFFLINE_VARIABLE } from "../lib/deployment";
+import { checkHierarchicalNamespace, type StorageAccountLookup } from "../lib/storageNamespace";
 
 export interface ModelStoreArgs {
     location: string;
@@ -10,7 +12,10 @@ export interface ModelStoreArgs {
     /** Globally unique storage account name (3-24 lowercase letters or digits). */
     accountName: string;
     sku: StorageSku;
-    /** How long deleted or overwritten blobs can be restored. */
+    /**
+     * How long deleted blobs can be restored. With a hierarchical namespace there is no blob
+     * versioning, so an overwritten blob cannot be restored, only a deleted one.
+     */
     blobSoftDeleteDays: number;
     /** How long a deleted container can be restored. */
     containerSoftDeleteDays: number;
@@ -21,14 +26,26 @@ export interface ModelStoreArgs {
     /** Protect the account and its containers against deletion by `pulumi up`/`destroy`. */
     protect: boolean;
     tags: Record<string, string>;
+    /**
+     * How to look up an existing account before declaring it (see lib/storageNamespace.ts);
+     * `false` skips the check. Defaults to azure-native's getStorageAccount, except offline (the plan).
+     */
+    existingAccount?: StorageAccountLookup | false;
 }
+
+/** azure-native's getStorageAccount (a call the deploying identity makes during preview and up). */
+const lookupStorageAccount: StorageAccountLookup = async (resourceGroupName, accountName) =>
+    storage.getStorageAccount({ resourceGroupName, accountName });
 
 /** Container names the data-science team writes to. */
 export const MODEL_STORE_CONTAINERS = { data: "data", models: "models" } as const;
 
 /**
  * Blob Storage for training data and model files: secure by default (HTTPS, TLS 1.2, Entra ID
- * auth, no anonymous access) and recoverable (soft delete for blobs and containers, versioning).
+ * auth, no anonymous access) and recoverable where Azure allows it: soft delete brings back deleted
+ * blobs and containers, not overwritten blobs (no versioning with a hierarchical namespace), and
+ * not a deleted account, which is why an account without a hierarchical namespace is refused
+ * rather than replaced.
  */
 export class ModelStore extends pulumi.ComponentResource {
     readonly resourceGroupName: pulumi.Output<string>;
@@ -47,6 +64,19 @@ export class ModelStore extends pulumi.ComponentResource {
         this.resourceGroupName = args.existingResourceGroupName
             ? pulumi.output(args.existingResourceGroupName)
             : new resources.ResourceGroup(`${name}-rg`, { location: args.location, tags: args.tags }, first).name;
+
+        // isHnsEnabled is create-only: an existing account without it would be replaced (deleted in
+        // dev). The account waits for this check, so a refusal stops the run before any change.
+        const lookup = args.existingAccount ?? (process.env[OFFLINE_VARIABLE] === "1" ? false : lookupStorageAccount);
+        const accountOptions: pulumi.CustomResourceOptions = lookup
+            ? {
+                  ...stateful,
+                  dependsOn: pulumi.output(this.resourceGroupName).apply(async (resourceGroupName) => {
+                      await checkHierarchicalNamespace(lookup, resourceGroupName, args.accountName, (message) => pulumi.log.warn(message, this));
+                      return opts?.dependsOn ?? [];
+                  }) as pulumi.Input<pulumi.Resource[]>,
+              }
+            : stateful;
 
         const account = new storage.StorageAccount(
             `${name}-account`,
@@ -71,7 +101,7 @@ export class ModelStore extends pulumi.ComponentResource {
                 allowSharedKeyAccess: false,
                 tags: args.tags,
             },
-            stateful,
+            accountOptions,
         );
 
         const blobService = new storage.BlobServiceProperties(

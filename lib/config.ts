@@ -5,7 +5,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { AZURE_REGIONS } from "./azureRegions";
-import { closeMatch, displayValue, hasUrlCredentials, stringLeaves } from "./configText";
+import { closeMatch, displayValue, hasUrlCredentials, holdsSecret, looksLikeSecret, stringLeaves } from "./configText";
 import { placeholderKind } from "./policy/network";
 import { environmentOfStack } from "./policy/rules";
 import { ENGINE_NAMESPACES, PROVIDER_KEYS, PROVIDER_SECRET_KEYS } from "./providerConfig";
@@ -260,9 +260,17 @@ function ucName(what: "catalog" | "schema") {
     });
 }
 
+// Anchored at both ends (no `m` flag): a GUID with anything before or after it is refused.
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const ZERO_GUID = "00000000-0000-0000-0000-000000000000";
 const EMAIL = /^[^@\s]+@[^@\s]+\.[^@\s]+$/;
-const RUN_AS = new RegExp(`${GUID.source}|${EMAIL.source}`, "i");
+const RUN_AS = new RegExp(`^(?:${GUID.source.slice(1, -1)}|${EMAIL.source.slice(1, -1)})$`, "i");
+const ZERO_GUID_RULE = "is the all-zero GUID, a placeholder no real principal or account has: write the real id";
+
+/** A GUID key: the format, and never the all-zero placeholder. */
+function guid(rule: string) {
+    return matching(GUID, rule).refine((value) => value !== ZERO_GUID, { error: ZERO_GUID_RULE });
+}
 
 const registryFields = z.object(
     {
@@ -272,8 +280,10 @@ const registryFields = z.object(
         prdSchema: ucName("schema").optional(),
         host: registryHost.optional(),
         hostFromStack: matching(/^([\w.-]+\/){0,2}[\w.-]+$/, "a stack name: organization/project/stack").optional(),
-        databricksAccountId: matching(GUID, "the Databricks account id of the registry's workspace (a GUID, shown in the Databricks account console)").optional(),
-        registrationRunAs: matching(RUN_AS, "a service principal's application id (a GUID) or a user's e-mail address in Databricks").optional(),
+        databricksAccountId: guid("the Databricks account id of the registry's workspace (a GUID, shown in the Databricks account console)").optional(),
+        registrationRunAs: matching(RUN_AS, "a service principal's application id (a GUID) or a user's e-mail address in Databricks")
+            .refine((value) => value !== ZERO_GUID, { error: ZERO_GUID_RULE })
+            .optional(),
     },
     { error: "must be a map with kind (mlflow, databricks or unity-catalog) and optionally catalog, devSchema, prdSchema, host, hostFromStack, databricksAccountId or registrationRunAs" },
 );
@@ -353,7 +363,7 @@ const IPV4_CIDR = /^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)(
 
 const principalFields = z.object(
     {
-        objectId: matching(GUID, "the principal's object id in Microsoft Entra ID (a GUID such as 00000000-0000-0000-0000-000000000000; `az ad group show -g <name> --query id`)"),
+        objectId: guid("the principal's object id in Microsoft Entra ID (a GUID such as 3f2b8c1e-5d4a-4e6f-9b7c-2a1d0e9f8c7b; `az ad group show -g <name> --query id`)"),
         type: oneOf(PRINCIPAL_TYPES),
         name: z.string({ error: "must be the principal's name in Databricks" }).optional(),
     },
@@ -522,7 +532,10 @@ function crossFieldIssues(stack: string, c: z.infer<typeof crossFieldSchema>): I
     if (c.environment === "prd" && platform === "aci") {
         add(["serving", "platform"], "aci", "would serve prd anonymously over plain HTTP (Azure Container Instances has no authentication): use containerapp, which accepts only Entra tokens with the Scoring.Invoke role");
     }
-    issues.push(...accessIssues(c.environment, c.access));
+    // The stack whose own workspace holds the Unity Catalog registry declares the prd schema and
+    // makes its deployers the owners: its roles decide what prd serves, as prd's own do.
+    const holdsPrdSchema = kind === "unity-catalog" && !c.registry.host && !c.registry.hostFromStack;
+    issues.push(...accessIssues(c.environment, c.access, holdsPrdSchema));
 
     const ucSchema = (model: string) => model.split(".")[1];
     const prdSchema = c.registry.prdSchema ?? DEFAULT_SCHEMAS.prd;
@@ -632,9 +645,16 @@ export function defaultMinReplicas(environment: Environment): number {
 }
 
 const APP_ID_RULE = "a service principal's name in Databricks is its application (client) id, a GUID";
+/** For a secret written where a principal's id or name belongs: never repeated, and never to be stored. */
+const PRINCIPAL_SECRET =
+    "holds what looks like a secret (a client secret or token), and the value is not shown: a principal is named by its object id and its name in Databricks, never by a secret, and the platform needs no secret of it. Remove it from the stack file, and rotate that secret (`az ad app credential reset`), since it was written there";
 
-/** Role lists: names Databricks can use, and prd's separation of data scientists and deployers. */
-function accessIssues(environment: Environment, access: z.infer<typeof accessFields>): Issue[] {
+/**
+ * Role lists: names Databricks can use, and the separation of data scientists and deployers
+ * wherever the roles decide what prd serves: in prd, and in the stack that holds the prd schema
+ * (`holdsPrdSchema`). The policy rule data-scientists-cannot-change-prd draws the same line.
+ */
+function accessIssues(environment: Environment, access: z.infer<typeof accessFields>, holdsPrdSchema: boolean): Issue[] {
     const issues: Issue[] = [];
     const roles = ["dataScientists", "deployers", "scoringClients"] as const;
     for (const role of roles) {
@@ -654,26 +674,45 @@ function accessIssues(environment: Environment, access: z.infer<typeof accessFie
                 return;
             }
             const name = p.name.trim();
-            if (name === "" || /[\x00-\x1f\x7f]/.test(p.name)) issues.push({ path: [...path, "name"], input: p.name, message: "must be the principal's name in Databricks (not empty)" });
+            if (looksLikeSecret(p.name)) issues.push({ path: [...path, "name"], message: PRINCIPAL_SECRET, hideValue: true });
+            else if (name === "" || /[\x00-\x1f\x7f]/.test(p.name)) issues.push({ path: [...path, "name"], input: p.name, message: "must be the principal's name in Databricks (not empty)" });
+            else if (name !== p.name) issues.push({ path: [...path, "name"], input: p.name, message: `has spaces before or after it, which Databricks would not match: write ${JSON.stringify(name)}` });
             else if (p.type === "servicePrincipal" && !GUID.test(name)) issues.push({ path: [...path, "name"], input: p.name, message: `must be ${APP_ID_RULE} (not its display name)` });
+            else if (p.type === "servicePrincipal" && name === ZERO_GUID) issues.push({ path: [...path, "name"], input: p.name, message: ZERO_GUID_RULE });
+            else if (p.type === "servicePrincipal" && name.toLowerCase() === p.objectId.toLowerCase()) {
+                issues.push({
+                    path: [...path, "objectId"],
+                    input: p.objectId,
+                    message:
+                        "is the same GUID as its name, the application (client) id: a service principal's object id is a different GUID. Look it up with `az ad sp show --id <application id> --query id -o tsv`",
+                });
+            }
             else if (p.type === "user" && !/^[^@\s]+@[^@\s]+$/.test(name)) issues.push({ path: [...path, "name"], input: p.name, message: "must be the user's e-mail address (user principal name), which Databricks uses as the user's name" });
         });
     }
     const deployers = new Set((access.deployers ?? []).map((p) => p.objectId.toLowerCase()));
-    if (environment === "prd" && access.acceptDataScientistAsDeployer !== true) {
+    const separated = environment === "prd" || holdsPrdSchema;
+    const why =
+        environment === "prd"
+            ? "in prd a data scientist must not decide what prd serves"
+            : "this stack's workspace holds the Unity Catalog registry and its deployers own the prd schema, so a data scientist here would decide what prd serves";
+    if (separated && access.acceptDataScientistAsDeployer !== true) {
         (access.dataScientists ?? []).forEach((p, i) => {
             if (deployers.has(p.objectId.toLowerCase())) {
                 issues.push({
                     path: ["access", "dataScientists", i, "objectId"],
                     input: p.objectId,
-                    message:
-                        "is also in access.deployers: in prd a data scientist must not decide what prd serves. Remove it from one list, or set access.acceptDataScientistAsDeployer: true to accept that this principal both registers and deploys",
+                    message: `is also in access.deployers: ${why}. Remove it from one list, or set access.acceptDataScientistAsDeployer: true to accept that this principal both registers and deploys`,
                 });
             }
         });
     }
-    if (environment !== "prd" && access.acceptDataScientistAsDeployer !== undefined) {
-        issues.push({ path: ["access", "acceptDataScientistAsDeployer"], input: access.acceptDataScientistAsDeployer, message: "only applies in prd (dev does not separate the roles): remove it" });
+    if (!separated && access.acceptDataScientistAsDeployer !== undefined) {
+        issues.push({
+            path: ["access", "acceptDataScientistAsDeployer"],
+            input: access.acceptDataScientistAsDeployer,
+            message: "only applies in prd and in the stack that holds the Unity Catalog registry (its deployers own the prd schema); this dev stack does not separate the roles: remove it",
+        });
     }
     return issues;
 }
@@ -716,6 +755,9 @@ function unknownKeyProblem(path: readonly PropertyKey[], key: string): string {
     if (close && isSecretKey(close)) {
         return `${full} is not a setting this program reads: did you mean ${configKey([...path, close])}? It is a secret: remove it from the stack file and set it with \`pulumi config set --secret ${close} <value>\``;
     }
+    if (map === "each principal" && SECRET_WORDS.test(key)) {
+        return `${full} is not a setting of a principal (it takes ${here.join(", ")}), and a principal needs no secret: the platform gives it roles by its object id. Remove it from the stack file, and rotate that secret (\`az ad app credential reset\`), since it was written there`;
+    }
     if (SECRET_WORDS.test(key) || (path.length > 0 && closeMatch(key, SECRET_ONLY_KEYS))) {
         return `${full} is not a setting this program reads, and ${secretAdvice(key)}`;
     }
@@ -752,6 +794,11 @@ function plainMessage(issue: z.core.$ZodIssue): string {
 function describe(issue: Issue): string {
     const key = configKey(issue.path);
     if (issue.hideValue) return `${key} is not allowed: it ${issue.message}`;
+    if (holdsSecret(issue.input)) {
+        // Never repeated; under access the advice is the principal's, elsewhere the stack file's.
+        if (issue.path[0] === "access") return `${key} is not allowed: it ${issue.message}; it also ${PRINCIPAL_SECRET}`;
+        return `${key} is not allowed: it ${issue.message} (the value is not shown: it looks like a secret, which never belongs in a stack file; set registry credentials with \`pulumi config set --secret registryToken <value>\`)`;
+    }
     if (issue.input === undefined) return `${key} is not set: it ${issue.message}`;
     return `${key} = ${displayValue(issue.input)} is not allowed: it ${issue.message}`;
 }
@@ -768,9 +815,10 @@ function zodProblems(issue: z.core.$ZodIssue): string[] {
 function urlCredentialProblems(raw: Record<string, unknown>): string[] {
     return stringLeaves(raw)
         .filter((leaf) => hasUrlCredentials(leaf.text))
-        .map(
-            (leaf) =>
-                `${configKey(leaf.path)} is not allowed: it holds a user name or password inside a URL (scheme://user:secret@host); the value is not shown. Remove them from the stack file; registry credentials go in \`pulumi config set --secret registryToken <value>\``,
+        .map((leaf) =>
+            leaf.path[0] === "access"
+                ? `${configKey(leaf.path)} is not allowed: it holds a user name or password inside a URL (scheme://user:secret@host); the value is not shown. A principal is named by its object id and its name in Databricks and needs no secret: remove it from the stack file, and rotate that password, since it was written there`
+                : `${configKey(leaf.path)} is not allowed: it holds a user name or password inside a URL (scheme://user:secret@host); the value is not shown. Remove them from the stack file; registry credentials go in \`pulumi config set --secret registryToken <value>\``,
         );
 }
 
@@ -825,7 +873,8 @@ function registryOrigin(kind: RegistryKind, host: string): { host: string; warni
     if (reduced === trimmed) return { host: reduced };
     return {
         host: reduced,
-        warning: `${PROJECT_NAME}:registry.host: using ${reduced}; the rest of ${displayValue(host)} (a page address copied from the browser?) was left out, since the registry's API answers at ${keepPath ? "the server's base URL" : "the workspace's root"}. Write just ${reduced} to silence this notice.`,
+        // The rest is not repeated: a page address copied from the browser may carry a token in its path or query.
+        warning: `${PROJECT_NAME}:registry.host: using ${reduced}; what was written after it (a path, query or fragment: a page address copied from the browser?) was left out and is not shown, since the registry's API answers at ${keepPath ? "the server's base URL" : "the workspace's root"}. Write just ${reduced} to silence this notice.`,
     };
 }
 

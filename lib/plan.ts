@@ -3,7 +3,7 @@
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { OFFLINE_VARIABLE } from "./deployment";
-import { readStackConfig } from "./stackFiles";
+import { readStackConfig, registryStackProblems, StackFileError } from "./stackFiles";
 
 export const UNKNOWN_DISPLAY = "(known after deploy)";
 export const SECRET_DISPLAY = "[secret]";
@@ -233,6 +233,8 @@ export async function planStack(
     overrides: Pick<RecordOptions, "mocks" | "preview"> = {},
 ): Promise<Plan> {
     const stackConfig = readStackConfig(projectDir, stack);
+    const crossStack = registryStackProblems(projectDir, stackConfig);
+    if (crossStack.length > 0) throw new StackFileError(`Pulumi.${stack}.yaml`, crossStack);
     const programPath = path.resolve(projectDir, programFile);
     // The plan is credential-free: the program signs in nowhere (see lib/deployment.ts).
     const offline = process.env[OFFLINE_VARIABLE];

@@ -64,7 +64,7 @@ export function renderPlanMarkdown(plan: Plan, notes: readonly ModelVersionNote[
         lines.push("**Serving**", "");
         lines.push(
             ...table(
-                ["model", "platform", "selector / traffic", "cpu", "memory GB", "replicas", "access"],
+                ["model", "platform", "selector / traffic", "cpu", "memory GB", "replicas", "inactive revisions kept", "access"],
                 Object.entries(serving).map(([name, m]) => [
                     name,
                     m.platform,
@@ -72,6 +72,7 @@ export function renderPlanMarkdown(plan: Plan, notes: readonly ModelVersionNote[
                     m.cpu,
                     m.memoryGb,
                     m.replicas ?? "1",
+                    m.maxInactiveRevisions ?? "-",
                     m.platform === "containerapp" ? `${m.ingress}; IPs: ${m.ipAllowList}; Entra: ${m.entra}` : m.endpoint,
                 ]),
             ),

@@ -123,6 +123,34 @@ interface ParsedFile {
     lineCounter: LineCounter;
 }
 
+/** Characters that look like a space but are not one to YAML (pasted from a web page or a chat). */
+const ODD_SPACES: Record<string, string> = {
+    "\u00a0": "a no-break space (U+00A0)",
+    "\u2007": "a figure space (U+2007)",
+    "\u202f": "a narrow no-break space (U+202F)",
+    "\u3000": "an ideographic space (U+3000)",
+    "\u2002": "an en space (U+2002)",
+    "\u2003": "an em space (U+2003)",
+};
+const ODD_SPACE = new RegExp(`[${Object.keys(ODD_SPACES).join("")}]`);
+
+/**
+ * Lines whose indentation, or the gap after a `key:` or a list's `-`, holds a character that only
+ * looks like a space: YAML reads it as text, so the line would land in the wrong map or its key
+ * would not be the one written, with a parser message that never names the character.
+ */
+function oddSpaceProblems(text: string): string[] {
+    return text.split("\n").flatMap((line, i) => {
+        const indentation = /^[\s\u00a0\u2007\u202f\u3000\u2002\u2003]*/.exec(line)?.[0] ?? "";
+        const oddIndent = ODD_SPACE.exec(indentation);
+        if (oddIndent) return [`line ${i + 1} has ${ODD_SPACES[oddIndent[0]]} in its indentation; use plain spaces`];
+        const gap = /^[^#"']*?(?::|^\s*-)([\s\u00a0\u2007\u202f\u3000\u2002\u2003]+)/.exec(line)?.[1] ?? "";
+        const oddGap = ODD_SPACE.exec(gap);
+        if (oddGap) return [`line ${i + 1} has ${ODD_SPACES[oddGap[0]]} after its \`:\` or \`-\`; use a plain space`];
+        return [];
+    });
+}
+
 function readYaml(file: string): ParsedFile {
     const name = path.basename(file);
     let text: string;
@@ -131,6 +159,8 @@ function readYaml(file: string): ParsedFile {
     } catch (err) {
         throw new StackFileError(name, `cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
     }
+    const oddSpaces = oddSpaceProblems(text);
+    if (oddSpaces.length > 0) throw new StackFileError(name, oddSpaces);
     const lineCounter = new LineCounter();
     const docs = parseAllDocuments(text, { lineCounter });
     const list = Array.isArray(docs) ? docs : [];
@@ -190,6 +220,17 @@ function withoutSecureValues(value: unknown): { value: unknown; secret: boolean 
     }
     return { value, secret: false };
 }
+
+function kindOf(value: unknown): string {
+    if (Array.isArray(value)) return "lists";
+    if (isRecord(value)) return "maps";
+    return typeof value === "string" ? "text" : typeof value === "number" ? "numbers" : typeof value === "boolean" ? "true or false" : "empty";
+}
+
+/** What one entry of a list-of-maps key looks like, for messages. */
+const LIST_ENTRY_EXAMPLES: Record<string, string> = {
+    models: ["      - name: fraud", "        model: mlplatform.dev.fraud", "        latest: true", "        cpu: 1", "        memoryGb: 2"].join("\n"),
+};
 
 const TYPE_NAMES: Record<string, string> = { string: "text", integer: "a whole number", boolean: "true or false", object: "a map of settings", array: "a list" };
 
@@ -308,6 +349,17 @@ export function readStackConfig(projectDir: string, stack: string): StackConfig 
         const declaration = namespace === projectName ? declared[name] : undefined;
         if (!secret && isRecord(declaration) && typeof declaration.type === "string" && !matchesDeclaredType(declaration.type, declaration.items, value, text)) {
             const shown = written ?? displayValue(value);
+            const itemType = isRecord(declaration.items) && typeof declaration.items.type === "string" ? declaration.items.type : undefined;
+            if (declaration.type === "array" && Array.isArray(value) && itemType) {
+                // It is a list: say which entries are of the wrong kind, and what one looks like.
+                const wrong = value.map((item, i) => [item, i] as const).filter(([item]) => !matchesDeclaredType(itemType, undefined, item, asConfigString(item)));
+                const example = LIST_ENTRY_EXAMPLES[name];
+                problems.push(
+                    `${where}${key} = ${shown} is a list, but ${wrong.map(([item, i]) => `entry ${i} (${displayValue(item)})`).join(", ")} ${wrong.length === 1 ? "is" : "are"} ${kindOf(wrong[0][0])}: ` +
+                        `each entry must be ${TYPE_NAMES[itemType] ?? itemType}${example ? `, such as\n${example}` : ""}`,
+                );
+                continue;
+            }
             problems.push(
                 `${where}${key} = ${shown} is not ${TYPE_NAMES[declaration.type] ?? declaration.type}, the type Pulumi.yaml declares for it (${declaration.type}): the Pulumi CLI refuses this stack file`,
             );
@@ -317,4 +369,55 @@ export function readStackConfig(projectDir: string, stack: string): StackConfig 
     }
     if (problems.length > 0) throw new StackFileError(file.name, problems);
     return { project: projectName, stack, config, secretKeys };
+}
+
+const REGISTRY_NAMES = ["catalog", "devSchema", "prdSchema"] as const;
+// As lib/config.ts defaults them (DEFAULT_SCHEMAS); a name left unset means these.
+const REGISTRY_NAME_DEFAULTS: Record<(typeof REGISTRY_NAMES)[number], string | undefined> = { catalog: undefined, devSchema: "dev", prdSchema: "prd" };
+
+function registryOf(stack: StackConfig): Record<string, unknown> | undefined {
+    const text = stack.config[`${stack.project}:registry`];
+    if (text === undefined) return undefined;
+    try {
+        const value: unknown = JSON.parse(text);
+        return isRecord(value) ? value : undefined;
+    } catch {
+        return undefined;
+    }
+}
+
+/**
+ * A stack that reads its Unity Catalog registry from another stack (`registry.hostFromStack`)
+ * must name the catalog and schemas that stack's file declares: the registry's stack creates the
+ * schemas and gives their grants and owners, so a schema renamed on one side only would be served
+ * from (or promoted into) a schema nothing governs. Checked when the other stack's file is beside
+ * this one (`organization/<project>/<stack>` of this project); returns one problem per name.
+ */
+export function registryStackProblems(projectDir: string, stack: StackConfig): string[] {
+    const registry = registryOf(stack);
+    if (!registry || registry.kind !== "unity-catalog" || typeof registry.hostFromStack !== "string") return [];
+    const parts = registry.hostFromStack.split("/");
+    const other = parts[parts.length - 1];
+    if (parts.length === 3 && parts[1] !== stack.project) return [];
+    if (parts.length === 2 && parts[0] !== stack.project) return [];
+    if (other === stack.stack || checkStackName(other) !== undefined || !listStacks(projectDir).includes(other)) return [];
+    let source: StackConfig;
+    try {
+        source = readStackConfig(projectDir, other);
+    } catch (err) {
+        const why = err instanceof StackFileError ? err.message : String(err);
+        return [`registry.hostFromStack names the stack ${other}, whose file cannot be read to check the catalog and schema names: ${why}`];
+    }
+    const sourceRegistry = registryOf(source) ?? {};
+    const name = (r: Record<string, unknown>, key: (typeof REGISTRY_NAMES)[number]) => (typeof r[key] === "string" ? (r[key] as string) : REGISTRY_NAME_DEFAULTS[key]);
+    return REGISTRY_NAMES.flatMap((key) => {
+        const here = name(registry, key);
+        const there = name(sourceRegistry, key);
+        if (here === there || there === undefined) return [];
+        return [
+            `${stack.project}:registry.${key} is ${JSON.stringify(here ?? "(unset)")}, but the registry's stack ${other} (Pulumi.${other}.yaml, named by registry.hostFromStack) declares ${key} ${JSON.stringify(there)}: ` +
+                `${stack.stack} would ${key === "devSchema" ? "look for candidates in" : "serve from"} a ${key === "catalog" ? "catalog" : "schema"} that stack does not create or govern (no owner, no grants). ` +
+                `Rename it in both files in one change, or write ${JSON.stringify(there)} here`,
+        ];
+    });
 }

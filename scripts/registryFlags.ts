@@ -2,6 +2,7 @@
 // for a model, the workspace URL, and the alias prd serves.
 import * as path from "path";
 import { parsePlatformConfig, rawConfigFrom } from "../lib/config";
+import { urlForMessage } from "../lib/registry/errors";
 import { readStackConfig } from "../lib/stackFiles";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
@@ -37,7 +38,7 @@ export function workspaceHost(flag: string | undefined, env: NodeJS.ProcessEnv):
     try {
         url = new URL(host);
     } catch {
-        throw new UsageError(`--host/DATABRICKS_HOST ${JSON.stringify(host)} is not a URL: write it in full, https://adb-….azuredatabricks.net`);
+        throw new UsageError(`--host/DATABRICKS_HOST ${JSON.stringify(urlForMessage(host))} is not a URL: write it in full, https://adb-….azuredatabricks.net`);
     }
     if (url.username || url.password) throw new UsageError("--host/DATABRICKS_HOST holds a user name or password: remove them (the value is not shown); use DATABRICKS_TOKEN or az login");
     if (url.protocol !== "https:" && !["localhost", "127.0.0.1"].includes(url.hostname)) throw new UsageError(`--host/DATABRICKS_HOST must use https:// (got ${url.protocol})`);

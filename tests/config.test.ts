@@ -505,8 +505,23 @@ describe("stack configuration", () => {
             ]);
             const accepted = parsePlatformConfig(validRawConfig({ environment: "prd", serving: { containerRegistrySku: "Basic" }, access: { ...access, acceptDataScientistAsDeployer: true } }), "prd");
             assert.strictEqual(accepted.access.acceptDataScientistAsDeployer, true);
-            assert.strictEqual(parsePlatformConfig(validRawConfig({ access }), "dev").access.deployers.length, 1);
-            assert.match(problemsFor(validRawConfig({ access: { acceptDataScientistAsDeployer: true } }))[0], /^mlflow-platform:access.acceptDataScientistAsDeployer = true is not allowed: it only applies in prd/);
+            // A dev stack that reads its registry elsewhere governs no prd schema: it may merge the roles.
+            const readsRegistry = { kind: "unity-catalog", catalog: "main", hostFromStack: "organization/mlflow-platform/dev" };
+            assert.strictEqual(parsePlatformConfig(validRawConfig({ registry: readsRegistry, access }), "dev").access.deployers.length, 1);
+            assert.strictEqual(parsePlatformConfig(validRawConfig({ registry: { kind: "mlflow", host: "https://mlflow.example.com" }, access, models: [] }), "dev").access.deployers.length, 1);
+            assert.match(
+                problemsFor(validRawConfig({ registry: readsRegistry, access: { acceptDataScientistAsDeployer: true } }))[0],
+                /^mlflow-platform:access.acceptDataScientistAsDeployer = true is not allowed: it only applies in prd and in the stack that holds the Unity Catalog registry/,
+            );
+        });
+
+        it("separates the roles in the dev stack that holds the Unity Catalog registry too, as the policy does: its deployers own the prd schema", () => {
+            const both = group("44444444-4444-4444-4444-444444444444", "ml-team");
+            const access = { dataScientists: [both], deployers: [both] };
+            assert.deepStrictEqual(problemsFor(validRawConfig({ access })), [
+                'mlflow-platform:access.dataScientists[0].objectId = "44444444-4444-4444-4444-444444444444" is not allowed: it is also in access.deployers: this stack\'s workspace holds the Unity Catalog registry and its deployers own the prd schema, so a data scientist here would decide what prd serves. Remove it from one list, or set access.acceptDataScientistAsDeployer: true to accept that this principal both registers and deploys',
+            ]);
+            assert.strictEqual(parsePlatformConfig(validRawConfig({ access: { ...access, acceptDataScientistAsDeployer: true } }), "dev").access.acceptDataScientistAsDeployer, true);
         });
 
         it("serves in prd only models of the deployers' schema", () => {
@@ -652,7 +667,7 @@ describe("stack configuration: edits that must never pass", () => {
             const config = parsePlatformConfig(validRawConfig({ serving: { containerRegistrySku: "Basic" }, registry: { kind: "unity-catalog", catalog: "main", host: "https://adb-123.4.azuredatabricks.net/?o=123#ml/models/main.risk.fraud" } }), "dev");
             assert.strictEqual(config.registry.host, "https://adb-123.4.azuredatabricks.net");
             assert.deepStrictEqual(config.warnings, [
-                'mlflow-platform:registry.host: using https://adb-123.4.azuredatabricks.net; the rest of "https://adb-123.4.azuredatabricks.net/?o=123#ml/models/main.risk.fraud" (a page address copied from the browser?) was left out, since the registry\'s API answers at the workspace\'s root. Write just https://adb-123.4.azuredatabricks.net to silence this notice.',
+                "mlflow-platform:registry.host: using https://adb-123.4.azuredatabricks.net; what was written after it (a path, query or fragment: a page address copied from the browser?) was left out and is not shown, since the registry's API answers at the workspace's root. Write just https://adb-123.4.azuredatabricks.net to silence this notice.",
             ]);
             const mlflow = parsePlatformConfig(validRawConfig({ registry: { kind: "mlflow", host: "https://tools.example.com/mlflow/?x=1" }, models: [] }), "dev");
             assert.strictEqual(mlflow.registry.host, "https://tools.example.com/mlflow", "a self-hosted server keeps its path prefix");
@@ -750,5 +765,102 @@ describe("stack configuration: edits that must never pass", () => {
                 "mlflow-platform:models[0].memoryGb = .inf is not allowed: it must be a number of GB, such as 2 or 1.5",
             ]);
         });
+    });
+});
+
+/** Every window of `size` characters of `secret`: none may appear in a message. */
+function assertNoPartOf(secret: string, text: string, size = 4): void {
+    for (let i = 0; i + size <= secret.length; i++) {
+        const part = secret.slice(i, i + size);
+        assert.ok(!text.includes(part), `the output shows ${JSON.stringify(part)} of the secret: ${text}`);
+    }
+}
+
+describe("stack configuration: ids and secrets in access (issue 19, points 23 and 24)", () => {
+    const ZERO = "00000000-0000-0000-0000-000000000000";
+    const APP_ID = "5b6c7d8e-9f0a-4b1c-8d2e-3f4a5b6c7d8e";
+    // An Entra client secret's shape: three characters, a digit, "Q~", the rest (40 in all).
+    const CLIENT_SECRET = "Abc8Q~Xk3vR7mT9pL2wQ5zN8yB4cF6hJ1dG0sE_q";
+
+    it("refuses the all-zero GUID wherever a GUID is read, naming the key", () => {
+        const problems = problemsFor(
+            validRawConfig({
+                registry: { kind: "unity-catalog", catalog: "main", databricksAccountId: ZERO, registrationRunAs: ZERO },
+                access: { deployers: [{ objectId: ZERO, type: "group", name: "ml-deployers" }] },
+            }),
+        );
+        const rule = "is the all-zero GUID, a placeholder no real principal or account has: write the real id";
+        assert.deepStrictEqual([...problems].sort(), [
+            `mlflow-platform:access.deployers[0].objectId = "${ZERO}" is not allowed: it ${rule}`,
+            `mlflow-platform:registry.databricksAccountId = "${ZERO}" is not allowed: it ${rule}`,
+            `mlflow-platform:registry.registrationRunAs = "${ZERO}" is not allowed: it ${rule}`,
+        ]);
+        // A service principal's name is its application id: the placeholder is refused there too.
+        assert.deepStrictEqual(problemsFor(validRawConfig({ access: { scoringClients: [{ objectId: "11111111-1111-1111-1111-111111111111", type: "servicePrincipal", name: ZERO }] } })), [
+            `mlflow-platform:access.scoringClients[0].name = "${ZERO}" is not allowed: it ${rule}`,
+        ]);
+    });
+
+    it("refuses a service principal whose object id is its application id", () => {
+        assert.deepStrictEqual(problemsFor(validRawConfig({ access: { deployers: [{ objectId: APP_ID, type: "servicePrincipal", name: APP_ID.toUpperCase() }] } })), [
+            `mlflow-platform:access.deployers[0].objectId = "${APP_ID}" is not allowed: it is the same GUID as its name, the application (client) id: a service principal's object id is a different GUID. Look it up with \`az ad sp show --id <application id> --query id -o tsv\``,
+        ]);
+    });
+
+    it("refuses GUIDs with anything before or after them (the check is anchored)", () => {
+        for (const bad of [`${APP_ID}x`, `x${APP_ID}`, `${APP_ID}\n`, `${APP_ID},${APP_ID}`, `{${APP_ID}}`]) {
+            const problems = problemsFor(
+                validRawConfig({
+                    registry: { kind: "unity-catalog", catalog: "main", databricksAccountId: bad, registrationRunAs: bad },
+                    access: { deployers: [{ objectId: bad, type: "servicePrincipal", name: APP_ID }] },
+                }),
+            );
+            for (const key of ["registry.databricksAccountId", "registry.registrationRunAs", "access.deployers[0].objectId"]) {
+                assert.ok(problems.some((p) => p.startsWith(`mlflow-platform:${key} = `)), `${key} = ${JSON.stringify(bad)} refused: ${problems.join("\n")}`);
+            }
+            const nameProblems = problemsFor(validRawConfig({ access: { deployers: [{ objectId: "22222222-2222-2222-2222-222222222222", type: "servicePrincipal", name: bad }] } }));
+            assert.ok(nameProblems.some((p) => p.startsWith("mlflow-platform:access.deployers[0].name = ")), `name = ${JSON.stringify(bad)} refused: ${nameProblems.join("\n")}`);
+        }
+        assert.match(problemsFor(validRawConfig({ access: { deployers: [{ objectId: "22222222-2222-2222-2222-222222222222", type: "servicePrincipal", name: ` ${APP_ID}` }] } }))[0], /^mlflow-platform:access\.deployers\[0\]\.name = " 5b6c.*" is not allowed: it has spaces before or after it/);
+    });
+
+    it("never repeats a client secret pasted as a principal's name or object id, and does not advise storing it", () => {
+        for (const principal of [
+            { objectId: "22222222-2222-2222-2222-222222222222", type: "group", name: CLIENT_SECRET },
+            { objectId: "22222222-2222-2222-2222-222222222222", type: "servicePrincipal", name: CLIENT_SECRET },
+            { objectId: CLIENT_SECRET, type: "servicePrincipal", name: APP_ID },
+            { objectId: "22222222-2222-2222-2222-222222222222", type: "user", name: CLIENT_SECRET },
+        ]) {
+            const problems = problemsFor(validRawConfig({ access: { deployers: [principal] } }));
+            const text = problems.join("\n");
+            assertNoPartOf(CLIENT_SECRET, text);
+            assert.match(text, /looks like a secret \(a client secret or token\), and the value is not shown.*rotate that secret/);
+            assert.doesNotMatch(text, /registryToken/);
+        }
+        const inUrl = problemsFor(validRawConfig({ access: { deployers: [{ objectId: "22222222-2222-2222-2222-222222222222", type: "group", name: `https://app:${CLIENT_SECRET}@login.example.com` }] } })).join("\n");
+        assertNoPartOf(CLIENT_SECRET, inUrl);
+        assert.match(inUrl, /needs no secret: remove it from the stack file, and rotate that password/);
+        assert.doesNotMatch(inUrl, /registryToken/);
+        for (const list of [[CLIENT_SECRET], CLIENT_SECRET]) {
+            const text = problemsFor(validRawConfig({ access: { deployers: list } })).join("\n");
+            assertNoPartOf(CLIENT_SECRET, text);
+        }
+    });
+
+    it("answers a secret written inside a principal with a principal's advice, not the registry token's", () => {
+        const problems = problemsFor(validRawConfig({ access: { deployers: [{ objectId: "22222222-2222-2222-2222-222222222222", type: "servicePrincipal", name: APP_ID, clientSecret: CLIENT_SECRET }] } }));
+        assert.deepStrictEqual(problems, [
+            "mlflow-platform:access.deployers[0].clientSecret is not a setting of a principal (it takes objectId, type, name), and a principal needs no secret: the platform gives it roles by its object id. Remove it from the stack file, and rotate that secret (`az ad app credential reset`), since it was written there",
+        ]);
+    });
+
+    it("never repeats a token pasted as any other value, nor the query or path of a registry URL", () => {
+        const token = "dapi0123456789abcdef0123456789abcdef";
+        const text = problemsFor(validRawConfig({ storageAccountName: token, registry: { kind: "unity-catalog", catalog: "main", host: `http://adb-1.2.azuredatabricks.net/${token}/x?token=${token}` } })).join("\n");
+        assertNoPartOf(token, text);
+        assert.match(text, /mlflow-platform:registry\.host = "http:\/\/adb-1\.2\.azuredatabricks\.net\/…" is not allowed: it must use https:\/\//);
+        const warned = parsePlatformConfig(validRawConfig({ registry: { kind: "unity-catalog", catalog: "main", host: `https://adb-1.2.azuredatabricks.net/${token}?t=${token}#${token}` } }), "dev");
+        assertNoPartOf(token, warned.warnings.join("\n"));
+        assert.strictEqual(warned.registry.host, "https://adb-1.2.azuredatabricks.net");
     });
 });

@@ -322,3 +322,16 @@ describe("registry.hostFromStack", () => {
         }
     });
 });
+
+describe("serving.maxInactiveRevisions in the plan", () => {
+    it("shows the value per model, in the text and the markdown, so an edit is visible", async () => {
+        const { renderPlanMarkdown } = await import("../lib/planReport");
+        const shipped = await planStack(PROJECT_DIR, "prd");
+        const edited = await planEditedStack("prd", (config) => {
+            config["mlflow-platform:serving"].maxInactiveRevisions = 7;
+        });
+        assert.ok(renderPlanText(shipped).includes("      fraud.maxInactiveRevisions: 3\n"), "the default");
+        assert.ok(renderPlanText(edited).includes("      fraud.maxInactiveRevisions: 7\n"));
+        assert.match(renderPlanMarkdown(edited, [], []), /\| replicas \| inactive revisions kept \| access \|[\s\S]*\| 2-10 \| 7 \| external/);
+    });
+});

@@ -82,9 +82,9 @@ describe("policy rules", () => {
         ["cross-tenant replication unset", resource(T.account, { ...secureAccount, allowCrossTenantReplication: undefined }), "dev", /allowCrossTenantReplication is not set, must be false/],
         ["public blob access on the account", resource(T.account, { ...secureAccount, allowBlobPublicAccess: true }), "prd", /mandatory no-public-blob-access: allowBlobPublicAccess is true, must be false/],
         ["a public container", resource(T.container, { publicAccess: "Blob" }), "dev", /no-public-blob-access: publicAccess is "Blob", must be "None"/],
-        ["blob soft delete off", resource(T.blob, { ...recoverableBlob, deleteRetentionPolicy: { enabled: false, days: 7 } }), "dev", /storage-recoverable: deleteRetentionPolicy.enabled is false, must be true/],
-        ["container soft delete of 0 days", resource(T.blob, { ...recoverableBlob, containerDeleteRetentionPolicy: { enabled: true, days: 0 } }), "dev", /containerDeleteRetentionPolicy.days is 0, must be at least 1/],
-        ["container soft delete off", resource(T.blob, { ...recoverableBlob, containerDeleteRetentionPolicy: { enabled: false, days: 7 } }), "prd", /containerDeleteRetentionPolicy\.enabled is false, must be true/],
+        ["blob soft delete off", resource(T.blob, { ...recoverableBlob, deleteRetentionPolicy: { enabled: false, days: 7 } }), "dev", /storage-recoverable: mlflow-platform:softDeleteEnabled is false \(deleteRetentionPolicy.enabled\), must be true/],
+        ["container soft delete of 0 days", resource(T.blob, { ...recoverableBlob, containerDeleteRetentionPolicy: { enabled: true, days: 0 } }), "dev", /mlflow-platform:containerSoftDeleteDays is 0 \(containerDeleteRetentionPolicy\.days\), must be at least 1/],
+        ["container soft delete off", resource(T.blob, { ...recoverableBlob, containerDeleteRetentionPolicy: { enabled: false, days: 7 } }), "prd", /mlflow-platform:softDeleteEnabled is false \(containerDeleteRetentionPolicy\.enabled\), must be true/],
         ["a flat namespace", resource(T.account, { ...secureAccount, isHnsEnabled: false }), "dev", /isHnsEnabled is false, must be true/],
         ["a registry admin user", resource(T.registry, { adminUserEnabled: true }), "dev", /container-registry-admin-disabled: adminUserEnabled is true, must be false/],
         ["an ACI pull by password", resource(T.group, { ...goodGroup, imageRegistryCredentials: [{ server: "r", username: "u", password: "p" }] }), "dev", /images-pulled-by-identity: registry credential 0 uses a password/],
@@ -190,7 +190,7 @@ describe("policy pack", () => {
         assert.deepStrictEqual(
             prd.map((r) => [r.policy, r.level, r.message]),
             [
-                ["no-public-blob-access", "mandatory", "prd-store-account: allowBlobPublicAccess is true, must be false: training data and models are private"],
+                ["no-public-blob-access", "mandatory", "prd-store-account: allowBlobPublicAccess is true, must be false: training data and models are private: set mlflow-platform:allowBlobPublicAccess to false"],
                 ["prd-stateful-resources-protected", "mandatory", "prd-store-account: is not protected: set mlflow-platform:protect to true, so pulumi up or destroy cannot delete it"],
             ],
         );
@@ -220,9 +220,9 @@ describe("plan with policies", () => {
         assert.deepStrictEqual(
             planViolations(weakened).map((v) => `${v.level} ${v.rule} ${v.resource}: ${v.message}`),
             [
-                "mandatory storage-recoverable dev-store-blob-service: deleteRetentionPolicy.enabled is false, must be true: deleted blobs must be recoverable",
-                "mandatory storage-recoverable dev-store-blob-service: containerDeleteRetentionPolicy.enabled is false, must be true: deleted containers must be recoverable",
-                "mandatory no-public-blob-access dev-store-account: allowBlobPublicAccess is true, must be false: training data and models are private",
+                "mandatory storage-recoverable dev-store-blob-service: mlflow-platform:softDeleteEnabled is false (deleteRetentionPolicy.enabled), must be true: deleted blobs must be recoverable",
+                "mandatory storage-recoverable dev-store-blob-service: mlflow-platform:softDeleteEnabled is false (containerDeleteRetentionPolicy.enabled), must be true: deleted containers must be recoverable",
+                "mandatory no-public-blob-access dev-store-account: allowBlobPublicAccess is true, must be false: training data and models are private: set mlflow-platform:allowBlobPublicAccess to false",
             ],
         );
     });
@@ -265,7 +265,7 @@ describe("plan for reviewers", () => {
         const markdown = renderPlanMarkdown(plan, [{ resource: "prd-serving-fraud-version", outcome: "deferred", text: "version: resolved at deploy" }], []);
         assert.match(markdown, /^### Plan for `prd`\n\n\*\*30\*\* resources \(25 cloud or dynamic, 5 components\), \*\*4\*\* protected, 1 read from other stacks\./);
         assert.match(markdown, /\| `azure-native:storage:BlobContainer` \| 2 \|/);
-        assert.match(markdown, /\| fraud \| containerapp \| 100% stable \(alias "champion"\) \| 2 \| 4 \| 2-10 \| external, HTTPS only; IPs: any address; Entra: required: tokens of the stack's scoring API with the Scoring\.Invoke role \(401 without\) \|/);
+        assert.match(markdown, /\| fraud \| containerapp \| 100% stable \(alias "champion"\) \| 2 \| 4 \| 2-10 \| 3 \| external, HTTPS only; IPs: any address; Entra: required: tokens of the stack's scoring API with the Scoring\.Invoke role \(401 without\) \|/);
         assert.match(markdown, /- `prd-serving-fraud-version`: version: resolved at deploy/);
         assert.match(markdown, /\*\*Protected:\*\* `prd-mlflow-workspace`, `prd-store-account`, `prd-store-data`, `prd-store-models`/);
         assert.match(markdown, /\*\*Policy:\*\* ✅ no violations$/);
@@ -292,5 +292,49 @@ describe("plan for reviewers", () => {
         assert.match(markdown, /^### `dev` vs `prd`: \d+ settings differ/);
         assert.match(markdown, /\| store-account \(StorageAccount\) \| sku\.name \| Standard_LRS \| Standard_GZRS \|/);
         assert.match(renderComparison("dev", "prd", rows, "text"), /^dev vs prd: \d+ settings differ\n\nresource +setting +dev +prd/);
+    });
+});
+
+describe("one principal as data scientist and deployer: the policy draws config validation's line", () => {
+    const both = { objectId: "44444444-4444-4444-4444-444444444444", type: "group", name: "ml-team" };
+    const roles = (accept: boolean) => ({ dataScientists: [both], deployers: [both], scoringClients: [], acceptDataScientistAsDeployer: accept, catalog: "mlplatform", devSchema: "mlplatform.dev", prdSchema: "mlplatform.prd" });
+    const access = (accept: boolean) => resource("mlflow-platform:access:AzureAccess", {}, { outputs: { roles: roles(accept) } });
+    const contributor = resource("azure-native:authorization:RoleAssignment", {
+        principalId: both.objectId,
+        roleDefinitionId: "/subscriptions/s/providers/Microsoft.Authorization/roleDefinitions/b24988ac-6180-42a0-ab88-20f7382dd24c",
+        scope: "/subscriptions/s/resourceGroups/rg",
+    });
+    const prdSchemaOwner = resource("databricks:index/schema:Schema", { catalogName: "mlplatform", name: "prd", owner: "ml-team" });
+    const violations = (environment: Environment, accept: boolean, r: PolicyResource) =>
+        evaluate({ environment, resources: [access(accept), r] }).filter((v) => v.rule === "data-scientists-cannot-change-prd").map((v) => v.resource);
+
+    it("dev: the deployer's Azure roles on dev's own resources are allowed, as config validation allows the overlap there", () => {
+        assert.deepStrictEqual(violations("dev", false, contributor), []);
+    });
+
+    it("prd: refused unless the config acknowledges it (access.acceptDataScientistAsDeployer)", () => {
+        assert.deepStrictEqual(violations("prd", false, contributor), [contributor.name]);
+        assert.deepStrictEqual(violations("prd", true, contributor), []);
+    });
+
+    it("the prd schema (declared by the stack holding the registry, dev included) is exempt only when acknowledged, as config validation requires there", () => {
+        assert.deepStrictEqual(violations("dev", false, prdSchemaOwner), [prdSchemaOwner.name]);
+        assert.deepStrictEqual(violations("dev", true, prdSchemaOwner), []);
+    });
+});
+
+describe("one principal in both roles, end to end in the dev stack that holds the registry", () => {
+    const both = { objectId: "44444444-4444-4444-4444-444444444444", type: "group", name: "ml-team" };
+    it("config refuses it unless acknowledged, and once acknowledged the policy agrees", async () => {
+        await assert.rejects(
+            planEditedStack("dev", (config) => {
+                config["mlflow-platform:access"] = { dataScientists: [both], deployers: [both], scoringClients: [] };
+            }),
+            /access\.dataScientists\[0\]\.objectId = "44444444-4444-4444-4444-444444444444" is not allowed: it is also in access\.deployers: this stack's workspace holds the Unity Catalog registry/,
+        );
+        const accepted = await planEditedStack("dev", (config) => {
+            config["mlflow-platform:access"] = { dataScientists: [both], deployers: [both], scoringClients: [], acceptDataScientistAsDeployer: true };
+        });
+        assert.deepStrictEqual(planViolations(accepted), []);
     });
 });

@@ -82,7 +82,7 @@ describe("policy pack, started as Pulumi starts it", function () {
     it("judges one resource before it is created or changed (validateResource), mandatory in prd", async () => {
         const found = await analyze("prd", "azure-native:storage:StorageAccount", "prd-store-account", { kind: "StorageV2", enableHttpsTrafficOnly: true, minimumTlsVersion: "TLS1_2", defaultToOAuthAuthentication: true, allowSharedKeyAccess: false, allowCrossTenantReplication: false, allowBlobPublicAccess: true, isHnsEnabled: true }, false);
         assert.deepStrictEqual(found, [
-            { policy: "no-public-blob-access", level: "mandatory", message: "prd-store-account: allowBlobPublicAccess is true, must be false: training data and models are private" },
+            { policy: "no-public-blob-access", level: "mandatory", message: "prd-store-account: allowBlobPublicAccess is true, must be false: training data and models are private: set mlflow-platform:allowBlobPublicAccess to false" },
             { policy: "prd-stateful-resources-protected", level: "mandatory", message: "prd-store-account: is not protected: set mlflow-platform:protect to true, so pulumi up or destroy cannot delete it" },
         ]);
     });

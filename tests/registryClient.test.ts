@@ -406,7 +406,7 @@ describe("registry client", () => {
             ["localhost:5000", /^DATABRICKS_HOST "localhost:5000" has no http:\/\/ or https:\/\//],
             ["databricks", /^DATABRICKS_HOST "databricks" has no http:\/\/ or https:\/\//],
             ["sqlite:///mlflow.db", /^DATABRICKS_HOST starts with "sqlite:", not http:\/\/ or https:\/\//],
-            ["https://adb-1.7.azuredatabricks.net/ml/experiments", /has a path \(\/ml\/experiments\): a Databricks workspace answers at its root, so give only the scheme, host and port \(https:\/\/adb-1\.7\.azuredatabricks\.net\)/],
+            ["https://adb-1.7.azuredatabricks.net/ml/experiments", /^DATABRICKS_HOST "https:\/\/adb-1\.7\.azuredatabricks\.net\/…" has a path after the host \(not shown: a pasted address may carry a token\): a Databricks workspace answers at its root, so give only the scheme, host and port \(https:\/\/adb-1\.7\.azuredatabricks\.net\)/],
             ["https://adb-1.7.azuredatabricks.net/?o=1234", /^DATABRICKS_HOST has a query string \(\?\.\.\.\) in it: give only the server's address \(https:\/\/adb-1\.7\.azuredatabricks\.net\)/],
             ["https://adb-1.7.azuredatabricks.net/#/models", /^DATABRICKS_HOST has a fragment \(#\.\.\.\) in it/],
             ["", /^DATABRICKS_HOST is empty/],
@@ -427,7 +427,7 @@ describe("registry client", () => {
             assert.strictEqual(parseRegistryUrl("https://host.example.com/team/mlflow//", "MLFLOW_TRACKING_URI", true), "https://host.example.com/team/mlflow");
             assert.strictEqual(parseRegistryUrl("https://host.example.com/", "MLFLOW_TRACKING_URI", true), "https://host.example.com");
             assert.strictEqual(new RegistryClient({ kind: "mlflow", url: "https://host.example.com/mlflow/" }).url, "https://host.example.com/mlflow");
-            assert.throws(() => new RegistryClient({ kind: "databricks", url: "https://adb-1.7.azuredatabricks.net/mlflow" }), /has a path \(\/mlflow\): a Databricks workspace answers at its root/);
+            assert.throws(() => new RegistryClient({ kind: "databricks", url: "https://adb-1.7.azuredatabricks.net/mlflow" }), /has a path after the host \(not shown: a pasted address may carry a token\): a Databricks workspace answers at its root/);
             assert.throws(() => new RegistryClient({ kind: "unity-catalog", url: "https://adb-1.7.azuredatabricks.net/mlflow" }), /has a path/);
         });
 
@@ -440,7 +440,7 @@ describe("registry client", () => {
             assert.throws(() => parseRegistryUrl("https://host.example.com/mlflow/#/models", "MLFLOW_TRACKING_URI", true), /has a fragment \(#\.\.\.\) in it: give only the server's address \(https:\/\/host\.example\.com\/mlflow\)/);
             assert.throws(
                 () => parseRegistryUrl("https://host.example.com/mlflow/api/2.0/mlflow", "MLFLOW_TRACKING_URI", true),
-                /includes an API route \(\/mlflow\/api\/2\.0\/mlflow\): give the server's base URL \(https:\/\/host\.example\.com\/mlflow\); the client adds/,
+                /"https:\/\/host\.example\.com\/…" includes an API route \(\/api\/2\.x\/…\): give the server's base URL \(https:\/\/host\.example\.com\/mlflow\); the client adds/,
             );
         });
 

@@ -2,7 +2,8 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { checkStackName, readStackConfig, StackFileError } from "../lib/stackFiles";
+import { planStack } from "../lib/plan";
+import { checkStackName, readStackConfig, registryStackProblems, StackFileError } from "../lib/stackFiles";
 import { runScript } from "./helpers/cli";
 import { PROJECT_DIR } from "./helpers/fixtures";
 
@@ -130,5 +131,79 @@ describe("stack files as the Pulumi CLI reads them", () => {
         assert.strictEqual(compare.code, 2);
         assert.match(compare.stderr, /stack name "prd\/x" is not allowed/);
         assert.doesNotMatch(bad.stderr + compare.stderr, /\n\s+at /);
+    });
+});
+
+describe("stack file mistakes named for what they are (issue 19, point 24)", () => {
+    it("names a no-break space in the indentation by its line, not as a YAML puzzle", () => {
+        assert.strictEqual(
+            refusal(edit("  mlflow-platform:protect: false", "\u00a0 mlflow-platform:protect: false")),
+            "Pulumi.dev.yaml: line 10 has a no-break space (U+00A0) in its indentation; use plain spaces",
+        );
+        assert.strictEqual(
+            refusal(edit("    kind: unity-catalog", "   \u00a0kind: unity-catalog")),
+            "Pulumi.dev.yaml: line 12 has a no-break space (U+00A0) in its indentation; use plain spaces",
+        );
+        assert.strictEqual(refusal(edit("mlflow-platform:protect: false", "mlflow-platform:protect:\u00a0false")), "Pulumi.dev.yaml: line 10 has a no-break space (U+00A0) after its `:` or `-`; use a plain space");
+        assert.strictEqual(refusal(shippedDev), "", "plain spaces are fine");
+    });
+
+    it("answers a list of names for models with what each entry must be, and an example", () => {
+        const text = shippedDev.replace(/ {2}mlflow-platform:models:\n(?: {4}.*\n)+/, "  mlflow-platform:models: [fraud]\n");
+        assert.notStrictEqual(text, shippedDev);
+        const message = refusal(text);
+        assert.match(message, /^Pulumi\.dev\.yaml: line \d+: mlflow-platform:models = \["fraud"\] is a list, but entry 0 \("fraud"\) is text: each entry must be a map of settings, such as\n {6}- name: fraud\n {8}model: mlplatform\.dev\.fraud\n {8}latest: true\n {8}cpu: 1\n {8}memoryGb: 2$/);
+        assert.doesNotMatch(message, /is not a list/);
+    });
+});
+
+describe("a stack that reads its registry from another stack names the same catalog and schemas", () => {
+    const shippedPrd = fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.prd.yaml"), "utf8");
+    const problemsOf = (prd: string, dev = shippedDev): string[] => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stack-cross-"));
+        try {
+            fs.copyFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+            fs.writeFileSync(path.join(dir, "Pulumi.dev.yaml"), dev);
+            fs.writeFileSync(path.join(dir, "Pulumi.prd.yaml"), prd);
+            return registryStackProblems(dir, readStackConfig(dir, "prd"));
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    };
+
+    it("accepts the shipped pair", () => {
+        assert.deepStrictEqual(problemsOf(shippedPrd), []);
+    });
+
+    it("refuses prd's prdSchema renamed while the registry's stack still declares the old one", () => {
+        const renamed = shippedPrd.replace("prdSchema: prd", "prdSchema: serving").replace("model: mlplatform.prd.fraud", "model: mlplatform.serving.fraud");
+        assert.deepStrictEqual(problemsOf(renamed), [
+            'mlflow-platform:registry.prdSchema is "serving", but the registry\'s stack dev (Pulumi.dev.yaml, named by registry.hostFromStack) declares prdSchema "prd": prd would serve from a schema that stack does not create or govern (no owner, no grants). Rename it in both files in one change, or write "prd" here',
+        ]);
+        // Renamed on both sides in one change: fine.
+        assert.deepStrictEqual(problemsOf(renamed, shippedDev.replace("prdSchema: prd", "prdSchema: serving")), []);
+    });
+
+    it("refuses a catalog that differs, and compares an unset schema as its default", () => {
+        const problems = problemsOf(shippedPrd.replace("catalog: mlplatform", "catalog: other").replace("    devSchema: dev\n", ""), shippedDev.replace("devSchema: dev", "devSchema: candidates"));
+        assert.strictEqual(problems.length, 2);
+        assert.match(problems[0], /^mlflow-platform:registry\.catalog is "other", but the registry's stack dev .* declares catalog "mlplatform"/);
+        assert.match(problems[1], /^mlflow-platform:registry\.devSchema is "dev", but the registry's stack dev .* declares devSchema "candidates": prd would look for candidates in a schema/);
+    });
+
+    it("the plan refuses it before evaluating the program", async () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "stack-cross-plan-"));
+        try {
+            fs.copyFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
+            fs.writeFileSync(path.join(dir, "Pulumi.dev.yaml"), shippedDev);
+            fs.writeFileSync(path.join(dir, "Pulumi.prd.yaml"), shippedPrd.replace("prdSchema: prd", "prdSchema: serving").replace("model: mlplatform.prd.fraud", "model: mlplatform.serving.fraud"));
+            await assert.rejects(planStack(dir, "prd", path.join(PROJECT_DIR, "index.ts")), (err: unknown) => {
+                assert.ok(err instanceof StackFileError);
+                assert.match(err.message, /^Pulumi\.prd\.yaml: mlflow-platform:registry\.prdSchema is "serving", but the registry's stack dev/);
+                return true;
+            });
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
     });
 });

@@ -84,7 +84,7 @@ export interface ServedModelOutputs {
 }
 
 /** What a reviewer needs to see per model, in plain values that a preview knows. */
-export function servingSummary(served: ServedModelArgs, args: Pick<ModelServingArgs, "platform" | "access">): Record<string, unknown> {
+export function servingSummary(served: ServedModelArgs, args: Pick<ModelServingArgs, "platform" | "access" | "maxInactiveRevisions">): Record<string, unknown> {
     const describe = (selector: Selector) => describeSelector(selector);
     const common = { platform: args.platform, model: served.model, cpu: served.cpu, memoryGb: served.memoryGb, workers: served.workers };
     if (args.platform === "aci") {
@@ -96,6 +96,8 @@ export function servingSummary(served: ServedModelArgs, args: Pick<ModelServingA
         replicas: `${served.scale.minReplicas}-${served.scale.maxReplicas}`,
         scaleRule: `http, ${served.scale.concurrentRequests} concurrent requests per replica`,
         revisionMode: "Multiple",
+        // serving.maxInactiveRevisions: shown per app, since the app's configuration is unknown in a preview.
+        maxInactiveRevisions: args.maxInactiveRevisions,
         traffic: served.canary
             ? `${100 - served.canary.weight}% stable (${describe(served.selector)}), ${served.canary.weight}% canary (${describe(served.canary.selector)})`
             : `100% stable (${describe(served.selector)})`,

@@ -105,11 +105,13 @@ export function declaredRoles(context: PolicyContext): DeclaredRoles | undefined
 
 /**
  * Data scientists the rule protects prd from: by object id (Azure) and Databricks name. One that
- * prd's config accepts as a deployer too (access.acceptDataScientistAsDeployer) is left out.
+ * is a deployer too is left out when `exemptDeployers`: the config accepted it
+ * (access.acceptDataScientistAsDeployer), or the check is about a dev stack's own Azure roles,
+ * which config validation lets one principal hold in both lists (dev does not separate them).
  */
-function dataScientistsOf(roles: DeclaredRoles): { ids: Set<string>; names: Set<string> } {
+function dataScientistsOf(roles: DeclaredRoles, exemptDeployers: boolean): { ids: Set<string>; names: Set<string> } {
     const deployerIds = new Set(roles.deployers.map((d) => d.objectId.toLowerCase()));
-    const kept = roles.dataScientists.filter((p) => !(roles.acceptDataScientistAsDeployer && deployerIds.has(p.objectId.toLowerCase())));
+    const kept = roles.dataScientists.filter((p) => !(exemptDeployers && deployerIds.has(p.objectId.toLowerCase())));
     return { ids: new Set(kept.map((p) => p.objectId.toLowerCase())), names: new Set(kept.map((p) => (p.name ?? "").toLowerCase()).filter(Boolean)) };
 }
 
@@ -135,7 +137,11 @@ export const RULES: readonly PolicyRule[] = [
         check: (r, context) => {
             const roles = declaredRoles(context);
             if (!roles) return [];
-            const { ids, names } = dataScientistsOf(roles);
+            // Azure roles in a dev stack are on dev's own resources; the prd schema's grants and
+            // owners (in the stack that holds the registry, dev included) decide what prd serves, so
+            // there only prd's acknowledgement exempts a principal that holds both roles.
+            const { ids } = dataScientistsOf(roles, roles.acceptDataScientistAsDeployer || context.environment === "dev");
+            const { names } = dataScientistsOf(roles, roles.acceptDataScientistAsDeployer);
             const isScientistName = (value: unknown) => typeof value === "string" && names.has(value.toLowerCase());
             if (r.type === T.roleAssignment) {
                 const principal = get(r.props, "principalId");
@@ -203,14 +209,22 @@ export const RULES: readonly PolicyRule[] = [
         enforcement: everywhere,
         check: (r) => {
             if (r.type !== T.blobService) return [];
-            const problems = [
-                ...expect(r, "deleteRetentionPolicy.enabled", true, "deleted blobs must be recoverable"),
-                ...expect(r, "containerDeleteRetentionPolicy.enabled", true, "deleted containers must be recoverable"),
-            ];
-            for (const policy of ["deleteRetentionPolicy", "containerDeleteRetentionPolicy"]) {
+            // Named by the stack config key the operator sets (the property in parentheses).
+            const KEYS = {
+                deleteRetentionPolicy: { enabled: "softDeleteEnabled", days: "blobSoftDeleteDays", what: "deleted blobs must be recoverable" },
+                containerDeleteRetentionPolicy: { enabled: "softDeleteEnabled", days: "containerSoftDeleteDays", what: "deleted containers must be recoverable" },
+            } as const;
+            const problems: string[] = [];
+            for (const [policy, key] of Object.entries(KEYS)) {
+                const enabled = get(r.props, `${policy}.enabled`);
+                if (!isUnknown(enabled) && enabled !== true) {
+                    problems.push(`mlflow-platform:${key.enabled} is ${enabled === undefined ? "not set" : JSON.stringify(enabled)} (${policy}.enabled), must be true: ${key.what}`);
+                }
+            }
+            for (const [policy, key] of Object.entries(KEYS)) {
                 const days = get(r.props, `${policy}.days`);
                 if (!isUnknown(days) && get(r.props, `${policy}.enabled`) === true && !(typeof days === "number" && days >= 1)) {
-                    problems.push(`${policy}.days is ${JSON.stringify(days)}, must be at least 1`);
+                    problems.push(`mlflow-platform:${key.days} is ${JSON.stringify(days)} (${policy}.days), must be at least 1: ${key.what} for that many days`);
                 }
             }
             return problems;
@@ -222,7 +236,7 @@ export const RULES: readonly PolicyRule[] = [
         description: "Neither storage accounts nor containers allow anonymous reads.",
         enforcement: everywhere,
         check: (r) => {
-            if (r.type === T.storageAccount) return expect(r, "allowBlobPublicAccess", false, "training data and models are private");
+            if (r.type === T.storageAccount) return expect(r, "allowBlobPublicAccess", false, "training data and models are private: set mlflow-platform:allowBlobPublicAccess to false");
             if (r.type === T.blobContainer) return expect(r, "publicAccess", "None", "training data and models are private");
             return [];
         },

@@ -3,7 +3,7 @@
 // ModelVersion provider, the plan, serving and the smoke test all share it.
 import axios, { type AxiosInstance, type AxiosResponse } from "axios";
 import type { Credential } from "./credentials";
-import { bodyExcerpt, redact, RegistryError, type RegistryErrorKind } from "./errors";
+import { bodyExcerpt, redact, RegistryError, urlForMessage, type RegistryErrorKind } from "./errors";
 import { describeSelector, type ModelVersionInfo, type RegistrationStatus, type RegistryKind, type Selector } from "./types";
 
 export interface RetryPolicy {
@@ -94,7 +94,7 @@ export function parseRegistryUrl(url: unknown, where: string, allowPath = false)
     if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
         throw new RegistryError(
             "invalid-url",
-            `${where} ${JSON.stringify(url)} has no http:// or https://: write the registry URL in full, ${URL_EXAMPLES}`,
+            `${where} ${JSON.stringify(urlForMessage(url))} has no http:// or https://: write the registry URL in full, ${URL_EXAMPLES}`,
         );
     }
     if (!/^https?:\/\//i.test(url)) {
@@ -108,7 +108,7 @@ export function parseRegistryUrl(url: unknown, where: string, allowPath = false)
     try {
         parsed = new URL(url);
     } catch {
-        throw new RegistryError("invalid-url", `${where} ${JSON.stringify(url)} is not a valid URL: use ${URL_EXAMPLES}`);
+        throw new RegistryError("invalid-url", `${where} ${JSON.stringify(urlForMessage(url))} is not a valid URL: use ${URL_EXAMPLES}`);
     }
     if (parsed.username || parsed.password) {
         // Not echoed: the value holds a credential.
@@ -129,14 +129,14 @@ export function parseRegistryUrl(url: unknown, where: string, allowPath = false)
     if (prefix && !allowPath) {
         throw new RegistryError(
             "invalid-url",
-            `${where} ${JSON.stringify(url)} has a path (${parsed.pathname}): a Databricks workspace answers at its root, ` +
+            `${where} ${JSON.stringify(urlForMessage(url))} has a path after the host (not shown: a pasted address may carry a token): a Databricks workspace answers at its root, ` +
                 `so give only the scheme, host and port (${parsed.origin}); the client adds /api/2.0/mlflow/... itself`,
         );
     }
     if (/\/api\/2\.[01]\//.test(`${prefix}/`)) {
         throw new RegistryError(
             "invalid-url",
-            `${where} ${JSON.stringify(url)} includes an API route (${parsed.pathname}): give the server's base URL ` +
+            `${where} ${JSON.stringify(urlForMessage(url))} includes an API route (/api/2.x/…): give the server's base URL ` +
                 `(${parsed.origin}${prefix.slice(0, prefix.search(/\/api\/2\.[01](\/|$)/))}); the client adds /api/2.0/mlflow/... itself`,
         );
     }
@@ -645,7 +645,7 @@ export class RegistryClient {
         if (status === 401) {
             throw this.error(
                 "unauthenticated",
-                `the registry refused the request as unauthenticated (HTTP 401${bodyExcerpt(body) ? `: ${bodyExcerpt(body, 60)}` : ""}); sent ${via}`,
+                `the registry refused the request as unauthenticated (HTTP 401${bodyExcerpt(body) ? `: ${bodyExcerpt(body, 60, this.credential?.secrets() ?? [])}` : ""}); sent ${via}`,
                 model,
                 selector,
                 this.kind === "mlflow"
@@ -657,7 +657,7 @@ export class RegistryClient {
         if (status === 403) {
             throw this.error(
                 "forbidden",
-                `the registry refused access (HTTP 403${bodyExcerpt(body) ? `: ${bodyExcerpt(body, 60)}` : ""}); sent ${via}`,
+                `the registry refused access (HTTP 403${bodyExcerpt(body) ? `: ${bodyExcerpt(body, 60, this.credential?.secrets() ?? [])}` : ""}); sent ${via}`,
                 model,
                 selector,
                 "Grant this identity read access to the model (CAN_READ, or USE/EXECUTE in Unity Catalog).",
@@ -665,7 +665,7 @@ export class RegistryClient {
             );
         }
         if (status === 404 && (typeof body === "string" || errorCodeOf(body) === "ENDPOINT_NOT_FOUND" || errorCodeOf(body) === undefined)) {
-            const what = typeof body === "string" ? `an HTML page ("${bodyExcerpt(body, 40) || "(empty)"}")` : `${errorCodeOf(body) ?? "a JSON body without error_code"}`;
+            const what = typeof body === "string" ? `an HTML page ("${bodyExcerpt(body, 40, this.credential?.secrets() ?? []) || "(empty)"}")` : `${errorCodeOf(body) ?? "a JSON body without error_code"}`;
             throw this.error(
                 "not-a-registry",
                 `this is not an MLflow registry at ${this.url}: ${answer.path.split("?")[0]} answered HTTP 404 with ${what}, which means the route does not exist there, not that the model is missing`,
@@ -682,7 +682,7 @@ export class RegistryClient {
         if (typeof body === "string") {
             throw this.error(
                 "bad-response",
-                `the registry answered HTTP ${status} with a non-JSON body: ${bodyExcerpt(body, 80) || "(empty)"}`,
+                `the registry answered HTTP ${status} with a non-JSON body: ${bodyExcerpt(body, 80, this.credential?.secrets() ?? []) || "(empty)"}`,
                 model,
                 selector,
                 "Check that the registry URL is the MLflow or Databricks workspace host.",
@@ -729,7 +729,7 @@ export class RegistryClient {
     private badResponse(expected: string, got: unknown, model: string, selector: Subject, status?: number): RegistryError {
         return this.error(
             "bad-response",
-            `the registry's answer is not what MLflow sends: expected ${expected}, got ${bodyExcerpt(got, 80) || "(empty)"}`,
+            `the registry's answer is not what MLflow sends: expected ${expected}, got ${bodyExcerpt(got, 80, this.credential?.secrets() ?? []) || "(empty)"}`,
             model,
             selector,
             "Check that the registry URL and registry kind match the server.",

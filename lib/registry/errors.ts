@@ -45,14 +45,67 @@ export function isRegistryUnreachable(err: unknown): err is RegistryError {
     return (err as Error | null)?.name === "RegistryError" && UNREACHABLE_KINDS.includes(kind as RegistryErrorKind);
 }
 
-/** Replaces every occurrence of each secret in `text` with `***`. */
-export function redact(text: string, secrets: readonly string[]): string {
-    return secrets.filter((s) => s.length >= 4).reduce((out, secret) => out.split(secret).join("***"), text);
+/** Secrets shorter than this are not redacted: replacing every "a" would garble messages. */
+const MIN_SECRET_LENGTH = 4;
+/** A truncated excerpt ending in this many characters of a secret's start still hides them. */
+const MIN_CUT_PREFIX = 2;
+
+/**
+ * The forms a secret can take in a message: as written, inside JSON text (a body excerpt
+ * JSON-encodes objects, escaping quotes and backslashes), percent-encoded (inside a URL), and, for
+ * base64 text such as a Basic credential's `user:password`, without padding and in base64url.
+ */
+function secretForms(secret: string): string[] {
+    const forms = new Set([secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)]);
+    if (/^[A-Za-z0-9+/]+=*$/.test(secret) && secret.length % 4 === 0) {
+        const unpadded = secret.replace(/=+$/, "");
+        forms.add(unpadded);
+        forms.add(unpadded.replace(/\+/g, "-").replace(/\//g, "_"));
+    }
+    return [...forms].filter((form) => form.length >= MIN_SECRET_LENGTH);
 }
 
-/** The readable start of a non-JSON body (HTML tags stripped, whitespace folded). */
-export function bodyExcerpt(body: unknown, max = 120): string {
+/**
+ * Replaces every occurrence of each secret in `text` with `***`, in each form it may take
+ * (longest first, so a secret inside another is not left half visible). The start of a secret
+ * that an excerpt cut off just before its "…" is replaced too, so text shortened before it was
+ * redacted still shows no part of it.
+ */
+export function redact(text: string, secrets: readonly string[]): string {
+    const forms = [...new Set(secrets.filter((s) => typeof s === "string" && s.length >= MIN_SECRET_LENGTH).flatMap(secretForms))].sort((a, b) => b.length - a.length);
+    let out = forms.reduce((acc, form) => acc.split(form).join("***"), text);
+    if (out.includes("…")) {
+        out = out.replace(/([^…]*)…/g, (match, before: string) => {
+            for (const form of forms) {
+                for (let cut = form.length - 1; cut >= MIN_CUT_PREFIX; cut--) {
+                    if (before.endsWith(form.slice(0, cut))) return `${before.slice(0, before.length - cut)}***…`;
+                }
+            }
+            return match;
+        });
+    }
+    return out;
+}
+
+/**
+ * The readable start of a non-JSON body (HTML tags stripped, whitespace folded), at most `max`
+ * characters. `secrets` are redacted before it is shortened, so a secret cut in half by the
+ * shortening cannot survive partly.
+ */
+export function bodyExcerpt(body: unknown, max = 120, secrets: readonly string[] = []): string {
     const text = typeof body === "string" ? body : body === undefined ? "" : JSON.stringify(body);
-    const plain = text.replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim();
+    const plain = redact(redact(text, secrets).replace(/<[^>]*>/g, " ").replace(/\s+/g, " ").trim(), secrets);
     return plain.length > max ? `${plain.slice(0, max)}…` : plain;
+}
+
+/**
+ * A URL as messages may show it: scheme and host only. Credentials, path, query and fragment are
+ * replaced by "…", since a pasted address may carry a token in any of them.
+ */
+export function urlForMessage(url: string): string {
+    const match = /^([a-z][a-z0-9+.-]*:\/\/)?([^/?#]*)(.*)$/is.exec(url.trim());
+    if (!match) return "…";
+    const [, scheme = "", authority, rest] = match;
+    const host = authority.includes("@") ? `…@${authority.slice(authority.lastIndexOf("@") + 1)}` : authority;
+    return `${scheme}${host}${rest && rest !== "/" ? "/…" : rest}`;
 }
