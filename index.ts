@@ -19,6 +19,7 @@ import { deployingIdentity } from "./components/access/deployingIdentity";
 import { ScoringApi } from "./components/access/scoringApi";
 import { MANAGED_STORAGE, UnityCatalogAccess } from "./components/access/unityCatalog";
 import { RegistrationJob, type DatabricksPrincipal } from "./components/registrationJob";
+import { databricksNames } from "./lib/access/unityCatalogGrants";
 import { registrationSchemaOf } from "./lib/registration/target";
 import { settled, unknownValue } from "./lib/outputs";
 import { requiredProviders } from "./lib/azure/resourceProviders";
@@ -101,6 +102,8 @@ export = async () => {
               containerNames: store.containerNames,
               ...schemas,
               roles: config.access,
+              // The pull-request preview identity resolves model versions and aliases (issue 19).
+              readers: databricksNames(config.access.readers ?? []),
               namePrefix: config.storage.accountName,
               databricksAccountId: config.registry.databricksAccountId,
               // A configured principal wins over the one the stack would declare.

@@ -97,6 +97,11 @@ export interface AccessRoles {
     deployers: Principal[];
     /** May call the scoring API (they get its `Scoring.Invoke` app role). */
     scoringClients: Principal[];
+    /**
+     * Read-only: the pull-request preview identity (AZURE_PREVIEW_CLIENT_ID). Unity Catalog gives
+     * them what resolving model versions and aliases needs (USE_CATALOG, USE_SCHEMA, EXECUTE).
+     */
+    readers?: Principal[];
     /** prd only: a principal may be both a data scientist and a deployer only when this is true. */
     acceptDataScientistAsDeployer: boolean;
 }
@@ -111,7 +116,7 @@ export interface RegistryConfig {
     hostFromStack?: string;
     /** Unity Catalog: where data scientists register candidates (`<catalog>.<devSchema>.<model>`). */
     devSchema: string;
-    /** Unity Catalog: what prd serves, owned by the deployers (`<catalog>.<prdSchema>.<model>`). */
+    /** Unity Catalog: what prd serves, managed by the deployers (MANAGE) (`<catalog>.<prdSchema>.<model>`). */
     prdSchema: string;
     /**
      * The Databricks account (a GUID) of the registry's workspace: the registration principal's
@@ -376,9 +381,10 @@ const accessFields = z.object(
         dataScientists: principalList.optional(),
         deployers: principalList.optional(),
         scoringClients: principalList.optional(),
+        readers: principalList.optional(),
         acceptDataScientistAsDeployer: boolean().optional(),
     },
-    { error: "must be a map with dataScientists, deployers and scoringClients (lists of principals) and optionally acceptDataScientistAsDeployer" },
+    { error: "must be a map with dataScientists, deployers and scoringClients (lists of principals) and optionally readers (a list of principals) and acceptDataScientistAsDeployer" },
 );
 
 const servingFields = z.object(
@@ -656,7 +662,7 @@ const PRINCIPAL_SECRET =
  */
 function accessIssues(environment: Environment, access: z.infer<typeof accessFields>, holdsPrdSchema: boolean): Issue[] {
     const issues: Issue[] = [];
-    const roles = ["dataScientists", "deployers", "scoringClients"] as const;
+    const roles = ["dataScientists", "deployers", "scoringClients", "readers"] as const;
     for (const role of roles) {
         const seen = new Set<string>();
         (access[role] ?? []).forEach((p, i) => {
@@ -695,7 +701,7 @@ function accessIssues(environment: Environment, access: z.infer<typeof accessFie
     const why =
         environment === "prd"
             ? "in prd a data scientist must not decide what prd serves"
-            : "this stack's workspace holds the Unity Catalog registry and its deployers own the prd schema, so a data scientist here would decide what prd serves";
+            : "this stack's workspace holds the Unity Catalog registry and its deployers manage the prd schema, so a data scientist here would decide what prd serves";
     if (separated && access.acceptDataScientistAsDeployer !== true) {
         (access.dataScientists ?? []).forEach((p, i) => {
             if (deployers.has(p.objectId.toLowerCase())) {
@@ -707,11 +713,17 @@ function accessIssues(environment: Environment, access: z.infer<typeof accessFie
             }
         });
     }
+    if (!holdsPrdSchema && (access.readers ?? []).length > 0) {
+        issues.push({
+            path: ["access", "readers"],
+            message: "only applies in the stack whose workspace holds the Unity Catalog registry (it declares the grants readers get); this stack's registry is elsewhere: list the readers in that stack's file",
+        });
+    }
     if (!separated && access.acceptDataScientistAsDeployer !== undefined) {
         issues.push({
             path: ["access", "acceptDataScientistAsDeployer"],
             input: access.acceptDataScientistAsDeployer,
-            message: "only applies in prd and in the stack that holds the Unity Catalog registry (its deployers own the prd schema); this dev stack does not separate the roles: remove it",
+            message: "only applies in prd and in the stack that holds the Unity Catalog registry (its deployers manage the prd schema); this dev stack does not separate the roles: remove it",
         });
     }
     return issues;
@@ -900,6 +912,14 @@ function configWarnings(c: z.infer<typeof configSchema>, platform: ServingPlatfo
             }
         });
     }
+    // The read-only preview identity reads Unity Catalog only through this stack's (authoritative) grants.
+    const holdsRegistry = (c.registry.kind ?? "unity-catalog") === "unity-catalog" && !c.registry.host && !c.registry.hostFromStack;
+    if (holdsRegistry && (c.access.readers ?? []).length === 0) {
+        warnings.push(
+            `${PROJECT_NAME}:access.readers is empty: the pull-request preview identity (AZURE_PREVIEW_CLIENT_ID) gets no Unity Catalog read grant, so \`pulumi preview\` in pull requests cannot resolve model versions (a grant added by hand is revoked by the next \`pulumi up\`). ` +
+                "Add it as {objectId, type: servicePrincipal, name: <its application id>}",
+        );
+    }
     return warnings;
 }
 
@@ -964,6 +984,7 @@ export function parsePlatformConfig(
             dataScientists: c.access.dataScientists ?? [],
             deployers: c.access.deployers ?? [],
             scoringClients: c.access.scoringClients ?? [],
+            readers: c.access.readers ?? [],
             acceptDataScientistAsDeployer: c.access.acceptDataScientistAsDeployer ?? false,
         },
         models: c.models.map((entry) => ({

@@ -13,7 +13,8 @@ import { evaluate } from "../lib/policy/rules";
 import { STORAGE_ROLE_PROPAGATION_SECONDS, UnityCatalogAccess } from "../components/access/unityCatalog";
 import type { AccessRoles } from "../lib/config";
 import { deployedAzureMocks, REGISTRATION_APP_ID } from "./helpers/azureMocks";
-import { byType, PROJECT_DIR } from "./helpers/fixtures";
+import { byType, planEditedStack, PROJECT_DIR } from "./helpers/fixtures";
+import { stackWarnings } from "../lib/planReport";
 
 const PREVIEW_APP_ID = "0e0e0e0e-1111-4222-8333-444444444444";
 const SCIENTISTS = { objectId: "11111111-1111-1111-1111-111111111111", type: "group" as const, name: "ml-data-scientists" };
@@ -256,5 +257,43 @@ describe("index.ts wires the Unity Catalog component (dev, the registry's stack)
             if (offline === undefined) delete process.env[OFFLINE_VARIABLE];
             else process.env[OFFLINE_VARIABLE] = offline;
         }
+    });
+});
+
+describe("access.readers: the preview identity, declared in config (issue 19, point 13)", function () {
+    this.timeout(60_000);
+    const reader = { objectId: "0f0f0f0f-2222-4333-8444-555555555555", type: "servicePrincipal", name: PREVIEW_APP_ID };
+
+    it("the registry's stack grants a listed reader USE_CATALOG on the catalog and USE_SCHEMA, EXECUTE on both schemas", async () => {
+        const plan = await planEditedStack("dev", (config) => {
+            config["mlflow-platform:access"] = { readers: [reader] };
+        });
+        const granted = Object.fromEntries(
+            byType(plan, "databricks:index/grants:Grants").map((g) => [
+                g.name,
+                (g.inputs.grants as { principal: string; privileges: string[] }[]).find((e) => e.principal === PREVIEW_APP_ID)?.privileges ?? null,
+            ]),
+        );
+        assert.deepStrictEqual(granted, {
+            "dev-unity-catalog-data-location-grants": null,
+            "dev-unity-catalog-models-location-grants": null,
+            "dev-unity-catalog-catalog-grants": ["USE_CATALOG"],
+            "dev-unity-catalog-dev-schema-grants": ["USE_SCHEMA", "EXECUTE"],
+            "dev-unity-catalog-prd-schema-grants": ["USE_SCHEMA", "EXECUTE"],
+        });
+    });
+
+    it("the shipped registry stack, with no reader, warns in the plan that previews cannot read Unity Catalog", () => {
+        assert.ok(stackWarnings(PROJECT_DIR, "dev").some((w) => /access\.readers is empty: the pull-request preview identity \(AZURE_PREVIEW_CLIENT_ID\)/.test(w)));
+        assert.ok(!stackWarnings(PROJECT_DIR, "prd").some((w) => /access\.readers/.test(w)), "prd's registry is dev's");
+    });
+
+    it("a stack whose registry is elsewhere refuses readers, naming where they belong", async () => {
+        await assert.rejects(
+            planEditedStack("prd", (config) => {
+                config["mlflow-platform:access"] = { readers: [reader] };
+            }),
+            (err: Error) => /access\.readers.*only applies in the stack whose workspace holds the Unity Catalog registry/s.test(err.message),
+        );
     });
 });

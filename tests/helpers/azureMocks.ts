@@ -88,6 +88,8 @@ export const deployedAzureMocks: pulumi.runtime.Mocks = {
     call: ({ token }) => {
         // The deploying identity, as azuread's getClientConfig reports it after `az login`.
         if (token === "azuread:index/getClientConfig:getClientConfig") return DEPLOYING_IDENTITY;
+        // A first deployment: the storage account does not exist yet (ARM's ResourceNotFound).
+        if (token === "azure-native:storage:getStorageAccount") throw new Error("ResourceNotFound: The Resource 'Microsoft.Storage/storageAccounts/x' was not found.");
         throw new Error(`unexpected provider function ${token}`);
     },
 };
