@@ -2,6 +2,9 @@
 // ModelServing declares for an image that exists, one that must be built, and a new token.
 import { testScoringAuth } from "./helpers/fixtures";
 import * as assert from "assert";
+import * as fs from "fs";
+import * as path from "path";
+import { DockerfileParser } from "dockerfile-ast";
 import * as http from "http";
 import type { AddressInfo } from "net";
 import * as pulumi from "@pulumi/pulumi";
@@ -390,5 +393,107 @@ describe("npm run plan with a registry it can ask", () => {
         const dev = await runScript("scripts/plan.ts", ["dev"], { env });
         assert.strictEqual(dev.code, 0, dev.stderr);
         assert.match(dev.stdout, /fraud\.image: models\/fraud:mlplatform\.dev\.fraud-v6-/, "dev follows latest");
+    });
+});
+
+/** One stage of a Dockerfile: its name, its base (`FROM`), and its instructions after `FROM`. */
+interface Stage {
+    name: string;
+    base: string;
+    instructions: { keyword: string; text: string; from?: string; sources: string[] }[];
+}
+
+function dockerStages(text: string): { globalArgs: string[]; stages: Stage[] } {
+    const parsed = DockerfileParser.parse(text);
+    const froms = parsed.getFROMs();
+    const firstFrom = froms[0]?.getRange().start.line ?? Infinity;
+    const stages: Stage[] = froms.map((f) => ({ name: f.getBuildStage() ?? "", base: f.getImage() ?? "", instructions: [] }));
+    const globalArgs: string[] = [];
+    for (const instruction of parsed.getInstructions()) {
+        const line = instruction.getRange().start.line;
+        const keyword = instruction.getKeyword();
+        const argValues = instruction.getArguments().map((a) => a.getValue());
+        if (line < firstFrom) {
+            if (keyword === "ARG") globalArgs.push(argValues[0].split("=")[0]);
+            continue;
+        }
+        if (keyword === "FROM") continue;
+        const index = froms.filter((f) => f.getRange().start.line <= line).length - 1;
+        const from = /--from=(\S+)/.exec(instruction.toString())?.[1];
+        stages[index].instructions.push({ keyword, text: instruction.toString(), from, sources: keyword === "COPY" || keyword === "ADD" ? argValues.slice(0, -1) : [] });
+    }
+    return { globalArgs, stages };
+}
+
+/**
+ * Why `stage` would miss the build cache when only a per-version build argument changes, as
+ * BuildKit keys its cache (docs.docker.com/build/cache/invalidation): an ARG declared in the stage
+ * or in a stage it is built FROM reaches every RUN after it; a COPY --from is keyed by the copied
+ * files' checksum, so it may take only `allowedCopies` from such a stage (files that are the same
+ * for two versions with the same requirements), and the stage it copies from is not inherited.
+ */
+function perVersionCacheKeys(text: string, stage: string, perVersionArgs: string[], allowedCopies: Record<string, string[]>): string[] {
+    const { globalArgs, stages } = dockerStages(text);
+    const problems: string[] = [];
+    const byName = new Map(stages.map((s) => [s.name, s]));
+    const seen = new Set<string>();
+    const visit = (name: string, via: string) => {
+        if (seen.has(name)) return;
+        seen.add(name);
+        const current = byName.get(name);
+        if (!current) return problems.push(`stage ${name} (${via}) is not in the Dockerfile`);
+        // A base naming a global ARG is resolved once per build: it must not be a per-version one.
+        for (const arg of perVersionArgs) if (current.base.includes(`\${${arg}}`) || current.base.includes(`$${arg}`)) problems.push(`stage ${name} is FROM ${current.base}, a per-version argument`);
+        if (byName.has(current.base)) visit(current.base, `the base of ${name}`);
+        for (const i of current.instructions) {
+            if (i.keyword === "ARG" && perVersionArgs.includes(i.text.replace(/^ARG\s+/, "").split("=")[0])) problems.push(`stage ${name} (${via}) declares ${i.text}`);
+            for (const arg of perVersionArgs) if (i.keyword !== "ARG" && new RegExp(`\\$\\{?${arg}\\b`).test(i.text)) problems.push(`stage ${name} (${via}) uses ${arg}: ${i.text}`);
+            if (i.from !== undefined && byName.has(i.from)) {
+                const allowed = allowedCopies[i.from];
+                if (allowed) {
+                    for (const source of i.sources) if (!allowed.includes(source)) problems.push(`stage ${name} copies ${source} from ${i.from}, which is not one of ${allowed.join(", ")}`);
+                } else {
+                    visit(i.from, `copied from by ${name}`);
+                }
+            }
+        }
+    };
+    for (const arg of perVersionArgs) if (globalArgs.includes(arg)) problems.push(`${arg} is a global ARG (before the first FROM)`);
+    visit(stage, "the stage itself");
+    return problems;
+}
+
+describe("serving/Dockerfile: a new version with the same requirements reuses the environment stage (issue 19, point 20)", () => {
+    const text = fs.readFileSync(path.join(PROJECT_DIR, "serving/Dockerfile"), "utf8");
+    // fetch_model.py --env-dir writes only requirements.txt and python-version there (serving/tests/test_fetch_model.py).
+    const REQUIREMENTS_ONLY = { fetch: ["/model-env/"] };
+    let perVersionArgs: string[];
+    before(async () => {
+        // The build arguments the image resource really passes: all of them name the version or its registry.
+        const image = onlyOfType(await serve({ access: registryWith({}) }), "docker-build:index:Image");
+        perVersionArgs = Object.keys(image.inputs.buildArgs as Record<string, string>).sort();
+        assert.deepStrictEqual(perVersionArgs, ["MODEL_NAME", "MODEL_VERSION", "REGISTRY_KIND", "REGISTRY_URL"]);
+    });
+
+    it("the environment stage and every stage it is built from declare and use no per-version argument, and take only the requirements from fetch", () => {
+        assert.deepStrictEqual(perVersionCacheKeys(text, "environment", perVersionArgs, REQUIREMENTS_ONLY), []);
+        const environment = dockerStages(text).stages.find((s) => s.name === "environment")!;
+        const copies = environment.instructions.filter((i) => i.keyword === "COPY" || i.keyword === "ADD");
+        assert.deepStrictEqual(
+            copies.map((i) => [i.from ?? "(context)", ...i.sources]),
+            [["uv", "/uv"], ["(context)", "install_environment.sh", "serving_requirements.py"], ["fetch", "/model-env/"]],
+            "the uv binary, the recipe's two scripts, and the model's requirements.txt and python-version",
+        );
+        assert.ok(!environment.instructions.some((i) => i.keyword === "ARG"), "no ARG at all in the environment stage");
+        assert.match(text, /--dest \/model --env-dir \/model-env\b/, "fetch writes the requirements alone to /model-env");
+    });
+
+    it("the check fails for the layouts that miss the cache: an ARG in the stage, a whole-model copy, a per-version base", () => {
+        const withArg = text.replace("COPY --from=fetch /model-env/ /opt/build/model-env/\n", "COPY --from=fetch /model-env/ /opt/build/model-env/\nARG MODEL_VERSION\n");
+        assert.deepStrictEqual(perVersionCacheKeys(withArg, "environment", perVersionArgs, REQUIREMENTS_ONLY), ["stage environment (the stage itself) declares ARG MODEL_VERSION"]);
+        const withModel = text.replace("COPY --from=fetch /model-env/ /opt/build/model-env/", "COPY --from=fetch /model /opt/build/model-env/");
+        assert.match(perVersionCacheKeys(withModel, "environment", perVersionArgs, REQUIREMENTS_ONLY).join("\n"), /copies \/model from fetch/);
+        const fromFetch = text.replace("FROM ${BASE_IMAGE} AS environment", "FROM fetch AS environment");
+        assert.match(perVersionCacheKeys(fromFetch, "environment", perVersionArgs, REQUIREMENTS_ONLY).join("\n"), /stage fetch \(the base of environment\) declares ARG MODEL_NAME/);
     });
 });
