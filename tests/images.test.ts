@@ -10,7 +10,7 @@ import type { AddressInfo } from "net";
 import * as pulumi from "@pulumi/pulumi";
 import { ModelServing, type ModelServingArgs } from "../components/serving/modelServing";
 import type { ImageRegistryAccess } from "../components/serving/modelImage";
-import { AcrClient, AcrError } from "../lib/acr";
+import { AcrClient, AcrError, tokenExpiry } from "../lib/acr";
 import type { ServedModel } from "../lib/config";
 import { recordProgram, type Plan } from "../lib/plan";
 import { registeredEntries, skipWarning } from "../lib/serving/bootstrap";
@@ -24,27 +24,58 @@ import { byType, onlyOfType, planEditedStack, PROJECT_DIR } from "./helpers/fixt
 const FAKE_ENTRA = `x.${Buffer.from(JSON.stringify({ tid: "11111111-2222-3333-4444-555555555555" })).toString("base64url")}.sig`;
 const RECIPE = recipeDigest(PROJECT_DIR);
 
-/** An in-process container registry answering the routes AcrClient uses, as ACR documents them. */
+/** A JWT-shaped token with these claims (unsigned: the client only reads claims). */
+function jwt(claims: Record<string, unknown>): string {
+    return `x.${Buffer.from(JSON.stringify(claims)).toString("base64url")}.sig`;
+}
+
+/**
+ * An in-process container registry answering the routes AcrClient uses, as Azure/acr
+ * docs/AAD-OAuth.md documents them: /oauth2/exchange takes exactly grant_type=access_token,
+ * service (the login server), tenant and access_token, and answers a JWT refresh token whose
+ * lifetime is the documented sample's (exp - iat = 2089 s); /oauth2/token takes an unexpired refresh
+ * token it issued. `faults` answer the next requests first: a status (with headers), or a hang.
+ */
 class FakeAcr {
     readonly forms: Record<string, string>[] = [];
     readonly tags = new Map<string, string>();
     refuseExchange = false;
+    /** Seconds since the epoch, as the registry's clock reads it. */
+    clock = { now: 1_797_000_000 };
+    lifetimeSeconds = 2089;
+    faults: ({ status: number; headers?: Record<string, string>; body?: unknown } | { hangMs: number })[] = [];
+    private issued = new Map<string, number>();
+    private serial = 0;
     private readonly server = http.createServer((req, res) => {
         let body = "";
         req.on("data", (chunk) => (body += chunk));
         req.on("end", () => {
-            const json = (status: number, value: unknown) => {
-                res.writeHead(status, { "Content-Type": "application/json" });
+            const json = (status: number, value: unknown, headers: Record<string, string> = {}) => {
+                res.writeHead(status, { "Content-Type": "application/json", ...headers });
                 res.end(JSON.stringify(value));
             };
+            const fault = this.faults.shift();
+            if (fault && "hangMs" in fault) {
+                setTimeout(() => json(200, {}), fault.hangMs).unref();
+                return;
+            }
+            if (fault) return json(fault.status, fault.body ?? { errors: [{ code: "UNAVAILABLE", message: "service unavailable" }] }, fault.headers);
             if (req.method === "POST" && (req.url === "/oauth2/exchange" || req.url === "/oauth2/token")) {
                 const form = Object.fromEntries(new URLSearchParams(body));
                 this.forms.push({ route: req.url, ...form });
                 if (req.url === "/oauth2/exchange") {
                     if (this.refuseExchange) return json(401, { errors: [{ code: "UNAUTHORIZED", message: "authentication required" }] });
-                    return json(200, { refresh_token: "fake-acr-refresh-token" });
+                    const fields = Object.keys(form).sort().join(",");
+                    const tid = JSON.parse(Buffer.from(String(form.access_token).split(".")[1] ?? "", "base64url").toString() || "{}").tid;
+                    if (fields !== "access_token,grant_type,service,tenant" || form.grant_type !== "access_token" || form.service !== this.host || form.tenant !== tid) {
+                        return json(400, { errors: [{ code: "UNSUPPORTED", message: "invalid exchange request" }] });
+                    }
+                    const token = jwt({ jti: `t${++this.serial}`, iat: this.clock.now, nbf: this.clock.now, exp: this.clock.now + this.lifetimeSeconds, aud: this.host, tenant: tid, grant_type: "refresh_token" });
+                    this.issued.set(token, this.clock.now + this.lifetimeSeconds);
+                    return json(200, { refresh_token: token });
                 }
-                return form.refresh_token === "fake-acr-refresh-token" ? json(200, { access_token: "fake-acr-access-token" }) : json(401, {});
+                const expires = this.issued.get(form.refresh_token);
+                return expires !== undefined && expires > this.clock.now ? json(200, { access_token: "fake-acr-access-token" }) : json(401, { errors: [{ code: "UNAUTHORIZED" }] });
             }
             const manifest = /^\/v2\/(.+)\/manifests\/(.+)$/.exec(req.url ?? "");
             if (req.method === "HEAD" && manifest) {
@@ -56,11 +87,17 @@ class FakeAcr {
             json(404, { errors: [{ code: "NOT_FOUND" }] });
         });
     });
+    host = "";
+    exchanges(): number {
+        return this.forms.filter((f) => f.route === "/oauth2/exchange").length;
+    }
     async start(): Promise<string> {
         await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
-        return `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+        this.host = `127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+        return this.host;
     }
     stop(): Promise<void> {
+        this.server.closeAllConnections();
         return new Promise((resolve) => this.server.close(() => resolve()));
     }
 }
@@ -68,18 +105,102 @@ class FakeAcr {
 describe("container registry client (ACR token exchange)", () => {
     const acr = new FakeAcr();
     let host: string;
+    const slept: number[] = [];
     before(async () => (host = await acr.start()));
     after(() => acr.stop());
-    const client = () => new AcrClient({ loginServer: host, scheme: "http", entraToken: async () => FAKE_ENTRA });
-
-    it("exchanges the deployer's Entra token for a refresh token, once per run", async () => {
+    beforeEach(() => {
         acr.forms.length = 0;
+        acr.faults = [];
+        slept.length = 0;
+    });
+    const client = (options: { timeoutMs?: number } = {}) =>
+        new AcrClient({
+            loginServer: host,
+            scheme: "http",
+            entraToken: async () => FAKE_ENTRA,
+            now: () => acr.clock.now * 1000,
+            retry: { sleep: async (ms) => void slept.push(ms) },
+            ...options,
+        });
+
+    it("sends exactly grant_type=access_token, service, tenant and access_token, as ACR documents the exchange", async () => {
+        const token = await client().refreshToken();
+        assert.strictEqual(tokenExpiry(token), (acr.clock.now + 2089) * 1000);
+        assert.deepStrictEqual(acr.forms, [{ route: "/oauth2/exchange", grant_type: "access_token", service: host, tenant: "11111111-2222-3333-4444-555555555555", access_token: FAKE_ENTRA }]);
+        // The fake refuses any other form (a mutated field is caught here, not in Azure).
+        const refused = await fetch(`http://${host}/oauth2/exchange`, { method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" }, body: `grant_type=access_token&service=${host}&access_token=${FAKE_ENTRA}` });
+        assert.strictEqual(refused.status, 400, "no tenant: refused");
+    });
+
+    it("refuses an Entra token without a tenant before asking the registry", async () => {
+        const c = new AcrClient({ loginServer: host, scheme: "http", entraToken: async () => jwt({ oid: "x" }) });
+        await assert.rejects(c.refreshToken(), /names no tenant \(no tid claim\), which the registry's token exchange needs: sign in again \(az login\)/);
+        assert.strictEqual(acr.exchanges(), 0);
+    });
+
+    it("reads the lifetime from the token's exp claim and exchanges again when the cached one is near expiry", async () => {
+        const start = acr.clock.now;
+        try {
+            const c = client();
+            const first = await c.refreshToken();
+            acr.clock.now = start + 2089 - 6 * 60; // six minutes left: still reused
+            assert.strictEqual(await c.refreshToken(), first);
+            assert.strictEqual(acr.exchanges(), 1);
+            acr.clock.now = start + 2089 - 4 * 60; // four minutes left: too little for a call that may follow
+            const second = await c.refreshToken();
+            assert.notStrictEqual(second, first);
+            assert.strictEqual(tokenExpiry(second), (acr.clock.now + 2089) * 1000);
+            acr.clock.now = start + 2 * 2089; // the second has expired too: the tag check still works, with a new token
+            acr.tags.set("models/fraud:m-v7-abc", "sha256:" + "a".repeat(64));
+            assert.strictEqual(await c.manifestDigest("models/fraud", "m-v7-abc"), "sha256:" + "a".repeat(64));
+            assert.strictEqual(acr.exchanges(), 3);
+        } finally {
+            acr.clock.now = start;
+        }
+    });
+
+    it("gives each build a newly exchanged push token, never the cached one", async () => {
         const c = client();
-        assert.strictEqual(await c.refreshToken(), "fake-acr-refresh-token");
-        assert.strictEqual(await c.refreshToken(), "fake-acr-refresh-token");
-        assert.deepStrictEqual(acr.forms, [
-            { route: "/oauth2/exchange", grant_type: "access_token", service: host, access_token: FAKE_ENTRA, tenant: "11111111-2222-3333-4444-555555555555" },
-        ]);
+        const cached = await c.refreshToken();
+        const push1 = await c.pushToken();
+        const push2 = await c.pushToken();
+        assert.strictEqual(new Set([cached, push1, push2]).size, 3);
+        assert.strictEqual(acr.exchanges(), 3);
+    });
+
+    it("a token without exp is never reused", async () => {
+        const opaque = new AcrClient({ loginServer: host, scheme: "http", entraToken: async () => FAKE_ENTRA });
+        acr.faults = [{ status: 200, body: { refresh_token: "opaque-token" } }, { status: 200, body: { refresh_token: "opaque-token-2" } }];
+        assert.strictEqual(await opaque.refreshToken(), "opaque-token");
+        assert.strictEqual(await opaque.refreshToken(), "opaque-token-2");
+    });
+
+    it("retries a 429, a 503 and a timeout within its bound, then succeeds; the same call gives up with a clear message when they persist", async () => {
+        acr.faults = [{ status: 429, headers: { "Retry-After": "3" } }, { status: 503 }, { hangMs: 1_500 }];
+        const token = await client({ timeoutMs: 500 }).refreshToken();
+        assert.ok(tokenExpiry(token));
+        assert.deepStrictEqual(slept, [3_000, 2_000, 4_000], "Retry-After first, then doubling backoff");
+        assert.strictEqual(acr.exchanges(), 1, "only the answered attempt reached the exchange");
+
+        slept.length = 0;
+        acr.faults = Array.from({ length: 5 }, () => ({ status: 503 }));
+        await assert.rejects(client().refreshToken(), (err: Error) => {
+            assert.ok(err instanceof AcrError);
+            assert.strictEqual(err.message, `the container registry ${host} kept answering HTTP 503 (5 attempts) when trying to exchange the Microsoft Entra token for a registry token: it is busy or unavailable; run \`pulumi up\` again later`);
+            return true;
+        });
+        assert.strictEqual(slept.length, 4, "five attempts, four waits: bounded");
+        acr.faults = Array.from({ length: 5 }, () => ({ hangMs: 1_500 }));
+        await assert.rejects(client({ timeoutMs: 300 }).refreshToken(), (err: Error) => {
+            assert.match(err.message, new RegExp(`^cannot reach the container registry ${host.replace(/\./g, "\\.")} \\(no answer within 0\\.3 s \\(ECONNABORTED\\), 5 attempts\\) when trying to exchange`));
+            assert.doesNotMatch(err.message, /timeout of \d+ms exceeded/, "no raw axios message");
+            return true;
+        });
+        // A rerun once the registry answers again converges: one exchange, a valid token.
+        acr.faults = [];
+        acr.forms.length = 0;
+        assert.ok(tokenExpiry(await client().refreshToken()));
+        assert.strictEqual(acr.exchanges(), 1);
     });
 
     it("finds an existing tag's digest with a pull-scoped token, and undefined for a missing tag", async () => {
@@ -88,6 +209,7 @@ describe("container registry client (ACR token exchange)", () => {
         assert.strictEqual(await c.manifestDigest("models/fraud", "m-v7-abc"), "sha256:" + "a".repeat(64));
         assert.strictEqual(await c.manifestDigest("models/fraud", "m-v8-abc"), undefined);
         assert.ok(acr.forms.some((f) => f.route === "/oauth2/token" && f.scope === "repository:models/fraud:pull"));
+        assert.strictEqual(acr.exchanges(), 1, "two look-ups, one exchange: the token is still valid");
     });
 
     it("says which permission is missing when the exchange is refused, never repeating a token", async () => {
@@ -99,6 +221,7 @@ describe("container registry client (ACR token exchange)", () => {
                 assert.ok(!err.message.includes(FAKE_ENTRA));
                 return true;
             });
+            assert.strictEqual(slept.length, 0, "a refusal is not retried");
         } finally {
             acr.refuseExchange = false;
         }
@@ -198,11 +321,15 @@ async function serve(
     );
 }
 
-function registryWith(existing: Record<string, string>): ImageRegistryAccess & { asked: string[] } {
+function registryWith(existing: Record<string, string>): ImageRegistryAccess & { asked: string[]; pushTokens: number } {
     const asked: string[] = [];
     return {
         asked,
-        refreshToken: async () => "fake-acr-refresh-token",
+        pushTokens: 0,
+        async pushToken() {
+            this.pushTokens += 1;
+            return `fake-acr-push-token-${this.pushTokens}`;
+        },
         manifestDigest: async (repository, tag) => {
             asked.push(`${repository}:${tag}`);
             return existing[`${repository}:${tag}`];
@@ -247,11 +374,23 @@ describe("ModelServing images", () => {
     it("a canary on the stable version shares one image; a promotion keeps the canary's image resource", async () => {
         const same = await serve({ models: [fraud({ canary: { selector: { alias: "challenger" }, weight: 10 } })], versions: { champion: "7", challenger: "7" } });
         assert.strictEqual(byType(same, "docker-build:index:Image").length, 1);
-        const canary = await serve({ models: [fraud({ canary: { selector: { alias: "challenger" }, weight: 10 } })] });
+        const access = registryWith({});
+        const canary = await serve({ access, models: [fraud({ canary: { selector: { alias: "challenger" }, weight: 10 } })] });
+        assert.strictEqual(access.pushTokens, 2, "each build gets its own push token, exchanged for it");
         const promoted = await serve({ versions: { champion: "8" } });
         const names = (plan: Plan) => byType(plan, "docker-build:index:Image").map((i) => i.name).sort();
         assert.deepStrictEqual(names(canary), [`test-serving-fraud-image-${tag("7")}`, `test-serving-fraud-image-${tag("8")}`]);
         assert.deepStrictEqual(names(promoted), [`test-serving-fraud-image-${tag("8")}`], "the same resource: nothing is rebuilt");
+    });
+
+    it("relies on a docker-build whose refresh keeps the image when the stored push token has expired", () => {
+        // pulumi-docker-build #930 (0.0.21): Image.Read leaves the state unchanged, with a warning,
+        // on a registry error other than not-found; before it, an expired token dropped the image.
+        const installed = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "node_modules/@pulumi/docker-build/package.json"), "utf8")).version as string;
+        const [major, minor, patch] = installed.split(".").map(Number);
+        assert.ok(major > 0 || minor > 0 || patch >= 21, `@pulumi/docker-build ${installed}`);
+        const declared = JSON.parse(fs.readFileSync(path.join(PROJECT_DIR, "package.json"), "utf8")).dependencies["@pulumi/docker-build"] as string;
+        assert.match(declared, /^[\^~]?0\.0\.(2[1-9]|[3-9]\d)$/, `package.json asks for ${declared}`);
     });
 
     it("gives every serving container only the worker count: no registry variable", async () => {
@@ -437,11 +576,14 @@ function perVersionCacheKeys(text: string, stage: string, perVersionArgs: string
     const problems: string[] = [];
     const byName = new Map(stages.map((s) => [s.name, s]));
     const seen = new Set<string>();
-    const visit = (name: string, via: string) => {
+    const visit = (name: string, via: string): void => {
         if (seen.has(name)) return;
         seen.add(name);
         const current = byName.get(name);
-        if (!current) return problems.push(`stage ${name} (${via}) is not in the Dockerfile`);
+        if (!current) {
+            problems.push(`stage ${name} (${via}) is not in the Dockerfile`);
+            return;
+        }
         // A base naming a global ARG is resolved once per build: it must not be a per-version one.
         for (const arg of perVersionArgs) if (current.base.includes(`\${${arg}}`) || current.base.includes(`$${arg}`)) problems.push(`stage ${name} is FROM ${current.base}, a per-version argument`);
         if (byName.has(current.base)) visit(current.base, `the base of ${name}`);
