@@ -6,7 +6,7 @@ import { parseStringFlags, wantsHelp } from "./flags";
 import { pulumiStackOutputs } from "./stackOutputs";
 import { selectCredential } from "../lib/registry/credentials";
 import { JobsApiError, jobsClient, RegisterError, runRegistration, type Registered } from "../lib/registration/jobs";
-import { abfssUri, blobPath, checkAlias, parseDuration, targetFromStackOutputs, type RegistrationTarget } from "../lib/registration/target";
+import { abfssUri, blobPath, checkAlias, parseDuration, requireSampleForUnityCatalog, targetFromStackOutputs, type RegistrationTarget } from "../lib/registration/target";
 import { checkLocalFile, uploadWhole } from "../lib/registration/upload";
 
 const USAGE = `usage: npm run register -- --stack <stack> --pickle <container>/<path> --model <name>
@@ -15,7 +15,8 @@ const USAGE = `usage: npm run register -- --stack <stack> --pickle <container>/<
   --stack          the stack whose workspace holds the registry and the registration job (dev)
   --pickle         the pickled model in the stack's storage, such as models/fraud/model.pkl
   --model          registered model name; in Unity Catalog just the name (it goes into the job's schema)
-  --sample         input sample (CSV with a header, JSON or Parquet) for the signature, such as data/fraud/sample.csv
+  --sample         input sample (CSV with a header, JSON or Parquet) for the signature, such as data/fraud/sample.csv;
+                   required for Unity Catalog, which refuses a version without a signature
   --alias          alias for the new version, such as challenger ('latest' and v<number> are reserved)
   --upload         first upload this local file to --pickle, with your Entra login (az login)
   --upload-sample  first upload this local file to --sample
@@ -126,6 +127,7 @@ async function main(argv: string[]): Promise<number> {
         const target = await stackTarget(flags.stack);
         const pickle = blobPath("pickle", flags.pickle, [target.containers.models]);
         const sample = flags.sample ? blobPath("sample", flags.sample, [target.containers.data, target.containers.models]) : undefined;
+        requireSampleForUnityCatalog(target, flags.stack, flags.sample);
         const uploads = [
             ...(flags.upload ? [{ local: flags.upload, ...pickle }] : []),
             ...(flags.uploadSample && sample ? [{ local: flags.uploadSample, ...sample }] : []),

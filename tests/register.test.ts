@@ -181,6 +181,28 @@ describe("npm run register", () => {
         assert.strictEqual(jobs.requests.filter((r) => r.path.endsWith("run-now")).length, 1, "only the deleted job's attempt reached the workspace");
     });
 
+    it("refuses a Unity Catalog registration without --sample before uploading or starting anything", async () => {
+        const local = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "register-")), "model.pkl");
+        fs.writeFileSync(local, "pickle");
+        const { code, stderr } = await register(["--stack", "dev", "--pickle", "models/fraud/model.pkl", "--model", "fraud", "--upload", local]);
+        assert.strictEqual(code, 1);
+        assert.strictEqual(
+            stderr.trim(),
+            "register: failed: stack dev registers into Unity Catalog (main.fraud_detection), which refuses a model version without a signature, and the signature comes from a sample of the model's input: " +
+                "give --sample data/<folder>/<file> (a CSV with a header row, JSON or Parquet file of a few input rows), with --upload-sample <local file> to upload it first",
+        );
+        assert.doesNotMatch(stderr, /uploaded/);
+        assert.strictEqual(jobs.requests.length, 0, "no run was started");
+    });
+
+    it("a workspace-registry stack registers without --sample (it needs no signature)", async () => {
+        bin = fakePulumi({ dev: { ...devOutputs(jobs.url), registrationJob: { jobId: "987", registryKind: "databricks" } } });
+        jobs.output = { logs: `${SUCCESS_LINE}\n` };
+        const { code, stderr } = await register(["--stack", "dev", "--pickle", "models/fraud/model.pkl", "--model", "fraud", "--poll-interval", "0.01"]);
+        assert.strictEqual(code, 0, stderr);
+        assert.strictEqual(jobs.requests.find((r) => r.path.endsWith("run-now"))!.body.job_parameters.sample, "");
+    });
+
     it("refuses bad flags with the usage, before anything is started", async () => {
         const cases: [string[], RegExp][] = [
             [["--stack", "dev", "--pickle", "models/fraud/model.pkl"], /register: missing --model/],
