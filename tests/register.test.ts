@@ -214,6 +214,7 @@ describe("npm run register", () => {
             [["--stack", "dev", "--pickle", "models/m.pkl", "--model", "fraud", "--upload-sample", "x.csv"], /--upload-sample needs --sample/],
             [["--stack", "dev", "--pickle", "models/m.pkl", "--model", "fraud", "--sample", "data/s.txt"], /--sample data\/s\.txt: use a \.csv \(with a header row\), \.json or \.parquet file/],
             [["--stack", "dev", "--pickle", "models/m.pkl", "--model", "fraud; rm"], /--model "fraud; rm" is not a model name/],
+            [["--stack", "dev", "--pickle", "models/m.pkl", "--model", "fraud", "--overwrite"], /--overwrite is only for --upload or --upload-sample/],
         ];
         for (const [args, expected] of cases) {
             const { code, stderr } = await register(args);
