@@ -14,7 +14,7 @@ describe("fake Unity Catalog: every version needs a signature (issue 19, point 1
 
     const call = async (route: string, body: unknown) => {
         const answer = await fetch(`${url}/api/2.0/mlflow/unity-catalog/${route}`, { method: "POST", headers: { Authorization: "Bearer fake-token", "Content-Type": "application/json" }, body: JSON.stringify(body) });
-        return { status: answer.status, body: await answer.json() };
+        return { status: answer.status, body: (await answer.json()) as any };
     };
     /** Creates a version of `name` whose files are `files`, written as a promotion writes them. */
     async function pending(name: string, files: Record<string, string>): Promise<string> {
