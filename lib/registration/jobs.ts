@@ -60,6 +60,8 @@ export class JobsApiError extends Error {
         message: string,
         readonly status?: number,
         readonly errorCode?: string,
+        /** The request may have been carried out though no answer said so (a timeout, a 5xx after retries). */
+        readonly mayHaveHappened = false,
     ) {
         super(message);
         this.name = "JobsApiError";
@@ -159,7 +161,8 @@ export function jobsClient(host: string, credential: Credential, options: JobsCl
         } catch (err) {
             if (!(err instanceof RetriesExhausted)) throw err;
             const what = err.failure.kind === "status" ? `kept answering ${err.message}: it is busy or unavailable` : `did not answer (${err.failure.text}, ${err.attempts} attempt${err.attempts === 1 ? "" : "s"})`;
-            throw new JobsApiError(redact(`${route}: the workspace ${host} ${what}`, credential.secrets()), err.failure.kind === "status" ? err.failure.status : undefined);
+            const reached = err.failure.kind === "status" ? err.failure.status >= 500 : !["ECONNREFUSED", "ENOTFOUND"].includes(err.failure.code);
+            throw new JobsApiError(redact(`${route}: the workspace ${host} ${what}`, credential.secrets()), err.failure.kind === "status" ? err.failure.status : undefined, undefined, reached);
         }
         const data = response.data;
         const json = data && typeof data === "object" ? data : undefined;
@@ -258,7 +261,7 @@ export async function runRegistration(client: JobsClient, options: RunOptions, i
         if (e.errorCode === "RESOURCE_DOES_NOT_EXIST" || (e.errorCode === "INVALID_PARAMETER_VALUE" && /does not exist/i.test(e.message))) {
             throw new RegisterError(`the registration job ${options.jobId} of stack ${options.stack} does not exist in the workspace (deleted by hand?): run \`pulumi up --stack ${options.stack}\` to create it again`);
         }
-        if (e instanceof JobsApiError && e.errorCode === undefined && (e.status === undefined || e.status === 429 || e.status >= 500)) {
+        if (e instanceof JobsApiError && e.mayHaveHappened) {
             throw new RegisterError(`could not start the registration job ${options.jobId}: ${e.message}. A run may have started all the same: look at the job's runs in the workspace before running \`npm run register\` again`);
         }
         throw err;
