@@ -353,6 +353,17 @@ describe("ModelServing images", () => {
         assert.strictEqual((app.inputs.template as any).containers[0].image, `mlplattestacr.azurecr.io/models/fraud:${tag("7")}`);
     });
 
+    it("a refused push token fails the deployment with the registry's reason, naming the model, without a stack trace", async () => {
+        const access = { ...registryWith({}), pushToken: async () => Promise.reject(new AcrError("mlplattestacr.azurecr.io did not exchange the Microsoft Entra token for a registry token (HTTP 401). The deploying identity needs AcrPush (or Contributor) on the container registry.")) };
+        await assert.rejects(serve({ access }), (err: Error) => {
+            assert.ok(err instanceof pulumi.RunError, String(err));
+            // The engine prefixes the property it was resolving (`error serializing property "registries": `).
+            assert.ok(err.message.endsWith(`models[fraud] image ${tag("7")}: mlplattestacr.azurecr.io did not exchange the Microsoft Entra token for a registry token (HTTP 401). The deploying identity needs AcrPush (or Contributor) on the container registry.`), err.message);
+            assert.doesNotMatch(err.message, /\n\s+at /, "no stack trace");
+            return true;
+        });
+    });
+
     it("reuses an image the registry already has: no build, the same reference", async () => {
         const access = registryWith({ [`models/fraud:${tag("7")}`]: "sha256:" + "b".repeat(64) });
         const plan = await serve({ access });

@@ -69,7 +69,16 @@ export async function modelImage(name: string, args: ModelImageArgs, parent: pul
     // image's resource leaves the state at the next `up`.
     const access = args.access;
     const pushToken = access
-        ? pulumi.secret(pulumi.all([args.registryUrl, secretFile]).apply(() => access.pushToken()))
+        ? pulumi.secret(
+              pulumi.all([args.registryUrl, secretFile]).apply(async () => {
+                  try {
+                      return await access.pushToken();
+                  } catch (err) {
+                      // The client's message names the registry and what to do; no stack trace.
+                      throw new pulumi.RunError(`models[${args.service}] image ${tag ?? "(pending version)"}: ${(err as Error).message}`);
+                  }
+              }),
+          )
         : unknownSecret();
     const cache = `${args.loginServer}/${repository}:buildcache`;
     const build = new dockerbuild.Image(
