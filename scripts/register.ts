@@ -6,19 +6,22 @@ import { parseStringFlags, wantsHelp } from "./flags";
 import { pulumiStackOutputs } from "./stackOutputs";
 import { selectCredential } from "../lib/registry/credentials";
 import { JobsApiError, jobsClient, RegisterError, runRegistration, type Registered } from "../lib/registration/jobs";
-import { abfssUri, blobPath, checkAlias, parseDuration, targetFromStackOutputs, type RegistrationTarget } from "../lib/registration/target";
-import { checkLocalFile, uploadWhole } from "../lib/registration/upload";
+import { abfssUri, blobPath, checkAlias, parseDuration, requireSampleForUnityCatalog, targetFromStackOutputs, type RegistrationTarget } from "../lib/registration/target";
+import { checkLocalFile, replacementNotice, uploadWhole } from "../lib/registration/upload";
 
 const USAGE = `usage: npm run register -- --stack <stack> --pickle <container>/<path> --model <name>
-                          [--sample <container>/<path>] [--alias <alias>] [--upload <local pickle>] [--upload-sample <local sample>]
+                          [--sample <container>/<path>] [--alias <alias>] [--upload <local pickle>] [--upload-sample <local sample>] [--overwrite]
                           [--timeout <duration>] [--poll-interval <seconds>]
   --stack          the stack whose workspace holds the registry and the registration job (dev)
   --pickle         the pickled model in the stack's storage, such as models/fraud/model.pkl
   --model          registered model name; in Unity Catalog just the name (it goes into the job's schema)
-  --sample         input sample (CSV with a header, JSON or Parquet) for the signature, such as data/fraud/sample.csv
+  --sample         input sample (CSV with a header, JSON or Parquet) for the signature, such as data/fraud/sample.csv;
+                   required for Unity Catalog, which refuses a version without a signature
   --alias          alias for the new version, such as challenger ('latest' and v<number> are reserved)
   --upload         first upload this local file to --pickle, with your Entra login (az login)
   --upload-sample  first upload this local file to --sample
+  --overwrite      let --upload/--upload-sample replace a file that exists there (its content is lost for good:
+                   soft delete does not recover an overwritten blob); without it an existing file is refused
   --timeout        how long to wait for the run: seconds, or 20m, 1h (default 20m); the run goes on after it
   --poll-interval  seconds between status checks (default 5)
 Databricks credentials: DATABRICKS_TOKEN, else your Entra login (az login).`;
@@ -33,20 +36,25 @@ interface Flags {
     alias?: string;
     upload?: string;
     uploadSample?: string;
+    overwrite: boolean;
     timeoutMs: number;
     pollMs: number;
 }
 
 function parseFlags(argv: string[]): Flags {
     let values: Record<string, string | undefined>;
+    let overwrite = false;
     try {
-        values = parseStringFlags(argv, ["stack", "pickle", "model", "sample", "alias", "upload", "upload-sample", "timeout", "poll-interval"]);
+        const overwriteAt = argv.indexOf("--overwrite");
+        overwrite = overwriteAt >= 0;
+        values = parseStringFlags(overwrite ? argv.filter((_, i) => i !== overwriteAt) : argv, ["stack", "pickle", "model", "sample", "alias", "upload", "upload-sample", "timeout", "poll-interval"]);
     } catch (err) {
         throw new UsageError((err as Error).message.split("\n")[0]);
     }
     const missing = ["stack", "pickle", "model"].filter((name) => !values[name]);
     if (missing.length > 0) throw new UsageError(`missing ${missing.map((name) => `--${name}`).join(", ")}`);
     if (values["upload-sample"] && !values.sample) throw new UsageError("--upload-sample needs --sample: the place in the storage it goes to");
+    if (overwrite && !values.upload && !values["upload-sample"]) throw new UsageError("--overwrite is only for --upload or --upload-sample: it lets an upload replace a file that exists");
     if (values.sample && !/\.(csv|json|parquet)$/i.test(values.sample)) throw new UsageError(`--sample ${values.sample}: use a .csv (with a header row), .json or .parquet file`);
     if (values["upload-sample"] && path.extname(values["upload-sample"]).toLowerCase() !== path.extname(values.sample!).toLowerCase()) {
         throw new UsageError(`--upload-sample ${values["upload-sample"]} and --sample ${values.sample} have different file types`);
@@ -66,6 +74,7 @@ function parseFlags(argv: string[]): Flags {
             alias: values.alias,
             upload: values.upload,
             uploadSample: values["upload-sample"],
+            overwrite,
             timeoutMs: parseDuration("timeout", values.timeout ?? "20m"),
             pollMs: Number(poll) * 1000,
         };
@@ -84,12 +93,15 @@ async function stackTarget(stack: string): Promise<RegistrationTarget> {
     return targetFromStackOutputs(outputs, stack);
 }
 
-async function upload(target: RegistrationTarget, files: { local: string; container: string; blob: string }[]): Promise<void> {
+async function upload(target: RegistrationTarget, files: { local: string; container: string; blob: string }[], overwrite: boolean): Promise<void> {
     const { BlobServiceClient } = await import("@azure/storage-blob");
     const { DefaultAzureCredential } = await import("@azure/identity");
     const service = new BlobServiceClient(target.blobEndpoint, new DefaultAzureCredential());
     for (const file of files) {
-        const bytes = await uploadWhole(service.getContainerClient(file.container), file.blob, file.local);
+        const bytes = await uploadWhole(service.getContainerClient(file.container), file.blob, file.local, {
+            overwrite,
+            onReplace: (existing) => console.log(`register: ${replacementNotice(file.container, file.blob, existing)}`),
+        });
         console.log(`uploaded ${file.local} to ${file.container}/${file.blob} in ${target.storageAccountName} (${bytes} bytes)`);
     }
 }
@@ -126,11 +138,12 @@ async function main(argv: string[]): Promise<number> {
         const target = await stackTarget(flags.stack);
         const pickle = blobPath("pickle", flags.pickle, [target.containers.models]);
         const sample = flags.sample ? blobPath("sample", flags.sample, [target.containers.data, target.containers.models]) : undefined;
+        requireSampleForUnityCatalog(target, flags.stack, flags.sample);
         const uploads = [
             ...(flags.upload ? [{ local: flags.upload, ...pickle }] : []),
             ...(flags.uploadSample && sample ? [{ local: flags.uploadSample, ...sample }] : []),
         ];
-        if (uploads.length > 0) await upload(target, uploads);
+        if (uploads.length > 0) await upload(target, uploads, flags.overwrite);
 
         const credential = selectCredential("databricks", {}, process.env)!;
         const client = jobsClient(target.workspaceUrl, credential);

@@ -22,8 +22,13 @@ spec=$1
 venv=${VENV_DIR:-/opt/venv}
 here=$(dirname "$0")
 helper=${SERVING_REQUIREMENTS:-$here/serving_requirements.py}
-model=${MODEL_NAME:-the model}
-version=${MODEL_VERSION:-?}
+# MODEL_NAME/MODEL_VERSION only name the model in messages; the image build leaves them unset
+# (a per-version value there would defeat the build cache of this step).
+if [ -n "${MODEL_NAME:-}" ]; then
+    subject="model $MODEL_NAME version ${MODEL_VERSION:-?}"
+else
+    subject="the model being built"
+fi
 
 if [ ! -f "$spec/python-version" ] || [ ! -f "$spec/requirements.txt" ]; then
     echo "install_environment: $spec must hold python-version and requirements.txt (fetch_model.py --env-dir writes them)" >&2
@@ -34,20 +39,20 @@ python=$(cat "$spec/python-version")
 # `uv python find --system` ignores virtual environments: only an interpreter of the wanted minor.
 if ! interpreter=$(uv python find --system "$python" 2>/dev/null); then
     if ! uv python install "$python"; then
-        echo "model $model version $version: Python $python (from its python_env.yaml) cannot be installed" >&2
+        echo "$subject: Python $python (from its python_env.yaml) cannot be installed" >&2
         exit 1
     fi
     interpreter=$(uv python find --system "$python")
 fi
 requirements=$(mktemp)
 if ! "$interpreter" "$helper" "$spec/requirements.txt" "$requirements"; then
-    echo "model $model version $version: its requirements.txt cannot be served (the reason is above)." >&2
+    echo "$subject: its requirements.txt cannot be served (the reason is above)." >&2
     exit 1
 fi
 uv venv --python "$interpreter" "$venv"
 if ! VIRTUAL_ENV="$venv" uv pip install --requirement "$requirements"; then
     rm -f "$requirements"
-    echo "model $model version $version: its requirements.txt cannot be installed (the reason is above)." >&2
+    echo "$subject: its requirements.txt cannot be installed (the reason is above)." >&2
     echo "Fix the pins the model was logged with (mlflow.<flavour>.log_model(pip_requirements=...)), register a new version and deploy it." >&2
     exit 1
 fi
@@ -57,6 +62,6 @@ rm -f "$requirements"
 find "$venv/lib" -path '*/site-packages/*' -type d -name tests -prune -exec rm -rf {} +
 running=$("$venv/bin/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 if [ "$running" != "$python" ]; then
-    echo "model $model version $version was logged with Python $python but the environment in $venv runs Python $running" >&2
+    echo "$subject was logged with Python $python but the environment in $venv runs Python $running" >&2
     exit 1
 fi

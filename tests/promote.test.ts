@@ -5,11 +5,11 @@ import { promote, PromoteError, parseStorageLocation } from "../lib/registry/pro
 import { bearerToken } from "../lib/registry/credentials";
 import { parseFlags } from "../scripts/promote";
 import { runScript } from "./helpers/cli";
-import { FakeUnityCatalog } from "./helpers/fakeUnityCatalog";
+import { FakeUnityCatalog, SIGNED_MLMODEL } from "./helpers/fakeUnityCatalog";
 
 const DEPLOYER_TOKEN = "fake-token-for-tests-deployer";
 const SCIENTIST_TOKEN = "fake-token-for-tests-scientist";
-const FILES = { MLmodel: "flavors: {}\n", "requirements.txt": "mlflow==2.11.3\n", "model.pkl": "\u0000binary\u0001" };
+const FILES = { MLmodel: SIGNED_MLMODEL, "requirements.txt": "mlflow==2.11.3\n", "model.pkl": "\u0000binary\u0001" };
 
 describe("promote", () => {
     let uc: FakeUnityCatalog;

@@ -6,7 +6,8 @@ import * as os from "os";
 import * as path from "path";
 import { runScript } from "./helpers/cli";
 import { FakeJobsServer } from "./helpers/fakeJobs";
-import { parseRun, scriptResult } from "../lib/registration/jobs";
+import { jobsClient, parseRun, RegisterError, runOutcome, runRegistration, scriptResult } from "../lib/registration/jobs";
+import type { Credential } from "../lib/registry/credentials";
 import { blobPath, parseDuration, registrationSchemaOf, targetFromStackOutputs } from "../lib/registration/target";
 
 const TOKEN = "fake-token-for-tests";
@@ -74,7 +75,9 @@ describe("npm run register", () => {
         const { code, stdout, stderr } = await register(fraudArgs);
         assert.strictEqual(code, 0, stderr);
         const runNow = jobs.requests.find((r) => r.path === "/api/2.1/jobs/run-now")!;
-        assert.deepStrictEqual(runNow.body, { job_id: 987, job_parameters: { pickle: PICKLE_URI, model: "fraud", sample: SAMPLE_URI, alias: "challenger" } });
+        const { idempotency_token: idempotencyToken, ...request } = runNow.body;
+        assert.deepStrictEqual(request, { job_id: 987, job_parameters: { pickle: PICKLE_URI, model: "fraud", sample: SAMPLE_URI, alias: "challenger" } });
+        assert.match(idempotencyToken, /^register-[0-9a-f-]{36}$/, "one token per registration (at most 64 characters)");
         assert.strictEqual(runNow.headers["content-type"], "application/json");
         assert.ok(jobs.requests.every((r) => r.headers.authorization === `Bearer ${TOKEN}`));
         assert.deepStrictEqual(jobs.requests.filter((r) => r.path.endsWith("get-output")).map((r) => r.query.run_id), ["5550002"], "asks for the task run's output");
@@ -99,6 +102,27 @@ describe("npm run register", () => {
         const { code, stdout, stderr } = await register(fraudArgs);
         assert.strictEqual(code, 0, stderr);
         assert.deepStrictEqual(stdout.split("\n").filter((l) => /^\[/.test(l)).map((l) => l.replace(/^\[\d+:\d\d\] /, "")), ["QUEUED", "RUNNING", "TERMINATED SUCCESS"]);
+    });
+
+    it("a run that reports its outcome only in the Jobs 2.2 status object (no legacy state)", async () => {
+        jobs.withStatus = true;
+        jobs.legacyState = false;
+        jobs.steps = [
+            { lifeCycleState: "QUEUED", status: "QUEUED" },
+            { lifeCycleState: "RUNNING", status: "RUNNING" },
+            { lifeCycleState: "TERMINATED", status: "TERMINATED", termination: { code: "SUCCESS", type: "SUCCESS", message: "" } },
+        ];
+        jobs.output = { logs: `${SUCCESS_LINE}\n` };
+        const ok = await register(fraudArgs);
+        assert.strictEqual(ok.code, 0, ok.stderr);
+        assert.deepStrictEqual(ok.stdout.split("\n").filter((l) => /^\[/.test(l)).map((l) => l.replace(/^\[\d+:\d\d\] /, "")), ["QUEUED", "RUNNING", "TERMINATED SUCCESS"]);
+        assert.match(ok.stdout, /registered main\.fraud_detection\.fraud version 4/);
+
+        jobs.steps = [{ lifeCycleState: "TERMINATED", status: "TERMINATED", termination: { code: "RUN_EXECUTION_ERROR", type: "CLIENT_ERROR", message: "Task register failed with message: Workload failed." } }];
+        jobs.output = {};
+        const failed = await register(fraudArgs);
+        assert.strictEqual(failed.code, 1);
+        assert.match(failed.stderr, /the registration run failed: Task register failed with message: Workload failed\.\n {2}run: /);
     });
 
     it("a pickle that is not in the container: the script's reason and the run's page", async () => {
@@ -157,6 +181,28 @@ describe("npm run register", () => {
         assert.strictEqual(jobs.requests.filter((r) => r.path.endsWith("run-now")).length, 1, "only the deleted job's attempt reached the workspace");
     });
 
+    it("refuses a Unity Catalog registration without --sample before uploading or starting anything", async () => {
+        const local = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "register-")), "model.pkl");
+        fs.writeFileSync(local, "pickle");
+        const { code, stderr } = await register(["--stack", "dev", "--pickle", "models/fraud/model.pkl", "--model", "fraud", "--upload", local]);
+        assert.strictEqual(code, 1);
+        assert.strictEqual(
+            stderr.trim(),
+            "register: failed: stack dev registers into Unity Catalog (main.fraud_detection), which refuses a model version without a signature, and the signature comes from a sample of the model's input: " +
+                "give --sample data/<folder>/<file> (a CSV with a header row, JSON or Parquet file of a few input rows), with --upload-sample <local file> to upload it first",
+        );
+        assert.doesNotMatch(stderr, /uploaded/);
+        assert.strictEqual(jobs.requests.length, 0, "no run was started");
+    });
+
+    it("a workspace-registry stack registers without --sample (it needs no signature)", async () => {
+        bin = fakePulumi({ dev: { ...devOutputs(jobs.url), registrationJob: { jobId: "987", registryKind: "databricks" } } });
+        jobs.output = { logs: `${SUCCESS_LINE}\n` };
+        const { code, stderr } = await register(["--stack", "dev", "--pickle", "models/fraud/model.pkl", "--model", "fraud", "--poll-interval", "0.01"]);
+        assert.strictEqual(code, 0, stderr);
+        assert.strictEqual(jobs.requests.find((r) => r.path.endsWith("run-now"))!.body.job_parameters.sample, "");
+    });
+
     it("refuses bad flags with the usage, before anything is started", async () => {
         const cases: [string[], RegExp][] = [
             [["--stack", "dev", "--pickle", "models/fraud/model.pkl"], /register: missing --model/],
@@ -168,6 +214,7 @@ describe("npm run register", () => {
             [["--stack", "dev", "--pickle", "models/m.pkl", "--model", "fraud", "--upload-sample", "x.csv"], /--upload-sample needs --sample/],
             [["--stack", "dev", "--pickle", "models/m.pkl", "--model", "fraud", "--sample", "data/s.txt"], /--sample data\/s\.txt: use a \.csv \(with a header row\), \.json or \.parquet file/],
             [["--stack", "dev", "--pickle", "models/m.pkl", "--model", "fraud; rm"], /--model "fraud; rm" is not a model name/],
+            [["--stack", "dev", "--pickle", "models/m.pkl", "--model", "fraud", "--overwrite"], /--overwrite is only for --upload or --upload-sample/],
         ];
         for (const [args, expected] of cases) {
             const { code, stderr } = await register(args);
@@ -223,6 +270,88 @@ describe("registration target and run parsing", () => {
         assert.deepStrictEqual(scriptResult(`x\n${SUCCESS_LINE}\nlater noise`), JSON.parse(SUCCESS_LINE));
         assert.deepStrictEqual(scriptResult('{"error": "bad"}\n'), { error: "bad" });
         assert.strictEqual(scriptResult("{broken\n{}"), undefined);
-        assert.throws(() => parseRun({ run_id: 1, tasks: [] }), /without state\.life_cycle_state/);
+        assert.throws(() => parseRun({ run_id: 1, tasks: [] }), /without state\.life_cycle_state or status\.state/);
+    });
+
+    it("reads the outcome from status.termination_details.code when the legacy state is absent (Jobs 2.2)", () => {
+        const run = parseRun({ run_id: 1, run_page_url: "u", status: { state: "TERMINATED", termination_details: { code: "SUCCESS", type: "SUCCESS", message: "" } }, tasks: [{ run_id: 2, task_key: "register", status: { state: "TERMINATED", termination_details: { code: "SUCCESS", type: "SUCCESS" } } }] });
+        assert.strictEqual(runOutcome(run), "SUCCESS");
+        assert.strictEqual(run.lifeCycleState, "TERMINATED");
+        assert.strictEqual(run.tasks[0].lifeCycleState, "TERMINATED");
+        assert.strictEqual(runOutcome(parseRun({ run_id: 1, status: { state: "RUNNING" } })), undefined, "no outcome before TERMINATED");
+        assert.strictEqual(runOutcome(parseRun({ run_id: 1, state: { life_cycle_state: "TERMINATED", result_state: "FAILED" }, status: { state: "TERMINATED", termination_details: { code: "SUCCESS" } } })), "FAILED", "the legacy result wins when both are sent");
+    });
+});
+
+describe("Jobs API calls under transient failures (issue 19, point 28)", () => {
+    let jobs: FakeJobsServer;
+    const slept: number[] = [];
+    const credential: Credential = { source: "DATABRICKS_TOKEN", authorization: async () => `Bearer ${TOKEN}`, secrets: () => [TOKEN] };
+    const io = { log: () => undefined, now: () => 0, sleep: async () => undefined };
+    const options = { jobId: 987, stack: "dev", timeoutMs: 60_000, pollMs: 1, parameters: { pickle: PICKLE_URI, model: "fraud", sample: SAMPLE_URI, alias: "" } };
+    const client = (timeoutMs = 400) => jobsClient(jobs.url, credential, { timeoutMs, retry: { sleep: async (ms) => void slept.push(ms) } });
+    beforeEach(async () => {
+        jobs = new FakeJobsServer();
+        await jobs.start();
+        jobs.output = { logs: `${SUCCESS_LINE}\n` };
+        slept.length = 0;
+    });
+    afterEach(async () => {
+        assert.deepStrictEqual(jobs.unmodeled, []);
+        await jobs.stop();
+    });
+
+    it("run-now through a 429, a 503 and a lost answer starts one run, and the registration completes", async () => {
+        jobs.faults = [
+            { status: 429, errorCode: "REQUEST_LIMIT_EXCEEDED", message: "Too many requests.", retryAfter: "2" },
+            { status: 503, errorCode: "TEMPORARILY_UNAVAILABLE", message: "The service is temporarily unavailable." },
+            { delayMs: 1_500 }, // run-now is served (the run starts) but its answer comes after the client gave up
+        ];
+        const registered = await runRegistration(client(), options, io);
+        assert.strictEqual(registered.version, "4");
+        assert.strictEqual(jobs.runsStarted, 1, "the retry with the same idempotency token started no second run");
+        const tokens = jobs.requests.filter((r) => r.path.endsWith("run-now")).map((r) => r.body.idempotency_token);
+        assert.strictEqual(tokens.length, 4);
+        assert.strictEqual(new Set(tokens).size, 1, "every attempt carries the same token");
+        assert.deepStrictEqual(slept, [2_000, 2_000, 4_000], "Retry-After, then doubling backoff");
+    });
+
+    it("a poll that meets a 503 and a timeout is retried; the run is followed to its end", async () => {
+        jobs.steps = [{ lifeCycleState: "RUNNING" }, { lifeCycleState: "TERMINATED", resultState: "SUCCESS" }];
+        const c = client();
+        const polls = { n: 0 };
+        const wrapped = { ...c, getRun: async (id: number) => { if (++polls.n === 2) jobs.faults = [{ status: 503, errorCode: "TEMPORARILY_UNAVAILABLE", message: "x" }, { delayMs: 1_500 }]; return c.getRun(id); } };
+        assert.strictEqual((await runRegistration(wrapped, options, io)).version, "4");
+        assert.strictEqual(slept.length, 2);
+    });
+
+    it("gives up within its bound with a clear message, no raw axios text; a rerun converges", async () => {
+        jobs.faults = Array.from({ length: 5 }, () => ({ status: 503, errorCode: "TEMPORARILY_UNAVAILABLE", message: "The service is temporarily unavailable." }));
+        await assert.rejects(runRegistration(client(), options, io), (err: Error) => {
+            assert.ok(err instanceof RegisterError);
+            assert.strictEqual(
+                err.message,
+                `could not start the registration job 987: run-now: the workspace ${jobs.url} kept answering HTTP 503 (5 attempts): it is busy or unavailable. A run may have started all the same: look at the job's runs in the workspace before running \`npm run register\` again`,
+            );
+            return true;
+        });
+        assert.strictEqual(slept.length, 4, "five attempts, four waits");
+        jobs.faults = Array.from({ length: 5 }, () => ({ delayMs: 1_000 }));
+        await assert.rejects(runRegistration(client(200), { ...options, idempotencyToken: "register-timeout" }, io), (err: Error) => {
+            assert.match(err.message, /run-now: the workspace http:\/\/127\.0\.0\.1:\d+ did not answer \(no answer within 0\.2 s \(ECONNABORTED\), 5 attempts\)/);
+            assert.doesNotMatch(err.message, /timeout of \d+ms exceeded/);
+            return true;
+        });
+        // The workspace answers again: a rerun registers, with one new run.
+        const before = jobs.runsStarted;
+        jobs.faults = [];
+        assert.strictEqual((await runRegistration(client(), options, io)).version, "4");
+        assert.strictEqual(jobs.runsStarted, before + 1);
+    });
+
+    it("a refusal (400, 401, 403) is not retried", async () => {
+        jobs.jobId = 1000;
+        await assert.rejects(runRegistration(client(), options, io), /the registration job 987 of stack dev does not exist/);
+        assert.strictEqual(slept.length, 0);
     });
 });

@@ -7,11 +7,11 @@ import { promote, PromoteError } from "../lib/registry/promote";
 import { rollback } from "../lib/registry/rollback";
 import { parseRollbackFlags } from "../scripts/rollback";
 import { runScript } from "./helpers/cli";
-import { FakeUnityCatalog } from "./helpers/fakeUnityCatalog";
+import { FakeUnityCatalog, SIGNED_MLMODEL } from "./helpers/fakeUnityCatalog";
 
 const DEPLOYER = "fake-token-for-tests-deployer";
 const SCIENTIST = "fake-token-for-tests-scientist";
-const FILES = { MLmodel: "flavors: {}\n", "requirements.txt": "mlflow==3.17.2\n", "model.pkl": "weights" };
+const FILES = { MLmodel: SIGNED_MLMODEL, "requirements.txt": "mlflow==3.17.2\n", "model.pkl": "weights" };
 
 describe("rollback", () => {
     let uc: FakeUnityCatalog;
@@ -96,7 +96,7 @@ describe("promote streams files", () => {
             uc.privileges = { "mlplatform.prd": { createModel: [], manage: ["ml-deployers"] } };
             const big = Buffer.alloc(3 * 1024 * 1024 + 123);
             for (let i = 0; i < big.length; i++) big[i] = (i * 7919) % 251;
-            uc.addModel("mlplatform.dev.fraud", "ml-deployers", { 4: { MLmodel: "flavors: {}\n", "model.pkl": big.toString("latin1") } });
+            uc.addModel("mlplatform.dev.fraud", "ml-deployers", { 4: { MLmodel: SIGNED_MLMODEL, "model.pkl": big.toString("latin1") } });
             const result = await promote(
                 { source: "mlplatform.dev.fraud", version: "4", target: "mlplatform.prd.fraud", alias: "champion" },
                 { host: url, credential: bearerToken(DEPLOYER, "test"), storageEndpoint: uc.storageEndpoint, sleep: async () => undefined, chunkBytes: 1024 * 1024 },

@@ -10,7 +10,7 @@ import * as os from "os";
 import * as path from "path";
 import { BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } from "@azure/storage-blob";
 import { RegisterError } from "../lib/registration/jobs";
-import { checkLocalFile, fileBlocks, uploadWhole } from "../lib/registration/upload";
+import { checkLocalFile, fileBlocks, replacementNotice, uploadWhole } from "../lib/registration/upload";
 import { PROJECT_DIR } from "./helpers/fixtures";
 
 const ACCOUNT = "devstoreaccount1";
@@ -98,9 +98,65 @@ describe("upload to Blob Storage (Azurite)", function () {
         });
         assert.strictEqual(await models.getBlockBlobClient("fraud/new.pkl").exists(), false, "no half-written blob");
 
-        // The same failure while replacing the blob of the first test: it stays whole.
-        await assert.rejects(uploadWhole(models, "fraud/model.pkl", local, { blockSize: 4096, blocks: failing }), RegisterError);
+        // The same failure while replacing (--overwrite) the blob of the first test: it stays whole.
+        await assert.rejects(uploadWhole(models, "fraud/model.pkl", local, { blockSize: 4096, blocks: failing, overwrite: true }), /EIO: i\/o error, read/);
         assert.deepStrictEqual(await models.getBlockBlobClient("fraud/model.pkl").downloadToBuffer(), content);
+    });
+
+    it("refuses to replace an existing blob, before uploading anything, and says why (issue 19, point 25)", async () => {
+        const other = path.join(path.dirname(local), "other.pkl");
+        fs.writeFileSync(other, Buffer.from("a different model"));
+        const blob = models.getBlockBlobClient("fraud/model.pkl");
+        const before = await blob.getProperties();
+        let read = 0;
+        async function* counted(file: string, size: number): AsyncIterable<Buffer> {
+            for await (const block of fileBlocks(file, size)) {
+                read += 1;
+                yield block;
+            }
+        }
+        await assert.rejects(uploadWhole(models, "fraud/model.pkl", other, { blocks: counted }), (err: unknown) => {
+            assert.ok(err instanceof RegisterError);
+            assert.strictEqual(
+                err.message,
+                `models/fraud/model.pkl already exists (${content.length} bytes, last modified ${before.lastModified!.toISOString()}), and nothing was written there: a version registered from it may still need it. ` +
+                    "Upload to a new path (such as a folder per version, models/fraud/v2/model.pkl), or give --overwrite to replace it; its content is then lost for good",
+            );
+            return true;
+        });
+        assert.strictEqual(read, 0, "no byte was read or staged");
+        assert.deepStrictEqual(await blob.downloadToBuffer(), content);
+        assert.strictEqual((await blob.getProperties()).etag, before.etag);
+    });
+
+    it("the commit itself is conditional: a blob created after the look-up is not replaced (409 BlobAlreadyExists)", async () => {
+        const other = path.join(path.dirname(local), "race.pkl");
+        fs.writeFileSync(other, Buffer.from("mine"));
+        // Another upload commits the blob while this one is staging its blocks.
+        async function* racing(file: string, size: number): AsyncIterable<Buffer> {
+            for await (const block of fileBlocks(file, size)) yield block;
+            await models.getBlockBlobClient("fraud/race.pkl").upload("theirs", 6);
+        }
+        await assert.rejects(uploadWhole(models, "fraud/race.pkl", other, { blocks: racing }), /^RegisterError: models\/fraud\/race\.pkl already exists, and nothing was written there/);
+        assert.strictEqual((await models.getBlockBlobClient("fraud/race.pkl").downloadToBuffer()).toString(), "theirs");
+    });
+
+    it("--overwrite replaces it, telling first what is lost; a blob changed meanwhile is not replaced (412)", async () => {
+        const other = path.join(path.dirname(local), "v2.pkl");
+        fs.writeFileSync(other, Buffer.from("version two"));
+        const notices: string[] = [];
+        const bytes = await uploadWhole(models, "fraud/model.pkl", other, { overwrite: true, onReplace: (existing) => notices.push(replacementNotice("models", "fraud/model.pkl", existing)) });
+        assert.strictEqual(bytes, 11);
+        assert.strictEqual(notices.length, 1);
+        assert.match(notices[0], new RegExp(`^overwriting models/fraud/model\\.pkl \\(${content.length} bytes, last modified \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\): its content is lost for good \\(with a hierarchical namespace, soft delete does not recover an overwritten blob\\)$`));
+        assert.strictEqual((await models.getBlockBlobClient("fraud/model.pkl").downloadToBuffer()).toString(), "version two");
+
+        async function* changing(file: string, size: number): AsyncIterable<Buffer> {
+            for await (const block of fileBlocks(file, size)) yield block;
+            await models.getBlockBlobClient("fraud/model.pkl").upload("someone else", 12);
+        }
+        await assert.rejects(uploadWhole(models, "fraud/model.pkl", local, { overwrite: true, blocks: changing }), /models\/fraud\/model\.pkl changed while it was being replaced \(another upload\?\), and nothing was written there/);
+        assert.strictEqual((await models.getBlockBlobClient("fraud/model.pkl").downloadToBuffer()).toString(), "someone else");
     });
 
     it("names a container that does not exist", async () => {

@@ -1,5 +1,7 @@
 import * as assert from "assert";
-import { execFile } from "child_process";
+import { execFile, spawn } from "child_process";
+import * as http from "http";
+import type { AddressInfo } from "net";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
@@ -152,5 +154,168 @@ describe("GitHub workflows", () => {
             assert.doesNotMatch(text, /client-secret|AZURE_CLIENT_SECRET|creds:/, file);
             assert.ok([...text.matchAll(/\$\{\{ secrets\.(\w+) \}\}/g)].every(([, name]) => ["PULUMI_ACCESS_TOKEN", "PULUMI_CONFIG_PASSPHRASE", "GITHUB_TOKEN"].includes(name)), file);
         }
+    });
+
+    it("promotion keeps its OIDC token file fresh for the whole job, as the deployments do (issue 19, point 14)", () => {
+        const job = workflow("promote.yml").jobs.promote;
+        const refresh = job.steps.find((s: any) => /AZURE_FEDERATED_TOKEN_FILE=/.test(s.run ?? ""));
+        assert.ok(refresh);
+        assert.match(refresh.run, /ACTIONS_ID_TOKEN_REQUEST_URL&audience=api:\/\/AzureADTokenExchange/);
+        assert.match(refresh.run, /while sleep 60; do fetch \|\| true; done/, "rewritten every minute: GitHub's tokens live five minutes");
+        assert.match(refresh.run, /mv "\$token_file\.new" "\$token_file"/, "replaced atomically: a reader never sees half a token");
+        const promote = job.steps.findIndex((s: any) => /npm run -s promote/.test(s.run ?? ""));
+        assert.ok(job.steps.indexOf(refresh) < promote);
+        // The same step text as the deployments', so all three refresh alike.
+        for (const deployJob of Object.values<any>(workflow("deploy.yml").jobs)) {
+            const theirs = deployJob.steps.find((s: any) => /AZURE_FEDERATED_TOKEN_FILE=/.test(s.run ?? ""));
+            assert.strictEqual(refresh.run, theirs.run);
+        }
+    });
+
+    it("the token step really rewrites the file with new tokens until the job ends", async function () {
+        this.timeout(20_000);
+        const step = workflow("promote.yml").jobs.promote.steps.find((s: any) => /AZURE_FEDERATED_TOKEN_FILE=/.test(s.run ?? "")).run as string;
+        let issued = 0;
+        const oidc = http.createServer((req, res) => {
+            const ok = req.headers.authorization === "bearer fake-request-token" && /[?&]audience=api:\/\/AzureADTokenExchange$/.test(req.url ?? "");
+            res.writeHead(ok ? 200 : 401, { "Content-Type": "application/json" });
+            res.end(ok ? JSON.stringify({ value: `github-oidc-token-${++issued}` }) : "{}");
+        });
+        await new Promise<void>((resolve) => oidc.listen(0, "127.0.0.1", resolve));
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "oidc-"));
+        const bin = path.join(dir, "bin");
+        fs.mkdirSync(bin);
+        // A minute is a tenth of a second here.
+        fs.writeFileSync(path.join(bin, "sleep"), "#!/bin/sh\nexec /bin/sleep 0.1\n", { mode: 0o755 });
+        const env = {
+            PATH: `${bin}:${process.env.PATH}`,
+            RUNNER_TEMP: dir,
+            GITHUB_ENV: path.join(dir, "github-env"),
+            ACTIONS_ID_TOKEN_REQUEST_TOKEN: "fake-request-token",
+            ACTIONS_ID_TOKEN_REQUEST_URL: `http://127.0.0.1:${(oidc.address() as AddressInfo).port}/token?api-version=2.0`,
+        };
+        // Its own process group, so the loop it leaves running is stopped with it.
+        const child = spawn("bash", ["-e", "-c", step], { env, detached: true, stdio: "ignore" });
+        try {
+            await new Promise((resolve) => child.once("exit", resolve));
+            const file = path.join(dir, "azure-federated-token");
+            assert.strictEqual(fs.readFileSync(env.GITHUB_ENV, "utf8"), `AZURE_FEDERATED_TOKEN_FILE=${file}\n`);
+            const first = fs.readFileSync(file, "utf8").trim();
+            assert.match(first, /^github-oidc-token-\d+$/);
+            const deadline = Date.now() + 10_000;
+            while (fs.readFileSync(file, "utf8").trim() === first && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+            assert.notStrictEqual(fs.readFileSync(file, "utf8").trim(), first, "a newer token replaced the first after the step ended");
+        } finally {
+            try {
+                process.kill(-child.pid!, "SIGTERM");
+            } catch {
+                // already gone
+            }
+            oidc.closeAllConnections();
+            await new Promise((resolve) => oidc.close(resolve));
+        }
+    });
+
+    it("CI signs in to Databricks only as a workspace member: each job that needs it checks before Pulumi or the promotion runs", () => {
+        const script = ".github/scripts/check-databricks-member.sh";
+        const jobs: [string, any, RegExp][] = [
+            ...Object.entries<any>(workflow("deploy.yml").jobs).map(([name, job]): [string, any, RegExp] => [`deploy ${name}`, job, /pulumi\/actions/]),
+            ["promote", workflow("promote.yml").jobs.promote, /npm run -s promote/],
+        ];
+        for (const [name, job, main] of jobs) {
+            const check = job.steps.findIndex((s: any) => (s.run ?? "").includes(script));
+            const first = job.steps.findIndex((s: any) => main.test(s.uses ?? "") && s.with?.command || main.test(s.run ?? ""));
+            const token = job.steps.findIndex((s: any) => /AZURE_FEDERATED_TOKEN_FILE=/.test(s.run ?? ""));
+            assert.ok(check > token && check < first, `${name}: the check runs after the token file exists and before ${main}`);
+        }
+        for (const job of Object.values<any>(workflow("deploy.yml").jobs)) {
+            // The provider signs in as ARM_CLIENT_ID; the check as AZURE_CLIENT_ID: the same identity.
+            assert.strictEqual(job.env.ARM_CLIENT_ID, job.env.AZURE_CLIENT_ID);
+            const run = job.steps.find((s: any) => (s.run ?? "").includes(script)).run;
+            assert.match(run, /DATABRICKS_HOST=\$\(pulumi stack output workspaceUrl --stack "\$STACK"/);
+            assert.match(run, /registry\.hostFromStack/, "a stack reading another registry declares no Databricks resource: skipped");
+        }
+    });
+
+    describe("check-databricks-member.sh (against a stand-in Entra ID and workspace)", () => {
+        let server: http.Server;
+        let base: string;
+        let scim = 200;
+        let entra: { status: number; body: unknown } = { status: 200, body: { access_token: "fake-databricks-token", token_type: "Bearer" } };
+        const seen: { path: string; form?: URLSearchParams; authorization?: string }[] = [];
+        before(async () => {
+            server = http.createServer((req, res) => {
+                let raw = "";
+                req.on("data", (c) => (raw += c));
+                req.on("end", () => {
+                    const url = req.url ?? "";
+                    seen.push({ path: url, form: req.method === "POST" ? new URLSearchParams(raw) : undefined, authorization: req.headers.authorization });
+                    res.writeHead(url.endsWith("/oauth2/v2.0/token") ? entra.status : url === "/api/2.0/preview/scim/v2/Me" ? scim : 404, { "Content-Type": "application/json" });
+                    res.end(JSON.stringify(url.endsWith("/oauth2/v2.0/token") ? entra.body : scim === 200 ? { id: "1", userName: "sp" } : { error_code: "PERMISSION_DENIED", message: "no" }));
+                });
+            });
+            await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+            base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+        });
+        after(() => new Promise((resolve) => server.close(resolve)));
+        beforeEach(() => {
+            seen.length = 0;
+            scim = 200;
+            entra = { status: 200, body: { access_token: "fake-databricks-token", token_type: "Bearer" } };
+        });
+
+        const run = async (host: string) => {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "member-"));
+            fs.writeFileSync(path.join(dir, "oidc"), "fake-github-oidc-token\n");
+            const env = { PATH: process.env.PATH, DATABRICKS_HOST: host, AZURE_CLIENT_ID: "11111111-0000-0000-0000-000000000001", AZURE_TENANT_ID: "tenant-1", AZURE_FEDERATED_TOKEN_FILE: path.join(dir, "oidc"), AZURE_AUTHORITY_HOST: base };
+            try {
+                const { stdout, stderr } = await promisify(execFile)(path.join(PROJECT_DIR, ".github/scripts/check-databricks-member.sh"), [], { env });
+                return { code: 0, out: stdout + stderr };
+            } catch (err) {
+                const e = err as { code: number; stdout: string; stderr: string };
+                return { code: e.code, out: e.stdout + e.stderr };
+            }
+        };
+
+        it("a member passes: it asks Entra for a Databricks token with the OIDC assertion, then the workspace who it is", async () => {
+            const { code, out } = await run(`${base}/`);
+            assert.strictEqual(code, 0, out);
+            assert.match(out, /::notice title=Databricks sign-in::11111111-0000-0000-0000-000000000001 signs in to http:\/\/127\.0\.0\.1:\d+ as itself/);
+            const token = seen[0];
+            assert.strictEqual(token.path, "/tenant-1/oauth2/v2.0/token");
+            assert.deepStrictEqual(Object.fromEntries(token.form!), {
+                client_id: "11111111-0000-0000-0000-000000000001",
+                scope: "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default",
+                grant_type: "client_credentials",
+                client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                client_assertion: "fake-github-oidc-token",
+            });
+            assert.deepStrictEqual(seen.slice(1).map((s) => [s.path, s.authorization]), [["/api/2.0/preview/scim/v2/Me", "Bearer fake-databricks-token"]]);
+            assert.doesNotMatch(out, /fake-databricks-token|fake-github-oidc-token/);
+        });
+
+        it("a service principal outside the workspace fails with what to do, never a token", async () => {
+            for (const status of [401, 403]) {
+                scim = status;
+                const { code, out } = await run(base);
+                assert.strictEqual(code, 1);
+                assert.match(out, new RegExp(`::error title=Databricks sign-in::the deploying service principal 11111111-0000-0000-0000-000000000001 is not a member of the workspace http://127\\.0\\.0\\.1:\\d+ \\(HTTP ${status}\\)`));
+                assert.match(out, /Add 11111111-0000-0000-0000-000000000001 to the workspace as an admin .*or let the Deploy workflow make the first pulumi up of a new workspace/);
+                assert.doesNotMatch(out, /fake-databricks-token|fake-github-oidc-token/);
+            }
+        });
+
+        it("Entra's refusal names its error code; no workspace yet passes with a notice", async () => {
+            entra = { status: 400, body: { error: "invalid_client", error_description: "AADSTS700213: No matching federated identity record found for presented assertion subject.\r\nTrace ID: x" } };
+            const refused = await run(base);
+            assert.strictEqual(refused.code, 1);
+            assert.match(refused.out, /gave 11111111-0000-0000-0000-000000000001 no token for Azure Databricks \(HTTP 400: invalid_client: AADSTS700213: No matching federated identity record found for presented assertion subject\.\): check its federated credential/);
+            assert.doesNotMatch(refused.out, /Trace ID/);
+            seen.length = 0;
+            const fresh = await run("");
+            assert.strictEqual(fresh.code, 0);
+            assert.match(fresh.out, /::notice title=Databricks sign-in::no workspace yet: this run's pulumi up creates it as 11111111-0000-0000-0000-000000000001/);
+            assert.strictEqual(seen.length, 0);
+        });
     });
 });

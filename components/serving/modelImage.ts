@@ -10,8 +10,8 @@ import { unknownSecret, unknownValue } from "../../lib/outputs";
 
 /** The container registry calls the image needs; absent in the credential-free plan. */
 export interface ImageRegistryAccess {
-    /** A push token for the deployer, from the ACR exchange of its Entra token. */
-    refreshToken(): Promise<string>;
+    /** A push token for the deployer, newly exchanged from its Entra token for one build. */
+    pushToken(): Promise<string>;
     /** The digest of an existing tag, or undefined. */
     manifestDigest(repository: string, tag: string): Promise<string | undefined>;
 }
@@ -59,7 +59,27 @@ export async function modelImage(name: string, args: ModelImageArgs, parent: pul
     }
     // Without a credential here (the credential-free plan) the mount is shown with a stand-in value.
     const secretFile = pulumi.secret(args.credential ? pulumi.output(args.credential.content()) : "(the deployer's registry credential)");
-    const pushToken = args.access ? pulumi.secret(pulumi.output(args.access.refreshToken())) : unknownSecret();
+    // The push token is exchanged once this build's other inputs are ready (just before the engine
+    // starts the build), one per build and per `up`: an ACR refresh token lives only as long as its
+    // `exp` says (about 35 minutes in Azure's sample), so none is shared across builds or kept for
+    // later. docker-build stores it in state as a secret and ignores its changes in diffs; the only
+    // later use of the stored one is `pulumi refresh`, whose tag check then fails to authenticate
+    // and, since docker-build 0.0.21 (#930), leaves the state unchanged with a warning instead of
+    // dropping the image. An image whose tag exists is not declared at all (see above), so a built
+    // image's resource leaves the state at the next `up`.
+    const access = args.access;
+    const pushToken = access
+        ? pulumi.secret(
+              pulumi.all([args.registryUrl, secretFile]).apply(async () => {
+                  try {
+                      return await access.pushToken();
+                  } catch (err) {
+                      // The client's message names the registry and what to do; no stack trace.
+                      throw new pulumi.RunError(`models[${args.service}] image ${tag ?? "(pending version)"}: ${(err as Error).message}`);
+                  }
+              }),
+          )
+        : unknownSecret();
     const cache = `${args.loginServer}/${repository}:buildcache`;
     const build = new dockerbuild.Image(
         // Named by its tag, so a promotion (the canary's version becomes the stable one) keeps it.

@@ -10,7 +10,16 @@
 // - GET /api/2.1/jobs/runs/get-output?run_id=<task run> -> {logs (stdout of a Python script task,
 //   the last 5 MB), logs_truncated, error, error_trace, metadata}; asking with the job run's id of
 //   a multi-task run is 400 INVALID_PARAMETER_VALUE, so the task's run id is used.
+// - Jobs API 2.2 deprecates `state` for `status` {state: BLOCKED|PENDING|QUEUED|RUNNING|
+//   TERMINATING|TERMINATED|WAITING, termination_details: {code (SUCCESS, RUN_EXECUTION_ERROR, ...),
+//   type (SUCCESS|INTERNAL_ERROR|CLIENT_ERROR|CLOUD_FAILURE), message}}: a run (or task) may carry
+//   only `status`, and its outcome is then termination_details.code.
+// - run-now's `idempotency_token` (at most 64 characters): a second request with the same token
+//   starts no second run but answers the first one's run_id, so a run-now whose answer was lost (a
+//   timeout) is retried safely.
+import { randomUUID } from "crypto";
 import axios, { type AxiosInstance } from "axios";
+import { DEFAULT_RETRY, RetriesExhausted, withRetries, type RetryPolicy } from "../httpRetry";
 import type { Credential } from "../registry/credentials";
 import { redact } from "../registry/errors";
 
@@ -51,6 +60,8 @@ export class JobsApiError extends Error {
         message: string,
         readonly status?: number,
         readonly errorCode?: string,
+        /** The request may have been carried out though no answer said so (a timeout, a 5xx after retries). */
+        readonly mayHaveHappened = false,
     ) {
         super(message);
         this.name = "JobsApiError";
@@ -66,7 +77,8 @@ export class RegisterError extends Error {
 }
 
 export interface JobsClient {
-    runNow(jobId: number, parameters: JobParameters): Promise<number>;
+    /** `idempotencyToken`: the same for every attempt of one registration, so it starts one run. */
+    runNow(jobId: number, parameters: JobParameters, idempotencyToken: string): Promise<number>;
     getRun(runId: number): Promise<JobRun>;
     getRunOutput(taskRunId: number): Promise<RunOutput>;
 }
@@ -75,46 +87,82 @@ function text(value: unknown): string {
     return typeof value === "string" ? value : "";
 }
 
-function parseState(raw: any, what: string): { lifeCycleState: string; resultState?: string; stateMessage: string } {
-    if (!raw || typeof raw.life_cycle_state !== "string") throw new JobsApiError(`the Jobs API answered ${what} without state.life_cycle_state`);
-    return { lifeCycleState: raw.life_cycle_state, resultState: typeof raw.result_state === "string" ? raw.result_state : undefined, stateMessage: text(raw.state_message) };
+function parseStatus(raw: any): JobRun["status"] {
+    if (!raw || typeof raw.state !== "string") return undefined;
+    const details = raw.termination_details;
+    return {
+        state: raw.state,
+        terminationCode: typeof details?.code === "string" ? details.code : undefined,
+        terminationMessage: typeof details?.message === "string" && details.message ? details.message : undefined,
+    };
+}
+
+/** The legacy `state`, or (Jobs 2.2) the same facts read from `status` when only it is sent. */
+function parseState(raw: any, status: JobRun["status"], what: string): { lifeCycleState: string; resultState?: string; stateMessage: string } {
+    if (raw && typeof raw.life_cycle_state === "string") {
+        return { lifeCycleState: raw.life_cycle_state, resultState: typeof raw.result_state === "string" ? raw.result_state : undefined, stateMessage: text(raw.state_message) };
+    }
+    if (status) return { lifeCycleState: status.state, stateMessage: status.terminationMessage ?? "" };
+    throw new JobsApiError(`the Jobs API answered ${what} without state.life_cycle_state or status.state`);
 }
 
 export function parseRun(body: any): JobRun {
     if (!body || typeof body !== "object" || typeof body.run_id !== "number") throw new JobsApiError("the Jobs API answered runs/get without a run_id");
-    const status = body.status && typeof body.status.state === "string"
-        ? { state: body.status.state, terminationCode: body.status.termination_details?.code, terminationMessage: body.status.termination_details?.message }
-        : undefined;
+    const status = parseStatus(body.status);
     return {
         runId: body.run_id,
         runPageUrl: text(body.run_page_url),
-        ...parseState(body.state, "runs/get"),
+        ...parseState(body.state, status, "runs/get"),
         status,
-        tasks: (Array.isArray(body.tasks) ? body.tasks : []).map((task: any) => ({
-            runId: task.run_id,
-            taskKey: text(task.task_key),
-            ...parseState(task.state, "runs/get (a task)"),
-        })),
+        tasks: (Array.isArray(body.tasks) ? body.tasks : []).map((task: any) => {
+            const taskStatus = parseStatus(task.status);
+            return {
+                runId: task.run_id,
+                taskKey: text(task.task_key),
+                ...parseState(task.state, taskStatus, "runs/get (a task)"),
+            };
+        }),
     };
 }
 
+/** The run's outcome: the legacy result_state, else (Jobs 2.2) status.termination_details.code once TERMINATED. */
+export function runOutcome(run: Pick<JobRun, "resultState" | "status">): string | undefined {
+    return run.resultState ?? (run.status?.state === "TERMINATED" ? run.status.terminationCode : undefined);
+}
+
+export interface JobsClientOptions {
+    timeoutMs?: number;
+    /** Retries of each call on 429, 5xx and timeouts (defaults: DEFAULT_RETRY). */
+    retry?: Partial<RetryPolicy>;
+}
+
 /** A Jobs API client over axios for `host` (https://adb-….azuredatabricks.net). */
-export function jobsClient(host: string, credential: Credential, timeoutMs = 30_000): JobsClient {
+export function jobsClient(host: string, credential: Credential, options: JobsClientOptions = {}): JobsClient {
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    const retry: RetryPolicy = { ...DEFAULT_RETRY, ...options.retry };
     const http: AxiosInstance = axios.create({ baseURL: `${host.replace(/\/+$/, "")}/api/2.1/jobs/`, timeout: timeoutMs, validateStatus: () => true });
 
     async function call(method: "GET" | "POST", route: string, params: Record<string, unknown> | undefined, body: unknown): Promise<any> {
         let response;
         try {
-            response = await http.request({
-                method,
-                url: route,
-                params,
-                data: body,
-                headers: { Authorization: await credential.authorization(), ...(body ? { "Content-Type": "application/json" } : {}) },
-            });
+            // Each attempt asks the credential again: an Entra token is renewed when it nears expiry.
+            response = await withRetries(
+                async () =>
+                    http.request({
+                        method,
+                        url: route,
+                        params,
+                        data: body,
+                        headers: { Authorization: await credential.authorization(), ...(body ? { "Content-Type": "application/json" } : {}) },
+                    }),
+                retry,
+                { timeoutMs },
+            );
         } catch (err) {
-            const e = err as { code?: string; message: string };
-            throw new JobsApiError(redact(`${route}: the workspace ${host} did not answer (${e.code ?? e.message})`, credential.secrets()));
+            if (!(err instanceof RetriesExhausted)) throw err;
+            const what = err.failure.kind === "status" ? `kept answering ${err.message}: it is busy or unavailable` : `did not answer (${err.failure.text}, ${err.attempts} attempt${err.attempts === 1 ? "" : "s"})`;
+            const reached = err.failure.kind === "status" ? err.failure.status >= 500 : !["ECONNREFUSED", "ENOTFOUND"].includes(err.failure.code);
+            throw new JobsApiError(redact(`${route}: the workspace ${host} ${what}`, credential.secrets()), err.failure.kind === "status" ? err.failure.status : undefined, undefined, reached);
         }
         const data = response.data;
         const json = data && typeof data === "object" ? data : undefined;
@@ -130,8 +178,8 @@ export function jobsClient(host: string, credential: Credential, timeoutMs = 30_
     }
 
     return {
-        async runNow(jobId, parameters) {
-            const body = await call("POST", "run-now", undefined, { job_id: jobId, job_parameters: parameters });
+        async runNow(jobId, parameters, idempotencyToken) {
+            const body = await call("POST", "run-now", undefined, { job_id: jobId, job_parameters: parameters, idempotency_token: idempotencyToken });
             if (typeof body.run_id !== "number") throw new JobsApiError("the Jobs API answered run-now without a run_id");
             return body.run_id;
         },
@@ -176,6 +224,8 @@ export interface RunOptions {
     pollMs: number;
     /** The stack the job belongs to, for the `pulumi up` hint. */
     stack: string;
+    /** run-now's idempotency token; a new one per registration by default. */
+    idempotencyToken?: string;
 }
 
 export interface Registered {
@@ -194,7 +244,7 @@ function elapsed(ms: number): string {
 
 function stateOf(run: JobRun): string {
     const state = run.status?.state ?? run.lifeCycleState;
-    const result = run.resultState ?? (run.status?.state === "TERMINATED" ? run.status.terminationCode : undefined);
+    const result = runOutcome(run);
     return result ? `${state} ${result}` : state;
 }
 
@@ -202,19 +252,29 @@ function stateOf(run: JobRun): string {
 export async function runRegistration(client: JobsClient, options: RunOptions, io: RunIO): Promise<Registered> {
     const started = io.now();
     let runId: number;
+    // One token for this registration: retries of a run-now whose answer was lost start no second run.
+    const idempotencyToken = options.idempotencyToken ?? `register-${randomUUID()}`;
     try {
-        runId = await client.runNow(options.jobId, options.parameters);
+        runId = await client.runNow(options.jobId, options.parameters, idempotencyToken);
     } catch (err) {
         const e = err as JobsApiError;
         if (e.errorCode === "RESOURCE_DOES_NOT_EXIST" || (e.errorCode === "INVALID_PARAMETER_VALUE" && /does not exist/i.test(e.message))) {
             throw new RegisterError(`the registration job ${options.jobId} of stack ${options.stack} does not exist in the workspace (deleted by hand?): run \`pulumi up --stack ${options.stack}\` to create it again`);
+        }
+        if (e instanceof JobsApiError && e.mayHaveHappened) {
+            throw new RegisterError(`could not start the registration job ${options.jobId}: ${e.message}. A run may have started all the same: look at the job's runs in the workspace before running \`npm run register\` again`);
         }
         throw err;
     }
     let last = "";
     let run: JobRun;
     for (;;) {
-        run = await client.getRun(runId);
+        try {
+            run = await client.getRun(runId);
+        } catch (err) {
+            if (!(err instanceof JobsApiError)) throw err;
+            throw new RegisterError(`lost track of the registration run ${runId}: ${err.message}. The run goes on in Databricks: find it among the job's runs, and the new version in the registry when it ends`);
+        }
         const state = stateOf(run);
         if (state !== last) {
             io.log(`[${elapsed(io.now() - started)}] ${state}${run.stateMessage ? `: ${run.stateMessage}` : ""}`);
@@ -230,16 +290,16 @@ export async function runRegistration(client: JobsClient, options: RunOptions, i
     }
 
     const task = run.tasks.find((t) => t.taskKey === "register") ?? run.tasks[0];
+    const succeeded = runOutcome(run) === "SUCCESS";
     let output: RunOutput = {};
     if (task) {
         try {
             output = await client.getRunOutput(task.runId);
         } catch (err) {
-            if (run.resultState === "SUCCESS") throw err;
+            if (succeeded) throw err;
         }
     }
     const result = scriptResult(output.logs);
-    const succeeded = (run.resultState ?? run.status?.terminationCode) === "SUCCESS";
     if (succeeded && result && !("error" in result)) {
         return { name: result.name, version: result.version, modelUri: result.model_uri, flavour: result.flavour, alias: result.alias, runPageUrl: run.runPageUrl };
     }

@@ -91,3 +91,17 @@ export function registrationSchemaOf(kind: string, servedModels: readonly string
                 : `no registration job: the served models are in several schemas (${schemas.join(", ")}), and the job registers into one`,
     };
 }
+
+/**
+ * Unity Catalog refuses a model version without a signature (inputs and outputs), and the
+ * registration job infers the signature from the sample: without --sample the run could only fail,
+ * after its compute has started. Refused before anything is uploaded or started.
+ */
+export function requireSampleForUnityCatalog(target: Pick<RegistrationTarget, "registryKind" | "schema" | "containers">, stack: string, sample: string | undefined): void {
+    if (target.registryKind !== "unity-catalog" || sample) return;
+    throw new RegisterError(
+        `stack ${stack} registers into Unity Catalog${target.schema ? ` (${target.schema})` : ""}, which refuses a model version without a signature, ` +
+            `and the signature comes from a sample of the model's input: give --sample ${target.containers.data}/<folder>/<file> (a CSV with a header row, JSON or Parquet file of a few input rows), ` +
+            "with --upload-sample <local file> to upload it first",
+    );
+}

@@ -9,8 +9,14 @@
 // - GET /api/2.1/jobs/runs/get-output?run_id=<task run> -> {metadata, logs, logs_truncated, error?,
 //   error_trace?}; with the job run's id (a run with tasks) -> 400 INVALID_PARAMETER_VALUE
 //   "Retrieving the output of runs with multiple tasks is not supported. ...".
+// - run-now's `idempotency_token`: a token seen before starts no run and answers the run it started.
+// - Jobs API 2.2 deprecates `state` for `status`; with `legacyState = false` the run and its tasks
+//   carry only `status` (set `withStatus` too).
 // Each runs/get moves the run one step along `steps` (the last one repeats). Requests it does
-// not model are answered 501 and listed in `unmodeled`.
+// not model are answered 501 and listed in `unmodeled`. `faults` answer the next requests first:
+// an error status with Databricks' JSON error body (429 REQUEST_LIMIT_EXCEEDED, 503
+// TEMPORARILY_UNAVAILABLE, as MLflow's status mapping has them), or `delayMs`: the request is
+// served as usual but its answer is held back that long (a client timeout that lost the answer).
 import * as http from "http";
 import type { AddressInfo } from "net";
 
@@ -46,6 +52,12 @@ export class FakeJobsServer {
     steps: RunStep[] = [{ lifeCycleState: "TERMINATED", resultState: "SUCCESS" }];
     output: RunOutputAnswer = {};
     withStatus = false;
+    /** false: runs/get sends only the Jobs 2.2 `status`, no legacy `state`. */
+    legacyState = true;
+    faults: ({ status: number; errorCode: string; message: string; retryAfter?: string } | { delayMs: number })[] = [];
+    /** Runs run-now actually started (a repeated idempotency token starts none). */
+    runsStarted = 0;
+    private readonly idempotency = new Map<string, number>();
     readonly requests: SeenRequest[] = [];
     readonly unmodeled: string[] = [];
     private server?: http.Server;
@@ -94,7 +106,7 @@ export class FakeJobsServer {
             run_type: "JOB_RUN",
             trigger: "ONE_TIME",
             start_time: 1_795_235_520_953,
-            state: this.state(step),
+            ...(this.legacyState ? { state: this.state(step) } : {}),
             ...status,
             job_parameters: Object.entries(this.parameters).map(([name, value]) => ({ name, default: "", value })),
             tasks: [
@@ -103,7 +115,8 @@ export class FakeJobsServer {
                     task_key: "register",
                     environment_key: "register",
                     run_page_url: `${this.url}/?o=${WORKSPACE_ID}#job/${this.jobId}/run/${TASK_RUN_ID}`,
-                    state: this.state(step),
+                    ...(this.legacyState ? { state: this.state(step) } : {}),
+                    ...status,
                     attempt_number: 0,
                 },
             ],
@@ -113,9 +126,16 @@ export class FakeJobsServer {
     private answer(req: http.IncomingMessage, raw: string, res: http.ServerResponse): void {
         const url = new URL(req.url ?? "/", this.url);
         const seen: SeenRequest = { method: req.method ?? "", path: url.pathname, query: Object.fromEntries(url.searchParams), headers: req.headers };
-        const json = (status: number, body: unknown) => {
-            res.writeHead(status, { "Content-Type": "application/json" });
-            res.end(JSON.stringify(body));
+        const fault = this.faults.shift();
+        const delayMs = fault && "delayMs" in fault ? fault.delayMs : 0;
+        const json = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+            const write = () => {
+                if (res.destroyed) return;
+                res.writeHead(status, { "Content-Type": "application/json", ...headers });
+                res.end(JSON.stringify(body));
+            };
+            if (delayMs) setTimeout(write, delayMs).unref();
+            else write();
         };
         try {
             seen.body = raw ? JSON.parse(raw) : undefined;
@@ -123,9 +143,15 @@ export class FakeJobsServer {
             seen.body = raw;
         }
         this.requests.push(seen);
+        if (fault && "status" in fault) return json(fault.status, { error_code: fault.errorCode, message: fault.message }, fault.retryAfter ? { "Retry-After": fault.retryAfter } : {});
         const route = `${seen.method} ${seen.path}`;
         if (route === "POST /api/2.1/jobs/run-now") {
             if (seen.body?.job_id !== this.jobId) return json(400, { error_code: "INVALID_PARAMETER_VALUE", message: `Job ${seen.body?.job_id} does not exist.` });
+            const token = seen.body.idempotency_token;
+            if (token !== undefined && (typeof token !== "string" || token.length > 64)) return json(400, { error_code: "INVALID_PARAMETER_VALUE", message: "idempotency_token must be a string of at most 64 characters." });
+            if (token !== undefined && this.idempotency.has(token)) return json(200, { run_id: this.idempotency.get(token), number_in_job: JOB_RUN_ID });
+            if (token !== undefined) this.idempotency.set(token, JOB_RUN_ID);
+            this.runsStarted += 1;
             this.parameters = seen.body.job_parameters ?? {};
             this.step = -1;
             return json(200, { run_id: JOB_RUN_ID, number_in_job: JOB_RUN_ID });

@@ -5,6 +5,10 @@
 // the model's owner or a principal with MANAGE (PERMISSION_DENIED otherwise); `version` in the
 // alias call must be a JSON string; files writable only while the version is pending and only
 // under the SAS the registry handed out for it. Unknown routes get an HTML 404.
+// Unity Catalog requires a signature with inputs and outputs on every model version: finalize of a
+// version whose MLmodel has none is refused (400 INVALID_PARAMETER_VALUE) and the version is left
+// FAILED_REGISTRATION. The wording is MLflow's own refusal for Unity Catalog (its UC registry store
+// checks the MLmodel before it creates a version); the service's own wording is not recorded.
 import * as http from "http";
 import type { AddressInfo } from "net";
 
@@ -28,6 +32,19 @@ export interface RecordedCall {
 }
 
 const ACCOUNT = "mlplatdevmodels";
+
+/** MLflow's refusal of a model without a signature in Unity Catalog. */
+export const UC_SIGNATURE_REQUIRED =
+    "Model passed for registration did not contain any signature metadata. All models in the Unity Catalog must be logged with a model signature containing both input and output type specifications.";
+
+/** Whether an MLmodel file (YAML) has a `signature:` block with both `inputs` and `outputs`. */
+export function hasSignature(mlmodel: string): boolean {
+    const block = /^signature:[ \t]*\n((?:[ \t]+.*\n?)*)/m.exec(mlmodel)?.[1] ?? "";
+    return /^[ \t]+inputs:[ \t]*\S/m.test(block) && /^[ \t]+outputs:[ \t]*\S/m.test(block);
+}
+
+/** An MLmodel with a one-column signature, for fixtures of Unity Catalog versions. */
+export const SIGNED_MLMODEL = `flavors: {}\nsignature:\n  inputs: '[{"type": "double", "name": "x", "required": true}]'\n  outputs: '[{"type": "double", "required": true}]'\n`;
 
 export class FakeUnityCatalog {
     readonly calls: RecordedCall[] = [];
@@ -65,6 +82,8 @@ export class FakeUnityCatalog {
     addModel(name: string, owner: string, versions: Record<number, Record<string, string>>, status: Version["status"] = "READY"): void {
         const model: Model = { owner, versions: new Map(), aliases: new Map() };
         for (const [v, files] of Object.entries(versions)) {
+            // A READY Unity Catalog version always has a signature; a fixture without one is not real.
+            if (status === "READY" && files.MLmodel !== undefined && !hasSignature(files.MLmodel)) throw new Error(`fixture ${name} version ${v}: a READY Unity Catalog version's MLmodel must carry a signature (use SIGNED_MLMODEL)`);
             const location = `abfss://models@${ACCOUNT}.dfs.core.windows.net/unity-catalog/models/${name}/versions/${v}`;
             model.versions.set(Number(v), { status, storageLocation: location, runId: `run-${v}` });
             for (const [file, content] of Object.entries(files)) this.files.set(`models/unity-catalog/models/${name}/versions/${v}/${file}`, Buffer.from(content));
@@ -141,8 +160,12 @@ export class FakeUnityCatalog {
             case "POST model-versions/finalize": {
                 const mv = model?.versions.get(Number(params.version));
                 if (!model || !mv) return error(404, "RESOURCE_DOES_NOT_EXIST", `Model version does not exist.`);
-                const hasFiles = Object.keys(this.filesOf(mv.storageLocation)).includes("MLmodel");
-                mv.status = hasFiles ? "READY" : "FAILED_REGISTRATION";
+                const mlmodel = this.filesOf(mv.storageLocation).MLmodel;
+                if (mlmodel !== undefined && !hasSignature(mlmodel)) {
+                    mv.status = "FAILED_REGISTRATION";
+                    return error(400, "INVALID_PARAMETER_VALUE", UC_SIGNATURE_REQUIRED);
+                }
+                mv.status = mlmodel !== undefined ? "READY" : "FAILED_REGISTRATION";
                 return json(200, { model_version: info(Number(params.version), mv) });
             }
             case "GET registered-models/alias": {
