@@ -12,6 +12,7 @@ import { registeredEntries, type SkippedModel } from "./serving/bootstrap";
 import { buildCredential, type BuildCredential } from "./serving/image";
 import type { RevisionState } from "./serving/traffic";
 import { ARM_SCOPE, ContainerAppsClient } from "./azure/containerApps";
+import { azureSignIn } from "./azure/signIn";
 
 /** Set by `npm run plan`: make no sign-in and no call that needs one. */
 export const OFFLINE_VARIABLE = "MLFLOW_PLATFORM_OFFLINE";
@@ -42,7 +43,7 @@ export async function deploymentContext(config: PlatformConfig, env: NodeJS.Proc
           };
     // One sign-in for the whole run (it caches its tokens), created only when a call needs it.
     let signIn: AccessTokenSource | undefined = tokenSource;
-    const azure = (): AccessTokenSource => (signIn ??= new (require("@azure/identity").DefaultAzureCredential)());
+    const azure = (): AccessTokenSource => (signIn ??= azureSignIn());
     const shared: AccessTokenSource = { getToken: (scope) => azure().getToken(scope) };
     /** An Entra access token for `scope`, or an error saying what it was for and how to sign in. */
     const tokenFor = (scope: string, purpose: string) => async () => {

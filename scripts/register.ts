@@ -95,8 +95,8 @@ async function stackTarget(stack: string): Promise<RegistrationTarget> {
 
 async function upload(target: RegistrationTarget, files: { local: string; container: string; blob: string }[], overwrite: boolean): Promise<void> {
     const { BlobServiceClient } = await import("@azure/storage-blob");
-    const { DefaultAzureCredential } = await import("@azure/identity");
-    const service = new BlobServiceClient(target.blobEndpoint, new DefaultAzureCredential());
+    const { azureSignIn } = await import("../lib/azure/signIn");
+    const service = new BlobServiceClient(target.blobEndpoint, azureSignIn());
     for (const file of files) {
         const bytes = await uploadWhole(service.getContainerClient(file.container), file.blob, file.local, {
             overwrite,

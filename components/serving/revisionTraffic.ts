@@ -4,6 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ARM_SCOPE, ContainerAppsClient, type IpRule } from "../../lib/azure/containerApps";
 import { hasFailed, isReady, needsWaking, revisionsToDeactivate, targetProblems, type RevisionState, type TrafficTarget } from "../../lib/serving/traffic";
+import { azureSignIn } from "../../lib/azure/signIn";
 
 export interface RevisionTrafficState {
     /** The container app's ARM id. */
@@ -76,7 +77,7 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
     private client(): ContainerAppsClient {
         if (this.options.client) return this.options.client();
         // Loaded in the provider process: the deployer's own sign-in, never a value in state.
-        const credential = new (require("@azure/identity").DefaultAzureCredential)();
+        const credential = azureSignIn();
         return new ContainerAppsClient({
             log: this.options.log ?? ((line: string) => console.error(line)),
             token: async () => {

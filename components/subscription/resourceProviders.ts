@@ -4,6 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ARM_SCOPE } from "../../lib/azure/containerApps";
 import { ensureProvidersRegistered, ResourceProvidersClient, type EnsureProvidersOptions } from "../../lib/azure/resourceProviders";
+import { azureSignIn } from "../../lib/azure/signIn";
 
 export interface ResourceProviderRegistrationsState {
     subscriptionId: string;
@@ -50,7 +51,7 @@ export class ResourceProviderRegistrationsProvider implements pulumi.dynamic.Res
     private client(log: (line: string) => void): ResourceProvidersClient {
         if (this.options.client) return this.options.client();
         // Loaded in the provider process: the deployer's own sign-in, never a value in state.
-        const credential = new (require("@azure/identity").DefaultAzureCredential)();
+        const credential = azureSignIn();
         return new ResourceProvidersClient({
             log,
             token: async () => {

@@ -1,6 +1,7 @@
 // Where registry credentials come from. A credential is read when a request is made, never
 // stored in resource inputs or outputs, and its value can be scrubbed from any text.
 import type { RegistryKind } from "./types";
+import { azureSignIn } from "../azure/signIn";
 
 /** The Azure Databricks resource's application id; Entra tokens for it open the workspace API. */
 export const AZURE_DATABRICKS_SCOPE = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default";
@@ -36,7 +37,7 @@ export interface AccessTokenSource {
 }
 
 /**
- * A Microsoft Entra token from DefaultAzureCredential (Azure CLI login, managed identity, workload
+ * A Microsoft Entra token from the deployer's sign-in (lib/azure/signIn: Azure CLI login, managed identity, GitHub OIDC
  * identity in CI, …) for `scope` (Azure Databricks unless given), renewed five minutes before it
  * expires.
  */
@@ -49,7 +50,7 @@ export function entraToken(tokenSource?: AccessTokenSource, scope = AZURE_DATABR
             if (!cached || cached.expiresOnTimestamp - Date.now() < 5 * 60_000) {
                 // Loaded on first use: most runs never need it.
                 const source: AccessTokenSource =
-                    tokenSource ?? new (require("@azure/identity").DefaultAzureCredential)();
+                    tokenSource ?? azureSignIn();
                 let token;
                 try {
                     token = await source.getToken(scope);

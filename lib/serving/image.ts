@@ -5,6 +5,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { AZURE_DATABRICKS_SCOPE, type AccessTokenSource, type ExplicitCredentials } from "../registry/credentials";
 import type { RegistryKind } from "../registry/types";
+import { azureSignIn } from "../azure/signIn";
 
 /** The build context, relative to the project folder (where Pulumi runs the program). */
 export const SERVING_CONTEXT = "serving";
@@ -104,7 +105,7 @@ export function buildCredential(
         source: "Microsoft Entra ID (the deployer's sign-in)",
         async content() {
             // Loaded on first use: only a Databricks build without a token needs it.
-            const source: AccessTokenSource = options.tokenSource ?? new (require("@azure/identity").DefaultAzureCredential)();
+            const source: AccessTokenSource = options.tokenSource ?? azureSignIn();
             let token;
             try {
                 token = await source.getToken(AZURE_DATABRICKS_SCOPE);
