@@ -11,11 +11,18 @@
 //   own address (`wake`);
 // - a revision may fail to start (`failStarts`); a restart starts it again under the same name.
 // Revisions become ready after `readyAfterPolls` reads of the revision list (or never). Faults
-// (429, 5xx, 409, a reset connection) can be queued to test retries. What Azure does when a revision
-// that still has traffic is deactivated is not documented, so the fake records it in
-// `deactivatedWithTraffic` (and drops that revision's traffic) for tests to assert it never happens.
+// (429, 5xx, 409, a reset connection, an answer that comes too late) can be queued to test retries.
+// - deactivating a revision that still has traffic is accepted and its entry stays in the app's
+//   traffic table (microsoft/azure-container-apps#410, #1345: Azure refuses neither), so that share of
+//   the requests reaches a revision with no replica: the fake records each such moment in
+//   `deactivatedWithTraffic` and `history[].inactiveWithTraffic` for tests to assert it never happens;
+// - `authConfigs/current` does not exist until `putAuthConfig` (what azure-native's PUT of the
+//   ContainerAppsAuthConfig does); a GET of it answers 404 AuthConfigNotFound until then;
+// - with `startsUnhealthy`, a starting revision already reports Running with replicas, but an
+//   Unhealthy health state (its readiness probe has not passed yet).
 import * as http from "http";
 import type { AddressInfo } from "net";
+import { CONTAINER_APPS_API_VERSION } from "../../lib/azure/containerApps";
 
 export interface FakeRevision {
     name: string;
@@ -36,6 +43,8 @@ export interface ArmFault {
     retryAfter?: string;
     /** Destroy the connection without answering. */
     reset?: boolean;
+    /** Answer only after this long (longer than the client's timeout: a timeout). */
+    delayMs?: number;
 }
 
 export class FakeContainerApps {
@@ -44,8 +53,12 @@ export class FakeContainerApps {
     traffic: { revisionName: string; weight: number }[] = [];
     /** The app's ingress IP rules, as the last PUT or PATCH set them. */
     ipSecurityRestrictions: { name: string; ipAddressRange: string; action: string }[] = [];
-    /** Every traffic table applied, with the readiness of each revision it named at that moment. */
-    readonly history: { table: { revisionName: string; weight: number }[]; notReadyWithTraffic: string[] }[] = [];
+    /** Every traffic table applied, with the revisions it gave traffic that were not ready, or not active, at that moment. */
+    readonly history: { table: { revisionName: string; weight: number }[]; notReadyWithTraffic: string[]; inactiveWithTraffic: string[] }[] = [];
+    /** The app's `authConfigs/current` properties; undefined until `putAuthConfig`. */
+    authConfig?: Record<string, unknown>;
+    /** Starting revisions report Running with replicas but Unhealthy until they are ready. */
+    startsUnhealthy = false;
     readyAfterPolls = 1;
     /** Revisions (by suffix) that never become ready. */
     neverReady = new Set<string>();
@@ -93,6 +106,11 @@ export class FakeContainerApps {
         this.applyTraffic(traffic);
     }
 
+    /** What azure-native's PUT of ContainerAppsAuthConfig `current` does (Entra on, 401 without a token by default). */
+    putAuthConfig(properties: Record<string, unknown> = { platform: { enabled: true }, globalValidation: { unauthenticatedClientAction: "Return401" }, identityProviders: { azureActiveDirectory: { enabled: true } } }): void {
+        this.authConfig = properties;
+    }
+
     /** A request to a revision's own address: a revision scaled to zero starts a replica. */
     wake(fqdn: string): string {
         const revision = [...this.revisions.values()].find((r) => this.fqdn(r) === fqdn);
@@ -118,7 +136,22 @@ export class FakeContainerApps {
     private applyTraffic(traffic: { revisionName: string; weight: number }[]): void {
         this.traffic = traffic.map((t) => ({ revisionName: t.revisionName, weight: t.weight }));
         const notReadyWithTraffic = this.traffic.filter((t) => t.weight > 0 && !this.revisions.get(t.revisionName)?.ready).map((t) => t.revisionName);
-        this.history.push({ table: this.traffic, notReadyWithTraffic });
+        const inactiveWithTraffic = this.traffic.filter((t) => t.weight > 0 && this.revisions.get(t.revisionName)?.active === false).map((t) => t.revisionName);
+        this.history.push({ table: this.traffic, notReadyWithTraffic, inactiveWithTraffic });
+    }
+
+    private revisionProperties(r: FakeRevision): Record<string, unknown> {
+        const starting = r.active && !r.ready && !r.failed && !r.asleep;
+        const unhealthy = starting && this.startsUnhealthy;
+        return {
+            active: r.active,
+            fqdn: this.fqdn(r),
+            trafficWeight: this.traffic.find((t) => t.revisionName === r.name)?.weight ?? 0,
+            provisioningState: r.failed ? "Failed" : r.ready || r.asleep || unhealthy ? "Provisioned" : "Provisioning",
+            runningState: !r.active ? "Stopped" : r.failed ? "Failed" : r.ready || unhealthy ? "Running" : r.asleep ? "Stopped" : "Processing",
+            healthState: r.ready ? "Healthy" : unhealthy ? "Unhealthy" : "None",
+            replicas: r.active && !r.asleep && !r.failed ? 2 : 0,
+        };
     }
 
     private json(res: http.ServerResponse, status: number, body: unknown): void {
@@ -136,10 +169,16 @@ export class FakeContainerApps {
             if (faultAt >= 0) {
                 const [fault] = this.faults.splice(faultAt, 1);
                 if (fault.reset) return req.socket.destroy();
+                if (fault.delayMs) {
+                    // Answered too late: the client has given up by then.
+                    const timer = setTimeout(() => !res.writableEnded && this.json(res, 503, { error: { code: "ServiceUnavailable", message: "late" } }), fault.delayMs);
+                    res.on("close", () => clearTimeout(timer));
+                    return;
+                }
                 res.writeHead(fault.status ?? 503, { "Content-Type": "application/json; charset=utf-8", ...(fault.retryAfter ? { "Retry-After": fault.retryAfter } : {}) });
                 return res.end(JSON.stringify({ error: { code: fault.code ?? "ServiceUnavailable", message: "fault injected by the test" } }));
             }
-            if (url.searchParams.get("api-version") !== "2024-03-01") return this.json(res, 400, { error: { code: "InvalidApiVersionParameter", message: "bad api-version" } });
+            if (url.searchParams.get("api-version") !== CONTAINER_APPS_API_VERSION) return this.json(res, 400, { error: { code: "InvalidApiVersionParameter", message: "bad api-version" } });
             if (!req.headers.authorization?.startsWith("Bearer ")) return this.json(res, 401, { error: { code: "AuthenticationFailed", message: "no token" } });
             const operation = /\/containerappOperationStatuses\/([^/]+)$/.exec(url.pathname);
             if (req.method === "GET" && operation) {
@@ -157,17 +196,13 @@ export class FakeContainerApps {
                 return this.json(res, 200, {
                     value: [...this.revisions.values()].map((r) => ({
                         name: r.name,
-                        properties: {
-                            active: r.active,
-                            fqdn: this.fqdn(r),
-                            trafficWeight: this.traffic.find((t) => t.revisionName === r.name)?.weight ?? 0,
-                            provisioningState: r.failed ? "Failed" : r.ready || r.asleep ? "Provisioned" : "Provisioning",
-                            runningState: !r.active ? "Stopped" : r.failed ? "Failed" : r.ready ? "Running" : r.asleep ? "Stopped" : "Processing",
-                            healthState: r.ready ? "Healthy" : "None",
-                            replicas: r.active && !r.asleep && !r.failed ? 2 : 0,
-                        },
+                        properties: this.revisionProperties(r),
                     })),
                 });
+            }
+            if (req.method === "GET" && url.pathname === `${this.appId}/authConfigs/current`) {
+                if (!this.authConfig) return this.json(res, 404, { error: { code: "AuthConfigNotFound", message: "The auth config 'current' was not found." } });
+                return this.json(res, 200, { id: url.pathname, name: "current", type: "Microsoft.App/containerApps/authConfigs", properties: this.authConfig });
             }
             // Changes to one app are serialized: nothing else changes it while an operation runs.
             if (req.method !== "GET" && this.operations.size > 0) {
@@ -191,9 +226,10 @@ export class FakeContainerApps {
                     revision.asleep = this.scaleToZero;
                 }
                 revision.ready = false;
-                if (!revision.active) {
-                    if (this.traffic.some((t) => t.revisionName === revision.name && t.weight > 0)) this.deactivatedWithTraffic.push(revision.name);
-                    this.traffic = this.traffic.filter((t) => t.revisionName !== revision.name);
+                if (!revision.active && this.traffic.some((t) => t.revisionName === revision.name && t.weight > 0)) {
+                    // Accepted, and the entry stays (see the top of this file): that share now reaches no replica.
+                    this.deactivatedWithTraffic.push(revision.name);
+                    this.applyTraffic(this.traffic);
                 }
                 return this.json(res, 200, {});
             }
@@ -212,7 +248,7 @@ export class FakeContainerApps {
                 const origin = this.operationOrigin ?? `http://${req.headers.host}`;
                 res.writeHead(202, {
                     "Content-Type": "application/json; charset=utf-8",
-                    "Azure-AsyncOperation": `${origin}/subscriptions/s/providers/Microsoft.App/locations/westeurope/containerappOperationStatuses/${id}?api-version=2024-03-01`,
+                    "Azure-AsyncOperation": `${origin}/subscriptions/s/providers/Microsoft.App/locations/westeurope/containerappOperationStatuses/${id}?api-version=${CONTAINER_APPS_API_VERSION}`,
                     "Retry-After": "1",
                 });
                 return res.end("");
