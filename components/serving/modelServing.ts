@@ -222,7 +222,7 @@ export class ModelServing extends pulumi.ComponentResource {
             ({ subscriptionId } = await authorization.getClientConfig({ parent: this }));
         } catch (err) {
             throw new Error(
-                `container app ${appName}: cannot learn the subscription it is deployed to (azure-native getClientConfig: ${String((err as Error).message ?? err).split("\n")[0]}), ` +
+                `container app ${appName}: cannot learn the subscription it is deployed to (azure-native getClientConfig: ${String((err as Error)?.message || "failed with no message").split("\n")[0]}), ` +
                     "so its live revisions cannot be read and nothing is changed. Check the Azure sign-in (az login, or ARM_* variables) and run `pulumi up` again.",
             );
         }

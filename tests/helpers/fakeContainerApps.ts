@@ -17,7 +17,10 @@
 //   the requests reaches a revision with no replica: the fake records each such moment in
 //   `deactivatedWithTraffic` and `history[].inactiveWithTraffic` for tests to assert it never happens;
 // - `authConfigs/current` does not exist until `putAuthConfig` (what azure-native's PUT of the
-//   ContainerAppsAuthConfig does); a GET of it answers 404 AuthConfigNotFound until then;
+//   ContainerAppsAuthConfig does); a GET of it answers 404 with a *NotFound code until then (the
+//   exact code is not documented; the client takes any *NotFound code as "absent");
+// - until the first PUT, the app does not exist: its routes answer 404 ResourceNotFound, as ARM
+//   answers for any resource that is not there;
 // - with `startsUnhealthy`, a starting revision already reports Running with replicas, but an
 //   Unhealthy health state (its readiness probe has not passed yet).
 import * as http from "http";
@@ -50,11 +53,20 @@ export interface ArmFault {
 export class FakeContainerApps {
     readonly appId = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/containerApps/prd-fraud";
     revisions = new Map<string, FakeRevision>();
+    /** Created by the first `put`. */
+    exists = false;
     traffic: { revisionName: string; weight: number }[] = [];
     /** The app's ingress IP rules, as the last PUT or PATCH set them. */
     ipSecurityRestrictions: { name: string; ipAddressRange: string; action: string }[] = [];
     /** Every traffic table applied, with the revisions it gave traffic that were not ready, or not active, at that moment. */
-    readonly history: { table: { revisionName: string; weight: number }[]; notReadyWithTraffic: string[]; inactiveWithTraffic: string[] }[] = [];
+    readonly history: {
+        table: { revisionName: string; weight: number }[];
+        notReadyWithTraffic: string[];
+        inactiveWithTraffic: string[];
+        /** The ingress IP rules and whether the auth config existed, at that moment. */
+        ipSecurityRestrictions: { name: string; ipAddressRange: string; action: string }[];
+        authConfigured: boolean;
+    }[] = [];
     /** The app's `authConfigs/current` properties; undefined until `putAuthConfig`. */
     authConfig?: Record<string, unknown>;
     /** Starting revisions report Running with replicas but Unhealthy until they are ready. */
@@ -91,7 +103,7 @@ export class FakeContainerApps {
     }
 
     /** What azure-native's PUT of the app does: template (a revision suffix) and traffic. */
-    put(suffix: string, template: string, traffic: { revisionName: string; weight: number }[]): void {
+    put(suffix: string, template: string, traffic: { revisionName: string; weight: number }[], ipSecurityRestrictions?: { name: string; ipAddressRange: string; action: string }[]): void {
         const name = `prd-fraud--${suffix}`;
         const existing = this.revisions.get(name);
         if (existing && existing.template !== template) throw new Error(`revision with suffix ${suffix} already exists`);
@@ -103,6 +115,9 @@ export class FakeContainerApps {
         for (const entry of traffic.filter((t) => t.weight > 0)) {
             if (!this.revisions.has(entry.revisionName)) throw new Error(`traffic names revision ${entry.revisionName}, which does not exist`);
         }
+        this.exists = true;
+        // A PUT replaces the ingress: its IP rules are the ones it carries (none: any address).
+        if (ipSecurityRestrictions) this.ipSecurityRestrictions = ipSecurityRestrictions.map((r) => ({ ...r }));
         this.applyTraffic(traffic);
     }
 
@@ -137,7 +152,7 @@ export class FakeContainerApps {
         this.traffic = traffic.map((t) => ({ revisionName: t.revisionName, weight: t.weight }));
         const notReadyWithTraffic = this.traffic.filter((t) => t.weight > 0 && !this.revisions.get(t.revisionName)?.ready).map((t) => t.revisionName);
         const inactiveWithTraffic = this.traffic.filter((t) => t.weight > 0 && this.revisions.get(t.revisionName)?.active === false).map((t) => t.revisionName);
-        this.history.push({ table: this.traffic, notReadyWithTraffic, inactiveWithTraffic });
+        this.history.push({ table: this.traffic, notReadyWithTraffic, inactiveWithTraffic, ipSecurityRestrictions: this.ipSecurityRestrictions.map((r) => ({ ...r })), authConfigured: this.authConfig !== undefined });
     }
 
     private revisionProperties(r: FakeRevision): Record<string, unknown> {
@@ -188,6 +203,9 @@ export class FakeContainerApps {
                 pending.apply();
                 this.operations.delete(operation[1]);
                 return this.json(res, 200, { id: url.pathname, name: operation[1], status: "Succeeded" });
+            }
+            if (!this.exists && (url.pathname === this.appId || url.pathname.startsWith(`${this.appId}/`))) {
+                return this.json(res, 404, { error: { code: "ResourceNotFound", message: "The Resource 'Microsoft.App/containerApps/prd-fraud' under resource group 'rg' was not found." } });
             }
             if (req.method === "GET" && url.pathname === `${this.appId}/revisions`) {
                 for (const r of this.revisions.values()) {
@@ -242,6 +260,8 @@ export class FakeContainerApps {
                     apply: () => {
                         // A merge patch: a list given replaces the app's list; an absent one leaves it.
                         if (ingress?.ipSecurityRestrictions) this.ipSecurityRestrictions = ingress.ipSecurityRestrictions;
+                        // An ingress change alone is a moment too.
+                        if (!ingress?.traffic) return this.applyTraffic(this.traffic);
                         this.applyTraffic(ingress?.traffic);
                     },
                 });
