@@ -50,6 +50,8 @@ describe("plan of the shipped stacks", () => {
                 "azuread:index/appRoleAssignment:AppRoleAssignment",
                 "azuread:index/applicationAppRole:ApplicationAppRole",
                 "azuread:index/applicationIdentifierUri:ApplicationIdentifierUri",
+                "azuread:index/applicationPermissionScope:ApplicationPermissionScope",
+                "azuread:index/applicationPreAuthorized:ApplicationPreAuthorized",
                 "azuread:index/applicationRegistration:ApplicationRegistration",
                 "azuread:index/servicePrincipal:ServicePrincipal",
                 "databricks:index/accessControlRuleSet:AccessControlRuleSet",
