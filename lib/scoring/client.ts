@@ -50,6 +50,8 @@ export function displayUrl(uri: string): string {
     }
     const hadUserInfo = url.username !== "" || url.password !== "";
     const hadQuery = url.search !== "";
+    // Nothing to hide: the text as given.
+    if (!hadUserInfo && !hadQuery && url.hash === "") return uri;
     url.username = "";
     url.password = "";
     url.search = "";
@@ -297,10 +299,10 @@ export function parseScoringUri(uri: string, where = "the scoring URI"): { uri: 
     return { uri: url.toString(), completed: false };
 }
 
-/** The host (and port) of a URL, without user info; the text itself when it is not a URL. */
+/** The host name of a URL, without user info or port; the (redacted) text itself when it is not a URL. */
 export function hostOf(uri: string): string {
     try {
-        return new URL(uri).host;
+        return new URL(uri).hostname;
     } catch {
         return displayUrl(uri);
     }
