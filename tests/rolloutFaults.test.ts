@@ -221,6 +221,16 @@ describe("rollouts against Azure's asynchronous and failing answers", () => {
         assert.strictEqual(isReady({ name: "r", active: true, weight: 0, provisioningState: "Provisioned", runningState: "Running", healthState: "None", replicas: 2 }), false);
     });
 
+    it("reads every page of a revision list (nextLink), and only on Resource Manager's host", async () => {
+        await deploy("v1-a");
+        await deploy("v2-b");
+        await deploy("v3-c");
+        azure.pageSize = 1;
+        const names = (await client().revisions(azure.appId))!.map((r) => r.name);
+        assert.deepStrictEqual(names, [`${APP}--v1-a`, `${APP}--v2-b`, `${APP}--v3-c`]);
+        assert.ok(azure.calls.filter((c) => c.endsWith("/revisions")).length >= 3);
+    });
+
     it("never sends the deployer's token to an operation URL on another host", async () => {
         await deploy("v1-a");
         azure.operationOrigin = "http://operations.example.net:8443";

@@ -69,6 +69,8 @@ export class FakeContainerApps {
     }[] = [];
     /** The app's `authConfigs/current` properties; undefined until `putAuthConfig`. */
     authConfig?: Record<string, unknown>;
+    /** Revisions per page of the list (the rest follows at `nextLink`, as ARM pages lists); default all. */
+    pageSize?: number;
     /** Starting revisions report Running with replicas but Unhealthy until they are ready. */
     startsUnhealthy = false;
     readyAfterPolls = 1;
@@ -211,11 +213,13 @@ export class FakeContainerApps {
                 for (const r of this.revisions.values()) {
                     if (r.active && !r.ready && !r.failed && !r.asleep && --r.pollsLeft <= 0) r.ready = true;
                 }
+                const all = [...this.revisions.values()];
+                const from = Number(url.searchParams.get("$skiptoken") ?? 0);
+                const page = this.pageSize ? all.slice(from, from + this.pageSize) : all;
+                const more = this.pageSize !== undefined && from + this.pageSize < all.length;
                 return this.json(res, 200, {
-                    value: [...this.revisions.values()].map((r) => ({
-                        name: r.name,
-                        properties: this.revisionProperties(r),
-                    })),
+                    value: page.map((r) => ({ name: r.name, properties: this.revisionProperties(r) })),
+                    nextLink: more ? `http://${req.headers.host}${url.pathname}?api-version=${CONTAINER_APPS_API_VERSION}&$skiptoken=${from + this.pageSize!}` : null,
                 });
             }
             if (req.method === "GET" && url.pathname === `${this.appId}/authConfigs/current`) {
