@@ -198,8 +198,8 @@ export = async () => {
         containerRegistry: serving.loginServer,
         models: pulumi.output(serving.models),
         skippedModels: skipped,
-        // Callers ask Entra for a token with this scope (`npm run smoke -- --entra-scope ...`).
-        scoringApi: scoringApi ? pulumi.output({ clientId: scoringApi.clientId, scope: scoringApi.scope }) : undefined,
+        // Applications ask Entra for a token with `scope`, users with `userScope` (`npm run smoke -- --entra-scope ...`).
+        scoringApi: scoringApi ? pulumi.output({ clientId: scoringApi.clientId, scope: scoringApi.scope, userScope: scoringApi.userScope }) : undefined,
         ...(unityCatalog ? { unityCatalog: pulumi.output({ catalog: unityCatalog.catalogName, prdSchema: unityCatalog.prdSchemaName }) } : {}),
         ...(registration ? { registrationJob: pulumi.output({ jobId: registration.jobId, jobUrl: registration.jobUrl, registryKind: config.registry.kind, schema: target?.schema }) } : {}),
     };

@@ -26,8 +26,8 @@ export interface DeploymentContext {
         credential: BuildCredential | undefined;
         registryAccess?: (loginServer: string) => AcrClient;
     };
-    /** Reads a container app's revisions before a rollout; absent offline. */
-    rollout?: { revisions(appId: string): Promise<RevisionState[] | undefined> };
+    /** Reads a container app's revisions (and whether its auth config exists) before a rollout; absent offline. */
+    rollout?: { revisions(appId: string): Promise<RevisionState[] | undefined>; authConfigured?(appId: string): Promise<boolean> };
 }
 
 export async function deploymentContext(config: PlatformConfig, env: NodeJS.ProcessEnv, tokenSource?: AccessTokenSource): Promise<DeploymentContext> {

@@ -325,6 +325,7 @@ describe("access as code", () => {
         it("a new app is created admitting no address; RevisionTraffic, after the auth config, opens it with the traffic", async () => {
             azure.put("v7-aaaaaaaaaa", "t7", [{ revisionName: "prd-fraud--v7-aaaaaaaaaa", weight: 100 }]);
             azure.ipSecurityRestrictions = CLOSED_INGRESS.map((r) => ({ ...r }));
+            azure.putAuthConfig();
             const provider = new RevisionTrafficProvider({ client: () => new ContainerAppsClient({ endpoint, token: async () => "fake-arm-token" }), sleep: async () => undefined, pollMs: 1, log: () => undefined });
             const opened = ipRestrictions(["20.50.0.0/16"]);
             await provider.create({ appId: azure.appId, target: [{ revision: "prd-fraud--v7-aaaaaaaaaa", weight: 100, label: "stable" }], readyTimeoutSeconds: 60, ipSecurityRestrictions: opened });

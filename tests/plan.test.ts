@@ -50,6 +50,8 @@ describe("plan of the shipped stacks", () => {
                 "azuread:index/appRoleAssignment:AppRoleAssignment",
                 "azuread:index/applicationAppRole:ApplicationAppRole",
                 "azuread:index/applicationIdentifierUri:ApplicationIdentifierUri",
+                "azuread:index/applicationPermissionScope:ApplicationPermissionScope",
+                "azuread:index/applicationPreAuthorized:ApplicationPreAuthorized",
                 "azuread:index/applicationRegistration:ApplicationRegistration",
                 "azuread:index/servicePrincipal:ServicePrincipal",
                 "databricks:index/accessControlRuleSet:AccessControlRuleSet",
@@ -133,7 +135,7 @@ describe("plan of the shipped stacks", () => {
         assert.match(text, /^ {6}parameters\.enableNoPublicIp\.value: true$/m);
         assert.match(text, /^ {6}isVersioningEnabled: false$/m);
         assert.match(text, /^ {6}isHnsEnabled: true$/m);
-        assert.match(text, /^Summary: 30 resources to create \(25 cloud or dynamic resources, 5 components\), 4 protected, 1 read from existing sources\.$/m);
+        assert.match(text, /^Summary: 33 resources to create \(28 cloud or dynamic resources, 5 components\), 4 protected, 1 read from existing sources\.$/m);
         assert.match(text, /^= pulumi:pulumi:StackReference {2}organization\/mlflow-platform\/dev {2}\(read\)$/m);
     });
 });
@@ -221,7 +223,7 @@ describe("npm run plan (command line)", () => {
         const { code, stdout } = await planCli("dev");
         assert.strictEqual(code, 0);
         assert.match(stdout, /^Plan for stack "dev"/);
-        assert.match(stdout, /Summary: 51 resources to create/);
+        assert.match(stdout, /Summary: 54 resources to create/);
         assert.match(stdout, /\n\nWho can do what in "dev" \(from the declared role assignments, app role assignments and grants\):\n.*\n.*\n {2}mlplatdevmodels-registration \(service principal\) +registration job \(runs as\) +Unity Catalog: READ_FILES on data; READ_FILES on models +yes, in mlplatform\.dev \(CREATE_MODEL; owns what it creates\) +- +- +-\n {2}deploying identity +deployer \(found at deploy\)/);
         assert.match(stdout, /\n {2}schema mlplatform\.dev \(owner: [^)]*\)\): mlplatdevmodels-registration \(service principal\): USE_SCHEMA, CREATE_MODEL\n {2}schema mlplatform\.prd \(owner: [^)]*\)\): none beyond the owner\n/);
         assert.match(stdout, /\+ databricks:index\/job:Job {2}dev-register-model-job[^\n]*\n(?: {6}[^\n]*\n)* {6}runAs\.servicePrincipalName: \(known after deploy\)\n/);

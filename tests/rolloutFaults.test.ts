@@ -1,12 +1,13 @@
 // RevisionTraffic against what Azure does that a happy path never shows: a traffic change that
 // finishes later (202 and an operation to poll, the app locked meanwhile), a revision scaled to zero
 // that has never loaded its model, a revision that failed for a passing reason, and Resource
-// Manager answering 429, 5xx, 409 or not at all.
+// Manager answering 429, 5xx, 409, too late or not at all; a rollout that would deactivate before
+// moving traffic; a revision that runs replicas but is not healthy yet.
 import * as assert from "assert";
 import { RevisionTrafficProvider } from "../components/serving/revisionTraffic";
 import { trafficSplit } from "../components/serving/containerApp";
 import { ContainerAppsClient } from "../lib/azure/containerApps";
-import { declaredTraffic } from "../lib/serving/traffic";
+import { declaredTraffic, isReady } from "../lib/serving/traffic";
 import { FakeContainerApps } from "./helpers/fakeContainerApps";
 
 const APP = "prd-fraud";
@@ -26,13 +27,13 @@ describe("rollouts against Azure's asynchronous and failing answers", () => {
     });
     afterEach(() => azure.stop());
 
-    const client = (options: { maxAttempts?: number } = {}) =>
+    const client = (options: { maxAttempts?: number; timeoutMs?: number } = {}) =>
         new ContainerAppsClient({ endpoint, token: async () => "fake-arm-token", sleep: async (ms) => void sleeps.push(ms), log: (l) => logs.push(l), ...options });
 
-    function provider(options: { wake?: (fqdn: string) => Promise<string>; clock?: { now: number }; maxAttempts?: number } = {}): RevisionTrafficProvider {
+    function provider(options: { wake?: (fqdn: string) => Promise<string>; clock?: { now: number }; maxAttempts?: number; timeoutMs?: number } = {}): RevisionTrafficProvider {
         const clock = options.clock;
         return new RevisionTrafficProvider({
-            client: () => client({ maxAttempts: options.maxAttempts }),
+            client: () => client({ maxAttempts: options.maxAttempts, timeoutMs: options.timeoutMs }),
             sleep: async (ms) => {
                 if (clock) clock.now += ms;
             },
@@ -48,6 +49,8 @@ describe("rollouts against Azure's asynchronous and failing answers", () => {
         const target = trafficSplit(APP, suffix);
         const current = await client().revisions(azure.appId);
         azure.put(suffix, `template-${suffix}`, declaredTraffic(current && current.length ? current : undefined, target).table);
+        // azure-native then PUTs the auth config; RevisionTraffic depends on it.
+        azure.putAuthConfig();
         await traffic.update("id", { appId: azure.appId, target: [], readyTimeoutSeconds: 120 }, { appId: azure.appId, target, readyTimeoutSeconds: 120, ipSecurityRestrictions });
     }
 
@@ -124,21 +127,22 @@ describe("rollouts against Azure's asynchronous and failing answers", () => {
         assert.deepStrictEqual(served(), [`100% ${APP}--v2-b`]);
     });
 
-    it("retries 429 (after its Retry-After), 5xx, a reset connection and a 409 lock conflict, then converges", async () => {
+    it("retries 429 (after its Retry-After), 5xx, a timeout, a reset connection and a 409 lock conflict, then converges", async () => {
         await deploy("v1-a");
         azure.faults.push(
             { method: "GET", path: /\/revisions$/, status: 429, code: "TooManyRequests", retryAfter: "7" },
+            { method: "GET", path: /\/authConfigs\/current$/, delayMs: 2_000 },
             { method: "PATCH", status: 503, code: "ServiceUnavailable" },
             { method: "GET", path: /containerappOperationStatuses/, reset: true },
             { method: "POST", path: /\/deactivate$/, status: 409, code: "ContainerAppLockConflict" },
             { method: "POST", path: /\/deactivate$/, status: 500, code: "InternalServerError" },
         );
         sleeps.length = 0;
-        await deploy("v2-b");
+        await deploy("v2-b", provider({ timeoutMs: 300 }), OPEN);
         assert.deepStrictEqual(served(), [`100% ${APP}--v2-b`]);
         assert.deepStrictEqual(azure.faults, [], "every fault was met");
         assert.ok(sleeps.includes(7000), "Retry-After is honoured");
-        for (const [reason, attempt] of [["HTTP 429 TooManyRequests", 1], ["HTTP 503 ServiceUnavailable", 1], ["ECONNRESET", 1], ["HTTP 409 ContainerAppLockConflict", 1], ["HTTP 500 InternalServerError", 2]] as const) {
+        for (const [reason, attempt] of [["HTTP 429 TooManyRequests", 1], ["ECONNABORTED", 1], ["HTTP 503 ServiceUnavailable", 1], ["ECONNRESET", 1], ["HTTP 409 ContainerAppLockConflict", 1], ["HTTP 500 InternalServerError", 2]] as const) {
             assert.ok(logs.some((l) => l.includes(`: ${reason}; retry ${attempt}/5 in `)), `${reason} in ${logs.join("\n")}`);
         }
         assert.ok(Math.max(...sleeps) <= 20_000, "each wait is bounded");
@@ -157,6 +161,74 @@ describe("rollouts against Azure's asynchronous and failing answers", () => {
         // Nothing is retried that is not worth retrying: a 409 other than the lock, a 400.
         azure.faults.push({ method: "POST", status: 409, code: "Conflict" });
         await assert.rejects(client().setActive(azure.appId, `${APP}--v1-a`, true), /cannot activate revision prd-fraud--v1-a: HTTP 409 \(Conflict: fault injected by the test\)/);
+    });
+
+    it("a rollout that gave up on every kind of fault converges on the rerun", async () => {
+        await deploy("v1-a");
+        // Each kind until the bound: a timeout, 429, 5xx, the lock conflict: each run fails clearly ...
+        const kinds: { fault: (typeof azure.faults)[number]; message: RegExp }[] = [
+            { fault: { method: "GET", path: /\/revisions$/, delayMs: 2_000 }, message: /Azure Resource Manager did not answer when trying to list the revisions of .* \(ECONNABORTED, 3 attempts\): check the network and run `pulumi up` again/ },
+            { fault: { method: "GET", path: /\/revisions$/, status: 429, code: "TooManyRequests", retryAfter: "1" }, message: /cannot list the revisions of .*: HTTP 429 \(TooManyRequests: .*\)\. Resource Manager kept answering so after several retries/ },
+            { fault: { method: "PATCH", status: 502, code: "BadGateway" }, message: /cannot set the traffic of .*: HTTP 502 \(BadGateway: .*\)\. Resource Manager kept answering so after several retries/ },
+            { fault: { method: "PATCH", status: 409, code: "ContainerAppLockConflict" }, message: /cannot set the traffic of .*: HTTP 409 \(ContainerAppLockConflict: .*\)\. Resource Manager kept answering so after several retries/ },
+        ];
+        // The app's PUT of v2-b (0%), then RevisionTraffic, run after run.
+        const target = trafficSplit(APP, "v2-b");
+        azure.put("v2-b", "template-v2-b", declaredTraffic(await client().revisions(azure.appId), target).table);
+        const run = (traffic: RevisionTrafficProvider) => traffic.update("id", { appId: azure.appId, target: [], readyTimeoutSeconds: 120 }, { appId: azure.appId, target, readyTimeoutSeconds: 120 });
+        for (const { fault, message } of kinds) {
+            for (let i = 0; i < 3; i++) azure.faults.push({ ...fault });
+            await assert.rejects(run(provider({ maxAttempts: 3, timeoutMs: 300 })), message);
+            assert.deepStrictEqual(azure.faults, [], "each attempt met a fault");
+            // ... the old revision keeps serving ...
+            assert.deepStrictEqual(served(), [`100% ${APP}--v1-a`]);
+        }
+        // ... and the rerun, with Resource Manager answering again, converges.
+        await run(provider());
+        assert.deepStrictEqual(served(), [`100% ${APP}--v2-b`]);
+        assert.deepStrictEqual(azure.deactivatedWithTraffic, []);
+    });
+
+    it("never deactivates a revision while it has traffic; a rollout that deactivated first would be caught", async () => {
+        await deploy("v1-a");
+        await deploy("v2-b");
+        const neverInactiveWithTraffic = () => {
+            assert.deepStrictEqual(azure.deactivatedWithTraffic, [], "deactivated while it had traffic");
+            assert.deepStrictEqual(azure.history.flatMap((h) => h.inactiveWithTraffic), [], "a share of the traffic went to an inactive revision");
+        };
+        neverInactiveWithTraffic();
+        // The wrong order, by hand: deactivate what serves, then move the traffic. Azure accepts the
+        // deactivation (microsoft/azure-container-apps#410, #1345) and the traffic entry stays.
+        const c = client();
+        azure.put("v3-c", "template-v3-c", [{ revisionName: `${APP}--v2-b`, weight: 100 }]);
+        await c.setActive(azure.appId, `${APP}--v2-b`, false);
+        assert.deepStrictEqual(azure.traffic, [{ revisionName: `${APP}--v2-b`, weight: 100 }], "the entry stays: Azure does not move it");
+        assert.throws(neverInactiveWithTraffic, /deactivated while it had traffic/);
+    });
+
+    it("a revision that runs replicas but is not healthy yet gets no traffic until it is", async () => {
+        await deploy("v1-a");
+        azure.startsUnhealthy = true;
+        azure.readyAfterPolls = 3;
+        logs.length = 0;
+        // (A new app's first revision gets its traffic in the PUT, closed to every caller: not counted.)
+        azure.history.length = 0;
+        await deploy("v2-b");
+        assert.deepStrictEqual(served(), [`100% ${APP}--v2-b`]);
+        assert.ok(logs.some((l) => l.includes(`waiting for revision ${APP}--v2-b (Provisioned, Running, Unhealthy, 2 replicas)`)), logs.join("\n"));
+        assert.deepStrictEqual(azure.history.flatMap((h) => h.notReadyWithTraffic), [], "never traffic to a revision before it was healthy");
+        assert.strictEqual(isReady({ name: "r", active: true, weight: 0, provisioningState: "Provisioned", runningState: "Running", healthState: "Unhealthy", replicas: 2 }), false);
+        assert.strictEqual(isReady({ name: "r", active: true, weight: 0, provisioningState: "Provisioned", runningState: "Running", healthState: "None", replicas: 2 }), false);
+    });
+
+    it("reads every page of a revision list (nextLink), and only on Resource Manager's host", async () => {
+        await deploy("v1-a");
+        await deploy("v2-b");
+        await deploy("v3-c");
+        azure.pageSize = 1;
+        const names = (await client().revisions(azure.appId))!.map((r) => r.name);
+        assert.deepStrictEqual(names, [`${APP}--v1-a`, `${APP}--v2-b`, `${APP}--v3-c`]);
+        assert.ok(azure.calls.filter((c) => c.endsWith("/revisions")).length >= 3);
     });
 
     it("never sends the deployer's token to an operation URL on another host", async () => {

@@ -103,6 +103,7 @@ describe("Container Apps rollouts, step by step", () => {
         // deactivated while it had traffic, and no change ran into one still in progress.
         assert.deepStrictEqual(azure.history.slice(1).filter((h) => h.notReadyWithTraffic.length > 0), []);
         assert.deepStrictEqual(azure.deactivatedWithTraffic, []);
+        assert.deepStrictEqual(azure.history.filter((h) => h.inactiveWithTraffic.length > 0), [], "no share of the traffic ever went to an inactive revision");
         assert.deepStrictEqual(azure.lockConflicts, []);
         for (const h of azure.history) for (const t of h.table) assert.ok(azure.revisions.has(t.revisionName), t.revisionName);
     });

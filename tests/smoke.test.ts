@@ -2,7 +2,8 @@ import * as assert from "assert";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { percentile, runSmoke, SmokeError, summarize, targetsFromStackOutputs, type SmokeIO } from "../lib/scoring/smoke";
+import { emptyStackNotice, percentile, runSmoke, SmokeError, summarize, targetsFromStackOutputs, type SmokeIO } from "../lib/scoring/smoke";
+import { displayUrl, score, urlSecrets } from "../lib/scoring/client";
 import { runScript } from "./helpers/cli";
 import * as net from "net";
 import { FakeScoringServer } from "./helpers/fakeScoring";
@@ -129,10 +130,81 @@ describe("smoke test", () => {
 
     it("reads scoring URIs from stack outputs and explains missing ones", () => {
         const outputs = { models: { fraud: { scoringUri: "http://x:8080/invocations", version: "7" } }, registry: "https://adb" };
-        assert.deepStrictEqual(targetsFromStackOutputs(outputs, "prd"), [{ name: "fraud", scoringUri: "http://x:8080/invocations" }]);
+        assert.deepStrictEqual(targetsFromStackOutputs(outputs, "prd"), { targets: [{ name: "fraud", scoringUri: "http://x:8080/invocations" }], skipped: [] });
         assert.throws(() => targetsFromStackOutputs({}, "prd"), /stack prd has no "models" output: deploy it with `pulumi up` first, or pass --url/);
-        assert.throws(() => targetsFromStackOutputs({ models: {} }, "prd"), /serves no models/);
         assert.throws(() => targetsFromStackOutputs({ models: { fraud: {} } }, "prd"), /model fraud has no scoringUri output/);
+    });
+
+    it("a stack that serves nothing yet (the bootstrap's first up) is a notice naming what waits for registration", () => {
+        const first = { models: {}, skippedModels: [{ name: "fraud", model: "main.prd.fraud", reason: "not registered" }] };
+        assert.deepStrictEqual(targetsFromStackOutputs(first, "prd"), { targets: [], skipped: [{ name: "fraud", model: "main.prd.fraud" }] });
+        assert.strictEqual(
+            emptyStackNotice("prd", [{ name: "fraud", model: "main.prd.fraud" }]),
+            "smoke: notice: stack prd serves no models yet, so there is nothing to check. fraud (main.prd.fraud) is not registered yet. Register a version, run `pulumi up` again, and the smoke test checks it.",
+        );
+        assert.match(emptyStackNotice("dev", []), /stack dev serves no models yet, so there is nothing to check\. mlflow-platform:models is empty\./);
+    });
+
+    it("never prints a URL's user info or query string: progress lines, failures and scoring errors", async () => {
+        const secretUri = (base: string) => base.replace("http://", "http://scorer:pw-9c1d7e@") + "?code=qs-secret-4f2a";
+        assert.strictEqual(displayUrl("https://scorer:pw-9c1d7e@example.net/invocations?code=qs-secret-4f2a"), "https://***@example.net/invocations?***");
+        assert.strictEqual(displayUrl("https://example.net/invocations"), "https://example.net/invocations");
+        const parts = urlSecrets("https://scorer:pw%2F9@example.net/x?code=a%20b");
+        for (const part of ["scorer", "pw%2F9", "pw/9", "a b", "code=a%20b"]) assert.ok(parts.includes(part), `${part} in ${parts.join(" | ")}`);
+        // Nothing listens: progress lines and the final failure.
+        const closed = await new Promise<number>((resolve) => {
+            const probe = net.createServer().listen(0, "127.0.0.1", () => {
+                const { port } = probe.address() as net.AddressInfo;
+                probe.close(() => resolve(port));
+            });
+        });
+        const io = recordingIO();
+        let clock = 0;
+        io.now = () => clock;
+        io.sleep = async (ms) => void (clock += ms);
+        const error = await runSmoke({ ...base, readyTimeoutMs: 3_000, readyPollMs: 1_000, targets: [{ name: "fraud", scoringUri: secretUri(`http://127.0.0.1:${closed}/invocations`) }] }, io).catch((e: Error) => e);
+        const printed = [...io.lines, String(error)].join("\n");
+        assert.match(printed, /waiting for http:\/\/\*\*\*@127\.0\.0\.1:\d+\/ping\?\*\*\* \(ECONNREFUSED/);
+        assert.match(printed, /not ready after 3 s \(last answer from http:\/\/\*\*\*@127\.0\.0\.1:\d+\/ping\?\*\*\*: ECONNREFUSED\)/);
+        assert.doesNotMatch(printed, /pw-9c1d7e|qs-secret-4f2a|scorer:/);
+        // A scoring error names the endpoint without them too.
+        server.faults.push({ status: 400, body: JSON.stringify({ error_code: "BAD_REQUEST", message: "bad" }) });
+        const refused = await score(secretUri(uri), sample, { maxAttempts: 1 }).catch((e: Error) => e);
+        assert.match(String(refused), /Endpoint: http:\/\/\*\*\*@127\.0\.0\.1:\d+\/invocations\?\*\*\*/);
+        assert.doesNotMatch(String(refused), /pw-9c1d7e|qs-secret-4f2a/);
+    });
+
+    it("fails at once on a host name that does not resolve (ENOTFOUND); waits through EAI_AGAIN, which passes", async () => {
+        // The module object itself (an `import *` namespace is a copy): net's lookups go through it.
+        const dns = require("dns") as typeof import("dns");
+        const lookup = dns.lookup;
+        let again = 2;
+        (dns as { lookup: unknown }).lookup = (host: string, options: unknown, callback?: (err: NodeJS.ErrnoException) => void) => {
+            const cb = (typeof options === "function" ? options : callback) as (err: NodeJS.ErrnoException | null, ...rest: unknown[]) => void;
+            const fail = (code: string) => process.nextTick(() => cb(Object.assign(new Error(`getaddrinfo ${code} ${host}`), { code, hostname: host })));
+            if (host === "typo.example.test") return fail("ENOTFOUND");
+            if (host === "flaky.example.test" && again-- > 0) return fail("EAI_AGAIN");
+            const forward = (name: string) => (typeof options === "function" ? (lookup as Function)(name, options) : (lookup as Function)(name, options, callback));
+            return forward(host === "flaky.example.test" ? "127.0.0.1" : host);
+        };
+        try {
+            const io = recordingIO();
+            const started = performance.now();
+            await assert.rejects(
+                runSmoke({ ...base, readyTimeoutMs: 600_000, targets: [{ name: "fraud", scoringUri: "http://typo.example.test/invocations" }] }, io),
+                (err: Error) => err instanceof SmokeError && /^fraud: the host name typo\.example\.test does not resolve \(ENOTFOUND\): check the URL/.test(err.message),
+            );
+            assert.deepStrictEqual(io.lines, [], "no waiting: it failed on the first attempt");
+            assert.ok(performance.now() - started < 5_000);
+            await assert.rejects(score("http://typo.example.test/invocations", sample), /the host name typo\.example\.test does not resolve \(ENOTFOUND\)/);
+            // A resolver that does not answer for a while is waited through.
+            const flaky = recordingIO();
+            const [result] = await runSmoke({ ...base, requests: 1, targets: [{ name: "fraud", scoringUri: uri.replace("127.0.0.1", "flaky.example.test") }] }, flaky);
+            assert.deepStrictEqual(result.predictions, [1]);
+            assert.strictEqual(flaky.lines.filter((l) => /\(EAI_AGAIN, /.test(l)).length, 2, flaky.lines.join("\n"));
+        } finally {
+            (dns as { lookup: unknown }).lookup = lookup;
+        }
     });
 
     it("computes nearest-rank percentiles", () => {
@@ -162,6 +234,39 @@ describe("smoke test", () => {
             } finally {
                 fs.rmSync(bin, { recursive: true, force: true });
             }
+        });
+
+        it("exits 0 with a notice when the stack serves no model yet; a served model that fails still exits 1", async () => {
+            const bin = fs.mkdtempSync(path.join(os.tmpdir(), "fake-pulumi-"));
+            const write = (outputs: unknown) => fs.writeFileSync(path.join(bin, "pulumi"), `#!/bin/sh\necho '${JSON.stringify(outputs)}'\n`, { mode: 0o755 });
+            const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+            try {
+                write({ models: {}, skippedModels: [{ name: "fraud", model: "main.prd.fraud", reason: "not registered" }] });
+                const empty = await smokeCli(["--stack", "prd"], env);
+                assert.strictEqual(empty.code, 0, empty.stderr);
+                assert.match(empty.stdout, /^smoke: notice: stack prd serves no models yet, so there is nothing to check\. fraud \(main\.prd\.fraud\) is not registered yet\./m);
+                assert.doesNotMatch(empty.stdout, /smoke: passed/);
+                const one = await smokeCli(["--stack", "prd", "--model", "fraud"], env);
+                assert.strictEqual(one.code, 0, one.stderr);
+                assert.match(one.stdout, /smoke: notice: stack prd serves no models yet/);
+                write({ models: { fraud: { scoringUri: uri } }, skippedModels: [] });
+                server.faults.push({ status: 500, body: JSON.stringify({ error_code: "INTERNAL_ERROR", message: "model crashed" }) });
+                const failing = await smokeCli(["--stack", "prd", "--requests", "1"], env);
+                assert.strictEqual(failing.code, 1, failing.stdout);
+                assert.match(failing.stderr, /smoke: failed: fraud: the server failed \(HTTP 500/);
+            } finally {
+                fs.rmSync(bin, { recursive: true, force: true });
+            }
+        });
+
+        it("prints no part of a --url's user info or query, passing or failing", async () => {
+            const secret = uri.replace("http://", "http://scorer:pw-9c1d7e@").replace(/\/invocations$/, "") + "/invocations?code=qs-secret-4f2a";
+            const passed = await smokeCli(["--url", secret, "--requests", "1"]);
+            assert.strictEqual(passed.code, 0, passed.stderr);
+            const bad = await smokeCli(["--url", secret.replace("/invocations", "/score")]);
+            assert.strictEqual(bad.code, 1);
+            assert.match(bad.stderr, /http:\/\/\*\*\*@127\.0\.0\.1:\d+\/score\?\*\*\* does not end in \/invocations/);
+            for (const run of [passed, bad]) assert.doesNotMatch(`${run.stdout}${run.stderr}`, /pw-9c1d7e|qs-secret-4f2a/);
         });
 
         it("exits 1 with a clear message when the Pulumi CLI is missing or the endpoint fails", async () => {
@@ -195,7 +300,8 @@ describe("smoke test", () => {
                 [["--url", uri, "--concurrency", "lots"], /--concurrency "lots" is not allowed: use a whole number from 1 to 256/],
                 [["--url", uri, "--input", "nope.json"], /--input nope\.json: cannot read it \(ENOENT\)/],
                 [["--url", uri, "--fast"], /Unknown option '--fast'/],
-                [["--url", uri, "--entra-scope", "api://x"], /--entra-scope "api:\/\/x" is not a scope: use <application id URI>\/\.default/],
+                [["--url", uri, "--entra-scope", "api://x"], /--entra-scope "api:\/\/x" is not a scope: use <application id URI>\/\.default \(an application\) or <application id URI>\/user_impersonation \(a user\)/],
+                [["--url", "ftp://scorer:pw-9c1d7e@x"], /--url "ftp:\/\/\*\*\*@x\/?" is not an http\(s\) URL/],
             ];
             for (const [args, message] of cases) {
                 const { code, stderr } = await smokeCli(args);

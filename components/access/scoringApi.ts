@@ -3,10 +3,31 @@
 // Entra issues tokens for the API only to the principals assigned the role (users and groups get
 // AADSTS50105, applications and managed identities AADSTS501051). Container Apps then validates
 // the issuer and audience of every request (containerApp.ts).
+//
+// Two ways to a token, one gate: applications and managed identities use the client-credentials
+// flow (`api://<client id>/.default`, app-only, the role in `roles`); users, and the members of a
+// group holding the role, sign in through a client app and need a delegated scope the API exposes
+// and a client that is consented or pre-authorized for it, else AADSTS65001
+// (the shared Azure facts, "Entra"). So the API exposes `user_impersonation` and
+// pre-authorizes the Azure CLI and Azure PowerShell for it; pre-authorizing widens nothing, since
+// the service principal still issues tokens only to principals assigned Scoring.Invoke.
 import * as pulumi from "@pulumi/pulumi";
 import * as azuread from "@pulumi/azuread";
 import type { Principal } from "../../lib/config";
 import { SCORING_ROLE_VALUE, stableGuid } from "../../lib/access/roles";
+
+/** The delegated scope users (and group members) ask for: `api://<client id>/user_impersonation`. */
+export const SCORING_USER_SCOPE_VALUE = "user_impersonation";
+
+/**
+ * First-party clients pre-authorized for the delegated scope, by their well-known application ids:
+ * the Azure CLI (the client id in AADSTS65002 messages for `az`/azure-identity's default, e.g.
+ * microsoftgraph/msgraph-sdk-python#678) and Azure PowerShell (AzureAD-B2C-scripts#1).
+ */
+export const PRE_AUTHORIZED_CLIENTS = {
+    azureCli: "04b07795-8ddb-461a-bbee-02f9e1bf7b46",
+    azurePowerShell: "1950a258-227b-4e31-a9cf-717495945fc2",
+} as const;
 
 export interface ScoringApiArgs {
     /** Shown in Entra ID: names the project and stack. */
@@ -34,8 +55,12 @@ export class ScoringApi extends pulumi.ComponentResource {
     readonly servicePrincipalObjectId: pulumi.Output<string>;
     readonly appRoleId: string;
     readonly auth: ScoringApiAuth;
-    /** `api://<client id>/.default`: the scope a caller asks Entra for. */
+    /** `api://<client id>/.default`: the scope an application or managed identity asks Entra for. */
     readonly scope: pulumi.Output<string>;
+    /** `api://<client id>/user_impersonation`: the scope a user asks for (az, Azure PowerShell). */
+    readonly userScope: pulumi.Output<string>;
+    /** The delegated scope's id (fixed per stack). */
+    readonly userScopeId: string;
 
     constructor(name: string, args: ScoringApiArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlflow-platform:access:ScoringApi", name, {}, opts);
@@ -74,6 +99,30 @@ export class ScoringApi extends pulumi.ComponentResource {
             },
             child,
         );
+        // The delegated scope: a user's token (through a pre-authorized client) carries
+        // scp=user_impersonation plus the user's (or their group's) Scoring.Invoke in `roles`.
+        this.userScopeId = stableGuid(`${name}/${SCORING_USER_SCOPE_VALUE}`);
+        const userScope = new azuread.ApplicationPermissionScope(
+            `${name}-user-scope`,
+            {
+                applicationId: app.id,
+                scopeId: this.userScopeId,
+                value: SCORING_USER_SCOPE_VALUE,
+                type: "User",
+                adminConsentDisplayName: "Call the scoring API as the signed-in user",
+                adminConsentDescription: "Send scoring requests to the MLflow model endpoints as the signed-in user (who also needs the Scoring.Invoke role)",
+                userConsentDisplayName: "Call the scoring API as you",
+                userConsentDescription: "Send scoring requests to the MLflow model endpoints as you",
+            },
+            { ...child, dependsOn: [identifierUri] },
+        );
+        for (const [client, clientId] of Object.entries(PRE_AUTHORIZED_CLIENTS)) {
+            new azuread.ApplicationPreAuthorized(
+                `${name}-preauthorized-${client}`,
+                { applicationId: app.id, authorizedClientId: clientId, permissionIds: [this.userScopeId] },
+                { ...child, dependsOn: [userScope] },
+            );
+        }
         const servicePrincipal = new azuread.ServicePrincipal(
             `${name}-sp`,
             {
@@ -97,6 +146,7 @@ export class ScoringApi extends pulumi.ComponentResource {
         this.identifierUri = identifierUri.identifierUri;
         this.servicePrincipalObjectId = servicePrincipal.objectId;
         this.scope = pulumi.interpolate`${this.identifierUri}/.default`;
+        this.userScope = pulumi.interpolate`${this.identifierUri}/${SCORING_USER_SCOPE_VALUE}`;
         this.auth = {
             clientId: app.clientId,
             issuer: pulumi.interpolate`https://login.microsoftonline.com/${args.tenantId}/v2.0`,
@@ -106,11 +156,14 @@ export class ScoringApi extends pulumi.ComponentResource {
             clientId: this.clientId,
             identifierUri: this.identifierUri,
             scope: this.scope,
+            userScope: this.userScope,
             issuer: this.auth.issuer,
             summary: {
                 appRole: SCORING_ROLE_VALUE,
                 accessTokenVersion: 2,
                 appRoleAssignmentRequired: true,
+                delegatedScope: SCORING_USER_SCOPE_VALUE,
+                preAuthorizedClients: "Azure CLI, Azure PowerShell",
                 callers: args.callers.map((c) => `${c.name ?? c.objectId} (${c.type})`).concat("the deploying identity"),
             },
         });

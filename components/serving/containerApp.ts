@@ -8,6 +8,10 @@ import type { AccessConfig } from "../../lib/config";
 import type { ServingEnvVar } from "./environment";
 import type { ScoringApiAuth } from "../access/scoringApi";
 import { SCORING_PORT } from "./aci";
+import { appApiVersionWarning, azureNativeAppApiVersion } from "../../lib/azure/containerApps";
+
+/** The API versions azure-native uses for the app and its auth config (fixed by the installed SDK). */
+export const CONTAINER_APP_SDK_API_VERSION = { containerApp: azureNativeAppApiVersion("containerApp"), authConfig: azureNativeAppApiVersion("containerAppsAuthConfig") };
 
 /** A revision the app should run: its suffix (a function of its whole spec) and its image. */
 export interface AppRevision {
@@ -98,6 +102,9 @@ export function containerAppsEnvironment(
     args: { resourceGroupName: pulumi.Input<string>; location: string; logRetentionDays: number; tags: Record<string, string> },
     opts: pulumi.CustomResourceOptions,
 ): { environmentId: pulumi.Output<string> } {
+    // Once per stack, in every preview, plan and up: the app's resources use the SDK's API version.
+    const versionWarning = appApiVersionWarning(CONTAINER_APP_SDK_API_VERSION.containerApp, CONTAINER_APP_SDK_API_VERSION.authConfig);
+    if (versionWarning) pulumi.log.warn(versionWarning, opts.parent);
     const logs = new operationalinsights.Workspace(
         `${name}-logs`,
         {
@@ -210,6 +217,14 @@ export function containerAppScoringService(
                     enabled: true,
                     // v2 issuer, matching the registration's requestedAccessTokenVersion 2.
                     registration: { clientId: args.auth.clientId, openIdIssuer: args.auth.issuer },
+                    // No defaultAuthorizationPolicy and no jwtClaimChecks, on purpose: who may call is
+                    // decided by Entra, which issues this API's tokens only to principals assigned
+                    // Scoring.Invoke (users, group members, applications, managed identities alike).
+                    // allowedApplications would refuse user tokens obtained through the Azure CLI (their
+                    // azp is the CLI's id); allowedPrincipals.identities matches a token's own oid, not
+                    // its groups, and allowedPrincipals.groups / jwtClaimChecks.allowedGroups need the
+                    // `groups` claim, which a token omits past 200 groups (overage): both would refuse
+                    // scoring clients that hold the role through a group.
                     validation: { allowedAudiences: args.auth.audiences },
                 },
             },

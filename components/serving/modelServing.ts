@@ -59,8 +59,13 @@ export interface ModelServingArgs {
 
 /** The live state a rollout starts from. */
 export interface RevisionReader {
-    /** The app's revisions, or undefined when it does not exist yet. */
+    /** The app's revisions, or undefined when Azure says it does not exist; throws on any other failure. */
     revisions(appId: string): Promise<RevisionState[] | undefined>;
+    /**
+     * Whether the app's Entra authentication config exists and refuses anonymous requests. Absent:
+     * not known, so the app's PUT keeps the ingress closed and RevisionTraffic opens it.
+     */
+    authConfigured?(appId: string): Promise<boolean>;
 }
 
 /** How long a new revision may take to become ready before `pulumi up` fails (image pull and model load). */
@@ -204,17 +209,40 @@ export class ModelServing extends pulumi.ComponentResource {
         if (outputs) super.registerOutputs(outputs);
     }
 
-    /** The app's ARM id when everything in it is known here (not in the plan, not before its group exists). */
+    /**
+     * The app's ARM id when everything in it is known here (not in the plan, not before its group
+     * exists). A failure to learn the subscription fails the run: taking the app for a new one would
+     * send its PUT's traffic straight to a revision that is not ready.
+     */
     private async appIdOf(args: ModelServingArgs, appName: string): Promise<string | undefined> {
         if (!args.rollout) return undefined;
         const group = await settled(pulumi.output(args.resourceGroupName));
         if (!group) return undefined;
+        let subscriptionId: string;
         try {
             // The subscription the azure-native provider deploys to.
-            const { subscriptionId } = await authorization.getClientConfig({ parent: this });
-            return containerAppId(subscriptionId, group, appName);
-        } catch {
-            return undefined;
+            ({ subscriptionId } = await authorization.getClientConfig({ parent: this }));
+        } catch (err) {
+            throw new Error(
+                `container app ${appName}: cannot learn the subscription it is deployed to (azure-native getClientConfig: ${String((err as Error)?.message || "failed with no message").split("\n")[0]}), ` +
+                    "so its live revisions cannot be read and nothing is changed. Check the Azure sign-in (az login, or ARM_* variables) and run `pulumi up` again.",
+            );
+        }
+        if (!subscriptionId) throw new Error(`container app ${appName}: azure-native getClientConfig gave no subscription id, so its live revisions cannot be read; nothing is changed`);
+        return containerAppId(subscriptionId, group, appName);
+    }
+
+    /** The live app, read before its PUT; a read that fails (other than "does not exist") fails the run. */
+    private async liveApp(args: ModelServingArgs, appId: string, appName: string): Promise<{ revisions?: RevisionState[]; authConfigured: boolean }> {
+        try {
+            const revisions = await args.rollout!.revisions(appId);
+            const authConfigured = revisions !== undefined && args.rollout!.authConfigured ? await args.rollout!.authConfigured(appId) : false;
+            return { revisions, authConfigured };
+        } catch (err) {
+            throw new Error(
+                `container app ${appName}: cannot read it as Azure has it (${(err as Error).message}). Nothing is changed: ` +
+                    "a rollout starts from the live revisions and never treats an app it cannot read as new. Run `pulumi up` again.",
+            );
         }
     }
 
@@ -305,7 +333,8 @@ export class ModelServing extends pulumi.ComponentResource {
                     );
                 }
                 const appId = target ? await this.appIdOf(args, appName) : undefined;
-                const current = appId ? await args.rollout!.revisions(appId) : undefined;
+                const live = appId ? await this.liveApp(args, appId, appName) : undefined;
+                const current = live?.revisions;
                 const templateRevision = templateSuffix ? `${appName}--${templateSuffix}` : undefined;
                 if (target && current) {
                     // Container Apps creates one revision per PUT (the template's): any other revision the
@@ -331,9 +360,11 @@ export class ModelServing extends pulumi.ComponentResource {
                 }
                 const declared = target ? declaredTraffic(current, target) : undefined;
                 if (!args.auth) throw new Error(`models[${served.name}]: Container Apps serving needs the scoring API's Entra registration (ModelServingArgs.auth)`);
-                // An app that does not exist yet (or cannot be read: a preview, the plan) is created
-                // closed and opened by RevisionTraffic once its Entra authentication exists.
-                const ingressOpen = current !== undefined;
+                // The ingress is open in the app's PUT only when its Entra authentication config exists
+                // already. A new app, one whose auth config is missing (a first run that failed at it),
+                // or one not read here (the plan) is PUT closed; RevisionTraffic, after the auth
+                // config, checks it exists and opens the ingress.
+                const ingressOpen = current !== undefined && live?.authConfigured === true;
                 const service = containerAppScoringService(
                     `${serviceName}-app`,
                     {
@@ -362,7 +393,13 @@ export class ModelServing extends pulumi.ComponentResource {
                     // Moves the traffic to the target once its revisions are ready; deactivates the rest.
                     new RevisionTraffic(
                         `${serviceName}-traffic`,
-                        { appId: service.appId, target, readyTimeoutSeconds: REVISION_READY_TIMEOUT_SECONDS, ipSecurityRestrictions: ipRestrictions(args.access.ipAllowList) },
+                        {
+                            appId: service.appId,
+                            target,
+                            readyTimeoutSeconds: REVISION_READY_TIMEOUT_SECONDS,
+                            ipSecurityRestrictions: ipRestrictions(args.access.ipAllowList),
+                            ingressClosedByApp: !ingressOpen,
+                        },
                         // After the auth config: opening the ingress of a new app must come second.
                         { parent: this, dependsOn: [service.app, service.authConfig] },
                     );

@@ -17,6 +17,12 @@ export interface RevisionTrafficState {
      * resource runs after its Entra authentication config exists and opens the ingress.
      */
     ipSecurityRestrictions?: IpRule[];
+    /**
+     * True when this deployment's app PUT closed the ingress (the app is new, or its authentication
+     * config did not exist when the run started): a change of it makes this resource run again, so
+     * it reopens the ingress even when the target is unchanged.
+     */
+    ingressClosedByApp?: boolean;
 }
 
 export interface RevisionTrafficOptions {
@@ -57,7 +63,10 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
 
     async diff(_id: string, olds: RevisionTrafficState, news: RevisionTrafficState): Promise<pulumi.dynamic.DiffResult> {
         const replaces = olds.appId !== news.appId ? ["appId"] : [];
-        const changed = JSON.stringify(olds.target) !== JSON.stringify(news.target) || JSON.stringify(olds.ipSecurityRestrictions ?? null) !== JSON.stringify(news.ipSecurityRestrictions ?? null);
+        const changed =
+            JSON.stringify(olds.target) !== JSON.stringify(news.target) ||
+            JSON.stringify(olds.ipSecurityRestrictions ?? null) !== JSON.stringify(news.ipSecurityRestrictions ?? null) ||
+            Boolean(olds.ingressClosedByApp) !== Boolean(news.ingressClosedByApp);
         return { changes: replaces.length > 0 || changed, replaces };
     }
 
@@ -103,6 +112,19 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
         const restarted = new Set<string>();
         const woken = new Map<string, { at: number; result: string }>();
         let ingressOpened = false;
+        // The ingress opens only once the app refuses anonymous requests: a first run whose auth
+        // config failed left an app without one, and opening it then would serve anyone.
+        let authChecked = false;
+        const openIngress = async () => {
+            if (authChecked || !inputs.ipSecurityRestrictions) return;
+            if (!(await client.authConfigured(inputs.appId))) {
+                throw new Error(
+                    `container app ${inputs.appId} has no Entra authentication config (authConfigs/current requiring a token), so its ingress stays closed ` +
+                        "and the traffic stays as it is. Run `pulumi up` again: the authentication config is created before the ingress opens.",
+                );
+            }
+            authChecked = true;
+        };
         let revisions: RevisionState[];
         for (;;) {
             const found = await client.revisions(inputs.appId);
@@ -140,6 +162,7 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
             // authentication config exists, and a revision scaled to zero can only be woken through it.
             const serving = revisions.filter((r) => r.weight > 0).map((r) => r.name);
             if (!ingressOpened && inputs.ipSecurityRestrictions && serving.length > 0 && serving.every((name) => needed.includes(name))) {
+                await openIngress();
                 await client.setTraffic(inputs.appId, inputs.target, inputs.ipSecurityRestrictions);
                 ingressOpened = true;
             }
@@ -156,6 +179,7 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
         }
         // setTraffic returns once Azure has finished the change (its operation is polled): only
         // then may the revisions that served until now go away.
+        await openIngress();
         await client.setTraffic(inputs.appId, inputs.target, inputs.ipSecurityRestrictions);
         log(`traffic: ${inputs.target.map((t) => `${t.weight}% ${t.revision}`).join(", ")}`);
         for (const name of revisionsToDeactivate(revisions, inputs.target)) {
@@ -184,7 +208,12 @@ export class RevisionTraffic extends pulumi.dynamic.Resource {
     declare readonly appId: pulumi.Output<string>;
     declare readonly target: pulumi.Output<TrafficTarget[]>;
 
-    constructor(name: string, args: { appId: pulumi.Input<string>; target: TrafficTarget[]; readyTimeoutSeconds: number; ipSecurityRestrictions?: IpRule[] }, opts?: pulumi.CustomResourceOptions, provider: RevisionTrafficProvider = defaultProvider) {
+    constructor(
+        name: string,
+        args: { appId: pulumi.Input<string>; target: TrafficTarget[]; readyTimeoutSeconds: number; ipSecurityRestrictions?: IpRule[]; ingressClosedByApp?: boolean },
+        opts?: pulumi.CustomResourceOptions,
+        provider: RevisionTrafficProvider = defaultProvider,
+    ) {
         super(provider, name, args, opts, "serving", "RevisionTraffic");
     }
 }

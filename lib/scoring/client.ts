@@ -36,6 +36,52 @@ export class ScoringError extends Error {
 const RETRYABLE_STATUS = new Set([502, 503, 504]);
 const RETRYABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "EAI_AGAIN"]);
 
+/**
+ * A URL as it may be printed: user info (`user:token@`) and the query string (which may carry a
+ * token, e.g. `?code=`) replaced by `***`. Every message that names an endpoint goes through this.
+ */
+export function displayUrl(uri: string): string {
+    let url: URL;
+    try {
+        url = new URL(uri);
+    } catch {
+        // Not a URL: hide whatever could be user info or a query all the same.
+        return uri.replace(/\/\/[^/?#]*@/, "//***@").replace(/\?[^#]*/, "?***");
+    }
+    const hadUserInfo = url.username !== "" || url.password !== "";
+    const hadQuery = url.search !== "";
+    // Nothing to hide: the text as given.
+    if (!hadUserInfo && !hadQuery && url.hash === "") return uri;
+    url.username = "";
+    url.password = "";
+    url.search = "";
+    url.hash = "";
+    let text = url.toString();
+    if (hadUserInfo) text = text.replace("://", "://***@");
+    if (hadQuery) text += "?***";
+    return text;
+}
+
+/** The secret parts of a URL (user name, password, query values), raw and decoded, for redact(). */
+export function urlSecrets(uri: string | undefined): string[] {
+    if (!uri) return [];
+    let url: URL;
+    try {
+        url = new URL(uri);
+    } catch {
+        return [];
+    }
+    const parts = [url.username, url.password, ...[...url.searchParams.values()], url.search.slice(1)];
+    const decoded = parts.map((p) => {
+        try {
+            return decodeURIComponent(p);
+        } catch {
+            return p;
+        }
+    });
+    return [...new Set([...parts, ...decoded])].filter((p) => p.length > 0);
+}
+
 /** Checks an input before it is sent, so a malformed one fails with a clear message and no request. */
 export function checkScoringInput(input: ScoringInput): string | undefined {
     if (typeof input === "string") return input.trim() === "" ? "the CSV input is empty" : undefined;
@@ -135,12 +181,12 @@ export function scoringHint(message: string): string {
  */
 export async function score(scoringUri: string, input: ScoringInput, options: ScoreOptions = {}): Promise<unknown> {
     const invalid = checkScoringInput(input);
-    if (invalid) throw new ScoringError("invalid-input", `${invalid}. Endpoint: ${scoringUri}`);
+    if (invalid) throw new ScoringError("invalid-input", `${invalid}. Endpoint: ${displayUrl(scoringUri)}`);
     const maxAttempts = options.maxAttempts ?? 3;
     const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-    const secrets = options.bearerToken ? [options.bearerToken] : [];
+    const secrets = [...(options.bearerToken ? [options.bearerToken] : []), ...urlSecrets(scoringUri)];
     const fail = (kind: ScoringErrorKind, what: string, next: string, status?: number) =>
-        new ScoringError(kind, redact(`${what}. Endpoint: ${scoringUri}. ${next}`, secrets), status);
+        new ScoringError(kind, redact(`${what}. Endpoint: ${displayUrl(scoringUri)}. ${next}`, secrets), status);
     const csv = typeof input === "string";
     const headers: Record<string, string> = { "Content-Type": csv ? "text/csv" : "application/json", Accept: "application/json" };
     if (options.bearerToken) headers.Authorization = `Bearer ${options.bearerToken}`;
@@ -165,6 +211,10 @@ export async function score(scoringUri: string, input: ScoringInput, options: Sc
             if (code && RETRYABLE_CODES.has(code) && attempt < maxAttempts) {
                 await sleep((options.baseDelayMs ?? 500) * 2 ** (attempt - 1));
                 continue;
+            }
+            if (code === "ENOTFOUND") {
+                // Permanent: the name does not exist (EAI_AGAIN, a resolver that did not answer, is retried above).
+                throw fail("connection", `the host name ${hostOf(scoringUri)} does not resolve (ENOTFOUND)`, "Check the URL: a typo, or an endpoint that was removed.");
             }
             throw fail(
                 "connection",
@@ -230,10 +280,10 @@ export function parseScoringUri(uri: string, where = "the scoring URI"): { uri: 
     try {
         url = new URL(uri);
     } catch {
-        throw new ScoringError("invalid-input", `${where} ${JSON.stringify(uri)} is not a URL: use http(s)://<host>[:port]/invocations`);
+        throw new ScoringError("invalid-input", `${where} ${JSON.stringify(displayUrl(uri))} is not a URL: use http(s)://<host>[:port]/invocations`);
     }
     if (url.protocol !== "http:" && url.protocol !== "https:") {
-        throw new ScoringError("invalid-input", `${where} ${JSON.stringify(uri)} is not an http(s) URL: use http(s)://<host>[:port]/invocations`);
+        throw new ScoringError("invalid-input", `${where} ${JSON.stringify(displayUrl(uri))} is not an http(s) URL: use http(s)://<host>[:port]/invocations`);
     }
     if (url.pathname === "/" || url.pathname === "") {
         url.pathname = "/invocations";
@@ -242,11 +292,20 @@ export function parseScoringUri(uri: string, where = "the scoring URI"): { uri: 
     if (!/\/invocations\/?$/.test(url.pathname)) {
         throw new ScoringError(
             "invalid-input",
-            `${where} ${uri} does not end in /invocations: MLflow scoring servers take predictions at <base>/invocations, for example ${url.origin}${url.pathname.replace(/\/+$/, "")}/invocations`,
+            `${where} ${displayUrl(uri)} does not end in /invocations: MLflow scoring servers take predictions at <base>/invocations, for example ${url.origin}${url.pathname.replace(/\/+$/, "")}/invocations`,
         );
     }
     url.pathname = url.pathname.replace(/\/+$/, "");
     return { uri: url.toString(), completed: false };
+}
+
+/** The host name of a URL, without user info or port; the (redacted) text itself when it is not a URL. */
+export function hostOf(uri: string): string {
+    try {
+        return new URL(uri).hostname;
+    } catch {
+        return displayUrl(uri);
+    }
 }
 
 /** `…/invocations` → `…/ping` and friends; refuses a URI that does not end in /invocations. */

@@ -1,7 +1,7 @@
 // The smoke test behind `npm run smoke`: wait for each scoring endpoint to be ready, score a
 // sample input, report latency, and optionally probe capacity under concurrency.
 import axios from "axios";
-import { endpointRoute, parseScoringUri, score, ScoringError, type ScoringInput } from "./client";
+import { displayUrl, endpointRoute, hostOf, parseScoringUri, score, ScoringError, type ScoringInput } from "./client";
 
 export interface SmokeTarget {
     name: string;
@@ -71,6 +71,8 @@ const round = (ms: number) => Math.round(ms * 10) / 10;
  */
 export async function waitUntilReady(target: SmokeTarget, options: Pick<SmokeOptions, "readyTimeoutMs" | "readyPollMs" | "bearerToken">, io: SmokeIO): Promise<void> {
     const ping = endpointRoute(target.scoringUri, "ping");
+    // What is printed: never the URL's user info or query (either may carry a token).
+    const shownPing = displayUrl(ping);
     const started = io.now();
     const deadline = started + options.readyTimeoutMs;
     let last = "";
@@ -90,11 +92,11 @@ export async function waitUntilReady(target: SmokeTarget, options: Pick<SmokeOpt
                 return;
             }
             if (response.status === 401 || response.status === 403) {
-                throw new SmokeError(`${target.name}: ${ping} answered HTTP ${response.status}: the endpoint needs a valid bearer token (SCORING_TOKEN)`);
+                throw new SmokeError(`${target.name}: ${shownPing} answered HTTP ${response.status}: the endpoint needs a valid bearer token (SCORING_TOKEN)`);
             }
             if (response.status === 404 || response.status === 405) {
                 throw new SmokeError(
-                    `${target.name}: ${ping} answered HTTP ${response.status}: ${target.scoringUri} is not an MLflow scoring endpoint ` +
+                    `${target.name}: ${shownPing} answered HTTP ${response.status}: ${displayUrl(target.scoringUri)} is not an MLflow scoring endpoint ` +
                         "(an MLflow scoring server's /ping answers 200 once its model is loaded, never 404 or 405). " +
                         "Check the URL: it must be the scoring server's http(s)://<host>[:port]/invocations.",
                 );
@@ -102,15 +104,21 @@ export async function waitUntilReady(target: SmokeTarget, options: Pick<SmokeOpt
             last = `HTTP ${response.status}`;
         } catch (err) {
             if (err instanceof SmokeError) throw err;
-            last = axios.isAxiosError(err) ? (err.code ?? err.message) : String(err);
+            const code = axios.isAxiosError(err) ? err.code : undefined;
+            if (code === "ENOTFOUND") {
+                // Permanent: the name does not exist, and waiting does not create it. EAI_AGAIN (the
+                // resolver did not answer) is transient and waited through like a refused connection.
+                throw new SmokeError(`${target.name}: the host name ${hostOf(ping)} does not resolve (ENOTFOUND): check the URL (a typo, or an endpoint that was removed)`);
+            }
+            last = code ?? (axios.isAxiosError(err) ? "network error" : String(err));
         }
         const notReady = () =>
             new SmokeError(
-                `${target.name}: not ready after ${Math.round((io.now() - started) / 1000)} s (last answer from ${ping}: ${last}). Check the container's logs: the model may have failed to load.`,
+                `${target.name}: not ready after ${Math.round((io.now() - started) / 1000)} s (last answer from ${shownPing}: ${last}). Check the container's logs: the model may have failed to load.`,
             );
         const now = io.now();
         if (now >= deadline) throw notReady();
-        io.log(`${target.name}: waiting for ${ping} (${last}, ${Math.round((now - started) / 1000)} s of ${Math.round(options.readyTimeoutMs / 1000)} s)`);
+        io.log(`${target.name}: waiting for ${shownPing} (${last}, ${Math.round((now - started) / 1000)} s of ${Math.round(options.readyTimeoutMs / 1000)} s)`);
         await io.sleep(Math.min(options.readyPollMs, deadline - now));
         if (io.now() >= deadline) throw notReady();
     }
@@ -125,7 +133,7 @@ function checkedTargets(targets: SmokeTarget[], io: SmokeIO): SmokeTarget[] {
         } catch (err) {
             throw new SmokeError((err as Error).message);
         }
-        if (parsed.completed) io.log(`${target.name}: ${target.scoringUri} has no path; scoring at ${parsed.uri} (MLflow's /invocations)`);
+        if (parsed.completed) io.log(`${target.name}: ${displayUrl(target.scoringUri)} has no path; scoring at ${displayUrl(parsed.uri)} (MLflow's /invocations)`);
         return { ...target, scoringUri: parsed.uri };
     });
 }
@@ -190,12 +198,22 @@ async function probeCapacity(target: SmokeTarget, options: SmokeOptions, io: Smo
     return { ...summary, concurrency, throughputPerSecond, failures, wallMs };
 }
 
+/** What a stack serves, from `pulumi stack output --json`. */
+export interface StackTargets {
+    targets: SmokeTarget[];
+    /** Configured models the stack skipped because they are not registered yet (`skippedModels`). */
+    skipped: { name: string; model: string }[];
+}
+
 /**
- * Scoring URIs from `pulumi stack output --json`: the `models` output, `{ name: { scoringUri } }`.
+ * Scoring URIs from `pulumi stack output --json`: the `models` output, `{ name: { scoringUri } }`,
+ * and the `skippedModels` output. An empty `models` is not an error: a stack's first deployment
+ * serves nothing until its model is registered (the documented bootstrap), see `emptyStackNotice`.
  */
-export function targetsFromStackOutputs(outputs: unknown, stack: string): SmokeTarget[] {
-    const models = typeof outputs === "object" && outputs !== null ? (outputs as Record<string, unknown>).models : undefined;
-    if (typeof models !== "object" || models === null) {
+export function targetsFromStackOutputs(outputs: unknown, stack: string): StackTargets {
+    const record = typeof outputs === "object" && outputs !== null ? (outputs as Record<string, unknown>) : {};
+    const models = record.models;
+    if (typeof models !== "object" || models === null || Array.isArray(models)) {
         throw new SmokeError(`stack ${stack} has no "models" output: deploy it with \`pulumi up\` first, or pass --url`);
     }
     const targets = Object.entries(models as Record<string, unknown>).map(([name, value]) => {
@@ -203,6 +221,16 @@ export function targetsFromStackOutputs(outputs: unknown, stack: string): SmokeT
         if (typeof uri !== "string" || !/^https?:\/\//.test(uri)) throw new SmokeError(`stack ${stack}: model ${name} has no scoringUri output`);
         return { name, scoringUri: uri };
     });
-    if (targets.length === 0) throw new SmokeError(`stack ${stack} serves no models (mlflow-platform:models is empty)`);
-    return targets;
+    const skipped = Array.isArray(record.skippedModels)
+        ? record.skippedModels
+              .filter((s): s is { name: string; model: string } => typeof s === "object" && s !== null && typeof s.name === "string")
+              .map((s) => ({ name: s.name, model: typeof s.model === "string" ? s.model : s.name }))
+        : [];
+    return { targets, skipped };
+}
+
+/** The notice for a stack that serves nothing yet (exit 0: nothing is broken). */
+export function emptyStackNotice(stack: string, skipped: readonly { name: string; model: string }[]): string {
+    const waiting = skipped.length ? ` ${skipped.map((s) => `${s.name} (${s.model})`).join(", ")} ${skipped.length === 1 ? "is" : "are"} not registered yet.` : " mlflow-platform:models is empty.";
+    return `smoke: notice: stack ${stack} serves no models yet, so there is nothing to check.${waiting} Register a version, run \`pulumi up\` again, and the smoke test checks it.`;
 }

@@ -11,11 +11,21 @@
 //   own address (`wake`);
 // - a revision may fail to start (`failStarts`); a restart starts it again under the same name.
 // Revisions become ready after `readyAfterPolls` reads of the revision list (or never). Faults
-// (429, 5xx, 409, a reset connection) can be queued to test retries. What Azure does when a revision
-// that still has traffic is deactivated is not documented, so the fake records it in
-// `deactivatedWithTraffic` (and drops that revision's traffic) for tests to assert it never happens.
+// (429, 5xx, 409, a reset connection, an answer that comes too late) can be queued to test retries.
+// - deactivating a revision that still has traffic is accepted and its entry stays in the app's
+//   traffic table (microsoft/azure-container-apps#410, #1345: Azure refuses neither), so that share of
+//   the requests reaches a revision with no replica: the fake records each such moment in
+//   `deactivatedWithTraffic` and `history[].inactiveWithTraffic` for tests to assert it never happens;
+// - `authConfigs/current` does not exist until `putAuthConfig` (what azure-native's PUT of the
+//   ContainerAppsAuthConfig does); a GET of it answers 404 with a *NotFound code until then (the
+//   exact code is not documented; the client takes any *NotFound code as "absent");
+// - until the first PUT, the app does not exist: its routes answer 404 ResourceNotFound, as ARM
+//   answers for any resource that is not there;
+// - with `startsUnhealthy`, a starting revision already reports Running with replicas, but an
+//   Unhealthy health state (its readiness probe has not passed yet).
 import * as http from "http";
 import type { AddressInfo } from "net";
+import { CONTAINER_APPS_API_VERSION } from "../../lib/azure/containerApps";
 
 export interface FakeRevision {
     name: string;
@@ -36,16 +46,33 @@ export interface ArmFault {
     retryAfter?: string;
     /** Destroy the connection without answering. */
     reset?: boolean;
+    /** Answer only after this long (longer than the client's timeout: a timeout). */
+    delayMs?: number;
 }
 
 export class FakeContainerApps {
     readonly appId = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/containerApps/prd-fraud";
     revisions = new Map<string, FakeRevision>();
+    /** Created by the first `put`. */
+    exists = false;
     traffic: { revisionName: string; weight: number }[] = [];
     /** The app's ingress IP rules, as the last PUT or PATCH set them. */
     ipSecurityRestrictions: { name: string; ipAddressRange: string; action: string }[] = [];
-    /** Every traffic table applied, with the readiness of each revision it named at that moment. */
-    readonly history: { table: { revisionName: string; weight: number }[]; notReadyWithTraffic: string[] }[] = [];
+    /** Every traffic table applied, with the revisions it gave traffic that were not ready, or not active, at that moment. */
+    readonly history: {
+        table: { revisionName: string; weight: number }[];
+        notReadyWithTraffic: string[];
+        inactiveWithTraffic: string[];
+        /** The ingress IP rules and whether the auth config existed, at that moment. */
+        ipSecurityRestrictions: { name: string; ipAddressRange: string; action: string }[];
+        authConfigured: boolean;
+    }[] = [];
+    /** The app's `authConfigs/current` properties; undefined until `putAuthConfig`. */
+    authConfig?: Record<string, unknown>;
+    /** Revisions per page of the list (the rest follows at `nextLink`, as ARM pages lists); default all. */
+    pageSize?: number;
+    /** Starting revisions report Running with replicas but Unhealthy until they are ready. */
+    startsUnhealthy = false;
     readyAfterPolls = 1;
     /** Revisions (by suffix) that never become ready. */
     neverReady = new Set<string>();
@@ -78,7 +105,7 @@ export class FakeContainerApps {
     }
 
     /** What azure-native's PUT of the app does: template (a revision suffix) and traffic. */
-    put(suffix: string, template: string, traffic: { revisionName: string; weight: number }[]): void {
+    put(suffix: string, template: string, traffic: { revisionName: string; weight: number }[], ipSecurityRestrictions?: { name: string; ipAddressRange: string; action: string }[]): void {
         const name = `prd-fraud--${suffix}`;
         const existing = this.revisions.get(name);
         if (existing && existing.template !== template) throw new Error(`revision with suffix ${suffix} already exists`);
@@ -90,7 +117,15 @@ export class FakeContainerApps {
         for (const entry of traffic.filter((t) => t.weight > 0)) {
             if (!this.revisions.has(entry.revisionName)) throw new Error(`traffic names revision ${entry.revisionName}, which does not exist`);
         }
+        this.exists = true;
+        // A PUT replaces the ingress: its IP rules are the ones it carries (none: any address).
+        if (ipSecurityRestrictions) this.ipSecurityRestrictions = ipSecurityRestrictions.map((r) => ({ ...r }));
         this.applyTraffic(traffic);
+    }
+
+    /** What azure-native's PUT of ContainerAppsAuthConfig `current` does (Entra on, 401 without a token by default). */
+    putAuthConfig(properties: Record<string, unknown> = { platform: { enabled: true }, globalValidation: { unauthenticatedClientAction: "Return401" }, identityProviders: { azureActiveDirectory: { enabled: true } } }): void {
+        this.authConfig = properties;
     }
 
     /** A request to a revision's own address: a revision scaled to zero starts a replica. */
@@ -118,7 +153,22 @@ export class FakeContainerApps {
     private applyTraffic(traffic: { revisionName: string; weight: number }[]): void {
         this.traffic = traffic.map((t) => ({ revisionName: t.revisionName, weight: t.weight }));
         const notReadyWithTraffic = this.traffic.filter((t) => t.weight > 0 && !this.revisions.get(t.revisionName)?.ready).map((t) => t.revisionName);
-        this.history.push({ table: this.traffic, notReadyWithTraffic });
+        const inactiveWithTraffic = this.traffic.filter((t) => t.weight > 0 && this.revisions.get(t.revisionName)?.active === false).map((t) => t.revisionName);
+        this.history.push({ table: this.traffic, notReadyWithTraffic, inactiveWithTraffic, ipSecurityRestrictions: this.ipSecurityRestrictions.map((r) => ({ ...r })), authConfigured: this.authConfig !== undefined });
+    }
+
+    private revisionProperties(r: FakeRevision): Record<string, unknown> {
+        const starting = r.active && !r.ready && !r.failed && !r.asleep;
+        const unhealthy = starting && this.startsUnhealthy;
+        return {
+            active: r.active,
+            fqdn: this.fqdn(r),
+            trafficWeight: this.traffic.find((t) => t.revisionName === r.name)?.weight ?? 0,
+            provisioningState: r.failed ? "Failed" : r.ready || r.asleep || unhealthy ? "Provisioned" : "Provisioning",
+            runningState: !r.active ? "Stopped" : r.failed ? "Failed" : r.ready || unhealthy ? "Running" : r.asleep ? "Stopped" : "Processing",
+            healthState: r.ready ? "Healthy" : unhealthy ? "Unhealthy" : "None",
+            replicas: r.active && !r.asleep && !r.failed ? 2 : 0,
+        };
     }
 
     private json(res: http.ServerResponse, status: number, body: unknown): void {
@@ -136,10 +186,16 @@ export class FakeContainerApps {
             if (faultAt >= 0) {
                 const [fault] = this.faults.splice(faultAt, 1);
                 if (fault.reset) return req.socket.destroy();
+                if (fault.delayMs) {
+                    // Answered too late: the client has given up by then.
+                    const timer = setTimeout(() => !res.writableEnded && this.json(res, 503, { error: { code: "ServiceUnavailable", message: "late" } }), fault.delayMs);
+                    res.on("close", () => clearTimeout(timer));
+                    return;
+                }
                 res.writeHead(fault.status ?? 503, { "Content-Type": "application/json; charset=utf-8", ...(fault.retryAfter ? { "Retry-After": fault.retryAfter } : {}) });
                 return res.end(JSON.stringify({ error: { code: fault.code ?? "ServiceUnavailable", message: "fault injected by the test" } }));
             }
-            if (url.searchParams.get("api-version") !== "2024-03-01") return this.json(res, 400, { error: { code: "InvalidApiVersionParameter", message: "bad api-version" } });
+            if (url.searchParams.get("api-version") !== CONTAINER_APPS_API_VERSION) return this.json(res, 400, { error: { code: "InvalidApiVersionParameter", message: "bad api-version" } });
             if (!req.headers.authorization?.startsWith("Bearer ")) return this.json(res, 401, { error: { code: "AuthenticationFailed", message: "no token" } });
             const operation = /\/containerappOperationStatuses\/([^/]+)$/.exec(url.pathname);
             if (req.method === "GET" && operation) {
@@ -150,24 +206,25 @@ export class FakeContainerApps {
                 this.operations.delete(operation[1]);
                 return this.json(res, 200, { id: url.pathname, name: operation[1], status: "Succeeded" });
             }
+            if (!this.exists && (url.pathname === this.appId || url.pathname.startsWith(`${this.appId}/`))) {
+                return this.json(res, 404, { error: { code: "ResourceNotFound", message: "The Resource 'Microsoft.App/containerApps/prd-fraud' under resource group 'rg' was not found." } });
+            }
             if (req.method === "GET" && url.pathname === `${this.appId}/revisions`) {
                 for (const r of this.revisions.values()) {
                     if (r.active && !r.ready && !r.failed && !r.asleep && --r.pollsLeft <= 0) r.ready = true;
                 }
+                const all = [...this.revisions.values()];
+                const from = Number(url.searchParams.get("$skiptoken") ?? 0);
+                const page = this.pageSize ? all.slice(from, from + this.pageSize) : all;
+                const more = this.pageSize !== undefined && from + this.pageSize < all.length;
                 return this.json(res, 200, {
-                    value: [...this.revisions.values()].map((r) => ({
-                        name: r.name,
-                        properties: {
-                            active: r.active,
-                            fqdn: this.fqdn(r),
-                            trafficWeight: this.traffic.find((t) => t.revisionName === r.name)?.weight ?? 0,
-                            provisioningState: r.failed ? "Failed" : r.ready || r.asleep ? "Provisioned" : "Provisioning",
-                            runningState: !r.active ? "Stopped" : r.failed ? "Failed" : r.ready ? "Running" : r.asleep ? "Stopped" : "Processing",
-                            healthState: r.ready ? "Healthy" : "None",
-                            replicas: r.active && !r.asleep && !r.failed ? 2 : 0,
-                        },
-                    })),
+                    value: page.map((r) => ({ name: r.name, properties: this.revisionProperties(r) })),
+                    nextLink: more ? `http://${req.headers.host}${url.pathname}?api-version=${CONTAINER_APPS_API_VERSION}&$skiptoken=${from + this.pageSize!}` : null,
                 });
+            }
+            if (req.method === "GET" && url.pathname === `${this.appId}/authConfigs/current`) {
+                if (!this.authConfig) return this.json(res, 404, { error: { code: "AuthConfigNotFound", message: "The auth config 'current' was not found." } });
+                return this.json(res, 200, { id: url.pathname, name: "current", type: "Microsoft.App/containerApps/authConfigs", properties: this.authConfig });
             }
             // Changes to one app are serialized: nothing else changes it while an operation runs.
             if (req.method !== "GET" && this.operations.size > 0) {
@@ -191,9 +248,10 @@ export class FakeContainerApps {
                     revision.asleep = this.scaleToZero;
                 }
                 revision.ready = false;
-                if (!revision.active) {
-                    if (this.traffic.some((t) => t.revisionName === revision.name && t.weight > 0)) this.deactivatedWithTraffic.push(revision.name);
-                    this.traffic = this.traffic.filter((t) => t.revisionName !== revision.name);
+                if (!revision.active && this.traffic.some((t) => t.revisionName === revision.name && t.weight > 0)) {
+                    // Accepted, and the entry stays (see the top of this file): that share now reaches no replica.
+                    this.deactivatedWithTraffic.push(revision.name);
+                    this.applyTraffic(this.traffic);
                 }
                 return this.json(res, 200, {});
             }
@@ -206,13 +264,15 @@ export class FakeContainerApps {
                     apply: () => {
                         // A merge patch: a list given replaces the app's list; an absent one leaves it.
                         if (ingress?.ipSecurityRestrictions) this.ipSecurityRestrictions = ingress.ipSecurityRestrictions;
+                        // An ingress change alone is a moment too.
+                        if (!ingress?.traffic) return this.applyTraffic(this.traffic);
                         this.applyTraffic(ingress?.traffic);
                     },
                 });
                 const origin = this.operationOrigin ?? `http://${req.headers.host}`;
                 res.writeHead(202, {
                     "Content-Type": "application/json; charset=utf-8",
-                    "Azure-AsyncOperation": `${origin}/subscriptions/s/providers/Microsoft.App/locations/westeurope/containerappOperationStatuses/${id}?api-version=2024-03-01`,
+                    "Azure-AsyncOperation": `${origin}/subscriptions/s/providers/Microsoft.App/locations/westeurope/containerappOperationStatuses/${id}?api-version=${CONTAINER_APPS_API_VERSION}`,
                     "Retry-After": "1",
                 });
                 return res.end("");
