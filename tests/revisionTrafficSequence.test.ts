@@ -6,7 +6,7 @@ import * as http from "http";
 import * as https from "https";
 import type { AddressInfo } from "net";
 import { RevisionTrafficProvider, type RevisionTrafficState } from "../components/serving/revisionTraffic";
-import type { ContainerAppsClient, IpRule } from "../lib/azure/containerApps";
+import { ARM_SCOPE, type ContainerAppsClient, type IpRule } from "../lib/azure/containerApps";
 import type { RevisionState, TrafficTarget } from "../lib/serving/traffic";
 
 const APP_ID = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/containerApps/app";
@@ -354,6 +354,47 @@ describe("RevisionTraffic, call by call", () => {
             assert.deepStrictEqual(await provider.diff("id", { ...base, ipSecurityRestrictions: OPEN }, { ...base, ipSecurityRestrictions: [...OPEN] }), { changes: false, replaces: [] });
             assert.deepStrictEqual(await provider.diff("id", base, { ...base, readyTimeoutSeconds: 999 }), { changes: false, replaces: [] }, "a timeout is no reason to move traffic again");
         });
+    });
+});
+
+describe("RevisionTraffic's defaults", () => {
+    it("without a client, signs in as the deployer for Resource Manager, and refuses a sign-in that gives no token", async () => {
+        const identity = require("@azure/identity");
+        const original = Object.getOwnPropertyDescriptor(identity, "DefaultAzureCredential")!;
+        const scopes: string[] = [];
+        for (const answer of [{ token: "" }, null]) {
+            Object.defineProperty(identity, "DefaultAzureCredential", {
+                configurable: true,
+                get: () =>
+                    class {
+                        async getToken(scope: string) {
+                            scopes.push(scope);
+                            return answer;
+                        }
+                    },
+            });
+            try {
+                await assert.rejects(new RevisionTrafficProvider({ log: () => undefined }).create(inputs([stable("a--v1")])), { message: "no Microsoft Entra token for Azure Resource Manager: run `az login`" });
+            } finally {
+                Object.defineProperty(identity, "DefaultAzureCredential", original);
+            }
+        }
+        assert.deepStrictEqual(scopes, [ARM_SCOPE, ARM_SCOPE]);
+    });
+
+    it("really waits pollMs between looks, and logs to stderr, unless told otherwise", async () => {
+        const apps = new ScriptedApps([[ready("a--v1", 100), { ...ready("a--v2"), replicas: 0 }], [ready("a--v1", 100), ready("a--v2")]]);
+        const lines: string[] = [];
+        const original = console.error;
+        console.error = (line: string) => void lines.push(line);
+        const started = Date.now();
+        try {
+            await new RevisionTrafficProvider({ client: () => apps.client(), pollMs: 40, wake: async () => "HTTP 401" }).create(inputs([stable("a--v2")]));
+        } finally {
+            console.error = original;
+        }
+        assert.ok(Date.now() - started >= 35, `waited ${Date.now() - started} ms`);
+        assert.deepStrictEqual(lines.slice(-2), ["traffic: 100% a--v2", "deactivating revision a--v1 (no traffic)"]);
     });
 });
 
