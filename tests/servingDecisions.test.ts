@@ -183,6 +183,7 @@ describe("serving decisions", () => {
             assert.strictEqual(imageTag("..-m.x", "1", "r"), "m.x-v1-r");
             assert.strictEqual(imageTag("a.-b", "1", "r"), "a.-b-v1-r", "only leading ones are dropped");
             assert.strictEqual(imageTag("A_b.c-d", "1", "r"), "A_b.c-d-v1-r");
+            assert.strictEqual(imageTag("cat.s/m odel:x", "1", "r"), "cat.s-m-odel-x-v1-r", "each character outside the alphabet becomes '-'");
             const tag = imageTag("m".repeat(300), "123", "0123456789ab");
             assert.strictEqual(tag.length, 128);
             assert.ok(tag.endsWith("-v123-0123456789ab"));
