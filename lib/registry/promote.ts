@@ -80,9 +80,10 @@ export interface ModelVersionInfo {
 
 /** `abfss://<container>@<account>.dfs.core.windows.net/<path>` */
 export function parseStorageLocation(location: string): { account: string; container: string; path: string } {
-    const match = /^abfss:\/\/([^@/]+)@([^./]+)\.dfs\.core\.windows\.net\/?(.*)$/.exec(location);
+    // The host ends at the first "/": `acct.dfs.core.windows.net.example.com` is another host.
+    const match = /^abfss:\/\/([^@/]+)@([^./]+)\.dfs\.core\.windows\.net(?:\/(.*))?$/.exec(location);
     if (!match) throw new PromoteError(`the registry gave a storage location this command cannot copy to (${location}): only Azure Data Lake Storage (abfss://) locations are supported, not Databricks default storage`);
-    return { container: match[1], account: match[2], path: match[3].replace(/\/+$/, "") };
+    return { container: match[1], account: match[2], path: (match[3] ?? "").replace(/\/+$/, "") };
 }
 
 function errorOf(answer: AxiosResponse): { code: string; message: string } | undefined {

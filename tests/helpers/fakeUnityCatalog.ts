@@ -31,6 +31,11 @@ export interface UcFault {
     delayMs?: number;
     /** With a status: do the work first, then answer the error (the call took effect, the client cannot tell). */
     afterEffect?: boolean;
+    /** Let this many matching calls through first. */
+    skip?: number;
+    /** Another MLflow error than the status's usual one (e.g. 400 INVALID_PARAMETER_VALUE). */
+    errorCode?: string;
+    message?: string;
 }
 
 export interface RecordedCall {
@@ -59,6 +64,8 @@ export class FakeUnityCatalog {
      * (Infinity: it never finishes), as a real finalize may report before registration completes.
      */
     finalizeOutcome: "READY" | "FAILED_REGISTRATION" | "PENDING_REGISTRATION" = "READY";
+    /** Rewrites a route's JSON answers: a test of how the client takes answers the documented API never gives. */
+    answerHook?: (route: string, body: unknown) => unknown;
     pendingReads = Infinity;
     private readonly pendingLeft = new Map<string, number>();
     private readonly models = new Map<string, Model>();
@@ -122,7 +129,7 @@ export class FakeUnityCatalog {
         }
         if (!principal) return error(401, "UNAUTHENTICATED", "Invalid access token.");
         const route = `${req.method} ${url.pathname.slice("/api/2.0/mlflow/unity-catalog/".length)}`;
-        const faultAt = this.faults.findIndex((f) => !f.route || f.route === route);
+        const faultAt = this.faults.findIndex((f) => (!f.route || f.route === route) && !(f.skip && f.skip-- > 0));
         if (faultAt !== -1) {
             const [fault] = this.faults.splice(faultAt, 1);
             // A slow answer: the client's timeout fires first; the work still happens, as on a real server.
@@ -131,8 +138,9 @@ export class FakeUnityCatalog {
             // The work happens, and then the answer is an error: the client cannot tell it took effect.
             if (fault.afterEffect) await this.route(route, req, url, body, principal, { writeHead: () => undefined, end: () => undefined } as unknown as http.ServerResponse);
             // MLflow's status mapping: REQUEST_LIMIT_EXCEEDED 429, INTERNAL_ERROR 500, TEMPORARILY_UNAVAILABLE 503.
-            const code = fault.status === 429 ? "REQUEST_LIMIT_EXCEEDED" : fault.status === 500 ? "INTERNAL_ERROR" : "TEMPORARILY_UNAVAILABLE";
-            return error(fault.status, code, fault.status === 429 ? "Too many requests. Please wait and try again." : "The service is temporarily unavailable.");
+            const code = fault.errorCode ?? (fault.status === 429 ? "REQUEST_LIMIT_EXCEEDED" : fault.status === 500 ? "INTERNAL_ERROR" : "TEMPORARILY_UNAVAILABLE");
+            const answer = { error_code: code, message: fault.message ?? (fault.status === 429 ? "Too many requests. Please wait and try again." : "The service is temporarily unavailable.") };
+            return json(fault.status, this.answerHook ? this.answerHook(route, answer) : answer);
         }
         return this.route(route, req, url, body, principal, res);
     }
@@ -140,7 +148,7 @@ export class FakeUnityCatalog {
     private async route(route: string, req: http.IncomingMessage, url: URL, body: Buffer, principal: string, res: http.ServerResponse): Promise<void> {
         const json = (status: number, data: unknown) => {
             res.writeHead(status, { "Content-Type": "application/json" });
-            res.end(JSON.stringify(data));
+            res.end(JSON.stringify(this.answerHook ? this.answerHook(route, data) : data));
         };
         const error = (status: number, code: string, message: string) => json(status, { error_code: code, message });
         const params: Record<string, unknown> = req.method === "GET" ? Object.fromEntries(url.searchParams) : body.length ? JSON.parse(body.toString()) : {};
