@@ -272,6 +272,15 @@ function oneLine(text: string): string {
     return flat.length > 110 ? `${flat.slice(0, 107)}...` : flat;
 }
 
+/** The Python test classes that need real MLflow servers (pytest -k expression). */
+export const PYTHON_REAL_SERVER_TESTS = "JobInvocation or InProcessRuns";
+/**
+ * Python tests that run the script in a child process: under mutmut the child's trampolines ask
+ * mutmut's config, which only this process has (scripts/mutmut_run.py), so they fail; and a child
+ * cannot report coverage to mutmut anyway. Left out of mutation runs (npm test runs them).
+ */
+export const PYTHON_CHILD_PROCESS_TESTS = "test_parquet_without_pyarrow_says_what_to_install or test_usage_errors_end_with_a_json_line_and_help_works";
+
 /** The unittest folder of a Python script: `<its folder>/tests` (jobs/register_model.py -> jobs/tests). */
 export function pythonTestsFor(file: string, projectDir = PROJECT_DIR): string {
     const tests = `${path.posix.dirname(file)}/tests`;
@@ -291,21 +300,27 @@ async function runMutmut(flags: MutationFlags, target: { relative: string; files
     // mutmut copies the scripts and these into mutants/ and runs pytest there (it runs unittest suites).
     const settings = {
         source_paths: target.files,
-        also_copy: ["jobs/__init__.py", ...testDirs, "serving", "tests/__init__.py", "tests/helpers"],
-        pytest_add_cli_args: ["-p", "no:cacheprovider", "-q"],
+        also_copy: ["jobs/__init__.py", ...testDirs, "serving"], // and mutmut's own: tests/ (tests/helpers/mlflow_server.py)
+        pytest_add_cli_args: ["-p", "no:cacheprovider", "-q", "-k", `not (${PYTHON_CHILD_PROCESS_TESTS})`],
         pytest_add_cli_args_test_selection: testDirs,
     };
-    // The registration tests use real MLflow servers; started once here and shared by every mutant
-    // (MLFLOW_TEST_SERVERS, as `npm test` passes them), instead of once per mutant.
+    // The registration tests on real MLflow servers (jobs/tests/test_register_model.py's classes
+    // named below): with --with-real-mlflow the servers are started once here and shared by every
+    // mutant (MLFLOW_TEST_SERVERS, as `npm test` passes them); without, those tests are left out.
     const { pythonSuiteEnv, stopRealMlflow } = await import("../tests/helpers/realMlflow");
-    console.error(`mutation: mutmut on ${target.files.join(" ")} with the tests in ${testDirs.join(" ")}; starting real MLflow servers (plain, basic-auth) for them`);
-    let servers: NodeJS.ProcessEnv;
-    try {
-        servers = await pythonSuiteEnv(["plain", "auth"]);
-    } catch (err) {
-        await stopRealMlflow();
-        console.error(`mutation: the real MLflow servers the Python tests need did not start: ${(err as Error).message.split("\n")[0]}; try again (a loaded machine can be too slow)`);
-        return 1;
+    let servers: NodeJS.ProcessEnv = process.env;
+    if (flags.withRealMlflow) {
+        console.error(`mutation: mutmut on ${target.files.join(" ")} with the tests in ${testDirs.join(" ")}; starting real MLflow servers (plain, basic-auth) for them`);
+        try {
+            servers = await pythonSuiteEnv(["plain", "auth"]);
+        } catch (err) {
+            await stopRealMlflow();
+            console.error(`mutation: the real MLflow servers the Python tests need did not start: ${(err as Error).message.split("\n")[0]}; try again (a loaded machine can be too slow)`);
+            return 1;
+        }
+    } else {
+        settings.pytest_add_cli_args.splice(-1, 1, `not (${PYTHON_CHILD_PROCESS_TESTS} or ${PYTHON_REAL_SERVER_TESTS})`);
+        console.error(`mutation: mutmut on ${target.files.join(" ")} with the tests in ${testDirs.join(" ")}, without the ones on real MLflow servers (${PYTHON_REAL_SERVER_TESTS}; --with-real-mlflow runs them)`);
     }
     const env = { ...servers, MUTATION_MUTMUT_CONFIG: JSON.stringify(settings) };
     const wrapper = path.join(PROJECT_DIR, "scripts", "mutmut_run.py");
