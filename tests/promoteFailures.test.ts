@@ -143,6 +143,22 @@ describe("promote: each step's failure, said plainly", () => {
         await refused(/gave no Azure SAS token/);
     });
 
+    it("takes a SAS token with or without its leading ?, and a host with a trailing slash", async () => {
+        uc.answerHook = (route, body) => {
+            const sas = (body as { credentials?: { azure_user_delegation_sas?: { sas_token?: string } } }).credentials?.azure_user_delegation_sas;
+            if (route === "POST model-versions/generate-temporary-credentials" && sas?.sas_token) sas.sas_token = `?${sas.sas_token}`;
+            return body;
+        };
+        const result = await run({ host: `${url}/` });
+        assert.strictEqual(result.files, 3);
+    });
+
+    it("backs off on a Retry-After only when it is whole seconds", async () => {
+        const { retryDelayMs } = await import("../lib/registry/promote");
+        assert.deepStrictEqual(["7s", "x7", "1.5", ""].map((v) => retryDelayMs(1, v)), [1000, 1000, 1000, 1000]);
+        assert.strictEqual(retryDelayMs(3, undefined), 4000);
+    });
+
     it("asks read credentials for the source and read-write ones for the copy", async () => {
         const operations: unknown[] = [];
         uc.answerHook = (route, body) => {

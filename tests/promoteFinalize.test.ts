@@ -179,7 +179,7 @@ describe("promote: finalize, transient failures and reruns", () => {
             for (let i = 0; i < 2; i++) uc.faults.push({ route: "POST model-versions/create", status: 502 });
             await assert.rejects(run({}, [], { maxAttempts: 2 }), (err: Error) => {
                 assert.ok(err instanceof TransientPromoteError);
-                assert.match(err.message, /^cannot create a version of mlplatform\.prd\.fraud: the registry at .* answered HTTP 502 TEMPORARILY_UNAVAILABLE/);
+                assert.strictEqual(err.message, `cannot create a version of mlplatform.prd.fraud: the registry at ${url} answered HTTP 502 TEMPORARILY_UNAVAILABLE: The service is temporarily unavailable.; it is failing: try again later: a rerun picks up where this one stopped`);
                 return true;
             });
             assert.strictEqual(prd().versions.size, 0);

@@ -238,7 +238,8 @@ export class FakeUnityCatalog {
     private storage(method: string, url: URL, body: Buffer, res: http.ServerResponse): void {
         const [, , , container, ...rest] = url.pathname.split("/");
         const path = rest.map(decodeURIComponent).join("/");
-        const grant = this.sas.get(url.searchParams.get("sig") ?? "");
+        // A SAS is the query's sv, sr, sp and sig parameters; "?sv=" inside the query is no sv.
+        const grant = url.searchParams.has("sv") ? this.sas.get(url.searchParams.get("sig") ?? "") : undefined;
         const fail = (status: number, code: string) => {
             res.writeHead(status, { "x-ms-error-code": code });
             res.end();
