@@ -105,6 +105,7 @@ describe("smoke test figures", () => {
             // requests: 1, so the probe sends one request: start 100, t 100, end 140, wall at 140.
             assert.deepStrictEqual(result.capacity, { count: 1, p50: 40, p95: 40, p99: 40, max: 40, concurrency: 1, throughputPerSecond: 1000 / 40, failures: 0, wallMs: 40 });
             assert.strictEqual(io.lines[3], "fraud: capacity at concurrency 1: 1/1 succeeded in 40 ms, 25 req/s, p50 40 ms, p95 40 ms, p99 40 ms");
+            assert.strictEqual(io.lines.length, 4, "no failure line when nothing failed");
         });
 
         it("counts the requests that fail under load and names the first failure", async () => {
