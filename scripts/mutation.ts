@@ -10,13 +10,15 @@ import { wantsHelp } from "./flags";
 const PROJECT_DIR = path.resolve(__dirname, "..");
 const REPORTS_DIR = path.join(PROJECT_DIR, "reports", "mutation");
 
-const USAGE = `usage: npm run mutation -- <path> [--with-real-mlflow] [--exclude-tests <regex>] [--fresh] [--concurrency <n>] [--ignore-static]
+const USAGE = `usage: npm run mutation -- <path> [--direct] [--with-real-mlflow] [--exclude-tests <regex>] [--fresh] [--concurrency <n>] [--ignore-static]
   <path>              a folder or file of the project: .ts (lib/, components/, scripts/) is mutated by StrykerJS,
                       a .py file (e.g. jobs/register_model.py) by mutmut
   --with-real-mlflow  also run the tests that start real MLflow or scoring servers (slow: 15-40 s per server);
                       by default the suites on real servers (REAL_SERVER_SUITES) are left out
   --exclude-tests <re> TypeScript: also leave out the tests whose full title matches this regex (e.g. a
                       timing-sensitive test that fails under instrumentation on a loaded machine)
+  --direct            TypeScript: only the specs that import the mutated files themselves (faster; by default
+                      every spec that reaches them through its imports)
   --fresh             forget the previous run's results (StrykerJS: incremental file; mutmut: mutants/)
   --concurrency <n>   test runners in parallel (default 2)
   --ignore-static     TypeScript: skip mutants in module-level code (each costs a full rerun of the specs)
@@ -27,6 +29,7 @@ class UsageError extends Error {}
 
 export interface MutationFlags {
     target: string;
+    direct: boolean;
     excludeTests: string[];
     withRealMlflow: boolean;
     fresh: boolean;
@@ -35,11 +38,12 @@ export interface MutationFlags {
 }
 
 export function parseMutationFlags(argv: readonly string[]): MutationFlags {
-    const flags: MutationFlags = { target: "", excludeTests: [], withRealMlflow: false, fresh: false, concurrency: 2, ignoreStatic: false };
+    const flags: MutationFlags = { target: "", direct: false, excludeTests: [], withRealMlflow: false, fresh: false, concurrency: 2, ignoreStatic: false };
     const positional: string[] = [];
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i];
         if (arg === "--with-real-mlflow") flags.withRealMlflow = true;
+        else if (arg === "--direct") flags.direct = true;
         else if (arg === "--fresh") flags.fresh = true;
         else if (arg === "--ignore-static") flags.ignoreStatic = true;
         else if (arg === "--concurrency") {
@@ -128,7 +132,7 @@ export function importClosure(file: string, projectDir = PROJECT_DIR, cache = ne
 }
 
 /** The spec files (tests/**\/*.test.ts) that import any of the mutated files, directly or not. */
-export function specsFor(files: readonly string[], projectDir = PROJECT_DIR): string[] {
+export function specsFor(files: readonly string[], projectDir = PROJECT_DIR, directOnly = false): string[] {
     const testsDir = path.join(projectDir, "tests");
     const cache = new Map<string, string[]>();
     const wanted = new Set(files);
@@ -136,7 +140,11 @@ export function specsFor(files: readonly string[], projectDir = PROJECT_DIR): st
         .readdirSync(testsDir)
         .filter((f) => f.endsWith(".test.ts"))
         .map((f) => `tests/${f}`)
-        .filter((spec) => [...importClosure(spec, projectDir, cache)].some((f) => wanted.has(f)))
+        .filter((spec) => {
+            if (!directOnly) return [...importClosure(spec, projectDir, cache)].some((f) => wanted.has(f));
+            const text = fs.readFileSync(path.join(projectDir, spec), "utf8");
+            return [...text.matchAll(IMPORT)].some((m) => wanted.has(resolveImport(spec, m[1], projectDir) ?? ""));
+        })
         .sort();
 }
 
@@ -190,7 +198,7 @@ function formatScore(label: string, s: Score): string {
 }
 
 function runStryker(flags: MutationFlags, target: { relative: string; files: string[] }): number {
-    const specs = specsFor(target.files);
+    const specs = specsFor(target.files, PROJECT_DIR, flags.direct);
     if (!specs.length) {
         console.error(`mutation: no spec in tests/ imports ${target.relative}; every mutant would survive. Write a test first.`);
         return 1;
@@ -264,6 +272,15 @@ function oneLine(text: string): string {
     return flat.length > 110 ? `${flat.slice(0, 107)}...` : flat;
 }
 
+/** The Python test classes that need real MLflow servers (pytest -k expression). */
+export const PYTHON_REAL_SERVER_TESTS = "JobInvocation or InProcessRuns";
+/**
+ * Python tests that run the script in a child process: under mutmut the child's trampolines ask
+ * mutmut's config, which only this process has (scripts/mutmut_run.py), so they fail; and a child
+ * cannot report coverage to mutmut anyway. Left out of mutation runs (npm test runs them).
+ */
+export const PYTHON_CHILD_PROCESS_TESTS = "test_parquet_without_pyarrow_says_what_to_install or test_usage_errors_end_with_a_json_line_and_help_works";
+
 /** The unittest folder of a Python script: `<its folder>/tests` (jobs/register_model.py -> jobs/tests). */
 export function pythonTestsFor(file: string, projectDir = PROJECT_DIR): string {
     const tests = `${path.posix.dirname(file)}/tests`;
@@ -283,15 +300,29 @@ async function runMutmut(flags: MutationFlags, target: { relative: string; files
     // mutmut copies the scripts and these into mutants/ and runs pytest there (it runs unittest suites).
     const settings = {
         source_paths: target.files,
-        also_copy: ["jobs/__init__.py", ...testDirs, "serving", "tests/__init__.py", "tests/helpers"],
-        pytest_add_cli_args: ["-p", "no:cacheprovider", "-q"],
+        also_copy: ["jobs/__init__.py", ...testDirs, "serving"], // and mutmut's own: tests/ (tests/helpers/mlflow_server.py)
+        pytest_add_cli_args: ["-p", "no:cacheprovider", "-q", "-k", `not (${PYTHON_CHILD_PROCESS_TESTS})`],
         pytest_add_cli_args_test_selection: testDirs,
     };
-    // The registration tests use real MLflow servers; started once here and shared by every mutant
-    // (MLFLOW_TEST_SERVERS, as `npm test` passes them), instead of once per mutant.
+    // The registration tests on real MLflow servers (jobs/tests/test_register_model.py's classes
+    // named below): with --with-real-mlflow the servers are started once here and shared by every
+    // mutant (MLFLOW_TEST_SERVERS, as `npm test` passes them); without, those tests are left out.
     const { pythonSuiteEnv, stopRealMlflow } = await import("../tests/helpers/realMlflow");
-    console.error(`mutation: mutmut on ${target.files.join(" ")} with the tests in ${testDirs.join(" ")}; starting real MLflow servers (plain, basic-auth) for them`);
-    const env = { ...(await pythonSuiteEnv(["plain", "auth"])), MUTATION_MUTMUT_CONFIG: JSON.stringify(settings) };
+    let servers: NodeJS.ProcessEnv = process.env;
+    if (flags.withRealMlflow) {
+        console.error(`mutation: mutmut on ${target.files.join(" ")} with the tests in ${testDirs.join(" ")}; starting real MLflow servers (plain, basic-auth) for them`);
+        try {
+            servers = await pythonSuiteEnv(["plain", "auth"]);
+        } catch (err) {
+            await stopRealMlflow();
+            console.error(`mutation: the real MLflow servers the Python tests need did not start: ${(err as Error).message.split("\n")[0]}; try again (a loaded machine can be too slow)`);
+            return 1;
+        }
+    } else {
+        settings.pytest_add_cli_args.splice(-1, 1, `not (${PYTHON_CHILD_PROCESS_TESTS} or ${PYTHON_REAL_SERVER_TESTS})`);
+        console.error(`mutation: mutmut on ${target.files.join(" ")} with the tests in ${testDirs.join(" ")}, without the ones on real MLflow servers (${PYTHON_REAL_SERVER_TESTS}; --with-real-mlflow runs them)`);
+    }
+    const env = { ...servers, MUTATION_MUTMUT_CONFIG: JSON.stringify(settings) };
     const wrapper = path.join(PROJECT_DIR, "scripts", "mutmut_run.py");
     const mutmut = (args: string[], capture = false) =>
         new Promise<{ code: number | null; stdout: string }>((resolve) => {

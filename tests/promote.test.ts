@@ -46,6 +46,7 @@ describe("promote", () => {
             [
                 "GET model-versions/get",
                 "POST registered-models/create",
+                "GET model-versions/search",
                 "POST model-versions/create",
                 "POST model-versions/generate-temporary-credentials",
                 "POST model-versions/generate-temporary-credentials",

@@ -25,6 +25,23 @@ interface Model {
     aliases: Map<string, number>;
 }
 
+/** A transient failure the real service produces and a test queues: the next matching registry call gets it. */
+export interface UcFault {
+    /** `METHOD route` (e.g. "POST model-versions/create") it applies to; any call when absent. */
+    route?: string;
+    /** Answer with this status and MLflow's error body for it (429 REQUEST_LIMIT_EXCEEDED, 500 INTERNAL_ERROR, else TEMPORARILY_UNAVAILABLE); absent: answer normally (after delayMs). */
+    status?: number;
+    /** Answer only after this long (the client's timeout fires first). */
+    delayMs?: number;
+    /** With a status: do the work first, then answer the error (the call took effect, the client cannot tell). */
+    afterEffect?: boolean;
+    /** Let this many matching calls through first. */
+    skip?: number;
+    /** Another MLflow error than the status's usual one (e.g. 400 INVALID_PARAMETER_VALUE). */
+    errorCode?: string;
+    message?: string;
+}
+
 export interface RecordedCall {
     method: string;
     path: string;
@@ -56,6 +73,18 @@ export class FakeUnityCatalog {
     tokens: Record<string, string> = {};
     /** Per schema (`catalog.schema`): principals with CREATE_MODEL and MANAGE there. */
     privileges: Record<string, { createModel: string[]; manage: string[] }> = {};
+    /** Queued transient failures, taken in order by the calls they match. */
+    readonly faults: UcFault[] = [];
+    /**
+     * What finalize leaves a version with files in: READY (default), FAILED_REGISTRATION (the
+     * registry refused it), or PENDING_REGISTRATION until it has been read `pendingReads` times
+     * (Infinity: it never finishes), as a real finalize may report before registration completes.
+     */
+    finalizeOutcome: "READY" | "FAILED_REGISTRATION" | "PENDING_REGISTRATION" = "READY";
+    /** Rewrites a route's JSON answers: a test of how the client takes answers the documented API never gives. */
+    answerHook?: (route: string, body: unknown) => unknown;
+    pendingReads = Infinity;
+    private readonly pendingLeft = new Map<string, number>();
     private readonly models = new Map<string, Model>();
     private readonly sas = new Map<string, { prefix: string; write: boolean }>();
     private sasCounter = 0;
@@ -119,6 +148,28 @@ export class FakeUnityCatalog {
         }
         if (!principal) return error(401, "UNAUTHENTICATED", "Invalid access token.");
         const route = `${req.method} ${url.pathname.slice("/api/2.0/mlflow/unity-catalog/".length)}`;
+        const faultAt = this.faults.findIndex((f) => (!f.route || f.route === route) && !(f.skip && f.skip-- > 0));
+        if (faultAt !== -1) {
+            const [fault] = this.faults.splice(faultAt, 1);
+            // A slow answer: the client's timeout fires first; the work still happens, as on a real server.
+            if (fault.delayMs) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+            if (fault.status === undefined) return this.route(route, req, url, body, principal, res);
+            // The work happens, and then the answer is an error: the client cannot tell it took effect.
+            if (fault.afterEffect) await this.route(route, req, url, body, principal, { writeHead: () => undefined, end: () => undefined } as unknown as http.ServerResponse);
+            // MLflow's status mapping: REQUEST_LIMIT_EXCEEDED 429, INTERNAL_ERROR 500, TEMPORARILY_UNAVAILABLE 503.
+            const code = fault.errorCode ?? (fault.status === 429 ? "REQUEST_LIMIT_EXCEEDED" : fault.status === 500 ? "INTERNAL_ERROR" : "TEMPORARILY_UNAVAILABLE");
+            const answer = { error_code: code, message: fault.message ?? (fault.status === 429 ? "Too many requests. Please wait and try again." : "The service is temporarily unavailable.") };
+            return json(fault.status, this.answerHook ? this.answerHook(route, answer) : answer);
+        }
+        return this.route(route, req, url, body, principal, res);
+    }
+
+    private async route(route: string, req: http.IncomingMessage, url: URL, body: Buffer, principal: string, res: http.ServerResponse): Promise<void> {
+        const json = (status: number, data: unknown) => {
+            res.writeHead(status, { "Content-Type": "application/json" });
+            res.end(JSON.stringify(this.answerHook ? this.answerHook(route, data) : data));
+        };
+        const error = (status: number, code: string, message: string) => json(status, { error_code: code, message });
         const params: Record<string, unknown> = req.method === "GET" ? Object.fromEntries(url.searchParams) : body.length ? JSON.parse(body.toString()) : {};
         const name = String(params.name ?? "");
         const schema = name.split(".").slice(0, 2).join(".");
@@ -129,7 +180,27 @@ export class FakeUnityCatalog {
             case "GET model-versions/get": {
                 const mv = model?.versions.get(Number(params.version));
                 if (!model || !mv) return error(404, "RESOURCE_DOES_NOT_EXIST", `Routine or Model '${name}' version '${params.version}' does not exist.`);
+                // A finalized version still registering turns READY after `pendingReads` reads.
+                const left = this.pendingLeft.get(`${name}/${params.version}`);
+                if (left !== undefined && mv.status === "PENDING_REGISTRATION") {
+                    if (left <= 1) {
+                        mv.status = "READY";
+                        this.pendingLeft.delete(`${name}/${params.version}`);
+                    } else this.pendingLeft.set(`${name}/${params.version}`, left - 1);
+                }
                 return json(200, { model_version: info(Number(params.version), mv) });
+            }
+            case "GET model-versions/search": {
+                // MLflow's UC client: filter "name='<full name>'" only here, no order_by, paged by token;
+                // versions carry their source and status but no aliases (model_version_search_from_uc_proto).
+                const match = /^name\s*=\s*'((?:[^']|'')*)'$/.exec(String(params.filter ?? "").trim());
+                if (!match) return error(400, "INVALID_PARAMETER_VALUE", `Unsupported filter: ${params.filter}. Only name='<model>' is supported here.`);
+                const searched = this.models.get(match[1].replace(/''/g, "'"));
+                const size = Math.max(1, Number(params.max_results ?? 100) || 100);
+                const all = searched ? [...searched.versions].sort(([a], [b]) => b - a) : [];
+                const offset = Number(params.page_token ?? 0) || 0;
+                const page = all.slice(offset, offset + size).map(([v, mv]) => ({ name: match[1], version: String(v), status: mv.status, storage_location: mv.storageLocation, run_id: mv.runId, source: mv.source }));
+                return json(200, { ...(page.length ? { model_versions: page } : {}), ...(offset + size < all.length ? { next_page_token: String(offset + size) } : {}) });
             }
             case "POST registered-models/create": {
                 if (model) return error(400, "RESOURCE_ALREADY_EXISTS", `Registered model '${name}' already exists.`);
@@ -165,7 +236,8 @@ export class FakeUnityCatalog {
                     mv.status = "FAILED_REGISTRATION";
                     return error(400, "INVALID_PARAMETER_VALUE", UC_SIGNATURE_REQUIRED);
                 }
-                mv.status = mlmodel !== undefined ? "READY" : "FAILED_REGISTRATION";
+                mv.status = mlmodel !== undefined ? this.finalizeOutcome : "FAILED_REGISTRATION";
+                if (mv.status === "PENDING_REGISTRATION") this.pendingLeft.set(`${name}/${params.version}`, this.pendingReads);
                 return json(200, { model_version: info(Number(params.version), mv) });
             }
             case "GET registered-models/alias": {
@@ -189,7 +261,8 @@ export class FakeUnityCatalog {
     private storage(method: string, url: URL, body: Buffer, res: http.ServerResponse): void {
         const [, , , container, ...rest] = url.pathname.split("/");
         const path = rest.map(decodeURIComponent).join("/");
-        const grant = this.sas.get(url.searchParams.get("sig") ?? "");
+        // A SAS is the query's sv, sr, sp and sig parameters; "?sv=" inside the query is no sv.
+        const grant = url.searchParams.has("sv") ? this.sas.get(url.searchParams.get("sig") ?? "") : undefined;
         const fail = (status: number, code: string) => {
             res.writeHead(status, { "x-ms-error-code": code });
             res.end();
