@@ -68,7 +68,7 @@ describe("container app, authentication config and ingress, run by run", () => {
             maxInactiveRevisions: 3,
             rollout: client(),
             appNamePrefix: "prd",
-            images: { projectDir: PROJECT_DIR, credential: { source: "test", content: async () => "DATABRICKS_TOKEN=fake\n" }, registryAccess: () => ({ refreshToken: async () => "r", manifestDigest: async () => "sha256:" + "a".repeat(64) }) },
+            images: { projectDir: PROJECT_DIR, credential: { source: "test", content: async () => "DATABRICKS_TOKEN=fake\n" }, registryAccess: () => ({ pushToken: async () => "r", manifestDigest: async () => "sha256:" + "a".repeat(64) }) },
             tags: {},
         };
         // A program that returns an async function is awaited (this one reads the fake over HTTP).
