@@ -20,7 +20,7 @@ functions of the model libraries (ALLOWED_MODULES, minus parts that read files o
 plain data types (ALLOWED_GLOBALS). A model class of the user's own package, installed here, is
 allowed with --allow-module PACKAGE or --allow-global MODULE.ATTR; what runs commands or code
 (NEVER_MODULES, builtins other than data types) cannot be allowed. It is a filter, not a sandbox:
-PICKLE_SCAN.md says what it does not stop. With --registry databricks-uc a --sample is required
+the README ("What the registration script lets a pickle import") says what it does not stop. With --registry databricks-uc a --sample is required
 (Unity Catalog refuses a version without a signature). MLflow's HTTP retries are bounded
 (HTTP_DEFAULTS) unless the environment sets them. Errors name what, where and what to do, without
 a stack trace and without secrets.
@@ -130,7 +130,7 @@ def check_pickle_bytes(data, path):
 # What a pickle may import. Unpickling calls whatever callables the pickle names (GLOBAL and
 # STACK_GLOBAL opcodes, then REDUCE/NEWOBJ/BUILD on them), so the pickle's globals are read from
 # its opcodes before anything is unpickled, and any global outside these lists is refused.
-# This is a filter, not a sandbox: see PICKLE_SCAN.md for what it does not stop.
+# This is a filter, not a sandbox: the README's "What the registration script lets a pickle import" says what it does not stop.
 
 # Model libraries: these packages and their submodules (minus the denied parts below).
 ALLOWED_MODULES = ("sklearn", "numpy", "scipy", "pandas", "xgboost", "lightgbm", "catboost")

@@ -11,6 +11,7 @@ import { emptyStackNotice, runSmoke, SmokeError, targetsFromStackOutputs, type S
 
 const USAGE = `usage: npm run smoke -- (--stack <stack> | --url <scoring-uri>) [--model <name>] [--input <file.json|file.csv>]
                        [--requests <n>] [--concurrency <n>] [--ready-timeout <seconds>] [--request-timeout <seconds>]
+                       [--entra-scope <scope>]
   --stack            read the scoring URIs from \`pulumi stack output --json --stack <stack>\`
   --url              score this URI (http(s)://…/invocations) instead
   --model            only this model of the stack
@@ -19,7 +20,7 @@ const USAGE = `usage: npm run smoke -- (--stack <stack> | --url <scoring-uri>) [
   --concurrency      also probe capacity with this many requests in flight (1-256)
   --ready-timeout    seconds to wait for /ping (default 600)
   --request-timeout  seconds per scoring request (default 60)
-  --entra-scope      get a Microsoft Entra token for this scope with az login / managed identity: the stack output
+  --entra-scope      get a Microsoft Entra token for this scope (az login, managed identity, or GitHub OIDC in CI): the stack output
                      scoringApi.scope (api://<client id>/.default) for an application or managed identity,
                      scoringApi.userScope (api://<client id>/user_impersonation) for a user signed in with az login
 A bearer token for protected endpoints is otherwise read from SCORING_TOKEN.

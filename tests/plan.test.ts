@@ -247,7 +247,9 @@ describe("npm run plan (command line)", () => {
     });
 });
 
-describe("plan accepts the edits operators make, and shows them", () => {
+describe("plan accepts the edits operators make, and shows them", function () {
+    // Each case plans the whole program under the mock runtime, twice for some.
+    this.timeout(60_000);
     it("a resize, a second model, a canary, an allow-list and another SKU in prd", async () => {
         const plan = await planEditedStack("prd", (config) => {
             const [fraud] = config["mlflow-platform:models"];

@@ -42,7 +42,7 @@ describe("Pulumi.yaml", () => {
         const config = parsePlatformConfig(rawConfigFrom(defaults), "dev");
         assert.deepStrictEqual(config.models, [], "no models by default: the bootstrap deployment");
         assert.deepStrictEqual(config.registry, { kind: "unity-catalog", catalog: undefined, host: undefined, hostFromStack: undefined, devSchema: "dev", prdSchema: "prd", databricksAccountId: undefined, registrationRunAs: undefined });
-        assert.deepStrictEqual(config.access, { dataScientists: [], deployers: [], scoringClients: [], acceptDataScientistAsDeployer: false }, "no principal is assumed");
+        assert.deepStrictEqual(config.access, { dataScientists: [], deployers: [], scoringClients: [], readers: [], acceptDataScientistAsDeployer: false }, "no principal is assumed");
         assert.strictEqual(config.storage.existingResourceGroupName, undefined, '"" means create a group');
     });
 });

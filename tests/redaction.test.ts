@@ -156,7 +156,9 @@ describe("secrets in answers and addresses never reach a message", () => {
         }
     });
 
-    describe("the plan command (text and the markdown the PR workflow publishes)", () => {
+    describe("the plan command (text and the markdown the PR workflow publishes)", function () {
+        // Each case runs `npm run plan` as a child process (a few seconds each, more on a loaded machine).
+        this.timeout(120_000);
         let dir: string;
         before(() => {
             dir = fs.mkdtempSync(path.join(os.tmpdir(), "plan-secrets-"));

@@ -214,7 +214,7 @@ describe("registry client", () => {
             assert.strictEqual(selectCredential("mlflow", {}, { MLFLOW_TRACKING_TOKEN: "t" })?.source, "MLFLOW_TRACKING_TOKEN");
             assert.strictEqual(selectCredential("mlflow", {}, {}), undefined, "an open MLflow server needs none");
             assert.strictEqual(selectCredential("unity-catalog", {}, { DATABRICKS_TOKEN: "d", MLFLOW_TRACKING_TOKEN: "t" })?.source, "DATABRICKS_TOKEN");
-            assert.strictEqual(selectCredential("databricks", {}, {})?.source, "Microsoft Entra ID (DefaultAzureCredential)");
+            assert.strictEqual(selectCredential("databricks", {}, {})?.source, "Microsoft Entra ID (the deployer's sign-in)");
         });
 
         it("refuses half a username/password pair, naming the variables", () => {

@@ -45,7 +45,7 @@ export function entraToken(tokenSource?: AccessTokenSource, scope = AZURE_DATABR
     let cached: { token: string; expiresOnTimestamp: number } | undefined;
     const seen: string[] = [];
     return {
-        source: "Microsoft Entra ID (DefaultAzureCredential)",
+        source: "Microsoft Entra ID (the deployer's sign-in)",
         async authorization() {
             if (!cached || cached.expiresOnTimestamp - Date.now() < 5 * 60_000) {
                 // Loaded on first use: most runs never need it.
