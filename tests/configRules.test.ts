@@ -142,7 +142,7 @@ describe("config rules at their edges", () => {
                 databricksAccountId: undefined,
                 registrationRunAs: undefined,
             });
-            assert.deepStrictEqual(config.access, { dataScientists: [], deployers: [], scoringClients: [], acceptDataScientistAsDeployer: false });
+            assert.deepStrictEqual(config.access, { dataScientists: [], deployers: [], scoringClients: [], readers: [], acceptDataScientistAsDeployer: false });
             assert.strictEqual(config.storage.existingResourceGroupName, undefined);
             assert.strictEqual(parsed({ resourceGroupName: "" }).storage.existingResourceGroupName, undefined, "Pulumi.yaml's empty default");
             assert.deepStrictEqual(config.registryCredentials, { token: undefined, username: undefined, password: undefined });
@@ -166,7 +166,7 @@ describe("config rules at their edges", () => {
     });
 
     describe("GUIDs and e-mail addresses, exactly", () => {
-        const objectIdRule = "must be the principal's object id in Microsoft Entra ID (a GUID such as 00000000-0000-0000-0000-000000000000; `az ad group show -g <name> --query id`)";
+        const objectIdRule = "must be the principal's object id in Microsoft Entra ID (a GUID such as 3f2b8c1e-5d4a-4e6f-9b7c-2a1d0e9f8c7b; `az ad group show -g <name> --query id`)";
         it("an object id is a GUID in either case, with nothing before or after it", () => {
             assert.deepStrictEqual(problems({ access: { scoringClients: [principal({ objectId: GUID.toUpperCase() })] } }), []);
             for (const bad of [`${GUID}x`, `${GUID}-0`, `x${GUID}`, `${GUID} `, `{${GUID}}`, GUID.slice(1), GUID.replace(/-/g, "")]) {
@@ -191,9 +191,11 @@ describe("config rules at their edges", () => {
             }
         });
         it("a service principal's Databricks name is its application id, nothing after it", () => {
-            const sp = (name: string) => ({ access: { deployers: [principal({ type: "servicePrincipal", name })] } });
+            const sp = (name: string) => ({ access: { deployers: [principal({ type: "servicePrincipal", name, objectId: GUID2 })] } });
             assert.deepStrictEqual(problems(sp(GUID)), []);
-            assert.deepStrictEqual(problems(sp(` ${GUID} `)), [], "blanks around it are trimmed");
+            assert.deepStrictEqual(problems(sp(` ${GUID} `)), [
+                `mlflow-platform:access.deployers[0].name = " ${GUID} " is not allowed: it has spaces before or after it, which Databricks would not match: write "${GUID}"`,
+            ], "blanks around it are named, not trimmed");
             for (const bad of [`${GUID}x`, `${GUID}/x`, "deploy-bot"]) {
                 assert.deepStrictEqual(problems(sp(bad)), [
                     `mlflow-platform:access.deployers[0].name = ${JSON.stringify(bad)} is not allowed: it must be a service principal's name in Databricks is its application (client) id, a GUID (not its display name)`,
@@ -244,9 +246,11 @@ describe("config rules at their edges", () => {
             assert.deepStrictEqual(problems(prd({ ...both, acceptDataScientistAsDeployer: "true" })), []);
             assert.strictEqual(parsed(prd({ ...both, acceptDataScientistAsDeployer: "true" })).access.acceptDataScientistAsDeployer, true);
             assert.strictEqual(problems(prd({ ...both, acceptDataScientistAsDeployer: "false" })).length, 1);
-            assert.deepStrictEqual(problems({ access: both }), [], "dev does not separate them");
-            assert.deepStrictEqual(problems({ access: { acceptDataScientistAsDeployer: false } }), [
-                "mlflow-platform:access.acceptDataScientistAsDeployer = false is not allowed: it only applies in prd (dev does not separate the roles): remove it",
+            assert.strictEqual(problems({ access: both }).length, 1, "the dev stack that holds the Unity Catalog registry separates them too");
+            const elsewhere = { registry: { kind: "unity-catalog", catalog: "main", hostFromStack: "organization/mlflow-platform/dev" } };
+            assert.deepStrictEqual(problems({ ...elsewhere, access: both }), [], "a dev stack whose registry is elsewhere does not");
+            assert.deepStrictEqual(problems({ ...elsewhere, access: { acceptDataScientistAsDeployer: false } }), [
+                "mlflow-platform:access.acceptDataScientistAsDeployer = false is not allowed: it only applies in prd and in the stack that holds the Unity Catalog registry (its deployers manage the prd schema); this dev stack does not separate the roles: remove it",
             ]);
         });
     });
@@ -274,7 +278,7 @@ describe("config rules at their edges", () => {
             const page = parsed(registry({ kind: "mlflow", host: "https://ml.example.com/mlflow/?tab=models" }));
             assert.strictEqual(page.registry.host, "https://ml.example.com/mlflow");
             assert.deepStrictEqual(page.warnings, [
-                'mlflow-platform:registry.host: using https://ml.example.com/mlflow; the rest of "https://ml.example.com/mlflow/?tab=models" (a page address copied from the browser?) was left out, since the registry\'s API answers at the server\'s base URL. Write just https://ml.example.com/mlflow to silence this notice.',
+                "mlflow-platform:registry.host: using https://ml.example.com/mlflow; what was written after it (a path, query or fragment: a page address copied from the browser?) was left out and is not shown, since the registry's API answers at the server's base URL. Write just https://ml.example.com/mlflow to silence this notice.",
             ]);
             const browse = parsed(registry({ kind: "databricks", host: "https://adb-1.7.azuredatabricks.net/browse?o=1" }));
             assert.match(browse.warnings[0], /since the registry's API answers at the workspace's root\. Write just https:\/\/adb-1\.7\.azuredatabricks\.net to silence this notice\.$/);
@@ -402,10 +406,12 @@ describe("config rules at their edges", () => {
             }
         });
         it("warnings: ACI with models is anonymous; placeholders only in an external prd allow-list", () => {
-            assert.strictEqual(parsed().warnings.length, 1);
-            assert.match(parsed().warnings[0], /^mlflow-platform:serving\.platform = "aci": its endpoints are anonymous plain HTTP/);
-            assert.deepStrictEqual(parsed({ models: [] }).warnings, [], "nothing served, nothing exposed");
-            assert.deepStrictEqual(parsed(onApps({}, { ipAllowList: ["10.0.0.0/8"] })).warnings, [], "dev allow-lists are not checked for placeholders");
+            // The registry stack's notice about access.readers is pinned in tests/unityCatalog.test.ts.
+            const others = (w: readonly string[]) => w.filter((x) => !x.startsWith("mlflow-platform:access.readers is empty"));
+            assert.strictEqual(others(parsed().warnings).length, 1);
+            assert.match(others(parsed().warnings)[0], /^mlflow-platform:serving\.platform = "aci": its endpoints are anonymous plain HTTP/);
+            assert.deepStrictEqual(others(parsed({ models: [] }).warnings), [], "nothing served, nothing exposed");
+            assert.deepStrictEqual(others(parsed(onApps({}, { ipAllowList: ["10.0.0.0/8"] })).warnings), [], "dev allow-lists are not checked for placeholders");
         });
         it("Container Apps-only serving keys on ACI are refused each with the fix", () => {
             assert.deepStrictEqual(problems({ serving: { platform: "aci", containerRegistrySku: "Basic", ingress: "internal", maxInactiveRevisions: 2 } }), [
@@ -534,7 +540,7 @@ describe("config message texts", () => {
         assert.strictEqual(displayValue(undefined), "(unset)");
         assert.strictEqual(displayValue(null), "null");
         assert.strictEqual(displayValue(false), "false");
-        assert.strictEqual(displayValue({ a: [1, "https://u:p@h"], b: { c: Number.NaN } }), '{"a":[1,"https://***@h"],"b":{"c":.nan}}');
+        assert.strictEqual(displayValue({ a: [1, "https://u:p@h"], b: { c: Number.NaN } }), '{"a":[1,"https://…@h"],"b":{"c":.nan}}');
         const exact = "x".repeat(158);
         assert.strictEqual(displayValue(exact), `"${exact}"`, "160 characters are shown whole");
         const long = displayValue("x".repeat(159));

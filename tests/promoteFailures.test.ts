@@ -6,10 +6,15 @@ import * as http from "http";
 import type { AddressInfo } from "net";
 import { parseStorageLocation, promote, PromoteError, TransientPromoteError, type PromoteOptions } from "../lib/registry/promote";
 import { bearerToken } from "../lib/registry/credentials";
-import { FakeUnityCatalog } from "./helpers/fakeUnityCatalog";
+import { FakeUnityCatalog, SIGNED_MLMODEL } from "./helpers/fakeUnityCatalog";
 
 const DEPLOYER_TOKEN = "fake-token-for-tests-deployer";
-const FILES = { MLmodel: "flavors: {}\n", "requirements.txt": "mlflow==2.11.3\n", "model.pkl": "v7" };
+/** A signed MLmodel (Unity Catalog needs one) of exactly `bytes` bytes, for the chunking tests. */
+const signedOfLength = (bytes: number) => {
+    const signed = "signature:\n  inputs: '[1]'\n  outputs: '[1]'\n#";
+    return signed + "x".repeat(bytes - signed.length - 1) + "\n";
+};
+const FILES = { MLmodel: SIGNED_MLMODEL, "requirements.txt": "mlflow==2.11.3\n", "model.pkl": "v7" };
 const TARGET = "mlplatform.prd.fraud";
 
 /** A proxy in front of the fake's storage that lets `decide` answer a request instead. */
@@ -280,23 +285,23 @@ describe("promote: each step's failure, said plainly", () => {
         });
 
         it("appends a file's pieces once they reach the chunk size, and the rest at the end", async () => {
-            uc.addModel("mlplatform.dev.sized", "ml-data-scientists", { 1: { MLmodel: "x".repeat(64) }, 2: { MLmodel: "x".repeat(65) } });
+            uc.addModel("mlplatform.dev.sized", "ml-data-scientists", { 1: { MLmodel: signedOfLength(64) }, 2: { MLmodel: signedOfLength(65) } });
             const go = (version: string) => promote({ source: "mlplatform.dev.sized", version, target: TARGET, alias: "champion" }, { host: url, credential: bearerToken(DEPLOYER_TOKEN, "test"), storageEndpoint: uc.storageEndpoint, chunkBytes: 64 });
             await go("1");
             assert.deepStrictEqual(uc.appends, [64]);
             uc.appends.length = 0;
             await go("2");
             assert.deepStrictEqual(uc.appends, [65], "one piece of 65 bytes is appended whole");
-            uc.addModel("mlplatform.dev.blank", "ml-data-scientists", { 1: { MLmodel: "" } });
+            uc.addModel("mlplatform.dev.blank", "ml-data-scientists", { 1: { MLmodel: signedOfLength(64), "empty.txt": "" } });
             uc.appends.length = 0;
             const blank = await promote({ source: "mlplatform.dev.blank", version: "1", target: "mlplatform.prd.blank", alias: "champion" }, { host: url, credential: bearerToken(DEPLOYER_TOKEN, "test"), storageEndpoint: uc.storageEndpoint });
-            assert.deepStrictEqual({ files: blank.files, bytes: blank.bytes, appends: uc.appends.length }, { files: 1, bytes: 0, appends: 0 }, "an empty file: created and flushed, no append");
+            assert.deepStrictEqual({ files: blank.files, bytes: blank.bytes, appends: uc.appends.length }, { files: 2, bytes: 64, appends: 1 }, "an empty file: created and flushed, no append (the one append is MLmodel's)");
         });
 
         it("keeps the folders under the version's location", async () => {
-            uc.addModel("mlplatform.dev.nested", "ml-data-scientists", { 1: { MLmodel: "m", "artifacts/model dir/data.bin": "d" } });
+            uc.addModel("mlplatform.dev.nested", "ml-data-scientists", { 1: { MLmodel: SIGNED_MLMODEL, "artifacts/model dir/data.bin": "d" } });
             const result = await promote({ source: "mlplatform.dev.nested", version: "1", target: TARGET, alias: "champion" }, { host: url, credential: bearerToken(DEPLOYER_TOKEN, "test"), storageEndpoint: uc.storageEndpoint });
-            assert.deepStrictEqual(uc.filesOf(uc.model(TARGET)!.versions.get(Number(result.targetVersion))!.storageLocation), { MLmodel: "m", "artifacts/model dir/data.bin": "d" });
+            assert.deepStrictEqual(uc.filesOf(uc.model(TARGET)!.versions.get(Number(result.targetVersion))!.storageLocation), { MLmodel: SIGNED_MLMODEL, "artifacts/model dir/data.bin": "d" });
         });
     });
 

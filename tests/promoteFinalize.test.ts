@@ -6,10 +6,10 @@ import * as assert from "assert";
 import { isTransientStatus, promote, PromoteError, retryDelayMs, TransientPromoteError, type PromoteRequest } from "../lib/registry/promote";
 import { rollback } from "../lib/registry/rollback";
 import { bearerToken } from "../lib/registry/credentials";
-import { FakeUnityCatalog } from "./helpers/fakeUnityCatalog";
+import { FakeUnityCatalog, SIGNED_MLMODEL } from "./helpers/fakeUnityCatalog";
 
 const DEPLOYER_TOKEN = "fake-token-for-tests-deployer";
-const FILES = { MLmodel: "flavors: {}\n", "requirements.txt": "mlflow==2.11.3\n", "model.pkl": "v7" };
+const FILES = { MLmodel: SIGNED_MLMODEL, "requirements.txt": "mlflow==2.11.3\n", "model.pkl": "v7" };
 const SOURCE = "models:/mlplatform.dev.fraud/7";
 
 describe("promote: finalize, transient failures and reruns", () => {

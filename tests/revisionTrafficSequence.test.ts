@@ -57,6 +57,11 @@ class ScriptedApps {
                 assert.strictEqual(appId, APP_ID);
                 this.calls.push(`${active ? "activate" : "deactivate"} ${name}`);
             },
+            // The app's Entra auth config exists (tests/servingIngress.test.ts covers the case where it does not).
+            authConfigured: async (appId: string) => {
+                assert.strictEqual(appId, APP_ID);
+                return true;
+            },
             restart: async (appId: string, name: string) => {
                 assert.strictEqual(appId, APP_ID);
                 this.calls.push(`restart ${name}`);
