@@ -234,7 +234,8 @@ function runStryker(flags: MutationFlags, target: { relative: string; files: str
         tempDirName: ".stryker-tmp",
         cleanTempDir: true,
         // The sandbox is a copy of the project: leave out what the specs never read.
-        ignorePatterns: [".venv", "reports", "mutants", "bench/results", ".ci"],
+        // .ci stays in the sandbox: a test reads .ci/run (the Node version CI tests with).
+        ignorePatterns: [".venv", "reports", "mutants", "bench/results"],
         logLevel: "info",
         fileLogLevel: "off",
     };
