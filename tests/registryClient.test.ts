@@ -2,9 +2,10 @@ import * as assert from "assert";
 import * as net from "net";
 import { parseRegistryUrl, RegistryClient, type RegistryClientOptions } from "../lib/registry/client";
 import { basicAuth, bearerToken, entraToken, selectCredential, AZURE_DATABRICKS_SCOPE } from "../lib/registry/credentials";
-import { isRegistryUnreachable, RegistryError, type RegistryErrorKind } from "../lib/registry/errors";
+import { isRegistryUnreachable, RegistryError } from "../lib/registry/errors";
 import type { RegistryKind, Selector } from "../lib/registry/types";
 import { FakeMlflowServer } from "./helpers/fakeMlflow";
+import { failure } from "./helpers/registryFailure";
 import { FakeScoringServer } from "./helpers/fakeScoring";
 import { MLFLOW3_MODEL_ID, MLFLOW3_MODEL_VERSION, MLFLOW3_UC_MODEL_VERSION } from "./helpers/fixtures";
 import { realMlflow, STATIC_PREFIX, uniqueModelName, type RealMlflow } from "./helpers/realMlflow";
@@ -13,16 +14,6 @@ import { RealRegistry, RecordingProxy } from "./helpers/realRegistry";
 const TOKEN = "fake-registry-token-for-tests";
 
 /** Resolves a promise that must fail with a RegistryError of `kind`, and returns that error. */
-async function failure(promise: Promise<unknown>, kind: RegistryErrorKind): Promise<RegistryError> {
-    try {
-        await promise;
-    } catch (err) {
-        assert.ok(err instanceof RegistryError, `expected a RegistryError, got ${err}`);
-        assert.strictEqual(err.kind, kind, err.message);
-        return err;
-    }
-    assert.fail(`expected a ${kind} failure`);
-}
 
 describe("registry client", () => {
     let server: FakeMlflowServer;

@@ -3,20 +3,11 @@
 // retried like any 5xx but 501, a 429 after the retries counts as an outage, the backoff is bounded.
 import * as assert from "assert";
 import { RegistryClient, type RegistryClientOptions } from "../lib/registry/client";
-import { isRegistryUnreachable, RegistryError, type RegistryErrorKind } from "../lib/registry/errors";
+import { isRegistryUnreachable } from "../lib/registry/errors";
 import type { RegistryKind } from "../lib/registry/types";
 import { FakeMlflowServer } from "./helpers/fakeMlflow";
+import { failure } from "./helpers/registryFailure";
 
-async function failure(promise: Promise<unknown>, kind: RegistryErrorKind): Promise<RegistryError> {
-    try {
-        await promise;
-    } catch (err) {
-        assert.ok(err instanceof RegistryError, `expected a RegistryError, got ${err}`);
-        assert.strictEqual(err.kind, kind, err.message);
-        return err;
-    }
-    assert.fail(`expected a ${kind} failure`);
-}
 
 describe("registry client: version order and transient answers", () => {
     let server: FakeMlflowServer;
