@@ -280,7 +280,7 @@ export const PYTHON_REAL_SERVER_TESTS = "JobInvocation or InProcessRuns";
  * mutmut's config, which only this process has (scripts/mutmut_run.py), so they fail; and a child
  * cannot report coverage to mutmut anyway. Left out of mutation runs (npm test runs them).
  */
-export const PYTHON_CHILD_PROCESS_TESTS = "test_parquet_without_pyarrow_says_what_to_install or test_usage_errors_end_with_a_json_line_and_help_works";
+export const PYTHON_CHILD_PROCESS_TESTS = "test_parquet_without_pyarrow_says_what_to_install or test_usage_errors_end_with_a_json_line_and_help_works or test_a_sklearn_pipeline_with_a_csv_sample_and_an_alias";
 
 /** The unittest folder of a Python script: `<its folder>/tests` (jobs/register_model.py -> jobs/tests). */
 export function pythonTestsFor(file: string, projectDir = PROJECT_DIR): string {

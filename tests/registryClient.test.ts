@@ -295,7 +295,7 @@ describe("registry client", () => {
         it("fails clearly when every attempt times out", async () => {
             for (let i = 0; i < 2; i++) server.faults.push({ delayMs: 300, status: 200, body: "{}" });
             const err = await failure(client("mlflow", { timeoutMs: 100, retry: { maxAttempts: 2 } }).resolve("fraud", { version: "2" }), "timeout");
-            assert.match(err.message, /did not answer within 100 ms\. .* \(gave up after 2 attempts\)$/);
+            assert.match(err.message, /^the registry did not answer within 100 ms \(gave up after 2 attempts\)\. Registry: .* Check the registry host and network path, then try again\.$/);
         });
 
         it("retries a connection reset, then succeeds", async () => {
@@ -315,7 +315,7 @@ describe("registry client", () => {
                 new RegistryClient({ kind: "mlflow", url: `http://127.0.0.1:${closed}`, sleep: async () => undefined, retry: { maxAttempts: 2 } }).resolve("fraud", { alias: "champion" }),
                 "connection",
             );
-            assert.match(err.message, new RegExp(`^the connection to the registry was refused\\. Registry: http://127\\.0\\.0\\.1:${closed} \\(mlflow\\), model: fraud, selector: alias "champion"\\. Check the registry URL`));
+            assert.match(err.message, new RegExp(`^the connection to the registry was refused \\(gave up after 2 attempts\\)\\. Registry: http://127\\.0\\.0\\.1:${closed} \\(mlflow\\), model: fraud, selector: alias "champion"\\. Check the registry URL`));
         });
 
         it("reports a body that is not JSON, on success and on error", async () => {

@@ -47,7 +47,8 @@ export const DEFAULT_PENDING: PendingPolicy = { timeoutMs: 10 * 60_000, initialD
 const MLFLOW = "/api/2.0/mlflow";
 const UNITY_CATALOG = "/api/2.1/unity-catalog/models";
 const UC_PAGE_SIZE = 1000;
-const RETRYABLE_NETWORK_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "ECONNABORTED", "EAI_AGAIN"]);
+// Retried besides timeouts and refused connections (handled first): a dropped connection, a DNS hiccup.
+const RETRYABLE_NETWORK_CODES = new Set(["ECONNRESET", "EPIPE", "EAI_AGAIN"]);
 
 interface Answer {
     status: number;
@@ -160,9 +161,11 @@ function messageOf(body: unknown): string {
     return isRecord(body) && typeof body.message === "string" ? body.message : bodyExcerpt(body);
 }
 
+/** Retry-After in ms: delay-seconds or an HTTP date (RFC 9110 10.2.3). Node's HTTP parser trims header values. */
 function parseRetryAfter(header: unknown, now: number): number | undefined {
-    if (typeof header !== "string" || header.trim() === "") return undefined;
-    if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
+    if (typeof header !== "string") return undefined;
+    if (/^\d+$/.test(header)) return Number(header) * 1000;
+    // Anything else is a date or unusable ("" and junk parse to NaN).
     const date = Date.parse(header);
     return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
@@ -198,8 +201,9 @@ export class RegistryClient {
             timeout: options.timeoutMs ?? 15_000,
             // Every status is handled here, and bodies are parsed here, so non-JSON is reported clearly.
             validateStatus: () => true,
-            responseType: "text",
-            transformResponse: [(data) => data],
+            // No transforms: axios's http adapter hands over the body as text (any responseType but
+            // arraybuffer and stream), and the default transform would parse JSON behind our back.
+            transformResponse: [],
             headers: { Accept: "application/json" },
             maxRedirects: 0,
         });
@@ -474,14 +478,13 @@ export class RegistryClient {
 
     private async waitUntilReady(found: ModelVersionInfo, model: string, selector: Selector): Promise<ModelVersionInfo> {
         let info = found;
-        const started = Date.now();
         let delay = this.pending.initialDelayMs;
         let waited = 0;
         while (info.status === "PENDING_REGISTRATION") {
             if (waited >= this.pending.timeoutMs) {
                 throw this.error(
                     "registration-timeout",
-                    `version ${info.version} was still PENDING_REGISTRATION after ${Math.round((Date.now() - started) / 1000)} s`,
+                    `version ${info.version} was still PENDING_REGISTRATION after ${Math.round(waited / 1000)} s of waiting`,
                     model,
                     selector,
                     "Check the registration job in the workspace, then run `pulumi up` again, or pin an older READY version.",
@@ -584,13 +587,12 @@ export class RegistryClient {
             try {
                 response = await this.http.get<string>(path, { headers });
             } catch (err) {
-                const failure = this.networkFailure(err, model, selector);
+                const failure = networkFailure(err, this.http.defaults.timeout);
                 if (failure.retryable && attempt < this.retry.maxAttempts) {
-                    await this.backoff(attempt, undefined, failure.error.message.split(". Registry:")[0]);
+                    await this.backoff(attempt, undefined, failure.what);
                     continue;
                 }
-                if (failure.retryable) failure.error.message += ` (gave up after ${attempt} attempts)`;
-                throw failure.error;
+                throw this.error(failure.kind, failure.retryable ? `${failure.what} (gave up after ${attempt} attempts)` : failure.what, model, selector, failure.next);
             }
             const answer: Answer = { status: response.status, body: this.parseBody(response, model, selector), path };
             const retryable = response.status === 429 || (response.status >= 500 && response.status !== 501);
@@ -642,10 +644,12 @@ export class RegistryClient {
             return;
         }
         const via = this.credential ? `the credential from ${this.credential.source}` : "no credential";
+        // A refusal's own words: MLflow's and Databricks' JSON error (code and message), else the body's start.
+        const refusal = bodyExcerpt(isRecord(body) && typeof body.message === "string" ? `${errorCodeOf(body) ?? ""} ${body.message}`.trim() : body, 160, this.credential?.secrets() ?? []);
         if (status === 401) {
             throw this.error(
                 "unauthenticated",
-                `the registry refused the request as unauthenticated (HTTP 401${bodyExcerpt(body) ? `: ${bodyExcerpt(body, 60, this.credential?.secrets() ?? [])}` : ""}); sent ${via}`,
+                `the registry refused the request as unauthenticated (HTTP 401${refusal ? `: ${refusal}` : ""}); sent ${via}`,
                 model,
                 selector,
                 this.kind === "mlflow"
@@ -657,7 +661,7 @@ export class RegistryClient {
         if (status === 403) {
             throw this.error(
                 "forbidden",
-                `the registry refused access (HTTP 403${bodyExcerpt(body) ? `: ${bodyExcerpt(body, 60, this.credential?.secrets() ?? [])}` : ""}); sent ${via}`,
+                `the registry refused access (HTTP 403${refusal ? `: ${refusal}` : ""}); sent ${via}`,
                 model,
                 selector,
                 "Grant this identity read access to the model (CAN_READ, or USE/EXECUTE in Unity Catalog).",
@@ -699,33 +703,6 @@ export class RegistryClient {
         );
     }
 
-    private networkFailure(err: unknown, model: string, selector: Subject): { retryable: boolean; error: RegistryError } {
-        const code = axios.isAxiosError(err) ? (err.code ?? (err.cause as NodeJS.ErrnoException | undefined)?.code) : undefined;
-        if (code === "ECONNABORTED" || code === "ETIMEDOUT") {
-            return {
-                retryable: true,
-                error: this.error("timeout", `the registry did not answer within ${this.http.defaults.timeout} ms`, model, selector, "Check the registry host and network path, then try again."),
-            };
-        }
-        if (code === "ECONNREFUSED") {
-            return {
-                retryable: true,
-                error: this.error("connection", "the connection to the registry was refused", model, selector, "Check the registry URL and that the server is running."),
-            };
-        }
-        if (code === "ENOTFOUND") {
-            return {
-                retryable: false,
-                error: this.error("connection", "the registry host name does not resolve", model, selector, "Check the registry URL."),
-            };
-        }
-        const detail = code ?? (err instanceof Error ? err.message : String(err));
-        return {
-            retryable: code !== undefined && RETRYABLE_NETWORK_CODES.has(code),
-            error: this.error("connection", `the connection to the registry failed (${detail})`, model, selector, "Check the registry URL and network, then try again."),
-        };
-    }
-
     private badResponse(expected: string, got: unknown, model: string, selector: Subject, status?: number): RegistryError {
         return this.error(
             "bad-response",
@@ -742,6 +719,25 @@ export class RegistryClient {
         const message = `${what}. Registry: ${this.url} (${this.kind}), ${about}.${next ? ` ${next}` : ""}`;
         return new RegistryError(kind, redact(message, this.credential?.secrets() ?? []), status);
     }
+}
+
+/** What a transport failure means, and whether another attempt may get through. */
+function networkFailure(err: unknown, timeoutMs: number | undefined): { retryable: boolean; kind: RegistryErrorKind; what: string; next: string } {
+    const code = axios.isAxiosError(err) ? (err.code ?? (err.cause as NodeJS.ErrnoException | undefined)?.code) : undefined;
+    if (code === "ECONNABORTED" || code === "ETIMEDOUT") {
+        return { retryable: true, kind: "timeout", what: `the registry did not answer within ${timeoutMs} ms`, next: "Check the registry host and network path, then try again." };
+    }
+    if (code === "ECONNREFUSED") {
+        return { retryable: true, kind: "connection", what: "the connection to the registry was refused", next: "Check the registry URL and that the server is running." };
+    }
+    if (code === "ENOTFOUND") return { retryable: false, kind: "connection", what: "the registry host name does not resolve", next: "Check the registry URL." };
+    const detail = code ?? (err instanceof Error ? err.message : String(err));
+    return {
+        retryable: code !== undefined && RETRYABLE_NETWORK_CODES.has(code),
+        kind: "connection",
+        what: `the connection to the registry failed (${detail})`,
+        next: "Check the registry URL and network, then try again.",
+    };
 }
 
 /** MLflow 3 names a version's logged model in `model_id`, and its source is `models:/m-<id>`. */
