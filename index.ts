@@ -9,20 +9,20 @@ import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
 import * as authorization from "@pulumi/azure-native/authorization";
 import { ConfigError, loadPlatformConfig, stackReferenceName } from "./lib/config";
-import { deploymentContext } from "./lib/deployment";
+import { deploymentContext } from "./lib/deployment/context";
 import { skipWarning } from "./lib/serving/bootstrap";
-import { ModelStore } from "./components/modelStore";
-import { MlflowWorkspace } from "./components/mlflowWorkspace";
+import { ModelStore } from "./components/storage/modelStore";
+import { MlflowWorkspace } from "./components/workspace/mlflowWorkspace";
 import { ModelServing } from "./components/serving/modelServing";
 import { AzureAccess } from "./components/access/azureAccess";
 import { deployingIdentity } from "./components/access/deployingIdentity";
 import { ScoringApi } from "./components/access/scoringApi";
 import { MANAGED_STORAGE, UnityCatalogAccess } from "./components/access/unityCatalog";
-import { RegistrationJob, type DatabricksPrincipal } from "./components/registrationJob";
+import { RegistrationJob, type DatabricksPrincipal } from "./components/registration/registrationJob";
 import { databricksNames } from "./lib/access/unityCatalogGrants";
 import { registrationSchemaOf } from "./lib/registration/target";
-import { settled, unknownValue } from "./lib/outputs";
-import { requiredProviders } from "./lib/azure/resourceProviders";
+import { settled, unknownValue } from "./lib/deployment/outputs";
+import { requiredProviders } from "./lib/subscription/resourceProviders";
 import { ResourceProviderRegistrations } from "./components/subscription/resourceProviders";
 
 /** The current organization; self-managed backends (and the plan's mock runtime) have none to give. */

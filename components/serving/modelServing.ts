@@ -8,9 +8,9 @@ import { aciDnsLabel, revisionSuffix, type RevisionSpec } from "../../lib/servin
 import { declaredTraffic, type RevisionState } from "../../lib/serving/traffic";
 import { containerAppId } from "../../lib/azure/containerApps";
 import { describeSelector, type RegistryKind, type Selector } from "../../lib/registry/types";
-import { BUILT_IN_ROLES, roleDefinitionId, roleAssignmentNameOf } from "../azureIds";
-import { ModelVersion } from "../modelVersion";
-import { settled, unknownValue } from "../../lib/outputs";
+import { BUILT_IN_ROLES, roleDefinitionId, roleAssignmentNameOf } from "../../lib/azure/ids";
+import { ModelVersion } from "../registry/modelVersion";
+import { settled, unknownValue } from "../../lib/deployment/outputs";
 import { ACI_PROBES, aciScoringService } from "./aci";
 import { CONTAINER_APP_PROBES, containerAppScoringService, containerAppsEnvironment, ipRestrictions, trafficSplit, type TrafficEntry } from "./containerApp";
 import { servingEnvironment, type ServingEnvVar } from "./environment";

@@ -4,14 +4,14 @@
 // what is allowed, so a broken stack file is fixed in one pass instead of one error per run.
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
-import { AZURE_REGIONS } from "./azureRegions";
-import { closeMatch, displayValue, hasUrlCredentials, holdsSecret, looksLikeSecret, stringLeaves } from "./configText";
-import { placeholderKind } from "./policy/network";
-import { environmentOfStack } from "./policy/rules";
+import { AZURE_REGIONS } from "./regions";
+import { closeMatch, displayValue, hasUrlCredentials, holdsSecret, looksLikeSecret, stringLeaves } from "./text";
+import { placeholderKind } from "../policy/network";
+import { environmentOfStack } from "../policy/rules";
 import { ENGINE_NAMESPACES, PROVIDER_KEYS, PROVIDER_SECRET_KEYS } from "./providerConfig";
-import { REGISTRY_KINDS, type RegistryKind, type Selector } from "./registry/types";
-import { checkModelName, parseSelector } from "./registry/validation";
-import { aciSizeProblems, CONTAINER_APP_LIMITS, containerAppSizeProblems, WORKER_LIMITS } from "./serving/limits";
+import { REGISTRY_KINDS, type RegistryKind, type Selector } from "../registry/types";
+import { checkModelName, parseSelector } from "../registry/validation";
+import { aciSizeProblems, CONTAINER_APP_LIMITS, containerAppSizeProblems, WORKER_LIMITS } from "../serving/limits";
 
 export const PROJECT_NAME = "mlflow-platform";
 export const LOCATION_KEY = "azure-native:location";
@@ -429,7 +429,7 @@ const location = z.string({ error: "must be an Azure region name, such as westeu
         code: "custom",
         message:
             `must be an Azure region name in lowercase without spaces, such as westeurope` +
-            (suggestion ? `: did you mean ${suggestion}?` : ` (\`az account list-locations -o table\` lists them; lib/azureRegions.ts says how to update the list)`),
+            (suggestion ? `: did you mean ${suggestion}?` : ` (\`az account list-locations -o table\` lists them; lib/config/regions.ts says how to update the list)`),
     });
 });
 
