@@ -1,5 +1,6 @@
-// Composition root: read the stack config once, build the components, export what operators and
-// other stacks need.
+// Composition root: read the stack config once, build the components in order, export what
+// operators and other stacks need. The decisions live in lib/ (named, unit-tested); this file only
+// wires them to the components.
 //
 // The entry point is async because two decisions need a registry's answer as a plain value, and
 // Pulumi cannot add or drop resources from a value known only inside an output's apply:
@@ -8,31 +9,24 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
 import * as authorization from "@pulumi/azure-native/authorization";
-import { ConfigError, loadPlatformConfig, stackReferenceName } from "./lib/config";
-import { deploymentContext } from "./lib/deployment/context";
+import { ConfigError, loadPlatformConfig } from "./lib/config";
+import { currentOrganization, deploymentContext } from "./lib/deployment/context";
+import { settled, unknownValue } from "./lib/deployment/outputs";
+import { missingPrdDeployerProblem } from "./lib/access/deployers";
+import { databricksNames } from "./lib/access/unityCatalogGrants";
+import { registrySchemas, registrySource } from "./lib/registry/placement";
+import { databricksPrincipals, missingDatabricksAccountIdProblem, registrationExperiment, registrationJobTarget } from "./lib/registration/placement";
 import { skipWarning } from "./lib/serving/bootstrap";
+import { requiredProviders } from "./lib/subscription/resourceProviders";
+import { ResourceProviderRegistrations } from "./components/subscription/resourceProviders";
 import { ModelStore } from "./components/storage/modelStore";
 import { MlflowWorkspace } from "./components/workspace/mlflowWorkspace";
+import { MANAGED_STORAGE, UnityCatalogAccess } from "./components/access/unityCatalog";
+import { RegistrationJob } from "./components/registration/registrationJob";
 import { ModelServing } from "./components/serving/modelServing";
 import { AzureAccess } from "./components/access/azureAccess";
 import { deployingIdentity } from "./components/access/deployingIdentity";
 import { ScoringApi } from "./components/access/scoringApi";
-import { MANAGED_STORAGE, UnityCatalogAccess } from "./components/access/unityCatalog";
-import { RegistrationJob, type DatabricksPrincipal } from "./components/registration/registrationJob";
-import { databricksNames } from "./lib/access/unityCatalogGrants";
-import { registrationSchemaOf } from "./lib/registration/target";
-import { settled, unknownValue } from "./lib/deployment/outputs";
-import { requiredProviders } from "./lib/subscription/resourceProviders";
-import { ResourceProviderRegistrations } from "./components/subscription/resourceProviders";
-
-/** The current organization; self-managed backends (and the plan's mock runtime) have none to give. */
-function currentOrganization(): string | undefined {
-    try {
-        return pulumi.getOrganization();
-    } catch {
-        return undefined;
-    }
-}
 
 export = async () => {
     const config = loadPlatformConfig();
@@ -41,39 +35,16 @@ export = async () => {
     if (pulumi.runtime.hasEngine()) for (const warning of config.warnings) pulumi.log.warn(warning);
     const context = await deploymentContext(config, process.env);
     const deployer = await deployingIdentity(context.offline);
-    if (!context.offline && !deployer.found && config.environment === "prd" && config.access.deployers.length === 0) {
-        throw new ConfigError(config.stack, [
-            `${config.project}:access.deployers is empty and the deploying identity cannot be found (azuread getClientConfig gave no object id): prd needs a deployer. Name one (objectId, type, name), or deploy with an identity Entra ID reports`,
-        ]);
-    }
+    // Before any resource.
+    const problem = missingPrdDeployerProblem(config, { offline: context.offline, found: deployer.found }) ?? missingDatabricksAccountIdProblem(config, context.offline);
+    if (problem) throw new ConfigError(config.stack, [problem]);
 
-    // The registry's Unity Catalog objects belong to the stack whose own workspace is the registry.
-    const holdsRegistry = config.registry.kind === "unity-catalog" && !config.registry.host && !config.registry.hostFromStack && config.registry.catalog !== undefined;
-    // Before any resource: its registration principal's rule set is named after the Databricks account.
-    if (holdsRegistry && !context.offline && !config.registry.registrationRunAs && !config.registry.databricksAccountId) {
-        throw new ConfigError(config.stack, [
-            `${config.project}:registry.databricksAccountId is not set: the registration job runs as its own service principal, and pulumi up gives the deploying identity and the deployers its Service Principal User role in an account rule set named after the Databricks account. Set it to the Databricks account id of this stack's workspace (a GUID, shown in the account console), or name the principal to run as in registry.registrationRunAs`,
-        ]);
-    }
-
-    // A new subscription has none of the resource providers the stack uses registered.
     const providers = new ResourceProviderRegistrations(`${env}-resource-providers`, {
         // The plan asks no provider: there the subscription is known after deploy.
         subscriptionId: context.offline ? unknownValue() : authorization.getClientConfigOutput().subscriptionId,
         namespaces: requiredProviders(config.serving.platform),
     });
-
-    const store = new ModelStore(
-        `${env}-store`,
-        {
-            location: config.location,
-            ...config.storage,
-            protect: config.protect,
-            tags: config.tags,
-        },
-        { dependsOn: [providers] },
-    );
-
+    const store = new ModelStore(`${env}-store`, { location: config.location, ...config.storage, protect: config.protect, tags: config.tags }, { dependsOn: [providers] });
     const mlflow = new MlflowWorkspace(`${env}-mlflow`, {
         location: config.location,
         resourceGroupName: store.resourceGroupName,
@@ -83,14 +54,11 @@ export = async () => {
         tags: config.tags,
     });
 
-    // dev and prd share one registry: an explicit host, another stack's workspace, or this one's.
-    const registryUrl: pulumi.Output<string> = config.registry.host
-        ? pulumi.output(config.registry.host)
-        : config.registry.hostFromStack
-          ? (new pulumi.StackReference(stackReferenceName(config.registry.hostFromStack, currentOrganization())).requireOutput("workspaceUrl") as pulumi.Output<string>)
-          : mlflow.workspaceUrl;
+    const source = registrySource(config.registry, currentOrganization());
+    const registryUrl: pulumi.Output<string> =
+        source.from === "host" ? pulumi.output(source.host) : source.from === "stack" ? (new pulumi.StackReference(source.stackName).requireOutput("workspaceUrl") as pulumi.Output<string>) : mlflow.workspaceUrl;
 
-    const schemas = holdsRegistry ? { catalog: config.registry.catalog!, devSchema: config.registry.devSchema, prdSchema: config.registry.prdSchema } : undefined;
+    const schemas = registrySchemas(config.registry);
     const unityCatalog = schemas
         ? new UnityCatalogAccess(`${env}-unity-catalog`, {
               workspaceUrl: mlflow.workspaceUrl,
@@ -112,34 +80,20 @@ export = async () => {
           })
         : undefined;
 
-    // The registration job (`npm run register`) lives where the registry does. Data scientists may run
-    // it; it registers into the dev schema only. Unity Catalog: issue 14's provider and schema.
-    const target = schemas
-        ? { schema: `${schemas.catalog}.${schemas.devSchema}` }
-        : !config.registry.host && !config.registry.hostFromStack
-          ? registrationSchemaOf(config.registry.kind, config.models.map((m) => m.model))
-          : undefined;
+    const target = registrationJobTarget(config);
     if (target?.reason && pulumi.runtime.hasEngine()) pulumi.log.warn(target.reason);
-    const runners: DatabricksPrincipal[] = config.access.dataScientists.flatMap((p): DatabricksPrincipal[] => {
-        if (!p.name) return [];
-        return [p.type === "group" ? { groupName: p.name } : p.type === "user" ? { userName: p.name } : { servicePrincipalName: p.name }];
-    });
     const registration =
         target && !target.reason
             ? new RegistrationJob(`${env}-register-model`, {
-                  provider:
-                      unityCatalog?.provider ??
-                      new databricks.Provider(`${env}-databricks`, { host: mlflow.workspaceUrl, azureWorkspaceResourceId: mlflow.workspaceResourceId }),
+                  provider: unityCatalog?.provider ?? new databricks.Provider(`${env}-databricks`, { host: mlflow.workspaceUrl, azureWorkspaceResourceId: mlflow.workspaceResourceId }),
                   registryKind: config.registry.kind,
                   schema: target.schema,
-                  runners,
+                  runners: databricksPrincipals(config.access.dataScientists),
                   // In the registry's stack, the registration principal alone registers (issue 18).
                   runAs: unityCatalog?.registrationPrincipal,
                   runAsReady: unityCatalog?.registrationPrincipalReady,
                   workspaceFolder: "/Shared/mlflow-platform",
-                  // Declared by the job when it has a run_as identity; a new path, since runs as the
-                  // owner may already have created `registrations` (set_experiment creates a missing one).
-                  experiment: unityCatalog ? "/Shared/mlflow-platform/registration-runs" : "/Shared/mlflow-platform/registrations",
+                  experiment: registrationExperiment(unityCatalog !== undefined),
                   tags: config.tags,
               })
             : undefined;
@@ -147,12 +101,7 @@ export = async () => {
     const { serve, skipped } = await context.registeredModels(config.models, await settled(registryUrl));
     const scoringApi =
         config.serving.platform === "containerapp"
-            ? new ScoringApi(`${env}-scoring-api`, {
-                  displayName: `${config.project} ${config.stack} scoring API`,
-                  tenantId: deployer.tenantId,
-                  callers: config.access.scoringClients,
-                  deployerObjectId: deployer.objectId,
-              })
+            ? new ScoringApi(`${env}-scoring-api`, { displayName: `${config.project} ${config.stack} scoring API`, tenantId: deployer.tenantId, callers: config.access.scoringClients, deployerObjectId: deployer.objectId })
             : undefined;
     for (const entry of skipped) pulumi.log.warn(skipWarning(entry));
 
