@@ -74,7 +74,7 @@ function unknownKeyProblem(path: readonly PropertyKey[], key: string): string {
 }
 
 // Zod's own texts ("Invalid input: expected object, received string") never reach an operator:
-// every schema above carries its own message, and these cover any that slips through.
+// every section's schema carries its own message, and these cover any that slips through.
 const ZOD_TEXT = /^(Invalid|Too (small|big)|Unrecognized|Expected|Required)/;
 const TYPE_WORDS: Record<string, string> = {
     object: "a map of settings",

@@ -35,7 +35,7 @@ export const SECRET_ONLY_KEYS = ["registryToken", "registryUsername", "registryP
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 const HOST_EXAMPLE = "https://adb-1234567890123456.7.azuredatabricks.net";
 
-export const registryHost = z.string({ error: `must be a URL such as ${HOST_EXAMPLE}` }).superRefine((value, ctx) => {
+const registryHost = z.string({ error: `must be a URL such as ${HOST_EXAMPLE}` }).superRefine((value, ctx) => {
     let url: URL;
     try {
         url = new URL(value);
@@ -60,7 +60,7 @@ export const DEFAULT_SCHEMAS = { dev: "dev", prd: "prd" } as const;
 /**
  * A catalog or schema name Unity Catalog accepts and keeps as written: at most 255 characters, no
  * period, space or slash (refused even quoted), and lowercase, since Unity Catalog stores names in
- * lowercase and the model names in this file must match them. This program also keeps to letters,
+ * lowercase and the model names in the stack file must match them. This program also keeps to letters,
  * digits, '_' and '-' so names need no quoting anywhere.
  */
 function ucName(what: "catalog" | "schema") {
