@@ -5,9 +5,9 @@ import * as path from "path";
 import { parseArgs } from "util";
 import { ConfigError } from "../lib/config";
 import { planStack, previewMocksWithVersions, renderPlanText } from "../lib/plan";
-import { resolvePlannedModelVersions } from "../lib/planModelVersions";
-import { comparePlans, planViolations, renderComparison, renderPlanMarkdown, renderViolationsText, renderWarningsText, stackWarnings } from "../lib/planReport";
-import { checkStackName, listStacks, StackFileError } from "../lib/stackFiles";
+import { resolvePlannedModelVersions } from "../lib/plan/modelVersions";
+import { comparePlans, planViolations, renderComparison, renderPlanMarkdown, renderViolationsText, renderWarningsText, stackWarnings } from "../lib/plan/report";
+import { checkStackName, listStacks, StackFileError } from "../lib/config/stackFiles";
 import { accessTable, catalogGrants, compareAccess, renderAccessComparison, renderAccessMarkdown, renderAccessText, renderCatalogGrantsText } from "../lib/access/table";
 import { wantsHelp } from "./flags";
 

@@ -3,7 +3,7 @@
 import * as path from "path";
 import { parsePlatformConfig, rawConfigFrom } from "../lib/config";
 import { urlForMessage } from "../lib/registry/errors";
-import { readStackConfig } from "../lib/stackFiles";
+import { readStackConfig } from "../lib/config/stackFiles";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
 

@@ -8,7 +8,7 @@ import { recordProgram, type Plan, type PlannedResource } from "../lib/plan";
 import { accessTable, CAPABILITIES, compareAccess, DEPLOYING_IDENTITY, REGISTRATION_ROLE, renderAccessText } from "../lib/access/table";
 import { AZURE_ROLES, stableGuid } from "../lib/access/roles";
 import { evaluate } from "../lib/policy/rules";
-import { planViolations } from "../lib/planReport";
+import { planViolations } from "../lib/plan/report";
 import { ScoringApi } from "../components/access/scoringApi";
 import { deployingIdentity } from "../components/access/deployingIdentity";
 import { noWritesUnder } from "../components/access/azureAccess";
@@ -296,7 +296,7 @@ describe("access as code", () => {
 
     it("prd with no deployer (none named, and Entra reports no deploying identity) stops with the key to set", async () => {
         const path = await import("path");
-        const { readStackConfig } = await import("../lib/stackFiles");
+        const { readStackConfig } = await import("../lib/config/stackFiles");
         const { PROJECT_DIR } = await import("./helpers/fixtures");
         const stack = readStackConfig(PROJECT_DIR, "prd");
         const program = path.join(PROJECT_DIR, "index.ts");

@@ -1,6 +1,6 @@
 import * as assert from "assert";
-import { MlflowWorkspace } from "../components/mlflowWorkspace";
-import { ModelStore, type ModelStoreArgs } from "../components/modelStore";
+import { MlflowWorkspace } from "../components/workspace/mlflowWorkspace";
+import { ModelStore, type ModelStoreArgs } from "../components/storage/modelStore";
 import { roleAssignmentName } from "../lib/access/roleAssignmentName";
 import { recordProgram, type Plan } from "../lib/plan";
 import { deployedAzureMocks, TEST_SUBSCRIPTION } from "./helpers/azureMocks";

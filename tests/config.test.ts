@@ -696,7 +696,7 @@ describe("stack configuration: edits that must never pass", () => {
                 'azure-native:location = "westeurop" is not allowed: it must be an Azure region name in lowercase without spaces, such as westeurope: did you mean westeurope?',
             ]);
             assert.deepStrictEqual(problemsFor(validRawConfig({ "azure-native:location": "mars" })), [
-                'azure-native:location = "mars" is not allowed: it must be an Azure region name in lowercase without spaces, such as westeurope (`az account list-locations -o table` lists them; lib/azureRegions.ts says how to update the list)',
+                'azure-native:location = "mars" is not allowed: it must be an Azure region name in lowercase without spaces, such as westeurope (`az account list-locations -o table` lists them; lib/config/regions.ts says how to update the list)',
             ]);
         });
     });

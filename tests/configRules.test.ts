@@ -3,7 +3,7 @@
 // message texts (configText) an operator reads.
 import * as assert from "assert";
 import { ConfigError, defaultMinReplicas, parsePlatformConfig, rawConfigFrom, servingPlatformOf, stackReferenceName, type PlatformConfig } from "../lib/config";
-import { closeMatch, displayValue, editDistance, hasUrlCredentials, redactUrlCredentials, stringLeaves } from "../lib/configText";
+import { closeMatch, displayValue, editDistance, hasUrlCredentials, redactUrlCredentials, stringLeaves } from "../lib/config/text";
 import { validRawConfig as fixture } from "./helpers/fixtures";
 
 const GUID = "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d";

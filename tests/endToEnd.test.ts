@@ -11,7 +11,7 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { promisify } from "util";
-import { ModelVersionProvider, type ModelVersionState } from "../components/modelVersion";
+import { ModelVersionProvider, type ModelVersionState } from "../components/registry/modelVersion";
 import { RegistryClient } from "../lib/registry/client";
 import { basicAuth } from "../lib/registry/credentials";
 import { startDemoRegistry, type DemoRegistry } from "../lib/local/demo";

@@ -10,7 +10,7 @@ import type { AddressInfo } from "net";
 import * as pulumi from "@pulumi/pulumi";
 import { ModelServing, type ModelServingArgs } from "../components/serving/modelServing";
 import type { ImageRegistryAccess } from "../components/serving/modelImage";
-import { AcrClient, AcrError, tokenExpiry } from "../lib/acr";
+import { AcrClient, AcrError, tokenExpiry } from "../lib/azure/acr";
 import type { ServedModel } from "../lib/config";
 import { recordProgram, type Plan } from "../lib/plan";
 import { registeredEntries, skipWarning } from "../lib/serving/bootstrap";

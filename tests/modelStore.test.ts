@@ -2,9 +2,9 @@
 // namespace is refused before Pulumi can replace (in dev: delete) it.
 import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
-import { ModelStore, type ModelStoreArgs } from "../components/modelStore";
+import { ModelStore, type ModelStoreArgs } from "../components/storage/modelStore";
 import { recordProgram } from "../lib/plan";
-import { checkHierarchicalNamespace, hierarchicalNamespaceProblem } from "../lib/storageNamespace";
+import { checkHierarchicalNamespace, hierarchicalNamespaceProblem } from "../lib/storage/namespace";
 import { deployedAzureMocks } from "./helpers/azureMocks";
 
 const storeArgs: ModelStoreArgs = {

@@ -1,7 +1,7 @@
 import * as assert from "assert";
-import { ModelVersion, ModelVersionProvider, type ModelVersionState } from "../components/modelVersion";
+import { ModelVersion, ModelVersionProvider, type ModelVersionState } from "../components/registry/modelVersion";
 import { planStack, recordProgram, renderPlanText, UNKNOWN_DISPLAY } from "../lib/plan";
-import { MODEL_VERSION_TYPE, resolvePlannedModelVersions } from "../lib/planModelVersions";
+import { MODEL_VERSION_TYPE, resolvePlannedModelVersions } from "../lib/plan/modelVersions";
 import { skipWarning } from "../lib/serving/bootstrap";
 import { deployedAzureMocks } from "./helpers/azureMocks";
 import { FakeMlflowServer } from "./helpers/fakeMlflow";

@@ -2,7 +2,7 @@ import * as assert from "assert";
 import * as path from "path";
 import { ConfigError, stackReferenceName } from "../lib/config";
 import { planStack, renderPlanText, UNKNOWN_DISPLAY, type Plan } from "../lib/plan";
-import { StackFileError } from "../lib/stackFiles";
+import { StackFileError } from "../lib/config/stackFiles";
 import { runScript } from "./helpers/cli";
 import { byType, onlyOfType, planEditedStack, PROJECT_DIR } from "./helpers/fixtures";
 
@@ -279,7 +279,7 @@ describe("plan accepts the edits operators make, and shows them", function () {
         assert.match(stdout, /fraud\.entra: required: tokens of the stack's scoring API/);
         const markdown = await planCli("prd", "--format", "markdown");
         assert.match(markdown.stdout, /\*\*Who can do what\*\*\n\n\| principal \| roles \| read data \| register models \| promote \| deploy \| call scoring API \|/);
-        const { stackWarnings } = await import("../lib/planReport");
+        const { stackWarnings } = await import("../lib/plan/report");
         const dir = require("fs").mkdtempSync(path.join(require("os").tmpdir(), "prd-placeholder-"));
         try {
             require("fs").copyFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), path.join(dir, "Pulumi.yaml"));
@@ -304,11 +304,11 @@ describe("registry.hostFromStack", () => {
     it("reads the other stack through a StackReference under the program's organization", async () => {
         const pulumi = await import("@pulumi/pulumi");
         const { recordProgram } = await import("../lib/plan");
-        const { readStackConfig } = await import("../lib/stackFiles");
+        const { readStackConfig } = await import("../lib/config/stackFiles");
         const stack = readStackConfig(PROJECT_DIR, "prd");
         // The plan's mock runtime has no organization; set one as Pulumi Cloud would.
         const setMocks = pulumi.runtime.setMocks;
-        // Credential-free, as the plan is: no sign-in is attempted (lib/deployment.ts).
+        // Credential-free, as the plan is: no sign-in is attempted (lib/deployment/context.ts).
         process.env.MLFLOW_PLATFORM_OFFLINE = "1";
         (pulumi.runtime as any).setMocks = (mocks: any, project: string, name: string, preview: boolean) => setMocks(mocks, project, name, preview, "acme-ml");
         try {
@@ -329,7 +329,7 @@ describe("registry.hostFromStack", () => {
 
 describe("serving.maxInactiveRevisions in the plan", () => {
     it("shows the value per model, in the text and the markdown, so an edit is visible", async () => {
-        const { renderPlanMarkdown } = await import("../lib/planReport");
+        const { renderPlanMarkdown } = await import("../lib/plan/report");
         const shipped = await planStack(PROJECT_DIR, "prd");
         const edited = await planEditedStack("prd", (config) => {
             config["mlflow-platform:serving"].maxInactiveRevisions = 7;

@@ -4,7 +4,7 @@ import type { PolicyResource as PackResource, StackValidationArgs } from "@pulum
 import { platformPolicies, stackOfUrn } from "../policy/policies";
 import { environmentOfStack, evaluate, RULES, type Environment, type PolicyResource } from "../lib/policy/rules";
 import { planStack } from "../lib/plan";
-import { comparePlans, planViolations, renderComparison, renderPlanMarkdown } from "../lib/planReport";
+import { comparePlans, planViolations, renderComparison, renderPlanMarkdown } from "../lib/plan/report";
 import { runScript } from "./helpers/cli";
 import { planEditedStack, PROJECT_DIR } from "./helpers/fixtures";
 

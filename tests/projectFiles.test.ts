@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { parse } from "yaml";
 import { parsePlatformConfig, PROJECT_CONFIG_KEYS, rawConfigFrom } from "../lib/config";
-import { readStackConfig } from "../lib/stackFiles";
+import { readStackConfig } from "../lib/config/stackFiles";
 import { PROJECT_DIR } from "./helpers/fixtures";
 
 const project = parse(fs.readFileSync(path.join(PROJECT_DIR, "Pulumi.yaml"), "utf8"));
@@ -91,7 +91,7 @@ describe("stack files", () => {
 
 describe("provider settings the config check knows", () => {
     it("match the installed providers' config modules", () => {
-        const { PROVIDER_KEYS } = require("../lib/providerConfig") as typeof import("../lib/providerConfig");
+        const { PROVIDER_KEYS } = require("../lib/config/providerConfig") as typeof import("../lib/config/providerConfig");
         for (const [namespace, pkg] of [["azure-native", "@pulumi/azure-native"], ["docker-build", "@pulumi/docker-build"], ["azuread", "@pulumi/azuread"]]) {
             const declared = fs.readFileSync(require.resolve(`${pkg}/config/vars.d.ts`), "utf8");
             const installed = [...declared.matchAll(/export declare const (\w+)/g)].map((m) => m[1]).sort();

@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import { stringify, parse } from "yaml";
 import { planStack } from "../lib/plan";
-import { resolvePlannedModelVersions } from "../lib/planModelVersions";
+import { resolvePlannedModelVersions } from "../lib/plan/modelVersions";
 import { RegistryClient, parseRegistryUrl } from "../lib/registry/client";
 import { basicAuth, bearerToken } from "../lib/registry/credentials";
 import { bodyExcerpt, redact, urlForMessage } from "../lib/registry/errors";

@@ -3,7 +3,7 @@
 import * as assert from "assert";
 import type * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
-import { RegistrationJob, type RegistrationJobArgs } from "../components/registrationJob";
+import { RegistrationJob, type RegistrationJobArgs } from "../components/registration/registrationJob";
 import { recordProgram, type Plan } from "../lib/plan";
 import { deployedAzureMocks, REGISTRATION_APP_ID } from "./helpers/azureMocks";
 import { ACCOUNT_ID_PLACEHOLDER, UnityCatalogAccess } from "../components/access/unityCatalog";
@@ -258,7 +258,7 @@ describe("the registration principal (issue 18, point 6)", function () {
         assert.ok(ACCOUNT_ID_PLACEHOLDER.includes("registry.databricksAccountId"));
         assert.strictEqual(ruleSet.inputs.name, "(known after deploy)", "the application id is known after deploy");
         const path = await import("path");
-        const { readStackConfig } = await import("../lib/stackFiles");
+        const { readStackConfig } = await import("../lib/config/stackFiles");
         const { PROJECT_DIR } = await import("./helpers/fixtures");
         const stack = readStackConfig(PROJECT_DIR, "dev");
         const program = path.join(PROJECT_DIR, "index.ts");

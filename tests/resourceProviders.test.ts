@@ -4,7 +4,7 @@ import * as assert from "assert";
 import * as http from "http";
 import type { AddressInfo } from "net";
 import { ResourceProviderRegistrationsProvider } from "../components/subscription/resourceProviders";
-import { ensureProvidersRegistered, requiredProviders, ResourceProvidersClient } from "../lib/azure/resourceProviders";
+import { ensureProvidersRegistered, requiredProviders, ResourceProvidersClient } from "../lib/subscription/resourceProviders";
 
 /** GET/POST /subscriptions/{id}/providers/{ns}[/register]; a registration takes `pollsToRegister` reads. */
 class FakeProviders {

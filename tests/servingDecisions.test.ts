@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { registeredEntries, skipWarning } from "../lib/serving/bootstrap";
 import { buildCredential, imageRepository, imageTag, recipeDigest, REGISTRY_SECRET_ID, SERVING_CONTEXT } from "../lib/serving/image";
-import { aciSizeProblems, containerAppSizeProblems, isMultipleOf } from "../lib/serving/limits";
+import { aciSizeProblems, containerAppSizeProblems, isMultipleOf } from "../lib/config/serving";
 import { aciDnsLabel, canonicalJson, revisionSuffix, specHash, type RevisionSpec } from "../lib/serving/revision";
 import { declaredTraffic, hasFailed, isReady, needsWaking, revisionsToDeactivate, targetProblems, type RevisionState, type TrafficTarget } from "../lib/serving/traffic";
 import { RegistryError } from "../lib/registry/errors";

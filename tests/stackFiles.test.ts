@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { planStack } from "../lib/plan";
-import { checkStackName, readStackConfig, registryStackProblems, StackFileError } from "../lib/stackFiles";
+import { checkStackName, readStackConfig, registryStackProblems, StackFileError } from "../lib/config/stackFiles";
 import { runScript } from "./helpers/cli";
 import { PROJECT_DIR } from "./helpers/fixtures";
 

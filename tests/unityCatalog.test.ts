@@ -5,8 +5,8 @@ import * as assert from "assert";
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import { recordProgram, type Plan, type PlannedResource } from "../lib/plan";
-import { readStackConfig } from "../lib/stackFiles";
-import { OFFLINE_VARIABLE } from "../lib/deployment";
+import { readStackConfig } from "../lib/config/stackFiles";
+import { OFFLINE_VARIABLE } from "../lib/deployment/context";
 import { catalogGrantSets, PRIVILEGES, SECURABLES, type GrantSet } from "../lib/access/unityCatalogGrants";
 import { catalogGrants } from "../lib/access/table";
 import { evaluate } from "../lib/policy/rules";
@@ -14,7 +14,7 @@ import { STORAGE_ROLE_PROPAGATION_SECONDS, UnityCatalogAccess } from "../compone
 import type { AccessRoles } from "../lib/config";
 import { deployedAzureMocks, REGISTRATION_APP_ID } from "./helpers/azureMocks";
 import { byType, planEditedStack, PROJECT_DIR } from "./helpers/fixtures";
-import { stackWarnings } from "../lib/planReport";
+import { stackWarnings } from "../lib/plan/report";
 
 const PREVIEW_APP_ID = "0e0e0e0e-1111-4222-8333-444444444444";
 const SCIENTISTS = { objectId: "11111111-1111-1111-1111-111111111111", type: "group" as const, name: "ml-data-scientists" };

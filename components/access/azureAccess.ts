@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import type { AccessRoles, Principal } from "../../lib/config";
 import { AZURE_ROLES, type DeclaredAssignment, type DeclaredRoles } from "../../lib/access/roles";
-import { roleDefinitionId, subscriptionScopeOf, roleAssignmentNameOf } from "../azureIds";
+import { roleDefinitionId, subscriptionScopeOf, roleAssignmentNameOf } from "../../lib/azure/ids";
 
 export interface AzureAccessArgs {
     roles: AccessRoles;

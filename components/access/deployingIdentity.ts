@@ -3,7 +3,7 @@
 // which signs in as the provider does: az login, or OIDC in the workflows); never offline.
 import * as pulumi from "@pulumi/pulumi";
 import * as azuread from "@pulumi/azuread";
-import { unknownValue } from "../../lib/outputs";
+import { unknownValue } from "../../lib/deployment/outputs";
 
 export interface DeployingIdentity {
     objectId: pulumi.Input<string>;

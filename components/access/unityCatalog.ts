@@ -25,7 +25,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
 import type { AccessRoles, Principal } from "../../lib/config";
-import { unknownValue } from "../../lib/outputs";
+import { unknownValue } from "../../lib/deployment/outputs";
 import { catalogGrantSets, databricksNames, type Securable } from "../../lib/access/unityCatalogGrants";
 import { Delay } from "../serving/delay";
 

@@ -3,10 +3,10 @@
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as dockerbuild from "@pulumi/docker-build";
-import { ACR_TOKEN_USERNAME } from "../../lib/acr";
+import { ACR_TOKEN_USERNAME } from "../../lib/azure/acr";
 import { imageRepository, imageTag, REGISTRY_SECRET_ID, SERVING_CONTEXT, type BuildCredential } from "../../lib/serving/image";
 import type { RegistryKind } from "../../lib/registry/types";
-import { unknownSecret, unknownValue } from "../../lib/outputs";
+import { unknownSecret, unknownValue } from "../../lib/deployment/outputs";
 
 /** The container registry calls the image needs; absent in the credential-free plan. */
 export interface ImageRegistryAccess {

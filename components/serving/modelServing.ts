@@ -8,9 +8,9 @@ import { aciDnsLabel, revisionSuffix, type RevisionSpec } from "../../lib/servin
 import { declaredTraffic, type RevisionState } from "../../lib/serving/traffic";
 import { containerAppId } from "../../lib/azure/containerApps";
 import { describeSelector, type RegistryKind, type Selector } from "../../lib/registry/types";
-import { BUILT_IN_ROLES, roleDefinitionId, roleAssignmentNameOf } from "../azureIds";
-import { ModelVersion } from "../modelVersion";
-import { settled, unknownValue } from "../../lib/outputs";
+import { BUILT_IN_ROLES, roleDefinitionId, roleAssignmentNameOf } from "../../lib/azure/ids";
+import { ModelVersion } from "../registry/modelVersion";
+import { settled, unknownValue } from "../../lib/deployment/outputs";
 import { ACI_PROBES, aciScoringService } from "./aci";
 import { CONTAINER_APP_PROBES, containerAppScoringService, containerAppsEnvironment, ipRestrictions, trafficSplit, type TrafficEntry } from "./containerApp";
 import { servingEnvironment, type ServingEnvVar } from "./environment";
@@ -125,6 +125,118 @@ interface VersionRevision {
     resolved?: string;
     image?: ModelImage;
     suffix?: string;
+}
+
+/** What every model's images share: the recipe's digest, the registry's login server, push access once it exists. */
+interface ImageContext {
+    recipe: string;
+    loginServer: string;
+    access: ImageRegistryAccess | undefined;
+}
+
+/** One model entry on its way to being served: its versions and images, and its container's variables. */
+interface ModelRevisions {
+    served: ServedModelArgs;
+    /** `<component>-<model>`: the start of every resource name of this model. */
+    serviceName: string;
+    env: ServingEnvVar[];
+    stable: VersionRevision;
+    canary?: VersionRevision;
+}
+
+/** What serves a model now, as the component's outputs and summary show it. */
+interface ServiceOutcome {
+    scoringUri: pulumi.Output<string>;
+    revisionName: pulumi.Output<string>;
+    traffic?: pulumi.Output<TrafficEntry[]>;
+    /** The traffic table in plain words, when every revision name is known (also in a preview). */
+    trafficTable?: string;
+}
+
+/** Everything that makes a revision, as the platform receives it; undefined while the image tag is unknown. */
+function revisionSpecOf(model: ModelRevisions, revision: VersionRevision, platform: ServingPlatform): RevisionSpec | undefined {
+    const { served } = model;
+    if (revision.image?.tag === undefined) return undefined;
+    return {
+        image: `${imageRepository(served.name)}:${revision.image.tag}`,
+        env: envSpec(model.env),
+        cpu: served.cpu,
+        memoryGb: served.memoryGb,
+        workers: served.workers,
+        probes: platform === "aci" ? ACI_PROBES : CONTAINER_APP_PROBES,
+        scale: platform === "containerapp" ? served.scale : undefined,
+    };
+}
+
+function imageRef(revision: VersionRevision): pulumi.Output<string> {
+    return revision.image?.ref ?? unknownValue();
+}
+
+/** The image builds of this run that the model's service must wait for. */
+function buildsOf(model: ModelRevisions): pulumi.Resource[] {
+    return [model.stable, model.canary].map((r) => r?.image?.build).filter((b): b is NonNullable<typeof b> => b !== undefined);
+}
+
+/** A Container Apps app's revisions as this deployment declares them, and the traffic target when every name is known. */
+interface AppRevisions {
+    appName: string;
+    /** The app's template is the canary's revision when there is one. */
+    templateSuffix?: string;
+    templateRevision?: string;
+    target?: TrafficEntry[];
+}
+
+function appRevisionsOf(model: ModelRevisions, args: ModelServingArgs): AppRevisions {
+    const { served, stable, canary } = model;
+    const appName = `${args.appNamePrefix}-${served.name}`;
+    const suffixOf = (revision: VersionRevision) => {
+        const spec = revisionSpecOf(model, revision, args.platform);
+        return spec && revision.resolved ? revisionSuffix(revision.resolved, spec) : undefined;
+    };
+    const stableSuffix = suffixOf(stable);
+    const canarySuffix = canary ? suffixOf(canary) : undefined;
+    const templateSuffix = canary ? canarySuffix : stableSuffix;
+    const known = stableSuffix !== undefined && (!canary || canarySuffix !== undefined);
+    const target = known ? trafficSplit(appName, stableSuffix!, served.canary && canarySuffix ? { suffix: canarySuffix, weight: served.canary.weight } : undefined) : undefined;
+    return { appName, templateSuffix, templateRevision: templateSuffix ? `${appName}--${templateSuffix}` : undefined, target };
+}
+
+/**
+ * Container Apps creates one revision per PUT (the template's): any other revision the target gives
+ * traffic must exist already.
+ */
+function refuseMissingTrafficRevisions(served: ServedModelArgs, app: AppRevisions, current: RevisionState[] | undefined): void {
+    if (!app.target || !current) return;
+    const impossible = app.target.filter((t) => t.weight > 0 && t.revision !== app.templateRevision && !current.some((r) => r.name === t.revision));
+    if (impossible.length === 0) return;
+    throw new Error(
+        `models[${served.name}]: the traffic would go to ${impossible.map((t) => t.revision).join(", ")}, which does not exist, ` +
+            "and one deployment creates only the canary's revision. A change to the stable revision's spec (size, scale, " +
+            "workers) while a canary runs cannot be deployed: promote or remove the canary first, then make the change.",
+    );
+}
+
+/** The per-model outputs of the component. */
+function modelOutputs(stable: VersionRevision, outcome: ServiceOutcome): ServedModelOutputs {
+    return {
+        version: stable.version.version,
+        modelUri: stable.version.modelUri,
+        image: imageRef(stable),
+        revision: outcome.revisionName,
+        scoringUri: outcome.scoringUri,
+        ...(outcome.traffic ? { traffic: outcome.traffic } : {}),
+    };
+}
+
+/** The model's entry in the component's summary (what the plan and a preview show). */
+function modelSummary(served: ServedModelArgs, args: ModelServingArgs, stable: VersionRevision, recipe: string, trafficTable: string | undefined): Record<string, unknown> {
+    return {
+        ...servingSummary(served, args),
+        image: stable.image?.tag
+            ? `${imageRepository(served.name)}:${stable.image.tag}${stable.image.build ? " (built in this deployment)" : " (already in the registry: reused)"}`
+            : `${imageRepository(served.name)}:<model>-v<version>-${recipe} (the version is known after the registry answers)`,
+        ...(trafficTable ? { revisions: trafficTable } : {}),
+    };
 }
 
 /**
@@ -247,206 +359,179 @@ export class ModelServing extends pulumi.ComponentResource {
     }
 
     private async serveModels(name: string, args: ModelServingArgs): Promise<void> {
+        const images = await this.imageContext(args);
+        const summary: Record<string, unknown> = {};
+        for (const served of args.models) {
+            const model = await this.modelRevisions(`${name}-${served.name}`, served, args, images);
+            const outcome = this.environmentId ? await this.serveOnContainerApps(model, args, images.loginServer) : this.serveOnAci(model, args, images.loginServer);
+            this.models[served.name] = modelOutputs(model.stable, outcome);
+            summary[served.name] = modelSummary(served, args, model.stable, images.recipe, outcome.trafficTable);
+        }
+        this.registerOutputs({ loginServer: this.loginServer, identityId: this.identityId, models: this.models, summary });
+    }
+
+    private async imageContext(args: ModelServingArgs): Promise<ImageContext> {
         const recipe = recipeDigest(args.images.projectDir);
         // ACR's login server is the registry name in lowercase under azurecr.io (Azure public cloud),
         // so image references are plain values even before the registry exists.
         const loginServer = `${args.containerRegistryName.toLowerCase()}.azurecr.io`;
         // Known once the registry exists: in an update always, in a preview after the first deploy.
         const registryExists = (await settled(this.registry.loginServer)) !== undefined;
-        const access = registryExists ? args.images.registryAccess?.(loginServer) : undefined;
-        const summary: Record<string, unknown> = {};
+        return { recipe, loginServer, access: registryExists ? args.images.registryAccess?.(loginServer) : undefined };
+    }
 
-        for (const served of args.models) {
-            const serviceName = `${name}-${served.name}`;
-            const env = servingEnvironment(served.workers);
-            const imageOf = async (role: string, selector: Selector, shared?: VersionRevision): Promise<VersionRevision> => {
-                const version = new ModelVersion(
-                    `${serviceName}${role}-version`,
-                    { registryKind: args.registry.kind, registryUrl: args.registry.url, model: served.model, selector },
-                    { parent: this },
-                );
-                const resolved = await settled(version.version);
-                // A canary on the stable version reuses the stable image: one tag, one build.
-                if (resolved !== undefined && shared?.resolved === resolved) return { ...shared, version };
-                const image = await modelImage(
-                    `${serviceName}-image`,
-                    {
-                        service: served.name,
-                        model: served.model,
-                        version: resolved,
-                        recipe,
-                        registryKind: args.registry.kind,
-                        registryUrl: pulumi.output(args.registry.url),
-                        loginServer,
-                        access,
-                        credential: args.images.credential,
-                        dependsOn: [this.registry],
-                    },
+    /** The model's stable version and image, and its canary's when it has one. */
+    private async modelRevisions(serviceName: string, served: ServedModelArgs, args: ModelServingArgs, images: ImageContext): Promise<ModelRevisions> {
+        const stable = await this.versionImage(serviceName, "", served, served.selector, args, images);
+        const canary = served.canary ? await this.versionImage(serviceName, "-canary", served, served.canary.selector, args, images, stable) : undefined;
+        return { served, serviceName, env: servingEnvironment(served.workers), stable, canary };
+    }
+
+    /** One selector's ModelVersion, resolved, and the image of that version. */
+    private async versionImage(serviceName: string, role: string, served: ServedModelArgs, selector: Selector, args: ModelServingArgs, images: ImageContext, shared?: VersionRevision): Promise<VersionRevision> {
+        const version = new ModelVersion(
+            `${serviceName}${role}-version`,
+            { registryKind: args.registry.kind, registryUrl: args.registry.url, model: served.model, selector },
+            { parent: this },
+        );
+        const resolved = await settled(version.version);
+        // A canary on the stable version reuses the stable image: one tag, one build.
+        if (resolved !== undefined && shared?.resolved === resolved) return { ...shared, version };
+        const image = await modelImage(
+            `${serviceName}-image`,
+            {
+                service: served.name,
+                model: served.model,
+                version: resolved,
+                recipe: images.recipe,
+                registryKind: args.registry.kind,
+                registryUrl: pulumi.output(args.registry.url),
+                loginServer: images.loginServer,
+                access: images.access,
+                credential: args.images.credential,
+                dependsOn: [this.registry],
+            },
+            this,
+        );
+        return { version, resolved, image };
+    }
+
+    /** One container group per model version, under a new DNS label per revision. */
+    private serveOnAci(model: ModelRevisions, args: ModelServingArgs, loginServer: string): ServiceOutcome {
+        const { served, stable } = model;
+        const spec = revisionSpecOf(model, stable, args.platform);
+        const label = spec && stable.resolved ? aciDnsLabel(args.dnsLabelPrefix, served.name, stable.resolved, spec) : undefined;
+        const { scoringUri } = aciScoringService(
+            `${model.serviceName}-aci`,
+            {
+                location: args.location,
+                resourceGroupName: args.resourceGroupName,
+                image: imageRef(stable),
+                loginServer,
+                identityId: this.identityId,
+                cpu: served.cpu,
+                memoryGb: served.memoryGb,
+                env: model.env,
+                dnsNameLabel: label ?? unknownValue(),
+                tags: args.tags,
+            },
+            { parent: this, dependsOn: [this.registry, this.pullReady, ...buildsOf(model)] },
+        );
+        return { scoringUri, revisionName: label ? pulumi.output(label) : unknownValue() };
+    }
+
+    /** One app per model: its revisions as declared, read against the live app, then its traffic moved. */
+    private async serveOnContainerApps(model: ModelRevisions, args: ModelServingArgs, loginServer: string): Promise<ServiceOutcome> {
+        const { served } = model;
+        const app = appRevisionsOf(model, args);
+        this.warnCanaryOnStable(model);
+        const appId = app.target ? await this.appIdOf(args, app.appName) : undefined;
+        const live = appId ? await this.liveApp(args, appId, app.appName) : undefined;
+        const current = live?.revisions;
+        refuseMissingTrafficRevisions(served, app, current);
+        this.warnRebuiltImages(model, app.appName, current);
+        if (!args.auth) throw new Error(`models[${served.name}]: Container Apps serving needs the scoring API's Entra registration (ModelServingArgs.auth)`);
+        // The ingress is open in the app's PUT only when its Entra authentication config exists
+        // already. A new app, one whose auth config is missing (a first run that failed at it),
+        // or one not read here (the plan) is PUT closed; RevisionTraffic, after the auth
+        // config, checks it exists and opens the ingress.
+        const ingressOpen = current !== undefined && live?.authConfigured === true;
+        const service = this.declareApp(model, args, loginServer, app, current, ingressOpen);
+        const revisionName = app.templateSuffix ? pulumi.output(app.templateSuffix) : unknownValue();
+        if (!app.target) return { scoringUri: service.scoringUri, revisionName, traffic: unknownValue() as unknown as pulumi.Output<TrafficEntry[]> };
+        this.declareTraffic(model, args, service, app.target, ingressOpen);
+        return {
+            scoringUri: service.scoringUri,
+            revisionName,
+            traffic: pulumi.output(app.target),
+            trafficTable: app.target.map((e) => `${e.weight}% ${e.revision} (${e.label})`).join(", "),
+        };
+    }
+
+    private warnCanaryOnStable({ served, stable, canary }: ModelRevisions): void {
+        if (canary && served.canary && canary.resolved !== undefined && canary.resolved === stable.resolved) {
+            pulumi.log.warn(
+                `models[${served.name}].canary resolves to version ${canary.resolved}, the version the stable selector serves: ` +
+                    "all traffic stays on one revision. Point the canary at the candidate version, or remove it.",
+                this,
+            );
+        }
+    }
+
+    /** A rollback normally finds its image in the registry; a rebuild is a new image. */
+    private warnRebuiltImages({ served, stable, canary }: ModelRevisions, appName: string, current: RevisionState[] | undefined): void {
+        for (const revision of [stable, canary]) {
+            if (revision?.image?.build && current?.some((r) => r.name.startsWith(`${appName}--v${revision.resolved}-`))) {
+                pulumi.log.warn(
+                    `models[${served.name}]: the image of version ${revision.resolved} (${revision.image.tag}) is no longer in the container registry, ` +
+                        "so it is rebuilt from the model registry's files: a new image, not the one that served before.",
                     this,
                 );
-                return { version, resolved, image };
-            };
-            const stable = await imageOf("", served.selector);
-            const canary = served.canary ? await imageOf("-canary", served.canary.selector, stable) : undefined;
-
-            // Everything that makes a revision, as the platform receives it.
-            const specOf = (revision: VersionRevision): RevisionSpec | undefined =>
-                revision.image?.tag === undefined
-                    ? undefined
-                    : {
-                          image: `${imageRepository(served.name)}:${revision.image.tag}`,
-                          env: envSpec(env),
-                          cpu: served.cpu,
-                          memoryGb: served.memoryGb,
-                          workers: served.workers,
-                          probes: args.platform === "aci" ? ACI_PROBES : CONTAINER_APP_PROBES,
-                          scale: args.platform === "containerapp" ? served.scale : undefined,
-                      };
-            const builds = [stable, canary].map((r) => r?.image?.build).filter((b): b is NonNullable<typeof b> => b !== undefined);
-            const imageRef = (revision: VersionRevision) => revision.image?.ref ?? unknownValue();
-
-            let scoringUri: pulumi.Output<string>;
-            let revisionName: pulumi.Output<string>;
-            let traffic: pulumi.Output<TrafficEntry[]> | undefined;
-            // The traffic table in plain words, when every revision name is known (also in a preview).
-            let trafficTable: string | undefined;
-            if (this.environmentId) {
-                const appName = `${args.appNamePrefix}-${served.name}`;
-                const suffixOf = (revision: VersionRevision) => {
-                    const spec = specOf(revision);
-                    return spec && revision.resolved ? revisionSuffix(revision.resolved, spec) : undefined;
-                };
-                const template = canary ?? stable;
-                const stableSuffix = suffixOf(stable);
-                const canarySuffix = canary ? suffixOf(canary) : undefined;
-                // The app's template is the canary's revision when there is one.
-                const templateSuffix = canary ? canarySuffix : stableSuffix;
-                const known = stableSuffix !== undefined && (!canary || canarySuffix !== undefined);
-                const target = known
-                    ? trafficSplit(appName, stableSuffix!, served.canary && canarySuffix ? { suffix: canarySuffix, weight: served.canary.weight } : undefined)
-                    : undefined;
-                if (canary && served.canary && canary.resolved !== undefined && canary.resolved === stable.resolved) {
-                    pulumi.log.warn(
-                        `models[${served.name}].canary resolves to version ${canary.resolved}, the version the stable selector serves: ` +
-                            "all traffic stays on one revision. Point the canary at the candidate version, or remove it.",
-                        this,
-                    );
-                }
-                const appId = target ? await this.appIdOf(args, appName) : undefined;
-                const live = appId ? await this.liveApp(args, appId, appName) : undefined;
-                const current = live?.revisions;
-                const templateRevision = templateSuffix ? `${appName}--${templateSuffix}` : undefined;
-                if (target && current) {
-                    // Container Apps creates one revision per PUT (the template's): any other revision the
-                    // target gives traffic must exist already.
-                    const impossible = target.filter((t) => t.weight > 0 && t.revision !== templateRevision && !current.some((r) => r.name === t.revision));
-                    if (impossible.length > 0) {
-                        throw new Error(
-                            `models[${served.name}]: the traffic would go to ${impossible.map((t) => t.revision).join(", ")}, which does not exist, ` +
-                                "and one deployment creates only the canary's revision. A change to the stable revision's spec (size, scale, " +
-                                "workers) while a canary runs cannot be deployed: promote or remove the canary first, then make the change.",
-                        );
-                    }
-                }
-                for (const revision of [stable, canary]) {
-                    // A rollback normally finds its image in the registry; a rebuild is a new image.
-                    if (revision?.image?.build && current?.some((r) => r.name.startsWith(`${appName}--v${revision.resolved}-`))) {
-                        pulumi.log.warn(
-                            `models[${served.name}]: the image of version ${revision.resolved} (${revision.image.tag}) is no longer in the container registry, ` +
-                                "so it is rebuilt from the model registry's files: a new image, not the one that served before.",
-                            this,
-                        );
-                    }
-                }
-                const declared = target ? declaredTraffic(current, target) : undefined;
-                if (!args.auth) throw new Error(`models[${served.name}]: Container Apps serving needs the scoring API's Entra registration (ModelServingArgs.auth)`);
-                // The ingress is open in the app's PUT only when its Entra authentication config exists
-                // already. A new app, one whose auth config is missing (a first run that failed at it),
-                // or one not read here (the plan) is PUT closed; RevisionTraffic, after the auth
-                // config, checks it exists and opens the ingress.
-                const ingressOpen = current !== undefined && live?.authConfigured === true;
-                const service = containerAppScoringService(
-                    `${serviceName}-app`,
-                    {
-                        resourceGroupName: args.resourceGroupName,
-                        location: args.location,
-                        appName,
-                        environmentId: this.environmentId,
-                        identityId: this.identityId,
-                        loginServer,
-                        template: { suffix: templateSuffix ?? unknownValue(), image: imageRef(template) },
-                        traffic: declared ? declared.table : (unknownValue() as unknown as pulumi.Output<{ revisionName: string; weight: number }[]>),
-                        maxInactiveRevisions: args.maxInactiveRevisions,
-                        cpu: served.cpu,
-                        memoryGb: served.memoryGb,
-                        scale: served.scale,
-                        env,
-                        access: args.access,
-                        auth: args.auth,
-                        ingressOpen,
-                        tags: args.tags,
-                    },
-                    { parent: this, dependsOn: [this.registry, this.pullReady, ...builds] },
-                );
-                scoringUri = service.scoringUri;
-                if (target) {
-                    // Moves the traffic to the target once its revisions are ready; deactivates the rest.
-                    new RevisionTraffic(
-                        `${serviceName}-traffic`,
-                        {
-                            appId: service.appId,
-                            target,
-                            readyTimeoutSeconds: REVISION_READY_TIMEOUT_SECONDS,
-                            ipSecurityRestrictions: ipRestrictions(args.access.ipAllowList),
-                            ingressClosedByApp: !ingressOpen,
-                        },
-                        // After the auth config: opening the ingress of a new app must come second.
-                        { parent: this, dependsOn: [service.app, service.authConfig] },
-                    );
-                    traffic = pulumi.output(target);
-                    trafficTable = target.map((e) => `${e.weight}% ${e.revision} (${e.label})`).join(", ");
-                } else {
-                    traffic = unknownValue() as unknown as pulumi.Output<TrafficEntry[]>;
-                }
-                revisionName = templateSuffix ? pulumi.output(templateSuffix) : unknownValue();
-            } else {
-                const spec = specOf(stable);
-                const label = spec && stable.resolved ? aciDnsLabel(args.dnsLabelPrefix, served.name, stable.resolved, spec) : undefined;
-                scoringUri = aciScoringService(
-                    `${serviceName}-aci`,
-                    {
-                        location: args.location,
-                        resourceGroupName: args.resourceGroupName,
-                        image: imageRef(stable),
-                        loginServer,
-                        identityId: this.identityId,
-                        cpu: served.cpu,
-                        memoryGb: served.memoryGb,
-                        env,
-                        dnsNameLabel: label ?? unknownValue(),
-                        tags: args.tags,
-                    },
-                    { parent: this, dependsOn: [this.registry, this.pullReady, ...builds] },
-                ).scoringUri;
-                revisionName = label ? pulumi.output(label) : unknownValue();
             }
-            this.models[served.name] = {
-                version: stable.version.version,
-                modelUri: stable.version.modelUri,
-                image: imageRef(stable),
-                revision: revisionName,
-                scoringUri,
-                ...(traffic ? { traffic } : {}),
-            };
-            summary[served.name] = {
-                ...servingSummary(served, args),
-                image: stable.image?.tag
-                    ? `${imageRepository(served.name)}:${stable.image.tag}${stable.image.build ? " (built in this deployment)" : " (already in the registry: reused)"}`
-                    : `${imageRepository(served.name)}:<model>-v<version>-${recipe} (the version is known after the registry answers)`,
-                ...(trafficTable ? { revisions: trafficTable } : {}),
-            };
         }
+    }
 
-        this.registerOutputs({ loginServer: this.loginServer, identityId: this.identityId, models: this.models, summary });
+    private declareApp(model: ModelRevisions, args: ModelServingArgs, loginServer: string, app: AppRevisions, current: RevisionState[] | undefined, ingressOpen: boolean) {
+        const { served } = model;
+        const declared = app.target ? declaredTraffic(current, app.target) : undefined;
+        return containerAppScoringService(
+            `${model.serviceName}-app`,
+            {
+                resourceGroupName: args.resourceGroupName,
+                location: args.location,
+                appName: app.appName,
+                environmentId: this.environmentId!,
+                identityId: this.identityId,
+                loginServer,
+                template: { suffix: app.templateSuffix ?? unknownValue(), image: imageRef(model.canary ?? model.stable) },
+                traffic: declared ? declared.table : (unknownValue() as unknown as pulumi.Output<{ revisionName: string; weight: number }[]>),
+                maxInactiveRevisions: args.maxInactiveRevisions,
+                cpu: served.cpu,
+                memoryGb: served.memoryGb,
+                scale: served.scale,
+                env: model.env,
+                access: args.access,
+                auth: args.auth!,
+                ingressOpen,
+                tags: args.tags,
+            },
+            { parent: this, dependsOn: [this.registry, this.pullReady, ...buildsOf(model)] },
+        );
+    }
+
+    /** Moves the traffic to the target once its revisions are ready; deactivates the rest. */
+    private declareTraffic(model: ModelRevisions, args: ModelServingArgs, service: ReturnType<ModelServing["declareApp"]>, target: TrafficEntry[], ingressOpen: boolean): void {
+        new RevisionTraffic(
+            `${model.serviceName}-traffic`,
+            {
+                appId: service.appId,
+                target,
+                readyTimeoutSeconds: REVISION_READY_TIMEOUT_SECONDS,
+                ipSecurityRestrictions: ipRestrictions(args.access.ipAllowList),
+                ingressClosedByApp: !ingressOpen,
+            },
+            // After the auth config: opening the ingress of a new app must come second.
+            { parent: this, dependsOn: [service.app, service.authConfig] },
+        );
     }
 }

@@ -1,9 +1,9 @@
 // `ResourceProviderRegistrations`: makes sure the subscription has registered the resource providers
 // this stack creates resources of, registering the missing ones during `pulumi up` (a new
-// subscription has none). A thin adapter over lib/azure/resourceProviders.ts. It never unregisters.
+// subscription has none). A thin adapter over lib/subscription/resourceProviders.ts. It never unregisters.
 import * as pulumi from "@pulumi/pulumi";
 import { ARM_SCOPE } from "../../lib/azure/containerApps";
-import { ensureProvidersRegistered, ResourceProvidersClient, type EnsureProvidersOptions } from "../../lib/azure/resourceProviders";
+import { ensureProvidersRegistered, ResourceProvidersClient, type EnsureProvidersOptions } from "../../lib/subscription/resourceProviders";
 import { azureSignIn } from "../../lib/azure/signIn";
 
 export interface ResourceProviderRegistrationsState {

@@ -6,7 +6,7 @@
 // resource, so a mandatory violation stops the change. "stack" rules need other resources (an app
 // and its auth config, a component's summary): they run as `validateStack` policies, after the
 // resources changed, so they report rather than prevent.
-import { aciSizeProblems, CONTAINER_APP_LIMITS, containerAppSizeProblems } from "../serving/limits";
+import { aciSizeProblems, CONTAINER_APP_LIMITS, containerAppSizeProblems } from "../config/serving";
 import { allowListReach } from "./network";
 import { PRD_WRITE_PRIVILEGES, roleNameOf, WRITE_ROLES, type DeclaredRoles } from "../access/roles";
 

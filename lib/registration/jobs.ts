@@ -19,7 +19,7 @@
 //   timeout) is retried safely.
 import { randomUUID } from "crypto";
 import axios, { type AxiosInstance } from "axios";
-import { DEFAULT_RETRY, RetriesExhausted, withRetries, type RetryPolicy } from "../httpRetry";
+import { DEFAULT_RETRY, RetriesExhausted, withRetries, type RetryPolicy } from "../http/retry";
 import type { Credential } from "../registry/credentials";
 import { redact } from "../registry/errors";
 

@@ -1,7 +1,7 @@
 // How configuration values and keys are shown in messages: values as the operator wrote them
 // (`.nan`, `.inf`), never a credential, and suggestions only for keys that are really close.
 
-import { urlForMessage } from "./registry/errors";
+import { urlForMessage } from "../registry/errors";
 
 const URL_CREDENTIALS = /\b([a-z][a-z0-9+.-]*:\/\/)[^/\s@?#]*@/gi;
 const URLS = /\b[a-z][a-z0-9+.-]*:\/\/[^\s"']+/gi;

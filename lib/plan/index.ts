@@ -2,8 +2,8 @@
 // preview would, and records every resource it declares: no cloud credentials, no Pulumi CLI.
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { OFFLINE_VARIABLE } from "./deployment";
-import { readStackConfig, registryStackProblems, StackFileError } from "./stackFiles";
+import { OFFLINE_VARIABLE } from "../deployment/context";
+import { readStackConfig, registryStackProblems, StackFileError } from "../config/stackFiles";
 
 export const UNKNOWN_DISPLAY = "(known after deploy)";
 export const SECRET_DISPLAY = "[secret]";
@@ -236,7 +236,7 @@ export async function planStack(
     const crossStack = registryStackProblems(projectDir, stackConfig);
     if (crossStack.length > 0) throw new StackFileError(`Pulumi.${stack}.yaml`, crossStack);
     const programPath = path.resolve(projectDir, programFile);
-    // The plan is credential-free: the program signs in nowhere (see lib/deployment.ts).
+    // The plan is credential-free: the program signs in nowhere (see lib/deployment/context.ts).
     const offline = process.env[OFFLINE_VARIABLE];
     process.env[OFFLINE_VARIABLE] = "1";
     try {

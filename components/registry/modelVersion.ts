@@ -9,11 +9,11 @@
 // selector is the one recorded at the last deployment, check keeps the recorded version with one
 // warning. `olds` in check are the previously checked inputs, which carry that version.
 import * as pulumi from "@pulumi/pulumi";
-import { RegistryClient, type RegistryClientOptions } from "../lib/registry/client";
-import { isRegistryUnreachable } from "../lib/registry/errors";
-import { selectCredential, type ExplicitCredentials } from "../lib/registry/credentials";
-import { describeSelector, modelUri, REGISTRY_KINDS, type ModelVersionInfo, type RegistryKind, type Selector } from "../lib/registry/types";
-import { checkModelName, parseSelector, type SelectorFields } from "../lib/registry/validation";
+import { RegistryClient, type RegistryClientOptions } from "../../lib/registry/client";
+import { isRegistryUnreachable } from "../../lib/registry/errors";
+import { selectCredential, type ExplicitCredentials } from "../../lib/registry/credentials";
+import { describeSelector, modelUri, REGISTRY_KINDS, type ModelVersionInfo, type RegistryKind, type Selector } from "../../lib/registry/types";
+import { checkModelName, parseSelector, type SelectorFields } from "../../lib/registry/validation";
 
 export interface ModelVersionArgs {
     registryKind: RegistryKind;

@@ -1,11 +1,11 @@
 // Resolves the plan's ModelVersion resources against the real registry when the environment has
 // a registry host and credentials, as a preview would; otherwise notes that deploy resolves them.
-import { UNKNOWN_DISPLAY, type Plan } from "./plan";
-import { skipWarning } from "./serving/bootstrap";
-import { RegistryClient, type RegistryClientOptions } from "./registry/client";
-import { selectCredential } from "./registry/credentials";
-import { modelUri, type RegistryKind } from "./registry/types";
-import { parseSelector, type SelectorFields } from "./registry/validation";
+import { UNKNOWN_DISPLAY, type Plan } from "./index";
+import { skipWarning } from "../serving/bootstrap";
+import { RegistryClient, type RegistryClientOptions } from "../registry/client";
+import { selectCredential } from "../registry/credentials";
+import { modelUri, type RegistryKind } from "../registry/types";
+import { parseSelector, type SelectorFields } from "../registry/validation";
 
 export const MODEL_VERSION_TYPE = "pulumi-nodejs:dynamic/registry:ModelVersion";
 

@@ -1,8 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as databricks from "@pulumi/azure-native/databricks";
-import type { DatabricksSku } from "../lib/config";
-import { BUILT_IN_ROLES, roleDefinitionId, subscriptionScopeOf, roleAssignmentNameOf } from "./azureIds";
+import type { DatabricksSku } from "../../lib/config";
+import { BUILT_IN_ROLES, roleDefinitionId, subscriptionScopeOf, roleAssignmentNameOf } from "../../lib/azure/ids";
 
 export interface MlflowWorkspaceArgs {
     location: string;

@@ -1,7 +1,7 @@
 // Helpers for Azure Resource Manager ids, so components derive scopes from resources they
 // already hold instead of asking the provider for the subscription.
 import * as pulumi from "@pulumi/pulumi";
-import { roleAssignmentName } from "../lib/access/roleAssignmentName";
+import { roleAssignmentName } from "../access/roleAssignmentName";
 
 /** Built-in role definition ids (the same GUID in every tenant). */
 export const BUILT_IN_ROLES = {

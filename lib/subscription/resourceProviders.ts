@@ -5,7 +5,7 @@
 // { registrationState: NotRegistered | Registering | Registered | Unregistering | ... } and
 // POST .../providers/{namespace}/register starts a registration (it needs
 // Microsoft.<namespace>/register/action, which Contributor holds).
-import { ArmClient, ArmError, type ArmClientOptions } from "./containerApps";
+import { ArmClient, ArmError, type ArmClientOptions } from "../azure/containerApps";
 
 export const RESOURCE_PROVIDERS_API_VERSION = "2021-04-01";
 

@@ -8,7 +8,7 @@
 // (keys outside the `config:` block, a second YAML document).
 import * as fs from "fs";
 import * as path from "path";
-import { displayValue } from "./configText";
+import { displayValue } from "./text";
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseAllDocuments, type Document, type Node, type YAMLError } from "yaml";
 
 export interface StackConfig {
@@ -372,7 +372,7 @@ export function readStackConfig(projectDir: string, stack: string): StackConfig 
 }
 
 const REGISTRY_NAMES = ["catalog", "devSchema", "prdSchema"] as const;
-// As lib/config.ts defaults them (DEFAULT_SCHEMAS); a name left unset means these.
+// As lib/config/registry.ts defaults them (DEFAULT_SCHEMAS); a name left unset means these.
 const REGISTRY_NAME_DEFAULTS: Record<(typeof REGISTRY_NAMES)[number], string | undefined> = { catalog: undefined, devSchema: "dev", prdSchema: "prd" };
 
 function registryOf(stack: StackConfig): Record<string, unknown> | undefined {

@@ -1,9 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as resources from "@pulumi/azure-native/resources";
 import * as storage from "@pulumi/azure-native/storage";
-import type { StorageSku } from "../lib/config";
-import { OFFLINE_VARIABLE } from "../lib/deployment";
-import { checkHierarchicalNamespace, type StorageAccountLookup } from "../lib/storageNamespace";
+import type { StorageSku } from "../../lib/config";
+import { OFFLINE_VARIABLE } from "../../lib/deployment/context";
+import { checkHierarchicalNamespace, type StorageAccountLookup } from "../../lib/storage/namespace";
 
 export interface ModelStoreArgs {
     location: string;
@@ -27,7 +27,7 @@ export interface ModelStoreArgs {
     protect: boolean;
     tags: Record<string, string>;
     /**
-     * How to look up an existing account before declaring it (see lib/storageNamespace.ts);
+     * How to look up an existing account before declaring it (see lib/storage/namespace.ts);
      * `false` skips the check. Defaults to azure-native's getStorageAccount, except offline (the plan).
      */
     existingAccount?: StorageAccountLookup | false;

@@ -3,16 +3,26 @@
 // which credentials. The credential-free plan (`npm run plan`) sets MLFLOW_PLATFORM_OFFLINE=1: then
 // nothing signs in, and only registries that the environment's own credentials open are asked.
 import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
 import { settled } from "./outputs";
-import { AcrClient, ACR_EXCHANGE_SCOPE } from "./acr";
-import type { PlatformConfig } from "./config";
-import { RegistryClient } from "./registry/client";
-import { selectCredential, type AccessTokenSource, type ExplicitCredentials } from "./registry/credentials";
-import { registeredEntries, type SkippedModel } from "./serving/bootstrap";
-import { buildCredential, type BuildCredential } from "./serving/image";
-import type { RevisionState } from "./serving/traffic";
-import { ARM_SCOPE, ContainerAppsClient } from "./azure/containerApps";
-import { azureSignIn } from "./azure/signIn";
+import { AcrClient, ACR_EXCHANGE_SCOPE } from "../azure/acr";
+import type { PlatformConfig } from "../config";
+import { RegistryClient } from "../registry/client";
+import { selectCredential, type AccessTokenSource, type ExplicitCredentials } from "../registry/credentials";
+import { registeredEntries, type SkippedModel } from "../serving/bootstrap";
+import { buildCredential, type BuildCredential } from "../serving/image";
+import type { RevisionState } from "../serving/traffic";
+import { ARM_SCOPE, ContainerAppsClient } from "../azure/containerApps";
+import { azureSignIn } from "../azure/signIn";
+
+/** The current Pulumi organization; self-managed backends (and the plan's mock runtime) have none to give. */
+export function currentOrganization(): string | undefined {
+    try {
+        return pulumi.getOrganization();
+    } catch {
+        return undefined;
+    }
+}
 
 /** Set by `npm run plan`: make no sign-in and no call that needs one. */
 export const OFFLINE_VARIABLE = "MLFLOW_PLATFORM_OFFLINE";
@@ -65,7 +75,7 @@ export async function deploymentContext(config: PlatformConfig, env: NodeJS.Proc
             ? undefined
             : new ContainerAppsClient({ token: tokenFor(ARM_SCOPE, "for Azure Resource Manager") }),
         images: {
-            projectDir: path.resolve(__dirname, ".."),
+            projectDir: path.resolve(__dirname, "..", ".."),
             credential: buildCredential(kind, explicit, env, { offline, tokenSource: shared }),
             registryAccess: offline
                 ? undefined

@@ -5,7 +5,7 @@
 // Routes (documented in Azure/acr "AAD-OAuth"): POST /oauth2/exchange, POST /oauth2/token, then the
 // Docker registry v2 API with a bearer token.
 import axios, { type AxiosInstance } from "axios";
-import { DEFAULT_RETRY, RetriesExhausted, withRetries, type RetryPolicy } from "./httpRetry";
+import { DEFAULT_RETRY, RetriesExhausted, withRetries, type RetryPolicy } from "../http/retry";
 
 /** The user name ACR expects with an exchanged refresh token (as `az acr login --expose-token` prints). */
 export const ACR_TOKEN_USERNAME = "00000000-0000-0000-0000-000000000000";

@@ -1,14 +1,16 @@
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
-import type { RegistryKind } from "../lib/registry/types";
-import { JOB_PARAMETERS } from "../lib/registration/jobs";
+import type { RegistryKind } from "../../lib/registry/types";
+import { JOB_PARAMETERS } from "../../lib/registration/jobs";
 
-/** A Databricks principal as job permissions and run_as name them. */
-export type DatabricksPrincipal = { groupName: string } | { servicePrincipalName: string } | { userName: string };
+import type { DatabricksPrincipal } from "../../lib/registration/placement";
+
+/** A Databricks principal as job permissions and run_as name them (lib/registration/placement.ts). */
+export type { DatabricksPrincipal };
 
 /** The script the job runs, shipped as a workspace file. */
-export const REGISTRATION_SCRIPT = path.join(__dirname, "..", "jobs", "register_model.py");
+export const REGISTRATION_SCRIPT = path.join(__dirname, "..", "..", "jobs", "register_model.py");
 
 /**
  * The serverless environment the script runs in. Pickles load best with the library versions

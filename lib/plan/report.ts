@@ -1,10 +1,10 @@
 // What the plan tells reviewers beyond the resource list: policy violations, a compact markdown
 // summary for a PR comment, and a side-by-side comparison of two stacks.
-import { parsePlatformConfig, rawConfigFrom } from "./config";
-import { environmentOfStack, evaluate, type Violation } from "./policy/rules";
-import { flatten, settingsOf, summarize, type Plan, type PlannedResource } from "./plan";
-import type { ModelVersionNote } from "./planModelVersions";
-import { readStackConfig } from "./stackFiles";
+import { parsePlatformConfig, rawConfigFrom } from "../config";
+import { environmentOfStack, evaluate, type Violation } from "../policy/rules";
+import { flatten, settingsOf, summarize, type Plan, type PlannedResource } from "./index";
+import type { ModelVersionNote } from "./modelVersions";
+import { readStackConfig } from "../config/stackFiles";
 
 /**
  * What the stack's config allows but looks wrong (placeholder ranges, a shortened registry URL),
