@@ -97,4 +97,16 @@ describe("how the code is laid out (issue 20)", () => {
         const declaring = tsFiles(path.join(PROJECT_DIR, "lib")).filter((file) => /\bnew\s+(?:[a-z]\w*\.)+[A-Z]\w*\s*\(\s*`|extends\s+pulumi\.(?:ComponentResource|CustomResource|dynamic\.Resource)\b/.test(fs.readFileSync(file, "utf8")));
         assert.deepStrictEqual(declaring.map(relative), []);
     });
+
+    it("the README's map names every folder of lib/ and components/, and none that is gone", () => {
+        const readme = fs.readFileSync(path.join(PROJECT_DIR, "README.md"), "utf8");
+        const section = readme.split("## How the code is laid out")[1]?.split("\n## ")[0] ?? "";
+        assert.ok(section.length > 0, 'README has a section "How the code is laid out"');
+        const folders = ["lib", "components"].flatMap((top) =>
+            fs.readdirSync(path.join(PROJECT_DIR, top), { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => `${top}/${e.name}/`),
+        );
+        assert.deepStrictEqual(folders.filter((folder) => !section.includes(`\`${folder}\``)), []);
+        const named = [...section.matchAll(/`((?:lib|components)\/[\w-]+\/)`/g)].map((m) => m[1]);
+        assert.deepStrictEqual(named.filter((folder) => !fs.existsSync(path.join(PROJECT_DIR, folder))), [], "the map names no folder that is gone");
+    });
 });
