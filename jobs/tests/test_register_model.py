@@ -489,7 +489,7 @@ def client(url, **env):
 
 
 class JobInvocation(unittest.TestCase):
-    """The script run as a file with the job's own tokens (components/registrationJob.ts): one
+    """The script run as a file with the job's own tokens (components/registration/registrationJob.ts): one
     `--name=value` each for pickle, model, sample and alias, then the fixed flags."""
 
     def test_a_sklearn_pipeline_with_a_csv_sample_and_an_alias(self):
