@@ -65,6 +65,7 @@ describe("registry client: answers, field by field and message by message", () =
             await client().resolve("fraud", { stage: "Production" });
             await client("unity-catalog").resolve(UC, { alias: "champion" });
             await client("unity-catalog").getVersion(UC, "2");
+            assert.deepStrictEqual(new Set(server.requests.map((r) => r.accept)), new Set(["application/json"]), "asks for JSON");
             const asked = server.requests.map((r) => `${r.path}?${r.query.toString()}`);
             assert.deepStrictEqual(asked, [
                 "/api/2.0/mlflow/registered-models/alias?name=fraud&alias=champion",
@@ -422,6 +423,18 @@ describe("registry client: answers, field by field and message by message", () =
             assert.strictEqual(server.requestsTo("/api/2.0/mlflow/model-versions/search").length, 1, "an empty next_page_token ends the listing");
         });
 
+        it("latest: a search whose first version is READY passes over nothing and says nothing; a token that is not text ends the listing", async () => {
+            // latest_versions (a replica behind) still shows version 3 registering; search has it READY.
+            answer(/registered-models\/get$/, 200, { registered_model: { name: "fraud", latest_versions: [{ version: "3", status: "PENDING_REGISTRATION" }] } });
+            answer(/model-versions\/search$/, 200, { model_versions: [{ version: "3", status: "READY" }], next_page_token: 7 });
+            assert.strictEqual((await client().resolve("fraud", { latest: true })).version, "3");
+            assert.deepStrictEqual(progress, []);
+            assert.strictEqual(server.requestsTo("/api/2.0/mlflow/model-versions/search").length, 1);
+            answer(/main.risk.fraud\/versions$/, 200, { model_versions: [{ version: 2, status: "READY" }], next_page_token: 7 });
+            assert.strictEqual((await client("unity-catalog").resolve(UC, { latest: true })).version, "2");
+            assert.strictEqual(server.requestsTo("/api/2.1/unity-catalog/models/main.risk.fraud/versions").length, 1);
+        });
+
         it("latest with nothing READY: the newest still registering is waited for; otherwise each is named", async () => {
             server.addModel("failing", [{ version: 1, status: "FAILED_REGISTRATION" }, { version: 2, status: "FAILED_REGISTRATION" }]);
             const failed = await failure(client().resolve("failing", { latest: true }), "registration-failed");
@@ -455,6 +468,15 @@ describe("registry client: answers, field by field and message by message", () =
             assert.deepStrictEqual(progress, [
                 `registry ${server.url}: latest of main.risk.busy is version 4, the newest READY one; passed over version 6 (FAILED_REGISTRATION), version 5 (PENDING_REGISTRATION)`,
             ]);
+        });
+
+        it("Unity Catalog latest with nothing READY and nothing registering names each version", async () => {
+            server.addModel("main.risk.failing", [{ version: 1, status: "FAILED_REGISTRATION" }, { version: 2, status: "FAILED_REGISTRATION" }]);
+            const err = await failure(client("unity-catalog").resolve("main.risk.failing", { latest: true }), "registration-failed");
+            assert.strictEqual(
+                err.message,
+                message("no version of the model is READY (1 FAILED_REGISTRATION, 2 FAILED_REGISTRATION)", "unity-catalog", about("main.risk.failing", "the latest version"), "Fix the registration (its status message says why), register a new version, or pin one with version: <n>."),
+            );
         });
 
         it("Unity Catalog latest: model_versions that is not a list; a version gone between list and read", async () => {
@@ -636,6 +658,7 @@ describe("registry client: answers, field by field and message by message", () =
                 ["120", (ms) => ms === 30000],
                 ["3abc", (ms) => ms === 250], // not a number or a date: the backoff (random 0.5 x 500 ms)
                 ["", (ms) => ms === 250],
+                ["abc3", (ms) => ms === 250],
                 [new Date(Date.now() + 20_000).toUTCString(), (ms) => ms > 15_000 && ms <= 20_000],
                 ["Wed, 21 Oct 2015 07:28:00 GMT", (ms) => ms === 0],
             ];

@@ -359,7 +359,8 @@ export class RegistryClient {
                 }
                 passedOver.push(info);
             }
-            pageToken = typeof body.next_page_token === "string" && body.next_page_token !== "" ? body.next_page_token : undefined;
+            // An empty token, like none, ends the listing.
+            pageToken = typeof body.next_page_token === "string" ? body.next_page_token : undefined;
         } while (pageToken);
         // None READY yet, the newest still registering (a model's first version): wait for it.
         if (passedOver[0]?.status === "PENDING_REGISTRATION") return passedOver[0];
@@ -408,7 +409,8 @@ export class RegistryClient {
                 }
                 if (newest === undefined || Number(info.version) > Number(newest)) newest = info.version;
             }
-            pageToken = typeof body.next_page_token === "string" && body.next_page_token !== "" ? body.next_page_token : undefined;
+            // An empty token, like none, ends the listing.
+            pageToken = typeof body.next_page_token === "string" ? body.next_page_token : undefined;
         } while (pageToken);
         const newestPending = notReady.filter((v) => v.status === "PENDING_REGISTRATION").sort((a, b) => Number(b.version) - Number(a.version))[0];
         // None READY yet, the newest still registering (a model's first version): wait for it.

@@ -70,6 +70,7 @@ export interface RecordedRequest {
     path: string;
     query: URLSearchParams;
     authorization?: string;
+    accept?: string;
 }
 
 export const JSON_TYPE = "application/json";
@@ -181,7 +182,7 @@ export class FakeMlflowServer {
     private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
         const url = new URL((req.url ?? "/").replace(/^\/+/, "/"), "http://fake");
         const method = req.method ?? "GET";
-        this.requests.push({ method, path: url.pathname, query: url.searchParams, authorization: req.headers.authorization });
+        this.requests.push({ method, path: url.pathname, query: url.searchParams, authorization: req.headers.authorization, accept: req.headers.accept });
         const body = await new Promise<string>((resolve) => {
             let data = "";
             req.on("data", (chunk) => (data += chunk));
