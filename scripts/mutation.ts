@@ -10,7 +10,7 @@ import { wantsHelp } from "./flags";
 const PROJECT_DIR = path.resolve(__dirname, "..");
 const REPORTS_DIR = path.join(PROJECT_DIR, "reports", "mutation");
 
-const USAGE = `usage: npm run mutation -- <path> [--direct] [--with-real-mlflow] [--exclude-tests <regex>] [--fresh] [--concurrency <n>] [--ignore-static]
+const USAGE = `usage: npm run mutation -- <path> [--direct] [--with-real-mlflow] [--exclude-tests <regex>] [--fresh] [--survivors] [--concurrency <n>] [--ignore-static]
   <path>              a folder or file of the project: .ts (lib/, components/, scripts/) is mutated by StrykerJS,
                       a .py file (e.g. jobs/register_model.py) by mutmut
   --with-real-mlflow  also run the tests that start real MLflow or scoring servers (slow: 15-40 s per server);
@@ -20,6 +20,9 @@ const USAGE = `usage: npm run mutation -- <path> [--direct] [--with-real-mlflow]
   --direct            TypeScript: only the specs that import the mutated files themselves (faster; by default
                       every spec that reaches them through its imports)
   --fresh             forget the previous run's results (StrykerJS: incremental file; mutmut: mutants/)
+  --survivors         .py: test again only the mutants that survived, had no test or were not tested yet (after
+                      adding tests; mutmut keeps every other verdict, and its verdicts stand unless named). Use the
+                      same --with-real-mlflow setting as the run before: a different test selection resets them all
   --concurrency <n>   test runners in parallel (default 2)
   --ignore-static     TypeScript: skip mutants in module-level code (each costs a full rerun of the specs)
 Prints the mutation score (killed / (killed + survived + no coverage)) and each surviving mutant.
@@ -33,18 +36,20 @@ export interface MutationFlags {
     excludeTests: string[];
     withRealMlflow: boolean;
     fresh: boolean;
+    survivors: boolean;
     concurrency: number;
     ignoreStatic: boolean;
 }
 
 export function parseMutationFlags(argv: readonly string[]): MutationFlags {
-    const flags: MutationFlags = { target: "", direct: false, excludeTests: [], withRealMlflow: false, fresh: false, concurrency: 2, ignoreStatic: false };
+    const flags: MutationFlags = { target: "", direct: false, excludeTests: [], withRealMlflow: false, fresh: false, survivors: false, concurrency: 2, ignoreStatic: false };
     const positional: string[] = [];
     for (let i = 0; i < argv.length; i++) {
         const arg = argv[i];
         if (arg === "--with-real-mlflow") flags.withRealMlflow = true;
         else if (arg === "--direct") flags.direct = true;
         else if (arg === "--fresh") flags.fresh = true;
+        else if (arg === "--survivors") flags.survivors = true;
         else if (arg === "--ignore-static") flags.ignoreStatic = true;
         else if (arg === "--concurrency") {
             const value = argv[++i];
@@ -64,6 +69,7 @@ export function parseMutationFlags(argv: readonly string[]): MutationFlags {
     }
     if (positional.length !== 1) throw new UsageError(positional.length ? `one path at a time, got ${positional.length}: ${positional.join(" ")}` : "a path is required: the folder or file to mutate, e.g. lib/registry");
     flags.target = positional[0];
+    if (flags.survivors && flags.fresh) throw new UsageError("--survivors and --fresh contradict each other: --fresh forgets the results --survivors starts from");
     return flags;
 }
 
@@ -289,6 +295,21 @@ export function pythonTestsFor(file: string, projectDir = PROJECT_DIR): string {
     return tests;
 }
 
+/**
+ * The mutants of `files` whose verdict is survived (exit code 0), no tests (33) or none yet, from
+ * mutmut's per-file `mutants/<file>.meta` (exit_code_by_key, mutmut 3.8).
+ */
+export function undecidedMutants(mutantsDir: string, files: readonly string[]): string[] {
+    return files.flatMap((file) => {
+        const meta = path.join(mutantsDir, `${file}.meta`);
+        if (!fs.existsSync(meta)) throw new UsageError(`--survivors: no earlier run of ${file} (${path.relative(PROJECT_DIR, meta)} is missing); run without --survivors first`);
+        const codes = (JSON.parse(fs.readFileSync(meta, "utf8")) as { exit_code_by_key?: Record<string, number | null> }).exit_code_by_key ?? {};
+        return Object.entries(codes)
+            .filter(([, code]) => code === null || code === 0 || code === 33)
+            .map(([name]) => name);
+    });
+}
+
 async function runMutmut(flags: MutationFlags, target: { relative: string; files: string[] }): Promise<number> {
     const python = path.join(PROJECT_DIR, ".venv", "bin", "python");
     if (!fs.existsSync(python)) {
@@ -333,7 +354,9 @@ async function runMutmut(flags: MutationFlags, target: { relative: string; files
             child.on("close", (code) => resolve({ code, stdout }));
         });
     try {
-        const run = await mutmut(["run", "--max-children", String(flags.concurrency)]);
+        const names = flags.survivors ? undecidedMutants(mutants, target.files) : [];
+        if (flags.survivors) console.error(`mutation: testing again ${names.length} mutant(s) that survived, had no test or were not tested`);
+        const run = await mutmut(["run", "--max-children", String(flags.concurrency), ...names]);
         if (run.code !== 0) {
             console.error(`mutation: mutmut run exited with ${run.code}; see its output above`);
             return 1;
@@ -371,6 +394,7 @@ async function main(argv: string[]): Promise<number> {
     try {
         const flags = parseMutationFlags(argv);
         const target = resolveTarget(flags.target);
+        if (flags.survivors && target.kind !== "py") throw new UsageError("--survivors is for a .py script (mutmut); StrykerJS runs are incremental already: the same command redoes only what changed");
         return target.kind === "py" ? await runMutmut(flags, target) : runStryker(flags, target);
     } catch (err) {
         if (err instanceof UsageError) {
