@@ -84,7 +84,8 @@ def _spark_binary_reader(uri, what):
         rows = spark.read.format("binaryFile").load(uri).select("content").collect()
     except Exception as err:  # Spark raises AnalysisException subclasses without a stable import path
         text = str(err)
-        if "PATH_NOT_FOUND" in text or "Path does not exist" in text:
+        # Spark's PATH_NOT_FOUND error condition reads "Path does not exist: <path>." (error-conditions.json), as the text before 3.4 did.
+        if "Path does not exist" in text:
             raise RegistrationError(f"{what} {uri} does not exist in the container: check the path, or upload it (npm run register -- --upload)") from None
         if "PERMISSION_DENIED" in text or "AuthorizationPermissionMismatch" in text or "does not have" in text:
             raise RegistrationError(f"{what} {uri} cannot be read by the job's identity: it needs READ FILES on the external location of that container") from None
@@ -202,7 +203,7 @@ class GlobalPolicy:
             if "." not in full.strip(".") or self.never(*full.rsplit(".", 1)):
                 raise RegistrationError(f"--allow-global {full}: give module.attribute of a model class or function; {self._never_hint(full)}")
         for module in self.extra_modules:
-            if not re.match(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$", module) or self.never(module, "x"):
+            if not re.match(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$", module) or module.split(".")[0] in NEVER_MODULES:
                 raise RegistrationError(f"--allow-module {module}: give an importable package of your own (such as fraud_features); {self._never_hint(module)}")
 
     @staticmethod
@@ -262,15 +263,12 @@ _PUT_OPS = {"PUT", "BINPUT", "LONG_BINPUT"}
 _MARK = object()
 
 
-class _Unknown:
-    """A stack value the scan does not follow (anything but a string)."""
-
-
 def pickle_globals(data):
     """(globals, protocol): the (module, name, position) of every global the pickle imports, read
     from its opcodes without unpickling, and its protocol. STACK_GLOBAL takes its module and name
     from the stack, so the scan follows the stack and memo for strings; one whose strings it
-    cannot follow gives (None, "stack", position), an EXT opcode (None, "extension", position)."""
+    cannot follow gives (None, "stack", position), an EXT opcode (None, "extension", position).
+    On the scan's stack, None stands for every value that is not one of the pickle's strings."""
     stack, memo, found, protocol = [], {}, [], 0
     for op, arg, pos in pickletools.genops(io.BytesIO(data)):
         name = op.name
@@ -285,19 +283,19 @@ def pickle_globals(data):
             module, attr = _python2_name(module, attr, protocol)
             found.append((module, attr, pos))
         if name == "STACK_GLOBAL":
-            attr = stack.pop() if stack else _Unknown
-            module = stack.pop() if stack else _Unknown
+            attr = stack.pop() if stack else None
+            module = stack.pop() if stack else None
             if isinstance(module, str) and isinstance(attr, str):
                 found.append((*_python2_name(module, attr, protocol), pos))
             else:
                 found.append((None, "stack", pos))
-            stack.append(_Unknown)
+            stack.append(None)
             continue
         # Every other opcode: its stack effect, from pickletools' own description of it.
         if name in _STRING_OPS:
-            stack.append(arg if isinstance(arg, str) else _Unknown)
+            stack.append(arg)  # bytes from STRING opcodes of protocols 0-2 are not names either: STACK_GLOBAL wants str
         elif name in _GET_OPS:
-            stack.append(memo.get(arg, _Unknown))
+            stack.append(memo.get(arg))
         elif name in _PUT_OPS:
             if stack:
                 memo[arg] = stack[-1]
@@ -321,7 +319,7 @@ def pickle_globals(data):
             for _ in before:
                 if stack:
                     stack.pop()
-            stack.extend(_Unknown for s in op.stack_after if s is not pickletools.markobject)
+            stack.extend(None for s in op.stack_after if s is not pickletools.markobject)
     return found, protocol
 
 
@@ -381,14 +379,19 @@ class _GuardedUnpickler(pickle.Unpickler):
         if why:
             raise RegistrationError(_refusal_message(self.path, *checked, why))
         self.modules.add(checked[0])
-        self.last = checked
-        found = super().find_class(module, name)
+        try:
+            found = super().find_class(module, name)
+        except AttributeError:
+            # (__main__, the training notebook's own classes, is refused by the scan already.)
+            raise RegistrationError(
+                f"{self.path} refers to {checked[0]}.{checked[1]}, which the installed {checked[0].split('.')[0]} does not have: install the library version it was pickled with"
+            ) from None
         # What the name resolved to: an allowed module may hold a module or re-export a function
         # of one that is never allowed (from os import system); neither is let through.
         if isinstance(found, types.ModuleType):
             raise RegistrationError(f"{self.path} refused while unpickling: {checked[0]}.{checked[1]} is a module, which model pickles never import by name")
         if isinstance(found, (type, types.FunctionType, types.BuiltinFunctionType)):
-            origin = f"{getattr(found, '__module__', None) or '?'}.{getattr(found, '__qualname__', name)}"
+            origin = f"{found.__module__}.{found.__qualname__}"
             if origin.split(".")[0] in NEVER_MODULES and origin not in ALLOWED_GLOBALS:
                 raise RegistrationError(
                     f"{self.path} refused while unpickling: {checked[0]}.{checked[1]} is {origin}, which can run commands or code and is never allowed: do not register this pickle"
@@ -412,12 +415,8 @@ def load_pickle(data, path, policy=None):
             f"{path} needs the Python module {err.name!r}, which is not installed here: install the library that provides it "
             "(for the job, add it to the job environment's dependencies)"
         ) from None
-    except AttributeError:
-        # (__main__, the training notebook's own classes, is refused by the scan already.)
-        module, name = getattr(unpickler, "last", ("", ""))
-        raise RegistrationError(f"{path} refers to {module}.{name}, which the installed {module.split('.')[0]} does not have: install the library version it was pickled with") from None
-    except Exception as err:
-        raise RegistrationError(f"{path} could not be unpickled: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}".rstrip(": ")) from None
+    except Exception as err:  # also an AttributeError of a class's __setstate__ (a library version the pickle was not made with)
+        raise RegistrationError(f"{path} could not be unpickled: {type(err).__name__}: {_first_line(err)}".rstrip(": ")) from None
     check_model(obj, path)
     return obj, unpickler.modules
 
@@ -768,7 +767,7 @@ def register(args, out=sys.stdout, spark_reader=None, sleep=time.sleep):
     # Everything that can be checked without the registry is checked first.
     data = read_bytes(args.pickle, "pickle", spark_reader)
     sample = read_sample(read_bytes(args.sample, "sample", spark_reader), args.sample) if args.sample else None
-    model, modules = load_pickle(data, args.pickle, getattr(args, "policy", None))
+    model, modules = load_pickle(data, args.pickle, args.policy)
     flavour = choose_flavour(model)
     example = predictions = None
     if sample:
@@ -784,7 +783,8 @@ def register(args, out=sys.stdout, spark_reader=None, sleep=time.sleep):
     mlflow = _import_mlflow()
     # The serving image installs exactly these, so MLflow itself is pinned too (on Databricks the
     # installed distribution may be mlflow-skinny; serving needs the full mlflow of that version).
-    requirements = sorted(set(pinned_requirements(modules | {type(model).__module__})) | {f"mlflow=={mlflow.__version__}"}, key=str.lower)
+    # (The model's own class is among `modules`: the unpickler imported it by name.)
+    requirements = sorted({*pinned_requirements(modules), f"mlflow=={mlflow.__version__}"}, key=str.lower)
     signature = None
     if example is not None:
         from mlflow.models import infer_signature
@@ -814,12 +814,7 @@ def _log_sklearn(mlflow_sklearn, model, common):
     to its own inferred requirements, but not to explicit pip_requirements."""
     skops_format = getattr(mlflow_sklearn, "SERIALIZATION_FORMAT_SKOPS", None)
     cloudpickle_format = getattr(mlflow_sklearn, "SERIALIZATION_FORMAT_CLOUDPICKLE", "cloudpickle")
-    if skops_format:
-        try:
-            importlib.import_module("skops.io")
-        except ImportError:
-            skops_format = None
-    if skops_format:
+    if skops_format and _importable("skops.io"):
         try:
             return mlflow_sklearn.log_model(sk_model=model, serialization_format=skops_format, **{**common, "pip_requirements": sorted({*common["pip_requirements"], _pin("skops")}, key=str.lower)})
         except Exception as err:  # MLflow raises MlflowException("... untrusted types ...") after its load check
@@ -828,13 +823,16 @@ def _log_sklearn(mlflow_sklearn, model, common):
     return mlflow_sklearn.log_model(sk_model=model, serialization_format=cloudpickle_format, **{**common, "pip_requirements": sorted({*common["pip_requirements"], _pin("cloudpickle")}, key=str.lower)})
 
 
+def logged_model_location(mlflow_version):
+    """MLflow 3 names the logged model with `name`; MLflow 2 with `artifact_path`."""
+    return {"name": "model"} if int(mlflow_version.split(".")[0]) >= 3 else {"artifact_path": "model"}
+
+
 def _log_and_register(mlflow, args, model, data, flavour, requirements, signature, example, out, sleep):
     if args.experiment:
         mlflow.set_experiment(args.experiment)
-    # MLflow 3 names the logged model with `name`; MLflow 2 with `artifact_path`.
-    where = {"name": "model"} if int(mlflow.__version__.split(".")[0]) >= 3 else {"artifact_path": "model"}
-    common = dict(signature=signature, input_example=example, pip_requirements=requirements, **where)
-    with mlflow.start_run(run_name=f"register {args.name}") as run:
+    common = dict(signature=signature, input_example=example, pip_requirements=requirements, **logged_model_location(mlflow.__version__))
+    with mlflow.start_run(run_name=f"register {args.name}"):
         if flavour == "sklearn":
             import mlflow.sklearn
 
@@ -848,7 +846,7 @@ def _log_and_register(mlflow, args, model, data, flavour, requirements, signatur
                     handle.write(data)
                 wrapper = pickled_model_class(mlflow.pyfunc.PythonModel)()
                 info = mlflow.pyfunc.log_model(python_model=wrapper, artifacts={"pickle": local}, **common)
-        model_uri = getattr(info, "model_uri", None) or f"runs:/{run.info.run_id}/model"
+        model_uri = info.model_uri  # ModelInfo's, in MLflow 2 (runs:/...) and 3 (models:/m-...)
 
     registered = mlflow.register_model(model_uri, args.name, await_registration_for=0)
     version = str(registered.version)

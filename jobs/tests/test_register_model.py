@@ -534,18 +534,33 @@ class InProcessRuns(unittest.TestCase):
     """main() in this process against the real server."""
 
     def test_a_users_own_model_class_as_pyfunc_with_the_serving_json_sample(self):
-        url, name = server().url, unique_name("pyfunc")
-        folder = tempfile.mkdtemp()
+        url, name, experiment = server().url, unique_name("pyfunc"), unique_name("experiment")
+        folder, workdir = tempfile.mkdtemp(), tempfile.mkdtemp()
         path = write_pickle(folder, scorer().ThresholdScorer(threshold=100.0))
-        status, line, err = run_main(["--pickle", path, "--model", name, "--sample", SERVING_SAMPLE, "--allow-module=fraud_scorer"], MLFLOW_TRACKING_URI=url)
+        started_in = os.getcwd()
+        os.chdir(workdir)  # the pickle's copy goes into a temporary folder, never the working directory
+        try:
+            status, line, err = run_main(["--pickle", path, "--model", name, "--sample", SERVING_SAMPLE, "--allow-module=fraud_scorer", "--experiment", experiment],
+                                         MLFLOW_TRACKING_URI=url)
+        finally:
+            os.chdir(started_in)
         self.assertEqual(status, 0, err)
+        self.assertEqual(os.listdir(workdir), [])
         self.assertEqual(line, {"name": name, "version": "1", "model_uri": f"models:/{name}/1", "flavour": "pyfunc"})
         import mlflow
         import pandas
 
+        registry = client(url)
+        run = registry.get_run(registry.get_model_version(name, "1").run_id)
+        self.assertEqual(run.data.tags["mlflow.runName"], f"register {name}")
+        self.assertEqual(registry.get_experiment(run.info.experiment_id).name, experiment)
         with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": url}):
             info = mlflow.models.get_model_info(f"models:/{name}/1")
             self.assertEqual(info.signature.inputs.input_names()[-1], "transaction_amount")
+            self.assertIsNotNone(info.saved_input_example_info)
+            # The wrapper loads the pickle from the model's artifacts, under the name it was logged with.
+            local = mlflow.artifacts.download_artifacts(f"models:/{name}/1")
+            self.assertTrue(os.path.isfile(os.path.join(local, "artifacts", "model.pkl")), os.listdir(local))
             with open(mlflow.pyfunc.get_model_dependencies(f"models:/{name}/1"), encoding="utf-8") as handle:
                 self.assertIn("fraud-scorer==0.3.0", handle.read().split())
             loaded = mlflow.pyfunc.load_model(f"models:/{name}/1")
@@ -565,8 +580,10 @@ class InProcessRuns(unittest.TestCase):
         import mlflow
 
         with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": url}):
-            signature = mlflow.models.get_model_info(line["model_uri"]).signature
-        self.assertEqual(signature.inputs.input_names(), demo["expected"]["columns"])
+            info = mlflow.models.get_model_info(line["model_uri"])
+        self.assertEqual(info.signature.inputs.input_names(), demo["expected"]["columns"])
+        self.assertIsNotNone(info.saved_input_example_info)
+        self.assertEqual((line["flavour"], "sklearn" in info.flavors), ("sklearn", True))
 
     def test_the_jobs_empty_sample_and_alias_mean_none(self):
         url, demo, name = server().url, demo_model(), unique_name("empty")
