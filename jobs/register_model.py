@@ -192,6 +192,9 @@ _MODULES_AS_ATTRIBUTES = frozenset({
 })
 
 
+NEVER_HINT = "builtins other than data types, os, subprocess, sys, importlib, pickle, operator and the like can never be allowed"
+
+
 class GlobalPolicy:
     """Which globals a pickle may import: the allow-list above plus what the user added
     (`extra_globals` as "module.attr", `extra_modules` as packages with their submodules)."""
@@ -201,14 +204,11 @@ class GlobalPolicy:
         self.extra_modules = tuple(extra_modules)
         for full in self.extra_globals:
             if "." not in full.strip(".") or self.never(*full.rsplit(".", 1)):
-                raise RegistrationError(f"--allow-global {full}: give module.attribute of a model class or function; {self._never_hint(full)}")
+                raise RegistrationError(f"--allow-global {full}: give module.attribute of a model class or function; {NEVER_HINT}")
         for module in self.extra_modules:
             if not re.match(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$", module) or module.split(".")[0] in NEVER_MODULES:
-                raise RegistrationError(f"--allow-module {module}: give an importable package of your own (such as fraud_features); {self._never_hint(module)}")
+                raise RegistrationError(f"--allow-module {module}: give an importable package of your own (such as fraud_features); {NEVER_HINT}")
 
-    @staticmethod
-    def _never_hint(what):
-        return "builtins other than data types, os, subprocess, sys, importlib, pickle, operator and the like can never be allowed"
 
     @staticmethod
     def never(module, name):
@@ -460,7 +460,7 @@ def pinned_requirements(modules, distributions=None, version_of=None):
     packages; standard library modules are skipped), sorted; unknown modules raise."""
     distributions = distributions if distributions is not None else importlib.metadata.packages_distributions()
     version_of = version_of or importlib.metadata.version
-    stdlib = set(sys.stdlib_module_names) | {"builtins", "__main__", "__builtin__"}
+    stdlib = set(sys.stdlib_module_names) | {"__main__", "__builtin__"}  # (builtins is in stdlib_module_names)
     pins = set()
     unknown = []
     for top in sorted({_top_level(m) for m in modules}):
@@ -557,7 +557,7 @@ def read_sample(data, path, rows=SAMPLE_ROWS):
         import pandas
 
         try:
-            frame = pandas.read_parquet(io.BytesIO(data), engine="pyarrow").head(rows)
+            frame = pandas.read_parquet(io.BytesIO(data)).head(rows)  # pandas' engine is pyarrow when it is installed, as checked above
         except Exception as err:  # pyarrow's ArrowInvalid and friends: a file that is not Parquet
             raise RegistrationError(f"sample {path} could not be read as Parquet ({type(err).__name__}: {_first_line(err)}): write it with DataFrame.to_parquet, or give a CSV or JSON sample") from None
         if frame.empty:
@@ -627,8 +627,8 @@ def parse_args(argv):
     parser.add_argument("--pickle", required=True, help="the pickled model: a local path or abfss:// URI")
     parser.add_argument("--model", required=True, help="registered model name (in Unity Catalog a short name goes into --schema)")
     parser.add_argument("--sample", default="", help="CSV, JSON or Parquet input sample for the signature and input example")
-    parser.add_argument("--alias", default="", help="alias to set on the new version, such as challenger")
-    parser.add_argument("--registry", choices=REGISTRIES, default=None, help="databricks-uc, databricks (workspace registry) or mlflow (MLFLOW_TRACKING_URI); default: MLFLOW_REGISTRY_URI, else mlflow")
+    parser.add_argument("--alias", help="alias to set on the new version, such as challenger")
+    parser.add_argument("--registry", choices=REGISTRIES, help="databricks-uc, databricks (workspace registry) or mlflow (MLFLOW_TRACKING_URI); default: MLFLOW_REGISTRY_URI, else mlflow")
     parser.add_argument("--schema", default="", help="Unity Catalog catalog.schema short model names go into")
     parser.add_argument("--experiment", default="", help="experiment the logging run goes into (Databricks needs a workspace path)")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the version to be READY")
@@ -636,7 +636,7 @@ def parse_args(argv):
     parser.add_argument("--allow-module", action="append", metavar="PACKAGE", help="also allow every class and function of this package and its submodules (repeatable, or comma-separated)")
     args = parser.parse_args(argv)
     if args.registry is None:
-        env = os.environ.get("MLFLOW_REGISTRY_URI", "")
+        env = os.environ.get("MLFLOW_REGISTRY_URI")
         args.registry = env if env in REGISTRIES else "mlflow"
     args.alias = check_alias(args.alias)
     args.name = full_model_name(args.registry, args.model, args.schema)
@@ -715,12 +715,12 @@ def _import_mlflow():
 
 def without_credentials(uri):
     """The URI without user:password@ and without a query (tokens travel there too)."""
-    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1", uri.split("?")[0].split("#")[0], flags=re.IGNORECASE)
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/@]*@", r"\1", uri.split("?")[0].split("#")[0])
 
 
 def scrub(text):
     """`text` without secrets: credentials in URLs, and the values of SECRET_ENV."""
-    text = re.sub(r"([a-z][a-z0-9+.-]*://)[^/@\s'\"]*@", r"\1", text, flags=re.IGNORECASE)
+    text = re.sub(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/@\s'\"]*@", r"\1", text)
     for key in SECRET_ENV:
         value = os.environ.get(key)
         if value and len(value) >= 4:
@@ -730,7 +730,7 @@ def scrub(text):
 
 def registry_location(registry, mlflow):
     if registry in ("databricks-uc", "databricks"):
-        host = os.environ.get("DATABRICKS_HOST", "")
+        host = os.environ.get("DATABRICKS_HOST")
         return without_credentials(host) if host else "the Databricks workspace (DATABRICKS_HOST, or the workspace the job runs in)"
     return without_credentials(mlflow.get_tracking_uri())
 
@@ -771,10 +771,10 @@ def register(args, out=sys.stdout, spark_reader=None, sleep=time.sleep):
     flavour = choose_flavour(model)
     example = predictions = None
     if sample:
-        columns, records = sample
+        _, records = sample
         import pandas
 
-        example = pandas.DataFrame.from_records(records, columns=columns)
+        example = pandas.DataFrame.from_records(records)  # columns in order of first appearance, as read_sample lists them
         try:
             predictions = model.predict(example)
         except Exception as err:
@@ -863,7 +863,7 @@ def _log_and_register(mlflow, args, model, data, flavour, requirements, signatur
 
 def main(argv=None, out=sys.stdout):
     try:
-        args = parse_args(sys.argv[1:] if argv is None else argv)
+        args = parse_args(argv)  # argparse reads sys.argv[1:] when argv is None
         register(args, out=out)
         return 0
     except RegistrationError as err:

@@ -472,12 +472,24 @@ def server(kind="plain"):
     return shared_server(kind)
 
 
+class FlushedOutput(io.StringIO):
+    """Standard output that notes whether the script flushed it (the job's log is read as it is written)."""
+
+    flushed_text = None
+
+    def flush(self):
+        self.flushed_text = self.getvalue()
+
+
 def run_main(argv, **env):
-    """The script's main() in this process (MLflow imported once for the suite): (status, last line)."""
-    out, err = io.StringIO(), io.StringIO()
+    """The script's main() in this process (MLflow imported once for the suite): (status, last line);
+    the line must have been flushed."""
+    out, err = FlushedOutput(), io.StringIO()
     with mock.patch.dict(os.environ, env), contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         status = rm.main(argv, out=out)
     lines = out.getvalue().strip().splitlines()
+    if lines:
+        assert out.flushed_text == out.getvalue(), "the last line was not flushed"
     return status, json.loads(lines[-1]) if lines else {}, err.getvalue()
 
 
@@ -583,7 +595,10 @@ class InProcessRuns(unittest.TestCase):
             info = mlflow.models.get_model_info(line["model_uri"])
         self.assertEqual(info.signature.inputs.input_names(), demo["expected"]["columns"])
         self.assertIsNotNone(info.saved_input_example_info)
-        self.assertEqual((line["flavour"], "sklearn" in info.flavors), ("sklearn", True))
+        self.assertEqual((line["flavour"], "sklearn" in info.flavors, info.name), ("sklearn", True, "model"))
+        with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": url}):
+            loaded = mlflow.sklearn.load_model(line["model_uri"])
+        self.assertEqual([int(v) for v in loaded.predict(pandas.read_csv(demo["sample"]))], demo["expected"]["sample_csv_predictions"])
 
     def test_the_jobs_empty_sample_and_alias_mean_none(self):
         url, demo, name = server().url, demo_model(), unique_name("empty")
@@ -600,7 +615,7 @@ class InProcessRuns(unittest.TestCase):
         url, demo, name = server().url, demo_model(), unique_name("twice")
         for expected in ("1", "2"):
             status, line, err = run_main(["--pickle", demo["model"], "--model", name, "--sample", demo["sample"], "--alias", "challenger"], MLFLOW_TRACKING_URI=url)
-            self.assertEqual((status, line.get("version")), (0, expected), err)
+            self.assertEqual((status, line), (0, {"name": name, "version": expected, "model_uri": f"models:/{name}/{expected}", "flavour": "sklearn", "alias": "challenger"}), err)
         self.assertEqual(client(url).get_model_version_by_alias(name, "challenger").version, "2")
 
     def test_wrong_credentials_on_the_auth_server(self):

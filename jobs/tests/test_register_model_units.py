@@ -220,7 +220,7 @@ class Samples(unittest.TestCase):
 
     def test_json_that_is_not_records(self):
         expected = "sample s.json must be a list of records ([{column: value}, ...]) or a scoring request (dataframe_split, dataframe_records)"
-        for doc in ([], [1, 2], [{"a": 1}, 2], {"dataframe_split": {"columns": ["a"]}}, {"dataframe_records": []}, {"instances": "x"}, "text", {"other": [{"a": 1}]}):
+        for doc in ([], [1, 2], [{"a": 1}, 2], {"dataframe_split": {"columns": ["a"]}}, {"dataframe_records": []}, {"instances": "x"}, "text", "instances", {"other": [{"a": 1}]}):
             self.assertEqual(refused(rm.read_sample, json.dumps(doc).encode(), "s.json"), expected, doc)
         self.assertTrue(refused(rm.read_sample, b"\xff\xfe", "s.json").startswith("sample s.json is not valid JSON: "))
         self.assertEqual(refused(rm.read_sample, b"{", "s.json"), "sample s.json is not valid JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)")
@@ -234,8 +234,10 @@ class Samples(unittest.TestCase):
         empty = io.BytesIO()
         pandas.DataFrame({"a": pandas.Series([], dtype="int64")}).to_parquet(empty)
         self.assertEqual(refused(rm.read_sample, empty.getvalue(), "s.parquet"), "sample s.parquet has no rows")
-        message = refused(rm.read_sample, b"PAR1 not really", "s.parquet")
-        self.assertRegex(message, r"^sample s\.parquet could not be read as Parquet \(ArrowInvalid: .+\): write it with DataFrame\.to_parquet, or give a CSV or JSON sample$")
+        self.assertEqual(refused(rm.read_sample, b"PAR1 not really", "s.parquet"), (  # pyarrow's text, of the version requirements.txt pins
+            "sample s.parquet could not be read as Parquet (ArrowInvalid: Could not open Parquet input source '<Buffer>': Parquet magic bytes not found in footer. "
+            "Either the file is corrupted or this is not a parquet file.): write it with DataFrame.to_parquet, or give a CSV or JSON sample"
+        ))
 
     def test_parquet_without_both_libraries_names_both(self):
         with mock.patch.object(rm, "_importable", side_effect=lambda module: False):
@@ -297,6 +299,7 @@ class Scrub(unittest.TestCase):
         self.assertEqual(rm.without_credentials("HTTPS://user:pw@Host.example/x?token=1#frag"), "HTTPS://Host.example/x")
         self.assertEqual(rm.without_credentials("databricks"), "databricks")
         self.assertEqual(rm.without_credentials("https://h/a@b"), "https://h/a@b")
+        self.assertEqual(rm.without_credentials("https://u:p@h/x#frag?x"), "https://h/x")
 
     def test_secret_values_of_four_characters_or_more(self):
         with mock.patch.dict(os.environ, {"DATABRICKS_CLIENT_SECRET": "abcd", "AZURE_CLIENT_SECRET": "xyz", "ARM_CLIENT_SECRET": "s3cr3t-value"}):
@@ -446,10 +449,11 @@ class LoggedModelLocation(unittest.TestCase):
 
 class PinnedRequirementsUnits(unittest.TestCase):
     def test_standard_library_and_builtins_are_skipped_and_sorted_without_case(self):
-        distributions = {"sklearn": ["scikit-learn"], "yaml": ["PyYAML"], "numpy": ["numpy"]}
-        pins = rm.pinned_requirements({"builtins", "__main__", "__builtin__", "collections.abc", "sklearn.pipeline", "yaml", "numpy.core"},
-                                      distributions, lambda dist: {"scikit-learn": "1.9", "PyYAML": "6.0", "numpy": "2.1"}[dist])
-        self.assertEqual(pins, ["numpy==2.1", "PyYAML==6.0", "scikit-learn==1.9"])
+        # (fraud_lib is installed nowhere but in the mapping given: the mapping is what is used.)
+        distributions = {"sklearn": ["scikit-learn"], "yaml": ["PyYAML"], "numpy": ["numpy"], "fraud_lib": ["fraud-lib"]}
+        pins = rm.pinned_requirements({"builtins", "__main__", "__builtin__", "collections.abc", "sklearn.pipeline", "yaml", "numpy.core", "fraud_lib.models"},
+                                      distributions, lambda dist: {"scikit-learn": "1.9", "PyYAML": "6.0", "numpy": "2.1", "fraud-lib": "0.1"}[dist])
+        self.assertEqual(pins, ["fraud-lib==0.1", "numpy==2.1", "PyYAML==6.0", "scikit-learn==1.9"])
 
     def test_every_unknown_module_is_named(self):
         message = refused(rm.pinned_requirements, {"zeta_local", "alpha_local", "numpy"}, {"numpy": ["numpy"]}, lambda dist: "1")
@@ -472,6 +476,8 @@ class MainUnits(unittest.TestCase):
         self.assertEqual(err, "register_model: RuntimeError: ***\n")
         status, out, _, _ = self.run_main(["--pickle", "p", "--model", "m"], ZeroDivisionError())
         self.assertEqual(json.loads(out), {"error": "ZeroDivisionError"})
+        status, out, _, _ = self.run_main(["--pickle", "p", "--model", "m"], RuntimeError("code X"))
+        self.assertEqual(json.loads(out), {"error": "RuntimeError: code X"})
 
     def test_argv_defaults_to_the_command_line(self):
         with mock.patch.object(sys, "argv", ["register_model.py", "--pickle", "cli.pkl", "--model", "cli-model"]):
@@ -561,8 +567,16 @@ class RegisterHandOff(unittest.TestCase):
         sample = os.path.join(folder, "wrong.csv")
         with open(sample, "w", encoding="utf-8") as handle:
             handle.write("colour\nred\n")
-        message = refused(rm.register, self.args("--sample", sample))
-        self.assertRegex(message, rf"^the model's predict failed on the sample {sample} \((ValueError|KeyError): .+\): is it the right sample for this model\?$")
+        self.assertEqual(refused(rm.register, self.args("--sample", sample)),  # scikit-learn's text, of the version requirements.txt pins
+                         f"the model's predict failed on the sample {sample} (ValueError: The feature names should match those that were passed during fit.): is it the right sample for this model?")
+
+    def test_requirements_sort_without_case_with_mlflow_pinned(self):
+        import mlflow
+
+        with mock.patch.object(rm, "pinned_requirements", return_value=["PyYAML==6.0", "numpy==2.1"]):
+            (_, _, _, _, _, requirements, _, _, _, _), _, _ = self.hand_off(self.args())
+        self.assertEqual(requirements, sorted(["numpy==2.1", "PyYAML==6.0", f"mlflow=={mlflow.__version__}"], key=str.lower))
+        self.assertEqual(requirements[-1], "PyYAML==6.0")
 
 
 def short(text):
@@ -651,7 +665,7 @@ class Policy(unittest.TestCase):
     def test_allow_global_needs_module_and_attribute(self):
         for full in ("Scaler", ".Scaler", "fraud.", "os.system", "builtins.eval"):
             self.assertEqual(refused(rm.GlobalPolicy, [full]), f"--allow-global {full}: give module.attribute of a model class or function; {self.HINT}", full)
-        self.assertEqual(rm.GlobalPolicy(["fraud.os.Scaler"]).extra_globals, frozenset({"fraud.os.Scaler"}))
+        self.assertEqual(rm.GlobalPolicy(["fraud.os.Scaler", "X.Model"]).extra_globals, frozenset({"fraud.os.Scaler", "X.Model"}))
 
     def test_allow_module_needs_an_importable_package_that_may_be_allowed(self):
         for module in ("os", "os.path", "subprocess", "1fraud", "fraud-features", "fraud..x"):
@@ -733,6 +747,8 @@ class Unpickling(unittest.TestCase):
                          "m.pkl could not be unpickled: ValueError: invalid literal for int() with base 10: 'abc'")
         with mock.patch.object(rm._GuardedUnpickler, "load", side_effect=RuntimeError()):
             self.assertEqual(refused(rm.load_pickle, pickle_of({"a": 1}, 4), "m.pkl"), "m.pkl could not be unpickled: RuntimeError")
+        with mock.patch.object(rm._GuardedUnpickler, "load", side_effect=RuntimeError("bad state X")):
+            self.assertEqual(refused(rm.load_pickle, pickle_of({"a": 1}, 4), "m.pkl"), "m.pkl could not be unpickled: RuntimeError: bad state X")
 
     def test_the_path_is_named_before_unpickling(self):
         self.assertEqual(refused(rm.load_pickle, b"", "models/m.pkl"), "models/m.pkl is empty: it holds no pickled model")
