@@ -618,6 +618,27 @@ class InProcessRuns(unittest.TestCase):
             self.assertEqual((status, line), (0, {"name": name, "version": expected, "model_uri": f"models:/{name}/{expected}", "flavour": "sklearn", "alias": "challenger"}), err)
         self.assertEqual(client(url).get_model_version_by_alias(name, "challenger").version, "2")
 
+    def test_the_script_does_its_own_bounded_wait_with_an_explicit_signature(self):
+        # MLflow's own wait (await_registration_for, 300 s by default) would ignore --timeout; and
+        # the signature is the script's, not left to MLflow's inference (which only warns when it fails).
+        import mlflow
+
+        url, demo, name = server().url, demo_model(), unique_name("waits")
+        with mock.patch.dict(os.environ):
+            os.environ.pop("MLFLOW_REGISTRY_URI", None)
+            args = rm.parse_args(["--pickle", demo["model"], "--model", name, "--sample", demo["sample"], "--timeout", "42"])
+        sleep = mock.Mock()
+        with mock.patch.dict(os.environ, {"MLFLOW_TRACKING_URI": url}), \
+                mock.patch.object(mlflow, "register_model", wraps=mlflow.register_model) as register_model, \
+                mock.patch.object(rm, "wait_until_ready", wraps=rm.wait_until_ready) as wait, \
+                mock.patch.object(rm, "_log_sklearn", wraps=rm._log_sklearn) as log_sklearn:
+            result = rm.register(args, out=io.StringIO(), sleep=sleep)
+        self.assertEqual(result["version"], "1")
+        self.assertEqual(register_model.call_args.kwargs, {"await_registration_for": 0})
+        self.assertEqual((wait.call_args.args[1:], wait.call_args.kwargs), ((name, "1", 42.0), {"sleep": sleep}))
+        signature = log_sklearn.call_args.args[2]["signature"]
+        self.assertEqual(signature.inputs.input_names(), demo["expected"]["columns"])
+
     def test_wrong_credentials_on_the_auth_server(self):
         auth, demo = server("auth"), demo_model()
         status, line, err = run_main(["--pickle", demo["model"], "--model", unique_name("auth"), "--sample", demo["sample"]],
