@@ -451,6 +451,25 @@ class InProcess(unittest.TestCase):
         self.assertEqual((record["status"], record["error"], len(record["caller"])), (500, "KeyError", 256))
         self.assertNotIn("secret-key-name", lines[0])
 
+    def test_without_prometheus_client_records_still_and_metrics_is_the_apps_404(self):
+        import io
+        import sys
+
+        try:
+            import prometheus_client  # noqa: F401
+            self.skipTest("this environment has prometheus_client (the project's has not)")
+        except ImportError:
+            pass
+        lines = []
+        with mock.patch.object(sys, "path", [SERVING_DIR, *sys.path]), mock.patch("sys.stderr", new_callable=io.StringIO) as stderr:
+            app = request_records.RequestRecords(self.mlflow_app(), request_records.Identity("fraud"), write=lines.append)
+        self.assertIn("request_records: no /metrics: prometheus_client is not installed in this environment", stderr.getvalue())
+        sent, raised = asgi_call(app, "GET", "/metrics")
+        self.assertIsNone(raised)
+        self.assertEqual(sent[0]["status"], 404)
+        self.assertEqual(json.loads(lines[0])["path"], "/metrics")
+        self.assertEqual(app.failures, 0)
+
     def test_lifespan_and_websockets_pass_untouched(self):
         seen = []
 
