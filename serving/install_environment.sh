@@ -2,7 +2,7 @@
 # Builds the served model's own Python environment: the Python major.minor its python_env.yaml
 # names (fetch_model.py wrote it to python-version) and its requirements.txt, including the MLflow
 # version it was logged with, rewritten for serving by serving_requirements.py (mlflow==3.x becomes
-# mlflow-skinny==3.x plus pandas). Fails the build with the installer's reason.
+# mlflow-skinny==3.x plus pandas and prometheus-client). Fails the build with the installer's reason.
 #
 #   sh install_environment.sh <folder with requirements.txt and python-version>
 #

@@ -19,6 +19,10 @@ It checks the folder first, so a broken model fails at once with a reason. Then:
 Environment defaults: MODEL_DIR, SCORING_HOST, SCORING_PORT, MLFLOW_MODELS_WORKERS (unset: the CPUs
 this process may use), SCORING_GRACEFUL_TIMEOUT; MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT (60 s) is
 MLflow's per-request limit.
+
+MLflow 3.x only: every request gets one JSON record on stdout and GET /metrics answers in
+Prometheus text (request_records.py, scoring_metrics.py); SERVING_MODEL_NAME, SERVING_MODEL_VERSION,
+SERVING_IMAGE_TAG (the image sets them) and CONTAINER_APP_REVISION (Container Apps sets it) label both.
 """
 import argparse
 import math
@@ -39,6 +43,8 @@ DEFAULT_REQUEST_TIMEOUT = 60
 # set to the folder's file:// URI by its get_cmd.
 MLFLOW2_MODEL_PATH_ENV = "__pyfunc_model_path__"
 MLFLOW2_WSGI_APP = "mlflow.pyfunc.scoring_server.wsgi:app"
+# scoring_metrics.MULTIPROC_DIR_ENV (not imported: it imports prometheus_client, which reads it at import).
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def whole_number(name, value, low, high):
@@ -139,26 +145,39 @@ def describe_uvicorn(options):
     )
 
 
-def scoring_server_app(model):
-    from mlflow.pyfunc import scoring_server
-
-    return scoring_server.init(model)
-
-
 def run_uvicorn(options):
+    import shutil
+    import tempfile
+
+    # prometheus_client's multiprocess mode (scoring_metrics.py): a fresh, empty folder, in the
+    # environment before prometheus_client is first imported here or in a worker (uvicorn's
+    # workers are spawned with this process's environment).
+    metrics_dir = tempfile.mkdtemp(prefix="scoring-metrics-")
+    os.environ[MULTIPROC_DIR_ENV] = metrics_dir
+    try:
+        return _run_uvicorn(options)
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_uvicorn(options):
     import uvicorn
 
     os.environ.update(options["env"])
     settings = {k: v for k, v in options.items() if k != "env"}
+    # Each request's JSON record (request_records.py) says more than uvicorn's access line and
+    # goes to the same stdout: one line per request, not two.
+    settings["access_log"] = False
     if settings["workers"] == 1:
         # One worker: load the model here, so a model that cannot load fails with our message.
         import scoring_app
 
         model_dir = options["env"][MODEL_DIR_ENV]
         try:
-            settings["app"] = scoring_server_app(scoring_app.load_model(model_dir))
+            model, seconds = scoring_app.timed_load(model_dir)
         except Exception as err:  # MLflow's loaders raise many types; each is reported the same way
             raise ModelFilesError(scoring_app.load_error(model_dir, err))
+        settings["app"] = scoring_app.recorded_app(model, seconds)
         settings["factory"] = False
         settings.pop("app_dir")
     # uvicorn handles SIGTERM and SIGINT itself: it stops accepting, waits for open requests up to

@@ -6,9 +6,10 @@
 A model logged with MLflow 3.x pins the full `mlflow==X`, which brings the tracking server, its UI
 and their dependencies; serving needs only `mlflow-skinny==X` (the same client and pyfunc code,
 with FastAPI and uvicorn for the scoring server) plus pandas, which the scoring server imports and
-skinny does not depend on. So:
+skinny does not depend on, and prometheus-client, which the image's own request metrics need
+(scoring_metrics.py). So:
 
-- `mlflow==X` with X >= 3 (no extras: `mlflow[...]` is kept, its extras may be what the model needs): `mlflow-skinny==X`, and `pandas` if no line names it;
+- `mlflow==X` with X >= 3 (no extras: `mlflow[...]` is kept, its extras may be what the model needs): `mlflow-skinny==X`, and `pandas` and `prometheus-client` (pinned: PROMETHEUS_CLIENT) if no line names them;
 - `mlflow==X` with X < 3: unchanged (MLflow 2.x skinny has no scoring server: no Flask, no gunicorn);
 - `mlflow-skinny` pinned to 2.x: refused, it cannot serve;
 - anything else (other pins of mlflow, other packages): unchanged.
@@ -26,6 +27,9 @@ REQUIREMENT = re.compile(
 )
 EXACT = re.compile(r"^==\s*(?P<version>\d+(?:\.[0-9A-Za-z]+)*)$")
 NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+# Pinned, so two builds of one model get the same library; the version serving/tests ran
+# scoring_metrics.py's multiprocess mode against. A model that names prometheus-client keeps its own pin.
+PROMETHEUS_CLIENT = "prometheus-client==0.26.0"
 
 
 class RequirementsError(Exception):
@@ -99,12 +103,15 @@ def serving_requirements(text):
     if note and "pandas" not in names:
         out.append("pandas")
         note += " + pandas"
+    if note and "prometheus-client" not in names:
+        out.append(PROMETHEUS_CLIENT)
+        note += f" + {PROMETHEUS_CLIENT} (the server's /metrics)"
     return "\n".join(out) + "\n", note
 
 
 def main(argv):
     parser = argparse.ArgumentParser(
-        description="Rewrite a model's requirements.txt for serving: mlflow==3.x becomes mlflow-skinny==3.x plus pandas.")
+        description="Rewrite a model's requirements.txt for serving: mlflow==3.x becomes mlflow-skinny==3.x plus pandas and prometheus-client.")
     parser.add_argument("requirements", help="the model's requirements.txt")
     parser.add_argument("output", help="where to write the serving requirements")
     args = parser.parse_args(argv)

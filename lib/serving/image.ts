@@ -18,6 +18,8 @@ export const RECIPE_FILES = [
     "fetch_model.py",
     "serve_model.py",
     "scoring_app.py",
+    "request_records.py",
+    "scoring_metrics.py",
     "install_environment.sh",
     "serving_requirements.py",
 ] as const;

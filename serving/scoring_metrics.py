@@ -1,0 +1,95 @@
+"""The scoring server's Prometheus metrics, served on GET /metrics by request_records.py.
+
+prometheus_client keeps each metric in the process that updates it. With several uvicorn workers
+a scrape reaches one of them, so serve_model.py runs prometheus_client's multiprocess mode: it sets
+PROMETHEUS_MULTIPROC_DIR to a fresh, empty folder before any worker starts (the library's rule: the
+variable is set before prometheus_client is imported, and the folder is wiped between runs), each
+worker writes its values to memory-mapped files there, and /metrics adds up every worker's files
+(prometheus.github.io/client_python/multiprocess). Without the variable (a factory called by some
+other server) the metrics stay in this process.
+
+Every metric is labelled by model, version and revision (request_records.Identity). What
+multiprocess mode costs: no process_* or gc collectors, no *_created samples; a gauge names how
+its workers combine (in flight: the sum over live workers; model load time: the slowest worker).
+"""
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess,
+)
+
+MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+IDENTITY = ("model", "version", "revision")
+# A fixed set, so a scan of random paths cannot make a label value per path.
+ROUTES = ("/invocations", "/ping", "/health", "/version", "/metrics")
+OTHER_ROUTE = "other"
+
+REQUESTS = Counter(
+    "scoring_requests", "HTTP requests answered, by route and status class (2xx, 4xx, 5xx).",
+    IDENTITY + ("route", "status_class"))
+DURATION = Histogram(
+    "scoring_request_duration_seconds", "From the request's arrival to the end of its response.",
+    IDENTITY + ("route",),
+    # MLflow's scoring server answers 504 after MLFLOW_SCORING_SERVER_REQUEST_TIMEOUT (60 s by default).
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120))
+ROWS = Histogram(
+    "scoring_request_rows", "Rows in a scoring request to /invocations (when they can be counted).",
+    IDENTITY, buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 50000, 100000))
+IN_FLIGHT = Gauge(
+    "scoring_requests_in_flight", "Requests being answered now.", IDENTITY, multiprocess_mode="livesum")
+MODEL_LOAD = Gauge(
+    "scoring_model_load_seconds", "How long loading the model took (the slowest worker's).", IDENTITY,
+    multiprocess_mode="max")
+RECORD_FAILURES = Counter(
+    "scoring_record_failures", "Requests whose record or metrics could not be written (the request was answered).",
+    IDENTITY)
+# The payload logger (issue 21) will count what it drops here; zero until then, so dashboards and
+# alerts can be written against it now.
+PAYLOAD_LOG_DROPPED = Counter(
+    "payload_log_dropped", "Payload log entries dropped instead of delaying a request.", IDENTITY)
+
+
+def route(path):
+    return path if path in ROUTES else OTHER_ROUTE
+
+
+def status_class(status):
+    return f"{status // 100}xx" if isinstance(status, int) and 100 <= status <= 599 else "unknown"
+
+
+class ScoringMetrics:
+    """The metrics of one served model; every method may raise (the caller counts and goes on)."""
+
+    def __init__(self, identity):
+        self.labels = (identity.model or "", identity.version or "", identity.revision or "")
+        # Children created now, so the counters read 0 before anything happens.
+        RECORD_FAILURES.labels(*self.labels)
+        PAYLOAD_LOG_DROPPED.labels(*self.labels)
+
+    def started(self):
+        IN_FLIGHT.labels(*self.labels).inc()
+
+    def finished(self, path, status, seconds, rows_in):
+        IN_FLIGHT.labels(*self.labels).dec()
+        name = route(path)
+        REQUESTS.labels(*self.labels, name, status_class(status)).inc()
+        DURATION.labels(*self.labels, name).observe(seconds)
+        if name == "/invocations" and rows_in is not None:
+            ROWS.labels(*self.labels).observe(rows_in)
+
+    def record_failed(self):
+        RECORD_FAILURES.labels(*self.labels).inc()
+
+    def model_loaded(self, seconds):
+        MODEL_LOAD.labels(*self.labels).set(seconds)
+
+
+def exposition():
+    """(body, content type) of a scrape: every worker's metrics in multiprocess mode, else this process's."""
+    if os.environ.get(MULTIPROC_DIR_ENV):
+        # A registry per scrape, as the library's multiprocess guide does.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return generate_latest(registry), CONTENT_TYPE_LATEST
