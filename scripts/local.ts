@@ -101,7 +101,7 @@ async function main(argv: string[]): Promise<number> {
         const venv = await buildEnvironment(paths, fetched.envDir, model, found.version, (line) => console.error(`      ${line}`));
 
         step(`serve it with serving/serve_model.py on 127.0.0.1:${options.port}`);
-        const server = await serveModel(paths, venv, fetched.modelDir, { port: options.port, workers: options.workers });
+        const server = await serveModel(paths, venv, fetched.modelDir, { port: options.port, workers: options.workers, identity: { model, version: found.version } });
         cleanups.push(() => server.stop());
         const example = options.demo
             ? { body: `@${path.relative(process.cwd(), path.join(PROJECT_DIR, "serving", "sample-input.json")) || "serving/sample-input.json"}`, fromModel: true }
@@ -111,7 +111,8 @@ async function main(argv: string[]): Promise<number> {
             const data = example.body.startsWith("@") ? example.body : `'${example.body.replace(/'/g, "'\\''")}'`;
             console.log(`${example.fromModel ? "Try" : "Fill in the values and try"}:\n  curl -s -X POST ${server.url}/invocations -H 'Content-Type: application/json' --data ${data}`);
         }
-        console.log(`Or: npm run smoke -- --url ${server.url}/invocations${options.demo ? "" : " --input <file.json|file.csv>"}\nCtrl-C stops it.`);
+        console.log(`Or: npm run smoke -- --url ${server.url}/invocations${options.demo ? "" : " --input <file.json|file.csv>"}`);
+        console.log(`Each request prints one JSON record below; metrics: curl -s ${server.url}/metrics\nCtrl-C stops it.`);
         const ended = await Promise.race([stopped.then(() => "signal" as const), new Promise<number | null>((resolve) => server.process.once("exit", resolve))]);
         if (ended !== "signal") {
             console.error(`local: the scoring server stopped (exit ${ended})`);

@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { createInterface } from "readline";
-import { buildEnvironment, environmentKey, LocalError, modelCacheDir, requestExample } from "../lib/local/model";
+import { buildEnvironment, environmentKey, environmentRecipe, LocalError, modelCacheDir, requestExample } from "../lib/local/model";
 import { LocalUsageError, parseLocalOptions } from "../lib/local/options";
 import { checkPythonVersion, environmentStamp, PythonEnvironmentError, uvPin } from "../lib/python/environment";
 import { runScript } from "./helpers/cli";
@@ -129,6 +129,9 @@ describe("npm run local", () => {
             assert.strictEqual(a, environmentKey("mlflow==3.17.2\nscikit-learn==1.9.1\n", "3.11\n"));
             assert.notStrictEqual(a, environmentKey("mlflow==3.17.2\nscikit-learn==1.9.0\n", "3.11"));
             assert.notStrictEqual(a, environmentKey("mlflow==3.17.2\nscikit-learn==1.9.1\n", "3.12"));
+            // A new recipe (serving_requirements.py adding a library the server needs) builds it again.
+            assert.notStrictEqual(a, environmentKey("mlflow==3.17.2\nscikit-learn==1.9.1\n", "3.11", "recipe v2"));
+            assert.strictEqual(environmentKey("r", "3.11", environmentRecipe(PROJECT_DIR)), environmentKey("r", "3.11", environmentRecipe(PROJECT_DIR)));
             assert.match(a, /^[0-9a-f]{16}$/);
         });
 
@@ -179,6 +182,16 @@ describe("npm run local", () => {
         });
     });
 
+    /** The first defined answer of `probe`, polled for up to 10 s. */
+async function waitFor<T>(probe: () => T | undefined): Promise<T> {
+    for (let i = 0; i < 100; i++) {
+        const found = probe();
+        if (found !== undefined) return found;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    throw new Error("not seen within 10 s");
+}
+
     describe("--demo", function () {
         this.timeout(600_000);
 
@@ -213,6 +226,17 @@ describe("npm run local", () => {
                 const { predictions } = (await answer.json()) as { predictions: unknown[] };
                 assert.strictEqual(predictions.length, 1);
                 assert.ok([0, 1].includes(predictions[0] as number), JSON.stringify(predictions));
+                // The server's request record for that POST, on the command's own output, and its metrics.
+                const record = await waitFor(() => stdout.map((l) => (l.startsWith("{") ? (JSON.parse(l) as Record<string, unknown>) : undefined)).find((r) => r?.path === "/invocations"));
+                assert.deepStrictEqual(
+                    [record.model, record.version, record.image_tag, record.method, record.status, record.rows_in, record.rows_out, record.error],
+                    ["demo-fraud", "1", "local", "POST", 200, 1, 1, null],
+                );
+                assert.match(String(record.request_id), /^[0-9a-f]{32}$/);
+                assert.match(stdout.join("\n"), /metrics: curl -s http:\/\/127\.0\.0\.1:\d+\/metrics/);
+                const metrics = await (await fetch(url.replace("/invocations", "/metrics"))).text();
+                const counted = metrics.split("\n").filter((l) => l.startsWith("scoring_requests_total{") && ['model="demo-fraud"', 'version="1"', 'route="/invocations"', 'status_class="2xx"'].every((label) => l.includes(label)));
+                assert.deepStrictEqual(counted.map((l) => l.split(" ").pop()), ["1.0"], metrics);
             } finally {
                 child.kill("SIGINT");
             }

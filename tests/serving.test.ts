@@ -104,8 +104,11 @@ describe("ModelServing", () => {
                 const all = [...containers, ...appContainers];
                 assert.strictEqual(all.length, 1);
                 for (const c of all) {
-                    const names = (c.environmentVariables ?? c.env).map((v: { name: string }) => v.name);
-                    assert.deepStrictEqual(names, ["MLFLOW_MODELS_WORKERS"]);
+                    const vars = (c.environmentVariables ?? c.env) as { name: string; value: string }[];
+                    const names = vars.map((v) => v.name);
+                    // How to serve, and the revision's identity for its request records: nothing else.
+                    assert.deepStrictEqual(names, ["MLFLOW_MODELS_WORKERS", "SERVING_MODEL_NAME", "SERVING_MODEL_VERSION", "SERVING_IMAGE_TAG"]);
+                    assert.deepStrictEqual(vars.slice(1).map((v) => v.value), [`mlplatform.${stack}.fraud`, "7", TAG(stack)]);
                     assert.ok(!names.some((n: string) => REGISTRY_VARIABLE.test(n)));
                     assert.strictEqual(c.image, `mlplat${stack}modelsacr.azurecr.io/models/fraud:${TAG(stack)}`);
                 }
@@ -213,7 +216,8 @@ describe("ModelServing", () => {
                 onAci(config);
                 config["mlflow-platform:registryToken"] = { secure: "v1:AAAAencryptedAAAA" };
             });
-            assert.deepStrictEqual(envOf(container(plan).environmentVariables), { MLFLOW_MODELS_WORKERS: { value: "1" } });
+            assert.deepStrictEqual(Object.keys(envOf(container(plan).environmentVariables)), ["MLFLOW_MODELS_WORKERS", "SERVING_MODEL_NAME", "SERVING_MODEL_VERSION", "SERVING_IMAGE_TAG"]);
+            assert.doesNotMatch(JSON.stringify(container(plan).environmentVariables), /AAAAencrypted|secret/i);
             assert.strictEqual(onlyOfType(plan, "docker-build:index:Image").inputs.secrets, "[secret]");
         });
 

@@ -15,3 +15,16 @@ export const REGISTRY_VARIABLE = /^(MLFLOW_TRACKING_|MLFLOW_REGISTRY_URI$|DATABR
 export function servingEnvironment(workers: number): ServingEnvVar[] {
     return [{ name: "MLFLOW_MODELS_WORKERS", value: String(workers), secret: false }];
 }
+
+/**
+ * What a revision's request records and metrics name it by (serving/request_records.py reads
+ * these; Container Apps adds CONTAINER_APP_REVISION itself). Per revision, not in the image: the
+ * image's last stage takes no build argument.
+ */
+export function revisionIdentity(model: string, version: pulumi.Input<string>, imageTag: pulumi.Input<string>): ServingEnvVar[] {
+    return [
+        { name: "SERVING_MODEL_NAME", value: model, secret: false },
+        { name: "SERVING_MODEL_VERSION", value: version, secret: false },
+        { name: "SERVING_IMAGE_TAG", value: imageTag, secret: false },
+    ];
+}

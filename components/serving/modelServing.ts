@@ -13,7 +13,7 @@ import { ModelVersion } from "../registry/modelVersion";
 import { settled, unknownValue } from "../../lib/deployment/outputs";
 import { ACI_PROBES, aciScoringService } from "./aci";
 import { CONTAINER_APP_PROBES, containerAppScoringService, containerAppsEnvironment, ipRestrictions, trafficSplit, type TrafficEntry } from "./containerApp";
-import { servingEnvironment, type ServingEnvVar } from "./environment";
+import { revisionIdentity, servingEnvironment, type ServingEnvVar } from "./environment";
 import { Delay } from "./delay";
 import { modelImage, type ImageRegistryAccess, type ModelImage } from "./modelImage";
 import { RevisionTraffic } from "./revisionTraffic";
@@ -153,13 +153,19 @@ interface ServiceOutcome {
     trafficTable?: string;
 }
 
+/** A revision's container variables: the model's, and the revision's own identity for its request records. */
+function revisionEnv(model: ModelRevisions, revision: VersionRevision): ServingEnvVar[] {
+    return [...model.env, ...revisionIdentity(model.served.model, revision.resolved ?? unknownValue(), revision.image?.tag ?? unknownValue())];
+}
+
 /** Everything that makes a revision, as the platform receives it; undefined while the image tag is unknown. */
 function revisionSpecOf(model: ModelRevisions, revision: VersionRevision, platform: ServingPlatform): RevisionSpec | undefined {
     const { served } = model;
     if (revision.image?.tag === undefined) return undefined;
     return {
         image: `${imageRepository(served.name)}:${revision.image.tag}`,
-        env: envSpec(model.env),
+        // (A spec whose version is not resolved yet names no revision: its suffix waits for the version.)
+        env: envSpec([...model.env, ...revisionIdentity(served.model, revision.resolved ?? "", revision.image.tag)]),
         cpu: served.cpu,
         memoryGb: served.memoryGb,
         workers: served.workers,
@@ -431,7 +437,7 @@ export class ModelServing extends pulumi.ComponentResource {
                 identityId: this.identityId,
                 cpu: served.cpu,
                 memoryGb: served.memoryGb,
-                env: model.env,
+                env: revisionEnv(model, stable),
                 dnsNameLabel: label ?? unknownValue(),
                 tags: args.tags,
             },
@@ -509,7 +515,7 @@ export class ModelServing extends pulumi.ComponentResource {
                 cpu: served.cpu,
                 memoryGb: served.memoryGb,
                 scale: served.scale,
-                env: model.env,
+                env: revisionEnv(model, model.canary ?? model.stable),
                 access: args.access,
                 auth: args.auth!,
                 ingressOpen,

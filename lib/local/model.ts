@@ -29,9 +29,18 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
     return path.join(env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "mlflow-platform");
 }
 
-/** A built environment is reused for any model with the same requirements and Python. */
-export function environmentKey(requirements: string, python: string): string {
-    return createHash("sha256").update(`${python.trim()}\0${requirements}`).digest("hex").slice(0, 16);
+/**
+ * A built environment is reused for any model with the same requirements and Python, built by the
+ * same recipe (`recipe`: the text of the scripts that decide what gets installed, so a change to
+ * them, such as a library the server needs, builds the environment again).
+ */
+export function environmentKey(requirements: string, python: string, recipe = ""): string {
+    return createHash("sha256").update(`${python.trim()}\0${requirements}\0${recipe}`).digest("hex").slice(0, 16);
+}
+
+/** The text of the scripts that build a serving environment from a model's requirements. */
+export function environmentRecipe(projectDir: string): string {
+    return ["install_environment.sh", "serving_requirements.py"].map((f) => fs.readFileSync(path.join(projectDir, "serving", f), "utf8")).join("\0");
 }
 
 /** Where a fetched version is kept: a registry version's files never change. */
@@ -112,7 +121,7 @@ function scriptEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 export async function buildEnvironment(paths: LocalPaths, envDir: string, name: string, version: string, log: (line: string) => void): Promise<string> {
     const requirements = fs.readFileSync(path.join(envDir, "requirements.txt"), "utf8");
     const python = fs.readFileSync(path.join(envDir, "python-version"), "utf8").trim();
-    const venv = path.join(paths.cacheDir, "envs", environmentKey(requirements, python));
+    const venv = path.join(paths.cacheDir, "envs", environmentKey(requirements, python, environmentRecipe(paths.projectDir)));
     const ready = path.join(venv, ".ready");
     if (fs.existsSync(ready)) {
         log(`environment: reusing ${venv} (same requirements.txt and Python ${python})`);
@@ -158,12 +167,14 @@ export async function serveModel(
     paths: LocalPaths,
     venv: string,
     modelDir: string,
-    options: { port: number; workers?: number; readyTimeoutMs?: number; stdio?: "inherit" | "ignore" },
+    options: { port: number; workers?: number; readyTimeoutMs?: number; stdio?: "inherit" | "ignore"; identity?: { model: string; version: string } },
 ): Promise<RunningServer> {
     const started = Date.now();
     const args = [path.join(paths.projectDir, "serving", "serve_model.py"), "--model-dir", modelDir, "--host", "127.0.0.1", "--port", String(options.port)];
     if (options.workers) args.push("--workers", String(options.workers));
-    const child = spawn(path.join(venv, "bin", "python"), args, { env: scriptEnv(), stdio: ["ignore", options.stdio ?? "inherit", options.stdio ?? "inherit"] });
+    // The names its request records and metrics carry, as a revision's variables give them in Azure.
+    const identity = options.identity ? { SERVING_MODEL_NAME: options.identity.model, SERVING_MODEL_VERSION: options.identity.version, SERVING_IMAGE_TAG: "local" } : {};
+    const child = spawn(path.join(venv, "bin", "python"), args, { env: scriptEnv(identity), stdio: ["ignore", options.stdio ?? "inherit", options.stdio ?? "inherit"] });
     let exited: number | null | undefined;
     const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => { exited = code; resolve(code); }));
     const url = `http://127.0.0.1:${options.port}`;
