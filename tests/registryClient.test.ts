@@ -341,6 +341,17 @@ describe("registry client", () => {
         });
     });
 
+    describe("what counts as the registry being unreachable", () => {
+        it("a RegistryError of kind connection, timeout, unavailable or rate-limited, and nothing else", () => {
+            for (const kind of ["connection", "timeout", "unavailable", "rate-limited"] as const) assert.ok(isRegistryUnreachable(new RegistryError(kind, "x")), kind);
+            for (const kind of ["unknown-model", "unauthenticated", "bad-response"] as const) assert.ok(!isRegistryUnreachable(new RegistryError(kind, "x")), kind);
+            // Recognised by name and kind (Pulumi's closure serialization may copy the class), so another error with a kind is not one.
+            assert.ok(!isRegistryUnreachable(Object.assign(new Error("socket hang up"), { kind: "timeout" })));
+            assert.ok(isRegistryUnreachable(Object.assign(new Error("copied class"), { name: "RegistryError", kind: "timeout" })));
+            for (const nothing of [null, undefined]) assert.strictEqual(isRegistryUnreachable(nothing), false);
+        });
+    });
+
     describe("a 404 is not always missing", () => {
         const selectors: Selector[] = [{ alias: "champion" }, { version: "2" }, { stage: "Production" }, { latest: true }];
 
