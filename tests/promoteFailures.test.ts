@@ -4,7 +4,8 @@
 import * as assert from "assert";
 import * as http from "http";
 import type { AddressInfo } from "net";
-import { parseStorageLocation, promote, PromoteError, TransientPromoteError, type PromoteOptions } from "../lib/registry/promote";
+import axios, { AxiosError, type AxiosAdapter } from "axios";
+import { DEFAULT_CHUNK_BYTES, parseStorageLocation, promote, PromoteError, retryDelayMs, TransientPromoteError, type PromoteOptions } from "../lib/registry/promote";
 import { bearerToken } from "../lib/registry/credentials";
 import { FakeUnityCatalog, SIGNED_MLMODEL } from "./helpers/fakeUnityCatalog";
 
@@ -17,14 +18,18 @@ const signedOfLength = (bytes: number) => {
 const FILES = { MLmodel: SIGNED_MLMODEL, "requirements.txt": "mlflow==2.11.3\n", "model.pkl": "v7" };
 const TARGET = "mlplatform.prd.fraud";
 
+/** What a storage proxy answers instead of the fake: a status (with an error code, a Retry-After, a body, after a delay) or a reset. */
+type StorageDecision = { status: number; code?: string; retryAfter?: string; body?: string; delayMs?: number } | "reset" | undefined;
+
 /** A proxy in front of the fake's storage that lets `decide` answer a request instead. */
-async function storageProxy(storageBase: string, decide: (req: http.IncomingMessage) => { status: number; code?: string } | "reset" | undefined): Promise<{ endpoint: (account: string) => string; stop: () => Promise<void> }> {
-    const proxy = http.createServer((req, res) => {
+async function storageProxy(storageBase: string, decide: (req: http.IncomingMessage) => StorageDecision): Promise<{ endpoint: (account: string) => string; stop: () => Promise<void> }> {
+    const proxy = http.createServer(async (req, res) => {
         const decision = decide(req);
         if (decision === "reset") return void req.socket.destroy();
         if (decision) {
-            res.writeHead(decision.status, decision.code ? { "x-ms-error-code": decision.code } : {});
-            return void res.end();
+            if (decision.delayMs) await new Promise((resolve) => setTimeout(resolve, decision.delayMs));
+            res.writeHead(decision.status, { ...(decision.code ? { "x-ms-error-code": decision.code } : {}), ...(decision.retryAfter ? { "Retry-After": decision.retryAfter } : {}) });
+            return void res.end(decision.body);
         }
         const chunks: Buffer[] = [];
         req.on("data", (c) => chunks.push(c));
@@ -311,5 +316,193 @@ describe("promote: each step's failure, said plainly", () => {
         for (const bad of ["xabfss://c@acct.dfs.core.windows.net/a", "abfss://c@acct.dfs.core.windows.net.evil.com/a", "abfss://c@acct.dfs.core.windows.netx/a"]) {
             assert.throws(() => parseStorageLocation(bad), /only Azure Data Lake Storage \(abfss:\/\/\) locations are supported/, bad);
         }
+    });
+});
+
+describe("promote: what it sends, and odd answers read exactly", () => {
+    let uc: FakeUnityCatalog;
+    let url: string;
+    let sleeps: number[];
+    let proxy: Awaited<ReturnType<typeof storageProxy>> | undefined;
+    beforeEach(async () => {
+        uc = new FakeUnityCatalog();
+        url = await uc.start();
+        uc.tokens = { [DEPLOYER_TOKEN]: "ml-deployers" };
+        uc.privileges = { "mlplatform.prd": { createModel: [], manage: ["ml-deployers"] } };
+        uc.addModel("mlplatform.dev.fraud", "ml-data-scientists", { 7: FILES });
+        sleeps = [];
+    });
+    afterEach(async () => {
+        await proxy?.stop();
+        proxy = undefined;
+        await uc.stop();
+    });
+
+    const run = (extra: Partial<PromoteOptions> = {}, log: string[] = [], target = TARGET) =>
+        promote(
+            { source: "mlplatform.dev.fraud", version: "7", target, alias: "champion" },
+            { host: url, credential: bearerToken(DEPLOYER_TOKEN, "test"), storageEndpoint: uc.storageEndpoint, sleep: async (ms) => void sleeps.push(ms), log: (l) => log.push(l), ...extra },
+        );
+    const refused = (message: string, extra: Partial<PromoteOptions> = {}, type: typeof PromoteError = PromoteError, target = TARGET) =>
+        assert.rejects(run(extra, [], target), (err: Error) => {
+            assert.ok(err instanceof type, String(err));
+            assert.strictEqual(err.message, message);
+            return true;
+        });
+    const through = async (decide: (req: http.IncomingMessage) => StorageDecision) => {
+        proxy = await storageProxy(uc.url, decide);
+        return { storageEndpoint: proxy.endpoint };
+    };
+    const hook = (route: string, answer: (body: unknown) => unknown) => {
+        uc.answerHook = (r, body) => (r === route ? answer(body) : body);
+    };
+
+    it("sends JSON to the registry, the storage API version to storage, and each file in one 4 MiB-bounded append", async () => {
+        await run();
+        const posts = uc.calls.filter((c) => c.method === "POST");
+        assert.ok(posts.length >= 5, "create, create version, two credentials, finalize, alias");
+        for (const c of posts) assert.strictEqual(c.contentType, "application/json", c.path);
+        assert.ok(uc.storageRequests.length > 0);
+        for (const r of uc.storageRequests) assert.strictEqual(r.version, "2021-08-06", `${r.method} ${r.path}`);
+        const appends = uc.storageRequests.filter((r) => r.action === "append");
+        assert.strictEqual(appends.length, 3);
+        for (const r of appends) assert.strictEqual(r.contentType, "application/octet-stream", r.path);
+        assert.strictEqual(DEFAULT_CHUNK_BYTES, 4 * 1024 * 1024);
+        assert.deepStrictEqual(uc.appends, Object.values(FILES).map((f) => Buffer.byteLength(f)), "one append per file");
+    });
+
+    it("a registry error that is JSON null, or has a code and no message", async () => {
+        uc.faults.push({ route: "POST registered-models/create", status: 400, errorCode: "X" });
+        hook("POST registered-models/create", () => null);
+        await refused(`cannot create ${TARGET}: ${url} answered HTTP 400 without an MLflow error (is it a Databricks workspace with Unity Catalog? the route /api/2.0/mlflow/unity-catalog/registered-models/create is missing)`);
+        uc.faults.push({ route: "POST registered-models/create", status: 400, errorCode: "INVALID_STATE" });
+        hook("POST registered-models/create", () => ({ error_code: "INVALID_STATE" }));
+        await refused(`cannot create ${TARGET}: INVALID_STATE: `);
+    });
+
+    it("a 502 that is not an MLflow error, past the bound, names the status only", async () => {
+        for (let i = 0; i < 2; i++) uc.faults.push({ route: "GET model-versions/get", status: 502 });
+        hook("GET model-versions/get", () => "Bad Gateway");
+        await refused(
+            `cannot read version 7 of mlplatform.dev.fraud: the registry at ${url} answered HTTP 502 (gave up after 2 attempts); it is failing: try again later: a rerun picks up where this one stopped`,
+            { maxAttempts: 2 },
+            TransientPromoteError,
+        );
+    });
+
+    it("honours the registry's and the storage account's Retry-After in seconds, spaces and all", async () => {
+        assert.strictEqual(retryDelayMs(1, " 3 "), 3000);
+        uc.faults.push({ route: "GET model-versions/get", status: 503, retryAfter: "3" });
+        const options = await through((req) => (req.url!.includes("resource=filesystem") && !sleeps.includes(4000) ? { status: 503, code: "ServerBusy", retryAfter: "4" } : undefined));
+        await run(options);
+        assert.deepStrictEqual(sleeps, [3000, 4000]);
+    });
+
+    it("without an injected sleep, really waits before another attempt", async () => {
+        uc.faults.push({ route: "GET model-versions/get", status: 503 });
+        const started = Date.now();
+        await run({ sleep: undefined });
+        assert.ok(Date.now() - started >= 950, `waited ${Date.now() - started} ms`);
+    });
+
+    it("takes a host with several trailing slashes", async () => {
+        assert.strictEqual((await run({ host: `${url}//` })).files, 3);
+    });
+
+    it("an answer of JSON null or a null model_version is not a Unity Catalog answer", async () => {
+        for (const body of [null, { model_version: null }]) {
+            hook("GET model-versions/get", () => body);
+            await refused("cannot read version 7 of mlplatform.dev.fraud: the registry's answer has no model_version: it is not a Unity Catalog registry answer");
+        }
+        hook("POST model-versions/generate-temporary-credentials", () => null);
+        await refused("the registry gave no Azure SAS token for mlplatform.dev.fraud version 7: only Azure storage is supported");
+    });
+
+    it("a search: entries that are not copies are skipped, and a page token that is not text ends it", async () => {
+        hook("GET model-versions/search", () => ({
+            model_versions: [null, { source: "models:/mlplatform.dev.fraud/7", status: "READY", version: "a1" }, { source: "models:/mlplatform.dev.fraud/7", status: "READY", version: "1a" }],
+            next_page_token: 7,
+        }));
+        const result = await run();
+        assert.strictEqual(result.targetVersion, "1", "a new version: none of the entries is a copy");
+        assert.strictEqual(uc.calls.filter((c) => c.path.endsWith("model-versions/search")).length, 1);
+    });
+
+    it("of several earlier copies, in whatever order the search lists them, the newest is reused (two digits too)", async () => {
+        uc.addModel(TARGET, "ml-deployers", Object.fromEntries(Array.from({ length: 12 }, (_, i) => [i + 1, FILES])));
+        for (const v of [5, 12]) uc.model(TARGET)!.versions.get(v)!.source = "models:/mlplatform.dev.fraud/7";
+        // Unity Catalog's search has no order: oldest first here.
+        hook("GET model-versions/search", (body) => ({ ...(body as object), model_versions: [...((body as { model_versions: unknown[] }).model_versions ?? [])].reverse() }));
+        const log: string[] = [];
+        const result = await run({}, log);
+        assert.strictEqual(result.targetVersion, "12");
+        assert.ok(log.includes(`version 12 of ${TARGET} already holds models:/mlplatform.dev.fraud/7 (READY), from an earlier promotion: not copied again`), log.join("\n"));
+    });
+
+    it("storage: a 300 is a refusal, a listing without paths has no files, a slow answer times out at timeoutMs", async () => {
+        let options = await through((req) => (req.url!.includes("resource=filesystem") ? { status: 300 } : undefined));
+        await refused("cannot list the files of mlplatform.dev.fraud version 7: the storage account answered HTTP 300 (no error code)", options);
+        await proxy!.stop();
+        options = await through((req) => (req.url!.includes("resource=filesystem") ? { status: 200, body: "{}" } : undefined));
+        await refused("version 7 of mlplatform.dev.fraud has no files at abfss://models@mlplatdevmodels.dfs.core.windows.net/unity-catalog/models/mlplatform.dev.fraud/versions/7: nothing to promote", options);
+        await proxy!.stop();
+        options = await through((req) => (req.url!.includes("resource=filesystem") ? { status: 200, body: '{"paths":[]}', delayMs: 600 } : undefined));
+        await refused("cannot list the files of mlplatform.dev.fraud version 7: the storage account did not answer (ECONNABORTED) (gave up after 2 attempts)", { ...options, timeoutMs: 150, maxAttempts: 2 }, TransientPromoteError);
+    });
+
+    it("finalize: an unknown state, and a failure with the registry's reason", async () => {
+        hook("POST model-versions/finalize", () => ({ model_version: { version: "1" } }));
+        await refused(`version 1 of ${TARGET} is in an unknown state after finalizing; the alias was not moved`);
+        hook("POST model-versions/finalize", () => ({ model_version: { version: "1", status: "FAILED_REGISTRATION", status_message: "no signature" } }));
+        await refused("version 1 of mlplatform.prd.other is FAILED_REGISTRATION after finalizing (no signature); the alias was not moved", {}, PromoteError, "mlplatform.prd.other");
+    });
+
+    describe("network errors (scripted in axios's adapter: a real socket cannot fail with each code on demand)", () => {
+        let original: typeof axios.defaults.adapter;
+        beforeEach(() => {
+            original = axios.defaults.adapter;
+        });
+        afterEach(() => {
+            axios.defaults.adapter = original;
+        });
+        /** Registry calls fail with `codes` in turn (then go through); storage calls fail with `storage` when given. */
+        const script = (codes: (string | undefined)[], storage?: () => never) => {
+            const real = axios.getAdapter(original);
+            const adapter: AxiosAdapter = async (config) => {
+                const target = `${config.baseURL ?? ""}${config.url ?? ""}`;
+                if (target.includes("/storage/")) {
+                    if (storage) storage();
+                    return real(config);
+                }
+                if (codes.length) {
+                    const c = codes.shift();
+                    throw new AxiosError(`failed with ${c}`, c);
+                }
+                return real(config);
+            };
+            // axios.create copies the defaults, so the instances a promotion makes use the script.
+            axios.defaults.adapter = adapter;
+        };
+
+        it("refused, reset, broken or timed-out connections are retried, and the last is named with the count", async () => {
+            for (const [code, reason] of [["ECONNREFUSED", "did not answer (ECONNREFUSED)"], ["EPIPE", "did not answer (EPIPE)"], ["EAI_AGAIN", "did not answer (EAI_AGAIN)"], ["ETIMEDOUT", "did not answer within 30000 ms"]]) {
+                script([code, code]);
+                sleeps = [];
+                await refused(`cannot read version 7 of mlplatform.dev.fraud: the registry at ${url} ${reason} (gave up after 2 attempts); try again later: a rerun picks up where this one stopped`, { maxAttempts: 2 }, TransientPromoteError);
+                assert.deepStrictEqual(sleeps, [1000], code);
+            }
+        });
+
+        it("a host that does not resolve, or a failure without a code, is said at once", async () => {
+            script(["ENOTFOUND"]);
+            await refused(`cannot read version 7 of mlplatform.dev.fraud: the registry at ${url} did not answer (ENOTFOUND)`);
+            script([undefined]);
+            await refused(`cannot read version 7 of mlplatform.dev.fraud: the registry at ${url} did not answer (network error)`);
+            assert.deepStrictEqual(sleeps, []);
+            script([], () => {
+                throw new TypeError("socket is not a function");
+            });
+            await refused("cannot list the files of mlplatform.dev.fraud version 7: the storage account did not answer (network error)");
+        });
     });
 });
