@@ -5,8 +5,8 @@ import * as assert from "assert";
 import * as http from "http";
 import type { AddressInfo } from "net";
 import axios, { AxiosError, type AxiosAdapter } from "axios";
-import { DEFAULT_CHUNK_BYTES, parseStorageLocation, promote, PromoteError, retryDelayMs, TransientPromoteError, type PromoteOptions } from "../lib/registry/promote";
-import { bearerToken } from "../lib/registry/credentials";
+import { dataLakeEndpoint, DEFAULT_CHUNK_BYTES, parseStorageLocation, promote, PromoteError, retryDelayMs, TransientPromoteError, type PromoteOptions } from "../lib/registry/promote";
+import { bearerToken, entraToken } from "../lib/registry/credentials";
 import { FakeUnityCatalog, SIGNED_MLMODEL } from "./helpers/fakeUnityCatalog";
 
 const DEPLOYER_TOKEN = "fake-token-for-tests-deployer";
@@ -258,11 +258,16 @@ describe("promote: each step's failure, said plainly", () => {
                 let body = Buffer.from(await answer.arrayBuffer());
                 const headers: Record<string, string> = { "content-type": answer.headers.get("content-type") ?? "application/octet-stream" };
                 if (req.url!.includes("resource=filesystem")) {
+                    // A client that does not send the token would ask page 1 for ever: refuse a third listing.
+                    if (page >= 2) return void (res.writeHead(400), res.end());
                     const listing = JSON.parse(body.toString()) as { paths: { name: string; isDirectory?: unknown }[] };
                     const dir = listing.paths[0].name.replace(/\/[^/]+$/, "");
                     // Page 1: a directory entry (both spellings) and the first file; page 2: the rest.
-                    const paths = page === 0 ? [{ name: `${dir}/sub`, isDirectory: "true" }, { name: `${dir}/sub2`, isDirectory: true }, listing.paths[0]] : listing.paths.slice(1);
-                    if (page++ === 0) headers["x-ms-continuation"] = "page-2";
+                    // The second page only for the request that names it.
+                    const second = new URL(req.url!, base).searchParams.get("continuation") === "page-2";
+                    const paths = !second ? [{ name: `${dir}/sub`, isDirectory: "true" }, { name: `${dir}/sub2`, isDirectory: true }, listing.paths[0]] : listing.paths.slice(1);
+                    if (!second) headers["x-ms-continuation"] = "page-2";
+                    page++;
                     body = Buffer.from(JSON.stringify({ paths }));
                 }
                 res.writeHead(answer.status, headers);
@@ -301,6 +306,47 @@ describe("promote: each step's failure, said plainly", () => {
             uc.appends.length = 0;
             const blank = await promote({ source: "mlplatform.dev.blank", version: "1", target: "mlplatform.prd.blank", alias: "champion" }, { host: url, credential: bearerToken(DEPLOYER_TOKEN, "test"), storageEndpoint: uc.storageEndpoint });
             assert.deepStrictEqual({ files: blank.files, bytes: blank.bytes, appends: uc.appends.length }, { files: 2, bytes: 64, appends: 1 }, "an empty file: created and flushed, no append (the one append is MLmodel's)");
+        });
+
+        it("appends whatever pieces arrive once together they reach the chunk size", async () => {
+            uc.addModel("mlplatform.dev.pieces", "ml-data-scientists", { 1: { MLmodel: signedOfLength(65) } });
+            let pieces: number[] = [];
+            const base = uc.storageEndpoint("x").replace(/\/storage\/x$/, "");
+            const proxy = http.createServer(async (req, res) => {
+                const chunks: Buffer[] = [];
+                for await (const c of req) chunks.push(c as Buffer);
+                const answer = await fetch(new URL(req.url!, base), { method: req.method, body: chunks.length ? Buffer.concat(chunks) : undefined, headers: { "x-ms-version": String(req.headers["x-ms-version"] ?? "") } });
+                const body = Buffer.from(await answer.arrayBuffer());
+                res.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "application/octet-stream" });
+                // A file's content, in the pieces given, each sent on its own.
+                if (req.method === "GET" && !req.url!.includes("resource=filesystem") && answer.status === 200) {
+                    let at = 0;
+                    for (const size of pieces) {
+                        res.write(body.subarray(at, at + size));
+                        at += size;
+                        await new Promise((resolve) => setTimeout(resolve, 30));
+                    }
+                    return void res.end(body.subarray(at));
+                }
+                res.end(body);
+            });
+            await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+            const port = (proxy.address() as AddressInfo).port;
+            const go = (target: string) =>
+                promote({ source: "mlplatform.dev.pieces", version: "1", target, alias: "champion" }, { host: url, credential: bearerToken(DEPLOYER_TOKEN, "test"), storageEndpoint: (account) => `http://127.0.0.1:${port}/storage/${account}`, chunkBytes: 64 });
+            try {
+                pieces = [30, 30];
+                await go("mlplatform.prd.a");
+                assert.deepStrictEqual(uc.appends, [65], "30 + 30 + 5: one append once 64 is reached");
+                uc.appends.length = 0;
+                pieces = [64];
+                await go("mlplatform.prd.b");
+                assert.deepStrictEqual(uc.appends, [64, 1], "exactly 64 is appended at once, the last byte on its own");
+                assert.deepStrictEqual(uc.filesOf(uc.model("mlplatform.prd.b")!.versions.get(1)!.storageLocation), { MLmodel: signedOfLength(65) });
+            } finally {
+                proxy.closeAllConnections();
+                await new Promise((resolve) => proxy.close(resolve));
+            }
         });
 
         it("keeps the folders under the version's location", async () => {
@@ -405,8 +451,40 @@ describe("promote: what it sends, and odd answers read exactly", () => {
         assert.ok(Date.now() - started >= 950, `waited ${Date.now() - started} ms`);
     });
 
-    it("takes a host with several trailing slashes", async () => {
-        assert.strictEqual((await run({ host: `${url}//` })).files, 3);
+    it("takes a host with several trailing slashes, and reaches storage at the account's Data Lake endpoint", async () => {
+        assert.strictEqual((await run({ host: `${url}////` })).files, 3);
+        assert.strictEqual(dataLakeEndpoint("mlplatdevmodels"), "https://mlplatdevmodels.dfs.core.windows.net");
+    });
+
+    it("a credential that cannot give a token is said as such, not as the registry's silence", async () => {
+        const credential = entraToken({ getToken: async () => Promise.reject(new Error("AzureCliCredential: Please run 'az login'.")) });
+        await refused("cannot read version 7 of mlplatform.dev.fraud: no Microsoft Entra token for Azure Databricks: AzureCliCredential: Please run 'az login'. Run `az login`, or set DATABRICKS_TOKEN, or the secret config mlflow-platform:registryToken", { credential });
+        assert.deepStrictEqual(uc.calls, [], "nothing was asked");
+        assert.deepStrictEqual(sleeps, [], "nor retried");
+    });
+
+    it("a rerun names the read of the earlier copy that failed", async () => {
+        await run();
+        uc.faults.push({ route: "GET model-versions/get", skip: 1, status: 400, errorCode: "INVALID_PARAMETER_VALUE", message: "gone" });
+        await refused(`cannot read version 1 of ${TARGET}: INVALID_PARAMETER_VALUE: gone`);
+        uc.answerHook = (route, body) => (route === "GET model-versions/get" && JSON.stringify(body).includes(TARGET) ? {} : body);
+        await refused(`cannot read version 1 of ${TARGET}: the registry's answer has no model_version: it is not a Unity Catalog registry answer`);
+    });
+
+    it("a finalize or a poll without a model_version names that call", async () => {
+        hook("POST model-versions/finalize", () => ({}));
+        await refused(`cannot finalize version 1 of ${TARGET}: the registry's answer has no model_version: it is not a Unity Catalog registry answer`);
+        uc.finalizeOutcome = "PENDING_REGISTRATION";
+        uc.answerHook = (route, body) => (route === "GET model-versions/get" && JSON.stringify(body).includes("mlplatform.prd.other") ? {} : body);
+        await refused("cannot read version 1 of mlplatform.prd.other: the registry's answer has no model_version: it is not a Unity Catalog registry answer", {}, PromoteError, "mlplatform.prd.other");
+    });
+
+    it("a rerun finds the earlier copy of a model whose name has a quote (doubled in the search filter)", async () => {
+        const quoted = "mlplatform.prd.o'brien";
+        assert.strictEqual((await run({}, [], quoted)).targetVersion, "1");
+        const log: string[] = [];
+        assert.strictEqual((await run({}, log, quoted)).targetVersion, "1");
+        assert.ok(log.some((l) => l.includes("from an earlier promotion: not copied again")), log.join("\n"));
     });
 
     it("an answer of JSON null or a null model_version is not a Unity Catalog answer", async () => {
@@ -431,7 +509,8 @@ describe("promote: what it sends, and odd answers read exactly", () => {
     it("of several earlier copies, in whatever order the search lists them, the newest is reused (two digits too)", async () => {
         uc.addModel(TARGET, "ml-deployers", Object.fromEntries(Array.from({ length: 12 }, (_, i) => [i + 1, FILES])));
         for (const v of [5, 12]) uc.model(TARGET)!.versions.get(v)!.source = "models:/mlplatform.dev.fraud/7";
-        // Unity Catalog's search has no order: oldest first here.
+        // Unity Catalog's search has no order: the fake's newest first, then oldest first.
+        assert.strictEqual((await run()).targetVersion, "12");
         hook("GET model-versions/search", (body) => ({ ...(body as object), model_versions: [...((body as { model_versions: unknown[] }).model_versions ?? [])].reverse() }));
         const log: string[] = [];
         const result = await run({}, log);
