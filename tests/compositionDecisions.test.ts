@@ -23,6 +23,8 @@ describe("which stack holds the registry (lib/registry/placement.ts)", () => {
             registry({ hostFromStack: "organization/mlflow-platform/dev" }),
             registry({ kind: "databricks", catalog: undefined }),
             registry({ kind: "mlflow", catalog: undefined }),
+            registry({ kind: "databricks" }),
+            registry({ kind: "mlflow" }),
             registry({ catalog: undefined }),
         ]) {
             assert.strictEqual(holdsRegistry(other), false, JSON.stringify(other));

@@ -4,8 +4,9 @@
 import * as assert from "assert";
 import * as http from "http";
 import type { AddressInfo } from "net";
-import { parseStorageLocation, promote, PromoteError, TransientPromoteError, type PromoteOptions } from "../lib/registry/promote";
-import { bearerToken } from "../lib/registry/credentials";
+import axios, { AxiosError, type AxiosAdapter } from "axios";
+import { dataLakeEndpoint, DEFAULT_CHUNK_BYTES, parseStorageLocation, promote, PromoteError, retryDelayMs, TransientPromoteError, type PromoteOptions } from "../lib/registry/promote";
+import { bearerToken, entraToken } from "../lib/registry/credentials";
 import { FakeUnityCatalog, SIGNED_MLMODEL } from "./helpers/fakeUnityCatalog";
 
 const DEPLOYER_TOKEN = "fake-token-for-tests-deployer";
@@ -17,14 +18,18 @@ const signedOfLength = (bytes: number) => {
 const FILES = { MLmodel: SIGNED_MLMODEL, "requirements.txt": "mlflow==2.11.3\n", "model.pkl": "v7" };
 const TARGET = "mlplatform.prd.fraud";
 
+/** What a storage proxy answers instead of the fake: a status (with an error code, a Retry-After, a body, after a delay) or a reset. */
+type StorageDecision = { status: number; code?: string; retryAfter?: string; body?: string; delayMs?: number } | "reset" | undefined;
+
 /** A proxy in front of the fake's storage that lets `decide` answer a request instead. */
-async function storageProxy(storageBase: string, decide: (req: http.IncomingMessage) => { status: number; code?: string } | "reset" | undefined): Promise<{ endpoint: (account: string) => string; stop: () => Promise<void> }> {
-    const proxy = http.createServer((req, res) => {
+async function storageProxy(storageBase: string, decide: (req: http.IncomingMessage) => StorageDecision): Promise<{ endpoint: (account: string) => string; stop: () => Promise<void> }> {
+    const proxy = http.createServer(async (req, res) => {
         const decision = decide(req);
         if (decision === "reset") return void req.socket.destroy();
         if (decision) {
-            res.writeHead(decision.status, decision.code ? { "x-ms-error-code": decision.code } : {});
-            return void res.end();
+            if (decision.delayMs) await new Promise((resolve) => setTimeout(resolve, decision.delayMs));
+            res.writeHead(decision.status, { ...(decision.code ? { "x-ms-error-code": decision.code } : {}), ...(decision.retryAfter ? { "Retry-After": decision.retryAfter } : {}) });
+            return void res.end(decision.body);
         }
         const chunks: Buffer[] = [];
         req.on("data", (c) => chunks.push(c));
@@ -253,11 +258,16 @@ describe("promote: each step's failure, said plainly", () => {
                 let body = Buffer.from(await answer.arrayBuffer());
                 const headers: Record<string, string> = { "content-type": answer.headers.get("content-type") ?? "application/octet-stream" };
                 if (req.url!.includes("resource=filesystem")) {
+                    // A client that does not send the token would ask page 1 for ever: refuse a third listing.
+                    if (page >= 2) return void (res.writeHead(400), res.end());
                     const listing = JSON.parse(body.toString()) as { paths: { name: string; isDirectory?: unknown }[] };
                     const dir = listing.paths[0].name.replace(/\/[^/]+$/, "");
                     // Page 1: a directory entry (both spellings) and the first file; page 2: the rest.
-                    const paths = page === 0 ? [{ name: `${dir}/sub`, isDirectory: "true" }, { name: `${dir}/sub2`, isDirectory: true }, listing.paths[0]] : listing.paths.slice(1);
-                    if (page++ === 0) headers["x-ms-continuation"] = "page-2";
+                    // The second page only for the request that names it.
+                    const second = new URL(req.url!, base).searchParams.get("continuation") === "page-2";
+                    const paths = !second ? [{ name: `${dir}/sub`, isDirectory: "true" }, { name: `${dir}/sub2`, isDirectory: true }, listing.paths[0]] : listing.paths.slice(1);
+                    if (!second) headers["x-ms-continuation"] = "page-2";
+                    page++;
                     body = Buffer.from(JSON.stringify({ paths }));
                 }
                 res.writeHead(answer.status, headers);
@@ -298,6 +308,47 @@ describe("promote: each step's failure, said plainly", () => {
             assert.deepStrictEqual({ files: blank.files, bytes: blank.bytes, appends: uc.appends.length }, { files: 2, bytes: 64, appends: 1 }, "an empty file: created and flushed, no append (the one append is MLmodel's)");
         });
 
+        it("appends whatever pieces arrive once together they reach the chunk size", async () => {
+            uc.addModel("mlplatform.dev.pieces", "ml-data-scientists", { 1: { MLmodel: signedOfLength(65) } });
+            let pieces: number[] = [];
+            const base = uc.storageEndpoint("x").replace(/\/storage\/x$/, "");
+            const proxy = http.createServer(async (req, res) => {
+                const chunks: Buffer[] = [];
+                for await (const c of req) chunks.push(c as Buffer);
+                const answer = await fetch(new URL(req.url!, base), { method: req.method, body: chunks.length ? Buffer.concat(chunks) : undefined, headers: { "x-ms-version": String(req.headers["x-ms-version"] ?? "") } });
+                const body = Buffer.from(await answer.arrayBuffer());
+                res.writeHead(answer.status, { "content-type": answer.headers.get("content-type") ?? "application/octet-stream" });
+                // A file's content, in the pieces given, each sent on its own.
+                if (req.method === "GET" && !req.url!.includes("resource=filesystem") && answer.status === 200) {
+                    let at = 0;
+                    for (const size of pieces) {
+                        res.write(body.subarray(at, at + size));
+                        at += size;
+                        await new Promise((resolve) => setTimeout(resolve, 30));
+                    }
+                    return void res.end(body.subarray(at));
+                }
+                res.end(body);
+            });
+            await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
+            const port = (proxy.address() as AddressInfo).port;
+            const go = (target: string) =>
+                promote({ source: "mlplatform.dev.pieces", version: "1", target, alias: "champion" }, { host: url, credential: bearerToken(DEPLOYER_TOKEN, "test"), storageEndpoint: (account) => `http://127.0.0.1:${port}/storage/${account}`, chunkBytes: 64 });
+            try {
+                pieces = [30, 30];
+                await go("mlplatform.prd.a");
+                assert.deepStrictEqual(uc.appends, [65], "30 + 30 + 5: one append once 64 is reached");
+                uc.appends.length = 0;
+                pieces = [64];
+                await go("mlplatform.prd.b");
+                assert.deepStrictEqual(uc.appends, [64, 1], "exactly 64 is appended at once, the last byte on its own");
+                assert.deepStrictEqual(uc.filesOf(uc.model("mlplatform.prd.b")!.versions.get(1)!.storageLocation), { MLmodel: signedOfLength(65) });
+            } finally {
+                proxy.closeAllConnections();
+                await new Promise((resolve) => proxy.close(resolve));
+            }
+        });
+
         it("keeps the folders under the version's location", async () => {
             uc.addModel("mlplatform.dev.nested", "ml-data-scientists", { 1: { MLmodel: SIGNED_MLMODEL, "artifacts/model dir/data.bin": "d" } });
             const result = await promote({ source: "mlplatform.dev.nested", version: "1", target: TARGET, alias: "champion" }, { host: url, credential: bearerToken(DEPLOYER_TOKEN, "test"), storageEndpoint: uc.storageEndpoint });
@@ -311,5 +362,226 @@ describe("promote: each step's failure, said plainly", () => {
         for (const bad of ["xabfss://c@acct.dfs.core.windows.net/a", "abfss://c@acct.dfs.core.windows.net.evil.com/a", "abfss://c@acct.dfs.core.windows.netx/a"]) {
             assert.throws(() => parseStorageLocation(bad), /only Azure Data Lake Storage \(abfss:\/\/\) locations are supported/, bad);
         }
+    });
+});
+
+describe("promote: what it sends, and odd answers read exactly", () => {
+    let uc: FakeUnityCatalog;
+    let url: string;
+    let sleeps: number[];
+    let proxy: Awaited<ReturnType<typeof storageProxy>> | undefined;
+    beforeEach(async () => {
+        uc = new FakeUnityCatalog();
+        url = await uc.start();
+        uc.tokens = { [DEPLOYER_TOKEN]: "ml-deployers" };
+        uc.privileges = { "mlplatform.prd": { createModel: [], manage: ["ml-deployers"] } };
+        uc.addModel("mlplatform.dev.fraud", "ml-data-scientists", { 7: FILES });
+        sleeps = [];
+    });
+    afterEach(async () => {
+        await proxy?.stop();
+        proxy = undefined;
+        await uc.stop();
+    });
+
+    const run = (extra: Partial<PromoteOptions> = {}, log: string[] = [], target = TARGET) =>
+        promote(
+            { source: "mlplatform.dev.fraud", version: "7", target, alias: "champion" },
+            { host: url, credential: bearerToken(DEPLOYER_TOKEN, "test"), storageEndpoint: uc.storageEndpoint, sleep: async (ms) => void sleeps.push(ms), log: (l) => log.push(l), ...extra },
+        );
+    const refused = (message: string, extra: Partial<PromoteOptions> = {}, type: typeof PromoteError = PromoteError, target = TARGET) =>
+        assert.rejects(run(extra, [], target), (err: Error) => {
+            assert.ok(err instanceof type, String(err));
+            assert.strictEqual(err.message, message);
+            return true;
+        });
+    const through = async (decide: (req: http.IncomingMessage) => StorageDecision) => {
+        proxy = await storageProxy(uc.url, decide);
+        return { storageEndpoint: proxy.endpoint };
+    };
+    const hook = (route: string, answer: (body: unknown) => unknown) => {
+        uc.answerHook = (r, body) => (r === route ? answer(body) : body);
+    };
+
+    it("sends JSON to the registry, the storage API version to storage, and each file in one 4 MiB-bounded append", async () => {
+        await run();
+        const posts = uc.calls.filter((c) => c.method === "POST");
+        assert.ok(posts.length >= 5, "create, create version, two credentials, finalize, alias");
+        for (const c of posts) assert.strictEqual(c.contentType, "application/json", c.path);
+        assert.ok(uc.storageRequests.length > 0);
+        for (const r of uc.storageRequests) assert.strictEqual(r.version, "2021-08-06", `${r.method} ${r.path}`);
+        const appends = uc.storageRequests.filter((r) => r.action === "append");
+        assert.strictEqual(appends.length, 3);
+        for (const r of appends) assert.strictEqual(r.contentType, "application/octet-stream", r.path);
+        assert.strictEqual(DEFAULT_CHUNK_BYTES, 4 * 1024 * 1024);
+        assert.deepStrictEqual(uc.appends, Object.values(FILES).map((f) => Buffer.byteLength(f)), "one append per file");
+    });
+
+    it("a registry error that is JSON null, or has a code and no message", async () => {
+        uc.faults.push({ route: "POST registered-models/create", status: 400, errorCode: "X" });
+        hook("POST registered-models/create", () => null);
+        await refused(`cannot create ${TARGET}: ${url} answered HTTP 400 without an MLflow error (is it a Databricks workspace with Unity Catalog? the route /api/2.0/mlflow/unity-catalog/registered-models/create is missing)`);
+        uc.faults.push({ route: "POST registered-models/create", status: 400, errorCode: "INVALID_STATE" });
+        hook("POST registered-models/create", () => ({ error_code: "INVALID_STATE" }));
+        await refused(`cannot create ${TARGET}: INVALID_STATE: `);
+    });
+
+    it("a 502 that is not an MLflow error, past the bound, names the status only", async () => {
+        for (let i = 0; i < 2; i++) uc.faults.push({ route: "GET model-versions/get", status: 502 });
+        hook("GET model-versions/get", () => "Bad Gateway");
+        await refused(
+            `cannot read version 7 of mlplatform.dev.fraud: the registry at ${url} answered HTTP 502 (gave up after 2 attempts); it is failing: try again later: a rerun picks up where this one stopped`,
+            { maxAttempts: 2 },
+            TransientPromoteError,
+        );
+    });
+
+    it("honours the registry's and the storage account's Retry-After in seconds, spaces and all", async () => {
+        assert.strictEqual(retryDelayMs(1, " 3 "), 3000);
+        uc.faults.push({ route: "GET model-versions/get", status: 503, retryAfter: "3" });
+        const options = await through((req) => (req.url!.includes("resource=filesystem") && !sleeps.includes(4000) ? { status: 503, code: "ServerBusy", retryAfter: "4" } : undefined));
+        await run(options);
+        assert.deepStrictEqual(sleeps, [3000, 4000]);
+    });
+
+    it("without an injected sleep, really waits before another attempt", async () => {
+        uc.faults.push({ route: "GET model-versions/get", status: 503 });
+        const started = Date.now();
+        await run({ sleep: undefined });
+        assert.ok(Date.now() - started >= 950, `waited ${Date.now() - started} ms`);
+    });
+
+    it("takes a host with several trailing slashes, and reaches storage at the account's Data Lake endpoint", async () => {
+        assert.strictEqual((await run({ host: `${url}////` })).files, 3);
+        assert.strictEqual(dataLakeEndpoint("mlplatdevmodels"), "https://mlplatdevmodels.dfs.core.windows.net");
+    });
+
+    it("a credential that cannot give a token is said as such, not as the registry's silence", async () => {
+        const credential = entraToken({ getToken: async () => Promise.reject(new Error("AzureCliCredential: Please run 'az login'.")) });
+        await refused("cannot read version 7 of mlplatform.dev.fraud: no Microsoft Entra token for Azure Databricks: AzureCliCredential: Please run 'az login'. Run `az login`, or set DATABRICKS_TOKEN, or the secret config mlflow-platform:registryToken", { credential });
+        assert.deepStrictEqual(uc.calls, [], "nothing was asked");
+        assert.deepStrictEqual(sleeps, [], "nor retried");
+    });
+
+    it("a rerun names the read of the earlier copy that failed", async () => {
+        await run();
+        uc.faults.push({ route: "GET model-versions/get", skip: 1, status: 400, errorCode: "INVALID_PARAMETER_VALUE", message: "gone" });
+        await refused(`cannot read version 1 of ${TARGET}: INVALID_PARAMETER_VALUE: gone`);
+        uc.answerHook = (route, body) => (route === "GET model-versions/get" && JSON.stringify(body).includes(TARGET) ? {} : body);
+        await refused(`cannot read version 1 of ${TARGET}: the registry's answer has no model_version: it is not a Unity Catalog registry answer`);
+    });
+
+    it("a finalize or a poll without a model_version names that call", async () => {
+        hook("POST model-versions/finalize", () => ({}));
+        await refused(`cannot finalize version 1 of ${TARGET}: the registry's answer has no model_version: it is not a Unity Catalog registry answer`);
+        uc.finalizeOutcome = "PENDING_REGISTRATION";
+        uc.answerHook = (route, body) => (route === "GET model-versions/get" && JSON.stringify(body).includes("mlplatform.prd.other") ? {} : body);
+        await refused("cannot read version 1 of mlplatform.prd.other: the registry's answer has no model_version: it is not a Unity Catalog registry answer", {}, PromoteError, "mlplatform.prd.other");
+    });
+
+    it("a rerun finds the earlier copy of a model whose name has a quote (doubled in the search filter)", async () => {
+        const quoted = "mlplatform.prd.o'brien";
+        assert.strictEqual((await run({}, [], quoted)).targetVersion, "1");
+        const log: string[] = [];
+        assert.strictEqual((await run({}, log, quoted)).targetVersion, "1");
+        assert.ok(log.some((l) => l.includes("from an earlier promotion: not copied again")), log.join("\n"));
+    });
+
+    it("an answer of JSON null or a null model_version is not a Unity Catalog answer", async () => {
+        for (const body of [null, { model_version: null }]) {
+            hook("GET model-versions/get", () => body);
+            await refused("cannot read version 7 of mlplatform.dev.fraud: the registry's answer has no model_version: it is not a Unity Catalog registry answer");
+        }
+        hook("POST model-versions/generate-temporary-credentials", () => null);
+        await refused("the registry gave no Azure SAS token for mlplatform.dev.fraud version 7: only Azure storage is supported");
+    });
+
+    it("a search: entries that are not copies are skipped, and a page token that is not text ends it", async () => {
+        hook("GET model-versions/search", () => ({
+            model_versions: [null, { source: "models:/mlplatform.dev.fraud/7", status: "READY", version: "a1" }, { source: "models:/mlplatform.dev.fraud/7", status: "READY", version: "1a" }],
+            next_page_token: 7,
+        }));
+        const result = await run();
+        assert.strictEqual(result.targetVersion, "1", "a new version: none of the entries is a copy");
+        assert.strictEqual(uc.calls.filter((c) => c.path.endsWith("model-versions/search")).length, 1);
+    });
+
+    it("of several earlier copies, in whatever order the search lists them, the newest is reused (two digits too)", async () => {
+        uc.addModel(TARGET, "ml-deployers", Object.fromEntries(Array.from({ length: 12 }, (_, i) => [i + 1, FILES])));
+        for (const v of [5, 12]) uc.model(TARGET)!.versions.get(v)!.source = "models:/mlplatform.dev.fraud/7";
+        // Unity Catalog's search has no order: the fake's newest first, then oldest first.
+        assert.strictEqual((await run()).targetVersion, "12");
+        hook("GET model-versions/search", (body) => ({ ...(body as object), model_versions: [...((body as { model_versions: unknown[] }).model_versions ?? [])].reverse() }));
+        const log: string[] = [];
+        const result = await run({}, log);
+        assert.strictEqual(result.targetVersion, "12");
+        assert.ok(log.includes(`version 12 of ${TARGET} already holds models:/mlplatform.dev.fraud/7 (READY), from an earlier promotion: not copied again`), log.join("\n"));
+    });
+
+    it("storage: a 300 is a refusal, a listing without paths has no files, a slow answer times out at timeoutMs", async () => {
+        let options = await through((req) => (req.url!.includes("resource=filesystem") ? { status: 300 } : undefined));
+        await refused("cannot list the files of mlplatform.dev.fraud version 7: the storage account answered HTTP 300 (no error code)", options);
+        await proxy!.stop();
+        options = await through((req) => (req.url!.includes("resource=filesystem") ? { status: 200, body: "{}" } : undefined));
+        await refused("version 7 of mlplatform.dev.fraud has no files at abfss://models@mlplatdevmodels.dfs.core.windows.net/unity-catalog/models/mlplatform.dev.fraud/versions/7: nothing to promote", options);
+        await proxy!.stop();
+        options = await through((req) => (req.url!.includes("resource=filesystem") ? { status: 200, body: '{"paths":[]}', delayMs: 600 } : undefined));
+        await refused("cannot list the files of mlplatform.dev.fraud version 7: the storage account did not answer (ECONNABORTED) (gave up after 2 attempts)", { ...options, timeoutMs: 150, maxAttempts: 2 }, TransientPromoteError);
+    });
+
+    it("finalize: an unknown state, and a failure with the registry's reason", async () => {
+        hook("POST model-versions/finalize", () => ({ model_version: { version: "1" } }));
+        await refused(`version 1 of ${TARGET} is in an unknown state after finalizing; the alias was not moved`);
+        hook("POST model-versions/finalize", () => ({ model_version: { version: "1", status: "FAILED_REGISTRATION", status_message: "no signature" } }));
+        await refused("version 1 of mlplatform.prd.other is FAILED_REGISTRATION after finalizing (no signature); the alias was not moved", {}, PromoteError, "mlplatform.prd.other");
+    });
+
+    describe("network errors (scripted in axios's adapter: a real socket cannot fail with each code on demand)", () => {
+        let original: typeof axios.defaults.adapter;
+        beforeEach(() => {
+            original = axios.defaults.adapter;
+        });
+        afterEach(() => {
+            axios.defaults.adapter = original;
+        });
+        /** Registry calls fail with `codes` in turn (then go through); storage calls fail with `storage` when given. */
+        const script = (codes: (string | undefined)[], storage?: () => never) => {
+            const real = axios.getAdapter(original);
+            const adapter: AxiosAdapter = async (config) => {
+                const target = `${config.baseURL ?? ""}${config.url ?? ""}`;
+                if (target.includes("/storage/")) {
+                    if (storage) storage();
+                    return real(config);
+                }
+                if (codes.length) {
+                    const c = codes.shift();
+                    throw new AxiosError(`failed with ${c}`, c);
+                }
+                return real(config);
+            };
+            // axios.create copies the defaults, so the instances a promotion makes use the script.
+            axios.defaults.adapter = adapter;
+        };
+
+        it("refused, reset, broken or timed-out connections are retried, and the last is named with the count", async () => {
+            for (const [code, reason] of [["ECONNREFUSED", "did not answer (ECONNREFUSED)"], ["EPIPE", "did not answer (EPIPE)"], ["EAI_AGAIN", "did not answer (EAI_AGAIN)"], ["ETIMEDOUT", "did not answer within 30000 ms"]]) {
+                script([code, code]);
+                sleeps = [];
+                await refused(`cannot read version 7 of mlplatform.dev.fraud: the registry at ${url} ${reason} (gave up after 2 attempts); try again later: a rerun picks up where this one stopped`, { maxAttempts: 2 }, TransientPromoteError);
+                assert.deepStrictEqual(sleeps, [1000], code);
+            }
+        });
+
+        it("a host that does not resolve, or a failure without a code, is said at once", async () => {
+            script(["ENOTFOUND"]);
+            await refused(`cannot read version 7 of mlplatform.dev.fraud: the registry at ${url} did not answer (ENOTFOUND)`);
+            script([undefined]);
+            await refused(`cannot read version 7 of mlplatform.dev.fraud: the registry at ${url} did not answer (network error)`);
+            assert.deepStrictEqual(sleeps, []);
+            script([], () => {
+                throw new TypeError("socket is not a function");
+            });
+            await refused("cannot list the files of mlplatform.dev.fraud version 7: the storage account did not answer (network error)");
+        });
     });
 });

@@ -81,6 +81,45 @@ describe("redaction", () => {
     });
 });
 
+describe("redaction: which forms of a secret are hidden, and nothing else", () => {
+    it("hides base64 text unpadded and in base64url, but does not transliterate a secret that is not base64", () => {
+        assert.strictEqual(redact("Basic YWJjZA, YWJjZA==", ["YWJjZA=="]), "Basic ***, ***", "two padding characters dropped");
+        assert.strictEqual(redact("a-b_c-d_ and a+b/c+d/", ["a+b/c+d/"]), "*** and ***", "'+' as '-' and '/' as '_'");
+        // Not base64 text: a length that is not a multiple of 4, or other characters before or after.
+        for (const secret of ["pa+ss/word", "pa+ss/word?>", "?>pa+ss/word"]) {
+            const lookalike = secret.replace(/\+/g, "-").replace(/\//g, "_");
+            assert.strictEqual(redact(`${secret} ${lookalike}`, [secret]), `*** ${lookalike}`, secret);
+        }
+    });
+
+    it("hides secrets of four characters or more, and no form shorter than that", () => {
+        assert.strictEqual(redact("key abcd", ["abcd"]), "key ***");
+        assert.strictEqual(redact("abc is short", ["abc"]), "abc is short");
+        assert.strictEqual(redact("a b or a%20b", ["a b"]), "a b or a%20b", "a short secret is not hidden in a longer form either");
+        assert.strictEqual(redact("YQ and YQ==", ["YQ=="]), "YQ and ***", "the unpadded form of YQ== has two characters");
+        assert.strictEqual(redact("nothing to hide", [undefined as unknown as string]), "nothing to hide", "a missing secret is skipped");
+    });
+
+    it("hides a secret's start of two characters or more before an excerpt's '…'", () => {
+        assert.strictEqual(redact("token ab…", ["abcdef"]), "token ***…");
+        assert.strictEqual(redact("token a…", ["abcdef"]), "token a…");
+        assert.strictEqual(redact("token abcde… and more", ["abcdef"]), "token ***… and more");
+    });
+
+    it("an excerpt: nothing for no body, tags as spaces, '…' only when it was cut", () => {
+        assert.strictEqual(bodyExcerpt(undefined), "");
+        assert.strictEqual(bodyExcerpt("<p>one</p><p>two</p>"), "one two");
+        assert.strictEqual(bodyExcerpt({ error_code: "X" }), '{"error_code":"X"}');
+        assert.strictEqual(bodyExcerpt("abc", 3), "abc");
+        assert.strictEqual(bodyExcerpt("abcd", 3), "abc…");
+    });
+
+    it("shows a URL with surrounding spaces by its scheme and host too", () => {
+        assert.strictEqual(urlForMessage(`  https://adb-1.2.azuredatabricks.net/${TOKEN}  `), "https://adb-1.2.azuredatabricks.net/…");
+        assert.strictEqual(urlForMessage(""), "");
+    });
+});
+
 describe("secrets in answers and addresses never reach a message", () => {
     it("a registry's 401 body that echoes the token, cut at any length", async () => {
         for (const padding of [0, 20, 27, 33, 40]) {

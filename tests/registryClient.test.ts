@@ -189,6 +189,8 @@ describe("registry client", () => {
             await c.resolve("fraud", { version: "1" });
             await c.resolve("fraud", { version: "1" });
             await c.resolve("fraud", { version: "1" });
+            // The Azure Databricks resource's application id, as recorded in the registry contract (Authentication seen).
+            assert.strictEqual(AZURE_DATABRICKS_SCOPE, "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default");
             assert.deepStrictEqual(scopes, [AZURE_DATABRICKS_SCOPE, AZURE_DATABRICKS_SCOPE], "first token expires within 5 minutes, so it is renewed once");
             assert.deepStrictEqual(server.requests.map((r) => r.authorization), ["Bearer entra-token-1", "Bearer entra-token-2", "Bearer entra-token-2"]);
             assert.deepStrictEqual(credential.secrets(), ["entra-token-1", "entra-token-2"]);
@@ -208,7 +210,34 @@ describe("registry client", () => {
             assert.strictEqual(selectCredential("databricks", {}, {})?.source, "Microsoft Entra ID (the deployer's sign-in)");
         });
 
+        it("sends an explicit username and password as Basic user:password, and Databricks falls back to MLFLOW_TRACKING_TOKEN", async () => {
+            const explicit = selectCredential("mlflow", { username: "u", password: "p" }, { MLFLOW_TRACKING_TOKEN: "t" });
+            assert.strictEqual(explicit?.source, "Pulumi config mlflow-platform:registryUsername/registryPassword");
+            assert.strictEqual(await explicit?.authorization(), `Basic ${Buffer.from("u:p").toString("base64")}`);
+            assert.strictEqual(await basicAuth("svc", "pa55word", "test").authorization(), "Basic c3ZjOnBhNTV3b3Jk");
+            const databricks = selectCredential("databricks", {}, { MLFLOW_TRACKING_TOKEN: "t-databricks" });
+            assert.strictEqual(databricks?.source, "MLFLOW_TRACKING_TOKEN");
+            assert.strictEqual(await databricks?.authorization(), "Bearer t-databricks");
+        });
+
+        it("uses a token with exactly five minutes left, and renews one with less", async () => {
+            const realNow = Date.now;
+            let now = 1_000_000;
+            Date.now = () => now;
+            try {
+                let n = 0;
+                const credential = entraToken({ getToken: async () => ({ token: `entra-${++n}`, expiresOnTimestamp: now + 5 * 60_000 }) });
+                assert.strictEqual(await credential.authorization(), "Bearer entra-1");
+                assert.strictEqual(await credential.authorization(), "Bearer entra-1");
+                now += 1;
+                assert.strictEqual(await credential.authorization(), "Bearer entra-2");
+            } finally {
+                Date.now = realNow;
+            }
+        });
+
         it("refuses half a username/password pair, naming the variables", () => {
+            assert.throws(() => selectCredential("mlflow", { username: "u" }, {}), /set both mlflow-platform:registryUsername and mlflow-platform:registryPassword/);
             assert.throws(() => selectCredential("mlflow", {}, { MLFLOW_TRACKING_USERNAME: "u" }), /set both MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or neither/);
             assert.throws(() => selectCredential("mlflow", { password: "p" }, {}), /set both mlflow-platform:registryUsername and mlflow-platform:registryPassword/);
         });
@@ -232,6 +261,11 @@ describe("registry client", () => {
             assert.deepStrictEqual(scopes, ["api://mlflow-scoring/.default"]);
             const failing = entraToken({ getToken: async () => null }, "api://mlflow-scoring/.default", "api://mlflow-scoring");
             await assert.rejects(failing.authorization(), /no Microsoft Entra token for api:\/\/mlflow-scoring: the credential returned none/);
+            const refusing = entraToken({ getToken: async () => Promise.reject(new Error("AzureCliCredential v2.1 failed...\nmore")) }, "api://mlflow-scoring/.default", "api://mlflow-scoring");
+            await assert.rejects(refusing.authorization(), (err: Error) => {
+                assert.strictEqual(err.message, "no Microsoft Entra token for api://mlflow-scoring: AzureCliCredential v2.1 failed. Run `az login`, or set the token in SCORING_TOKEN");
+                return true;
+            });
         });
 
         it("says how to sign in when no Entra token can be had", async () => {
@@ -338,6 +372,17 @@ describe("registry client", () => {
             assert.ok(!isRegistryUnreachable(unknown));
             server.auth = { mode: "bearer", tokens: [TOKEN] };
             assert.ok(!isRegistryUnreachable(await failure(client().resolve("fraud", { latest: true }), "unauthenticated")));
+        });
+    });
+
+    describe("what counts as the registry being unreachable", () => {
+        it("a RegistryError of kind connection, timeout, unavailable or rate-limited, and nothing else", () => {
+            for (const kind of ["connection", "timeout", "unavailable", "rate-limited"] as const) assert.ok(isRegistryUnreachable(new RegistryError(kind, "x")), kind);
+            for (const kind of ["unknown-model", "unauthenticated", "bad-response"] as const) assert.ok(!isRegistryUnreachable(new RegistryError(kind, "x")), kind);
+            // Recognised by name and kind (Pulumi's closure serialization may copy the class), so another error with a kind is not one.
+            assert.ok(!isRegistryUnreachable(Object.assign(new Error("socket hang up"), { kind: "timeout" })));
+            assert.ok(isRegistryUnreachable(Object.assign(new Error("copied class"), { name: "RegistryError", kind: "timeout" })));
+            for (const nothing of [null, undefined]) assert.strictEqual(isRegistryUnreachable(nothing), false);
         });
     });
 

@@ -191,6 +191,10 @@ describe("registry client: answers, field by field and message by message", () =
             answer(/model-versions\/get$/, 200, { model_version: { name: "other", version: "5", status: "PENDING_REGISTRATION", status_message: "copying", run_id: "r1", source: "models:/m-77/" } });
             const info = await client().getVersion("fraud", "5");
             assert.deepStrictEqual([info?.name, info?.statusMessage, info?.runId, info?.modelId, info?.aliases], ["other", "copying", "r1", "m-77", []]);
+            // A status message or run id that is not text is left out; a model_id wins over the source.
+            answer(/model-versions\/get$/, 200, { model_version: { version: "6", status: "READY", status_message: 7, run_id: 7, model_id: "m-own", source: "runs:/r6/model" } });
+            const odd = await client().getVersion("fraud", "6");
+            assert.deepStrictEqual([odd?.statusMessage, odd?.runId, odd?.modelId, odd?.source], [undefined, undefined, "m-own", "runs:/r6/model"]);
         });
 
         it("a model id only from a models:/m-… source with nothing after it", async () => {
@@ -242,6 +246,10 @@ describe("registry client: answers, field by field and message by message", () =
                 answer(/versions\/1$/, 200, partial);
                 assert.strictEqual((await client("unity-catalog").getVersion(UC, "1"))?.name, UC, `without ${missing}`);
             }
+            // Fields that are not text are left out; the source stands in for a storage location that is not text.
+            answer(/versions\/10$/, 200, { version: 10, status: "READY", status_message: 7, storage_location: 7, run_id: 7, source: "runs:/r10/model" });
+            const odd = await client("unity-catalog").getVersion(UC, "10");
+            assert.deepStrictEqual([odd?.statusMessage, odd?.source, odd?.runId], [undefined, "runs:/r10/model", undefined]);
             answer(/versions\/1$/, 200, { catalog_name: "c", schema_name: "s", model_name: "m", version: 1, status: "READY" });
             assert.deepStrictEqual(await client("unity-catalog").getVersion(UC, "1"), { name: "c.s.m", version: "1", status: "READY", statusMessage: undefined, source: "", runId: undefined, modelId: undefined, aliases: [], creationTimestamp: 0 });
         });
@@ -259,11 +267,22 @@ describe("registry client: answers, field by field and message by message", () =
                 };
                 if (kind === "mlflow") await bad({ model_version: "1" }, 'a JSON object with "model_version"');
                 else await bad([1], "a JSON object");
-                for (const version of ["1a", "a1", "", 1.5, null]) await bad(wrap({ version, status: "READY" }), expected[1]);
+                for (const version of ["1a", "a1", "", 1.5, null, [1], ["1"]]) await bad(wrap({ version, status: "READY" }), expected[1]);
                 await bad(wrap({ version: "1", status: "DELETED" }), '"status" READY, PENDING_REGISTRATION or FAILED_REGISTRATION');
                 await bad(wrap({ version: "1" }), '"status" READY, PENDING_REGISTRATION or FAILED_REGISTRATION');
             });
         }
+
+        it("a listed version that is not an object is a bad response (MLflow's latest_versions, Unity Catalog's version list)", async () => {
+            for (const item of [null, "3"]) {
+                answer(/registered-models\/get$/, 200, { registered_model: { name: "fraud", latest_versions: [item] } });
+                const mlflow = await failure(client().resolve("fraud", { latest: true }), "bad-response");
+                assert.ok(mlflow.message.startsWith(`the registry's answer is not what MLflow sends: expected a model version object, got ${JSON.stringify(item).replace(/"/g, "")}. `), mlflow.message);
+                answer(/versions$/, 200, { model_versions: [item] });
+                const uc = await failure(client("unity-catalog").resolve(UC, { latest: true }), "bad-response");
+                assert.ok(uc.message.startsWith(`the registry's answer is not what MLflow sends: expected a model version info object, got ${JSON.stringify(item).replace(/"/g, "")}. `), uc.message);
+            }
+        });
 
         it("MLflow: an answer without a model_version object", async () => {
             for (const body of [[], { model_version: [] }, { other: {} }]) {
@@ -648,6 +667,81 @@ describe("registry client: answers, field by field and message by message", () =
             answer(/registered-models\/get$/, 400, mlflowError("RESOURCE_DOES_NOT_EXIST", "nope"));
             await failure(client().modelExists("fraud"), "bad-request");
             assert.strictEqual(await client().modelExists("fraud"), true);
+        });
+    });
+
+    describe("odd answers: each read as what it says, never guessed", () => {
+        it("a JSON null where an object belongs, and an empty text body", async () => {
+            answer(/registered-models\/alias/, 200, "null");
+            const nothing = await failure(client().resolve("fraud", { alias: "champion" }), "bad-response");
+            assert.ok(nothing.message.startsWith("the registry's answer is not what MLflow sends: expected a JSON object, got null. Registry:"), nothing.message);
+            answer(/registered-models\/alias/, 200, "", { contentType: "text/plain" });
+            const empty = await failure(client().resolve("fraud", { alias: "champion" }), "bad-response");
+            assert.ok(empty.message.startsWith("the registry's answer is not what MLflow sends: expected a JSON object, got (empty). Registry:"), empty.message);
+        });
+
+        it("an error_code that is not text is no code", async () => {
+            answer(/registered-models\/alias/, 400, { error_code: 42, message: "odd" });
+            const err = await failure(client().resolve("fraud", { alias: "champion" }), "bad-request");
+            assert.strictEqual(err.message, message("the registry answered HTTP 400 : odd", "mlflow", about("fraud", 'alias "champion"'), "Check the model name and selector."));
+        });
+
+        it("a refusal's words: its message alone without a code, the body without a message, a JSON null", async () => {
+            const refused = async (body: string) => {
+                answer(/registered-models\/alias/, 403, body);
+                const err = await failure(client().resolve("fraud", { alias: "champion" }), "forbidden");
+                return err.message.slice(0, err.message.indexOf("; sent"));
+            };
+            assert.strictEqual(await refused(json({ message: "Permission denied" })), "the registry refused access (HTTP 403: Permission denied)");
+            assert.strictEqual(await refused(json({ error_code: "PERMISSION_DENIED" })), 'the registry refused access (HTTP 403: {"error_code":"PERMISSION_DENIED"})');
+            assert.strictEqual(await refused("null"), "the registry refused access (HTTP 403: null)");
+        });
+
+        it("a final 5xx with an empty body is named in one clean line", async () => {
+            for (let i = 0; i < 3; i++) answer(/registered-models\/alias/, 503, "", { contentType: "text/plain" });
+            const err = await failure(client().resolve("fraud", { alias: "champion" }), "unavailable");
+            assert.ok(err.message.startsWith("the registry answered HTTP 503 (gave up after 3 attempts). Registry:"), err.message);
+        });
+
+        it("a failure about a model alone (no selector) names the model", async () => {
+            answer(/registered-models\/get$/, 403, mlflowError("PERMISSION_DENIED", "no"));
+            const err = await failure(client().modelExists("fraud"), "forbidden");
+            assert.strictEqual(
+                err.message,
+                message("the registry refused access (HTTP 403: PERMISSION_DENIED no); sent no credential", "mlflow", about("fraud"), "Grant this identity read access to the model (CAN_READ, or USE/EXECUTE in Unity Catalog)."),
+            );
+        });
+
+        it("an unknown alias names only well-formed aliases of the model (MLflow's and Unity Catalog's shapes)", async () => {
+            answer(/registered-models\/alias/, 400, mlflowError("INVALID_PARAMETER_VALUE", "Registered model alias gold not found."));
+            answer(/registered-models\/get$/, 200, { registered_model: { name: "fraud", aliases: [null, "x", { alias: "noversion" }, { version: "1" }, { alias: "champion", version: "2" }, { alias_name: "uc", version_num: 3 }] } });
+            const err = await failure(client().resolve("fraud", { alias: "gold" }), "unknown-alias");
+            assert.ok(err.message.includes(". Aliases on this model: champion -> 2, uc -> 3. Set it with"), err.message);
+            answer(/registered-models\/alias/, 400, mlflowError("INVALID_PARAMETER_VALUE", "Registered model alias gold not found."));
+            answer(/registered-models\/get$/, 200, { registered_model: { name: "fraud", aliases: {} } });
+            const none = await failure(client().resolve("fraud", { alias: "gold" }), "unknown-alias");
+            assert.ok(none.message.includes(". This model has no aliases yet. Set it with"), none.message);
+        });
+
+        it("latest on MLflow: a page token that is not text ends the listing also when nothing on the page is READY", async () => {
+            answer(/registered-models\/get$/, 200, { registered_model: { name: "fraud", latest_versions: [{ version: "5", status: "FAILED_REGISTRATION" }] } });
+            answer(/model-versions\/search$/, 200, { model_versions: [{ version: "5", status: "FAILED_REGISTRATION" }], next_page_token: 7 });
+            const err = await failure(client().resolve("fraud", { latest: true }), "registration-failed");
+            assert.ok(err.message.startsWith("no version of the model is READY (5 FAILED_REGISTRATION). Registry:"), err.message);
+            assert.strictEqual(server.requestsTo("/api/2.0/mlflow/model-versions/search").length, 1);
+        });
+
+        it("Unity Catalog latest: a list without model_versions is a model with no versions", async () => {
+            answer(/main.risk.fraud\/versions$/, 200, {});
+            const err = await failure(client("unity-catalog").resolve(UC, { latest: true }), "no-versions");
+            assert.strictEqual(err.message, message("the model has no versions yet", "unity-catalog", about(UC, "the latest version"), "Register a version first, then run `pulumi up` again."));
+        });
+
+        it("Unity Catalog latest with nothing READY: the newest registering is chosen and not reported as passed over", async () => {
+            server.addModel("main.risk.first", [{ version: 1, status: "FAILED_REGISTRATION" }, { version: 2, status: "PENDING_REGISTRATION", readyAfterReads: 1 }]);
+            const info = await client("unity-catalog").resolve("main.risk.first", { latest: true });
+            assert.deepStrictEqual([info.version, info.status], ["2", "READY"]);
+            assert.ok(!progress.some((m) => m.includes("passed over")), progress.join("\n"));
         });
     });
 

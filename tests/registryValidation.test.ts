@@ -3,7 +3,7 @@
 // given. Config validation refuses most of these earlier, so these tests call the checks directly.
 import * as assert from "assert";
 import { checkModelName, parseSelector, type SelectorFields } from "../lib/registry/validation";
-import type { RegistryKind } from "../lib/registry/types";
+import { modelUri, REGISTRY_KINDS, type RegistryKind } from "../lib/registry/types";
 
 const EMPTY = [{ field: "model", reason: "the registered model name is empty" }];
 const unusable = (name: string) => [
@@ -12,6 +12,16 @@ const unusable = (name: string) => [
 const notUnityCatalog = (name: string) => [
     { field: "model", reason: `"${name}" is not a Unity Catalog model name: use three parts, catalog.schema.model, each of letters, digits, '_' or '-'` },
 ];
+
+describe("registry kinds and model URIs", () => {
+    it("the registry kinds are mlflow, databricks and unity-catalog, in that order (as messages list them)", () => {
+        assert.deepStrictEqual(REGISTRY_KINDS, ["mlflow", "databricks", "unity-catalog"]);
+    });
+
+    it("a registered version's URI is models:/<name>/<version>, as MLflow loads it", () => {
+        assert.strictEqual(modelUri("main.risk.fraud", "3"), "models:/main.risk.fraud/3");
+    });
+});
 
 describe("registry reference checks: model names", () => {
     for (const kind of ["mlflow", "databricks", "unity-catalog"] as RegistryKind[]) {

@@ -57,6 +57,47 @@ describe("rollback", () => {
         assert.strictEqual(uc.model("mlplatform.prd.fraud")!.aliases.get("champion"), 3, "the alias did not move");
     });
 
+    describe("each call's failure, and odd answers", () => {
+        const quick = (version: string, log: string[] = [], extra: { maxAttempts?: number; timeoutMs?: number } = {}) =>
+            rollback({ model: "mlplatform.prd.fraud", version, alias: "champion" }, { host: url, credential: bearerToken(DEPLOYER, "test"), log: (l) => log.push(l), sleep: async () => undefined, ...extra });
+        const refusedWith = (message: string, version = "2", extra: { maxAttempts?: number; timeoutMs?: number } = {}) =>
+            assert.rejects(quick(version, [], extra), (err: Error) => {
+                assert.ok(err instanceof PromoteError, String(err));
+                assert.strictEqual(err.message, message);
+                return true;
+            });
+
+        it("names the read or the alias move the registry refused", async () => {
+            uc.faults.push({ route: "GET model-versions/get", status: 400, errorCode: "INVALID_PARAMETER_VALUE", message: "bad version" });
+            await refusedWith("cannot read version 2 of mlplatform.prd.fraud: INVALID_PARAMETER_VALUE: bad version");
+            uc.faults.push({ route: "GET model-versions/get", status: 400, errorCode: "X" });
+            uc.answerHook = (route, body) => (route === "GET model-versions/get" ? null : body);
+            await refusedWith(`cannot read version 2 of mlplatform.prd.fraud: ${url} answered HTTP 400 without an MLflow error (is it a Databricks workspace with Unity Catalog? the route /api/2.0/mlflow/unity-catalog/model-versions/get is missing)`);
+            uc.answerHook = (route, body) => (route === "GET model-versions/get" ? { model_version: { version: "2" } } : body);
+            await refusedWith("version 2 of mlplatform.prd.fraud is in an unknown state: only a READY version can serve");
+            uc.answerHook = undefined;
+            uc.faults.push({ route: "POST registered-models/alias", status: 400, errorCode: "INVALID_PARAMETER_VALUE", message: "reserved" });
+            await refusedWith("cannot set alias champion of mlplatform.prd.fraud: INVALID_PARAMETER_VALUE: reserved");
+            for (let i = 0; i < 2; i++) uc.faults.push({ route: "GET registered-models/alias", delayMs: 400 });
+            await refusedWith(`cannot read alias champion of mlplatform.prd.fraud: the registry at ${url} did not answer within 100 ms (gave up after 2 attempts); try again later: a rerun picks up where this one stopped`, "2", { maxAttempts: 2, timeoutMs: 100 });
+        });
+
+        it("an alias it cannot read (an outage past the bound, an answer without a version) is moved, its old version unknown", async () => {
+            for (let i = 0; i < 2; i++) uc.faults.push({ route: "GET registered-models/alias", status: 503 });
+            const log: string[] = [];
+            assert.deepStrictEqual(await quick("2", log, { maxAttempts: 2 }), { model: "mlplatform.prd.fraud", alias: "champion", from: undefined, to: "2" });
+            assert.deepStrictEqual(log, ["alias champion of mlplatform.prd.fraud now points at version 2: no copy, no new version; the next pulumi up on prd serves it"]);
+            for (const body of [{}, null]) {
+                uc.answerHook = (route, b) => (route === "GET registered-models/alias" ? body : b);
+                assert.strictEqual((await quick("1")).from, undefined, JSON.stringify(body));
+            }
+        });
+
+        it("says what it found when there is nothing to do", async () => {
+            assert.deepStrictEqual(await quick("3"), { model: "mlplatform.prd.fraud", alias: "champion", from: "3", to: "3" });
+        });
+    });
+
     it("takes flags: the model in the prd schema, a version number, an alias the registry allows", () => {
         const env = { DATABRICKS_HOST: "https://adb-1.2.azuredatabricks.net" };
         assert.deepStrictEqual(parseRollbackFlags(["--model", "mlplatform.prd.fraud", "--version", "2"], env), { model: "mlplatform.prd.fraud", version: "2", alias: "champion", host: "https://adb-1.2.azuredatabricks.net" });

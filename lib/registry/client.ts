@@ -48,7 +48,7 @@ const MLFLOW = "/api/2.0/mlflow";
 const UNITY_CATALOG = "/api/2.1/unity-catalog/models";
 const UC_PAGE_SIZE = 1000;
 // Retried besides timeouts and refused connections (handled first): a dropped connection, a DNS hiccup.
-const RETRYABLE_NETWORK_CODES = new Set(["ECONNRESET", "EPIPE", "EAI_AGAIN"]);
+const RETRYABLE_NETWORK_CODES: ReadonlySet<string | undefined> = new Set(["ECONNRESET", "EPIPE", "EAI_AGAIN"]);
 
 interface Answer {
     status: number;
@@ -62,17 +62,17 @@ type Subject = Selector | { version: string } | undefined;
 
 // The only answers that mean "does not exist" (MLflow maps both to 404). An HTML 404 is another
 // server's or another route's answer, and ENDPOINT_NOT_FOUND is a route Databricks does not have.
-const MISSING_CODES = new Set(["RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"]);
+const MISSING_CODES: ReadonlySet<string | undefined> = new Set(["RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"]);
 
 /**
  * In Unity Catalog a model whose catalog, schema or metastore does not exist yet is not registered
  * yet, as on a stack's first run, before it creates them (Unity Catalog's error codes for a missing
  * parent; Databricks answers NOT_FOUND errors with 404).
  */
-const UC_MISSING_PARENT_CODES = new Set(["CATALOG_DOES_NOT_EXIST", "SCHEMA_DOES_NOT_EXIST", "METASTORE_DOES_NOT_EXIST"]);
+const UC_MISSING_PARENT_CODES: ReadonlySet<string | undefined> = new Set(["CATALOG_DOES_NOT_EXIST", "SCHEMA_DOES_NOT_EXIST", "METASTORE_DOES_NOT_EXIST"]);
 
 function definitelyMissing(answer: Answer, kind?: RegistryKind): boolean {
-    const code = errorCodeOf(answer.body) ?? "";
+    const code = errorCodeOf(answer.body);
     return answer.status === 404 && (MISSING_CODES.has(code) || (kind === "unity-catalog" && UC_MISSING_PARENT_CODES.has(code)));
 }
 
@@ -469,8 +469,8 @@ export class RegistryClient {
     /** A registered model's aliases: MLflow `[{alias, version}]`, Unity Catalog `[{alias_name, version_num}]`. */
     private aliasesOfModel(body: unknown): { alias: string; version: string }[] {
         const model = isRecord(body) && isRecord(body.registered_model) ? body.registered_model : body;
-        const aliases = isRecord(model) && Array.isArray(model.aliases) ? model.aliases : [];
-        return aliases.flatMap((a) => {
+        if (!isRecord(model) || !Array.isArray(model.aliases)) return [];
+        return model.aliases.flatMap((a) => {
             if (!isRecord(a)) return [];
             const alias = a.alias ?? a.alias_name;
             const version = a.version ?? a.version_num;
@@ -626,8 +626,10 @@ export class RegistryClient {
     }
 
     private parseBody(response: AxiosResponse<string>, model: string, selector: Subject): unknown {
-        const text = typeof response.data === "string" ? response.data : "";
-        const type = String(response.headers["content-type"] ?? "");
+        // Always text (see transformResponse above), "" for an empty body.
+        const text = response.data;
+        // An absent Content-Type reads "undefined": not JSON.
+        const type = String(response.headers["content-type"]);
         if (type.includes("json")) {
             try {
                 return text === "" ? {} : JSON.parse(text);
@@ -646,8 +648,9 @@ export class RegistryClient {
             return;
         }
         const via = this.credential ? `the credential from ${this.credential.source}` : "no credential";
-        // A refusal's own words: MLflow's and Databricks' JSON error (code and message), else the body's start.
-        const refusal = bodyExcerpt(isRecord(body) && typeof body.message === "string" ? `${errorCodeOf(body) ?? ""} ${body.message}`.trim() : body, 160, this.credential?.secrets() ?? []);
+        // A refusal's own words: MLflow's and Databricks' JSON error (code and message), else the body's start
+        // (an excerpt is trimmed, so a missing code leaves no space).
+        const refusal = bodyExcerpt(isRecord(body) && typeof body.message === "string" ? `${errorCodeOf(body) ?? ""} ${body.message}` : body, 160, this.secrets());
         if (status === 401) {
             throw this.error(
                 "unauthenticated",
@@ -670,8 +673,9 @@ export class RegistryClient {
                 status,
             );
         }
-        if (status === 404 && (typeof body === "string" || errorCodeOf(body) === "ENDPOINT_NOT_FOUND" || errorCodeOf(body) === undefined)) {
-            const what = typeof body === "string" ? `an HTML page ("${bodyExcerpt(body, 40, this.credential?.secrets() ?? []) || "(empty)"}")` : `${errorCodeOf(body) ?? "a JSON body without error_code"}`;
+        // A page (a string) has no error code either.
+        if (status === 404 && (errorCodeOf(body) === "ENDPOINT_NOT_FOUND" || errorCodeOf(body) === undefined)) {
+            const what = typeof body === "string" ? `an HTML page ("${bodyExcerpt(body, 40, this.secrets()) || "(empty)"}")` : `${errorCodeOf(body) ?? "a JSON body without error_code"}`;
             throw this.error(
                 "not-a-registry",
                 `this is not an MLflow registry at ${this.url}: ${answer.path.split("?")[0]} answered HTTP 404 with ${what}, which means the route does not exist there, not that the model is missing`,
@@ -688,7 +692,7 @@ export class RegistryClient {
         if (typeof body === "string") {
             throw this.error(
                 "bad-response",
-                `the registry answered HTTP ${status} with a non-JSON body: ${bodyExcerpt(body, 80, this.credential?.secrets() ?? []) || "(empty)"}`,
+                `the registry answered HTTP ${status} with a non-JSON body: ${bodyExcerpt(body, 80, this.secrets()) || "(empty)"}`,
                 model,
                 selector,
                 "Check that the registry URL is the MLflow or Databricks workspace host.",
@@ -708,7 +712,7 @@ export class RegistryClient {
     private badResponse(expected: string, got: unknown, model: string, selector: Subject, status?: number): RegistryError {
         return this.error(
             "bad-response",
-            `the registry's answer is not what MLflow sends: expected ${expected}, got ${bodyExcerpt(got, 80, this.credential?.secrets() ?? []) || "(empty)"}`,
+            `the registry's answer is not what MLflow sends: expected ${expected}, got ${bodyExcerpt(got, 80, this.secrets()) || "(empty)"}`,
             model,
             selector,
             "Check that the registry URL and registry kind match the server.",
@@ -716,10 +720,15 @@ export class RegistryClient {
         );
     }
 
+    /** What to redact from messages: the credential's values, if there is a credential. */
+    private secrets(): string[] {
+        return this.credential?.secrets() ?? [];
+    }
+
     private error(kind: RegistryErrorKind, what: string, model: string, selector: Subject, next: string, status?: number): RegistryError {
         const about = selector ? `model: ${model}, selector: ${describeSelector(selector as Selector)}` : `model: ${model}`;
         const message = `${what}. Registry: ${this.url} (${this.kind}), ${about}.${next ? ` ${next}` : ""}`;
-        return new RegistryError(kind, redact(message, this.credential?.secrets() ?? []), status);
+        return new RegistryError(kind, redact(message, this.secrets()), status);
     }
 }
 
@@ -735,7 +744,7 @@ function networkFailure(err: unknown, timeoutMs: number | undefined): { retryabl
     if (code === "ENOTFOUND") return { retryable: false, kind: "connection", what: "the registry host name does not resolve", next: "Check the registry URL." };
     const detail = code ?? (err instanceof Error ? err.message : String(err));
     return {
-        retryable: code !== undefined && RETRYABLE_NETWORK_CODES.has(code),
+        retryable: RETRYABLE_NETWORK_CODES.has(code),
         kind: "connection",
         what: `the connection to the registry failed (${detail})`,
         next: "Check the registry URL and network, then try again.",

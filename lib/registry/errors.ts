@@ -57,8 +57,8 @@ const MIN_CUT_PREFIX = 2;
  */
 function secretForms(secret: string): string[] {
     const forms = new Set([secret, JSON.stringify(secret).slice(1, -1), encodeURIComponent(secret)]);
-    if (/^[A-Za-z0-9+/]+=*$/.test(secret) && secret.length % 4 === 0) {
-        const unpadded = secret.replace(/=+$/, "");
+    const unpadded = /^([A-Za-z0-9+/]+)=*$/.exec(secret)?.[1];
+    if (unpadded !== undefined && secret.length % 4 === 0) {
         forms.add(unpadded);
         forms.add(unpadded.replace(/\+/g, "-").replace(/\//g, "_"));
     }
@@ -73,18 +73,16 @@ function secretForms(secret: string): string[] {
  */
 export function redact(text: string, secrets: readonly string[]): string {
     const forms = [...new Set(secrets.filter((s) => typeof s === "string" && s.length >= MIN_SECRET_LENGTH).flatMap(secretForms))].sort((a, b) => b.length - a.length);
-    let out = forms.reduce((acc, form) => acc.split(form).join("***"), text);
-    if (out.includes("…")) {
-        out = out.replace(/([^…]*)…/g, (match, before: string) => {
-            for (const form of forms) {
-                for (let cut = form.length - 1; cut >= MIN_CUT_PREFIX; cut--) {
-                    if (before.endsWith(form.slice(0, cut))) return `${before.slice(0, before.length - cut)}***…`;
-                }
+    const out = forms.reduce((acc, form) => acc.split(form).join("***"), text);
+    // A text without "…" is returned as it is. Whole forms are gone by now; trying the whole length keeps the loop plain.
+    return out.replace(/([^…]*)…/g, (match, before: string) => {
+        for (const form of forms) {
+            for (let cut = form.length; cut >= MIN_CUT_PREFIX; cut--) {
+                if (before.endsWith(form.slice(0, cut))) return `${before.slice(0, before.length - cut)}***…`;
             }
-            return match;
-        });
-    }
-    return out;
+        }
+        return match;
+    });
 }
 
 /**
@@ -103,9 +101,8 @@ export function bodyExcerpt(body: unknown, max = 120, secrets: readonly string[]
  * replaced by "…", since a pasted address may carry a token in any of them.
  */
 export function urlForMessage(url: string): string {
-    const match = /^([a-z][a-z0-9+.-]*:\/\/)?([^/?#]*)(.*)$/is.exec(url.trim());
-    if (!match) return "…";
-    const [, scheme = "", authority, rest] = match;
+    // Matches every string from its start (each part may be empty, and the last takes the rest).
+    const [, scheme = "", authority, rest] = /([a-z][a-z0-9+.-]*:\/\/)?([^/?#]*)(.*)/is.exec(url.trim()) as RegExpExecArray;
     const host = authority.includes("@") ? `…@${authority.slice(authority.lastIndexOf("@") + 1)}` : authority;
     return `${scheme}${host}${rest && rest !== "/" ? "/…" : rest}`;
 }

@@ -17,6 +17,7 @@
 // flush) under the user delegation SAS tokens the registry hands out, as MLflow's
 // AzureDataLakeArtifactRepository does.
 import axios, { type AxiosInstance, type AxiosResponse } from "axios";
+import type { Readable } from "stream";
 import type { Credential } from "./credentials";
 
 const UC = "/api/2.0/mlflow/unity-catalog";
@@ -87,8 +88,9 @@ export function parseStorageLocation(location: string): { account: string; conta
 }
 
 function errorOf(answer: AxiosResponse): { code: string; message: string } | undefined {
-    const data = answer.data as { error_code?: unknown; message?: unknown } | undefined;
-    return data && typeof data === "object" && typeof data.error_code === "string" ? { code: data.error_code, message: String(data.message ?? "") } : undefined;
+    // A text or number has no error_code either; JSON null has nothing.
+    const data = answer.data as { error_code?: unknown; message?: unknown } | null;
+    return typeof data?.error_code === "string" ? { code: data.error_code, message: String(data.message ?? "") } : undefined;
 }
 
 /** Options for calls to a workspace's Unity Catalog model routes. */
@@ -110,7 +112,7 @@ export class TransientPromoteError extends PromoteError {}
 export const DEFAULT_MAX_ATTEMPTS = 5;
 const RETRY_BASE_MS = 1_000;
 const RETRY_MAX_MS = 30_000;
-const TRANSIENT_NETWORK_CODES = new Set(["ECONNABORTED", "ETIMEDOUT", "ECONNRESET", "ECONNREFUSED", "EPIPE", "EAI_AGAIN"]);
+const TRANSIENT_NETWORK_CODES: ReadonlySet<string | undefined> = new Set(["ECONNABORTED", "ETIMEDOUT", "ECONNRESET", "ECONNREFUSED", "EPIPE", "EAI_AGAIN"]);
 
 /** 429 and 5xx other than 501 (Not Implemented never changes) are worth another attempt. */
 export function isTransientStatus(status: number): boolean {
@@ -119,7 +121,7 @@ export function isTransientStatus(status: number): boolean {
 
 /** Exponential backoff (1 s, 2 s, 4 s, ... up to 30 s), or the server's Retry-After in seconds within that bound. */
 export function retryDelayMs(attempt: number, retryAfter?: unknown): number {
-    const seconds = typeof retryAfter === "string" && /^\d+$/.test(retryAfter.trim()) ? Number(retryAfter.trim()) : undefined;
+    const seconds = typeof retryAfter === "string" && /^\d+$/.test(retryAfter.trim()) ? Number(retryAfter) : undefined;
     return Math.min(RETRY_MAX_MS, seconds !== undefined ? seconds * 1000 : RETRY_BASE_MS * 2 ** (attempt - 1));
 }
 
@@ -142,7 +144,8 @@ export interface UnityCatalogCalls {
 
 /** Calls to the Unity Catalog model routes MLflow's client uses, with the errors said plainly (never the credential). */
 export function unityCatalogCalls(options: UnityCatalogOptions): UnityCatalogCalls {
-    const registry: AxiosInstance = axios.create({ baseURL: options.host.replace(/\/+$/, ""), timeout: options.timeoutMs ?? 30_000, validateStatus: () => true });
+    // axios joins the base and a route with one "/" whatever slashes the host ends in (its combineURLs).
+    const registry: AxiosInstance = axios.create({ baseURL: options.host, timeout: options.timeoutMs ?? 30_000, validateStatus: () => true });
     const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     const sleep = options.sleep ?? defaultSleep;
     const call = async (method: "GET" | "POST", route: string, body: Record<string, unknown>, what: string, ok: (a: AxiosResponse) => boolean = (a) => a.status === 200, retry = true): Promise<AxiosResponse> => {
@@ -150,16 +153,23 @@ export function unityCatalogCalls(options: UnityCatalogOptions): UnityCatalogCal
         for (let attempt = 1; ; attempt++) {
             const last = !retry || attempt >= maxAttempts;
             const gaveUp = retry ? ` (gave up after ${attempt} attempts)` : "";
+            let authorization: string;
+            try {
+                authorization = await options.credential.authorization();
+            } catch (err) {
+                // Not the registry's silence: the credential's own reason (e.g. no Entra token: run az login).
+                throw new PromoteError(`cannot ${what}: ${(err as Error).message}`);
+            }
             try {
                 answer = await registry.request({
                     method,
                     url: `${UC}/${route}`,
                     ...(method === "GET" ? { params: body } : { data: body }),
-                    headers: { Authorization: await options.credential.authorization(), "Content-Type": "application/json" },
+                    headers: { Authorization: authorization, "Content-Type": "application/json" },
                 });
             } catch (err) {
                 const code = axios.isAxiosError(err) ? err.code : undefined;
-                const transient = code !== undefined && TRANSIENT_NETWORK_CODES.has(code);
+                const transient = TRANSIENT_NETWORK_CODES.has(code);
                 const reason = code === "ECONNABORTED" || code === "ETIMEDOUT" ? `did not answer within ${registry.defaults.timeout} ms` : `did not answer (${code ?? "network error"})`;
                 if (!transient) throw new PromoteError(`cannot ${what}: the registry at ${options.host} ${reason}`);
                 if (last) throw new TransientPromoteError(`cannot ${what}: the registry at ${options.host} ${reason}${gaveUp}; try again later: a rerun picks up where this one stopped`);
@@ -175,7 +185,7 @@ export function unityCatalogCalls(options: UnityCatalogOptions): UnityCatalogCal
                         `${answer.status === 429 ? "it is throttling requests" : "it is failing"}: try again later: a rerun picks up where this one stopped`,
                 );
             }
-            await sleep(retryDelayMs(attempt, answer.headers?.["retry-after"]));
+            await sleep(retryDelayMs(attempt, answer.headers["retry-after"]));
         }
         if (ok(answer)) return answer;
         const error = errorOf(answer);
@@ -192,11 +202,17 @@ export function unityCatalogCalls(options: UnityCatalogOptions): UnityCatalogCal
     };
     const versionOf = (answer: AxiosResponse, what: string): ModelVersionInfo => {
         const mv = (answer.data as { model_version?: ModelVersionInfo } | undefined)?.model_version;
-        if (!mv || typeof mv !== "object" || mv.version === undefined) throw new PromoteError(`cannot ${what}: the registry's answer has no model_version: it is not a Unity Catalog registry answer`);
+        // A text or number has no `version` either.
+        if (!mv || mv.version === undefined) throw new PromoteError(`cannot ${what}: the registry's answer has no model_version: it is not a Unity Catalog registry answer`);
         return mv;
     };
 
     return { call, versionOf };
+}
+
+/** An Azure storage account's Data Lake endpoint. */
+export function dataLakeEndpoint(account: string): string {
+    return `https://${account}.dfs.core.windows.net`;
 }
 
 export async function promote(request: PromoteRequest, options: PromoteOptions): Promise<PromoteResult> {
@@ -204,7 +220,7 @@ export async function promote(request: PromoteRequest, options: PromoteOptions):
     const sleep = options.sleep ?? defaultSleep;
     const maxAttempts = options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS;
     const storage: AxiosInstance = axios.create({ timeout: options.timeoutMs ?? 120_000, validateStatus: () => true, maxBodyLength: Infinity, maxContentLength: Infinity });
-    const endpoint = options.storageEndpoint ?? ((account: string) => `https://${account}.dfs.core.windows.net`);
+    const endpoint = options.storageEndpoint ?? dataLakeEndpoint;
 
     const { call, versionOf } = unityCatalogCalls({ ...options, sleep, maxAttempts });
     // 1. The candidate: it must exist and be READY.
@@ -233,10 +249,13 @@ export async function promote(request: PromoteRequest, options: PromoteOptions):
                 if (mv?.source !== sourceUri || mv.status === "FAILED_REGISTRATION" || !/^\d+$/.test(String(mv.version))) continue;
                 if (!newest || Number(mv.version) > Number(newest.version)) newest = mv;
             }
-            pageToken = typeof page.next_page_token === "string" && page.next_page_token !== "" ? page.next_page_token : undefined;
+            // An empty token, like none, ends the listing (the loop's condition).
+            pageToken = typeof page.next_page_token === "string" ? page.next_page_token : undefined;
         } while (pageToken);
         // Search results may leave fields out: read the version itself.
-        return newest && versionOf(await call("GET", "model-versions/get", { name: request.target, version: String(newest.version) }, `read version ${newest.version} of ${request.target}`), "read");
+        if (!newest) return undefined;
+        const readWhat = `read version ${newest.version} of ${request.target}`;
+        return versionOf(await call("GET", "model-versions/get", { name: request.target, version: String(newest.version) }, readWhat), readWhat);
     };
     let target = await earlierCopy();
     if (target) {
@@ -282,17 +301,18 @@ export async function promote(request: PromoteRequest, options: PromoteOptions):
                 } catch (err) {
                     const code = axios.isAxiosError(err) ? err.code : undefined;
                     // A PATCH whose answer was lost may have been applied: not repeated (a rerun copies the file again).
-                    if (method !== "PATCH" && code !== undefined && TRANSIENT_NETWORK_CODES.has(code) && !last) {
+                    if (method !== "PATCH" && TRANSIENT_NETWORK_CODES.has(code) && !last) {
                         await sleep(retryDelayMs(attempt));
                         continue;
                     }
-                    throw new (code !== undefined && TRANSIENT_NETWORK_CODES.has(code) ? TransientPromoteError : PromoteError)(`cannot ${what}: the storage account did not answer (${code ?? "network error"})${method !== "PATCH" && code !== undefined && TRANSIENT_NETWORK_CODES.has(code) ? ` (gave up after ${attempt} attempts)` : ""}`);
+                    throw new (TRANSIENT_NETWORK_CODES.has(code) ? TransientPromoteError : PromoteError)(`cannot ${what}: the storage account did not answer (${code ?? "network error"})${method !== "PATCH" && TRANSIENT_NETWORK_CODES.has(code) ? ` (gave up after ${attempt} attempts)` : ""}`);
                 }
                 if (answer.status >= 200 && answer.status < 300) return answer;
-                if (stream) (answer.data as NodeJS.ReadableStream & { destroy?: () => void }).destroy?.();
+                // An unread error body would hold its socket.
+                if (stream) (answer.data as Readable).destroy();
                 // Azure Storage's 503 ServerBusy / 500 OperationTimedOut ask for a retry with backoff.
                 if (isTransientStatus(answer.status) && !last) {
-                    await sleep(retryDelayMs(attempt, answer.headers?.["retry-after"]));
+                    await sleep(retryDelayMs(attempt, answer.headers["retry-after"]));
                     continue;
                 }
                 // Storage errors carry x-ms-error-code; the SAS token is never repeated.
@@ -348,10 +368,12 @@ export async function promote(request: PromoteRequest, options: PromoteOptions):
 
     // 5. Finalize, and wait until the registry reports the version READY.
     if (!copied) {
-        let final = versionOf(await call("POST", "model-versions/finalize", { name: request.target, version: String(target.version) }, `finalize version ${target.version} of ${request.target}`), "finalize");
+        const finalizeWhat = `finalize version ${target.version} of ${request.target}`;
+        const readWhat = `read version ${target.version} of ${request.target}`;
+        let final = versionOf(await call("POST", "model-versions/finalize", { name: request.target, version: String(target.version) }, finalizeWhat), finalizeWhat);
         for (let attempt = 0; final.status === "PENDING_REGISTRATION" && attempt < 30; attempt++) {
             await sleep(2000);
-            final = versionOf(await call("GET", "model-versions/get", { name: request.target, version: String(target.version) }, `read version ${target.version} of ${request.target}`), "read");
+            final = versionOf(await call("GET", "model-versions/get", { name: request.target, version: String(target.version) }, readWhat), readWhat);
         }
         if (final.status !== "READY") throw new PromoteError(`version ${target.version} of ${request.target} is ${final.status ?? "in an unknown state"} after finalizing${final.status_message ? ` (${final.status_message})` : ""}; the alias was not moved`);
         log(`version ${target.version} of ${request.target} is READY`);

@@ -40,12 +40,25 @@ export interface UcFault {
     /** Another MLflow error than the status's usual one (e.g. 400 INVALID_PARAMETER_VALUE). */
     errorCode?: string;
     message?: string;
+    /** A Retry-After header on the error answer (Databricks sends one with 429 and 503). */
+    retryAfter?: string;
 }
 
 export interface RecordedCall {
     method: string;
     path: string;
     principal?: string;
+    contentType?: string;
+}
+
+/** A request to the storage account, with the headers promotion must send. */
+export interface RecordedStorageRequest {
+    method: string;
+    path: string;
+    /** The query's `action` (append, flush), when there is one. */
+    action?: string;
+    version?: string;
+    contentType?: string;
 }
 
 const ACCOUNT = "mlplatdevmodels";
@@ -65,6 +78,7 @@ export const SIGNED_MLMODEL = `flavors: {}\nsignature:\n  inputs: '[{"type": "do
 
 export class FakeUnityCatalog {
     readonly calls: RecordedCall[] = [];
+    readonly storageRequests: RecordedStorageRequest[] = [];
     /** The size of each storage append, in order. */
     readonly appends: number[] = [];
     /** Files by `<container>/<path>`. */
@@ -139,9 +153,12 @@ export class FakeUnityCatalog {
             res.end(JSON.stringify(data));
         };
         const error = (status: number, code: string, message: string) => json(status, { error_code: code, message });
-        if (url.pathname.startsWith("/storage/")) return this.storage(req.method ?? "GET", url, body, res);
+        if (url.pathname.startsWith("/storage/")) {
+            this.storageRequests.push({ method: req.method ?? "", path: url.pathname, action: url.searchParams.get("action") ?? undefined, version: req.headers["x-ms-version"] as string | undefined, contentType: req.headers["content-type"] });
+            return this.storage(req.method ?? "GET", url, body, res);
+        }
         const principal = this.tokens[(req.headers.authorization ?? "").replace(/^Bearer /, "")];
-        this.calls.push({ method: req.method ?? "", path: url.pathname, principal });
+        this.calls.push({ method: req.method ?? "", path: url.pathname, principal, contentType: req.headers["content-type"] });
         if (!url.pathname.startsWith("/api/2.0/mlflow/unity-catalog/")) {
             res.writeHead(404, { "Content-Type": "text/html" });
             return void res.end("<html><body>Not Found</body></html>");
@@ -159,6 +176,7 @@ export class FakeUnityCatalog {
             // MLflow's status mapping: REQUEST_LIMIT_EXCEEDED 429, INTERNAL_ERROR 500, TEMPORARILY_UNAVAILABLE 503.
             const code = fault.errorCode ?? (fault.status === 429 ? "REQUEST_LIMIT_EXCEEDED" : fault.status === 500 ? "INTERNAL_ERROR" : "TEMPORARILY_UNAVAILABLE");
             const answer = { error_code: code, message: fault.message ?? (fault.status === 429 ? "Too many requests. Please wait and try again." : "The service is temporarily unavailable.") };
+            if (fault.retryAfter !== undefined) res.setHeader("Retry-After", fault.retryAfter);
             return json(fault.status, this.answerHook ? this.answerHook(route, answer) : answer);
         }
         return this.route(route, req, url, body, principal, res);
