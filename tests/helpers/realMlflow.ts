@@ -73,7 +73,10 @@ export function uniqueModelName(prefix: string): string {
 export async function stopRealMlflow(): Promise<void> {
     const exits = launchers.map((child) => (child.exitCode !== null ? Promise.resolve() : new Promise<void>((resolve) => child.once("exit", () => resolve()))));
     for (const child of launchers) child.stdin?.end();
-    await Promise.race([Promise.all(exits), new Promise((resolve) => setTimeout(resolve, 20_000))]);
+    // A bounded wait whose timer is cleared: a pending timer would keep mocha's process alive 20 s.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(exits), new Promise((resolve) => (timer = setTimeout(resolve, 20_000)))]);
+    clearTimeout(timer);
     for (const child of launchers) if (child.exitCode === null) child.kill("SIGKILL");
     launchers.length = 0;
     running.clear();
