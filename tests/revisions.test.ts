@@ -46,6 +46,16 @@ for (const [i, probe] of (CONTAINER_APP_PROBES as readonly Record<string, any>[]
 }
 
 describe("revision identity", () => {
+    it("canonical JSON sorts keys at every level and drops undefined ones", () => {
+        assert.strictEqual(canonicalJson({ c: 1, a: { z: [2, { y: 1, x: 0 }], b: undefined }, b: "t" }), '{"a":{"z":[2,{"x":0,"y":1}]},"b":"t","c":1}');
+    });
+
+    it("a DNS label never carries a run of dashes into the version", () => {
+        assert.match(aciDnsLabel("p", "fraud__", "7", base()), /^p-fraud-v7-[0-9a-f]{8}$/);
+        // Cut where the head ends in two dashes: both go.
+        assert.match(aciDnsLabel(`${"a".repeat(49)}--${"b".repeat(10)}`, "x", "7", base()), new RegExp(`^${"a".repeat(49)}-v7-[0-9a-f]{8}$`));
+    });
+
     const suffix = revisionSuffix("7", base());
     const label = aciDnsLabel("mlplatdevmodels", "fraud", "7", base());
 

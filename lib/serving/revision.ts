@@ -26,7 +26,7 @@ export function canonicalJson(value: unknown): string {
     if (value && typeof value === "object") {
         const entries = Object.entries(value as Record<string, unknown>)
             .filter(([, v]) => v !== undefined)
-            .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+            .sort(([a], [b]) => (a < b ? -1 : 1)); // an object's keys are distinct: never equal
         return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
     }
     return JSON.stringify(value);
@@ -59,6 +59,6 @@ export function revisionSuffix(version: string, spec: RevisionSpec): string {
  */
 export function aciDnsLabel(prefix: string, service: string, version: string, spec: RevisionSpec): string {
     const tail = `-v${version}-${specHash(spec, 8)}`;
-    const head = `${prefix}-${service}`.toLowerCase().replace(/[^a-z0-9-]/g, "-").replace(/-+$/, "");
-    return `${head.slice(0, 63 - tail.length).replace(/-+$/, "")}${tail}`;
+    const head = `${prefix}-${service}`.toLowerCase().replace(/[^a-z0-9-]/g, "-");
+    return `${head.slice(0, 63 - tail.length).replace(/-+$/, "")}${tail}`; // no run of dashes before the version
 }
