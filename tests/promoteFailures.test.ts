@@ -52,16 +52,22 @@ async function storageProxy(storageBase: string, decide: (req: http.IncomingMess
     };
 }
 
+/** A fake Unity Catalog where the deployers may manage prd and dev holds fraud version 7. */
+async function startedUnityCatalog(): Promise<{ uc: FakeUnityCatalog; url: string }> {
+    const uc = new FakeUnityCatalog();
+    const url = await uc.start();
+    uc.tokens = { [DEPLOYER_TOKEN]: "ml-deployers" };
+    uc.privileges = { "mlplatform.prd": { createModel: [], manage: ["ml-deployers"] } };
+    uc.addModel("mlplatform.dev.fraud", "ml-data-scientists", { 7: FILES });
+    return { uc, url };
+}
+
 describe("promote: each step's failure, said plainly", () => {
     let uc: FakeUnityCatalog;
     let url: string;
     let sleeps: number[];
     beforeEach(async () => {
-        uc = new FakeUnityCatalog();
-        url = await uc.start();
-        uc.tokens = { [DEPLOYER_TOKEN]: "ml-deployers" };
-        uc.privileges = { "mlplatform.prd": { createModel: [], manage: ["ml-deployers"] } };
-        uc.addModel("mlplatform.dev.fraud", "ml-data-scientists", { 7: FILES });
+        ({ uc, url } = await startedUnityCatalog());
         sleeps = [];
     });
     afterEach(() => uc.stop());
@@ -371,11 +377,7 @@ describe("promote: what it sends, and odd answers read exactly", () => {
     let sleeps: number[];
     let proxy: Awaited<ReturnType<typeof storageProxy>> | undefined;
     beforeEach(async () => {
-        uc = new FakeUnityCatalog();
-        url = await uc.start();
-        uc.tokens = { [DEPLOYER_TOKEN]: "ml-deployers" };
-        uc.privileges = { "mlplatform.prd": { createModel: [], manage: ["ml-deployers"] } };
-        uc.addModel("mlplatform.dev.fraud", "ml-data-scientists", { 7: FILES });
+        ({ uc, url } = await startedUnityCatalog());
         sleeps = [];
     });
     afterEach(async () => {
