@@ -66,6 +66,15 @@ def request_id(incoming):
     return text if text is not None and SANE_REQUEST_ID.match(text) else uuid.uuid4().hex
 
 
+def _json_object(body):
+    """The body as a JSON object; None for anything else."""
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _column_length(columns):
     """Rows of a {column: [values]} mapping: the length of its first list."""
     for values in columns.values():
@@ -75,11 +84,8 @@ def _column_length(columns):
 
 def rows_in(body):
     """Rows of a JSON scoring request (dataframe_split, dataframe_records, instances, inputs); None if not countable."""
-    try:
-        request = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    if not isinstance(request, dict):
+    request = _json_object(body)
+    if request is None:
         return None
     if isinstance(request.get("dataframe_split"), dict):
         data = request["dataframe_split"].get("data")
@@ -93,14 +99,6 @@ def rows_in(body):
                 return _column_length(value)
             return None
     return None
-
-
-def _json_object(body):
-    try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    return value if isinstance(value, dict) else None
 
 
 def rows_out(body):
