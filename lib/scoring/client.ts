@@ -64,10 +64,10 @@ export function displayUrl(uri: string): string {
 
 /** The secret parts of a URL (user name, password, query values), raw and decoded, for redact(). */
 export function urlSecrets(uri: string | undefined): string[] {
-    if (!uri) return [];
     let url: URL;
     try {
-        url = new URL(uri);
+        // No URI, or not a URL: nothing to take apart (new URL(undefined) throws too).
+        url = new URL(uri as string);
     } catch {
         return [];
     }
@@ -198,8 +198,9 @@ export async function score(scoringUri: string, input: ScoringInput, options: Sc
                 headers,
                 timeout: options.timeoutMs ?? 60_000,
                 validateStatus: () => true,
+                // The body as text, never parsed by axios: with a responseType set, axios's default
+                // transformResponse leaves it alone (axios lib/defaults: forced JSON parsing only without one).
                 responseType: "text",
-                transformResponse: [(data) => data],
                 maxRedirects: 0,
             });
         } catch (err) {
@@ -223,7 +224,7 @@ export async function score(scoringUri: string, input: ScoringInput, options: Sc
             );
         }
         const { status } = response;
-        const text = typeof response.data === "string" ? response.data : "";
+        const text = response.data;
         if (RETRYABLE_STATUS.has(status) && attempt < maxAttempts) {
             await sleep((options.baseDelayMs ?? 500) * 2 ** (attempt - 1));
             continue;
@@ -285,7 +286,8 @@ export function parseScoringUri(uri: string, where = "the scoring URI"): { uri: 
     if (url.protocol !== "http:" && url.protocol !== "https:") {
         throw new ScoringError("invalid-input", `${where} ${JSON.stringify(displayUrl(uri))} is not an http(s) URL: use http(s)://<host>[:port]/invocations`);
     }
-    if (url.pathname === "/" || url.pathname === "") {
+    // An http(s) URL's path is never empty: without one, new URL() gives "/".
+    if (url.pathname === "/") {
         url.pathname = "/invocations";
         return { uri: url.toString(), completed: true };
     }
@@ -295,7 +297,8 @@ export function parseScoringUri(uri: string, where = "the scoring URI"): { uri: 
             `${where} ${displayUrl(uri)} does not end in /invocations: MLflow scoring servers take predictions at <base>/invocations, for example ${url.origin}${url.pathname.replace(/\/+$/, "")}/invocations`,
         );
     }
-    url.pathname = url.pathname.replace(/\/+$/, "");
+    // The check above allows one trailing slash.
+    url.pathname = url.pathname.replace(/\/$/, "");
     return { uri: url.toString(), completed: false };
 }
 

@@ -75,15 +75,16 @@ export async function waitUntilReady(target: SmokeTarget, options: Pick<SmokeOpt
     const shownPing = displayUrl(ping);
     const started = io.now();
     const deadline = started + options.readyTimeoutMs;
-    let last = "";
+    // The last answer, set by every attempt before anything reads it.
+    let last: string;
     for (;;) {
         try {
             const response = await axios.get(ping, {
                 // The first /ping is held while the model loads: let it run to the deadline.
                 timeout: Math.max(1, Math.round(deadline - io.now())),
                 validateStatus: () => true,
+                // Text, never parsed (see lib/scoring/client.ts).
                 responseType: "text",
-                transformResponse: [(data) => data],
                 headers: options.bearerToken ? { Authorization: `Bearer ${options.bearerToken}` } : {},
                 maxRedirects: 0,
             });
@@ -103,14 +104,15 @@ export async function waitUntilReady(target: SmokeTarget, options: Pick<SmokeOpt
             }
             last = `HTTP ${response.status}`;
         } catch (err) {
-            if (err instanceof SmokeError) throw err;
-            const code = axios.isAxiosError(err) ? err.code : undefined;
+            // Only a request's failure is an answer; anything else is a bug to surface.
+            if (err instanceof SmokeError || !axios.isAxiosError(err)) throw err;
+            const code = err.code;
             if (code === "ENOTFOUND") {
                 // Permanent: the name does not exist, and waiting does not create it. EAI_AGAIN (the
                 // resolver did not answer) is transient and waited through like a refused connection.
                 throw new SmokeError(`${target.name}: the host name ${hostOf(ping)} does not resolve (ENOTFOUND): check the URL (a typo, or an endpoint that was removed)`);
             }
-            last = code ?? (axios.isAxiosError(err) ? "network error" : String(err));
+            last = code ?? "network error";
         }
         const notReady = () =>
             new SmokeError(
