@@ -247,10 +247,10 @@ describe("scoring client edges", () => {
         });
 
         it("never repeats the bearer token or a URL secret that a server echoes", async () => {
-            up = await server((req, res) => reply(res, 500, JSON.stringify({ error_code: "INTERNAL_ERROR", message: `auth was ${req.headers.authorization} for ${req.url}` })));
+            up = await server((req, res) => reply(res, 500, JSON.stringify({ error_code: "INTERNAL_ERROR", message: `auth was ${req.headers.authorization}, token ${String(req.headers.authorization).slice(7)} for ${new URL(req.url!, "http://x").searchParams.get("code")}` })));
             const err = await failure(score(`${up.url}/invocations?code=qsecret-1`, INPUT, { maxAttempts: 1, bearerToken: "tok-echo-9" }), "server-error");
             assert.ok(!err.message.includes("tok-echo-9") && !err.message.includes("qsecret-1"), err.message);
-            assert.ok(err.message.includes("auth was Bearer ***"), err.message);
+            assert.ok(err.message.includes("auth was Bearer ***, token *** for ***"), err.message);
         });
     });
 
@@ -352,6 +352,17 @@ describe("smoke test edges", () => {
             const { io, lines } = clock(0);
             await assert.rejects(waitUntilReady({ name: "fraud", scoringUri: "http://127.0.0.1:9/invocations" }, { readyTimeoutMs: 1000, readyPollMs: 1000 }, io), SmokeError);
             assert.strictEqual(lines[0], "fraud: waiting for http://127.0.0.1:9/ping (network error, 0 s of 1 s)");
+        });
+
+        it("lets an error that is not a request's failure through, instead of waiting on it", async () => {
+            const id = axios.interceptors.request.use(() => Promise.reject(new TypeError("a bug, not an answer")));
+            try {
+                const { io, lines } = clock(0);
+                await assert.rejects(waitUntilReady({ name: "fraud", scoringUri: "http://127.0.0.1:9/invocations" }, { readyTimeoutMs: 1000, readyPollMs: 100 }, io), (e: Error) => e instanceof TypeError && e.message === "a bug, not an answer");
+                assert.deepStrictEqual(lines, []);
+            } finally {
+                axios.interceptors.request.eject(id);
+            }
         });
 
         it("cuts a /ping held past the deadline at the deadline", async () => {

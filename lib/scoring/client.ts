@@ -230,7 +230,8 @@ export async function score(scoringUri: string, input: ScoringInput, options: Sc
             continue;
         }
         let body: unknown = text;
-        if (String(response.headers["content-type"] ?? "").includes("json") && text.trim() !== "") {
+        // String(undefined) is "undefined": no content type is not JSON.
+        if (String(response.headers["content-type"]).includes("json") && text.trim() !== "") {
             try {
                 body = JSON.parse(text);
             } catch {

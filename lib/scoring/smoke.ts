@@ -83,8 +83,6 @@ export async function waitUntilReady(target: SmokeTarget, options: Pick<SmokeOpt
                 // The first /ping is held while the model loads: let it run to the deadline.
                 timeout: Math.max(1, Math.round(deadline - io.now())),
                 validateStatus: () => true,
-                // Text, never parsed (see lib/scoring/client.ts).
-                responseType: "text",
                 headers: options.bearerToken ? { Authorization: `Bearer ${options.bearerToken}` } : {},
                 maxRedirects: 0,
             });
