@@ -230,6 +230,14 @@ describe("scoring client edges", () => {
             assert.ok(blank.message.startsWith("HTTP 200 without predictions: (empty). Endpoint:"), blank.message);
         });
 
+        it("a JSON null is no answer: no predictions on a 200, nothing to read on a 500", async () => {
+            const ok = await failure(at(200, "null"), "bad-response");
+            assert.ok(ok.message.startsWith("HTTP 200 without predictions: null. Endpoint:"), ok.message);
+            await up!.close();
+            const failed = await failure(at(500, "null"), "server-error");
+            assert.ok(failed.message.startsWith("the server failed (HTTP 500: null). Endpoint:"), failed.message);
+        });
+
         it("reads error_code and message only when they are strings, from an object only", async () => {
             const odd = await failure(at(500, JSON.stringify({ error_code: 5, message: 7 })), "server-error");
             assert.ok(odd.message.startsWith('the server failed (HTTP 500: {"error_code":5,"message":7}). Endpoint:'), odd.message);
@@ -247,10 +255,10 @@ describe("scoring client edges", () => {
         });
 
         it("never repeats the bearer token or a URL secret that a server echoes", async () => {
-            up = await server((req, res) => reply(res, 500, JSON.stringify({ error_code: "INTERNAL_ERROR", message: `auth was ${req.headers.authorization}, token ${String(req.headers.authorization).slice(7)} for ${new URL(req.url!, "http://x").searchParams.get("code")}` })));
+            up = await server((req, res) => reply(res, 500, JSON.stringify({ error_code: "INTERNAL_ERROR", message: `auth was ${req.headers.authorization}, saw ${String(req.headers.authorization).slice(7)} for ${new URL(req.url!, "http://x").searchParams.get("code")}` })));
             const err = await failure(score(`${up.url}/invocations?code=qsecret-1`, INPUT, { maxAttempts: 1, bearerToken: "tok-echo-9" }), "server-error");
             assert.ok(!err.message.includes("tok-echo-9") && !err.message.includes("qsecret-1"), err.message);
-            assert.ok(err.message.includes("auth was Bearer ***, token *** for ***"), err.message);
+            assert.ok(err.message.includes("auth was Bearer ***, saw *** for ***"), err.message);
         });
     });
 

@@ -211,19 +211,20 @@ export interface StackTargets {
  * serves nothing until its model is registered (the documented bootstrap), see `emptyStackNotice`.
  */
 export function targetsFromStackOutputs(outputs: unknown, stack: string): StackTargets {
-    const record = typeof outputs === "object" && outputs !== null ? (outputs as Record<string, unknown>) : {};
-    const models = record.models;
+    // `?.` on null or undefined, and a property of a string or number, are all undefined.
+    const record = outputs as Record<string, unknown> | null | undefined;
+    const models = record?.models;
     if (typeof models !== "object" || models === null || Array.isArray(models)) {
         throw new SmokeError(`stack ${stack} has no "models" output: deploy it with \`pulumi up\` first, or pass --url`);
     }
     const targets = Object.entries(models as Record<string, unknown>).map(([name, value]) => {
-        const uri = typeof value === "object" && value !== null ? (value as Record<string, unknown>).scoringUri : undefined;
+        const uri = (value as Record<string, unknown> | null | undefined)?.scoringUri;
         if (typeof uri !== "string" || !/^https?:\/\//.test(uri)) throw new SmokeError(`stack ${stack}: model ${name} has no scoringUri output`);
         return { name, scoringUri: uri };
     });
-    const skipped = Array.isArray(record.skippedModels)
-        ? record.skippedModels
-              .filter((s): s is { name: string; model: string } => typeof s === "object" && s !== null && typeof s.name === "string")
+    const skipped = Array.isArray(record?.skippedModels)
+        ? (record.skippedModels as ({ name?: unknown; model?: unknown } | null | undefined)[])
+              .filter((s): s is { name: string; model: unknown } => typeof s?.name === "string")
               .map((s) => ({ name: s.name, model: typeof s.model === "string" ? s.model : s.name }))
         : [];
     return { targets, skipped };
