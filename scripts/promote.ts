@@ -2,7 +2,7 @@
 // copies an approved candidate from the dev schema into the deployers' prd schema and moves the
 // alias prd serves. A deployer's action: data scientists hold no privilege on the prd schema.
 import { parseStringFlags, wantsHelp } from "./flags";
-import { promote, PromoteError } from "../lib/registry/promote";
+import { promote, PromoteError, type PromoteOptions } from "../lib/registry/promote";
 import { selectCredential } from "../lib/registry/credentials";
 import { checkModelName } from "../lib/registry/validation";
 import { prdDefaults, servingAlias, UsageError, workspaceHost } from "./registryFlags";
@@ -56,11 +56,12 @@ export function parseFlags(argv: string[], env: NodeJS.ProcessEnv): Flags {
 }
 
 /** The promotion with its audit trail: the intent just before the alias moves, the record after. Returns the exit code. */
-export async function promoteAudited(flags: Flags, credential: Credential, trail: AuditTrail, out: { log: (line: string) => void; error: (line: string) => void }): Promise<number> {
+export async function promoteAudited(flags: Flags, credential: Credential, trail: AuditTrail, out: { log: (line: string) => void; error: (line: string) => void }, extra: Pick<PromoteOptions, "storageEndpoint" | "sleep"> = {}): Promise<number> {
     try {
         const result = await promote(
             { source: flags.source, version: flags.version, target: flags.target, alias: flags.alias },
             {
+                ...extra,
                 host: flags.host,
                 credential,
                 log: (line) => out.log(`  ${line}`),
