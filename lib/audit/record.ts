@@ -13,6 +13,7 @@ export const AUDIT_CONTAINER = "audit";
 /** How long a record can be neither deleted nor replaced (the container's time-based retention policy). */
 export const AUDIT_RETENTION_DAYS = 365;
 
+
 export const AUDIT_ACTIONS = ["promote", "rollback"] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 /** `intent`: written before the alias moves; `done`: after it moved. */
