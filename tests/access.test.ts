@@ -217,6 +217,7 @@ describe("access as code", () => {
             assert.strictEqual(deployers.can.promote, "yes, mlplatform.prd (CREATE_MODEL, EXECUTE, MANAGE)", "MANAGE sets the aliases prd serves");
             assert.strictEqual(deployers.can.deploy, "yes: acrPush on container registry, contributor on resource group");
             assert.strictEqual(deployers.can["register models"], "-");
+            assert.match(deployers.can["read data"], /^blobs: audit \(audit records: no deletes\);/);
             const caller = row(plans.dev, CALLER.objectId);
             assert.deepStrictEqual(caller.can, { "read data": "-", "register models": "-", promote: "-", deploy: "-", "call scoring API": "yes (Scoring.Invoke)" });
             const registrar = accessTable(plans.dev.resources).filter((r) => r.roles === REGISTRATION_ROLE);

@@ -46,7 +46,9 @@ export function noWritesUnder(prefix: string): string {
 /**
  * An ABAC condition (version 2.0) that keeps the data-plane role from deleting or moving blobs in the
  * audit container: records are written once (create-only, and the container's retention policy
- * refuses overwrites), read, and never removed by the people whose actions they record.
+ * refuses overwrites), read, and never removed by the people whose actions they record. The container
+ * name attribute and StringNotEquals: Microsoft Learn "Actions and attributes for Azure role
+ * assignment conditions for Azure Blob Storage" and "Azure role assignment condition format".
  */
 export function noDeletesIn(container: string): string {
     const actions = ["delete", "move/action"].map((a) => `!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/${a}'})`);
