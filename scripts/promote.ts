@@ -75,6 +75,8 @@ export async function promoteAudited(flags: Flags, credential: Credential, trail
         let message = err instanceof PromoteError ? err.message : `unexpected failure: ${(err as Error).message}`;
         for (const secret of secrets) message = message.split(secret).join("[redacted]");
         out.error(`promote: ${message}`);
+        const notice = trail.abandonedNotice();
+        if (notice) out.error(notice);
         return 1;
     }
 }

@@ -71,6 +71,8 @@ export async function rollbackAudited(flags: RollbackFlags, credential: Credenti
         let message = err instanceof PromoteError ? err.message : `unexpected failure: ${(err as Error).message}`;
         for (const secret of credential.secrets?.() ?? []) message = message.split(secret).join("[redacted]");
         out.error(`rollback: ${message}`);
+        const notice = trail.abandonedNotice();
+        if (notice) out.error(notice);
         return 1;
     }
 }

@@ -213,6 +213,21 @@ describe("npm run audit flags", () => {
         it(`refuses ${argv.join(" ") || "no flags"}`, () => assert.throws(() => parseAuditFlags(argv), (err: Error) => expected.test(err.message)));
     }
 
+    it("npm run audit: a bad flag exits 2 with the usage; a store it cannot find or reach exits 1 with the reason", async function () {
+        this.timeout(60_000);
+        const env = { PATH: "/nonexistent", HOME: os.tmpdir() };
+        const bad = await runScript("scripts/audit.ts", ["--stack", "prd", "--version", "x"], { env });
+        assert.strictEqual(bad.code, 2);
+        assert.match(bad.stderr, /^audit: --version "x" is not a version number: use a whole number from 1\nusage: npm run audit -- --stack/);
+        const lost = await runScript("scripts/audit.ts", ["--stack", "prd"], { env });
+        assert.strictEqual(lost.code, 1);
+        assert.strictEqual(lost.stderr.trim(), "audit: cannot find the audit store: the Pulumi CLI is not on PATH: give --audit-store <blob endpoint>, or set AUDIT_STORE");
+        const sas = await runScript("scripts/audit.ts", ["--stack", "prd"], { env: { ...env, AUDIT_STORE: "https://a.blob.core.windows.net/?sig=secretsig" } });
+        assert.strictEqual(sas.code, 1);
+        assert.match(sas.stderr, /^audit: AUDIT_STORE holds a user name, password or query/);
+        assert.ok(!sas.stderr.includes("secretsig"));
+    });
+
     it("promote and rollback take --audit-store; an empty one is refused", () => {
         const env = { DATABRICKS_HOST: "https://adb-1.azuredatabricks.net" };
         assert.strictEqual(parseFlags(["--model", "mlplatform.dev.fraud", "--version", "7", "--audit-store", "print"], env).auditStore, "print");
@@ -499,6 +514,26 @@ describe("the audit path end to end (Azurite and the fake Unity Catalog)", funct
         assert.strictEqual(await runAudit(parseAuditFlags(["--stack", "prd", "--write", file]), audit, out), 0);
         assert.deepStrictEqual(lines.log, [`audit: wrote audit/${doneName}`]);
         assert.strictEqual((await readAuditHistory(audit, "mlplatform.prd.fraud")).entries.find((e) => e.key === doneName)!.status, "done");
+    });
+
+    it("an alias move the registry refuses after the intent: exit 1, and the intent stays, unconfirmed, which the command says", async () => {
+        uc.addModel("mlplatform.prd.fraud", "ml-deployers", { 1: FILES, 2: FILES });
+        uc.model("mlplatform.prd.fraud")!.aliases.set("champion", 2);
+        uc.faults.push({ route: "POST registered-models/alias", status: 400, errorCode: "INVALID_PARAMETER_VALUE", message: "no" });
+        const trail = new AuditTrail(sink(audit), await context({}, {}), out, clock("2026-12-08T08:00:00.000Z"));
+        assert.strictEqual(await rollbackAudited(rollbackFlags("1"), bearerToken(DEPLOYER, "test"), trail, out), 1);
+        assert.deepStrictEqual(lines.error, [
+            "rollback: cannot set alias champion of mlplatform.prd.fraud: INVALID_PARAMETER_VALUE: no",
+            "audit: the intent record of this change stays in the history, shown as unconfirmed: the alias most likely did not move, but check it in the registry (an answer lost in transit can hide a move that happened)",
+        ]);
+        const entry = (await readAuditHistory(audit, "mlplatform.prd.fraud")).entries.find((e) => e.record.startedAt === "2026-12-08T08:00:00.000Z")!;
+        assert.strictEqual(entry.status, "unconfirmed");
+        // A failure before the intent says nothing of one.
+        lines.error = [];
+        const before = new AuditTrail(sink(audit), await context({}, {}), out, clock("2026-12-08T08:10:00.000Z"));
+        assert.strictEqual(await rollbackAudited(rollbackFlags("9"), bearerToken(DEPLOYER, "test"), before, out), 1);
+        assert.strictEqual(lines.error.length, 1);
+        assert.match(lines.error[0], /^rollback: mlplatform\.prd\.fraud has no version 9/);
     });
 
     it("a rollback that changes nothing writes no record", async () => {

@@ -78,11 +78,25 @@ export class AuditTrail {
         private readonly now: () => Date = () => new Date(),
     ) {}
 
+    /** Whether the intent was recorded (so a failure after it leaves an unconfirmed change in the history). */
+    get begun(): boolean {
+        return this.intent !== undefined && this.sink.kind === "store" && this.written;
+    }
+    private written = false;
+
+    /** What to tell the user when the command failed after its intent was written. */
+    abandonedNotice(): string | undefined {
+        return this.begun
+            ? "audit: the intent record of this change stays in the history, shown as unconfirmed: the alias most likely did not move, but check it in the registry (an answer lost in transit can hide a move that happened)"
+            : undefined;
+    }
+
     /** Before the alias moves: a failure here stops the change (the caller throws it on). */
     async begin(change: AuditChange): Promise<void> {
         this.intent = intentRecord(change, this.context, this.now());
         if (this.sink.kind === "print") return;
         const name = await writeAuditRecord(this.sink.container, this.intent);
+        this.written = true;
         this.out.log(`audit: intent recorded at ${this.sink.where}/${name}`);
     }
 
