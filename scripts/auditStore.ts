@@ -4,7 +4,7 @@ import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import type { ContainerClient } from "@azure/storage-blob";
-import { AuditError } from "../lib/audit/record";
+import { AUDIT_CONTAINER, AuditError } from "../lib/audit/record";
 import { auditStoreFromOutputs, checkBlobEndpoint, type AuditStoreLocation } from "../lib/audit/target";
 import type { AuditContext } from "../lib/audit/record";
 import type { AuditSink } from "../lib/audit/trail";
@@ -20,7 +20,7 @@ export const AUDIT_STORE_USAGE = `  --audit-store  where the audit record goes: 
 
 /** The store for `stack`: an explicit endpoint, or the stack's outputs through the Pulumi CLI. */
 export async function auditStoreLocation(stack: string, explicit: string | undefined, what = "--audit-store"): Promise<AuditStoreLocation> {
-    if (explicit) return { blobEndpoint: checkBlobEndpoint(explicit, what), container: "audit" };
+    if (explicit) return { blobEndpoint: checkBlobEndpoint(explicit, what), container: AUDIT_CONTAINER };
     let outputs: unknown;
     try {
         outputs = await pulumiStackOutputs(stack, "give --audit-store <blob endpoint>, or set AUDIT_STORE");
