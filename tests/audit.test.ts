@@ -108,6 +108,12 @@ describe("audit records", () => {
         assert.strictEqual(whoText({ credential: "DATABRICKS_TOKEN" }), "unknown principal (DATABRICKS_TOKEN)");
     });
 
+    it("who, when the Entra sign-in gives no token: the credential's source alone (the write then says why it failed)", async () => {
+        const context = await auditContext({ env: {}, credentialSource: "DATABRICKS_TOKEN", entraToken: async () => Promise.reject(new Error("az login needed")), tool: TOOL });
+        assert.deepStrictEqual(context, { who: { credential: "DATABRICKS_TOKEN" }, tool: TOOL });
+        assert.deepStrictEqual((await auditContext({ env: {}, credentialSource: "x", entraToken: async () => undefined, tool: TOOL })).who, { credential: "x" });
+    });
+
     it("the run: its URL and context from the runner's variables, only in Actions", () => {
         assert.deepStrictEqual(githubRunOf(GITHUB_ENV), {
             url: "https://github.com/contoso/mlflow-platform/actions/runs/123456789",
