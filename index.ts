@@ -18,6 +18,7 @@ import { databricksNames } from "./lib/access/unityCatalogGrants";
 import { registrySchemas, registrySource, type RegistrySchemas } from "./lib/registry/placement";
 import { databricksPrincipals, missingDatabricksAccountIdProblem, registrationExperiment, registrationJobTarget } from "./lib/registration/placement";
 import { skipWarning } from "./lib/serving/bootstrap";
+import { AUDIT_RETENTION_DAYS } from "./lib/audit/record";
 import { requiredProviders } from "./lib/subscription/resourceProviders";
 import { ResourceProviderRegistrations } from "./components/subscription/resourceProviders";
 import { ModelStore } from "./components/storage/modelStore";
@@ -45,7 +46,11 @@ export = async () => {
         subscriptionId: context.offline ? unknownValue() : authorization.getClientConfigOutput().subscriptionId,
         namespaces: requiredProviders(config.serving.platform),
     });
-    const store = new ModelStore(`${env}-store`, { location: config.location, ...config.storage, protect: config.protect, tags: config.tags }, { dependsOn: [providers] });
+    const store = new ModelStore(
+        `${env}-store`,
+        { location: config.location, ...config.storage, auditRetentionDays: AUDIT_RETENTION_DAYS, protect: config.protect, tags: config.tags },
+        { dependsOn: [providers] },
+    );
     const mlflow = new MlflowWorkspace(`${env}-mlflow`, {
         location: config.location,
         resourceGroupName: store.resourceGroupName,
@@ -71,6 +76,8 @@ export = async () => {
         containerRegistryId: serving.registryId,
         protectedModelsPrefix: schemas ? `${MANAGED_STORAGE.prdSchema}/` : undefined,
         catalog: schemas,
+        // The Promote workflow signs in as the deploying identity: it writes audit records.
+        deployingIdentity: { objectId: deployer.objectId },
     });
 
     return {

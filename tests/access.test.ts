@@ -11,7 +11,7 @@ import { evaluate } from "../lib/policy/rules";
 import { planViolations } from "../lib/plan/report";
 import { ScoringApi } from "../components/access/scoringApi";
 import { deployingIdentity } from "../components/access/deployingIdentity";
-import { noWritesUnder } from "../components/access/azureAccess";
+import { AzureAccess, noDeletesIn, noWritesUnder } from "../components/access/azureAccess";
 import { RevisionTrafficProvider } from "../components/serving/revisionTraffic";
 import { CLOSED_INGRESS, ipRestrictions } from "../components/serving/containerApp";
 import { ContainerAppsClient } from "../lib/azure/containerApps";
@@ -63,7 +63,7 @@ describe("access as code", () => {
                 }
             });
 
-            it("Azure RBAC: data scientists get data-plane roles on the two containers and Reader; deployers the write roles", () => {
+            it("Azure RBAC: data scientists get data-plane roles on the two containers and Reader; deployers the write roles and the audit container", () => {
                 const assignments = byType(plans[stack], "azure-native:authorization:RoleAssignment").filter((r) => r.parent === `${stack}-access`);
                 const of = (who: string) => assignments.filter((a) => a.inputs.principalId === who).map((a) => [String(a.inputs.roleDefinitionId).split("/").pop(), String(a.inputs.scope).replace(/^.*\/resourceGroups\//, "rg:"), a.inputs.principalType]).sort((x, y) => String(x[1]).localeCompare(String(y[1])));
                 assert.deepStrictEqual(of(SCIENTISTS.objectId), [
@@ -74,6 +74,7 @@ describe("access as code", () => {
                 assert.deepStrictEqual(of(DEPLOYERS.objectId), [
                     [AZURE_ROLES.contributor, `rg:${stack}-store-rgabc123`, "Group"],
                     [AZURE_ROLES.acrPush, `rg:rg-test/providers/Microsoft.containerregistry/Registry/${stack}-serving-registry`, "Group"],
+                    [AZURE_ROLES.storageBlobDataContributor, "rg:rg-test/providers/Microsoft.storage/StorageAccount/" + `${stack}-store-account/blobServices/default/containers/audit`, "Group"],
                 ].sort((x, y) => x[1].localeCompare(y[1])));
                 assert.deepStrictEqual(of(CALLER.objectId), [], "a scoring client holds no Azure role");
                 // The serving identity: AcrPull, nothing else.
@@ -86,12 +87,65 @@ describe("access as code", () => {
                 const all = byType(plans[stack], "azure-native:authorization:RoleAssignment");
                 assert.ok(all.length >= 5);
                 for (const a of all) {
+                    // The deploying identity's (audit) assignment is named when its object id is known, at deploy.
+                    if (a.inputs.principalId === "(known after deploy)") {
+                        assert.strictEqual(a.inputs.roleAssignmentName, "(known after deploy)", a.name);
+                        continue;
+                    }
                     assert.strictEqual(a.inputs.roleAssignmentName, roleAssignmentName(String(a.inputs.principalId), String(a.inputs.roleDefinitionId), String(a.inputs.scope)), a.name);
                 }
                 assert.strictEqual(new Set(all.map((a) => a.inputs.roleAssignmentName)).size, all.length, "distinct grants, distinct names");
             });
         });
     }
+
+    it("audit records: deployers and the deploying identity (the Promote workflow's) write to the audit container, never delete; nobody else holds a role there", () => {
+        for (const stack of ["dev", "prd"]) {
+            const onAudit = byType(plans[stack], "azure-native:authorization:RoleAssignment").filter((a) => String(a.inputs.scope).endsWith("/containers/audit"));
+            assert.deepStrictEqual(onAudit.map((a) => [a.name, a.inputs.principalId]).sort(), [
+                [`${stack}-access-deployer-audit-${DEPLOYERS.objectId}`, DEPLOYERS.objectId],
+                // Found at deploy, like its Scoring.Invoke assignment.
+                [`${stack}-access-deploying-identity-audit`, "(known after deploy)"],
+            ]);
+            for (const a of onAudit) {
+                assert.strictEqual(String(a.inputs.roleDefinitionId).split("/").pop(), AZURE_ROLES.storageBlobDataContributor);
+                assert.strictEqual(a.inputs.conditionVersion, "2.0");
+                assert.strictEqual(a.inputs.condition, noDeletesIn("audit"));
+            }
+        }
+        assert.strictEqual(
+            noDeletesIn("audit"),
+            "((!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/delete'}) AND !(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/blobs/move/action'})) OR (@Resource[Microsoft.Storage/storageAccounts/blobServices/containers:name] StringNotEquals 'audit'))",
+        );
+        // Each store keeps its records for a year (a time-based retention policy on the audit container).
+        for (const stack of ["dev", "prd"]) assert.strictEqual(onlyOfType(plans[stack], "azure-native:storage:BlobContainerImmutabilityPolicy").inputs.immutabilityPeriodSinceCreationInDays, 365);
+    });
+
+    it("audit records: a deploying identity that is also a named deployer gets the audit role once", async () => {
+        const me = { objectId: MOCK_IDENTITY.objectId, type: "servicePrincipal" as const, name: "aaaaaaaa-1111-4222-8333-444444444444" };
+        const declare = (deployers: (typeof me)[]) =>
+            recordProgram(
+                () => {
+                    new AzureAccess("t-access", {
+                        roles: { dataScientists: [], deployers, scoringClients: [], acceptDataScientistAsDeployer: false },
+                        resourceGroupName: "rg-test",
+                        storageAccountId: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-test/providers/Microsoft.Storage/storageAccounts/acct",
+                        containerNames: { data: "data", models: "models", audit: "audit" },
+                        containerRegistryId: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-test/providers/Microsoft.ContainerRegistry/registries/acr",
+                        deployingIdentity: { objectId: MOCK_IDENTITY.objectId },
+                    });
+                },
+                { project: "mlflow-platform", stack: "test", mocks: deployedAzureMocks, preview: false },
+            );
+        const onAudit = (plan: Plan) => byType(plan, "azure-native:authorization:RoleAssignment").filter((a) => String(a.inputs.scope).endsWith("/containers/audit"));
+        const listed = onAudit(await declare([me]));
+        assert.deepStrictEqual(listed.map((a) => [a.name, a.inputs.principalId]), [[`t-access-deployer-audit-${me.objectId}`, me.objectId]]);
+        const alone = onAudit(await declare([]));
+        assert.deepStrictEqual(alone.map((a) => [a.name, a.inputs.principalId, a.inputs.condition]), [["t-access-deploying-identity-audit", me.objectId, noDeletesIn("audit")]]);
+        // The same grant, the same name, whichever way it is declared.
+        assert.strictEqual(alone[0].inputs.roleAssignmentName, listed[0].inputs.roleAssignmentName);
+        assert.strictEqual(alone[0].inputs.roleAssignmentName, roleAssignmentName(me.objectId, String(alone[0].inputs.roleDefinitionId), String(alone[0].inputs.scope)));
+    });
 
     it("dev (the registry's stack): data scientists cannot write the prd schema's files in the models container", () => {
         const models = byType(plans.dev, "azure-native:authorization:RoleAssignment").find((a) => a.name === `dev-access-data-scientist-models-${SCIENTISTS.objectId}`)!;
@@ -163,6 +217,7 @@ describe("access as code", () => {
             assert.strictEqual(deployers.can.promote, "yes, mlplatform.prd (CREATE_MODEL, EXECUTE, MANAGE)", "MANAGE sets the aliases prd serves");
             assert.strictEqual(deployers.can.deploy, "yes: acrPush on container registry, contributor on resource group");
             assert.strictEqual(deployers.can["register models"], "-");
+            assert.match(deployers.can["read data"], /^blobs: audit \(audit records: no deletes\);/);
             const caller = row(plans.dev, CALLER.objectId);
             assert.deepStrictEqual(caller.can, { "read data": "-", "register models": "-", promote: "-", deploy: "-", "call scoring API": "yes (Scoring.Invoke)" });
             const registrar = accessTable(plans.dev.resources).filter((r) => r.roles === REGISTRATION_ROLE);

@@ -24,7 +24,7 @@ function deployed(program: () => unknown): Promise<Plan> {
 }
 
 describe("ModelStore", () => {
-    it("declares a group, a secure StorageV2 account, recoverable blob service and two private containers", async () => {
+    it("declares a group, a secure StorageV2 account, recoverable blob service and three private containers (data, models, audit)", async () => {
         const plan = await deployed(() => {
             new ModelStore("t-store", storeArgs);
         });
@@ -32,6 +32,7 @@ describe("ModelStore", () => {
             plan.resources.map((r) => `${r.type} ${r.name} <- ${r.parent ?? ""}`).sort(),
             [
                 "azure-native:resources:ResourceGroup t-store-rg <- t-store",
+                "azure-native:storage:BlobContainer t-store-audit <- t-store",
                 "azure-native:storage:BlobContainer t-store-data <- t-store",
                 "azure-native:storage:BlobContainer t-store-models <- t-store",
                 "azure-native:storage:BlobServiceProperties t-store-blob-service <- t-store",
@@ -59,8 +60,25 @@ describe("ModelStore", () => {
         assert.strictEqual(blob.blobServicesName, "default");
 
         const containers = byType(plan, "azure-native:storage:BlobContainer").map((c) => c.inputs);
-        assert.deepStrictEqual(containers.map((c) => c.containerName), ["data", "models"]);
+        assert.deepStrictEqual(containers.map((c) => c.containerName), ["data", "models", "audit"]);
         for (const c of containers) assert.strictEqual(c.publicAccess, "None");
+        assert.strictEqual(byType(plan, "azure-native:storage:BlobContainerImmutabilityPolicy").length, 0, "no retention policy unless asked");
+    });
+
+    it("keeps audit records for the retention asked: a time-based retention (WORM) policy on the audit container only", async () => {
+        for (const protect of [false, true]) {
+            const plan = await deployed(() => {
+                new ModelStore("t-store", { ...storeArgs, protect, auditRetentionDays: 365 });
+            });
+            const policy = onlyOfType(plan, "azure-native:storage:BlobContainerImmutabilityPolicy");
+            assert.strictEqual(policy.name, "t-store-audit-retention");
+            assert.strictEqual(policy.parent, "t-store");
+            assert.deepStrictEqual(
+                { container: policy.inputs.containerName, name: policy.inputs.immutabilityPolicyName, days: policy.inputs.immutabilityPeriodSinceCreationInDays, appends: policy.inputs.allowProtectedAppendWrites, account: policy.inputs.accountName },
+                { container: "audit", name: "default", days: 365, appends: false, account: "mlplattest01" },
+            );
+            assert.strictEqual(policy.protect, protect);
+        }
     });
 
     it("exposes account name, blob endpoint and container names", async () => {
@@ -72,7 +90,7 @@ describe("ModelStore", () => {
         assert.deepStrictEqual(plan.outputs, {
             accountName: "mlplattest01",
             blobEndpoint: "https://mlplattest01.blob.core.windows.net/",
-            containers: { data: "data", models: "models" },
+            containers: { data: "data", models: "models", audit: "audit" },
         });
     });
 
@@ -92,7 +110,7 @@ describe("ModelStore", () => {
                 new ModelStore("t-store", { ...storeArgs, protect });
             });
             const protectedNames = plan.resources.filter((r) => r.protect).map((r) => r.name).sort();
-            assert.deepStrictEqual(protectedNames, protect ? ["t-store-account", "t-store-data", "t-store-models"] : []);
+            assert.deepStrictEqual(protectedNames, protect ? ["t-store-account", "t-store-audit", "t-store-data", "t-store-models"] : []);
         }
     });
 

@@ -144,7 +144,7 @@ describe("promote", () => {
             assert.strictEqual(bad.code, 2);
             assert.match(bad.stderr, /^promote: --model "fraud"/);
             assert.match(bad.stderr, /usage: npm run promote -- --model/);
-            const denied = await runScript("scripts/promote.ts", ["--model", "mlplatform.dev.fraud", "--version", "7", "--host", url], { env: { ...process.env, DATABRICKS_TOKEN: SCIENTIST_TOKEN } });
+            const denied = await runScript("scripts/promote.ts", ["--model", "mlplatform.dev.fraud", "--version", "7", "--host", url, "--audit-store", "print"], { env: { ...process.env, DATABRICKS_TOKEN: SCIENTIST_TOKEN } });
             assert.strictEqual(denied.code, 1);
             assert.match(denied.stdout, /^promote: mlplatform\.dev\.fraud version 7 -> mlplatform\.prd\.fraud \(alias champion\) at http:\/\/127\.0\.0\.1:\d+, as DATABRICKS_TOKEN/);
             assert.match(denied.stderr, /^promote: cannot create mlplatform\.prd\.fraud: permission denied/);

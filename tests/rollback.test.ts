@@ -115,13 +115,13 @@ describe("rollback", () => {
         const usage = await runScript("scripts/rollback.ts", ["--model", "mlplatform.prd.fraud"]);
         assert.strictEqual(usage.code, 2);
         assert.match(usage.stderr, /^rollback: --version is required/);
-        const refused = await runScript("scripts/rollback.ts", ["--model", "mlplatform.prd.fraud", "--version", "2", "--host", url.replace("127.0.0.1", "localhost")], {
+        const refused = await runScript("scripts/rollback.ts", ["--model", "mlplatform.prd.fraud", "--version", "2", "--host", url.replace("127.0.0.1", "localhost"), "--audit-store", "print"], {
             env: { ...process.env, DATABRICKS_TOKEN: "fake-token-for-tests-unknown" },
         });
         assert.strictEqual(refused.code, 1, refused.stderr);
         assert.match(refused.stderr, /rollback: cannot read version 2 of mlplatform\.prd\.fraud: the registry refused the credential from DATABRICKS_TOKEN \(HTTP 401\)/);
         assert.ok(!`${refused.stdout}${refused.stderr}`.includes("fake-token-for-tests-unknown"));
-        const done = await runScript("scripts/rollback.ts", ["--model", "mlplatform.prd.fraud", "--version", "1", "--host", url.replace("127.0.0.1", "localhost")], { env: { ...process.env, DATABRICKS_TOKEN: DEPLOYER } });
+        const done = await runScript("scripts/rollback.ts", ["--model", "mlplatform.prd.fraud", "--version", "1", "--host", url.replace("127.0.0.1", "localhost"), "--audit-store", "print"], { env: { ...process.env, DATABRICKS_TOKEN: DEPLOYER } });
         assert.strictEqual(done.code, 0, done.stderr);
         assert.match(done.stdout, /rolled back: champion -> 1 \(was 3\)\. Next: pulumi up --stack prd/);
     });

@@ -106,7 +106,10 @@ describe("GitHub workflows", () => {
         assert.strictEqual(permissions["id-token"], "write");
         assert.strictEqual(jobs.promote.environment, "production");
         const step = jobs.promote.steps.find((s: any) => /npm run -s promote/.test(s.run ?? ""));
-        assert.deepStrictEqual(step.env, { MODEL: "${{ inputs.model }}", VERSION: "${{ inputs.version }}", ALIAS: "${{ inputs.alias }}" });
+        assert.deepStrictEqual(step.env, { MODEL: "${{ inputs.model }}", VERSION: "${{ inputs.version }}", ALIAS: "${{ inputs.alias }}", GITHUB_TOKEN: "${{ github.token }}" });
+        // The audit record: the prd store to write it to, and the run's reviews to name its approvers.
+        assert.strictEqual(jobs.promote.env.AUDIT_STORE, "${{ vars.PRD_BLOB_ENDPOINT }}");
+        assert.strictEqual(permissions.actions, "read");
         assert.doesNotMatch(step.run, /\$\{\{/, "no input is spliced into the script");
         assert.match(step.run, /GITHUB_STEP_SUMMARY/, "what it did is kept in the run's summary");
     });

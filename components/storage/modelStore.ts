@@ -4,6 +4,7 @@ import * as storage from "@pulumi/azure-native/storage";
 import type { StorageSku } from "../../lib/config";
 import { OFFLINE_VARIABLE } from "../../lib/deployment/context";
 import { checkHierarchicalNamespace, type StorageAccountLookup } from "../../lib/storage/namespace";
+import { AUDIT_CONTAINER } from "../../lib/audit/record";
 
 export interface ModelStoreArgs {
     location: string;
@@ -27,6 +28,12 @@ export interface ModelStoreArgs {
     protect: boolean;
     tags: Record<string, string>;
     /**
+     * Days for which an audit record can be neither replaced nor deleted: a time-based retention
+     * (container-level WORM) policy on the audit container. Undefined: no policy (records are still
+     * written create-only).
+     */
+    auditRetentionDays?: number;
+    /**
      * How to look up an existing account before declaring it (see lib/storage/namespace.ts);
      * `false` skips the check. Defaults to azure-native's getStorageAccount, except offline (the plan).
      */
@@ -37,8 +44,12 @@ export interface ModelStoreArgs {
 const lookupStorageAccount: StorageAccountLookup = async (resourceGroupName, accountName) =>
     storage.getStorageAccount({ resourceGroupName, accountName });
 
-/** Container names the data-science team writes to. */
-export const MODEL_STORE_CONTAINERS = { data: "data", models: "models" } as const;
+/**
+ * The store's containers: the data-science team writes to data and models; promotions and rollbacks
+ * write their audit records to audit (lib/audit), which only the deployers may write to.
+ */
+export const MODEL_STORE_CONTAINERS = { data: "data", models: "models", audit: AUDIT_CONTAINER } as const;
+export type ModelStoreContainerNames = { [K in keyof typeof MODEL_STORE_CONTAINERS]: string };
 
 /**
  * Blob Storage for training data and model files: secure by default (HTTPS, TLS 1.2, Entra ID
@@ -52,7 +63,7 @@ export class ModelStore extends pulumi.ComponentResource {
     readonly accountId: pulumi.Output<string>;
     readonly accountName: pulumi.Output<string>;
     readonly blobEndpoint: pulumi.Output<string>;
-    readonly containerNames: pulumi.Output<{ data: string; models: string }>;
+    readonly containerNames: pulumi.Output<ModelStoreContainerNames>;
 
     constructor(name: string, args: ModelStoreArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlflow-platform:storage:ModelStore", name, {}, opts);
@@ -135,12 +146,36 @@ export class ModelStore extends pulumi.ComponentResource {
                 ),
         );
 
+        // Audit records, once written, are neither replaced nor deleted for the retention period: a
+        // container-level time-based retention (WORM) policy, which accounts with a hierarchical
+        // namespace support (blob versioning and version-level WORM they do not). While it is
+        // unlocked, blobs can be created and read, not overwritten or deleted; the policy itself can
+        // still be removed by someone with write access to the account (the deployers: Contributor),
+        // and locking it (irreversible) is left to the operators. Microsoft Learn: "Container-level
+        // WORM policies for immutable blob data", "Time-based retention policies".
+        const auditIndex = Object.keys(MODEL_STORE_CONTAINERS).indexOf("audit");
+        if (args.auditRetentionDays !== undefined) {
+            new storage.BlobContainerImmutabilityPolicy(
+                `${name}-audit-retention`,
+                {
+                    accountName: account.name,
+                    resourceGroupName: this.resourceGroupName,
+                    containerName: containers[auditIndex].name,
+                    immutabilityPolicyName: "default",
+                    immutabilityPeriodSinceCreationInDays: args.auditRetentionDays,
+                    // Records are block blobs written whole, once: no appends to allow.
+                    allowProtectedAppendWrites: false,
+                },
+                stateful,
+            );
+        }
+
         this.accountId = account.id;
         this.accountName = account.name;
         this.blobEndpoint = account.primaryEndpoints.blob;
         this.containerNames = pulumi
             .all(containers.map((c) => c.name))
-            .apply(([data, models]) => ({ data, models }));
+            .apply((names) => Object.fromEntries(Object.keys(MODEL_STORE_CONTAINERS).map((key, i) => [key, names[i]])) as ModelStoreContainerNames);
 
         this.registerOutputs({
             resourceGroupName: this.resourceGroupName,

@@ -81,7 +81,7 @@ export function accessTable(resources: readonly Declared[]): AccessRow[] {
         const objectId = entry.objectId!;
         const azure = azureRoles(objectId);
         const dataRoles = azure.filter((a) => DATA_ROLES.includes(a.role));
-        const containers = dataRoles.map((a) => `${dataContainer(a.scope)}${a.conditioned ? " (not the prd schema's files)" : ""}`);
+        const containers = dataRoles.map((a) => `${dataContainer(a.scope)}${!a.conditioned ? "" : dataContainer(a.scope) === "audit" ? " (audit records: no deletes)" : " (not the prd schema's files)"}`);
         const files = ucPrivileges(entry.name, onDataLocation);
         const readData = [containers.length ? `blobs: ${containers.join(", ")}` : "", files.length ? `Unity Catalog: ${files.join(", ")} on data` : ""].filter(Boolean).join("; ");
         const devPrivileges = ucPrivileges(entry.name, onSchema(roles.devSchema));

@@ -54,6 +54,21 @@ export interface PromoteOptions {
     chunkBytes?: number;
     /** Attempts per call on 429, 5xx and timeouts (default 5), the first included. */
     maxAttempts?: number;
+    /**
+     * Called just before the alias moves, with the prd version it will point at (the audit trail's
+     * intent record). If it throws, the alias is not moved.
+     */
+    beforeAlias?: (change: { version: string }) => Promise<void>;
+}
+
+/** Runs a before-the-alias step; its failure becomes a PromoteError saying prd did not change. */
+export async function beforeAliasMoves(step: (() => Promise<void>) | undefined, what: string): Promise<void> {
+    if (!step) return;
+    try {
+        await step();
+    } catch (err) {
+        throw new PromoteError(`${(err as Error).message}; so the alias was not moved: ${what}`);
+    }
 }
 
 export const DEFAULT_CHUNK_BYTES = 4 * 1024 * 1024;
@@ -380,6 +395,8 @@ export async function promote(request: PromoteRequest, options: PromoteOptions):
     }
 
     // 6. What prd serves: its alias, which only the prd model's owner or MANAGE can set.
+    const beforeAlias = options.beforeAlias;
+    await beforeAliasMoves(beforeAlias && (() => beforeAlias({ version: String(target.version) })), `prd is unchanged (version ${target.version} of ${request.target} is kept: a rerun reuses it)`);
     await call("POST", "registered-models/alias", { name: request.target, alias: request.alias, version: String(target.version) }, `set alias ${request.alias} of ${request.target}`);
     log(`alias ${request.alias} of ${request.target} now points at version ${target.version}: the next pulumi up on prd serves it`);
     return { source: request.source, sourceVersion: request.version, target: request.target, targetVersion: String(target.version), alias: request.alias, ...copy };

@@ -3,7 +3,7 @@
 // is already in the container registry (its tag is found and reused while the image recipe is
 // unchanged) and whose revision Azure keeps inactive (RevisionTraffic activates it again).
 // Routes: the Unity Catalog mirrors MLflow's client uses (see promote.ts).
-import { PromoteError, unityCatalogCalls, type UnityCatalogOptions } from "./promote";
+import { beforeAliasMoves, PromoteError, unityCatalogCalls, type UnityCatalogOptions } from "./promote";
 
 export interface RollbackRequest {
     /** `catalog.prdSchema.model` */
@@ -23,7 +23,13 @@ export interface RollbackResult {
 
 const ROLLBACK_PERMISSIONS = "Rolling back needs ownership or MANAGE on the prd model: only deployers hold it";
 
-export async function rollback(request: RollbackRequest, options: UnityCatalogOptions & { log?: (line: string) => void }): Promise<RollbackResult> {
+export interface RollbackOptions extends UnityCatalogOptions {
+    log?: (line: string) => void;
+    /** Called just before the alias moves, with what it pointed at (the audit trail's intent record). If it throws, the alias is not moved. */
+    beforeAlias?: (change: { from?: string }) => Promise<void>;
+}
+
+export async function rollback(request: RollbackRequest, options: RollbackOptions): Promise<RollbackResult> {
     const log = options.log ?? (() => undefined);
     const { call, versionOf } = unityCatalogCalls({ permissionHint: ROLLBACK_PERMISSIONS, ...options });
     const what = `read version ${request.version} of ${request.model}`;
@@ -40,6 +46,8 @@ export async function rollback(request: RollbackRequest, options: UnityCatalogOp
         log(`alias ${request.alias} of ${request.model} already points at version ${request.version}: nothing to do`);
         return { model: request.model, alias: request.alias, from, to: request.version };
     }
+    const beforeAlias = options.beforeAlias;
+    await beforeAliasMoves(beforeAlias && (() => beforeAlias({ from })), "prd is unchanged");
     await call("POST", "registered-models/alias", { name: request.model, alias: request.alias, version: request.version }, `set alias ${request.alias} of ${request.model}`);
     log(`alias ${request.alias} of ${request.model} now points at version ${request.version}${from ? ` (was ${from})` : ""}: no copy, no new version; the next pulumi up on prd serves it`);
     return { model: request.model, alias: request.alias, from, to: request.version };
