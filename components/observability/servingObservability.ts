@@ -249,7 +249,7 @@ export class ServingObservability extends pulumi.ComponentResource {
                 resourceGroupName: args.resourceGroupName,
                 location: args.location,
                 properties: { lenses: [{ order: 0, parts }] },
-                tags: { ...args.tags, "hidden-title": `${args.project} ${args.environment}: served models` },
+                tags: args.tags,
             },
             { parent: this },
         );
