@@ -129,3 +129,24 @@ describe("ServingObservability", () => {
         assert.strictEqual(summary.actionGroup, "e-mail oncall@example.com, webhook (secret, not shown)");
     });
 });
+
+describe("the plan of the shipped prd stack shows observability", () => {
+    it("per served model its Application Insights wiring and alerts with thresholds, who is told, the dashboard", async () => {
+        const { planStack } = await import("../lib/plan");
+        const { renderPlanMarkdown, observabilityLines } = await import("../lib/plan/report");
+        const { PROJECT_DIR } = await import("./helpers/fixtures");
+        const plan = await planStack(PROJECT_DIR, "prd");
+        const lines = observabilityLines(plan);
+        assert.strictEqual(lines[0], "**Observability**");
+        const row = lines.find((l) => l.startsWith("- fraud: Application Insights "));
+        assert.ok(row, lines.join("\n"));
+        assert.match(row!, /prd-serving-insights: workspace-based/);
+        for (const text of ["error-share (sev 1: 5xx share > 5% over 15 min", "p95-latency (sev 2: p95 latency > 1000 ms", "replica-restarts (sev 1: RestartCount (total) >= 3 in 15 min)", "no-ready-replica (sev 0: Replicas (maximum) < 1 over 5 min)"]) {
+            assert.ok(row!.includes(text), `${text} in ${row}`);
+        }
+        assert.ok(lines.some((l) => /^- alerts tell: none: .*tell nobody.*; dashboard: prd-serving-dashboard$/.test(l)), lines.join("\n"));
+        const markdown = renderPlanMarkdown(plan, [], []);
+        assert.ok(markdown.includes(lines.join("\n")), "the PR comment carries the section");
+        assert.ok(markdown.split("\n").length < 60, "still compact");
+    });
+});
