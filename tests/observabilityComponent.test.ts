@@ -150,3 +150,29 @@ describe("the plan of the shipped prd stack shows observability", () => {
         assert.ok(markdown.split("\n").length < 60, "still compact");
     });
 });
+
+describe("a stack file with an action group", () => {
+    it("plans the encrypted webhook as [secret], shows the e-mails, and refuses it in plain text", async () => {
+        const { planEditedStack } = await import("./helpers/fixtures");
+        const { renderPlanText } = await import("../lib/plan");
+        const plan = await planEditedStack("prd", (config) => {
+            config["mlflow-platform:observability"] = {
+                alerts: { errorShare: 0.1, p95LatencyMs: 500 },
+                actionGroup: { emails: ["ml-oncall@example.com"], webhook: { secure: "v1:bm90QXJlYWxDaXBoZXJ0ZXh0" } },
+            };
+        });
+        const group = onlyOfType(plan, "azure-native:monitor:ActionGroup").inputs as any;
+        assert.deepStrictEqual(group.webhookReceivers, [{ name: "webhook", serviceUri: SECRET_DISPLAY, useCommonAlertSchema: true }]);
+        assert.deepStrictEqual(group.emailReceivers.map((e: any) => e.emailAddress), ["ml-oncall@example.com"]);
+        const text = renderPlanText(plan);
+        assert.match(text, /actionGroup: e-mail ml-oncall@example\.com, webhook \(secret, not shown\)/);
+        assert.match(text, /fraud\.alerts\.error-share: sev 1: 5xx share > 10% over 15 min/);
+        assert.match(text, /fraud\.alerts\.p95-latency: sev 2: p95 latency > 500 ms/);
+        await assert.rejects(
+            planEditedStack("prd", (config) => {
+                config["mlflow-platform:observability"] = { actionGroup: { webhook: "https://hooks.example.com/notArealTokenButLong0123456789" } };
+            }),
+            (err: Error) => /mlflow-platform:observability\.actionGroup\.webhook is not allowed: it is stored in plain text/.test(err.message) && !err.message.includes("notArealToken"),
+        );
+    });
+});
