@@ -29,6 +29,7 @@ import { ModelServing, type ServedModelArgs } from "./components/serving/modelSe
 import { AzureAccess } from "./components/access/azureAccess";
 import { deployingIdentity, type DeployingIdentity } from "./components/access/deployingIdentity";
 import { ScoringApi } from "./components/access/scoringApi";
+import { ServingObservability } from "./components/observability/servingObservability";
 
 export = async () => {
     const config = loadPlatformConfig();
@@ -68,6 +69,7 @@ export = async () => {
     const scoringApi = config.serving.platform === "containerapp" ? scoringApiOf(config, deployer) : undefined;
     for (const entry of skipped) pulumi.log.warn(skipWarning(entry));
     const serving = await modelServing(config, context, store, registryUrl, serve, scoringApi);
+    const observability = servingObservability(config, store, serving);
     new AzureAccess(`${env}-access`, {
         roles: config.access,
         resourceGroupName: store.resourceGroupName,
@@ -92,6 +94,7 @@ export = async () => {
         containerRegistry: serving.loginServer,
         models: pulumi.output(serving.models),
         skippedModels: skipped,
+        applicationInsightsId: observability?.applicationInsightsId,
         // Applications ask Entra for a token with `scope`, users with `userScope` (`npm run smoke -- --entra-scope ...`).
         scoringApi: scoringApi ? pulumi.output({ clientId: scoringApi.clientId, scope: scoringApi.scope, userScope: scoringApi.userScope }) : undefined,
         ...(unityCatalog ? { unityCatalog: pulumi.output({ catalog: unityCatalog.catalogName, prdSchema: unityCatalog.prdSchemaName }) } : {}),
@@ -157,6 +160,25 @@ function scoringApiOf(config: PlatformConfig, deployer: DeployingIdentity): Scor
         tenantId: deployer.tenantId,
         callers: config.access.scoringClients,
         deployerObjectId: deployer.objectId,
+    });
+}
+
+/** Application Insights, alerts and the dashboard of the models served on Container Apps (issue 21). */
+function servingObservability(config: PlatformConfig, store: ModelStore, serving: ModelServing): ServingObservability | undefined {
+    if (!serving.logsWorkspaceId) return undefined;
+    return new ServingObservability(`${config.environment}-observability`, {
+        environment: config.environment,
+        project: config.project,
+        location: config.location,
+        resourceGroupName: store.resourceGroupName,
+        namePrefix: config.environment,
+        logsWorkspaceId: serving.logsWorkspaceId,
+        servingPrincipalId: serving.identityPrincipalId,
+        models: Object.entries(serving.apps).map(([name, app]) => ({ name, ...app })),
+        alerts: config.observability.alerts,
+        actionGroup: config.observability.actionGroup,
+        dashboard: config.observability.dashboard,
+        tags: config.tags,
     });
 }
 

@@ -21,8 +21,10 @@ describe("plan of the shipped stacks", () => {
         const unityCatalog = (r: { type: string; name: string }) => r.type.startsWith("databricks:") || r.type === "pulumi:providers:databricks" || r.name.startsWith("dev-unity-catalog");
         const platformShape = (plan: Plan) =>
             // Only the stack holding the registry declares Unity Catalog objects and the registration job.
-            plan.resources.filter((r) => !r.read && r.parent !== `${plan.stack}-serving` && !unityCatalog(r) && !r.name.startsWith(`${plan.stack}-register-model`)).map((r) => `${r.type} ${r.name.replace(/^(dev|prd)-/, "")}`).sort();
+            // prd alone alerts when a model has no replica (dev scales to zero).
+            plan.resources.filter((r) => !r.read && r.parent !== `${plan.stack}-serving` && !unityCatalog(r) && !r.name.startsWith(`${plan.stack}-register-model`) && !r.name.endsWith("-no-ready-replica")).map((r) => `${r.type} ${r.name.replace(/^(dev|prd)-/, "")}`).sort();
         assert.deepStrictEqual(platformShape(dev), platformShape(prd));
+        assert.deepStrictEqual([dev, prd].map((plan) => plan.resources.filter((r) => r.name.endsWith("-no-ready-replica")).map((r) => r.name)), [[], ["prd-observability-fraud-no-ready-replica"]]);
         assert.strictEqual(byType(dev, "azure-native:app:ContainerApp").length, 1, "dev serves on Container Apps too");
         assert.strictEqual(byType(dev, "azure-native:containerinstance:ContainerGroup").length, 0);
         assert.strictEqual(byType(prd, "azure-native:app:ContainerApp").length, 1);
@@ -36,13 +38,17 @@ describe("plan of the shipped stacks", () => {
                 "azure-native:app:ContainerApp",
                 "azure-native:app:ContainerAppsAuthConfig",
                 "azure-native:app:ManagedEnvironment",
+                "azure-native:applicationinsights:Component",
                 "azure-native:authorization:RoleAssignment",
                 "azure-native:containerregistry:Registry",
                 "azure-native:databricks:AccessConnector",
                 "azure-native:databricks:Workspace",
                 "azure-native:managedidentity:UserAssignedIdentity",
                 "azure-native:monitor:DiagnosticSetting",
+                "azure-native:monitor:MetricAlert",
+                "azure-native:monitor:ScheduledQueryRule",
                 "azure-native:operationalinsights:Workspace",
+                "azure-native:portal:Dashboard",
                 "azure-native:resources:ResourceGroup",
                 "azure-native:storage:BlobContainer",
                 "azure-native:storage:BlobContainerImmutabilityPolicy",
@@ -72,6 +78,7 @@ describe("plan of the shipped stacks", () => {
                 "mlflow-platform:access:UnityCatalogAccess",
                 "mlflow-platform:jobs:RegistrationJob",
                 "mlflow-platform:mlflow:MlflowWorkspace",
+                "mlflow-platform:observability:ServingObservability",
                 "mlflow-platform:serving:ModelServing",
                 "mlflow-platform:storage:ModelStore",
                 "pulumi-nodejs:dynamic/registry:ModelVersion",
@@ -136,7 +143,7 @@ describe("plan of the shipped stacks", () => {
         assert.match(text, /^ {6}parameters\.enableNoPublicIp\.value: true$/m);
         assert.match(text, /^ {6}isVersioningEnabled: false$/m);
         assert.match(text, /^ {6}isHnsEnabled: true$/m);
-        assert.match(text, /^Summary: 36 resources to create \(31 cloud or dynamic resources, 5 components\), 6 protected, 1 read from existing sources\.$/m);
+        assert.match(text, /^Summary: 44 resources to create \(38 cloud or dynamic resources, 6 components\), 6 protected, 1 read from existing sources\.$/m);
         assert.match(text, /^= pulumi:pulumi:StackReference {2}organization\/mlflow-platform\/dev {2}\(read\)$/m);
     });
 });
@@ -224,7 +231,7 @@ describe("npm run plan (command line)", () => {
         const { code, stdout } = await planCli("dev");
         assert.strictEqual(code, 0);
         assert.match(stdout, /^Plan for stack "dev"/);
-        assert.match(stdout, /Summary: 57 resources to create/);
+        assert.match(stdout, /Summary: 64 resources to create/);
         assert.match(stdout, /\n\nWho can do what in "dev" \(from the declared role assignments, app role assignments and grants\):\n.*\n.*\n {2}mlplatdevmodels-registration \(service principal\) +registration job \(runs as\) +Unity Catalog: READ_FILES on data; READ_FILES on models +yes, in mlplatform\.dev \(CREATE_MODEL; owns what it creates\) +- +- +-\n {2}deploying identity +deployer \(found at deploy\)/);
         assert.match(stdout, /\n {2}schema mlplatform\.dev \(owner: [^)]*\)\): mlplatdevmodels-registration \(service principal\): USE_SCHEMA, CREATE_MODEL\n {2}schema mlplatform\.prd \(owner: [^)]*\)\): none beyond the owner\n/);
         assert.match(stdout, /\+ databricks:index\/job:Job {2}dev-register-model-job[^\n]*\n(?: {6}[^\n]*\n)* {6}runAs\.servicePrincipalName: \(known after deploy\)\n/);

@@ -59,7 +59,7 @@ describe("resource provider registrations", () => {
     afterEach(() => arm.stop());
 
     it("lists what each platform needs", () => {
-        assert.deepStrictEqual(requiredProviders("containerapp").sort(), ["Microsoft.App", "Microsoft.ContainerRegistry", "Microsoft.Databricks", "Microsoft.Insights", "Microsoft.ManagedIdentity", "Microsoft.OperationalInsights", "Microsoft.Storage"]);
+        assert.deepStrictEqual(requiredProviders("containerapp").sort(), ["Microsoft.App", "Microsoft.ContainerRegistry", "Microsoft.Databricks", "Microsoft.Insights", "Microsoft.ManagedIdentity", "Microsoft.OperationalInsights", "Microsoft.Portal", "Microsoft.Storage"]);
         assert.ok(requiredProviders("aci").includes("Microsoft.ContainerInstance"));
     });
 

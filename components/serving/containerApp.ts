@@ -101,7 +101,7 @@ export function containerAppsEnvironment(
     name: string,
     args: { resourceGroupName: pulumi.Input<string>; location: string; logRetentionDays: number; tags: Record<string, string> },
     opts: pulumi.CustomResourceOptions,
-): { environmentId: pulumi.Output<string> } {
+): { environmentId: pulumi.Output<string>; logsWorkspaceId: pulumi.Output<string> } {
     // Once per stack, in every preview, plan and up: the app's resources use the SDK's API version.
     const versionWarning = appApiVersionWarning(CONTAINER_APP_SDK_API_VERSION.containerApp, CONTAINER_APP_SDK_API_VERSION.authConfig);
     if (versionWarning) pulumi.log.warn(versionWarning, opts.parent);
@@ -133,11 +133,14 @@ export function containerAppsEnvironment(
         {
             resourceUri: environment.id,
             workspaceId: logs.id,
+            // Resource-specific tables (ContainerAppConsoleLogs, ContainerAppSystemLogs), which the
+            // alerts and the dashboard query; unset, Azure Monitor's default is the AzureDiagnostics table.
+            logAnalyticsDestinationType: "Dedicated",
             logs: [{ categoryGroup: "allLogs", enabled: true }],
         },
         opts,
     );
-    return { environmentId: environment.id };
+    return { environmentId: environment.id, logsWorkspaceId: logs.id };
 }
 
 /**

@@ -259,7 +259,13 @@ export class ModelServing extends pulumi.ComponentResource {
     /** The container registry's ARM id (deployers get AcrPush on it). */
     readonly registryId: pulumi.Output<string>;
     readonly identityId: pulumi.Output<string>;
+    /** The serving identity's principal (observability gives it Monitoring Metrics Publisher). */
+    readonly identityPrincipalId: pulumi.Output<string>;
     readonly models: Record<string, ServedModelOutputs> = {};
+    /** Container Apps: each served model's app, by model name (what its alerts watch). */
+    readonly apps: Record<string, { appName: string; appId: pulumi.Output<string> }> = {};
+    /** Container Apps: the Log Analytics workspace the environment's logs go to. */
+    readonly logsWorkspaceId?: pulumi.Output<string>;
     private readonly registry: containerregistry.Registry;
     private readonly acrPull: authorization.RoleAssignment;
     /** The AcrPull assignment, once it has had time to propagate. */
@@ -310,12 +316,15 @@ export class ModelServing extends pulumi.ComponentResource {
         this.loginServer = this.registry.loginServer;
         this.registryId = this.registry.id;
         this.identityId = identity.id;
+        this.identityPrincipalId = identity.principalId;
         if (args.platform === "containerapp" && args.models.length > 0) {
-            this.environmentId = containerAppsEnvironment(
+            const environment = containerAppsEnvironment(
                 `${name}-apps`,
                 { resourceGroupName: args.resourceGroupName, location: args.location, logRetentionDays: args.logRetentionDays, tags: args.tags },
                 { parent: this },
-            ).environmentId;
+            );
+            this.environmentId = environment.environmentId;
+            this.logsWorkspaceId = environment.logsWorkspaceId;
         }
     }
 
@@ -463,6 +472,7 @@ export class ModelServing extends pulumi.ComponentResource {
         // config, checks it exists and opens the ingress.
         const ingressOpen = current !== undefined && live?.authConfigured === true;
         const service = this.declareApp(model, args, loginServer, app, current, ingressOpen);
+        this.apps[served.name] = { appName: app.appName, appId: service.appId };
         const revisionName = app.templateSuffix ? pulumi.output(app.templateSuffix) : unknownValue();
         if (!app.target) return { scoringUri: service.scoringUri, revisionName, traffic: unknownValue() as unknown as pulumi.Output<TrafficEntry[]> };
         this.declareTraffic(model, args, service, app.target, ingressOpen);

@@ -7,6 +7,8 @@ import { roleAssignmentName } from "../access/roleAssignmentName";
 export const BUILT_IN_ROLES = {
     storageBlobDataContributor: "ba92f5b4-2d11-453d-a403-e96b0029c9fe",
     acrPull: "7f951dda-4ed3-4680-a7ca-43fe172d538d",
+    // Lets a principal send metrics to Azure Monitor with Entra ID (Application Insights with local auth off).
+    monitoringMetricsPublisher: "3913510d-42f4-4e42-8a64-420c390055eb",
 } as const;
 
 /** `/subscriptions/<id>` of any ARM resource id. */

@@ -14,6 +14,7 @@ import { registryConfig, registryIssues, registryOrigin, SECRET_ONLY_KEYS, type 
 import { accessIssues, accessRoles, accessWarnings, type AccessRoles } from "./access";
 import { modelIssues, servedModels, type ServedModel } from "./models";
 import { servingConfig, servingIssues, servingPlatformOf, servingWarnings, type ServingConfig } from "./serving";
+import { observabilityConfig, observabilityIssues, type ObservabilityConfig } from "./observability";
 import { configSchema, crossFieldSchema, LOCATION_KEY } from "./schema";
 import { describe, foreignKeyProblems, secretKeyProblems, urlCredentialProblems, zodProblems } from "./problems";
 
@@ -24,6 +25,7 @@ export * from "./registry";
 export * from "./models";
 export * from "./serving";
 export * from "./access";
+export * from "./observability";
 export { configSchema, LOCATION_KEY, PROJECT_CONFIG_KEYS } from "./schema";
 
 /** The stack configuration the components are built from. */
@@ -43,6 +45,8 @@ export interface PlatformConfig {
     access: AccessRoles;
     models: ServedModel[];
     serving: ServingConfig;
+    /** Alert thresholds, who is told, the dashboard (mlflow-platform:observability). */
+    observability: ObservabilityConfig;
     /** Things that are allowed but look wrong (placeholder ranges, a shortened registry URL). */
     warnings: string[];
     /** Registry credentials from secret config, for the serving containers; absent when unset. */
@@ -71,7 +75,7 @@ export class ConfigError extends pulumi.RunError {
  * Rules across keys, over the parsed values of just the keys they need, so they are reported even
  * when an unrelated key is wrong: the stack's environment here, then each section's own rules.
  */
-function crossFieldIssues(stack: string, c: z.infer<typeof crossFieldSchema>): Issue[] {
+function crossFieldIssues(stack: string, c: z.infer<typeof crossFieldSchema>, isSecret: (key: string) => boolean): Issue[] {
     const issues: Issue[] = [];
     const platform = servingPlatformOf(c.environment, c.serving.platform);
     const stackEnvironment = environmentOfStack(stack);
@@ -92,6 +96,7 @@ function crossFieldIssues(stack: string, c: z.infer<typeof crossFieldSchema>): I
         ...servingIssues(c.environment, c.serving, platform),
         ...accessIssues(c.environment, c.access, holdsPrdSchema),
         ...modelIssues(c.environment, c.models, c.registry, platform),
+        ...observabilityIssues(c.observability, isSecret),
     ];
 }
 
@@ -112,7 +117,7 @@ export function parsePlatformConfig(
     const result = configSchema.safeParse(projectValues, { reportInput: true });
     const cross = crossFieldSchema.safeParse(projectValues, { reportInput: true });
     const problems = [...secretKeyProblems(raw, isSecret), ...credentialProblems, ...foreignKeyProblems(raw, project, isSecret)];
-    const issues = [...(result.error?.issues ?? []).flatMap(zodProblems), ...(cross.success ? crossFieldIssues(stack, cross.data).map(describe) : cross.error.issues.flatMap(zodProblems))];
+    const issues = [...(result.error?.issues ?? []).flatMap(zodProblems), ...(cross.success ? crossFieldIssues(stack, cross.data, isSecret).map(describe) : cross.error.issues.flatMap(zodProblems))];
     for (const problem of issues) if (!problems.includes(problem)) problems.push(problem);
     if (problems.length > 0 || !result.success) throw new ConfigError(stack, problems);
     const c = result.data;
@@ -139,6 +144,7 @@ export function parsePlatformConfig(
         access: accessRoles(c.access),
         models: servedModels(c.models, c.registry.kind, c.environment),
         serving: servingConfig(c.serving, platform),
+        observability: observabilityConfig(c.observability),
         warnings,
         registryCredentials: {
             token: secretValue(raw.registryToken),

@@ -9,6 +9,7 @@ import { configSchema } from "./schema";
 import { registryFields, SECRET_ONLY_KEYS } from "./registry";
 import { canaryFields, modelEntryFields } from "./models";
 import { servingFields } from "./serving";
+import { actionGroupFields, alertFields, observabilityFields } from "./observability";
 import { accessFields, principalFields, PRINCIPAL_SECRET } from "./access";
 
 /** `serving.models[0].cpu` style path, prefixed with the project namespace where it has none. */
@@ -27,6 +28,9 @@ const KEYS_BY_MAP: Record<string, readonly string[]> = {
     serving: Object.keys(servingFields.shape).filter((k) => k !== "entra"),
     access: Object.keys(accessFields.shape),
     "each principal": Object.keys(principalFields.shape),
+    observability: Object.keys(observabilityFields.shape),
+    "observability.alerts": Object.keys(alertFields.shape),
+    "observability.actionGroup": Object.keys(actionGroupFields.shape),
 };
 
 function mapOfPath(path: readonly PropertyKey[]): string {
@@ -35,6 +39,7 @@ function mapOfPath(path: readonly PropertyKey[]): string {
     if (path[0] === "models") return path[2] === "canary" ? "a model's canary" : "each entry of models";
     if (path[0] === "serving") return "serving";
     if (path[0] === "access") return path.length >= 3 ? "each principal" : "access";
+    if (path[0] === "observability") return path[1] === "alerts" ? "observability.alerts" : path[1] === "actionGroup" ? "observability.actionGroup" : "observability";
     return PROJECT_NAME;
 }
 

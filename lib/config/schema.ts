@@ -10,6 +10,7 @@ import { registrySchema } from "./registry";
 import { accessFields } from "./access";
 import { modelsSchema } from "./models";
 import { servingFields } from "./serving";
+import { observabilityCrossFields, observabilityFields } from "./observability";
 
 export const LOCATION_KEY = "azure-native:location";
 
@@ -41,6 +42,7 @@ export const configSchema = z
         access: accessFields.strict(),
         models: modelsSchema,
         serving: servingFields.strict(),
+        observability: observabilityFields.strict().optional(),
     })
     .strict();
 
@@ -52,6 +54,7 @@ export const crossFieldSchema = z.object({
     registry: registrySchema,
     models: modelsSchema,
     serving: servingFields,
+    observability: observabilityCrossFields.optional(),
 });
 
 /** The project keys the program reads (without the project prefix). */

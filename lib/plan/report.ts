@@ -79,6 +79,7 @@ export function renderPlanMarkdown(plan: Plan, notes: readonly ModelVersionNote[
             "",
         );
     }
+    lines.push(...observabilityLines(plan));
     lines.push(...access);
     if (notes.length) {
         lines.push("**Model versions**", "", ...notes.map((n) => `- \`${n.resource}\`: ${n.text}`), "");
@@ -95,6 +96,21 @@ export function renderPlanMarkdown(plan: Plan, notes: readonly ModelVersionNote[
         lines.push(...table(["level", "rule", "resource", "message"], violations.map((v) => [v.level, v.rule, `\`${v.resource}\``, v.message])));
     }
     return lines.join("\n");
+}
+
+/**
+ * The observability component's summary (components/observability): per model its Application
+ * Insights wiring and alerts with thresholds, then who is told (a webhook never shown) and the dashboard.
+ */
+export function observabilityLines(plan: Plan): string[] {
+    const summary = plan.resources.find((r) => r.type === "mlflow-platform:observability:ServingObservability")?.outputs?.summary as Record<string, unknown> | undefined;
+    if (!summary) return [];
+    const { actionGroup, dashboard, ...models } = summary;
+    const perModel = Object.entries(models as Record<string, { applicationInsights?: string; alerts?: Record<string, string> }>).map(
+        ([name, m]) => `- ${name}: Application Insights ${m.applicationInsights ?? "-"}; alerts: ${Object.entries(m.alerts ?? {}).map(([kind, text]) => `${kind} (${text})`).join("; ")}`,
+    );
+    // The dashboard's name only: its tiles are in the text plan.
+    return ["**Observability**", ...perModel, `- alerts tell: ${String(actionGroup)}; dashboard: ${String(dashboard).split(":")[0]}`, ""];
 }
 
 export interface ComparisonRow {

@@ -17,7 +17,9 @@ export const REQUIRED_PROVIDERS: Readonly<Record<string, string>> = {
     "Microsoft.ManagedIdentity": "the serving identity",
     "Microsoft.App": "the Container Apps environment and apps",
     "Microsoft.OperationalInsights": "the Log Analytics workspace",
-    "Microsoft.Insights": "diagnostics and metrics",
+    "Microsoft.Insights": "diagnostics, metrics, Application Insights, alert rules and the action group",
+    // Usually registered in every subscription already; registering it again changes nothing.
+    "Microsoft.Portal": "the serving dashboard",
     "Microsoft.ContainerInstance": "container groups (serving.platform aci)",
 };
 
