@@ -316,7 +316,10 @@ def read_baseline(path):
             doc = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise DriftError(f"baseline {path} is not valid JSON: {err}") from None
-        # MLflow's input_example.json / serving_input_example.json and scoring requests.
+        # The copy the drift job keeps beside its reports ({"kind", "source", "rows"}), MLflow's
+        # input_example.json / serving_input_example.json, and scoring requests.
+        if isinstance(doc, dict) and isinstance(doc.get("rows"), list) and "kind" in doc:
+            doc = doc["rows"]
         if isinstance(doc, dict) and "serving_input" in doc:
             doc = doc["serving_input"]
         if isinstance(doc, dict) and ("dataframe_split" in doc or ("columns" in doc and "data" in doc)):
@@ -412,7 +415,7 @@ def compare(baseline_rows, window_inputs, window_outputs, baseline_outputs=None,
     }
 
 
-def drift_report(payload_dir, model, version, baseline_path, window="24h", window_end=None, baseline_kind="dataset"):
+def drift_report(payload_dir, model, version, baseline_path, window="24h", window_end=None, baseline_kind="dataset", baseline_source=None):
     """The report for one model version and window, from payload files under payload_dir."""
     length = parse_window(window)
     end = parse_time(window_end) if window_end else datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
@@ -430,7 +433,7 @@ def drift_report(payload_dir, model, version, baseline_path, window="24h", windo
         "model": model,
         "version": str(version),
         "window": {"start": iso(start), "end": iso(end), "length": window},
-        "baseline": {"kind": baseline_kind, "source": baseline_path if baseline_kind == "dataset" else "registered-sample", "rows": len(baseline_rows)},
+        "baseline": {"kind": baseline_kind, "source": baseline_source or (baseline_path if baseline_kind == "dataset" else "registered-sample"), "rows": len(baseline_rows)},
         "requests": len(records),
         "rows": len(inputs),
         "skipped_lines": skipped,
@@ -480,12 +483,13 @@ def main(argv=None):
     parser.add_argument("--version", required=True)
     parser.add_argument("--baseline", required=True, help="CSV, JSON or JSON Lines file of baseline rows")
     parser.add_argument("--baseline-kind", default="dataset", choices=["dataset", "registered-sample"])
+    parser.add_argument("--baseline-source", default=None, help="what the report names as the baseline (default: the file, or registered-sample)")
     parser.add_argument("--window", default="24h")
     parser.add_argument("--window-end", default=None, help="ISO-8601 UTC; default: the start of the current hour")
     parser.add_argument("--metric", action="store_true", help="also print the alert's metric line to stderr")
     args = parser.parse_args(argv)
     try:
-        report = drift_report(args.payloads, args.model, args.version, args.baseline, args.window, args.window_end, args.baseline_kind)
+        report = drift_report(args.payloads, args.model, args.version, args.baseline, args.window, args.window_end, args.baseline_kind, args.baseline_source)
     except DriftError as err:
         print(json.dumps({"error": str(err)}))
         return 2
