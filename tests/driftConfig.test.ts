@@ -93,7 +93,7 @@ describe("drift job decisions (lib/drift)", () => {
 
     it("the write condition confines writes, creations and deletes to the model's drift folders of the payloads container", () => {
         const condition = driftWriteCondition("fraud");
-        for (const action of ["blobs/write", "blobs/add/action", "blobs/delete"]) assert.ok(condition.includes(`!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/${action}'})`), action);
+        for (const action of ["blobs/write", "blobs/add/action", "blobs/delete", "blobs/move/action"]) assert.ok(condition.includes(`!(ActionMatches{'Microsoft.Storage/storageAccounts/blobServices/containers/${action}'})`), action);
         assert.ok(condition.includes("@Resource[Microsoft.Storage/storageAccounts/blobServices/containers:name] StringEquals 'payloads'"));
         assert.ok(condition.includes("@Resource[Microsoft.Storage/storageAccounts/blobServices/containers/blobs:path] StringLike 'fraud/*/drift/*'"));
         assert.doesNotMatch(condition, /blobs\/read/, "reads are the Reader assignment's");

@@ -37,14 +37,14 @@ export function driftReportBlob(model: string, version: string, windowEnd: strin
 
 /**
  * The condition (Azure ABAC, version 2.0) on the job's Storage Blob Data Contributor assignment on
- * the payloads container: writes, creations and deletes only under `<model>/*\/drift/`; reads are
+ * the payloads container: writes, creations, deletes and renames only under `<model>/*\/drift/`; reads are
  * left to its unconditioned Storage Blob Data Reader assignment. Actions and the blob path attribute
  * per learn.microsoft.com/azure/storage/blobs/storage-auth-abac-attributes; the
  * `!(ActionMatches…) OR (…)` form per learn.microsoft.com/azure/role-based-access-control/conditions-format.
  */
 export function driftWriteCondition(model: string): string {
     const blobs = "Microsoft.Storage/storageAccounts/blobServices/containers/blobs";
-    const actions = [`${blobs}/write`, `${blobs}/add/action`, `${blobs}/delete`];
+    const actions = [`${blobs}/write`, `${blobs}/add/action`, `${blobs}/delete`, `${blobs}/move/action`];
     return [
         "(",
         " (",
