@@ -1,6 +1,7 @@
 // components/drift/driftJob.ts under Pulumi's mocks: the scheduled Container Apps job, its identity
 // and its role assignments, with deterministic names and the config's schedule, window and baseline.
 import * as assert from "assert";
+import * as pulumi from "@pulumi/pulumi";
 import { DriftJob, type DriftJobArgs } from "../components/drift/driftJob";
 import { AZURE_ROLES } from "../lib/access/roles";
 import { driftConfig } from "../lib/config/drift";
@@ -17,8 +18,8 @@ function args(drift = driftConfig({})!): DriftJobArgs {
         location: "westeurope",
         environmentId: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/managedEnvironments/env",
         model: "fraud",
-        version: "3",
-        image: "acr.azurecr.io/fraud:3-abc",
+        version: pulumi.output("3"),
+        image: pulumi.output("acr.azurecr.io/fraud:3-abc"),
         loginServer: "acr.azurecr.io",
         pullIdentityId: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/serving",
         storageAccountId: ACCOUNT,
@@ -32,6 +33,7 @@ function deployed(program: () => unknown): Promise<Plan> {
     return recordProgram(program, { project: "mlflow-platform", stack: "test", mocks: deployedAzureMocks, preview: false });
 }
 
+// version and image are outputs, as ModelServing's models[name].version and .image are.
 describe("DriftJob", () => {
     it("declares an identity, read on the payloads, conditioned write of the reports, and a scheduled job, named after the component", async () => {
         const plan = await deployed(() => new DriftJob("t-drift-fraud", args()));

@@ -22,7 +22,7 @@ export interface DriftJobArgs {
     environmentId: pulumi.Input<string>;
     /** The served model and the version whose payloads are compared (the stable revision's). */
     model: string;
-    version: string;
+    version: pulumi.Input<string>;
     /** That version's serving image: it holds the registered sample, numpy and drift_job.py. */
     image: pulumi.Input<string>;
     /** The container registry and the identity that may pull from it (the serving identity, AcrPull). */
@@ -98,7 +98,7 @@ export class DriftJob extends pulumi.ComponentResource {
                         {
                             name: DRIFT_CONTAINER_NAME,
                             image: args.image,
-                            command: driftJobCommand({ model: args.model, version: args.version, window: args.drift.window, baseline: args.drift.baseline }),
+                            command: pulumi.output(args.version).apply((version) => driftJobCommand({ model: args.model, version, window: args.drift.window, baseline: args.drift.baseline })),
                             resources: { cpu: 0.5, memory: "1Gi" },
                             env: [
                                 { name: "DRIFT_BLOB_ENDPOINT", value: args.blobEndpoint },
