@@ -152,6 +152,24 @@ class Report(unittest.TestCase):
         self.assertEqual(report["status"], "drift")
         self.assertIn("amount", report["drifted_features"])
 
+    def test_the_window_is_by_each_record_s_time_not_its_file_s_hour(self):
+        # A file opened at 10:59 holds records past the hour: only those inside [10:00, 11:00) count.
+        write_payloads(
+            os.path.join(self.root, "p"),
+            "fraud",
+            "3",
+            {
+                "2026-12-02T10": [
+                    record("2026-12-02T09:59:59.999Z", [{"amount": 1, "country": "NL"}], [0]),
+                    record("2026-12-02T10:00:00.000Z", [{"amount": 2, "country": "NL"}], [0]),
+                    record("2026-12-02T10:59:59.999Z", [{"amount": 3, "country": "NL"}], [0]),
+                    record("2026-12-02T11:00:00.000Z", [{"amount": 4, "country": "NL"}], [0]),
+                ]
+            },
+        )
+        report = drift.drift_report(os.path.join(self.root, "p"), "fraud", "3", self.baseline, "1h", "2026-12-02T11:00:00Z")
+        self.assertEqual((report["requests"], report["rows"]), (2, 2))
+
     def test_a_prediction_column_in_the_baseline_is_the_prediction_baseline(self):
         with open(self.baseline, "w", encoding="utf-8") as handle:
             handle.write("amount,prediction\n1,0\n2,0\n3,1\n4,1\n")
