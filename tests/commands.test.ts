@@ -13,7 +13,7 @@ const commands = Object.entries(scripts)
 
 describe("every command answers --help", () => {
     it("covers each of the project's commands", () => {
-        assert.deepStrictEqual(commands.map(([name]) => name).sort(), ["audit", "bench", "local", "mutation", "plan", "promote", "python-env", "register", "rollback", "smoke", "test"].filter((n) => n !== "test").sort());
+        assert.deepStrictEqual(commands.map(([name]) => name).sort(), ["audit", "bench", "drift", "local", "mutation", "plan", "promote", "python-env", "register", "rollback", "smoke", "test"].filter((n) => n !== "test").sort());
     });
 
     for (const [name, file] of commands) {
