@@ -45,7 +45,11 @@ export = async () => {
         subscriptionId: context.offline ? unknownValue() : authorization.getClientConfigOutput().subscriptionId,
         namespaces: requiredProviders(config.serving.platform),
     });
-    const store = new ModelStore(`${env}-store`, { location: config.location, ...config.storage, protect: config.protect, tags: config.tags }, { dependsOn: [providers] });
+    const store = new ModelStore(
+        `${env}-store`,
+        { location: config.location, ...config.storage, protect: config.protect, tags: config.tags, payloadRetentionDays: config.serving.payloadLog.retentionDays },
+        { dependsOn: [providers] },
+    );
     const mlflow = new MlflowWorkspace(`${env}-mlflow`, {
         location: config.location,
         resourceGroupName: store.resourceGroupName,
@@ -171,6 +175,8 @@ function modelServing(config: PlatformConfig, context: DeploymentContext, store:
         images: context.images,
         maxInactiveRevisions: config.serving.maxInactiveRevisions,
         rollout: context.rollout,
+        // Sampled requests and predictions of each model, in the store's payloads container.
+        payloadLog: { accountName: config.storage.accountName, containerId: store.payloadContainerId, retentionDays: config.serving.payloadLog.retentionDays },
         tags: config.tags,
     });
 }

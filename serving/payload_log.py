@@ -127,6 +127,40 @@ def settings_from_env(env=None):
     )
 
 
+def signature_columns(model_dir):
+    """The input column names of the model's signature (MLmodel), or None when it has none or none named."""
+    import yaml  # mlflow-skinny depends on PyYAML: in every serving environment
+
+    with open(os.path.join(model_dir, "MLmodel"), encoding="utf-8") as handle:
+        mlmodel = yaml.safe_load(handle) or {}
+    inputs = (mlmodel.get("signature") or {}).get("inputs")
+    if not inputs:
+        return None
+    # MLmodel keeps the signature's inputs as a JSON text: [{"name": ..., "type": ...}, ...].
+    specs = json.loads(inputs) if isinstance(inputs, str) else inputs
+    names = [spec.get("name") for spec in specs if isinstance(spec, dict)]
+    return names if names and all(isinstance(n, str) for n in names) else None
+
+
+def check_columns(settings, model_dir, env=None):
+    """Refuses a deny-list that names a column the model's signature lacks (a misspelt name would let
+    the column it meant be logged). Returns a warning when there is no signature to check against."""
+    if settings is None or not settings.exclude:
+        return None
+    env = os.environ if env is None else env
+    columns = signature_columns(model_dir)
+    key = f"mlflow-platform:models[model {env.get('SERVING_MODEL_NAME') or '?'}].payloadLog.excludeColumns"
+    if columns is None:
+        return (f"{EXCLUDE_ENV} ({key}) cannot be checked: the model's MLmodel has no signature with named inputs; "
+                "the listed columns are removed wherever a request names them")
+    unknown = sorted(settings.exclude - set(columns))
+    if unknown:
+        raise PayloadLogConfigError(
+            f"{EXCLUDE_ENV} ({key}) names {', '.join(unknown)}, which {'is not an input column' if len(unknown) == 1 else 'are not input columns'} "
+            f"of this model version (its signature's inputs: {', '.join(columns)}): correct {key}; a misspelt name would log the column it meant")
+    return None
+
+
 # --- What a line holds: rows of named inputs, one prediction per row.
 
 class Unreadable(Exception):

@@ -35,7 +35,7 @@ import sys
 SERVING_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, SERVING_DIR)
 from model_files import ModelFilesError, check_model_dir  # noqa: E402
-from payload_log import PayloadLogConfigError, settings_from_env  # noqa: E402
+from payload_log import PayloadLogConfigError, check_columns, settings_from_env  # noqa: E402
 from scoring_app import MODEL_DIR_ENV  # noqa: E402
 
 MAX_WORKERS = 64
@@ -216,9 +216,11 @@ def main(argv):
             # The payload log's variables (payload_log.py), checked before any worker starts: a bad
             # one stops the server here with its name.
             try:
-                settings_from_env()
+                warning = check_columns(settings_from_env(), args.model_dir)
             except PayloadLogConfigError as err:
                 raise ModelFilesError(str(err))
+            if warning:
+                print(f"serve_model: {warning}", file=sys.stderr, flush=True)
             options = uvicorn_options(args.model_dir, args.host, port, workers, graceful)
             if args.dry_run:
                 print(describe_uvicorn(options))

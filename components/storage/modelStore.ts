@@ -4,6 +4,7 @@ import * as storage from "@pulumi/azure-native/storage";
 import type { StorageSku } from "../../lib/config";
 import { OFFLINE_VARIABLE } from "../../lib/deployment/context";
 import { checkHierarchicalNamespace, type StorageAccountLookup } from "../../lib/storage/namespace";
+import { PAYLOAD_CONTAINER } from "../../lib/serving/payloadLog";
 
 export interface ModelStoreArgs {
     location: string;
@@ -27,6 +28,11 @@ export interface ModelStoreArgs {
     protect: boolean;
     tags: Record<string, string>;
     /**
+     * Days a payload log blob (the payloads container) is kept before the account's lifecycle
+     * rule deletes it; undefined: kept until deleted by hand.
+     */
+    payloadRetentionDays?: number;
+    /**
      * How to look up an existing account before declaring it (see lib/storage/namespace.ts);
      * `false` skips the check. Defaults to azure-native's getStorageAccount, except offline (the plan).
      */
@@ -37,8 +43,13 @@ export interface ModelStoreArgs {
 const lookupStorageAccount: StorageAccountLookup = async (resourceGroupName, accountName) =>
     storage.getStorageAccount({ resourceGroupName, accountName });
 
-/** Container names the data-science team writes to. */
-export const MODEL_STORE_CONTAINERS = { data: "data", models: "models" } as const;
+/**
+ * The account's containers: data and models, which the data-science team writes to, and payloads,
+ * the serving containers' payload log (serving/payload_log.py), which only the serving identity
+ * writes (ModelServing assigns it Storage Blob Data Contributor on that container alone).
+ */
+export const MODEL_STORE_CONTAINERS = { data: "data", models: "models", payloads: PAYLOAD_CONTAINER } as const;
+export type ModelStoreContainerNames = { [K in keyof typeof MODEL_STORE_CONTAINERS]: string };
 
 /**
  * Blob Storage for training data and model files: secure by default (HTTPS, TLS 1.2, Entra ID
@@ -52,7 +63,9 @@ export class ModelStore extends pulumi.ComponentResource {
     readonly accountId: pulumi.Output<string>;
     readonly accountName: pulumi.Output<string>;
     readonly blobEndpoint: pulumi.Output<string>;
-    readonly containerNames: pulumi.Output<{ data: string; models: string }>;
+    readonly containerNames: pulumi.Output<ModelStoreContainerNames>;
+    /** The payloads container's ARM id: the scope of the serving identity's write access. */
+    readonly payloadContainerId: pulumi.Output<string>;
 
     constructor(name: string, args: ModelStoreArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlflow-platform:storage:ModelStore", name, {}, opts);
@@ -140,7 +153,35 @@ export class ModelStore extends pulumi.ComponentResource {
         this.blobEndpoint = account.primaryEndpoints.blob;
         this.containerNames = pulumi
             .all(containers.map((c) => c.name))
-            .apply(([data, models]) => ({ data, models }));
+            .apply(([data, models, payloads]) => ({ data, models, payloads }));
+        this.payloadContainerId = containers[Object.keys(MODEL_STORE_CONTAINERS).indexOf("payloads")].id;
+
+        if (args.payloadRetentionDays !== undefined) {
+            // The account's one lifecycle policy (Azure names it "default"): payload blobs are
+            // deleted a set time after they were written (learn.microsoft.com/azure/storage/blobs/lifecycle-management-overview).
+            new storage.ManagementPolicy(
+                `${name}-lifecycle`,
+                {
+                    accountName: account.name,
+                    resourceGroupName: this.resourceGroupName,
+                    managementPolicyName: "default",
+                    policy: {
+                        rules: [
+                            {
+                                name: "payload-log-retention",
+                                enabled: true,
+                                type: "Lifecycle",
+                                definition: {
+                                    filters: { blobTypes: ["blockBlob"], prefixMatch: [`${PAYLOAD_CONTAINER}/`] },
+                                    actions: { baseBlob: { delete: { daysAfterModificationGreaterThan: args.payloadRetentionDays } } },
+                                },
+                            },
+                        ],
+                    },
+                },
+                { parent: this, dependsOn: containers },
+            );
+        }
 
         this.registerOutputs({
             resourceGroupName: this.resourceGroupName,
@@ -148,6 +189,7 @@ export class ModelStore extends pulumi.ComponentResource {
             accountName: this.accountName,
             blobEndpoint: this.blobEndpoint,
             containerNames: this.containerNames,
+            payloadContainerId: this.payloadContainerId,
         });
     }
 }
