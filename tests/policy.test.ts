@@ -233,7 +233,7 @@ describe("plan with policies", () => {
         });
         assert.deepStrictEqual(
             planViolations(plan).map((v) => v.resource).sort(),
-            ["prd-mlflow-workspace", "prd-store-account", "prd-store-data", "prd-store-models"],
+            ["prd-mlflow-workspace", "prd-store-account", "prd-store-data", "prd-store-models", "prd-store-payloads"],
         );
     });
 
@@ -250,9 +250,9 @@ describe("plan with policies", () => {
             fs.writeFileSync(stackFile, fs.readFileSync(stackFile, "utf8").replace("mlflow-platform:protect: true", "mlflow-platform:protect: false"));
             const result = await runScript("scripts/plan.ts", ["prd"], { cwd: dir });
             assert.strictEqual(result.code, 1);
-            assert.match(result.stderr, /plan: 4 mandatory policy violation\(s\):\n/);
+            assert.match(result.stderr, /plan: 5 mandatory policy violation\(s\):\n/);
             assert.match(result.stderr, /\n {2}prd-stateful-resources-protected: prd-store-account: is not protected/);
-            assert.match(result.stdout, /Policy: 4 violation\(s\), 4 mandatory, 0 advisory:/);
+            assert.match(result.stdout, /Policy: 5 violation\(s\), 5 mandatory, 0 advisory:/);
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
@@ -263,11 +263,11 @@ describe("plan for reviewers", () => {
     it("renders a compact markdown summary for a PR comment", async () => {
         const plan = await planStack(PROJECT_DIR, "prd");
         const markdown = renderPlanMarkdown(plan, [{ resource: "prd-serving-fraud-version", outcome: "deferred", text: "version: resolved at deploy" }], []);
-        assert.match(markdown, /^### Plan for `prd`\n\n\*\*33\*\* resources \(28 cloud or dynamic, 5 components\), \*\*4\*\* protected, 1 read from other stacks\./);
-        assert.match(markdown, /\| `azure-native:storage:BlobContainer` \| 2 \|/);
+        assert.match(markdown, /^### Plan for `prd`\n\n\*\*36\*\* resources \(31 cloud or dynamic, 5 components\), \*\*5\*\* protected, 1 read from other stacks\./);
+        assert.match(markdown, /\| `azure-native:storage:BlobContainer` \| 3 \|/);
         assert.match(markdown, /\| fraud \| containerapp \| 100% stable \(alias "champion"\) \| 2 \| 4 \| 2-10 \| 3 \| external, HTTPS only; IPs: any address; Entra: required: tokens of the stack's scoring API with the Scoring\.Invoke role \(401 without\) \|/);
         assert.match(markdown, /- `prd-serving-fraud-version`: version: resolved at deploy/);
-        assert.match(markdown, /\*\*Protected:\*\* `prd-mlflow-workspace`, `prd-store-account`, `prd-store-data`, `prd-store-models`/);
+        assert.match(markdown, /\*\*Protected:\*\* `prd-mlflow-workspace`, `prd-store-account`, `prd-store-data`, `prd-store-models`, `prd-store-payloads`/);
         assert.match(markdown, /\*\*Policy:\*\* ✅ no violations$/);
         assert.ok(markdown.split("\n").length < 60, "compact");
         const withViolation = renderPlanMarkdown(plan, [], [{ rule: "storage-recoverable", level: "mandatory", resource: "x", message: "a | b" }]);

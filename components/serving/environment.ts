@@ -6,7 +6,7 @@ import type * as pulumi from "@pulumi/pulumi";
 export interface ServingEnvVar {
     name: string;
     value: pulumi.Input<string>;
-    /** Sensitive: ACI secure values, Container Apps secrets. None today; kept for platform settings. */
+    /** Sensitive: ACI secure values, Container Apps secrets (today only PAYLOAD_LOG_CLIENT_ID, see payloadLogClientId). */
     secret: boolean;
 }
 
@@ -34,8 +34,11 @@ export function revisionIdentity(model: string, version: pulumi.Input<string>, i
  * The client id of the user-assigned identity the payload log signs in with
  * (serving/payload_log.py: ManagedIdentityCredential(client_id=...)). Not AZURE_CLIENT_ID: that
  * name is refused in serving containers (REGISTRY_VARIABLE) and would steer every Azure SDK
- * credential in the process.
+ * credential in the process. It is no secret, but it is carried as one (a Container Apps secret,
+ * an ACI secure value): it is an output of the identity, and in the app's template, which the
+ * plan and a first preview show in full, one unknown value would hide the whole template (its
+ * revision suffix too); a secret is referenced there by its plain name.
  */
 export function payloadLogClientId(clientId: pulumi.Input<string>): ServingEnvVar[] {
-    return [{ name: "PAYLOAD_LOG_CLIENT_ID", value: clientId, secret: false }];
+    return [{ name: "PAYLOAD_LOG_CLIENT_ID", value: clientId, secret: true }];
 }
