@@ -33,7 +33,7 @@ the caller, so a hash of it would let a caller decide whether its own requests a
 What is dropped is counted by reason (payload_log_dropped_total): queue_full (the writer is behind:
 the request goes on, its line is not kept), store_error (an upload failed after the SDK's retries),
 unreadable (sampled, but the body was not JSON, too large to copy, or had unnamed inputs while a
-deny-list is set), shutdown (still queued when the shutdown budget ran out).
+deny-list is set), shutdown (still queued when the shutdown budget ran out, or offered after it).
 
 Standard library only at import; azure-storage-blob and azure-identity are imported when a writer
 to Azure starts.
@@ -321,17 +321,19 @@ class PayloadLog:
                 "outputs": output_rows(response) if status == 200 else [],
             }, separators=(",", ":"), allow_nan=True).encode("utf-8") + b"\n"
             with self._cond:
-                if self._closing or self._bytes + len(line) > self.settings.queue_bytes:
-                    full = True
+                if self._closing:
+                    refused = "shutdown"  # after the lifespan shutdown: nothing more is written
+                elif self._bytes + len(line) > self.settings.queue_bytes:
+                    refused = "queue_full"
                 else:
-                    full = False
+                    refused = None
                     self._lines.append((partition(time_text), line))
                     self._bytes += len(line)
                     self._pending += 1
                     if self._bytes >= BATCH_BYTES:
                         self._cond.notify()
-            if full:
-                self._drop("queue_full", 1)
+            if refused:
+                self._drop(refused, 1)
         except Exception:  # noqa: BLE001 - never into the request
             self._drop("unreadable", 1)
 

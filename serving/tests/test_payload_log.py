@@ -329,7 +329,7 @@ class InProcess(unittest.TestCase):
         self.assertLess(time.monotonic() - started, 2)
         self.assertEqual(drops, [("shutdown", 5)])
         log.offer("2026-12-02T08:00:00.000Z", "late", 200, {"inputs": {"a": [1]}}, {"predictions": [1]})
-        self.assertEqual(drops[-1], ("queue_full", 1), "after close nothing is queued")
+        self.assertEqual(drops[-1], ("shutdown", 1), "after close nothing is queued")
 
     def test_a_failing_store_counts_store_errors(self):
         log, drops = self.make(MemorySink(fail=True), flush_seconds=0.01)
