@@ -49,7 +49,7 @@ export = async () => {
     });
     const store = new ModelStore(
         `${env}-store`,
-        { location: config.location, ...config.storage, auditRetentionDays: AUDIT_RETENTION_DAYS, protect: config.protect, tags: config.tags },
+        { location: config.location, ...config.storage, auditRetentionDays: AUDIT_RETENTION_DAYS, protect: config.protect, tags: config.tags, payloadRetentionDays: config.serving.payloadLog.retentionDays },
         { dependsOn: [providers] },
     );
     const mlflow = new MlflowWorkspace(`${env}-mlflow`, {
@@ -200,6 +200,8 @@ function modelServing(config: PlatformConfig, context: DeploymentContext, store:
         images: context.images,
         maxInactiveRevisions: config.serving.maxInactiveRevisions,
         rollout: context.rollout,
+        // Sampled requests and predictions of each model, in the store's payloads container.
+        payloadLog: { accountName: config.storage.accountName, containerId: store.payloadContainerId, retentionDays: config.serving.payloadLog.retentionDays },
         tags: config.tags,
     });
 }

@@ -9,7 +9,7 @@ with FastAPI and uvicorn for the scoring server) plus pandas, which the scoring 
 skinny does not depend on, and prometheus-client, which the image's own request metrics need
 (scoring_metrics.py). So:
 
-- `mlflow==X` with X >= 3 (no extras: `mlflow[...]` is kept, its extras may be what the model needs): `mlflow-skinny==X`, and `pandas` and `prometheus-client` (pinned: PROMETHEUS_CLIENT) if no line names them;
+- `mlflow==X` with X >= 3 (no extras: `mlflow[...]` is kept, its extras may be what the model needs): `mlflow-skinny==X`, and `pandas`, `prometheus-client` (pinned: PROMETHEUS_CLIENT), `azure-storage-blob` and `azure-identity` (pinned, for payload_log.py) if no line names them;
 - `mlflow==X` with X < 3: unchanged (MLflow 2.x skinny has no scoring server: no Flask, no gunicorn);
 - `mlflow-skinny` pinned to 2.x: refused, it cannot serve;
 - anything else (other pins of mlflow, other packages): unchanged.
@@ -30,6 +30,10 @@ NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 # Pinned, so two builds of one model get the same library; the version serving/tests ran
 # scoring_metrics.py's multiprocess mode against. A model that names prometheus-client keeps its own pin.
 PROMETHEUS_CLIENT = "prometheus-client==0.26.0"
+# The payload log's writer (payload_log.py): block blobs in the model store, signed in with the
+# revision's managed identity. Pinned like prometheus-client; a model that names either keeps its pin.
+AZURE_STORAGE_BLOB = "azure-storage-blob==12.31.1"
+AZURE_IDENTITY = "azure-identity==1.27.0"
 
 
 class RequirementsError(Exception):
@@ -106,6 +110,10 @@ def serving_requirements(text):
     if note and "prometheus-client" not in names:
         out.append(PROMETHEUS_CLIENT)
         note += f" + {PROMETHEUS_CLIENT} (the server's /metrics)"
+    added = [pin for pin in (AZURE_STORAGE_BLOB, AZURE_IDENTITY) if _normalized(pin.split("==")[0]) not in names]
+    if note and added:
+        out.extend(added)
+        note += f" + {' '.join(added)} (the payload log)"
     return "\n".join(out) + "\n", note
 
 

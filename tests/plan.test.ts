@@ -53,6 +53,7 @@ describe("plan of the shipped stacks", () => {
                 "azure-native:storage:BlobContainer",
                 "azure-native:storage:BlobContainerImmutabilityPolicy",
                 "azure-native:storage:BlobServiceProperties",
+                "azure-native:storage:ManagementPolicy",
                 "azure-native:storage:StorageAccount",
                 "azuread:index/appRoleAssignment:AppRoleAssignment",
                 "azuread:index/applicationAppRole:ApplicationAppRole",
@@ -108,7 +109,7 @@ describe("plan of the shipped stacks", () => {
         assert.deepStrictEqual(dev.resources.filter((r) => r.protect), []);
         assert.deepStrictEqual(
             prd.resources.filter((r) => r.protect).map((r) => r.name).sort(),
-            ["prd-mlflow-workspace", "prd-store-account", "prd-store-audit", "prd-store-audit-retention", "prd-store-data", "prd-store-models"],
+            ["prd-mlflow-workspace", "prd-store-account", "prd-store-audit", "prd-store-audit-retention", "prd-store-data", "prd-store-models", "prd-store-payloads"],
         );
     });
 
@@ -135,6 +136,20 @@ describe("plan of the shipped stacks", () => {
         assert.strictEqual(dev.outputs.workspaceUrl, UNKNOWN_DISPLAY);
     });
 
+    it("shows each served model's payload log: its share, excluded columns and destination", async () => {
+        assert.match(renderPlanText(dev), /^ {6}fraud\.payloadLog: 100% of requests, every input column, to mlplatdevmodels\/payloads\/mlplatform\.dev\.fraud\/<version>\/date=YYYY-MM-DD\/hour=HH\/ \(kept 30 days\)$/m);
+        assert.match(renderPlanText(prd), /^ {6}fraud\.payloadLog: 10% of requests, every input column, to mlplatprdmodels\/payloads\/mlplatform\.prd\.fraud\/<version>\/date=YYYY-MM-DD\/hour=HH\/ \(kept 90 days\)$/m);
+        const edited = await planEditedStack("prd", (config) => {
+            (config["mlflow-platform:models"] as any[])[0].payloadLog = { sampleRate: 0.25, excludeColumns: ["email", "iban"] };
+        });
+        assert.match(renderPlanText(edited), /fraud\.payloadLog: 25% of requests, without columns email, iban, to mlplatprdmodels\/payloads\//);
+        const off = await planEditedStack("prd", (config) => {
+            (config["mlflow-platform:serving"] as any).payloadLog = { sampleRate: 0 };
+        });
+        assert.match(renderPlanText(off), /fraud\.payloadLog: off \(sampleRate 0\)/);
+        assert.strictEqual(byType(off, "azure-native:authorization:RoleAssignment").filter((r) => r.name.endsWith("payload-writer")).length, 0, "no write access when nothing logs");
+    });
+
     it("renders type, name, parent, settings and a summary", () => {
         const text = renderPlanText(prd);
         assert.match(text, /\+ azure-native:storage:StorageAccount {2}prd-store-account {2}\(parent: prd-store, PROTECTED\)/);
@@ -143,7 +158,7 @@ describe("plan of the shipped stacks", () => {
         assert.match(text, /^ {6}parameters\.enableNoPublicIp\.value: true$/m);
         assert.match(text, /^ {6}isVersioningEnabled: false$/m);
         assert.match(text, /^ {6}isHnsEnabled: true$/m);
-        assert.match(text, /^Summary: 44 resources to create \(38 cloud or dynamic resources, 6 components\), 6 protected, 1 read from existing sources\.$/m);
+        assert.match(text, /^Summary: 47 resources to create \(41 cloud or dynamic resources, 6 components\), 7 protected, 1 read from existing sources\.$/m);
         assert.match(text, /^= pulumi:pulumi:StackReference {2}organization\/mlflow-platform\/dev {2}\(read\)$/m);
     });
 });
@@ -231,7 +246,7 @@ describe("npm run plan (command line)", () => {
         const { code, stdout } = await planCli("dev");
         assert.strictEqual(code, 0);
         assert.match(stdout, /^Plan for stack "dev"/);
-        assert.match(stdout, /Summary: 64 resources to create/);
+        assert.match(stdout, /Summary: 67 resources to create/);
         assert.match(stdout, /\n\nWho can do what in "dev" \(from the declared role assignments, app role assignments and grants\):\n.*\n.*\n {2}mlplatdevmodels-registration \(service principal\) +registration job \(runs as\) +Unity Catalog: READ_FILES on data; READ_FILES on models +yes, in mlplatform\.dev \(CREATE_MODEL; owns what it creates\) +- +- +-\n {2}deploying identity +deployer \(found at deploy\)/);
         assert.match(stdout, /\n {2}schema mlplatform\.dev \(owner: [^)]*\)\): mlplatdevmodels-registration \(service principal\): USE_SCHEMA, CREATE_MODEL\n {2}schema mlplatform\.prd \(owner: [^)]*\)\): none beyond the owner\n/);
         assert.match(stdout, /\+ databricks:index\/job:Job {2}dev-register-model-job[^\n]*\n(?: {6}[^\n]*\n)* {6}runAs\.servicePrincipalName: \(known after deploy\)\n/);

@@ -13,7 +13,8 @@ import { ModelVersion } from "../registry/modelVersion";
 import { settled, unknownValue } from "../../lib/deployment/outputs";
 import { ACI_PROBES, aciScoringService } from "./aci";
 import { CONTAINER_APP_PROBES, containerAppScoringService, containerAppsEnvironment, ipRestrictions, trafficSplit, type TrafficEntry } from "./containerApp";
-import { revisionIdentity, servingEnvironment, type ServingEnvVar } from "./environment";
+import { payloadLogClientId, revisionIdentity, servingEnvironment, type ServingEnvVar } from "./environment";
+import { describePayloadLog, payloadLogOn, payloadLogVariables } from "../../lib/serving/payloadLog";
 import { Delay } from "./delay";
 import { modelImage, type ImageRegistryAccess, type ModelImage } from "./modelImage";
 import { RevisionTraffic } from "./revisionTraffic";
@@ -54,7 +55,19 @@ export interface ModelServingArgs {
     maxInactiveRevisions: number;
     /** Reads an app's revisions as Azure has them; absent in the credential-free plan. */
     rollout?: RevisionReader;
+    /** Where the models' payload logs go (serving/payload_log.py); absent: no model logs payloads. */
+    payloadLog?: PayloadLogDestination;
     tags: Record<string, string>;
+}
+
+/** The model store's payloads container, which the serving identity alone may write to. */
+export interface PayloadLogDestination {
+    /** The model store account's name (a config value: the blob endpoint is derived from it). */
+    accountName: string;
+    /** The payloads container's ARM id: the scope of the identity's Storage Blob Data Contributor role. */
+    containerId: pulumi.Input<string>;
+    /** Days its blobs are kept (the store's lifecycle rule), for the plan. */
+    retentionDays: number;
 }
 
 /** The live state a rollout starts from. */
@@ -140,6 +153,8 @@ interface ModelRevisions {
     /** `<component>-<model>`: the start of every resource name of this model. */
     serviceName: string;
     env: ServingEnvVar[];
+    /** Whether this model's revisions log payloads. */
+    payloadLog: boolean;
     stable: VersionRevision;
     canary?: VersionRevision;
 }
@@ -153,9 +168,17 @@ interface ServiceOutcome {
     trafficTable?: string;
 }
 
-/** A revision's container variables: the model's, and the revision's own identity for its request records. */
-function revisionEnv(model: ModelRevisions, revision: VersionRevision): ServingEnvVar[] {
-    return [...model.env, ...revisionIdentity(model.served.model, revision.resolved ?? unknownValue(), revision.image?.tag ?? unknownValue())];
+/**
+ * A revision's container variables: the model's, the revision's own identity for its request
+ * records, and (payload log on) the client id of the identity the log signs in with. The client id
+ * is an output of that identity and stays out of the revision's spec, as the identity does.
+ */
+function revisionEnv(model: ModelRevisions, revision: VersionRevision, identityClientId: pulumi.Output<string>): ServingEnvVar[] {
+    return [
+        ...model.env,
+        ...revisionIdentity(model.served.model, revision.resolved ?? unknownValue(), revision.image?.tag ?? unknownValue()),
+        ...(model.payloadLog ? payloadLogClientId(identityClientId) : []),
+    ];
 }
 
 /** Everything that makes a revision, as the platform receives it; undefined while the image tag is unknown. */
@@ -242,6 +265,7 @@ function modelSummary(served: ServedModelArgs, args: ModelServingArgs, stable: V
             ? `${imageRepository(served.name)}:${stable.image.tag}${stable.image.build ? " (built in this deployment)" : " (already in the registry: reused)"}`
             : `${imageRepository(served.name)}:<model>-v<version>-${recipe} (the version is known after the registry answers)`,
         ...(trafficTable ? { revisions: trafficTable } : {}),
+        payloadLog: args.payloadLog ? describePayloadLog(served, args.payloadLog.accountName, args.payloadLog.retentionDays) : "off (no destination)",
     };
 }
 
@@ -261,6 +285,8 @@ export class ModelServing extends pulumi.ComponentResource {
     readonly identityId: pulumi.Output<string>;
     /** The serving identity's principal (observability gives it Monitoring Metrics Publisher). */
     readonly identityPrincipalId: pulumi.Output<string>;
+    /** The identity's client id: the payload log signs in as it (ManagedIdentityCredential(client_id=...)). */
+    readonly identityClientId: pulumi.Output<string>;
     readonly models: Record<string, ServedModelOutputs> = {};
     /** Container Apps: each served model's app, by model name (what its alerts watch). */
     readonly apps: Record<string, { appName: string; appId: pulumi.Output<string> }> = {};
@@ -312,11 +338,33 @@ export class ModelServing extends pulumi.ComponentResource {
             },
             { parent: this, deleteBeforeReplace: true },
         );
-        this.pullReady = new Delay(`${name}-acr-pull-propagation`, { seconds: ROLE_PROPAGATION_SECONDS, reason: "AcrPull role assignment propagation" }, { parent: this, dependsOn: [this.acrPull] });
+        // Write access to the payloads container only (not the account, not data or models), and
+        // only when some model logs payloads.
+        const payloadWriter =
+            args.payloadLog && args.models.some(payloadLogOn)
+                ? new authorization.RoleAssignment(
+                      `${name}-payload-writer`,
+                      {
+                          roleAssignmentName: roleAssignmentNameOf(identity.principalId, roleDefinitionId(args.payloadLog.containerId, BUILT_IN_ROLES.storageBlobDataContributor), args.payloadLog.containerId),
+                          principalId: identity.principalId,
+                          principalType: "ServicePrincipal",
+                          roleDefinitionId: roleDefinitionId(args.payloadLog.containerId, BUILT_IN_ROLES.storageBlobDataContributor),
+                          scope: args.payloadLog.containerId,
+                          description: "Serving containers write the payload log (sampled requests and predictions)",
+                      },
+                      { parent: this, deleteBeforeReplace: true },
+                  )
+                : undefined;
+        this.pullReady = new Delay(
+            `${name}-acr-pull-propagation`,
+            { seconds: ROLE_PROPAGATION_SECONDS, reason: payloadWriter ? "AcrPull and payload log role assignment propagation" : "AcrPull role assignment propagation" },
+            { parent: this, dependsOn: payloadWriter ? [this.acrPull, payloadWriter] : [this.acrPull] },
+        );
         this.loginServer = this.registry.loginServer;
         this.registryId = this.registry.id;
         this.identityId = identity.id;
         this.identityPrincipalId = identity.principalId;
+        this.identityClientId = identity.clientId;
         if (args.platform === "containerapp" && args.models.length > 0) {
             const environment = containerAppsEnvironment(
                 `${name}-apps`,
@@ -399,7 +447,12 @@ export class ModelServing extends pulumi.ComponentResource {
     private async modelRevisions(serviceName: string, served: ServedModelArgs, args: ModelServingArgs, images: ImageContext): Promise<ModelRevisions> {
         const stable = await this.versionImage(serviceName, "", served, served.selector, args, images);
         const canary = served.canary ? await this.versionImage(serviceName, "-canary", served, served.canary.selector, args, images, stable) : undefined;
-        return { served, serviceName, env: servingEnvironment(served.workers), stable, canary };
+        const payloadLog = args.payloadLog !== undefined && payloadLogOn(served);
+        const env = [
+            ...servingEnvironment(served.workers),
+            ...(payloadLog ? payloadLogVariables(served, args.payloadLog!.accountName).map((v) => ({ ...v, secret: false })) : []),
+        ];
+        return { served, serviceName, env, payloadLog, stable, canary };
     }
 
     /** One selector's ModelVersion, resolved, and the image of that version. */
@@ -446,7 +499,7 @@ export class ModelServing extends pulumi.ComponentResource {
                 identityId: this.identityId,
                 cpu: served.cpu,
                 memoryGb: served.memoryGb,
-                env: revisionEnv(model, stable),
+                env: revisionEnv(model, stable, this.identityClientId),
                 dnsNameLabel: label ?? unknownValue(),
                 tags: args.tags,
             },
@@ -525,7 +578,7 @@ export class ModelServing extends pulumi.ComponentResource {
                 cpu: served.cpu,
                 memoryGb: served.memoryGb,
                 scale: served.scale,
-                env: revisionEnv(model, model.canary ?? model.stable),
+                env: revisionEnv(model, model.canary ?? model.stable, this.identityClientId),
                 access: args.access,
                 auth: args.auth!,
                 ingressOpen,

@@ -125,6 +125,7 @@ export function parsePlatformConfig(
     // Allowed, but almost certainly not what an operator wants in prd.
     const holdsRegistry = (c.registry.kind ?? "unity-catalog") === "unity-catalog" && !c.registry.host && !c.registry.hostFromStack;
     const warnings = [...servingWarnings(c.environment, c.serving, platform, c.models.length), ...accessWarnings(c.access, holdsRegistry)];
+    const serving = servingConfig(c.serving, platform, c.environment);
     let host = c.registry.host;
     if (host) {
         const origin = registryOrigin(c.registry.kind, host);
@@ -142,8 +143,8 @@ export function parsePlatformConfig(
         databricks: { sku: c.databricksSku },
         registry: registryConfig(c.registry, host),
         access: accessRoles(c.access),
-        models: servedModels(c.models, c.registry.kind, c.environment),
-        serving: servingConfig(c.serving, platform),
+        models: servedModels(c.models, c.registry.kind, c.environment, serving.payloadLog.sampleRate),
+        serving,
         observability: observabilityConfig(c.observability),
         warnings,
         registryCredentials: {

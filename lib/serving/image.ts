@@ -20,6 +20,9 @@ export const RECIPE_FILES = [
     "scoring_app.py",
     "request_records.py",
     "scoring_metrics.py",
+    "payload_log.py",
+    "drift.py",
+    "drift_job.py",
     "install_environment.sh",
     "serving_requirements.py",
 ] as const;
