@@ -30,6 +30,7 @@ import { AzureAccess } from "./components/access/azureAccess";
 import { deployingIdentity, type DeployingIdentity } from "./components/access/deployingIdentity";
 import { ScoringApi } from "./components/access/scoringApi";
 import { ServingObservability } from "./components/observability/servingObservability";
+import { DriftJob } from "./components/drift/driftJob";
 
 export = async () => {
     const config = loadPlatformConfig();
@@ -70,6 +71,7 @@ export = async () => {
     for (const entry of skipped) pulumi.log.warn(skipWarning(entry));
     const serving = await modelServing(config, context, store, registryUrl, serve, scoringApi);
     const observability = servingObservability(config, store, serving);
+    driftJobs(config, store, serving, serve, observability);
     new AzureAccess(`${env}-access`, {
         roles: config.access,
         resourceGroupName: store.resourceGroupName,
@@ -180,6 +182,35 @@ function servingObservability(config: PlatformConfig, store: ModelStore, serving
         dashboard: config.observability.dashboard,
         tags: config.tags,
     });
+}
+
+/** A scheduled drift job per model served on Container Apps, when observability.drift is set. */
+function driftJobs(config: PlatformConfig, store: ModelStore, serving: ModelServing, served: ServedModelArgs[], observability: ServingObservability | undefined): DriftJob[] {
+    const drift = config.observability.drift;
+    const environmentId = serving.environmentId;
+    if (!drift || !environmentId) return [];
+    return served
+        .filter((model) => serving.models[model.name])
+        .map(
+            (model) =>
+                new DriftJob(`${config.environment}-drift-${model.name}`, {
+                    resourceGroupName: store.resourceGroupName,
+                    location: config.location,
+                    environmentId,
+                    // The payload log's blob paths start with the registered name (SERVING_MODEL_NAME).
+                    model: model.model,
+                    version: serving.models[model.name].version,
+                    image: serving.models[model.name].image,
+                    loginServer: serving.loginServer,
+                    pullIdentityId: serving.identityId,
+                    storageAccountId: store.accountId,
+                    blobEndpoint: store.blobEndpoint,
+                    drift,
+                    logsWorkspaceId: serving.logsWorkspaceId,
+                    actionGroupId: observability?.actionGroupId,
+                    tags: config.tags,
+                }),
+        );
 }
 
 function modelServing(config: PlatformConfig, context: DeploymentContext, store: ModelStore, registryUrl: pulumi.Output<string>, models: ServedModelArgs[], scoringApi: ScoringApi | undefined): Promise<ModelServing> {

@@ -296,7 +296,8 @@ export class ModelServing extends pulumi.ComponentResource {
     private readonly acrPull: authorization.RoleAssignment;
     /** The AcrPull assignment, once it has had time to propagate. */
     private readonly pullReady: pulumi.Resource;
-    private readonly environmentId?: pulumi.Output<string>;
+    /** The Container Apps environment (absent on ACI): scheduled jobs such as drift run in it. */
+    readonly environmentId?: pulumi.Output<string>;
 
     static async create(name: string, args: ModelServingArgs, opts?: pulumi.ComponentResourceOptions): Promise<ModelServing> {
         const serving = new ModelServing(name, args, opts);

@@ -211,3 +211,8 @@ export function servingConfig(serving: z.infer<typeof servingFields>, platform: 
         },
     };
 }
+
+/** Days the payload log keeps its blobs: the stack's setting or its environment's default. */
+export function payloadRetentionDays(environment: Environment, serving: { payloadLog?: { retentionDays?: number } }): number {
+    return serving.payloadLog?.retentionDays ?? PAYLOAD_LOG_DEFAULTS.retentionDays[environment];
+}
