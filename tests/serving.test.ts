@@ -505,7 +505,7 @@ describe("serving image", () => {
 
     it("serves with serve_model.py and its scoring app (and carries the drift job, serving/drift_job.py), workers left to the deployment or the CPUs", () => {
         const serve = inStage("serve").map((i) => i.toString());
-        assert.ok(serve.includes("COPY model_files.py scoring_app.py serve_model.py request_records.py scoring_metrics.py drift.py drift_job.py /opt/serving/"), serve.join("\n"));
+        assert.ok(serve.includes("COPY model_files.py scoring_app.py serve_model.py request_records.py scoring_metrics.py scoring_telemetry.py drift.py drift_job.py /opt/serving/"), serve.join("\n"));
         const env = serve.filter((i) => i.startsWith("ENV")).join("\n");
         assert.doesNotMatch(env, /MLFLOW_MODELS_WORKERS/, "no fixed worker count: serve_model.py defaults to the CPUs available");
         const graceful = Number(/SCORING_GRACEFUL_TIMEOUT=(\d+)/.exec(env)?.[1]);
