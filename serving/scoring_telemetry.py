@@ -138,7 +138,10 @@ def from_env(identity, env=None, reader_factory=azure_monitor_reader):
             _warn(f"no export to Application Insights: {missing} is not set")
         return None
     try:
-        return OtelMetrics(identity, meter_provider([reader_factory(connection_string, client_id)], identity))
+        reader = reader_factory(connection_string, client_id)
+        metrics = OtelMetrics(identity, meter_provider([reader], identity))
+        metrics.reader = reader
+        return metrics
     except ImportError as err:
         _warn(f"no export to Application Insights: {err.name or 'a package'} is not installed in this environment")
     except Exception as err:  # e.g. a malformed connection string: the exporter's ValueError (its text not echoed)
