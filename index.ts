@@ -68,8 +68,13 @@ export = async () => {
     const { serve, skipped } = await context.registeredModels(config.models, await settled(registryUrl));
     const scoringApi = config.serving.platform === "containerapp" ? scoringApiOf(config, deployer) : undefined;
     for (const entry of skipped) pulumi.log.warn(skipWarning(entry));
-    const serving = await modelServing(config, context, store, registryUrl, serve, scoringApi);
+    // The apps take Application Insights' connection string, which ServingObservability declares
+    // after them (it watches their ids): the value is handed over once that component exists.
+    const [metricsConnectionString, connectMetrics] = pulumi.deferredOutput<string>();
+    const serving = await modelServing(config, context, store, registryUrl, serve, scoringApi, config.serving.platform === "containerapp" ? metricsConnectionString : undefined);
     const observability = servingObservability(config, store, serving);
+    // No observability (no app): nothing reads it.
+    connectMetrics(observability ? observability.connectionString : pulumi.output(""));
     new AzureAccess(`${env}-access`, {
         roles: config.access,
         resourceGroupName: store.resourceGroupName,
@@ -182,7 +187,7 @@ function servingObservability(config: PlatformConfig, store: ModelStore, serving
     });
 }
 
-function modelServing(config: PlatformConfig, context: DeploymentContext, store: ModelStore, registryUrl: pulumi.Output<string>, models: ServedModelArgs[], scoringApi: ScoringApi | undefined): Promise<ModelServing> {
+function modelServing(config: PlatformConfig, context: DeploymentContext, store: ModelStore, registryUrl: pulumi.Output<string>, models: ServedModelArgs[], scoringApi: ScoringApi | undefined, metricsConnectionString: pulumi.Output<string> | undefined): Promise<ModelServing> {
     return ModelServing.create(`${config.environment}-serving`, {
         location: config.location,
         resourceGroupName: store.resourceGroupName,
@@ -200,6 +205,7 @@ function modelServing(config: PlatformConfig, context: DeploymentContext, store:
         images: context.images,
         maxInactiveRevisions: config.serving.maxInactiveRevisions,
         rollout: context.rollout,
+        metricsConnectionString,
         tags: config.tags,
     });
 }

@@ -106,9 +106,11 @@ describe("ModelServing", () => {
                 for (const c of all) {
                     const vars = (c.environmentVariables ?? c.env) as { name: string; value: string }[];
                     const names = vars.map((v) => v.name);
-                    // How to serve, and the revision's identity for its request records: nothing else.
-                    assert.deepStrictEqual(names, ["MLFLOW_MODELS_WORKERS", "SERVING_MODEL_NAME", "SERVING_MODEL_VERSION", "SERVING_IMAGE_TAG"]);
-                    assert.deepStrictEqual(vars.slice(1).map((v) => v.value), [`mlplatform.${stack}.fraud`, "7", TAG(stack)]);
+                    // How to serve, on Container Apps where to export the metrics (secret references),
+                    // and the revision's identity for its request records: nothing else.
+                    const exportVars = c.env ? ["APPLICATIONINSIGHTS_CONNECTION_STRING", "SERVING_IDENTITY_CLIENT_ID"] : [];
+                    assert.deepStrictEqual(names, ["MLFLOW_MODELS_WORKERS", ...exportVars, "SERVING_MODEL_NAME", "SERVING_MODEL_VERSION", "SERVING_IMAGE_TAG"]);
+                    assert.deepStrictEqual(vars.slice(1 + exportVars.length).map((v) => v.value), [`mlplatform.${stack}.fraud`, "7", TAG(stack)]);
                     assert.ok(!names.some((n: string) => REGISTRY_VARIABLE.test(n)));
                     assert.strictEqual(c.image, `mlplat${stack}modelsacr.azurecr.io/models/fraud:${TAG(stack)}`);
                 }
@@ -517,5 +519,52 @@ describe("serving image", () => {
     it("sends only the recipe to the builder", () => {
         const ignore = fs.readFileSync(path.join(PROJECT_DIR, "serving/.dockerignore"), "utf8").split("\n").filter((l) => l && !l.startsWith("#"));
         assert.deepStrictEqual(ignore, ["*", ...RECIPE_FILES.map((f) => `!${f}`)]);
+    });
+});
+
+describe("ModelServing: metrics to Application Insights (serving/scoring_telemetry.py)", () => {
+    /** Deployed mocks whose Application Insights answers with `connectionString`. */
+    const withConnectionString = (connectionString: string): pulumi.runtime.Mocks => ({
+        ...mocksResolving("7"),
+        newResource: async (args) => {
+            const result = await mocksResolving("7").newResource(args);
+            return args.type === "azure-native:applicationinsights:Component" ? { ...result, state: { ...result.state, connectionString } } : result;
+        },
+    });
+    const plan = (connectionString: string) => planStack(PROJECT_DIR, "prd", "index.ts", { mocks: withConnectionString(connectionString), preview: false });
+
+    it("each app gets the stack's connection string and the serving identity's client id as secrets its container references", async () => {
+        const deployedPlan = await deployed("prd");
+        const app = onlyOfType(deployedPlan, "azure-native:app:ContainerApp").inputs as any;
+        const insights = onlyOfType(deployedPlan, "azure-native:applicationinsights:Component");
+        const identity = onlyOfType(deployedPlan, "azure-native:managedidentity:UserAssignedIdentity");
+        const secrets = Object.fromEntries((app.configuration.secrets as { name: string; value: string }[]).map((s) => [s.name, s.value]));
+        assert.deepStrictEqual(secrets, {
+            "applicationinsights-connection-string": `InstrumentationKey=key-of-${insights.name};IngestionEndpoint=https://${insights.inputs.location}-0.in.applicationinsights.azure.com/;ApplicationId=app-of-${insights.name}`,
+            "serving-identity-client-id": `client-of-${identity.name}`,
+        });
+        assert.strictEqual(insights.inputs.disableLocalAuth, true, "the connection string carries no usable key");
+        const env = envOf(app.template.containers[0].env);
+        assert.deepStrictEqual(env.APPLICATIONINSIGHTS_CONNECTION_STRING, { secretRef: "applicationinsights-connection-string" });
+        assert.deepStrictEqual(env.SERVING_IDENTITY_CLIENT_ID, { secretRef: "serving-identity-client-id" });
+        assert.doesNotMatch(JSON.stringify(app.template), /InstrumentationKey|client-of-/, "no value in the revision template");
+        const publisher = byType(deployedPlan, "azure-native:authorization:RoleAssignment").find((r) => r.name === "prd-observability-metrics-publisher")!;
+        assert.strictEqual(publisher.inputs.principalId, `principal-of-${identity.name}`, "the identity the client id names may publish metrics");
+    });
+
+    it("a new connection string is no new revision; the revision suffix holds the secrets' names only", async () => {
+        const [a, b] = [await plan("InstrumentationKey=a;IngestionEndpoint=https://a/"), await plan("InstrumentationKey=b;IngestionEndpoint=https://b/")];
+        const suffix = (p: Plan) => (onlyOfType(p, "azure-native:app:ContainerApp").inputs as any).template.revisionSuffix;
+        assert.match(suffix(a), /^v7-[0-9a-f]{10}$/);
+        assert.strictEqual(suffix(a), suffix(b));
+        const secretsOf = (p: Plan) => (onlyOfType(p, "azure-native:app:ContainerApp").inputs as any).configuration.secrets;
+        assert.notDeepStrictEqual(secretsOf(a), secretsOf(b), "the app's secret follows the new value");
+    });
+
+    it("ACI gets no export (its stack declares no Application Insights)", async () => {
+        const aci = await deployedEdited("dev", onAci);
+        assert.strictEqual(byType(aci, "azure-native:applicationinsights:Component").length, 0);
+        const names = byType(aci, "azure-native:containerinstance:ContainerGroup").flatMap((g) => (g.inputs.containers as any[]).flatMap((c) => c.environmentVariables.map((v: any) => v.name)));
+        assert.ok(!names.includes("APPLICATIONINSIGHTS_CONNECTION_STRING") && !names.includes("SERVING_IDENTITY_CLIENT_ID"), names.join());
     });
 });

@@ -4,7 +4,7 @@ import * as containerregistry from "@pulumi/azure-native/containerregistry";
 import * as managedidentity from "@pulumi/azure-native/managedidentity";
 import type { AccessConfig, ContainerRegistrySku, ServedModel, ServingPlatform } from "../../lib/config";
 import { imageRepository, recipeDigest, type BuildCredential } from "../../lib/serving/image";
-import { aciDnsLabel, revisionSuffix, type RevisionSpec } from "../../lib/serving/revision";
+import { aciDnsLabel, revisionSuffix, secretRefFingerprint, type RevisionSpec } from "../../lib/serving/revision";
 import { declaredTraffic, type RevisionState } from "../../lib/serving/traffic";
 import { containerAppId } from "../../lib/azure/containerApps";
 import { describeSelector, type RegistryKind, type Selector } from "../../lib/registry/types";
@@ -12,8 +12,8 @@ import { BUILT_IN_ROLES, roleDefinitionId, roleAssignmentNameOf } from "../../li
 import { ModelVersion } from "../registry/modelVersion";
 import { settled, unknownValue } from "../../lib/deployment/outputs";
 import { ACI_PROBES, aciScoringService } from "./aci";
-import { CONTAINER_APP_PROBES, containerAppScoringService, containerAppsEnvironment, ipRestrictions, trafficSplit, type TrafficEntry } from "./containerApp";
-import { revisionIdentity, servingEnvironment, type ServingEnvVar } from "./environment";
+import { CONTAINER_APP_PROBES, containerAppScoringService, containerAppsEnvironment, ipRestrictions, secretName, trafficSplit, type TrafficEntry } from "./containerApp";
+import { metricsExport, revisionIdentity, servingEnvironment, type ServingEnvVar } from "./environment";
 import { Delay } from "./delay";
 import { modelImage, type ImageRegistryAccess, type ModelImage } from "./modelImage";
 import { RevisionTraffic } from "./revisionTraffic";
@@ -54,6 +54,11 @@ export interface ModelServingArgs {
     maxInactiveRevisions: number;
     /** Reads an app's revisions as Azure has them; absent in the credential-free plan. */
     rollout?: RevisionReader;
+    /**
+     * Application Insights' connection string: each revision exports its metrics there with
+     * OpenTelemetry (serving/scoring_telemetry.py). Absent: no export (the /metrics endpoint stays).
+     */
+    metricsConnectionString?: pulumi.Input<string>;
     tags: Record<string, string>;
 }
 
@@ -114,8 +119,9 @@ export function servingSummary(served: ServedModelArgs, args: Pick<ModelServingA
 
 /** The parts of a revision's spec that are the same for every version of one model entry. */
 function envSpec(env: ServingEnvVar[]): RevisionSpec["env"] {
-    // Every value here is a plain string today; a secret would enter by a hash of its value.
-    return env.map((v) => ({ name: v.name, value: String(v.value) }));
+    // A secret enters by its name only (Container Apps keeps secrets at the app, not the revision):
+    // a new value of it is no new revision; plain values as they are.
+    return env.map((v) => (v.secret ? { name: v.name, secretRefSha256: secretRefFingerprint(secretName(v.name)) } : { name: v.name, value: String(v.value) }));
 }
 
 /** A resolved version, its image, and the revision that runs it. */
@@ -261,6 +267,8 @@ export class ModelServing extends pulumi.ComponentResource {
     readonly identityId: pulumi.Output<string>;
     /** The serving identity's principal (observability gives it Monitoring Metrics Publisher). */
     readonly identityPrincipalId: pulumi.Output<string>;
+    /** The serving identity's client id: the metrics export signs in as it (ManagedIdentityCredential(client_id=...)). */
+    readonly identityClientId: pulumi.Output<string>;
     readonly models: Record<string, ServedModelOutputs> = {};
     /** Container Apps: each served model's app, by model name (what its alerts watch). */
     readonly apps: Record<string, { appName: string; appId: pulumi.Output<string> }> = {};
@@ -317,6 +325,7 @@ export class ModelServing extends pulumi.ComponentResource {
         this.registryId = this.registry.id;
         this.identityId = identity.id;
         this.identityPrincipalId = identity.principalId;
+        this.identityClientId = identity.clientId;
         if (args.platform === "containerapp" && args.models.length > 0) {
             const environment = containerAppsEnvironment(
                 `${name}-apps`,
@@ -399,7 +408,11 @@ export class ModelServing extends pulumi.ComponentResource {
     private async modelRevisions(serviceName: string, served: ServedModelArgs, args: ModelServingArgs, images: ImageContext): Promise<ModelRevisions> {
         const stable = await this.versionImage(serviceName, "", served, served.selector, args, images);
         const canary = served.canary ? await this.versionImage(serviceName, "-canary", served, served.canary.selector, args, images, stable) : undefined;
-        return { served, serviceName, env: servingEnvironment(served.workers), stable, canary };
+        const env = [
+            ...servingEnvironment(served.workers),
+            ...(args.metricsConnectionString !== undefined ? metricsExport({ connectionString: args.metricsConnectionString, identityClientId: this.identityClientId }) : []),
+        ];
+        return { served, serviceName, env, stable, canary };
     }
 
     /** One selector's ModelVersion, resolved, and the image of that version. */
