@@ -30,6 +30,7 @@ import { AzureAccess } from "./components/access/azureAccess";
 import { deployingIdentity, type DeployingIdentity } from "./components/access/deployingIdentity";
 import { ScoringApi } from "./components/access/scoringApi";
 import { ServingObservability } from "./components/observability/servingObservability";
+import { DriftJob } from "./components/drift/driftJob";
 
 export = async () => {
     const config = loadPlatformConfig();
@@ -49,7 +50,7 @@ export = async () => {
     });
     const store = new ModelStore(
         `${env}-store`,
-        { location: config.location, ...config.storage, auditRetentionDays: AUDIT_RETENTION_DAYS, protect: config.protect, tags: config.tags },
+        { location: config.location, ...config.storage, auditRetentionDays: AUDIT_RETENTION_DAYS, protect: config.protect, tags: config.tags, payloadRetentionDays: config.serving.payloadLog.retentionDays },
         { dependsOn: [providers] },
     );
     const mlflow = new MlflowWorkspace(`${env}-mlflow`, {
@@ -75,6 +76,7 @@ export = async () => {
     const observability = servingObservability(config, store, serving);
     // No observability (no app): nothing reads it.
     connectMetrics(observability ? observability.connectionString : pulumi.output(""));
+    driftJobs(config, store, serving, serve, observability);
     new AzureAccess(`${env}-access`, {
         roles: config.access,
         resourceGroupName: store.resourceGroupName,
@@ -187,6 +189,35 @@ function servingObservability(config: PlatformConfig, store: ModelStore, serving
     });
 }
 
+/** A scheduled drift job per model served on Container Apps, when observability.drift is set. */
+function driftJobs(config: PlatformConfig, store: ModelStore, serving: ModelServing, served: ServedModelArgs[], observability: ServingObservability | undefined): DriftJob[] {
+    const drift = config.observability.drift;
+    const environmentId = serving.environmentId;
+    if (!drift || !environmentId) return [];
+    return served
+        .filter((model) => serving.models[model.name])
+        .map(
+            (model) =>
+                new DriftJob(`${config.environment}-drift-${model.name}`, {
+                    resourceGroupName: store.resourceGroupName,
+                    location: config.location,
+                    environmentId,
+                    // The payload log's blob paths start with the registered name (SERVING_MODEL_NAME).
+                    model: model.model,
+                    version: serving.models[model.name].version,
+                    image: serving.models[model.name].image,
+                    loginServer: serving.loginServer,
+                    pullIdentityId: serving.identityId,
+                    storageAccountId: store.accountId,
+                    blobEndpoint: store.blobEndpoint,
+                    drift,
+                    logsWorkspaceId: serving.logsWorkspaceId,
+                    actionGroupId: observability?.actionGroupId,
+                    tags: config.tags,
+                }),
+        );
+}
+
 function modelServing(config: PlatformConfig, context: DeploymentContext, store: ModelStore, registryUrl: pulumi.Output<string>, models: ServedModelArgs[], scoringApi: ScoringApi | undefined, metricsConnectionString: pulumi.Output<string> | undefined): Promise<ModelServing> {
     return ModelServing.create(`${config.environment}-serving`, {
         location: config.location,
@@ -205,6 +236,8 @@ function modelServing(config: PlatformConfig, context: DeploymentContext, store:
         images: context.images,
         maxInactiveRevisions: config.serving.maxInactiveRevisions,
         rollout: context.rollout,
+        // Sampled requests and predictions of each model, in the store's payloads container.
+        payloadLog: { accountName: config.storage.accountName, containerId: store.payloadContainerId, retentionDays: config.serving.payloadLog.retentionDays },
         metricsConnectionString,
         tags: config.tags,
     });

@@ -12,6 +12,7 @@ import { RegistryClient } from "../lib/registry/client";
 import type { Selector } from "../lib/registry/types";
 import { FakeMlflowServer } from "../tests/helpers/fakeMlflow";
 import { servingBench } from "./serving";
+import { payloadLogBench } from "./payloadLog";
 
 const PROJECT_DIR = path.resolve(__dirname, "..");
 const run = promisify(execFile);
@@ -273,17 +274,18 @@ export function renderTable(rows: readonly Row[]): string {
     ].join("\n");
 }
 
-const SECTIONS = ["program start", "plan", "plan growth", "registry", "serving", "test suite"] as const;
+const SECTIONS = ["program start", "plan", "plan growth", "registry", "serving", "payload log", "test suite"] as const;
 
-const BENCH_USAGE = `usage: npm run bench [-- --quick] [-- --json] [-- --only <section>]
-  --quick  tiny counts, no serving section and no test suite run (the test suite uses it)
-  --json   print JSON instead of the table
-  --only   one section: ${SECTIONS.join(", ")}`;
+const BENCH_USAGE = `usage: npm run bench [-- --quick] [-- --json] [-- --only <section>] [-- --requests <n>]
+  --quick     tiny counts, no serving or payload log section and no test suite run (the test suite uses it)
+  --json      print JSON instead of the table
+  --only      one section: ${SECTIONS.join(", ")}
+  --requests  scoring requests per measurement in the serving and payload log sections (default 1000)`;
 
 async function main(argv: string[]): Promise<number> {
-    let values: { quick?: boolean; json?: boolean; only?: string };
+    let values: { quick?: boolean; json?: boolean; only?: string; requests?: string };
     try {
-        ({ values } = parseArgs({ args: argv, strict: true, options: { quick: { type: "boolean" }, json: { type: "boolean" }, only: { type: "string" }, help: { type: "boolean", short: "h" } } }));
+        ({ values } = parseArgs({ args: argv, strict: true, options: { quick: { type: "boolean" }, json: { type: "boolean" }, only: { type: "string" }, requests: { type: "string" }, help: { type: "boolean", short: "h" } } }));
     } catch (err) {
         console.error(`bench: ${(err as Error).message}\n${BENCH_USAGE}`);
         return 2;
@@ -295,6 +297,11 @@ async function main(argv: string[]): Promise<number> {
     const quick = values.quick === true;
     if (values.only !== undefined && !(SECTIONS as readonly string[]).includes(values.only)) {
         console.error(`bench: --only ${JSON.stringify(values.only)} is not a section: use one of ${SECTIONS.map((s) => JSON.stringify(s)).join(", ")}\n${BENCH_USAGE}`);
+        return 2;
+    }
+    const requests = values.requests === undefined ? 1000 : Number(values.requests);
+    if (!Number.isInteger(requests) || requests < 10 || requests > 1_000_000) {
+        console.error(`bench: --requests ${JSON.stringify(values.requests)} must be a whole number from 10 to 1000000\n${BENCH_USAGE}`);
         return 2;
     }
     const wanted = (name: (typeof SECTIONS)[number]) => values.only === undefined || values.only === name;
@@ -309,7 +316,9 @@ async function main(argv: string[]): Promise<number> {
     if (wanted("plan growth")) await section("plan growth", () => planGrowth(quick ? [1, 10] : [1, 10, 50], quick ? 1 : 3));
     if (wanted("registry")) await section("registry", () => registry(quick ? 20 : 1000));
     // The serving section builds a real environment and starts real servers: not in --quick.
-    if (!quick && wanted("serving")) await section("serving (real MLflow, scikit-learn, uv)", () => servingBench(PROJECT_DIR, { starts: 5, requests: 1000, port: 5099 }));
+    if (!quick && wanted("serving")) await section("serving (real MLflow, scikit-learn, uv)", () => servingBench(PROJECT_DIR, { starts: 5, requests, port: 5099 }));
+    if (!quick && wanted("payload log"))
+        await section("payload log (real MLflow scoring app, Azurite)", () => payloadLogBench(PROJECT_DIR, { rounds: 3, requests, latencySamples: Math.max(50, Math.round(requests / 3)), port: 5098 }));
     if (!quick && wanted("test suite")) await section("test suite", () => testSuite());
     console.log(values.json ? JSON.stringify({ machine: machine(), rows }, null, 2) : renderTable(rows));
     return 0;

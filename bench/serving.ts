@@ -20,7 +20,7 @@ async function duKb(paths: string[]): Promise<number> {
 }
 
 /** Requests per second for `total` POSTs of `body`, `concurrency` in flight at a time. */
-async function throughput(url: string, body: string, total: number, concurrency: number): Promise<number> {
+export async function throughput(url: string, body: string, total: number, concurrency: number): Promise<number> {
     let sent = 0;
     const started = performance.now();
     const worker = async () => {
@@ -35,16 +35,25 @@ async function throughput(url: string, body: string, total: number, concurrency:
     return total / ((performance.now() - started) / 1000);
 }
 
-export async function servingBench(projectDir: string, options: { starts: number; requests: number; port: number }): Promise<Row[]> {
+/** The demo model registered on a real MLflow server, fetched and given its serving environment, in `folder`. */
+export async function preparedDemo(projectDir: string, folder: string): Promise<{ paths: LocalPaths; venv: string; fetched: { modelDir: string; envDir: string } }> {
     const env = await ensurePythonEnvironment({ projectDir });
-    const folder = fs.mkdtempSync(path.join(os.tmpdir(), "bench-serving-"));
     const registry = await startDemoRegistry(projectDir, env.python, path.join(folder, "registry"));
     try {
         await registerDemoModel(projectDir, env.python, registry.url, path.join(folder, "upload"));
         const paths: LocalPaths = { projectDir, python: env.python, uv: env.uv, cacheDir: path.join(folder, "cache") };
         const fetched = await fetchVersion(paths, { kind: "mlflow", url: registry.url }, DEMO_MODEL, "1", "");
         const venv = await buildEnvironment(paths, fetched.envDir, DEMO_MODEL, "1", () => undefined);
+        return { paths, venv, fetched };
+    } finally {
         await registry.stop();
+    }
+}
+
+export async function servingBench(projectDir: string, options: { starts: number; requests: number; port: number }): Promise<Row[]> {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), "bench-serving-"));
+    try {
+        const { paths, venv, fetched } = await preparedDemo(projectDir, folder);
         // The interpreter the environment runs on: a managed Python in the image, this machine's here.
         // Its own packages (site-packages) are not part of what serving needs, so they are left out.
         const { stdout: base } = await run(path.join(venv, "bin", "python"), ["-c", "import sys, sysconfig; print(sys.base_prefix); print(sysconfig.get_path('purelib', vars={'base': sys.base_prefix}))"]);
@@ -98,7 +107,6 @@ export async function servingBench(projectDir: string, options: { starts: number
         });
         return rows;
     } finally {
-        await registry.stop();
         fs.rmSync(folder, { recursive: true, force: true });
     }
 }

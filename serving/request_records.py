@@ -13,6 +13,10 @@ The middleware passes every message through as it comes (no buffering, so stream
 streaming) and changes no response byte except adding `x-request-id`. What it reads of the bodies
 is a copy, bounded by BODY_LIMIT. Its own bookkeeping never fails a request: an error there is
 counted (scoring_record_failures_total) and the request goes on.
+
+The payload log (payload_log.py, off unless PAYLOAD_LOG_SAMPLE_RATE is set) gets a sampled
+share of /invocations requests: the same parsed bodies the record's rows came from (each body is
+parsed once), after the response went out; on the ASGI lifespan shutdown it is written out.
 """
 import json
 import os
@@ -82,9 +86,14 @@ def _column_length(columns):
     return None
 
 
+def _parsed(body):
+    """A body already parsed (a dict, by _Exchange, so each body is parsed once) or its bytes."""
+    return body if isinstance(body, dict) else _json_object(body)
+
+
 def rows_in(body):
     """Rows of a JSON scoring request (dataframe_split, dataframe_records, instances, inputs); None if not countable."""
-    request = _json_object(body)
+    request = _parsed(body)
     if request is None:
         return None
     if isinstance(request.get("dataframe_split"), dict):
@@ -103,7 +112,7 @@ def rows_in(body):
 
 def rows_out(body):
     """How many predictions a JSON scoring response holds; None if it holds no list of them."""
-    response = _json_object(body)
+    response = _parsed(body)
     predictions = response.get("predictions") if response else None
     if isinstance(predictions, list):
         return len(predictions)
@@ -114,7 +123,7 @@ def rows_out(body):
 
 def error_code(body):
     """MLflow's error_code from a JSON error body (MlflowException.serialize_as_json), if it looks like one."""
-    response = _json_object(body)
+    response = _parsed(body)
     code = response.get("error_code") if response else None
     return code if isinstance(code, str) and ERROR_CODE.match(code) else None
 
@@ -152,6 +161,9 @@ class _Body:
         return b"".join(self.chunks) if self.complete else None
 
 
+_UNSET = object()
+
+
 class _Exchange:
     """One request's bookkeeping."""
 
@@ -173,6 +185,7 @@ class _Exchange:
         self.status = None
         self.ended = None
         self.exception = None
+        self._request_json = self._response_json = _UNSET
 
     def received(self, message):
         if self.request_body is not None and message.get("type") == "http.request":
@@ -199,15 +212,29 @@ class _Exchange:
                 self.ended = time.perf_counter()
         return message
 
+    # Each body is parsed at most once, after the response went out: the record's rows and error
+    # code and the payload log's line all read the same parsed object.
+    def request_json(self):
+        if self._request_json is _UNSET:
+            body = self.request_body.value() if self.request_body is not None else None
+            self._request_json = _json_object(body) if body else None
+        return self._request_json
+
+    def response_json(self):
+        if self._response_json is _UNSET:
+            body = self.response_body.value() if self.response_body is not None else None
+            self._response_json = _json_object(body) if body else None
+        return self._response_json
+
     def rows_in(self):
-        body = self.request_body.value() if self.request_body is not None else None
-        return rows_in(body) if body else None
+        request = self.request_json()
+        return rows_in(request) if request is not None else None
 
     def record(self, identity):
         status = self.status
         if status is None and isinstance(self.exception, Exception):
             status = 500  # uvicorn answers 500 when an application raises before it responds
-        body = self.response_body.value() if self.response_body is not None else None
+        body = self.response_json()
         error = None
         if status is not None and status >= 400:
             error = error_code(body) if body else None
@@ -247,11 +274,17 @@ class NoMetrics:
     def model_loaded(self, seconds):
         pass
 
+    def payload_dropped(self, reason, count):
+        pass
+
+    def payload_written(self, count):
+        pass
+
 
 class RequestRecords:
     """ASGI middleware: `RequestRecords(scoring_server.init(model))`."""
 
-    def __init__(self, app, identity=None, metrics=None, write=write_line):
+    def __init__(self, app, identity=None, metrics=None, write=write_line, payload=_UNSET):
         self.app = app
         self.identity = identity or Identity.from_env()
         self.serves_metrics = True
@@ -269,6 +302,22 @@ class RequestRecords:
         self.metrics = metrics
         self.write = write
         self.failures = 0
+        if payload is _UNSET:
+            # Off unless the deployment set PAYLOAD_LOG_SAMPLE_RATE (serve_model.py checked the
+            # variables before starting, so a bad one stops the server with its name, not here).
+            try:
+                from payload_log import from_env
+            except ImportError:  # imported as serving.request_records (the project's tests)
+                from .payload_log import from_env
+
+            payload = from_env(self.identity, on_dropped=self._payload_dropped, on_written=self._payload_written)
+        self.payload = payload
+
+    def _payload_dropped(self, reason, count):
+        self.metrics.payload_dropped(reason, count)
+
+    def _payload_written(self, count):
+        self.metrics.payload_written(count)
 
     def model_loaded(self, seconds):
         try:
@@ -291,6 +340,9 @@ class RequestRecords:
                 pass
 
     async def __call__(self, scope, receive, send):
+        if scope.get("type") == "lifespan" and self.payload is not None:
+            await self.app(scope, self._lifespan_receive(receive), send)
+            return
         if scope.get("type") != "http":  # lifespan (and websockets): untouched
             await self.app(scope, receive, send)
             return
@@ -351,6 +403,30 @@ class RequestRecords:
                 self.write(json.dumps(record, separators=(",", ":")))
             except Exception as err:
                 self._failed(err)
+        if self.payload is not None and exchange.scoring and exchange.method == "POST":
+            try:
+                if self.payload.sampled():
+                    status = record["status"] if record is not None else exchange.status
+                    self.payload.offer(exchange.time, exchange.request_id, status, exchange.request_json(),
+                                       exchange.response_json() if status == 200 else None)
+            except Exception as err:
+                self._failed(err)
+
+    def _lifespan_receive(self, receive):
+        """The app's lifespan messages as they come; on lifespan.shutdown the payload log is written
+        out first. uvicorn sends it on SIGTERM after requests in flight finished (Server.shutdown
+        drains, then awaits lifespan.shutdown), in each worker process."""
+        async def observed():
+            message = await receive()
+            if message.get("type") == "lifespan.shutdown":
+                import asyncio
+
+                try:
+                    await asyncio.get_running_loop().run_in_executor(None, self.payload.close)
+                except Exception as err:  # noqa: BLE001 - the app's own shutdown still runs
+                    self._failed(err)
+            return message
+        return observed
 
     async def _metrics(self, method, send):
         from scoring_metrics import exposition

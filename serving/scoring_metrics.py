@@ -46,10 +46,13 @@ MODEL_LOAD = Gauge(
 RECORD_FAILURES = Counter(
     "scoring_record_failures", "Requests whose record or metrics could not be written (the request was answered).",
     IDENTITY)
-# The payload logger (issue 21) will count what it drops here; zero until then, so dashboards and
-# alerts can be written against it now.
+# The payload log (payload_log.py): what it dropped instead of delaying a request, by reason
+# (payload_log.REASONS), and what it wrote.
+PAYLOAD_LOG_REASONS = ("queue_full", "store_error", "unreadable", "shutdown")
 PAYLOAD_LOG_DROPPED = Counter(
-    "payload_log_dropped", "Payload log entries dropped instead of delaying a request.", IDENTITY)
+    "payload_log_dropped", "Payload log entries dropped instead of delaying a request, by reason.", IDENTITY + ("reason",))
+PAYLOAD_LOG_WRITTEN = Counter(
+    "payload_log_written", "Payload log entries written to the model store.", IDENTITY)
 
 
 def route(path):
@@ -69,7 +72,9 @@ class ScoringMetrics:
         self.otel = otel if otel is not None else _otel_from_env(identity)
         # Children created now, so the counters read 0 before anything happens.
         RECORD_FAILURES.labels(*self.labels)
-        PAYLOAD_LOG_DROPPED.labels(*self.labels)
+        for reason in PAYLOAD_LOG_REASONS:
+            PAYLOAD_LOG_DROPPED.labels(*self.labels, reason)
+        PAYLOAD_LOG_WRITTEN.labels(*self.labels)
 
     def started(self):
         if self.otel:
@@ -95,6 +100,12 @@ class ScoringMetrics:
         if self.otel:
             self.otel.model_loaded(seconds)
         MODEL_LOAD.labels(*self.labels).set(seconds)
+
+    def payload_dropped(self, reason, count):
+        PAYLOAD_LOG_DROPPED.labels(*self.labels, reason).inc(count)
+
+    def payload_written(self, count):
+        PAYLOAD_LOG_WRITTEN.labels(*self.labels).inc(count)
 
 
 def _otel_from_env(identity):

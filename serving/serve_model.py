@@ -23,6 +23,9 @@ MLflow's per-request limit.
 MLflow 3.x only: every request gets one JSON record on stdout and GET /metrics answers in
 Prometheus text (request_records.py, scoring_metrics.py); SERVING_MODEL_NAME, SERVING_MODEL_VERSION,
 SERVING_IMAGE_TAG (the image sets them) and CONTAINER_APP_REVISION (Container Apps sets it) label both.
+With PAYLOAD_LOG_SAMPLE_RATE (and PAYLOAD_LOG_ACCOUNT_URL) set, a sampled share of scoring requests
+and predictions goes to the model store's payloads container (payload_log.py); on SIGTERM what is
+queued is written after the requests in flight finished, before the process exits.
 """
 import argparse
 import math
@@ -32,6 +35,7 @@ import sys
 SERVING_DIR = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, SERVING_DIR)
 from model_files import ModelFilesError, check_model_dir  # noqa: E402
+from payload_log import PayloadLogConfigError, check_columns, settings_from_env  # noqa: E402
 from scoring_app import MODEL_DIR_ENV  # noqa: E402
 
 MAX_WORKERS = 64
@@ -209,6 +213,14 @@ def main(argv):
             raise ModelFilesError("MLflow is not installed in this environment: install the model's requirements.txt first (install_environment.sh)")
         distribution, version = found
         if major(version) >= 3:
+            # The payload log's variables (payload_log.py), checked before any worker starts: a bad
+            # one stops the server here with its name.
+            try:
+                warning = check_columns(settings_from_env(), args.model_dir)
+            except PayloadLogConfigError as err:
+                raise ModelFilesError(str(err))
+            if warning:
+                print(f"serve_model: {warning}", file=sys.stderr, flush=True)
             options = uvicorn_options(args.model_dir, args.host, port, workers, graceful)
             if args.dry_run:
                 print(describe_uvicorn(options))

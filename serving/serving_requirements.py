@@ -10,7 +10,7 @@ skinny does not depend on, prometheus-client, which the image's own request metr
 (scoring_metrics.py), and the OpenTelemetry exporter to Application Insights (scoring_telemetry.py:
 opentelemetry-sdk, azure-monitor-opentelemetry-exporter, azure-identity). So:
 
-- `mlflow==X` with X >= 3 (no extras: `mlflow[...]` is kept, its extras may be what the model needs): `mlflow-skinny==X`, and `pandas`, `prometheus-client` (pinned: PROMETHEUS_CLIENT) and the telemetry packages (pinned: TELEMETRY) if no line names them;
+- `mlflow==X` with X >= 3 (no extras: `mlflow[...]` is kept, its extras may be what the model needs): `mlflow-skinny==X`, and `pandas`, `prometheus-client` (pinned: PROMETHEUS_CLIENT), `azure-storage-blob` and `azure-identity` (pinned, for payload_log.py and scoring_telemetry.py) and the telemetry packages (pinned: TELEMETRY) if no line names them;
 - `mlflow==X` with X < 3: unchanged (MLflow 2.x skinny has no scoring server: no Flask, no gunicorn);
 - `mlflow-skinny` pinned to 2.x: refused, it cannot serve;
 - anything else (other pins of mlflow, other packages): unchanged.
@@ -31,10 +31,15 @@ NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 # Pinned, so two builds of one model get the same library; the version serving/tests ran
 # scoring_metrics.py's multiprocess mode against. A model that names prometheus-client keeps its own pin.
 PROMETHEUS_CLIENT = "prometheus-client==0.26.0"
-# The metrics' export to Application Insights (scoring_telemetry.py), pinned the same way; each is
-# added only if no line names it. The exporter 1.0.0b58 requires opentelemetry-sdk ~=1.45.0 and
-# azure-identity ~=1.17; mlflow-skinny 3.x accepts opentelemetry-sdk <3,>=1.9.0.
-TELEMETRY = ("opentelemetry-sdk==1.45.2", "azure-monitor-opentelemetry-exporter==1.0.0b58", "azure-identity==1.27.0")
+# The payload log's writer (payload_log.py): block blobs in the model store, signed in with the
+# revision's managed identity. Pinned like prometheus-client; a model that names either keeps its pin.
+AZURE_STORAGE_BLOB = "azure-storage-blob==12.31.1"
+AZURE_IDENTITY = "azure-identity==1.27.0"
+# The metrics' export to Application Insights (scoring_telemetry.py), pinned the same way, with
+# AZURE_IDENTITY above for its ManagedIdentityCredential; each is added only if no line names it.
+# The exporter 1.0.0b58 requires opentelemetry-sdk ~=1.45.0 and azure-identity ~=1.17;
+# mlflow-skinny 3.x accepts opentelemetry-sdk <3,>=1.9.0.
+TELEMETRY = ("opentelemetry-sdk==1.45.2", "azure-monitor-opentelemetry-exporter==1.0.0b58")
 
 
 class RequirementsError(Exception):
@@ -111,6 +116,10 @@ def serving_requirements(text):
     if note and "prometheus-client" not in names:
         out.append(PROMETHEUS_CLIENT)
         note += f" + {PROMETHEUS_CLIENT} (the server's /metrics)"
+    added = [pin for pin in (AZURE_STORAGE_BLOB, AZURE_IDENTITY) if _normalized(pin.split("==")[0]) not in names]
+    if note and added:
+        out.extend(added)
+        note += f" + {' '.join(added)} (the payload log)"
     telemetry = [pin for pin in TELEMETRY if _normalized(pin.split("==", 1)[0]) not in names]
     if note and telemetry:
         out.extend(telemetry)

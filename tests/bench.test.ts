@@ -5,6 +5,7 @@ import * as os from "os";
 import * as path from "path";
 import { promisify } from "util";
 import { PROJECT_DIR } from "./helpers/fixtures";
+import { payloadRows } from "../bench/payloadLog";
 
 describe("npm run bench (tiny counts)", () => {
     it("measures every section, reports one request per registry resolution, and leaves no temporary folder behind", async function () {
@@ -37,7 +38,23 @@ describe("npm run bench (tiny counts)", () => {
     it("refuses a section it does not have, naming the ones it has", async () => {
         await assert.rejects(
             promisify(execFile)(process.execPath, ["-r", "./scripts/register-ts.js", path.join("bench", "run.ts"), "--only", "servng"], { cwd: PROJECT_DIR }),
-            (err: { code: number; stderr: string }) => err.code === 2 && /--only "servng" is not a section: use one of "program start", "plan", "plan growth", "registry", "serving", "test suite"/.test(err.stderr),
+            (err: { code: number; stderr: string }) => err.code === 2 && /--only "servng" is not a section: use one of "program start", "plan", "plan growth", "registry", "serving", "payload log", "test suite"/.test(err.stderr),
+        );
+    });
+
+    it("payload log: the targets are at most 5% fewer requests per second and 0.5 ms more median latency, bounds included", () => {
+        const verdicts = (rps: number, ms: number) => payloadRows({ rps: 1000, medianMs: 4 }, { rps, medianMs: ms }, "d").map((r) => r.met);
+        assert.deepStrictEqual(verdicts(950, 4.5), [true, true]);
+        assert.deepStrictEqual(verdicts(949, 4.51), [false, false]);
+        const [rps, latency] = payloadRows({ rps: 1000, medianMs: 4 }, { rps: 980, medianMs: 4.2 }, "d");
+        assert.strictEqual(rps.result, "bare 1000/s, with 980/s: ratio 0.980 (2.0% fewer)");
+        assert.strictEqual(latency.result, "bare 4.00 ms, with 4.20 ms: +0.20 ms");
+    });
+
+    it("refuses a --requests that is not a sane count, naming the flag", async () => {
+        await assert.rejects(
+            promisify(execFile)(process.execPath, ["-r", "./scripts/register-ts.js", path.join("bench", "run.ts"), "--requests", "5"], { cwd: PROJECT_DIR }),
+            (err: { code: number; stderr: string }) => err.code === 2 && /--requests "5" must be a whole number from 10 to 1000000/.test(err.stderr),
         );
     });
 

@@ -24,7 +24,7 @@ function deployed(program: () => unknown): Promise<Plan> {
 }
 
 describe("ModelStore", () => {
-    it("declares a group, a secure StorageV2 account, recoverable blob service and three private containers (data, models, audit)", async () => {
+    it("declares a group, a secure StorageV2 account, recoverable blob service and four private containers (data, models, audit, payloads)", async () => {
         const plan = await deployed(() => {
             new ModelStore("t-store", storeArgs);
         });
@@ -35,6 +35,7 @@ describe("ModelStore", () => {
                 "azure-native:storage:BlobContainer t-store-audit <- t-store",
                 "azure-native:storage:BlobContainer t-store-data <- t-store",
                 "azure-native:storage:BlobContainer t-store-models <- t-store",
+                "azure-native:storage:BlobContainer t-store-payloads <- t-store",
                 "azure-native:storage:BlobServiceProperties t-store-blob-service <- t-store",
                 "azure-native:storage:StorageAccount t-store-account <- t-store",
                 "mlflow-platform:storage:ModelStore t-store <- ",
@@ -60,7 +61,7 @@ describe("ModelStore", () => {
         assert.strictEqual(blob.blobServicesName, "default");
 
         const containers = byType(plan, "azure-native:storage:BlobContainer").map((c) => c.inputs);
-        assert.deepStrictEqual(containers.map((c) => c.containerName), ["data", "models", "audit"]);
+        assert.deepStrictEqual(containers.map((c) => c.containerName), ["data", "models", "audit", "payloads"]);
         for (const c of containers) assert.strictEqual(c.publicAccess, "None");
         assert.strictEqual(byType(plan, "azure-native:storage:BlobContainerImmutabilityPolicy").length, 0, "no retention policy unless asked");
     });
@@ -90,7 +91,7 @@ describe("ModelStore", () => {
         assert.deepStrictEqual(plan.outputs, {
             accountName: "mlplattest01",
             blobEndpoint: "https://mlplattest01.blob.core.windows.net/",
-            containers: { data: "data", models: "models", audit: "audit" },
+            containers: { data: "data", models: "models", audit: "audit", payloads: "payloads" },
         });
     });
 
@@ -110,8 +111,30 @@ describe("ModelStore", () => {
                 new ModelStore("t-store", { ...storeArgs, protect });
             });
             const protectedNames = plan.resources.filter((r) => r.protect).map((r) => r.name).sort();
-            assert.deepStrictEqual(protectedNames, protect ? ["t-store-account", "t-store-audit", "t-store-data", "t-store-models"] : []);
+            assert.deepStrictEqual(protectedNames, protect ? ["t-store-account", "t-store-audit", "t-store-data", "t-store-models", "t-store-payloads"] : []);
         }
+    });
+
+    it("deletes payload log blobs after payloadRetentionDays, with the account's one lifecycle policy; none without it", async () => {
+        const plan = await deployed(() => {
+            new ModelStore("t-store", { ...storeArgs, payloadRetentionDays: 45 });
+        });
+        const policy = onlyOfType(plan, "azure-native:storage:ManagementPolicy").inputs;
+        assert.strictEqual(policy.managementPolicyName, "default");
+        assert.deepStrictEqual(policy.policy, {
+            rules: [
+                {
+                    name: "payload-log-retention",
+                    enabled: true,
+                    type: "Lifecycle",
+                    definition: { filters: { blobTypes: ["blockBlob"], prefixMatch: ["payloads/"] }, actions: { baseBlob: { delete: { daysAfterModificationGreaterThan: 45 } } } },
+                },
+            ],
+        });
+        const without = await deployed(() => {
+            new ModelStore("t-store", storeArgs);
+        });
+        assert.deepStrictEqual(byType(without, "azure-native:storage:ManagementPolicy"), []);
     });
 
     it("tags every resource that takes tags", async () => {

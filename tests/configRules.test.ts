@@ -125,7 +125,7 @@ describe("config rules at their edges", () => {
         });
         it("serving: Container Apps, external, any address, 30 days of logs, 3 inactive revisions", () => {
             const config = parsed(onApps());
-            assert.deepStrictEqual(config.serving, { platform: "containerapp", containerRegistrySku: "Basic", access: { ingress: "external", ipAllowList: [] }, logRetentionDays: 30, maxInactiveRevisions: 3 });
+            assert.deepStrictEqual(config.serving, { platform: "containerapp", containerRegistrySku: "Basic", access: { ingress: "external", ipAllowList: [] }, logRetentionDays: 30, maxInactiveRevisions: 3, payloadLog: { sampleRate: 1, retentionDays: 30 } });
             assert.strictEqual(parsed({ serving: { containerRegistrySku: "Standard" } }).serving.platform, "containerapp");
             assert.strictEqual(servingPlatformOf("prd", undefined), "containerapp");
             assert.strictEqual(servingPlatformOf("dev", "aci"), "aci");
@@ -453,7 +453,7 @@ describe("config rules at their edges", () => {
         });
         it("a key far from all lists what its map takes", () => {
             assert.deepStrictEqual(problems({ serving: { platform: "aci", containerRegistrySku: "Basic", zzz: 1 } }), [
-                "mlflow-platform:serving.zzz is not a setting this program reads: serving takes platform, containerRegistrySku, ingress, ipAllowList, logRetentionDays, maxInactiveRevisions",
+                "mlflow-platform:serving.zzz is not a setting this program reads: serving takes platform, containerRegistrySku, ingress, ipAllowList, logRetentionDays, maxInactiveRevisions, payloadLog",
             ]);
             const top = problems({ zzzzzz: 1 });
             assert.strictEqual(top.length, 1);
@@ -576,5 +576,40 @@ describe("config message texts", () => {
         assert.strictEqual(closeMatch("workerz", ["workersx", "workers"]), "workers", "the closest, not the first");
         assert.strictEqual(closeMatch("worker", ["workers", "workerz"]), "workers", "the first of equally close ones");
         assert.strictEqual(closeMatch("x", []), undefined);
+    });
+    // serving.payloadLog and models[].payloadLog (serving/payload_log.py reads what they become).
+    describe("the payload log", () => {
+        it("defaults: every request in dev, a tenth in prd; 30 and 90 days; a model takes the stack's rate", () => {
+            const dev = parsed(onApps());
+            assert.deepStrictEqual(dev.serving.payloadLog, { sampleRate: 1, retentionDays: 30 });
+            assert.deepStrictEqual(dev.models[0].payloadLog, { sampleRate: 1, excludeColumns: [] });
+            const prd = parsed({ environment: "prd", registry: { kind: "unity-catalog", catalog: "main", prdSchema: "risk" }, ...onApps({ minReplicas: 1 }) }, "prd");
+            assert.deepStrictEqual(prd.serving.payloadLog, { sampleRate: 0.1, retentionDays: 90 });
+            assert.deepStrictEqual(prd.models[0].payloadLog, { sampleRate: 0.1, excludeColumns: [] });
+        });
+
+        it("a model's own rate and deny-list win; Pulumi's strings are read as numbers", () => {
+            const config = parsed(onApps({ payloadLog: { sampleRate: "0.25", excludeColumns: ["email", "iban"] } }, { payloadLog: { sampleRate: 0.5, retentionDays: "7" } }));
+            assert.deepStrictEqual(config.serving.payloadLog, { sampleRate: 0.5, retentionDays: 7 });
+            assert.deepStrictEqual(config.models[0].payloadLog, { sampleRate: 0.25, excludeColumns: ["email", "iban"] });
+            assert.deepStrictEqual(parsed(onApps({ payloadLog: { sampleRate: 0 } })).models[0].payloadLog, { sampleRate: 0, excludeColumns: [] }, "0 is off");
+            assert.strictEqual(parsed(onApps({}, { payloadLog: { sampleRate: 1 } })).serving.payloadLog.sampleRate, 1, "bound included");
+        });
+
+        it("a rate outside 0-1, a bad retention, a bad deny-list: each names its key", () => {
+            const rate = "must be a number from 0 to 1 (the share of requests logged: 0 is none, 1 is every request)";
+            for (const value of [1.5, -0.1, "-0.1", "half", "1e-1"]) {
+                assert.deepStrictEqual(problems(onApps({}, { payloadLog: { sampleRate: value } })), [`mlflow-platform:serving.payloadLog.sampleRate = ${JSON.stringify(value)} is not allowed: it ${rate}`], String(value));
+                assert.deepStrictEqual(problems(onApps({ payloadLog: { sampleRate: value } })), [`mlflow-platform:models[0].payloadLog.sampleRate = ${JSON.stringify(value)} is not allowed: it ${rate}`], String(value));
+            }
+            assert.deepStrictEqual(problems(onApps({}, { payloadLog: { retentionDays: 0 } })), ["mlflow-platform:serving.payloadLog.retentionDays = 0 is not allowed: it must be a whole number from 1 to 3650"]);
+            assert.deepStrictEqual(problems(onApps({ payloadLog: { excludeColumns: "email" } })), [
+                'mlflow-platform:models[0].payloadLog.excludeColumns = "email" is not allowed: it must be a list of input column names never to log (personal data), such as [email, iban]',
+            ]);
+            assert.deepStrictEqual(problems(onApps({ payloadLog: { excludeColumns: ["email", ""] } })), ['mlflow-platform:models[0].payloadLog.excludeColumns[1] = "" is not allowed: it must be an input column name, not empty']);
+            assert.deepStrictEqual(problems(onApps({ payloadLog: { excludeColumns: ["email", "iban", "email"] } })), ['mlflow-platform:models[0].payloadLog.excludeColumns[2] = "email" is not allowed: it is listed twice: name each column once']);
+            assert.strictEqual(problems(onApps({ payloadLog: { exclude: ["email"] } })).length, 1);
+            assert.match(problems(onApps({ payloadLog: { exclude: ["email"] } }))[0], /^mlflow-platform:models\[0\]\.payloadLog\.exclude is not a setting this program reads/);
+        });
     });
 });

@@ -42,6 +42,7 @@ describe("mlflow-platform:observability", () => {
             alerts: { errorShare: 0.05, p95LatencyMs: 1000, replicaRestarts: 3, windowMinutes: 15 },
             actionGroup: undefined,
             dashboard: true,
+            drift: undefined,
         });
         assert.deepStrictEqual(parsed({}).observability, config.observability, "an empty map is the defaults");
     });
@@ -132,10 +133,38 @@ describe("mlflow-platform:observability", () => {
     });
 
     it("refuses a map that is not one, and unknown keys, by name", () => {
-        assert.deepStrictEqual(problems("on"), ['mlflow-platform:observability = "on" is not allowed: it must be a map with any of alerts, actionGroup, dashboard']);
+        assert.deepStrictEqual(problems("on"), ['mlflow-platform:observability = "on" is not allowed: it must be a map with any of alerts, actionGroup, dashboard, drift']);
         assert.deepStrictEqual(problems({ actionGroup: { emails: ["a@example.com"], webhok: "x" } }), [
             "mlflow-platform:observability.actionGroup.webhok is not a setting this program reads (probable typo): did you mean mlflow-platform:observability.actionGroup.webhook?",
         ]);
         assert.deepStrictEqual(problems({ actionGroup: { emails: ["a@example.com"], receivers: "x" } }), ["mlflow-platform:observability.actionGroup.receivers is not a setting this program reads: observability.actionGroup takes emails, webhook"]);
+    });
+
+    describe("drift, mounted at observability.drift", () => {
+        it("declares no drift job without the key, the defaults with an empty map", () => {
+            assert.strictEqual(parsed(undefined).observability.drift, undefined);
+            assert.deepStrictEqual(parsed({ drift: {} }).observability.drift, { window: "24h", windowHours: 24, schedule: "15 0 * * *", baseline: "registered-sample" });
+            assert.deepStrictEqual(parsed({ drift: { window: "7d", schedule: "0  3 * * 1", baseline: "data/baseline.csv" } }).observability.drift, { window: "7d", windowHours: 168, schedule: "0 3 * * 1", baseline: "data/baseline.csv" });
+        });
+
+        it("refuses a window longer than the payload retention, the environment's default included, naming both keys", () => {
+            // dev keeps payloads 30 days unless serving.payloadLog.retentionDays says otherwise.
+            const longer = problems({ drift: { window: "31d" } });
+            assert.strictEqual(longer.length, 1, longer.join("\n"));
+            assert.match(longer[0], /^mlflow-platform:observability\.drift\.window = "31d" is not allowed: it is longer than the payload retention \(mlflow-platform:serving\.payloadLog\.retentionDays = 30 days\)/);
+            assert.strictEqual(parsed({ drift: { window: "30d" } }).observability.drift?.windowHours, 720);
+            const r = raw({ drift: { window: "3d" } }, { serving: { ...apps, payloadLog: { retentionDays: 2 } } });
+            assert.throws(() => parsePlatformConfig(r, "dev"), (e: Error) => e instanceof ConfigError && /retentionDays = 2 days/.test(e.problems.join("\n")));
+        });
+
+        it("refuses unknown drift keys and a bad window by name", () => {
+            assert.ok(problems({ drift: { windw: "24h" } }).some((p) => p.startsWith("mlflow-platform:observability.drift.windw")), problems({ drift: { windw: "24h" } }).join("\n"));
+            assert.ok(problems({ drift: { window: "90m" } }).some((p) => p.startsWith('mlflow-platform:observability.drift.window = "90m" is not allowed')), problems({ drift: { window: "90m" } }).join("\n"));
+        });
+
+        it("warns when the retention cannot keep two windows for the prediction comparison", () => {
+            assert.ok(parsed({ drift: { window: "20d" } }).warnings.some((w) => w.startsWith('mlflow-platform:observability.drift.window = "20d"')));
+            assert.ok(!parsed({ drift: { window: "24h" } }).warnings.some((w) => w.includes("observability.drift")));
+        });
     });
 });

@@ -37,6 +37,7 @@ describe("plan of the shipped stacks", () => {
             [
                 "azure-native:app:ContainerApp",
                 "azure-native:app:ContainerAppsAuthConfig",
+                "azure-native:app:Job",
                 "azure-native:app:ManagedEnvironment",
                 "azure-native:applicationinsights:Component",
                 "azure-native:authorization:RoleAssignment",
@@ -53,6 +54,7 @@ describe("plan of the shipped stacks", () => {
                 "azure-native:storage:BlobContainer",
                 "azure-native:storage:BlobContainerImmutabilityPolicy",
                 "azure-native:storage:BlobServiceProperties",
+                "azure-native:storage:ManagementPolicy",
                 "azure-native:storage:StorageAccount",
                 "azuread:index/appRoleAssignment:AppRoleAssignment",
                 "azuread:index/applicationAppRole:ApplicationAppRole",
@@ -76,6 +78,7 @@ describe("plan of the shipped stacks", () => {
                 "mlflow-platform:access:AzureAccess",
                 "mlflow-platform:access:ScoringApi",
                 "mlflow-platform:access:UnityCatalogAccess",
+                "mlflow-platform:drift:DriftJob",
                 "mlflow-platform:jobs:RegistrationJob",
                 "mlflow-platform:mlflow:MlflowWorkspace",
                 "mlflow-platform:observability:ServingObservability",
@@ -87,6 +90,21 @@ describe("plan of the shipped stacks", () => {
                 "pulumi:providers:databricks",
             ],
         );
+    });
+
+    it("declares a drift job per served model with its identity, scoped roles and alert, reading the registered name's payloads", () => {
+        for (const plan of [dev, prd]) {
+            const env = plan.stack;
+            const job = byType(plan, "azure-native:app:Job");
+            assert.deepStrictEqual(job.map((j) => j.name), [`${env}-drift-fraud-job`]);
+            assert.strictEqual(job[0].inputs.jobName, `drift-mlplatform-${env}-fraud`);
+            const alert = plan.resources.find((r) => r.name === `${env}-drift-fraud-alert`);
+            assert.ok(alert && alert.type === "azure-native:monitor:ScheduledQueryRule", `${env}: the drift alert`);
+            const query = (alert.inputs.criteria as { allOf: { query: string }[] }).allOf[0].query;
+            assert.ok(query.includes(`| where tostring(d.model) == "mlplatform.${env}.fraud"`), query);
+            const writer = plan.resources.find((r) => r.name === `${env}-drift-fraud-reports-writer`)!;
+            assert.match(String(writer.inputs.condition), new RegExp(`StringLike 'mlplatform\\.${env}\\.fraud/\\*/drift/\\*'`));
+        }
     });
 
     it("takes SKUs, retention and names from each stack's config", () => {
@@ -108,7 +126,7 @@ describe("plan of the shipped stacks", () => {
         assert.deepStrictEqual(dev.resources.filter((r) => r.protect), []);
         assert.deepStrictEqual(
             prd.resources.filter((r) => r.protect).map((r) => r.name).sort(),
-            ["prd-mlflow-workspace", "prd-store-account", "prd-store-audit", "prd-store-audit-retention", "prd-store-data", "prd-store-models"],
+            ["prd-mlflow-workspace", "prd-store-account", "prd-store-audit", "prd-store-audit-retention", "prd-store-data", "prd-store-models", "prd-store-payloads"],
         );
     });
 
@@ -135,6 +153,20 @@ describe("plan of the shipped stacks", () => {
         assert.strictEqual(dev.outputs.workspaceUrl, UNKNOWN_DISPLAY);
     });
 
+    it("shows each served model's payload log: its share, excluded columns and destination", async () => {
+        assert.match(renderPlanText(dev), /^ {6}fraud\.payloadLog: 100% of requests, every input column, to mlplatdevmodels\/payloads\/mlplatform\.dev\.fraud\/<version>\/date=YYYY-MM-DD\/hour=HH\/ \(kept 30 days\)$/m);
+        assert.match(renderPlanText(prd), /^ {6}fraud\.payloadLog: 10% of requests, every input column, to mlplatprdmodels\/payloads\/mlplatform\.prd\.fraud\/<version>\/date=YYYY-MM-DD\/hour=HH\/ \(kept 90 days\)$/m);
+        const edited = await planEditedStack("prd", (config) => {
+            (config["mlflow-platform:models"] as any[])[0].payloadLog = { sampleRate: 0.25, excludeColumns: ["email", "iban"] };
+        });
+        assert.match(renderPlanText(edited), /fraud\.payloadLog: 25% of requests, without columns email, iban, to mlplatprdmodels\/payloads\//);
+        const off = await planEditedStack("prd", (config) => {
+            (config["mlflow-platform:serving"] as any).payloadLog = { sampleRate: 0 };
+        });
+        assert.match(renderPlanText(off), /fraud\.payloadLog: off \(sampleRate 0\)/);
+        assert.strictEqual(byType(off, "azure-native:authorization:RoleAssignment").filter((r) => r.name.endsWith("payload-writer")).length, 0, "no write access when nothing logs");
+    });
+
     it("renders type, name, parent, settings and a summary", () => {
         const text = renderPlanText(prd);
         assert.match(text, /\+ azure-native:storage:StorageAccount {2}prd-store-account {2}\(parent: prd-store, PROTECTED\)/);
@@ -143,7 +175,7 @@ describe("plan of the shipped stacks", () => {
         assert.match(text, /^ {6}parameters\.enableNoPublicIp\.value: true$/m);
         assert.match(text, /^ {6}isVersioningEnabled: false$/m);
         assert.match(text, /^ {6}isHnsEnabled: true$/m);
-        assert.match(text, /^Summary: 44 resources to create \(38 cloud or dynamic resources, 6 components\), 6 protected, 1 read from existing sources\.$/m);
+        assert.match(text, /^Summary: 53 resources to create \(46 cloud or dynamic resources, 7 components\), 7 protected, 1 read from existing sources\.$/m);
         assert.match(text, /^= pulumi:pulumi:StackReference {2}organization\/mlflow-platform\/dev {2}\(read\)$/m);
     });
 });
@@ -231,7 +263,7 @@ describe("npm run plan (command line)", () => {
         const { code, stdout } = await planCli("dev");
         assert.strictEqual(code, 0);
         assert.match(stdout, /^Plan for stack "dev"/);
-        assert.match(stdout, /Summary: 64 resources to create/);
+        assert.match(stdout, /Summary: 73 resources to create/);
         assert.match(stdout, /\n\nWho can do what in "dev" \(from the declared role assignments, app role assignments and grants\):\n.*\n.*\n {2}mlplatdevmodels-registration \(service principal\) +registration job \(runs as\) +Unity Catalog: READ_FILES on data; READ_FILES on models +yes, in mlplatform\.dev \(CREATE_MODEL; owns what it creates\) +- +- +-\n {2}deploying identity +deployer \(found at deploy\)/);
         assert.match(stdout, /\n {2}schema mlplatform\.dev \(owner: [^)]*\)\): mlplatdevmodels-registration \(service principal\): USE_SCHEMA, CREATE_MODEL\n {2}schema mlplatform\.prd \(owner: [^)]*\)\): none beyond the owner\n/);
         assert.match(stdout, /\+ databricks:index\/job:Job {2}dev-register-model-job[^\n]*\n(?: {6}[^\n]*\n)* {6}runAs\.servicePrincipalName: \(known after deploy\)\n/);

@@ -233,7 +233,7 @@ describe("plan with policies", () => {
         });
         assert.deepStrictEqual(
             planViolations(plan).map((v) => v.resource).sort(),
-            ["prd-mlflow-workspace", "prd-store-account", "prd-store-audit", "prd-store-data", "prd-store-models"],
+            ["prd-mlflow-workspace", "prd-store-account", "prd-store-audit", "prd-store-data", "prd-store-models", "prd-store-payloads"],
         );
     });
 
@@ -250,9 +250,9 @@ describe("plan with policies", () => {
             fs.writeFileSync(stackFile, fs.readFileSync(stackFile, "utf8").replace("mlflow-platform:protect: true", "mlflow-platform:protect: false"));
             const result = await runScript("scripts/plan.ts", ["prd"], { cwd: dir });
             assert.strictEqual(result.code, 1);
-            assert.match(result.stderr, /plan: 5 mandatory policy violation\(s\):\n/);
+            assert.match(result.stderr, /plan: 6 mandatory policy violation\(s\):\n/);
             assert.match(result.stderr, /\n {2}prd-stateful-resources-protected: prd-store-account: is not protected/);
-            assert.match(result.stdout, /Policy: 5 violation\(s\), 5 mandatory, 0 advisory:/);
+            assert.match(result.stdout, /Policy: 6 violation\(s\), 6 mandatory, 0 advisory:/);
         } finally {
             fs.rmSync(dir, { recursive: true, force: true });
         }
@@ -263,13 +263,13 @@ describe("plan for reviewers", () => {
     it("renders a compact markdown summary for a PR comment", async () => {
         const plan = await planStack(PROJECT_DIR, "prd");
         const markdown = renderPlanMarkdown(plan, [{ resource: "prd-serving-fraud-version", outcome: "deferred", text: "version: resolved at deploy" }], []);
-        assert.match(markdown, /^### Plan for `prd`\n\n\*\*44\*\* resources \(38 cloud or dynamic, 6 components\), \*\*6\*\* protected, 1 read from other stacks\./);
-        assert.match(markdown, /\| `azure-native:storage:BlobContainer` \| 3 \|/);
+        assert.match(markdown, /^### Plan for `prd`\n\n\*\*53\*\* resources \(46 cloud or dynamic, 7 components\), \*\*7\*\* protected, 1 read from other stacks\./);
+        assert.match(markdown, /\| `azure-native:storage:BlobContainer` \| 4 \|/);
         assert.match(markdown, /\| fraud \| containerapp \| 100% stable \(alias "champion"\) \| 2 \| 4 \| 2-10 \| 3 \| external, HTTPS only; IPs: any address; Entra: required: tokens of the stack's scoring API with the Scoring\.Invoke role \(401 without\) \|/);
         assert.match(markdown, /- `prd-serving-fraud-version`: version: resolved at deploy/);
-        assert.match(markdown, /\*\*Protected:\*\* `prd-mlflow-workspace`, `prd-store-account`, `prd-store-data`, `prd-store-models`/);
+        assert.match(markdown, /\*\*Protected:\*\* `prd-mlflow-workspace`, `prd-store-account`, `prd-store-data`, `prd-store-models`, `prd-store-audit`, `prd-store-payloads`, `prd-store-audit-retention`/);
         assert.match(markdown, /\*\*Policy:\*\* ✅ no violations$/);
-        // One row per resource type and per model: about 70 lines for prd with observability.
+        // One row per resource type and per model: 67 lines for prd with observability, payload log and audit.
         assert.ok(markdown.split("\n").length < 90, `compact: ${markdown.split("\n").length} lines`);
         const withViolation = renderPlanMarkdown(plan, [], [{ rule: "storage-recoverable", level: "mandatory", resource: "x", message: "a | b" }]);
         assert.match(withViolation, /\*\*Policy:\*\* ❌ 1 violation\(s\)/);

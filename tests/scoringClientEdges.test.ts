@@ -306,7 +306,7 @@ describe("smoke test edges", () => {
     describe("stack outputs", () => {
         it("refuses outputs that are not a map, and models that are not maps with an http(s) scoringUri", () => {
             for (const outputs of [null, "text", 3]) assert.throws(() => targetsFromStackOutputs(outputs, "dev"), (e: Error) => e instanceof SmokeError && e.message === 'stack dev has no "models" output: deploy it with `pulumi up` first, or pass --url');
-            for (const value of [null, "https://h.example/invocations", { scoringUri: "ftp://h.example/invocations" }, { scoringUri: 7 }]) {
+            for (const value of [null, "https://h.example/invocations", { scoringUri: "ftp://h.example/invocations" }, { scoringUri: 7 }, { scoringUri: ["https://h.example/invocations"] }]) {
                 assert.throws(() => targetsFromStackOutputs({ models: { fraud: value } }, "dev"), (e: Error) => e instanceof SmokeError && e.message === "stack dev: model fraud has no scoringUri output", JSON.stringify(value));
             }
         });
@@ -353,6 +353,17 @@ describe("smoke test edges", () => {
                 (e: Error) => e instanceof SmokeError && e.message.startsWith("fraud: not ready after 2 s (last answer from http://127.0.0.1:9/ping: ECONNREFUSED)"),
             );
             assert.deepStrictEqual(lines, ["fraud: waiting for http://127.0.0.1:9/ping (ECONNREFUSED, 0 s of 2 s)", "fraud: waiting for http://127.0.0.1:9/ping (ECONNREFUSED, 1 s of 2 s)"]);
+        });
+
+        it("ends the wait at the deadline, even when the endpoint would answer just after it", async () => {
+            up = await server((_req, res) => reply(res, 200, ""));
+            injected = injectTransportError("ECONNREFUSED", 2);
+            const { io } = clock(0);
+            await assert.rejects(
+                waitUntilReady({ name: "fraud", scoringUri: `${up.url}/invocations` }, { readyTimeoutMs: 2000, readyPollMs: 1000 }, io),
+                (e: Error) => e instanceof SmokeError && e.message.startsWith("fraud: not ready after 2 s"),
+            );
+            assert.strictEqual(injected.calls(), 2, "no attempt at the deadline itself");
         });
 
         it("names an answer without an error code a network error", async () => {

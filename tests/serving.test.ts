@@ -41,6 +41,10 @@ async function deployedEdited(stack: string, edit: (config: Record<string, any>)
 
 const RECIPE = recipeDigest(PROJECT_DIR);
 const MODEL: Record<string, string> = { dev: "mlplatform.dev.fraud", prd: "mlplatform.prd.fraud" };
+// A container's variables: how to serve, the payload log's (on by default: every request in dev, a tenth in prd), the revision's identity.
+const ENV_NAMES = ["MLFLOW_MODELS_WORKERS", "PAYLOAD_LOG_SAMPLE_RATE", "PAYLOAD_LOG_ACCOUNT_URL", "PAYLOAD_LOG_CONTAINER", "SERVING_MODEL_NAME", "SERVING_MODEL_VERSION", "SERVING_IMAGE_TAG", "PAYLOAD_LOG_CLIENT_ID"];
+/** On Container Apps, after the model's own variables: where the metrics go (serving/scoring_telemetry.py). */
+const METRICS_EXPORT_NAMES = ["APPLICATIONINSIGHTS_CONNECTION_STRING", "SERVING_IDENTITY_CLIENT_ID"];
 const TAG = (stack: string, version = "7") => `${MODEL[stack]}-v${version}-${RECIPE}`;
 /** dev serves on Container Apps by default; the ACI tests switch it back. */
 const onAci = (config: Record<string, any>) => {
@@ -71,6 +75,21 @@ describe("ModelServing", () => {
                 assert.strictEqual(acrPull.inputs.principalId, `principal-of-${identity.name}`);
                 assert.match(String(acrPull.inputs.scope), /Microsoft\.containerregistry\/Registry\/.*-serving-registry$/);
                 assert.match(String(acrPull.inputs.roleDefinitionId), /\/roleDefinitions\/7f951dda-4ed3-4680-a7ca-43fe172d538d$/);
+            });
+
+            it(`${stack}: the identity may write the payloads container and nothing else of the model store`, () => {
+                const plan = plans[stack];
+                const identity = onlyOfType(plan, "azure-native:managedidentity:UserAssignedIdentity");
+                const writers = byType(plan, "azure-native:authorization:RoleAssignment").filter((r) => r.inputs.principalId === `principal-of-${identity.name}`);
+                // Beside these, observability makes it a metrics publisher on Application Insights (not the store).
+                assert.deepStrictEqual(writers.map((r) => r.name).sort(), [`${stack}-observability-metrics-publisher`, `${stack}-serving-acr-pull`, `${stack}-serving-payload-writer`]);
+                assert.doesNotMatch(String(writers.find((r) => r.name === `${stack}-observability-metrics-publisher`)!.inputs.scope), /storageAccounts/i);
+                const writer = writers.find((r) => r.name === `${stack}-serving-payload-writer`)!;
+                assert.match(String(writer.inputs.scope), /\/blobServices\/default\/containers\/payloads$|BlobContainer\/.*-store-payloads$/, String(writer.inputs.scope));
+                assert.match(String(writer.inputs.roleDefinitionId), /\/roleDefinitions\/ba92f5b4-2d11-453d-a403-e96b0029c9fe$/, "Storage Blob Data Contributor");
+                assert.match(String(writer.inputs.roleAssignmentName), /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, "deterministic GUID name");
+                const delay = byType(plan, "mlflow-platform:serving:Delay")[0] ?? plan.resources.find((r) => r.name === `${stack}-serving-acr-pull-propagation`)!;
+                assert.ok(delay, "the revision waits for the assignments to propagate");
             });
 
             it(`${stack}: builds one self-contained image per resolved version, content-addressed, credential only as a build secret`, () => {
@@ -106,11 +125,14 @@ describe("ModelServing", () => {
                 for (const c of all) {
                     const vars = (c.environmentVariables ?? c.env) as { name: string; value: string }[];
                     const names = vars.map((v) => v.name);
-                    // How to serve, on Container Apps where to export the metrics (secret references),
-                    // and the revision's identity for its request records: nothing else.
-                    const exportVars = c.env ? ["APPLICATIONINSIGHTS_CONNECTION_STRING", "SERVING_IDENTITY_CLIENT_ID"] : [];
-                    assert.deepStrictEqual(names, ["MLFLOW_MODELS_WORKERS", ...exportVars, "SERVING_MODEL_NAME", "SERVING_MODEL_VERSION", "SERVING_IMAGE_TAG"]);
-                    assert.deepStrictEqual(vars.slice(1 + exportVars.length).map((v) => v.value), [`mlplatform.${stack}.fraud`, "7", TAG(stack)]);
+                    // How to serve, the payload log's destination and share, on Container Apps where to
+                    // export the metrics (secret references), and the revision's identity for its
+                    // request records: nothing else.
+                    const exportVars = c.env ? METRICS_EXPORT_NAMES : [];
+                    assert.deepStrictEqual(names, [...ENV_NAMES.slice(0, 4), ...exportVars, ...ENV_NAMES.slice(4)]);
+                    assert.deepStrictEqual(vars.slice(1, 4).map((v) => v.value), [stack === "dev" ? "1" : "0.1", `https://mlplat${stack}models.blob.core.windows.net`, "payloads"]);
+                    const identityAt = 4 + exportVars.length;
+                    assert.deepStrictEqual(vars.slice(identityAt, identityAt + 3).map((v) => v.value), [`mlplatform.${stack}.fraud`, "7", TAG(stack)]);
                     assert.ok(!names.some((n: string) => REGISTRY_VARIABLE.test(n)));
                     assert.strictEqual(c.image, `mlplat${stack}modelsacr.azurecr.io/models/fraud:${TAG(stack)}`);
                 }
@@ -218,7 +240,7 @@ describe("ModelServing", () => {
                 onAci(config);
                 config["mlflow-platform:registryToken"] = { secure: "v1:AAAAencryptedAAAA" };
             });
-            assert.deepStrictEqual(Object.keys(envOf(container(plan).environmentVariables)), ["MLFLOW_MODELS_WORKERS", "SERVING_MODEL_NAME", "SERVING_MODEL_VERSION", "SERVING_IMAGE_TAG"]);
+            assert.deepStrictEqual(Object.keys(envOf(container(plan).environmentVariables)), ENV_NAMES);
             assert.doesNotMatch(JSON.stringify(container(plan).environmentVariables), /AAAAencrypted|secret/i);
             assert.strictEqual(onlyOfType(plan, "docker-build:index:Image").inputs.secrets, "[secret]");
         });
@@ -507,7 +529,7 @@ describe("serving image", () => {
 
     it("serves with serve_model.py and its scoring app (and carries the drift job, serving/drift_job.py), workers left to the deployment or the CPUs", () => {
         const serve = inStage("serve").map((i) => i.toString());
-        assert.ok(serve.includes("COPY model_files.py scoring_app.py serve_model.py request_records.py scoring_metrics.py scoring_telemetry.py drift.py drift_job.py /opt/serving/"), serve.join("\n"));
+        assert.ok(serve.includes("COPY model_files.py scoring_app.py serve_model.py request_records.py scoring_metrics.py scoring_telemetry.py payload_log.py drift.py drift_job.py /opt/serving/"), serve.join("\n"));
         const env = serve.filter((i) => i.startsWith("ENV")).join("\n");
         assert.doesNotMatch(env, /MLFLOW_MODELS_WORKERS/, "no fixed worker count: serve_model.py defaults to the CPUs available");
         const graceful = Number(/SCORING_GRACEFUL_TIMEOUT=(\d+)/.exec(env)?.[1]);
@@ -537,11 +559,13 @@ describe("ModelServing: metrics to Application Insights (serving/scoring_telemet
         const deployedPlan = await deployed("prd");
         const app = onlyOfType(deployedPlan, "azure-native:app:ContainerApp").inputs as any;
         const insights = onlyOfType(deployedPlan, "azure-native:applicationinsights:Component");
-        const identity = onlyOfType(deployedPlan, "azure-native:managedidentity:UserAssignedIdentity");
+        const identity = byType(deployedPlan, "azure-native:managedidentity:UserAssignedIdentity").find((r) => r.name === "prd-serving-identity")!;
         const secrets = Object.fromEntries((app.configuration.secrets as { name: string; value: string }[]).map((s) => [s.name, s.value]));
         assert.deepStrictEqual(secrets, {
             "applicationinsights-connection-string": `InstrumentationKey=key-of-${insights.name};IngestionEndpoint=https://${insights.inputs.location}-0.in.applicationinsights.azure.com/;ApplicationId=app-of-${insights.name}`,
             "serving-identity-client-id": `client-of-${identity.name}`,
+            // The payload log's own reference to the same identity (serving/payload_log.py).
+            "payload-log-client-id": `client-of-${identity.name}`,
         });
         assert.strictEqual(insights.inputs.disableLocalAuth, true, "the connection string carries no usable key");
         const env = envOf(app.template.containers[0].env);

@@ -6,10 +6,12 @@ import * as pulumi from "@pulumi/pulumi";
 import * as app from "@pulumi/azure-native/app";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as managedidentity from "@pulumi/azure-native/managedidentity";
+import * as monitor from "@pulumi/azure-native/monitor";
 import { AZURE_ROLES } from "../../lib/access/roles";
 import { roleAssignmentNameOf, roleDefinitionId } from "../../lib/azure/ids";
 import type { DriftConfig } from "../../lib/config/drift";
 import { REGISTERED_SAMPLE } from "../../lib/config/drift";
+import { driftAlertRule } from "../../lib/drift/alert";
 import { DRIFT_CONTAINER_NAME, driftJobCommand, driftJobName, driftWriteCondition, PAYLOAD_CONTAINER } from "../../lib/drift/job";
 
 /** A run that takes longer is stopped: a day of payloads of a busy model is read in minutes. */
@@ -32,6 +34,10 @@ export interface DriftJobArgs {
     storageAccountId: pulumi.Input<string>;
     blobEndpoint: pulumi.Input<string>;
     drift: DriftConfig;
+    /** The environment's Log Analytics workspace: the drift alert reads the job's lines there. Absent: no alert. */
+    logsWorkspaceId?: pulumi.Input<string>;
+    /** Who the drift alert tells (the stack's action group); absent: it fires in the portal only. */
+    actionGroupId?: pulumi.Input<string>;
     tags: Record<string, string>;
 }
 
@@ -113,6 +119,41 @@ export class DriftJob extends pulumi.ComponentResource {
             // The first scheduled run is hours away: the role assignments have propagated by then.
             { ...child, dependsOn: grants },
         );
+        if (args.logsWorkspaceId) {
+            // A scheduled query rule over the job's own console line (lib/drift/alert.ts).
+            const rule = driftAlertRule({ model: args.model });
+            new monitor.ScheduledQueryRule(
+                `${name}-alert`,
+                {
+                    ruleName: `${this.jobName}-significant`,
+                    displayName: `Significant drift: ${args.model}`,
+                    description: rule.description,
+                    resourceGroupName: args.resourceGroupName,
+                    location: args.location,
+                    kind: "LogAlert",
+                    scopes: [args.logsWorkspaceId],
+                    severity: rule.severity,
+                    enabled: true,
+                    evaluationFrequency: rule.evaluationFrequency,
+                    windowSize: rule.windowSize,
+                    criteria: {
+                        allOf: [
+                            {
+                                query: rule.query,
+                                timeAggregation: rule.timeAggregation,
+                                operator: rule.operator,
+                                threshold: rule.threshold,
+                                failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 },
+                            },
+                        ],
+                    },
+                    autoMitigate: true,
+                    actions: { actionGroups: args.actionGroupId ? [args.actionGroupId] : [] },
+                    tags: args.tags,
+                },
+                child,
+            );
+        }
         this.principalId = identity.principalId;
         this.registerOutputs({ jobName: this.jobName, principalId: this.principalId });
     }

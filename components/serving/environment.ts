@@ -1,11 +1,12 @@
 // The environment of a scoring container, the same for every serving platform. The model is baked
-// into the image, so there is no registry URL, credential or identity here: only how to serve.
+// into the image, so there is no registry URL or credential here: only how to serve, and (payload
+// log on) which managed identity the log signs in with, by client id (no secret).
 import type * as pulumi from "@pulumi/pulumi";
 
 export interface ServingEnvVar {
     name: string;
     value: pulumi.Input<string>;
-    /** Sensitive: ACI secure values, Container Apps secrets (today the metrics export's, see metricsExport). */
+    /** Sensitive: ACI secure values, Container Apps secrets (PAYLOAD_LOG_CLIENT_ID, and the metrics export's: see metricsExport). */
     secret: boolean;
 }
 
@@ -27,6 +28,19 @@ export function revisionIdentity(model: string, version: pulumi.Input<string>, i
         { name: "SERVING_MODEL_VERSION", value: version, secret: false },
         { name: "SERVING_IMAGE_TAG", value: imageTag, secret: false },
     ];
+}
+
+/**
+ * The client id of the user-assigned identity the payload log signs in with
+ * (serving/payload_log.py: ManagedIdentityCredential(client_id=...)). Not AZURE_CLIENT_ID: that
+ * name is refused in serving containers (REGISTRY_VARIABLE) and would steer every Azure SDK
+ * credential in the process. It is no secret, but it is carried as one (a Container Apps secret,
+ * an ACI secure value): it is an output of the identity, and in the app's template, which the
+ * plan and a first preview show in full, one unknown value would hide the whole template (its
+ * revision suffix too); a secret is referenced there by its plain name.
+ */
+export function payloadLogClientId(clientId: pulumi.Input<string>): ServingEnvVar[] {
+    return [{ name: "PAYLOAD_LOG_CLIENT_ID", value: clientId, secret: true }];
 }
 
 /** Where a revision's metrics go (serving/scoring_telemetry.py reads these two). */

@@ -13,7 +13,8 @@ import { ModelVersion } from "../registry/modelVersion";
 import { settled, unknownValue } from "../../lib/deployment/outputs";
 import { ACI_PROBES, aciScoringService } from "./aci";
 import { CONTAINER_APP_PROBES, containerAppScoringService, containerAppsEnvironment, ipRestrictions, secretName, trafficSplit, type TrafficEntry } from "./containerApp";
-import { metricsExport, revisionIdentity, servingEnvironment, type ServingEnvVar } from "./environment";
+import { metricsExport, payloadLogClientId, revisionIdentity, servingEnvironment, type ServingEnvVar } from "./environment";
+import { describePayloadLog, payloadLogOn, payloadLogVariables } from "../../lib/serving/payloadLog";
 import { Delay } from "./delay";
 import { modelImage, type ImageRegistryAccess, type ModelImage } from "./modelImage";
 import { RevisionTraffic } from "./revisionTraffic";
@@ -54,12 +55,24 @@ export interface ModelServingArgs {
     maxInactiveRevisions: number;
     /** Reads an app's revisions as Azure has them; absent in the credential-free plan. */
     rollout?: RevisionReader;
+    /** Where the models' payload logs go (serving/payload_log.py); absent: no model logs payloads. */
+    payloadLog?: PayloadLogDestination;
     /**
      * Application Insights' connection string: each revision exports its metrics there with
      * OpenTelemetry (serving/scoring_telemetry.py). Absent: no export (the /metrics endpoint stays).
      */
     metricsConnectionString?: pulumi.Input<string>;
     tags: Record<string, string>;
+}
+
+/** The model store's payloads container, which the serving identity alone may write to. */
+export interface PayloadLogDestination {
+    /** The model store account's name (a config value: the blob endpoint is derived from it). */
+    accountName: string;
+    /** The payloads container's ARM id: the scope of the identity's Storage Blob Data Contributor role. */
+    containerId: pulumi.Input<string>;
+    /** Days its blobs are kept (the store's lifecycle rule), for the plan. */
+    retentionDays: number;
 }
 
 /** The live state a rollout starts from. */
@@ -146,6 +159,8 @@ interface ModelRevisions {
     /** `<component>-<model>`: the start of every resource name of this model. */
     serviceName: string;
     env: ServingEnvVar[];
+    /** Whether this model's revisions log payloads. */
+    payloadLog: boolean;
     stable: VersionRevision;
     canary?: VersionRevision;
 }
@@ -159,9 +174,17 @@ interface ServiceOutcome {
     trafficTable?: string;
 }
 
-/** A revision's container variables: the model's, and the revision's own identity for its request records. */
-function revisionEnv(model: ModelRevisions, revision: VersionRevision): ServingEnvVar[] {
-    return [...model.env, ...revisionIdentity(model.served.model, revision.resolved ?? unknownValue(), revision.image?.tag ?? unknownValue())];
+/**
+ * A revision's container variables: the model's, the revision's own identity for its request
+ * records, and (payload log on) the client id of the identity the log signs in with. The client id
+ * is an output of that identity and stays out of the revision's spec, as the identity does.
+ */
+function revisionEnv(model: ModelRevisions, revision: VersionRevision, identityClientId: pulumi.Output<string>): ServingEnvVar[] {
+    return [
+        ...model.env,
+        ...revisionIdentity(model.served.model, revision.resolved ?? unknownValue(), revision.image?.tag ?? unknownValue()),
+        ...(model.payloadLog ? payloadLogClientId(identityClientId) : []),
+    ];
 }
 
 /** Everything that makes a revision, as the platform receives it; undefined while the image tag is unknown. */
@@ -248,6 +271,7 @@ function modelSummary(served: ServedModelArgs, args: ModelServingArgs, stable: V
             ? `${imageRepository(served.name)}:${stable.image.tag}${stable.image.build ? " (built in this deployment)" : " (already in the registry: reused)"}`
             : `${imageRepository(served.name)}:<model>-v<version>-${recipe} (the version is known after the registry answers)`,
         ...(trafficTable ? { revisions: trafficTable } : {}),
+        payloadLog: args.payloadLog ? describePayloadLog(served, args.payloadLog.accountName, args.payloadLog.retentionDays) : "off (no destination)",
     };
 }
 
@@ -267,7 +291,7 @@ export class ModelServing extends pulumi.ComponentResource {
     readonly identityId: pulumi.Output<string>;
     /** The serving identity's principal (observability gives it Monitoring Metrics Publisher). */
     readonly identityPrincipalId: pulumi.Output<string>;
-    /** The serving identity's client id: the metrics export signs in as it (ManagedIdentityCredential(client_id=...)). */
+    /** The identity's client id: the payload log and the metrics export sign in as it (ManagedIdentityCredential(client_id=...)). */
     readonly identityClientId: pulumi.Output<string>;
     readonly models: Record<string, ServedModelOutputs> = {};
     /** Container Apps: each served model's app, by model name (what its alerts watch). */
@@ -278,7 +302,8 @@ export class ModelServing extends pulumi.ComponentResource {
     private readonly acrPull: authorization.RoleAssignment;
     /** The AcrPull assignment, once it has had time to propagate. */
     private readonly pullReady: pulumi.Resource;
-    private readonly environmentId?: pulumi.Output<string>;
+    /** The Container Apps environment (absent on ACI): scheduled jobs such as drift run in it. */
+    readonly environmentId?: pulumi.Output<string>;
 
     static async create(name: string, args: ModelServingArgs, opts?: pulumi.ComponentResourceOptions): Promise<ModelServing> {
         const serving = new ModelServing(name, args, opts);
@@ -320,7 +345,28 @@ export class ModelServing extends pulumi.ComponentResource {
             },
             { parent: this, deleteBeforeReplace: true },
         );
-        this.pullReady = new Delay(`${name}-acr-pull-propagation`, { seconds: ROLE_PROPAGATION_SECONDS, reason: "AcrPull role assignment propagation" }, { parent: this, dependsOn: [this.acrPull] });
+        // Write access to the payloads container only (not the account, not data or models), and
+        // only when some model logs payloads.
+        const payloadWriter =
+            args.payloadLog && args.models.some(payloadLogOn)
+                ? new authorization.RoleAssignment(
+                      `${name}-payload-writer`,
+                      {
+                          roleAssignmentName: roleAssignmentNameOf(identity.principalId, roleDefinitionId(args.payloadLog.containerId, BUILT_IN_ROLES.storageBlobDataContributor), args.payloadLog.containerId),
+                          principalId: identity.principalId,
+                          principalType: "ServicePrincipal",
+                          roleDefinitionId: roleDefinitionId(args.payloadLog.containerId, BUILT_IN_ROLES.storageBlobDataContributor),
+                          scope: args.payloadLog.containerId,
+                          description: "Serving containers write the payload log (sampled requests and predictions)",
+                      },
+                      { parent: this, deleteBeforeReplace: true },
+                  )
+                : undefined;
+        this.pullReady = new Delay(
+            `${name}-acr-pull-propagation`,
+            { seconds: ROLE_PROPAGATION_SECONDS, reason: payloadWriter ? "AcrPull and payload log role assignment propagation" : "AcrPull role assignment propagation" },
+            { parent: this, dependsOn: payloadWriter ? [this.acrPull, payloadWriter] : [this.acrPull] },
+        );
         this.loginServer = this.registry.loginServer;
         this.registryId = this.registry.id;
         this.identityId = identity.id;
@@ -408,11 +454,13 @@ export class ModelServing extends pulumi.ComponentResource {
     private async modelRevisions(serviceName: string, served: ServedModelArgs, args: ModelServingArgs, images: ImageContext): Promise<ModelRevisions> {
         const stable = await this.versionImage(serviceName, "", served, served.selector, args, images);
         const canary = served.canary ? await this.versionImage(serviceName, "-canary", served, served.canary.selector, args, images, stable) : undefined;
+        const payloadLog = args.payloadLog !== undefined && payloadLogOn(served);
         const env = [
             ...servingEnvironment(served.workers),
+            ...(payloadLog ? payloadLogVariables(served, args.payloadLog!.accountName).map((v) => ({ ...v, secret: false })) : []),
             ...(args.metricsConnectionString !== undefined ? metricsExport({ connectionString: args.metricsConnectionString, identityClientId: this.identityClientId }) : []),
         ];
-        return { served, serviceName, env, stable, canary };
+        return { served, serviceName, env, payloadLog, stable, canary };
     }
 
     /** One selector's ModelVersion, resolved, and the image of that version. */
@@ -459,7 +507,7 @@ export class ModelServing extends pulumi.ComponentResource {
                 identityId: this.identityId,
                 cpu: served.cpu,
                 memoryGb: served.memoryGb,
-                env: revisionEnv(model, stable),
+                env: revisionEnv(model, stable, this.identityClientId),
                 dnsNameLabel: label ?? unknownValue(),
                 tags: args.tags,
             },
@@ -538,7 +586,7 @@ export class ModelServing extends pulumi.ComponentResource {
                 cpu: served.cpu,
                 memoryGb: served.memoryGb,
                 scale: served.scale,
-                env: revisionEnv(model, model.canary ?? model.stable),
+                env: revisionEnv(model, model.canary ?? model.stable, this.identityClientId),
                 access: args.access,
                 auth: args.auth!,
                 ingressOpen,

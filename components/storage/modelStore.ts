@@ -5,6 +5,7 @@ import type { StorageSku } from "../../lib/config";
 import { OFFLINE_VARIABLE } from "../../lib/deployment/context";
 import { checkHierarchicalNamespace, type StorageAccountLookup } from "../../lib/storage/namespace";
 import { AUDIT_CONTAINER } from "../../lib/audit/record";
+import { PAYLOAD_CONTAINER } from "../../lib/serving/payloadLog";
 
 export interface ModelStoreArgs {
     location: string;
@@ -34,6 +35,11 @@ export interface ModelStoreArgs {
      */
     auditRetentionDays?: number;
     /**
+     * Days a payload log blob (the payloads container) is kept before the account's lifecycle
+     * rule deletes it; undefined: kept until deleted by hand.
+     */
+    payloadRetentionDays?: number;
+    /**
      * How to look up an existing account before declaring it (see lib/storage/namespace.ts);
      * `false` skips the check. Defaults to azure-native's getStorageAccount, except offline (the plan).
      */
@@ -46,9 +52,11 @@ const lookupStorageAccount: StorageAccountLookup = async (resourceGroupName, acc
 
 /**
  * The store's containers: the data-science team writes to data and models; promotions and rollbacks
- * write their audit records to audit (lib/audit), which only the deployers may write to.
+ * write their audit records to audit (lib/audit), which only the deployers may write to; payloads
+ * is the serving containers' payload log (serving/payload_log.py), which only the serving identity
+ * writes (ModelServing assigns it Storage Blob Data Contributor on that container alone).
  */
-export const MODEL_STORE_CONTAINERS = { data: "data", models: "models", audit: AUDIT_CONTAINER } as const;
+export const MODEL_STORE_CONTAINERS = { data: "data", models: "models", audit: AUDIT_CONTAINER, payloads: PAYLOAD_CONTAINER } as const;
 export type ModelStoreContainerNames = { [K in keyof typeof MODEL_STORE_CONTAINERS]: string };
 
 /**
@@ -64,6 +72,8 @@ export class ModelStore extends pulumi.ComponentResource {
     readonly accountName: pulumi.Output<string>;
     readonly blobEndpoint: pulumi.Output<string>;
     readonly containerNames: pulumi.Output<ModelStoreContainerNames>;
+    /** The payloads container's ARM id: the scope of the serving identity's write access. */
+    readonly payloadContainerId: pulumi.Output<string>;
 
     constructor(name: string, args: ModelStoreArgs, opts?: pulumi.ComponentResourceOptions) {
         super("mlflow-platform:storage:ModelStore", name, {}, opts);
@@ -176,6 +186,34 @@ export class ModelStore extends pulumi.ComponentResource {
         this.containerNames = pulumi
             .all(containers.map((c) => c.name))
             .apply((names) => Object.fromEntries(Object.keys(MODEL_STORE_CONTAINERS).map((key, i) => [key, names[i]])) as ModelStoreContainerNames);
+        this.payloadContainerId = containers[Object.keys(MODEL_STORE_CONTAINERS).indexOf("payloads")].id;
+
+        if (args.payloadRetentionDays !== undefined) {
+            // The account's one lifecycle policy (Azure names it "default"): payload blobs are
+            // deleted a set time after they were written (learn.microsoft.com/azure/storage/blobs/lifecycle-management-overview).
+            new storage.ManagementPolicy(
+                `${name}-lifecycle`,
+                {
+                    accountName: account.name,
+                    resourceGroupName: this.resourceGroupName,
+                    managementPolicyName: "default",
+                    policy: {
+                        rules: [
+                            {
+                                name: "payload-log-retention",
+                                enabled: true,
+                                type: "Lifecycle",
+                                definition: {
+                                    filters: { blobTypes: ["blockBlob"], prefixMatch: [`${PAYLOAD_CONTAINER}/`] },
+                                    actions: { baseBlob: { delete: { daysAfterModificationGreaterThan: args.payloadRetentionDays } } },
+                                },
+                            },
+                        ],
+                    },
+                },
+                { parent: this, dependsOn: containers },
+            );
+        }
 
         this.registerOutputs({
             resourceGroupName: this.resourceGroupName,
@@ -183,6 +221,7 @@ export class ModelStore extends pulumi.ComponentResource {
             accountName: this.accountName,
             blobEndpoint: this.blobEndpoint,
             containerNames: this.containerNames,
+            payloadContainerId: this.payloadContainerId,
         });
     }
 }

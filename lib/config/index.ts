@@ -13,8 +13,9 @@ import { databricksIssues, type DatabricksConfig } from "./databricks";
 import { registryConfig, registryIssues, registryOrigin, SECRET_ONLY_KEYS, type RegistryConfig } from "./registry";
 import { accessIssues, accessRoles, accessWarnings, type AccessRoles } from "./access";
 import { modelIssues, servedModels, type ServedModel } from "./models";
-import { servingConfig, servingIssues, servingPlatformOf, servingWarnings, type ServingConfig } from "./serving";
+import { payloadRetentionDays, servingConfig, servingIssues, servingPlatformOf, servingWarnings, type ServingConfig } from "./serving";
 import { observabilityConfig, observabilityIssues, type ObservabilityConfig } from "./observability";
+import { driftIssues, driftWarnings } from "./drift";
 import { configSchema, crossFieldSchema, LOCATION_KEY } from "./schema";
 import { describe, foreignKeyProblems, secretKeyProblems, urlCredentialProblems, zodProblems } from "./problems";
 
@@ -97,6 +98,8 @@ function crossFieldIssues(stack: string, c: z.infer<typeof crossFieldSchema>, is
         ...accessIssues(c.environment, c.access, holdsPrdSchema),
         ...modelIssues(c.environment, c.models, c.registry, platform),
         ...observabilityIssues(c.observability, isSecret),
+        // The drift window must fit in what the payload log keeps (its default per environment included).
+        ...driftIssues(c.observability?.drift, payloadRetentionDays(c.environment, c.serving)),
     ];
 }
 
@@ -124,7 +127,12 @@ export function parsePlatformConfig(
     const platform = servingPlatformOf(c.environment, c.serving.platform);
     // Allowed, but almost certainly not what an operator wants in prd.
     const holdsRegistry = (c.registry.kind ?? "unity-catalog") === "unity-catalog" && !c.registry.host && !c.registry.hostFromStack;
-    const warnings = [...servingWarnings(c.environment, c.serving, platform, c.models.length), ...accessWarnings(c.access, holdsRegistry)];
+    const warnings = [
+        ...servingWarnings(c.environment, c.serving, platform, c.models.length),
+        ...accessWarnings(c.access, holdsRegistry),
+        ...driftWarnings(c.observability?.drift, payloadRetentionDays(c.environment, c.serving)),
+    ];
+    const serving = servingConfig(c.serving, platform, c.environment);
     let host = c.registry.host;
     if (host) {
         const origin = registryOrigin(c.registry.kind, host);
@@ -142,8 +150,8 @@ export function parsePlatformConfig(
         databricks: { sku: c.databricksSku },
         registry: registryConfig(c.registry, host),
         access: accessRoles(c.access),
-        models: servedModels(c.models, c.registry.kind, c.environment),
-        serving: servingConfig(c.serving, platform),
+        models: servedModels(c.models, c.registry.kind, c.environment, serving.payloadLog.sampleRate),
+        serving,
         observability: observabilityConfig(c.observability),
         warnings,
         registryCredentials: {

@@ -3,7 +3,7 @@
 import { z } from "zod";
 import { numberFromString, matching, wholeNumber, type Environment, type Issue } from "./common";
 import { DEFAULT_SCHEMAS, type registrySchema } from "./registry";
-import { aciSizeProblems, CONTAINER_APP_LIMITS, CONTAINER_APP_ONLY, containerAppSizeProblems, WORKER_LIMITS, type ServingPlatform } from "./serving";
+import { aciSizeProblems, CONTAINER_APP_LIMITS, CONTAINER_APP_ONLY, containerAppSizeProblems, sampleRate, WORKER_LIMITS, type ServingPlatform } from "./serving";
 import type { RegistryKind, Selector } from "../registry/types";
 import { checkModelName, parseSelector } from "../registry/validation";
 
@@ -23,6 +23,8 @@ export interface ServedModel {
     scale: { minReplicas: number; maxReplicas: number; concurrentRequests: number };
     /** Container Apps only: a candidate version that gets `weight` percent of the traffic. */
     canary?: { selector: Selector; weight: number };
+    /** The payload log of this model: its share of requests (the model's own, else the stack's) and the input columns never logged; absent: off. */
+    payloadLog?: { sampleRate: number; excludeColumns: string[] };
 }
 
 const selectorFields = {
@@ -36,6 +38,21 @@ export const canaryFields = z.object(
     { ...selectorFields, weight: wholeNumber(0, 100) },
     { error: "must be a map with one of alias, stage, version, latest and a weight (0-100)" },
 );
+
+/** A model's own payload log settings (serving/payload_log.py): its sample rate and its deny-list of input columns. */
+export const modelPayloadLogFields = z
+    .object(
+        {
+            sampleRate: sampleRate().optional(),
+            excludeColumns: z
+                .array(z.string({ error: "must be an input column name" }).min(1, { error: "must be an input column name, not empty" }), {
+                    error: "must be a list of input column names never to log (personal data), such as [email, iban]",
+                })
+                .optional(),
+        },
+        { error: "must be a map with optionally sampleRate (0-1) and excludeColumns (input column names never logged)" },
+    )
+    .strict();
 
 const SERVICE_NAME_RULE = "1-24 lowercase letters, digits or '-', starting with a letter and not ending with '-'";
 export const modelEntryFields = z.object(
@@ -52,6 +69,7 @@ export const modelEntryFields = z.object(
         maxReplicas: wholeNumber(Math.max(1, CONTAINER_APP_LIMITS.replicas.min), CONTAINER_APP_LIMITS.replicas.max).optional(),
         concurrentRequests: wholeNumber(CONTAINER_APP_LIMITS.concurrentRequests.min, CONTAINER_APP_LIMITS.concurrentRequests.max).optional(),
         canary: canaryFields.strict().optional(),
+        payloadLog: modelPayloadLogFields.optional(),
     },
     { error: "must be a map with name, model, cpu, memoryGb and one of alias, stage, version or latest" },
 );
@@ -136,6 +154,9 @@ export function modelIssues(environment: Environment, models: readonly ModelEntr
                 );
             }
         }
+        (entry.payloadLog?.excludeColumns ?? []).forEach((column, j, all) => {
+            if (all.indexOf(column) !== j) add(["models", i, "payloadLog", "excludeColumns", j], column, "is listed twice: name each column once");
+        });
         for (const problem of checkModelName(kind, entry.model)) add(["models", i, "model"], entry.model, `cannot be used: ${problem.reason}`);
         const catalog = registry.catalog;
         if (kind === "unity-catalog" && catalog !== undefined && checkModelName(kind, entry.model).length === 0 && entry.model.split(".")[0] !== catalog) {
@@ -144,11 +165,10 @@ export function modelIssues(environment: Environment, models: readonly ModelEntr
         issues.push(...selectorIssues(kind, entry, ["models", i]));
     });
     return issues;
-    return issues;
 }
 
 /** The models section of the typed config, with its defaults. */
-export function servedModels(models: readonly ModelEntry[], kind: RegistryKind, environment: Environment): ServedModel[] {
+export function servedModels(models: readonly ModelEntry[], kind: RegistryKind, environment: Environment, stackSampleRate: number): ServedModel[] {
     return models.map((entry) => ({
         name: entry.name,
         model: entry.model,
@@ -165,5 +185,6 @@ export function servedModels(models: readonly ModelEntry[], kind: RegistryKind, 
             concurrentRequests: entry.concurrentRequests ?? 20,
         },
         canary: entry.canary ? { selector: parseSelector(kind, entry.canary).selector as Selector, weight: entry.canary.weight } : undefined,
+        payloadLog: { sampleRate: entry.payloadLog?.sampleRate ?? stackSampleRate, excludeColumns: [...(entry.payloadLog?.excludeColumns ?? [])] },
     }));
 }

@@ -8,6 +8,7 @@ import { z } from "zod";
 import * as pulumi from "@pulumi/pulumi";
 import { boolean, numberFromString, PROJECT_NAME, wholeNumber, type Issue } from "./common";
 import { SECRET_PLACEHOLDER } from "./stackFiles";
+import { driftConfig, driftFields, type DriftConfig } from "./drift";
 
 /** Alert thresholds: the allowed ranges and the defaults a stack gets without the key. */
 export const ALERT_LIMITS = {
@@ -42,6 +43,8 @@ export interface ObservabilityConfig {
     actionGroup?: ActionGroupConfig;
     /** A portal dashboard in the stack's resource group. */
     dashboard: boolean;
+    /** The scheduled drift job per served model; undefined: none (lib/config/drift.ts). */
+    drift?: DriftConfig;
 }
 
 const share = z.preprocess(
@@ -92,19 +95,20 @@ export const actionGroupFields = z.object(
     { error: "must be a map with emails (a list of e-mail addresses) and/or webhook (an https URL, set as a secret)" },
 );
 
-const OBSERVABILITY_MAP = "must be a map with any of alerts, actionGroup, dashboard";
+const OBSERVABILITY_MAP = "must be a map with any of alerts, actionGroup, dashboard, drift";
 
 export const observabilityFields = z.object(
     {
         alerts: alertFields.strict().optional(),
         actionGroup: actionGroupFields.strict().optional(),
         dashboard: boolean().optional(),
+        drift: driftFields.strict().optional(),
     },
     { error: OBSERVABILITY_MAP },
 );
 
 /** What the cross-field rules read: the action group alone, so its rules run when a threshold is wrong. */
-export const observabilityCrossFields = z.object({ actionGroup: actionGroupFields.optional() }, { error: OBSERVABILITY_MAP });
+export const observabilityCrossFields = z.object({ actionGroup: actionGroupFields.optional(), drift: driftFields.optional() }, { error: OBSERVABILITY_MAP });
 
 export type ObservabilityFields = z.infer<typeof observabilityFields>;
 
@@ -169,5 +173,6 @@ export function observabilityConfig(observability: ObservabilityFields | undefin
         },
         actionGroup: group ? { emails: group.emails ?? [], ...(webhook ? { webhook } : {}) } : undefined,
         dashboard: observability?.dashboard ?? true,
+        drift: driftConfig(observability?.drift),
     };
 }

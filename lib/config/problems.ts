@@ -10,6 +10,7 @@ import { registryFields, SECRET_ONLY_KEYS } from "./registry";
 import { canaryFields, modelEntryFields } from "./models";
 import { servingFields } from "./serving";
 import { actionGroupFields, alertFields, observabilityFields } from "./observability";
+import { driftFields } from "./drift";
 import { accessFields, principalFields, PRINCIPAL_SECRET } from "./access";
 
 /** `serving.models[0].cpu` style path, prefixed with the project namespace where it has none. */
@@ -31,6 +32,7 @@ const KEYS_BY_MAP: Record<string, readonly string[]> = {
     observability: Object.keys(observabilityFields.shape),
     "observability.alerts": Object.keys(alertFields.shape),
     "observability.actionGroup": Object.keys(actionGroupFields.shape),
+    "observability.drift": Object.keys(driftFields.shape),
 };
 
 function mapOfPath(path: readonly PropertyKey[]): string {
@@ -39,7 +41,7 @@ function mapOfPath(path: readonly PropertyKey[]): string {
     if (path[0] === "models") return path[2] === "canary" ? "a model's canary" : "each entry of models";
     if (path[0] === "serving") return "serving";
     if (path[0] === "access") return path.length >= 3 ? "each principal" : "access";
-    if (path[0] === "observability") return path[1] === "alerts" ? "observability.alerts" : path[1] === "actionGroup" ? "observability.actionGroup" : "observability";
+    if (path[0] === "observability") return path[1] === "alerts" || path[1] === "actionGroup" || path[1] === "drift" ? `observability.${path[1]}` : "observability";
     return PROJECT_NAME;
 }
 

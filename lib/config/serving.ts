@@ -2,7 +2,7 @@
 // logs and revisions kept): its schema, defaults, rules and warnings; and what each serving platform
 // accepts for a model's size, in one place so config validation, the policy and the docs agree.
 import { z } from "zod";
-import { matching, oneOf, PROJECT_NAME, wholeNumber, type Environment, type Issue } from "./common";
+import { matching, numberFromString, oneOf, PROJECT_NAME, wholeNumber, type Environment, type Issue } from "./common";
 import { placeholderKind } from "../policy/network";
 
 export const CONTAINER_REGISTRY_SKUS = ["Basic", "Standard", "Premium"] as const;
@@ -25,6 +25,34 @@ export interface AccessConfig {
     ipAllowList: string[];
 }
 
+/**
+ * The payload log (the "inference table", serving/payload_log.py): a sampled share of each served
+ * model's requests and predictions, as JSON Lines in the model store's payloads container.
+ */
+export interface PayloadLogConfig {
+    /** Share of requests logged, 0-1, unless a model sets its own; 0 turns the log off. */
+    sampleRate: number;
+    /** Days a payload blob is kept before the store's lifecycle rule deletes it. */
+    retentionDays: number;
+}
+
+/** dev logs every request by default; prd a tenth (the log holds inputs, and prd's volume is larger). */
+export const PAYLOAD_LOG_DEFAULTS = { sampleRate: { dev: 1, prd: 0.1 }, retentionDays: { dev: 30, prd: 90 } } as const;
+export const PAYLOAD_LOG_RETENTION = { min: 1, max: 3650 } as const;
+
+/** A share from 0 to 1 (Pulumi hands strings over: "0.25" is read as 0.25). */
+export function sampleRate() {
+    const allowed = "must be a number from 0 to 1 (the share of requests logged: 0 is none, 1 is every request)";
+    return z.preprocess(numberFromString, z.number({ error: allowed }).min(0, { error: allowed }).max(1, { error: allowed }));
+}
+
+export const payloadLogFields = z
+    .object(
+        { sampleRate: sampleRate().optional(), retentionDays: wholeNumber(PAYLOAD_LOG_RETENTION.min, PAYLOAD_LOG_RETENTION.max).optional() },
+        { error: "must be a map with optionally sampleRate (0-1) and retentionDays" },
+    )
+    .strict();
+
 export interface ServingConfig {
     platform: ServingPlatform;
     containerRegistrySku: ContainerRegistrySku;
@@ -32,6 +60,7 @@ export interface ServingConfig {
     logRetentionDays: number;
     /** Container Apps only: inactive revisions kept for rolling back. */
     maxInactiveRevisions: number;
+    payloadLog: PayloadLogConfig;
 }
 
 /** Azure Container Instances, Linux container group without GPU (the standard regional limits). */
@@ -101,8 +130,9 @@ export const servingFields = z.object(
         entra: z.unknown().optional(),
         logRetentionDays: wholeNumber(30, 730).optional(),
         maxInactiveRevisions: wholeNumber(MAX_INACTIVE_REVISIONS.min, MAX_INACTIVE_REVISIONS.max).optional(),
+        payloadLog: payloadLogFields.optional(),
     },
-    { error: "must be a map with containerRegistrySku and optionally platform, ingress, ipAllowList, logRetentionDays, maxInactiveRevisions" },
+    { error: "must be a map with containerRegistrySku and optionally platform, ingress, ipAllowList, logRetentionDays, maxInactiveRevisions, payloadLog" },
 );
 
 /** Keys that only mean something on Container Apps, per map: refused on ACI, all alike. */
@@ -168,12 +198,21 @@ export function servingWarnings(environment: Environment, serving: z.infer<typeo
 }
 
 /** The serving section of the typed config, with its defaults. */
-export function servingConfig(serving: z.infer<typeof servingFields>, platform: ServingPlatform): ServingConfig {
+export function servingConfig(serving: z.infer<typeof servingFields>, platform: ServingPlatform, environment: Environment): ServingConfig {
     return {
         platform,
         containerRegistrySku: serving.containerRegistrySku,
         access: { ingress: serving.ingress ?? "external", ipAllowList: serving.ipAllowList ?? [] },
         logRetentionDays: serving.logRetentionDays ?? 30,
         maxInactiveRevisions: serving.maxInactiveRevisions ?? MAX_INACTIVE_REVISIONS.default,
+        payloadLog: {
+            sampleRate: serving.payloadLog?.sampleRate ?? PAYLOAD_LOG_DEFAULTS.sampleRate[environment],
+            retentionDays: serving.payloadLog?.retentionDays ?? PAYLOAD_LOG_DEFAULTS.retentionDays[environment],
+        },
     };
+}
+
+/** Days the payload log keeps its blobs: the stack's setting or its environment's default. */
+export function payloadRetentionDays(environment: Environment, serving: { payloadLog?: { retentionDays?: number } }): number {
+    return serving.payloadLog?.retentionDays ?? PAYLOAD_LOG_DEFAULTS.retentionDays[environment];
 }

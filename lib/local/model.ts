@@ -167,14 +167,22 @@ export async function serveModel(
     paths: LocalPaths,
     venv: string,
     modelDir: string,
-    options: { port: number; workers?: number; readyTimeoutMs?: number; stdio?: "inherit" | "ignore"; identity?: { model: string; version: string } },
+    options: {
+        port: number;
+        workers?: number;
+        readyTimeoutMs?: number;
+        stdio?: "inherit" | "ignore";
+        identity?: { model: string; version: string };
+        /** More variables for the server (the bench turns the payload log on with them; `npm run local` leaves it off). */
+        env?: Record<string, string>;
+    },
 ): Promise<RunningServer> {
     const started = Date.now();
     const args = [path.join(paths.projectDir, "serving", "serve_model.py"), "--model-dir", modelDir, "--host", "127.0.0.1", "--port", String(options.port)];
     if (options.workers) args.push("--workers", String(options.workers));
     // The names its request records and metrics carry, as a revision's variables give them in Azure.
     const identity = options.identity ? { SERVING_MODEL_NAME: options.identity.model, SERVING_MODEL_VERSION: options.identity.version, SERVING_IMAGE_TAG: "local" } : {};
-    const child = spawn(path.join(venv, "bin", "python"), args, { env: scriptEnv(identity), stdio: ["ignore", options.stdio ?? "inherit", options.stdio ?? "inherit"] });
+    const child = spawn(path.join(venv, "bin", "python"), args, { env: scriptEnv({ ...identity, ...options.env }), stdio: ["ignore", options.stdio ?? "inherit", options.stdio ?? "inherit"] });
     let exited: number | null | undefined;
     const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => { exited = code; resolve(code); }));
     const url = `http://127.0.0.1:${options.port}`;

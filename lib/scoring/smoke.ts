@@ -211,9 +211,9 @@ export interface StackTargets {
  * serves nothing until its model is registered (the documented bootstrap), see `emptyStackNotice`.
  */
 export function targetsFromStackOutputs(outputs: unknown, stack: string): StackTargets {
-    // `?.` on null or undefined, and a property of a string or number, are all undefined.
-    const record = outputs as Record<string, unknown> | null | undefined;
-    const models = record?.models;
+    // A property of a string or number is undefined, as of {} (what null and undefined become).
+    const record = (outputs ?? {}) as Record<string, unknown>;
+    const models = record.models;
     if (typeof models !== "object" || models === null || Array.isArray(models)) {
         throw new SmokeError(`stack ${stack} has no "models" output: deploy it with \`pulumi up\` first, or pass --url`);
     }
@@ -222,7 +222,7 @@ export function targetsFromStackOutputs(outputs: unknown, stack: string): StackT
         if (typeof uri !== "string" || !/^https?:\/\//.test(uri)) throw new SmokeError(`stack ${stack}: model ${name} has no scoringUri output`);
         return { name, scoringUri: uri };
     });
-    const skipped = Array.isArray(record?.skippedModels)
+    const skipped = Array.isArray(record.skippedModels)
         ? (record.skippedModels as ({ name?: unknown; model?: unknown } | null | undefined)[])
               .filter((s): s is { name: string; model: unknown } => typeof s?.name === "string")
               .map((s) => ({ name: s.name, model: typeof s.model === "string" ? s.model : s.name }))

@@ -21,6 +21,9 @@ export const RECIPE_FILES = [
     "request_records.py",
     "scoring_metrics.py",
     "scoring_telemetry.py",
+    "payload_log.py",
+    "drift.py",
+    "drift_job.py",
     "install_environment.sh",
     "serving_requirements.py",
 ] as const;

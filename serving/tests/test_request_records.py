@@ -230,8 +230,10 @@ class DemoModel(unittest.TestCase):
         self.assertEqual(delta("scoring_request_rows_bucket", le="2.0"), 1)
         self.assertEqual(sample(after, "scoring_requests_in_flight"), 1, "the scrape itself")
         self.assertGreater(sample(after, "scoring_model_load_seconds"), 0)
-        self.assertEqual(sample(after, "payload_log_dropped_total"), 0)
-        self.assertIn(("payload_log_dropped_total", tuple(sorted({"model": "fraud", "version": "7", "revision": "fraud--v7-0123456789ab"}.items()))), after)
+        for reason in ("queue_full", "store_error", "unreadable", "shutdown"):
+            self.assertEqual(sample(after, "payload_log_dropped_total", reason=reason), 0)
+            self.assertIn(("payload_log_dropped_total", tuple(sorted({"model": "fraud", "version": "7", "revision": "fraud--v7-0123456789ab", "reason": reason}.items()))), after)
+        self.assertEqual(sample(after, "payload_log_written_total"), 0, "off: PAYLOAD_LOG_SAMPLE_RATE is not set")
         self.assertEqual(sample(after, "scoring_record_failures_total"), 0)
 
 
