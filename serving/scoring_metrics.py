@@ -102,9 +102,13 @@ class ScoringMetrics:
         MODEL_LOAD.labels(*self.labels).set(seconds)
 
     def payload_dropped(self, reason, count):
+        if self.otel:
+            self.otel.payload_dropped(reason, count)
         PAYLOAD_LOG_DROPPED.labels(*self.labels, reason).inc(count)
 
     def payload_written(self, count):
+        if self.otel:
+            self.otel.payload_written(count)
         PAYLOAD_LOG_WRITTEN.labels(*self.labels).inc(count)
 
 

@@ -31,6 +31,8 @@ CLIENT_ID_ENV = "SERVING_IDENTITY_CLIENT_ID"
 METER_NAME = "mlflow_platform.scoring"
 # The same bucket boundaries as the Prometheus histograms (Azure Monitor itself keeps count, sum, min, max).
 DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+# scoring_metrics.PAYLOAD_LOG_REASONS (not imported: that module needs prometheus_client).
+PAYLOAD_LOG_REASONS = ("queue_full", "store_error", "unreadable", "shutdown")
 ROWS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 50000, 100000)
 
 
@@ -65,10 +67,14 @@ class OtelMetrics:
             "scoring_record_failures", unit="{request}",
             description="Requests whose record or metrics could not be written (the request was answered).")
         self.payload_log_dropped = meter.create_counter(
-            "payload_log_dropped", unit="{entry}", description="Payload log entries dropped instead of delaying a request.")
+            "payload_log_dropped", unit="{entry}", description="Payload log entries dropped instead of delaying a request, by reason.")
+        self.payload_log_written = meter.create_counter(
+            "payload_log_written", unit="{entry}", description="Payload log entries written to the model store.")
         # Zero points now, as the Prometheus children: the counters exist before anything happens.
         self._safely(self.record_failures.add, 0, self.attributes)
-        self._safely(self.payload_log_dropped.add, 0, self.attributes)
+        for reason in PAYLOAD_LOG_REASONS:
+            self._safely(self.payload_log_dropped.add, 0, {**self.attributes, "reason": reason})
+        self._safely(self.payload_log_written.add, 0, self.attributes)
         self.failed = 0
 
     def _safely(self, call, *args):
@@ -95,8 +101,11 @@ class OtelMetrics:
     def model_loaded(self, seconds):
         self._safely(self.model_load.set, seconds, self.attributes)
 
-    def payload_dropped(self, count, **attributes):
-        self._safely(self.payload_log_dropped.add, count, {**self.attributes, **attributes})
+    def payload_dropped(self, reason, count):
+        self._safely(self.payload_log_dropped.add, count, {**self.attributes, "reason": reason})
+
+    def payload_written(self, count):
+        self._safely(self.payload_log_written.add, count, self.attributes)
 
 
 def azure_monitor_reader(connection_string, client_id):

@@ -81,9 +81,14 @@ def points(reader):
 if mode == "in-memory":
     reader = InMemoryMetricReader()
     otel = scoring_telemetry.OtelMetrics(identity, scoring_telemetry.meter_provider([reader], identity))
-    app, answers = drive(scoring_metrics.ScoringMetrics(identity, otel=otel))
+    metrics = scoring_metrics.ScoringMetrics(identity, otel=otel)
+    app, answers = drive(metrics)
+    # The payload log's calls (payload_log.py makes them from its writer thread).
+    metrics.payload_dropped("queue_full", 2)
+    metrics.payload_written(3)
     resource, data = points(reader)
-    print(json.dumps({"answers": answers, "resource": resource, "points": data, "failures": app.failures}))
+    print(json.dumps({"answers": answers, "resource": resource, "points": data, "failures": app.failures,
+                      "reasons": [list(scoring_metrics.PAYLOAD_LOG_REASONS), list(scoring_telemetry.PAYLOAD_LOG_REASONS)]}))
 elif mode == "failing-exporter":
     class Failing(MetricExporter):
         calls = 0
@@ -181,9 +186,13 @@ class ThroughTheScoringApp(unittest.TestCase):
         self.assertEqual(count("scoring_requests_in_flight")["value"], 0, "every request ended")
         self.assertEqual(count("scoring_model_load_seconds")["value"], 1.25)
         self.assertEqual(count("scoring_record_failures")["value"], 0)
-        self.assertEqual(count("payload_log_dropped")["value"], 0)
+        self.assertEqual(count("payload_log_dropped", reason="queue_full")["value"], 2)
+        for reason in ("store_error", "unreadable", "shutdown"):
+            self.assertEqual(count("payload_log_dropped", reason=reason)["value"], 0, "every reason reads 0 before anything happens")
+        self.assertEqual(count("payload_log_written")["value"], 3)
+        self.assertEqual(out["reasons"][0], out["reasons"][1], "the same reasons as the Prometheus counter")
         self.assertEqual(sorted({name for name, _ in points}), sorted([
-            "payload_log_dropped", "scoring_model_load_seconds", "scoring_record_failures", "scoring_request_duration_seconds",
+            "payload_log_dropped", "payload_log_written", "scoring_model_load_seconds", "scoring_record_failures", "scoring_request_duration_seconds",
             "scoring_request_rows", "scoring_requests", "scoring_requests_in_flight"]))
 
     def test_a_failing_exporter_changes_no_prediction(self):
