@@ -69,8 +69,13 @@ export = async () => {
     const { serve, skipped } = await context.registeredModels(config.models, await settled(registryUrl));
     const scoringApi = config.serving.platform === "containerapp" ? scoringApiOf(config, deployer) : undefined;
     for (const entry of skipped) pulumi.log.warn(skipWarning(entry));
-    const serving = await modelServing(config, context, store, registryUrl, serve, scoringApi);
+    // The apps take Application Insights' connection string, which ServingObservability declares
+    // after them (it watches their ids): the value is handed over once that component exists.
+    const [metricsConnectionString, connectMetrics] = pulumi.deferredOutput<string>();
+    const serving = await modelServing(config, context, store, registryUrl, serve, scoringApi, config.serving.platform === "containerapp" ? metricsConnectionString : undefined);
     const observability = servingObservability(config, store, serving);
+    // No observability (no app): nothing reads it.
+    connectMetrics(observability ? observability.connectionString : pulumi.output(""));
     driftJobs(config, store, serving, serve, observability);
     new AzureAccess(`${env}-access`, {
         roles: config.access,
@@ -213,7 +218,7 @@ function driftJobs(config: PlatformConfig, store: ModelStore, serving: ModelServ
         );
 }
 
-function modelServing(config: PlatformConfig, context: DeploymentContext, store: ModelStore, registryUrl: pulumi.Output<string>, models: ServedModelArgs[], scoringApi: ScoringApi | undefined): Promise<ModelServing> {
+function modelServing(config: PlatformConfig, context: DeploymentContext, store: ModelStore, registryUrl: pulumi.Output<string>, models: ServedModelArgs[], scoringApi: ScoringApi | undefined, metricsConnectionString: pulumi.Output<string> | undefined): Promise<ModelServing> {
     return ModelServing.create(`${config.environment}-serving`, {
         location: config.location,
         resourceGroupName: store.resourceGroupName,
@@ -233,6 +238,7 @@ function modelServing(config: PlatformConfig, context: DeploymentContext, store:
         rollout: context.rollout,
         // Sampled requests and predictions of each model, in the store's payloads container.
         payloadLog: { accountName: config.storage.accountName, containerId: store.payloadContainerId, retentionDays: config.serving.payloadLog.retentionDays },
+        metricsConnectionString,
         tags: config.tags,
     });
 }

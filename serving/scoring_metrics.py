@@ -11,6 +11,9 @@ other server) the metrics stay in this process.
 Every metric is labelled by model, version and revision (request_records.Identity). What
 multiprocess mode costs: no process_* or gc collectors, no *_created samples; a gauge names how
 its workers combine (in flight: the sum over live workers; model load time: the slowest worker).
+
+The same signals go to Application Insights with OpenTelemetry when the deployment asks for it
+(scoring_telemetry.py: each worker exports its own; off, and never failing a request, otherwise).
 """
 import os
 
@@ -63,8 +66,10 @@ def status_class(status):
 class ScoringMetrics:
     """The metrics of one served model; every method may raise (the caller counts and goes on)."""
 
-    def __init__(self, identity):
+    def __init__(self, identity, otel=None):
         self.labels = (identity.model or "", identity.version or "", identity.revision or "")
+        # OpenTelemetry's copy of every signal (scoring_telemetry.OtelMetrics, whose methods never raise), or None.
+        self.otel = otel if otel is not None else _otel_from_env(identity)
         # Children created now, so the counters read 0 before anything happens.
         RECORD_FAILURES.labels(*self.labels)
         for reason in PAYLOAD_LOG_REASONS:
@@ -72,27 +77,51 @@ class ScoringMetrics:
         PAYLOAD_LOG_WRITTEN.labels(*self.labels)
 
     def started(self):
+        if self.otel:
+            self.otel.started()
         IN_FLIGHT.labels(*self.labels).inc()
 
     def finished(self, path, status, seconds, rows_in):
+        name, status_name = route(path), status_class(status)
+        if self.otel:
+            self.otel.finished(name, status_name, seconds, rows_in)
         IN_FLIGHT.labels(*self.labels).dec()
-        name = route(path)
-        REQUESTS.labels(*self.labels, name, status_class(status)).inc()
+        REQUESTS.labels(*self.labels, name, status_name).inc()
         DURATION.labels(*self.labels, name).observe(seconds)
         if name == "/invocations" and rows_in is not None:
             ROWS.labels(*self.labels).observe(rows_in)
 
     def record_failed(self):
+        if self.otel:
+            self.otel.record_failed()
         RECORD_FAILURES.labels(*self.labels).inc()
 
     def model_loaded(self, seconds):
+        if self.otel:
+            self.otel.model_loaded(seconds)
         MODEL_LOAD.labels(*self.labels).set(seconds)
 
     def payload_dropped(self, reason, count):
+        if self.otel:
+            self.otel.payload_dropped(reason, count)
         PAYLOAD_LOG_DROPPED.labels(*self.labels, reason).inc(count)
 
     def payload_written(self, count):
+        if self.otel:
+            self.otel.payload_written(count)
         PAYLOAD_LOG_WRITTEN.labels(*self.labels).inc(count)
+
+
+def _otel_from_env(identity):
+    """scoring_telemetry.from_env, or None when scoring_telemetry.py is not beside this file (never raises)."""
+    try:
+        from scoring_telemetry import from_env
+    except ImportError:
+        try:
+            from serving.scoring_telemetry import from_env  # imported as a package (the project's tests)
+        except ImportError:
+            return None
+    return from_env(identity)
 
 
 def exposition():

@@ -6,10 +6,11 @@
 A model logged with MLflow 3.x pins the full `mlflow==X`, which brings the tracking server, its UI
 and their dependencies; serving needs only `mlflow-skinny==X` (the same client and pyfunc code,
 with FastAPI and uvicorn for the scoring server) plus pandas, which the scoring server imports and
-skinny does not depend on, and prometheus-client, which the image's own request metrics need
-(scoring_metrics.py). So:
+skinny does not depend on, prometheus-client, which the image's own request metrics need
+(scoring_metrics.py), and the OpenTelemetry exporter to Application Insights (scoring_telemetry.py:
+opentelemetry-sdk, azure-monitor-opentelemetry-exporter, azure-identity). So:
 
-- `mlflow==X` with X >= 3 (no extras: `mlflow[...]` is kept, its extras may be what the model needs): `mlflow-skinny==X`, and `pandas`, `prometheus-client` (pinned: PROMETHEUS_CLIENT), `azure-storage-blob` and `azure-identity` (pinned, for payload_log.py) if no line names them;
+- `mlflow==X` with X >= 3 (no extras: `mlflow[...]` is kept, its extras may be what the model needs): `mlflow-skinny==X`, and `pandas`, `prometheus-client` (pinned: PROMETHEUS_CLIENT), `azure-storage-blob` and `azure-identity` (pinned, for payload_log.py and scoring_telemetry.py) and the telemetry packages (pinned: TELEMETRY) if no line names them;
 - `mlflow==X` with X < 3: unchanged (MLflow 2.x skinny has no scoring server: no Flask, no gunicorn);
 - `mlflow-skinny` pinned to 2.x: refused, it cannot serve;
 - anything else (other pins of mlflow, other packages): unchanged.
@@ -34,6 +35,11 @@ PROMETHEUS_CLIENT = "prometheus-client==0.26.0"
 # revision's managed identity. Pinned like prometheus-client; a model that names either keeps its pin.
 AZURE_STORAGE_BLOB = "azure-storage-blob==12.31.1"
 AZURE_IDENTITY = "azure-identity==1.27.0"
+# The metrics' export to Application Insights (scoring_telemetry.py), pinned the same way, with
+# AZURE_IDENTITY above for its ManagedIdentityCredential; each is added only if no line names it.
+# The exporter 1.0.0b58 requires opentelemetry-sdk ~=1.45.0 and azure-identity ~=1.17;
+# mlflow-skinny 3.x accepts opentelemetry-sdk <3,>=1.9.0.
+TELEMETRY = ("opentelemetry-sdk==1.45.2", "azure-monitor-opentelemetry-exporter==1.0.0b58")
 
 
 class RequirementsError(Exception):
@@ -114,12 +120,16 @@ def serving_requirements(text):
     if note and added:
         out.extend(added)
         note += f" + {' '.join(added)} (the payload log)"
+    telemetry = [pin for pin in TELEMETRY if _normalized(pin.split("==", 1)[0]) not in names]
+    if note and telemetry:
+        out.extend(telemetry)
+        note += f" + {' '.join(telemetry)} (metrics to Application Insights)"
     return "\n".join(out) + "\n", note
 
 
 def main(argv):
     parser = argparse.ArgumentParser(
-        description="Rewrite a model's requirements.txt for serving: mlflow==3.x becomes mlflow-skinny==3.x plus pandas and prometheus-client.")
+        description="Rewrite a model's requirements.txt for serving: mlflow==3.x becomes mlflow-skinny==3.x plus pandas, prometheus-client and the OpenTelemetry exporter.")
     parser.add_argument("requirements", help="the model's requirements.txt")
     parser.add_argument("output", help="where to write the serving requirements")
     args = parser.parse_args(argv)

@@ -43,6 +43,8 @@ const RECIPE = recipeDigest(PROJECT_DIR);
 const MODEL: Record<string, string> = { dev: "mlplatform.dev.fraud", prd: "mlplatform.prd.fraud" };
 // A container's variables: how to serve, the payload log's (on by default: every request in dev, a tenth in prd), the revision's identity.
 const ENV_NAMES = ["MLFLOW_MODELS_WORKERS", "PAYLOAD_LOG_SAMPLE_RATE", "PAYLOAD_LOG_ACCOUNT_URL", "PAYLOAD_LOG_CONTAINER", "SERVING_MODEL_NAME", "SERVING_MODEL_VERSION", "SERVING_IMAGE_TAG", "PAYLOAD_LOG_CLIENT_ID"];
+/** On Container Apps, after the model's own variables: where the metrics go (serving/scoring_telemetry.py). */
+const METRICS_EXPORT_NAMES = ["APPLICATIONINSIGHTS_CONNECTION_STRING", "SERVING_IDENTITY_CLIENT_ID"];
 const TAG = (stack: string, version = "7") => `${MODEL[stack]}-v${version}-${RECIPE}`;
 /** dev serves on Container Apps by default; the ACI tests switch it back. */
 const onAci = (config: Record<string, any>) => {
@@ -123,11 +125,14 @@ describe("ModelServing", () => {
                 for (const c of all) {
                     const vars = (c.environmentVariables ?? c.env) as { name: string; value: string }[];
                     const names = vars.map((v) => v.name);
-                    // How to serve, the payload log's destination and share, and the revision's
-                    // identity for its request records: nothing else.
-                    assert.deepStrictEqual(names, ENV_NAMES);
+                    // How to serve, the payload log's destination and share, on Container Apps where to
+                    // export the metrics (secret references), and the revision's identity for its
+                    // request records: nothing else.
+                    const exportVars = c.env ? METRICS_EXPORT_NAMES : [];
+                    assert.deepStrictEqual(names, [...ENV_NAMES.slice(0, 4), ...exportVars, ...ENV_NAMES.slice(4)]);
                     assert.deepStrictEqual(vars.slice(1, 4).map((v) => v.value), [stack === "dev" ? "1" : "0.1", `https://mlplat${stack}models.blob.core.windows.net`, "payloads"]);
-                    assert.deepStrictEqual(vars.slice(4, 7).map((v) => v.value), [`mlplatform.${stack}.fraud`, "7", TAG(stack)]);
+                    const identityAt = 4 + exportVars.length;
+                    assert.deepStrictEqual(vars.slice(identityAt, identityAt + 3).map((v) => v.value), [`mlplatform.${stack}.fraud`, "7", TAG(stack)]);
                     assert.ok(!names.some((n: string) => REGISTRY_VARIABLE.test(n)));
                     assert.strictEqual(c.image, `mlplat${stack}modelsacr.azurecr.io/models/fraud:${TAG(stack)}`);
                 }
@@ -524,7 +529,7 @@ describe("serving image", () => {
 
     it("serves with serve_model.py and its scoring app (and carries the drift job, serving/drift_job.py), workers left to the deployment or the CPUs", () => {
         const serve = inStage("serve").map((i) => i.toString());
-        assert.ok(serve.includes("COPY model_files.py scoring_app.py serve_model.py request_records.py scoring_metrics.py payload_log.py drift.py drift_job.py /opt/serving/"), serve.join("\n"));
+        assert.ok(serve.includes("COPY model_files.py scoring_app.py serve_model.py request_records.py scoring_metrics.py scoring_telemetry.py payload_log.py drift.py drift_job.py /opt/serving/"), serve.join("\n"));
         const env = serve.filter((i) => i.startsWith("ENV")).join("\n");
         assert.doesNotMatch(env, /MLFLOW_MODELS_WORKERS/, "no fixed worker count: serve_model.py defaults to the CPUs available");
         const graceful = Number(/SCORING_GRACEFUL_TIMEOUT=(\d+)/.exec(env)?.[1]);
@@ -536,5 +541,54 @@ describe("serving image", () => {
     it("sends only the recipe to the builder", () => {
         const ignore = fs.readFileSync(path.join(PROJECT_DIR, "serving/.dockerignore"), "utf8").split("\n").filter((l) => l && !l.startsWith("#"));
         assert.deepStrictEqual(ignore, ["*", ...RECIPE_FILES.map((f) => `!${f}`)]);
+    });
+});
+
+describe("ModelServing: metrics to Application Insights (serving/scoring_telemetry.py)", () => {
+    /** Deployed mocks whose Application Insights answers with `connectionString`. */
+    const withConnectionString = (connectionString: string): pulumi.runtime.Mocks => ({
+        ...mocksResolving("7"),
+        newResource: async (args) => {
+            const result = await mocksResolving("7").newResource(args);
+            return args.type === "azure-native:applicationinsights:Component" ? { ...result, state: { ...result.state, connectionString } } : result;
+        },
+    });
+    const plan = (connectionString: string) => planStack(PROJECT_DIR, "prd", "index.ts", { mocks: withConnectionString(connectionString), preview: false });
+
+    it("each app gets the stack's connection string and the serving identity's client id as secrets its container references", async () => {
+        const deployedPlan = await deployed("prd");
+        const app = onlyOfType(deployedPlan, "azure-native:app:ContainerApp").inputs as any;
+        const insights = onlyOfType(deployedPlan, "azure-native:applicationinsights:Component");
+        const identity = byType(deployedPlan, "azure-native:managedidentity:UserAssignedIdentity").find((r) => r.name === "prd-serving-identity")!;
+        const secrets = Object.fromEntries((app.configuration.secrets as { name: string; value: string }[]).map((s) => [s.name, s.value]));
+        assert.deepStrictEqual(secrets, {
+            "applicationinsights-connection-string": `InstrumentationKey=key-of-${insights.name};IngestionEndpoint=https://${insights.inputs.location}-0.in.applicationinsights.azure.com/;ApplicationId=app-of-${insights.name}`,
+            "serving-identity-client-id": `client-of-${identity.name}`,
+            // The payload log's own reference to the same identity (serving/payload_log.py).
+            "payload-log-client-id": `client-of-${identity.name}`,
+        });
+        assert.strictEqual(insights.inputs.disableLocalAuth, true, "the connection string carries no usable key");
+        const env = envOf(app.template.containers[0].env);
+        assert.deepStrictEqual(env.APPLICATIONINSIGHTS_CONNECTION_STRING, { secretRef: "applicationinsights-connection-string" });
+        assert.deepStrictEqual(env.SERVING_IDENTITY_CLIENT_ID, { secretRef: "serving-identity-client-id" });
+        assert.doesNotMatch(JSON.stringify(app.template), /InstrumentationKey|client-of-/, "no value in the revision template");
+        const publisher = byType(deployedPlan, "azure-native:authorization:RoleAssignment").find((r) => r.name === "prd-observability-metrics-publisher")!;
+        assert.strictEqual(publisher.inputs.principalId, `principal-of-${identity.name}`, "the identity the client id names may publish metrics");
+    });
+
+    it("a new connection string is no new revision; the revision suffix holds the secrets' names only", async () => {
+        const [a, b] = [await plan("InstrumentationKey=a;IngestionEndpoint=https://a/"), await plan("InstrumentationKey=b;IngestionEndpoint=https://b/")];
+        const suffix = (p: Plan) => (onlyOfType(p, "azure-native:app:ContainerApp").inputs as any).template.revisionSuffix;
+        assert.match(suffix(a), /^v7-[0-9a-f]{10}$/);
+        assert.strictEqual(suffix(a), suffix(b));
+        const secretsOf = (p: Plan) => (onlyOfType(p, "azure-native:app:ContainerApp").inputs as any).configuration.secrets;
+        assert.notDeepStrictEqual(secretsOf(a), secretsOf(b), "the app's secret follows the new value");
+    });
+
+    it("ACI gets no export (its stack declares no Application Insights)", async () => {
+        const aci = await deployedEdited("dev", onAci);
+        assert.strictEqual(byType(aci, "azure-native:applicationinsights:Component").length, 0);
+        const names = byType(aci, "azure-native:containerinstance:ContainerGroup").flatMap((g) => (g.inputs.containers as any[]).flatMap((c) => c.environmentVariables.map((v: any) => v.name)));
+        assert.ok(!names.includes("APPLICATIONINSIGHTS_CONNECTION_STRING") && !names.includes("SERVING_IDENTITY_CLIENT_ID"), names.join());
     });
 });

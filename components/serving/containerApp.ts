@@ -91,8 +91,8 @@ export function trafficSplit(appName: string, stableSuffix: string, canary?: { s
     ];
 }
 
-/** Kebab-case names for Container Apps secrets. */
-function secretName(envName: string): string {
+/** Kebab-case names for Container Apps secrets (a revision's spec holds a hash of it, never the value). */
+export function secretName(envName: string): string {
     return envName.toLowerCase().replace(/_/g, "-");
 }
 

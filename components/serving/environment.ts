@@ -6,7 +6,7 @@ import type * as pulumi from "@pulumi/pulumi";
 export interface ServingEnvVar {
     name: string;
     value: pulumi.Input<string>;
-    /** Sensitive: ACI secure values, Container Apps secrets (today only PAYLOAD_LOG_CLIENT_ID, see payloadLogClientId). */
+    /** Sensitive: ACI secure values, Container Apps secrets (PAYLOAD_LOG_CLIENT_ID, and the metrics export's: see metricsExport). */
     secret: boolean;
 }
 
@@ -41,4 +41,28 @@ export function revisionIdentity(model: string, version: pulumi.Input<string>, i
  */
 export function payloadLogClientId(clientId: pulumi.Input<string>): ServingEnvVar[] {
     return [{ name: "PAYLOAD_LOG_CLIENT_ID", value: clientId, secret: true }];
+}
+
+/** Where a revision's metrics go (serving/scoring_telemetry.py reads these two). */
+export interface MetricsExport {
+    /** Application Insights' connection string: an endpoint and a resource id, no key (local auth is off). */
+    connectionString: pulumi.Input<string>;
+    /** The client id of the serving identity, which holds Monitoring Metrics Publisher on Application Insights. */
+    identityClientId: pulumi.Input<string>;
+}
+
+/**
+ * The container's OpenTelemetry export to Application Insights, signed in as the revision's
+ * user-assigned identity (ManagedIdentityCredential(client_id=...)). The client id is not named
+ * AZURE_CLIENT_ID: REGISTRY_VARIABLE refuses that prefix here, and it would steer every Azure SDK
+ * credential in the process. Both are carried as secrets (Container Apps secrets, ACI secure
+ * values): neither is in the image, and as outputs of other resources they would leave the whole
+ * template unknown in a preview, while a secret is referenced there by its plain name. A revision's
+ * spec holds their names only (lib/serving/revision.ts), so a new connection string is no new revision.
+ */
+export function metricsExport(target: MetricsExport): ServingEnvVar[] {
+    return [
+        { name: "APPLICATIONINSIGHTS_CONNECTION_STRING", value: target.connectionString, secret: true },
+        { name: "SERVING_IDENTITY_CLIENT_ID", value: target.identityClientId, secret: true },
+    ];
 }

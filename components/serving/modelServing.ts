@@ -4,7 +4,7 @@ import * as containerregistry from "@pulumi/azure-native/containerregistry";
 import * as managedidentity from "@pulumi/azure-native/managedidentity";
 import type { AccessConfig, ContainerRegistrySku, ServedModel, ServingPlatform } from "../../lib/config";
 import { imageRepository, recipeDigest, type BuildCredential } from "../../lib/serving/image";
-import { aciDnsLabel, revisionSuffix, type RevisionSpec } from "../../lib/serving/revision";
+import { aciDnsLabel, revisionSuffix, secretRefFingerprint, type RevisionSpec } from "../../lib/serving/revision";
 import { declaredTraffic, type RevisionState } from "../../lib/serving/traffic";
 import { containerAppId } from "../../lib/azure/containerApps";
 import { describeSelector, type RegistryKind, type Selector } from "../../lib/registry/types";
@@ -12,8 +12,8 @@ import { BUILT_IN_ROLES, roleDefinitionId, roleAssignmentNameOf } from "../../li
 import { ModelVersion } from "../registry/modelVersion";
 import { settled, unknownValue } from "../../lib/deployment/outputs";
 import { ACI_PROBES, aciScoringService } from "./aci";
-import { CONTAINER_APP_PROBES, containerAppScoringService, containerAppsEnvironment, ipRestrictions, trafficSplit, type TrafficEntry } from "./containerApp";
-import { payloadLogClientId, revisionIdentity, servingEnvironment, type ServingEnvVar } from "./environment";
+import { CONTAINER_APP_PROBES, containerAppScoringService, containerAppsEnvironment, ipRestrictions, secretName, trafficSplit, type TrafficEntry } from "./containerApp";
+import { metricsExport, payloadLogClientId, revisionIdentity, servingEnvironment, type ServingEnvVar } from "./environment";
 import { describePayloadLog, payloadLogOn, payloadLogVariables } from "../../lib/serving/payloadLog";
 import { Delay } from "./delay";
 import { modelImage, type ImageRegistryAccess, type ModelImage } from "./modelImage";
@@ -57,6 +57,11 @@ export interface ModelServingArgs {
     rollout?: RevisionReader;
     /** Where the models' payload logs go (serving/payload_log.py); absent: no model logs payloads. */
     payloadLog?: PayloadLogDestination;
+    /**
+     * Application Insights' connection string: each revision exports its metrics there with
+     * OpenTelemetry (serving/scoring_telemetry.py). Absent: no export (the /metrics endpoint stays).
+     */
+    metricsConnectionString?: pulumi.Input<string>;
     tags: Record<string, string>;
 }
 
@@ -127,8 +132,9 @@ export function servingSummary(served: ServedModelArgs, args: Pick<ModelServingA
 
 /** The parts of a revision's spec that are the same for every version of one model entry. */
 function envSpec(env: ServingEnvVar[]): RevisionSpec["env"] {
-    // Every value here is a plain string today; a secret would enter by a hash of its value.
-    return env.map((v) => ({ name: v.name, value: String(v.value) }));
+    // A secret enters by its name only (Container Apps keeps secrets at the app, not the revision):
+    // a new value of it is no new revision; plain values as they are.
+    return env.map((v) => (v.secret ? { name: v.name, secretRefSha256: secretRefFingerprint(secretName(v.name)) } : { name: v.name, value: String(v.value) }));
 }
 
 /** A resolved version, its image, and the revision that runs it. */
@@ -285,7 +291,7 @@ export class ModelServing extends pulumi.ComponentResource {
     readonly identityId: pulumi.Output<string>;
     /** The serving identity's principal (observability gives it Monitoring Metrics Publisher). */
     readonly identityPrincipalId: pulumi.Output<string>;
-    /** The identity's client id: the payload log signs in as it (ManagedIdentityCredential(client_id=...)). */
+    /** The identity's client id: the payload log and the metrics export sign in as it (ManagedIdentityCredential(client_id=...)). */
     readonly identityClientId: pulumi.Output<string>;
     readonly models: Record<string, ServedModelOutputs> = {};
     /** Container Apps: each served model's app, by model name (what its alerts watch). */
@@ -452,6 +458,7 @@ export class ModelServing extends pulumi.ComponentResource {
         const env = [
             ...servingEnvironment(served.workers),
             ...(payloadLog ? payloadLogVariables(served, args.payloadLog!.accountName).map((v) => ({ ...v, secret: false })) : []),
+            ...(args.metricsConnectionString !== undefined ? metricsExport({ connectionString: args.metricsConnectionString, identityClientId: this.identityClientId }) : []),
         ];
         return { served, serviceName, env, payloadLog, stable, canary };
     }

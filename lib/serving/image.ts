@@ -20,6 +20,7 @@ export const RECIPE_FILES = [
     "scoring_app.py",
     "request_records.py",
     "scoring_metrics.py",
+    "scoring_telemetry.py",
     "payload_log.py",
     "drift.py",
     "drift_job.py",

@@ -51,6 +51,10 @@ const computedOutputs: Record<string, (name: string, inputs: Record<string, any>
     }),
     "azure-native:containerregistry:Registry": (_, inputs) => ({ loginServer: `${inputs.registryName}.azurecr.io` }),
     "azure-native:managedidentity:UserAssignedIdentity": (name) => ({ clientId: `client-of-${name}`, principalId: `principal-of-${name}` }),
+    // Shaped like Azure's answer: an instrumentation key and the regional ingestion endpoint (no secret key with local auth off).
+    "azure-native:applicationinsights:Component": (name, inputs) => ({
+        connectionString: `InstrumentationKey=key-of-${name};IngestionEndpoint=https://${inputs.location}-0.in.applicationinsights.azure.com/;ApplicationId=app-of-${name}`,
+    }),
     "docker-build:index:Image": (_, inputs) => {
         // Like a real build: the digest follows what went into the image.
         const digest = `sha256:${createHash("sha256").update(JSON.stringify(inputs.buildArgs)).digest("hex")}`;
