@@ -70,7 +70,8 @@ describe("ModelServing", () => {
                 assert.strictEqual(registry.inputs.adminUserEnabled, false);
                 assert.strictEqual(registry.inputs.registryName, `mlplat${stack}modelsacr`);
                 assert.strictEqual(registry.parent, `${stack}-serving`);
-                const identity = onlyOfType(plan, "azure-native:managedidentity:UserAssignedIdentity");
+                // The serving identity (a drift job has its own).
+                const identity = onlyOfType({ ...plan, resources: plan.resources.filter((r) => r.parent === `${stack}-serving`) }, "azure-native:managedidentity:UserAssignedIdentity");
                 const acrPull = byType(plan, "azure-native:authorization:RoleAssignment").find((r) => r.name === `${stack}-serving-acr-pull`)!;
                 assert.strictEqual(acrPull.inputs.principalId, `principal-of-${identity.name}`);
                 assert.match(String(acrPull.inputs.scope), /Microsoft\.containerregistry\/Registry\/.*-serving-registry$/);
@@ -79,7 +80,8 @@ describe("ModelServing", () => {
 
             it(`${stack}: the identity may write the payloads container and nothing else of the model store`, () => {
                 const plan = plans[stack];
-                const identity = onlyOfType(plan, "azure-native:managedidentity:UserAssignedIdentity");
+                // The serving identity (a drift job has its own).
+                const identity = onlyOfType({ ...plan, resources: plan.resources.filter((r) => r.parent === `${stack}-serving`) }, "azure-native:managedidentity:UserAssignedIdentity");
                 const writers = byType(plan, "azure-native:authorization:RoleAssignment").filter((r) => r.inputs.principalId === `principal-of-${identity.name}`);
                 // Beside these, observability makes it a metrics publisher on Application Insights (not the store).
                 assert.deepStrictEqual(writers.map((r) => r.name).sort(), [`${stack}-observability-metrics-publisher`, `${stack}-serving-acr-pull`, `${stack}-serving-payload-writer`]);
