@@ -7,6 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { recordProgram, type Plan, type PlannedResource } from "../lib/plan";
 import { accessTable, CAPABILITIES, compareAccess, DEPLOYING_IDENTITY, REGISTRATION_ROLE, renderAccessText } from "../lib/access/table";
 import { AZURE_ROLES, stableGuid } from "../lib/access/roles";
+import { BUILT_IN_ROLES } from "../lib/azure/ids";
 import { evaluate } from "../lib/policy/rules";
 import { planViolations } from "../lib/plan/report";
 import { ScoringApi } from "../components/access/scoringApi";
@@ -77,10 +78,17 @@ describe("access as code", () => {
                     [AZURE_ROLES.storageBlobDataContributor, "rg:rg-test/providers/Microsoft.storage/StorageAccount/" + `${stack}-store-account/blobServices/default/containers/audit`, "Group"],
                 ].sort((x, y) => x[1].localeCompare(y[1])));
                 assert.deepStrictEqual(of(CALLER.objectId), [], "a scoring client holds no Azure role");
-                // The serving identity: AcrPull, nothing else.
+                // The serving identity: AcrPull on the registry, writes to the payloads container only, publishes metrics; nothing else.
                 const identity = `principal-of-${stack}-serving-identity`;
                 const serving = byType(plans[stack], "azure-native:authorization:RoleAssignment").filter((a) => a.inputs.principalId === identity);
-                assert.deepStrictEqual(serving.map((a) => String(a.inputs.roleDefinitionId).split("/").pop()), [AZURE_ROLES.acrPull]);
+                assert.deepStrictEqual(
+                    serving.map((a) => [String(a.inputs.roleDefinitionId).split("/").pop(), String(a.inputs.scope).replace(/^.*\/providers\//, "")]).sort(),
+                    [
+                        [AZURE_ROLES.acrPull, `Microsoft.containerregistry/Registry/${stack}-serving-registry`],
+                        [AZURE_ROLES.storageBlobDataContributor, `Microsoft.storage/BlobContainer/${stack}-store-payloads`],
+                        [BUILT_IN_ROLES.monitoringMetricsPublisher, `Microsoft.applicationinsights/Component/${stack}-observability-insights`],
+                    ].sort(),
+                );
             });
 
             it("names every role assignment by what it grants, so a rerun meets the same assignment (never 409 RoleAssignmentExists)", () => {

@@ -41,7 +41,7 @@ describe("stack files as the Pulumi CLI reads them", () => {
             edit("  mlflow-platform:protect: false", "    mlflow-platform:protect: false"),
             "Pulumi.dev.yaml: line 10: indented deeper than line 9 (`mlflow-platform:protect: false`), whose key already has a value: line it up with the keys above it, or move the value of line 9 to start a map",
         ],
-        ["a key written twice", `${shippedDev}  mlflow-platform:protect: true\n`, "Pulumi.dev.yaml: line 40: the key `mlflow-platform:protect` is written a second time in the same map: keep one"],
+        ["a key written twice", `${shippedDev}  mlflow-platform:protect: true\n`, "Pulumi.dev.yaml: line 46: the key `mlflow-platform:protect` is written a second time in the same map: keep one"],
         [
             "a missing space after a colon",
             edit("mlflow-platform:protect: false", "mlflow-platform:protect:false"),
@@ -55,7 +55,7 @@ describe("stack files as the Pulumi CLI reads them", () => {
         [
             "several YAML documents",
             `${shippedDev}---\nconfig:\n  mlflow-platform:protect: true\n`,
-            'Pulumi.dev.yaml: holds 2 YAML documents (a second one starts near line 40, after "---"): a Pulumi file is one document; merge them or delete the extra',
+            'Pulumi.dev.yaml: holds 2 YAML documents (a second one starts near line 46, after "---"): a Pulumi file is one document; merge them or delete the extra',
         ],
         ["a file that is a list", "- config: {}\n", "Pulumi.dev.yaml: is a list, not a map: a stack file is a map whose `config:` key holds the settings, one `namespace:key: value` per line"],
         ["a config block that is a list", "config:\n  - mlflow-platform:protect: true\n", "Pulumi.dev.yaml: line 2: `config` must be a map of `namespace:key: value` lines, not a list"],
@@ -63,9 +63,9 @@ describe("stack files as the Pulumi CLI reads them", () => {
             "keys outside the config block",
             `${shippedDev}mlflow-platform:protect: true\nprotect: true\nnotes: hello\n`,
             "Pulumi.dev.yaml has 3 problems:\n" +
-                "  - line 40: `mlflow-platform:protect` is outside the `config:` block, so Pulumi never reads it: indent it under `config:`\n" +
-                "  - line 41: `protect` is outside the `config:` block, so Pulumi never reads it: indent it under `config:` as mlflow-platform:protect\n" +
-                "  - line 42: `notes` is outside the `config:` block, so Pulumi never reads it: a stack file holds config, secretsprovider, encryptedkey, encryptionsalt, environment",
+                "  - line 46: `mlflow-platform:protect` is outside the `config:` block, so Pulumi never reads it: indent it under `config:`\n" +
+                "  - line 47: `protect` is outside the `config:` block, so Pulumi never reads it: indent it under `config:` as mlflow-platform:protect\n" +
+                "  - line 48: `notes` is outside the `config:` block, so Pulumi never reads it: a stack file holds config, secretsprovider, encryptedkey, encryptionsalt, environment",
         ],
         [
             "a key without a namespace, which the CLI refuses",
