@@ -114,6 +114,10 @@ def azure_monitor_reader(connection_string, client_id):
     from azure.monitor.opentelemetry.exporter import AzureMonitorMetricExporter
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 
+    # The exporter also reports its own usage ("statsbeat") to Microsoft unless told not to
+    # (azure-monitor-opentelemetry-exporter statsbeat/_state.py reads this variable on each check);
+    # only this stack's metrics leave the container. An operator's own setting wins.
+    os.environ.setdefault("APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL", "true")
     # credential= is the exporter's Entra ID sign-in (Application Insights with local auth off);
     # the ingestion token's audience comes from the connection string.
     exporter = AzureMonitorMetricExporter(connection_string=connection_string, credential=ManagedIdentityCredential(client_id=client_id))

@@ -110,8 +110,10 @@ elif mode == "azure-monitor":
     reader = otel.reader
     exporter = reader._exporter
     credential = exporter._credential
+    from azure.monitor.opentelemetry.exporter.statsbeat._state import is_statsbeat_enabled
     print(json.dumps({"exporter": type(exporter).__name__, "credential": type(credential).__name__,
-                      "endpoint": exporter._endpoint, "reader": type(reader).__name__}), flush=True)
+                      "endpoint": exporter._endpoint, "reader": type(reader).__name__,
+                      "statsbeat": is_statsbeat_enabled()}), flush=True)
     os._exit(0)  # no export at exit: there is no Azure Monitor here
 '''
 
@@ -119,7 +121,10 @@ elif mode == "azure-monitor":
 def run_drive(mode, extra_env=None):
     venv = installed()
     model_dir = fetched_demo(shared_server("plain"))["dest"]
-    env = clean_env({"APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true", **(extra_env or {})})
+    env = clean_env({"APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true", **{k: v for k, v in (extra_env or {}).items() if v is not None}})
+    for name, value in (extra_env or {}).items():
+        if value is None:  # None: unset in the child
+            env.pop(name, None)
     for name in (scoring_telemetry.CONNECTION_STRING_ENV, scoring_telemetry.CLIENT_ID_ENV):
         if name not in (extra_env or {}):
             env.pop(name, None)
@@ -207,9 +212,11 @@ class ThroughTheScoringApp(unittest.TestCase):
     def test_the_real_exporter_signs_in_with_the_managed_identity(self):
         out, _ = run_drive("azure-monitor", {"APPLICATIONINSIGHTS_CONNECTION_STRING": CONNECTION_STRING, "SERVING_IDENTITY_CLIENT_ID": CLIENT_ID,
                                              # Managed identity on loopback (Container Apps sets these two), never the metadata service.
-                                             "IDENTITY_ENDPOINT": "http://127.0.0.1:9/msi/token", "IDENTITY_HEADER": "test"})
+                                             "IDENTITY_ENDPOINT": "http://127.0.0.1:9/msi/token", "IDENTITY_HEADER": "test",
+                                             # Unset: the exporter's own usage reports to Microsoft are turned off by default.
+                                             "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": None})
         self.assertEqual(out, {"exporter": "AzureMonitorMetricExporter", "credential": "ManagedIdentityCredential",
-                               "endpoint": "https://127.0.0.1:9/", "reader": "PeriodicExportingMetricReader"})
+                               "endpoint": "https://127.0.0.1:9/", "reader": "PeriodicExportingMetricReader", "statsbeat": False})
 
 
 if __name__ == "__main__":
