@@ -93,9 +93,15 @@ describe("drift: npm run drift and the scheduled job (Azurite)", function () {
         };
     });
 
-    after(() => {
-        azurite?.process.kill();
-        fs.rmSync(azurite.dir, { recursive: true, force: true });
+    after(async () => {
+        // Azurite may still be writing its files: remove its folder only once it has exited.
+        const child = azurite?.process;
+        if (child && child.exitCode === null && child.signalCode === null) {
+            const exited = new Promise((resolve) => child.once("exit", resolve));
+            child.kill();
+            await exited;
+        }
+        if (azurite) fs.rmSync(azurite.dir, { recursive: true, force: true, maxRetries: 3 });
     });
 
     beforeEach(() => {
