@@ -4,9 +4,8 @@
 // the job run against the same files writes the same report beside the payloads. Azurite takes the
 // emulator's well-known development account key (public, documented; not a secret).
 import * as assert from "assert";
-import { execFile, spawn, type ChildProcess } from "child_process";
+import { execFile } from "child_process";
 import * as fs from "fs";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { promisify } from "util";
@@ -14,42 +13,11 @@ import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParamet
 import { runScript } from "./helpers/cli";
 import { PROJECT_DIR } from "./helpers/fixtures";
 import { PYTHON } from "./helpers/python";
+import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite, type Azurite } from "./helpers/azuriteBlob";
 
-const ACCOUNT = "devstoreaccount1";
-const EMULATOR_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-
-async function freePort(): Promise<number> {
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const { port } = server.address() as net.AddressInfo;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    return port;
-}
-
-async function startAzurite(): Promise<{ process: ChildProcess; endpoint: string; dir: string }> {
-    const port = await freePort();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "azurite-"));
-    const child = spawn(
-        process.execPath,
-        [path.join(PROJECT_DIR, "node_modules/azurite/dist/src/blob/main.js"), "--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", dir, "--silent", "--disableTelemetry", "--skipApiVersionCheck"],
-        { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    await new Promise<void>((resolve, reject) => {
-        let output = "";
-        const timer = setTimeout(() => reject(new Error(`Azurite did not start: ${output}`)), 20_000);
-        const seen = (chunk: Buffer) => {
-            output += chunk;
-            if (/successfully listens on/.test(output)) {
-                clearTimeout(timer);
-                resolve();
-            }
-        };
-        child.stdout!.on("data", seen);
-        child.stderr!.on("data", seen);
-        child.on("exit", (code) => reject(new Error(`Azurite exited (${code}): ${output}`)));
-    });
-    return { process: child, endpoint: `http://127.0.0.1:${port}/${ACCOUNT}`, dir };
-}
+// The emulator's one account and its published development key (tests/helpers/azuriteBlob.ts).
+const ACCOUNT = AZURITE_ACCOUNT;
+const EMULATOR_KEY = AZURITE_KEY;
 
 function record(time: string, inputs: Record<string, unknown>[], outputs: unknown[] | null, status = 200) {
     return { time, request_id: `r-${time}`, model: "fraud", version: "3", revision: "fraud--abc", status, inputs, outputs };
@@ -70,7 +38,7 @@ const WINDOW = ["--window", "2h", "--end", "2026-12-02T12:00:00Z"];
 
 describe("drift: npm run drift and the scheduled job (Azurite)", function () {
     this.timeout(120_000);
-    let azurite: Awaited<ReturnType<typeof startAzurite>>;
+    let azurite: Azurite;
     let payloads: ContainerClient;
     let env: NodeJS.ProcessEnv;
     let out: string;
@@ -94,14 +62,8 @@ describe("drift: npm run drift and the scheduled job (Azurite)", function () {
     });
 
     after(async () => {
-        // Azurite may still be writing its files: remove its folder only once it has exited.
-        const child = azurite?.process;
-        if (child && child.exitCode === null && child.signalCode === null) {
-            const exited = new Promise((resolve) => child.once("exit", resolve));
-            child.kill();
-            await exited;
-        }
-        if (azurite) fs.rmSync(azurite.dir, { recursive: true, force: true, maxRetries: 3 });
+        // Stopped (and waited for) before its folder is removed.
+        await azurite?.stop();
     });
 
     beforeEach(() => {
