@@ -197,10 +197,12 @@ class Server:
             time.sleep(0.25)
         raise AssertionError(f"the server did not answer /ping within {timeout} s:\n{self.output()}")
 
-    def output(self):
+    def output(self, tail=4000):
+        """The server's output so far: its last `tail` characters (enough for a failure message), or all of it with tail=None."""
         self.log.flush()
         with open(self.log_path, encoding="utf-8", errors="replace") as handle:
-            return handle.read()[-4000:]
+            text = handle.read()
+        return text if tail is None else text[-tail:]
 
     def stop(self):
         if self.process.poll() is None:

@@ -139,7 +139,7 @@ class Sigterm(unittest.TestCase):
             elapsed = time.monotonic() - signalled
             self.assertEqual(code, 0, server.output())
             self.assertLess(elapsed, 10)
-            self.assertIn("Waiting for connections to close", server.output())
+            self.assertIn("Waiting for connections to close", server.output(tail=None))
         finally:
             server.stop()
 
