@@ -1,0 +1,154 @@
+// A guarded rollout's judgement of one canary step (issue 22), as plain values: the query that reads
+// both revisions' scoring calls for the bake window from Log Analytics, how its answer is read, and
+// whether the step may advance, must roll back, needs a longer bake or must hold. RevisionTraffic
+// is meant to call these between its weight changes; nothing here talks to Azure.
+import { kqlString, requestRecords } from "../observability/alerts";
+
+/** What a step must show before the next one: the candidate's own limits and its margin over stable. */
+export interface GuardThresholds {
+    /** Largest share of 5xx answers the candidate may give in a window (0-1). */
+    maxErrorRate: number;
+    /** Largest p95 latency the candidate may have in a window. */
+    maxP95LatencyMs: number;
+    /** Fewest scoring calls the candidate must have answered for the window to be judged. */
+    minRequests: number;
+    /** How much higher than stable's the candidate's error share may be (absolute, 0-1). */
+    errorRateMargin: number;
+    /** How much slower than stable's the candidate's p95 may be, as a share of stable's (0.2: 20%). */
+    latencyMargin: number;
+    /** dev: promote after the extended bake even with too few calls (said in the output). */
+    allowLowTraffic: boolean;
+}
+
+/** One revision's scoring calls in a window. */
+export interface RevisionWindow {
+    revision: string;
+    requests: number;
+    errors: number;
+    /** null when the revision answered no call in the window. */
+    p95LatencyMs: number | null;
+}
+
+export type StepVerdict =
+    | { kind: "advance"; notes: string[] }
+    | { kind: "rollback"; reasons: string[] }
+    | { kind: "extend"; reason: string }
+    | { kind: "hold"; reason: string };
+
+export function errorRate(window: RevisionWindow): number {
+    return window.requests === 0 ? 0 : window.errors / window.requests;
+}
+
+const percent = (share: number) => `${+(share * 100).toFixed(3)}%`;
+
+/**
+ * The verdict on one bake window. Too few calls: bake once more (`extended` false), then hold, or
+ * with allowLowTraffic advance with a note; never a silent promotion. Too few calls with more
+ * errors than a full window (minRequests calls) may have rolls back at once: more calls cannot
+ * make those errors acceptable at that size. Otherwise any tripped limit, the candidate's own or
+ * its margin over a stable revision with enough calls, rolls back.
+ */
+export function judgeStep(thresholds: GuardThresholds, candidate: RevisionWindow, stable: RevisionWindow | undefined, extended: boolean): StepVerdict {
+    const candidateRate = errorRate(candidate);
+    const tooManyErrors = `error share ${percent(candidateRate)} (${candidate.errors} of ${candidate.requests}) is above maxErrorRate ${percent(thresholds.maxErrorRate)}`;
+    if (candidate.requests < thresholds.minRequests) {
+        if (candidate.errors > thresholds.maxErrorRate * thresholds.minRequests) return { kind: "rollback", reasons: [tooManyErrors] };
+        const short = `${candidate.requests} scoring call${candidate.requests === 1 ? "" : "s"} reached ${candidate.revision} in the window, fewer than minRequests ${thresholds.minRequests}`;
+        if (!extended) return { kind: "extend", reason: `${short}: baking once more` };
+        if (thresholds.allowLowTraffic) return { kind: "advance", notes: [`${short} after the extended bake: advancing because allowLowTraffic is on`] };
+        return { kind: "hold", reason: `${short}, also after the extended bake: the traffic stays where it is (send traffic, lower minRequests, or set allowLowTraffic)` };
+    }
+    const reasons: string[] = [];
+    if (candidateRate > thresholds.maxErrorRate) reasons.push(tooManyErrors);
+    if (candidate.p95LatencyMs !== null && candidate.p95LatencyMs > thresholds.maxP95LatencyMs) {
+        reasons.push(`p95 latency ${candidate.p95LatencyMs} ms is above maxP95LatencyMs ${thresholds.maxP95LatencyMs} ms`);
+    }
+    if (stable && stable.requests >= thresholds.minRequests) {
+        const stableRate = errorRate(stable);
+        if (candidateRate > stableRate + thresholds.errorRateMargin) {
+            reasons.push(`error share ${percent(candidateRate)} is more than ${percent(thresholds.errorRateMargin)} above stable's ${percent(stableRate)}`);
+        }
+        if (candidate.p95LatencyMs !== null && stable.p95LatencyMs !== null && candidate.p95LatencyMs > stable.p95LatencyMs * (1 + thresholds.latencyMargin)) {
+            reasons.push(`p95 latency ${candidate.p95LatencyMs} ms is more than ${percent(thresholds.latencyMargin)} above stable's ${stable.p95LatencyMs} ms`);
+        }
+    }
+    return reasons.length > 0 ? { kind: "rollback", reasons } : { kind: "advance", notes: [] };
+}
+
+/** ISO 8601 instants, as KQL's datetime() reads them. */
+export interface Window {
+    start: string;
+    end: string;
+}
+
+/** The KQL that reads both revisions' scoring calls in the window (the request records in Log Analytics). */
+export function stepWindowQuery(appName: string, revisions: readonly string[], window: Window): string {
+    return [
+        requestRecords(appName),
+        `| where TimeGenerated between (datetime(${window.start}) .. datetime(${window.end}))`,
+        `| where revision in (${revisions.map(kqlString).join(", ")})`,
+        `| summarize requests = count(), errors = countif(status >= 500), p95LatencyMs = percentile(latency_ms, 95) by revision`,
+    ].join("\n");
+}
+
+/** The answer of the Log Analytics query API could not be used: the rollout holds and retries. */
+export class MetricsUnreadable extends Error {}
+
+const COLUMNS = ["revision", "requests", "errors", "p95LatencyMs"] as const;
+
+/**
+ * Each revision's window from a Log Analytics query answer ({tables: [{name, columns: [{name,
+ * type}], rows: [[...]]}]}, learn.microsoft.com/azure/azure-monitor/logs/api/response-format). A
+ * 200 that carries an `error` is a partial result there (a non-fatal error): not trusted. A
+ * revision without a row answered no call.
+ */
+export function windowsFromQueryAnswer(body: unknown, revisions: readonly string[]): Map<string, RevisionWindow> {
+    const answer = body as { tables?: unknown; error?: { code?: unknown; message?: unknown } } | null;
+    if (typeof answer !== "object" || answer === null || !Array.isArray(answer.tables)) {
+        throw new MetricsUnreadable("the Log Analytics answer has no tables (expected {tables: [{name, columns, rows}]})");
+    }
+    if (answer.error) {
+        const code = typeof answer.error.code === "string" ? answer.error.code : "an unnamed error";
+        throw new MetricsUnreadable(`the Log Analytics answer is partial (${code}): its numbers may be missing calls`);
+    }
+    const table = answer.tables[0] as { columns?: unknown; rows?: unknown } | undefined;
+    if (!table || !Array.isArray(table.columns) || !Array.isArray(table.rows)) {
+        throw new MetricsUnreadable("the Log Analytics answer's first table has no columns and rows");
+    }
+    const names = table.columns.map((column) => (column as { name?: unknown } | null)?.name);
+    const index = Object.fromEntries(COLUMNS.map((name) => [name, names.indexOf(name)])) as Record<(typeof COLUMNS)[number], number>;
+    const missing = COLUMNS.filter((name) => index[name] < 0);
+    if (missing.length > 0) throw new MetricsUnreadable(`the Log Analytics answer lacks the column${missing.length === 1 ? "" : "s"} ${missing.join(", ")}`);
+    const windows = new Map<string, RevisionWindow>(revisions.map((revision) => [revision, { revision, requests: 0, errors: 0, p95LatencyMs: null }]));
+    for (const row of table.rows) {
+        if (!Array.isArray(row)) throw new MetricsUnreadable("a row of the Log Analytics answer is not a list of values");
+        const revision = row[index.revision];
+        if (typeof revision !== "string" || !windows.has(revision)) continue;
+        const requests = row[index.requests];
+        const errors = row[index.errors];
+        const p95 = row[index.p95LatencyMs];
+        if (!Number.isInteger(requests) || !Number.isInteger(errors) || (requests as number) < 0 || (errors as number) < 0 || (errors as number) > (requests as number)) {
+            throw new MetricsUnreadable(`revision ${revision}'s row has requests ${JSON.stringify(requests)} and errors ${JSON.stringify(errors)}: expected whole numbers, errors at most requests`);
+        }
+        if (p95 !== null && (typeof p95 !== "number" || !Number.isFinite(p95) || p95 < 0)) {
+            throw new MetricsUnreadable(`revision ${revision}'s p95LatencyMs is ${JSON.stringify(p95)}: expected a number of milliseconds`);
+        }
+        windows.set(revision, { revision, requests: requests as number, errors: errors as number, p95LatencyMs: p95 === null ? null : Math.round(p95 * 10) / 10 });
+    }
+    return windows;
+}
+
+/** The evidence `up` fails with: both revisions' numbers for the window, and the query that produced them. */
+export function evidenceTable(candidate: RevisionWindow, stable: RevisionWindow | undefined, window: Window, query: string): string {
+    const rows = [candidate, ...(stable ? [stable] : [])].map((w, i) => [
+        `${w.revision} (${i === 0 ? "candidate" : "stable"})`,
+        String(w.requests),
+        String(w.errors),
+        percent(errorRate(w)),
+        w.p95LatencyMs === null ? "-" : `${w.p95LatencyMs} ms`,
+    ]);
+    const header = ["revision", "calls", "5xx", "error share", "p95"];
+    const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
+    const line = (cells: string[]) => cells.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd();
+    return [`window ${window.start} .. ${window.end}`, line(header), ...rows.map(line), "query (Log Analytics):", query].join("\n");
+}

@@ -1,0 +1,134 @@
+// lib/serving/rolloutGuard: the judgement of one guarded canary step (advance, roll back, bake once
+// more, hold), the query over the request records and how a Log Analytics answer is read.
+import * as assert from "assert";
+import {
+    evidenceTable,
+    judgeStep,
+    MetricsUnreadable,
+    stepWindowQuery,
+    windowsFromQueryAnswer,
+    type GuardThresholds,
+    type RevisionWindow,
+} from "../lib/serving/rolloutGuard";
+
+const THRESHOLDS: GuardThresholds = { maxErrorRate: 0.01, maxP95LatencyMs: 250, minRequests: 200, errorRateMargin: 0.005, latencyMargin: 0.2, allowLowTraffic: false };
+const win = (revision: string, requests: number, errors: number, p95LatencyMs: number | null): RevisionWindow => ({ revision, requests, errors, p95LatencyMs });
+const STABLE = win("prd-fraud--v6-aaaa", 2000, 4, 120);
+const WINDOW = { start: "2026-12-02T10:00:00Z", end: "2026-12-02T10:10:00Z" };
+
+describe("a guarded rollout step's verdict", () => {
+    it("advances a candidate within its limits and close to stable", () => {
+        assert.deepStrictEqual(judgeStep(THRESHOLDS, win("c", 300, 2, 130), STABLE, false), { kind: "advance", notes: [] });
+    });
+
+    it("advances at exactly the limits (they are maxima, not bounds to stay under)", () => {
+        const exact = judgeStep({ ...THRESHOLDS, errorRateMargin: 1, latencyMargin: 10 }, win("c", 200, 2, 250), STABLE, false);
+        assert.deepStrictEqual(exact, { kind: "advance", notes: [] });
+    });
+
+    it("rolls back an error share above maxErrorRate, with the numbers", () => {
+        const verdict = judgeStep({ ...THRESHOLDS, errorRateMargin: 1 }, win("c", 400, 5, 100), STABLE, false);
+        assert.deepStrictEqual(verdict, { kind: "rollback", reasons: ["error share 1.25% (5 of 400) is above maxErrorRate 1%"] });
+    });
+
+    it("rolls back a p95 above maxP95LatencyMs", () => {
+        const verdict = judgeStep({ ...THRESHOLDS, latencyMargin: 10 }, win("c", 400, 0, 250.5), STABLE, false);
+        assert.deepStrictEqual(verdict, { kind: "rollback", reasons: ["p95 latency 250.5 ms is above maxP95LatencyMs 250 ms"] });
+    });
+
+    it("rolls back a candidate within its limits but worse than stable by more than the margins", () => {
+        const verdict = judgeStep(THRESHOLDS, win("c", 1000, 9, 145), win("s", 1000, 1, 120), false);
+        assert.deepStrictEqual(verdict, {
+            kind: "rollback",
+            reasons: ["error share 0.9% is more than 0.5% above stable's 0.1%", "p95 latency 145 ms is more than 20% above stable's 120 ms"],
+        });
+        // Just inside both margins: 0.6% vs 0.1% + 0.5%, 144 ms vs 120 ms * 1.2.
+        assert.strictEqual(judgeStep(THRESHOLDS, win("c", 1000, 6, 144), win("s", 1000, 1, 120), false).kind, "advance");
+    });
+
+    it("does not compare with a stable revision that had too few calls itself, or none", () => {
+        assert.strictEqual(judgeStep(THRESHOLDS, win("c", 1000, 9, 200), win("s", 199, 0, 50), false).kind, "advance");
+        assert.strictEqual(judgeStep(THRESHOLDS, win("c", 1000, 9, 200), undefined, false).kind, "advance");
+        assert.strictEqual(judgeStep(THRESHOLDS, win("c", 1000, 0, 200), win("s", 200, 0, null), false).kind, "advance");
+    });
+
+    it("bakes once more on too little traffic, then holds: never a silent promotion", () => {
+        const first = judgeStep(THRESHOLDS, win("prd-fraud--v7-bbbb", 12, 0, 90), STABLE, false);
+        assert.deepStrictEqual(first, { kind: "extend", reason: "12 scoring calls reached prd-fraud--v7-bbbb in the window, fewer than minRequests 200: baking once more" });
+        const second = judgeStep(THRESHOLDS, win("prd-fraud--v7-bbbb", 1, 0, 90), STABLE, true);
+        assert.strictEqual(second.kind, "hold");
+        assert.match((second as { reason: string }).reason, /^1 scoring call reached .* also after the extended bake: the traffic stays where it is/);
+    });
+
+    it("advances on too little traffic after the extended bake only with allowLowTraffic, and says so", () => {
+        const verdict = judgeStep({ ...THRESHOLDS, allowLowTraffic: true }, win("c", 199, 0, 90), STABLE, true);
+        assert.deepStrictEqual(verdict, { kind: "advance", notes: ["199 scoring calls reached c in the window, fewer than minRequests 200 after the extended bake: advancing because allowLowTraffic is on"] });
+        assert.strictEqual(judgeStep({ ...THRESHOLDS, allowLowTraffic: true }, win("c", 199, 0, 90), STABLE, false).kind, "extend", "the extra bake comes first");
+    });
+
+    it("rolls back on little traffic when the errors alone exceed what a full window may have", () => {
+        // 1% of 200 calls is 2 errors: 3 errors cannot be within the limit at minRequests.
+        assert.strictEqual(judgeStep(THRESHOLDS, win("c", 10, 3, 90), STABLE, false).kind, "rollback");
+        assert.strictEqual(judgeStep(THRESHOLDS, win("c", 10, 2, 90), STABLE, false).kind, "extend");
+    });
+});
+
+describe("a guarded rollout step's query and its answer", () => {
+    it("reads both revisions' scoring calls in the window from the request records", () => {
+        const query = stepWindowQuery("prd-fraud", ["prd-fraud--v7-bbbb", "prd-fraud--v6-aaaa"], WINDOW);
+        assert.match(query, /^ContainerAppConsoleLogs\n\| where ContainerAppName == "prd-fraud"\n/);
+        assert.ok(query.includes('| where TimeGenerated between (datetime(2026-12-02T10:00:00Z) .. datetime(2026-12-02T10:10:00Z))'));
+        assert.ok(query.includes('| where revision in ("prd-fraud--v7-bbbb", "prd-fraud--v6-aaaa")'));
+        assert.ok(query.endsWith("| summarize requests = count(), errors = countif(status >= 500), p95LatencyMs = percentile(latency_ms, 95) by revision"));
+    });
+
+    const answer = (rows: unknown[][], extra: Record<string, unknown> = {}) => ({
+        tables: [{ name: "PrimaryResult", columns: [{ name: "revision", type: "string" }, { name: "requests", type: "long" }, { name: "errors", type: "long" }, { name: "p95LatencyMs", type: "real" }], rows }],
+        ...extra,
+    });
+
+    it("reads the documented answer shape; a revision without a row answered no call", () => {
+        const windows = windowsFromQueryAnswer(answer([["a", 250, 1, 101.26], ["other", 9, 9, 1]]), ["a", "b"]);
+        assert.deepStrictEqual([...windows.values()], [win("a", 250, 1, 101.3), win("b", 0, 0, null)]);
+    });
+
+    it("finds the columns by name, in any order", () => {
+        const body = { tables: [{ name: "PrimaryResult", columns: [{ name: "p95LatencyMs" }, { name: "errors" }, { name: "requests" }, { name: "revision" }], rows: [[80, 0, 30, "a"]] }] };
+        assert.deepStrictEqual(windowsFromQueryAnswer(body, ["a"]).get("a"), win("a", 30, 0, 80));
+    });
+
+    it("refuses what it cannot trust, saying why", () => {
+        const cases: [unknown, RegExp][] = [
+            [null, /has no tables/],
+            [{ value: [] }, /has no tables/],
+            [answer([["a", 1, 0, 5]], { error: { code: "PartialError", message: "timeout" } }), /is partial \(PartialError\)/],
+            [{ tables: [] }, /first table has no columns and rows/],
+            [{ tables: [{ name: "PrimaryResult", columns: [{ name: "revision" }, { name: "requests" }], rows: [] }] }, /lacks the columns errors, p95LatencyMs$/],
+            [answer([{ revision: "a" } as unknown as unknown[]]), /not a list of values/],
+            [answer([["a", 10, 11, 5]]), /requests 10 and errors 11/],
+            [answer([["a", "10", 0, 5]]), /requests "10" and errors 0/],
+            [answer([["a", 10, 0, "fast"]]), /p95LatencyMs is "fast"/],
+        ];
+        for (const [body, message] of cases) {
+            assert.throws(() => windowsFromQueryAnswer(body, ["a"]), (err: Error) => err instanceof MetricsUnreadable && message.test(err.message), JSON.stringify(body));
+        }
+    });
+});
+
+describe("a rolled-back step's evidence", () => {
+    it("shows both revisions' numbers for the window and the query that produced them", () => {
+        const query = stepWindowQuery("prd-fraud", ["c", "s"], WINDOW);
+        const text = evidenceTable(win("prd-fraud--v7-bbbb", 400, 12, 310), win("prd-fraud--v6-aaaa", 2000, 4, null), WINDOW, query);
+        assert.strictEqual(
+            text,
+            [
+                "window 2026-12-02T10:00:00Z .. 2026-12-02T10:10:00Z",
+                "revision                        calls  5xx  error share  p95",
+                "prd-fraud--v7-bbbb (candidate)  400    12   3%           310 ms",
+                "prd-fraud--v6-aaaa (stable)     2000   4    0.2%         -",
+                "query (Log Analytics):",
+                query,
+            ].join("\n"),
+        );
+    });
+});
