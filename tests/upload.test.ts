@@ -3,55 +3,17 @@
 // development account key (public, documented; not a secret), so the test signs with it; the
 // command signs with the user's Entra login instead.
 import * as assert from "assert";
-import { spawn, type ChildProcess } from "child_process";
 import * as fs from "fs";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { BlobServiceClient, StorageSharedKeyCredential, type ContainerClient } from "@azure/storage-blob";
 import { RegisterError } from "../lib/registration/jobs";
 import { checkLocalFile, fileBlocks, replacementNotice, uploadWhole } from "../lib/registration/upload";
-import { PROJECT_DIR } from "./helpers/fixtures";
-
-const ACCOUNT = "devstoreaccount1";
-const EMULATOR_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-
-async function freePort(): Promise<number> {
-    const server = net.createServer();
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const { port } = server.address() as net.AddressInfo;
-    await new Promise<void>((resolve) => server.close(() => resolve()));
-    return port;
-}
-
-async function startAzurite(): Promise<{ process: ChildProcess; endpoint: string; dir: string }> {
-    const port = await freePort();
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "azurite-"));
-    const child = spawn(
-        process.execPath,
-        [path.join(PROJECT_DIR, "node_modules/azurite/dist/src/blob/main.js"), "--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", dir, "--silent", "--disableTelemetry", "--skipApiVersionCheck"],
-        { stdio: ["ignore", "pipe", "pipe"] },
-    );
-    await new Promise<void>((resolve, reject) => {
-        let output = "";
-        const timer = setTimeout(() => reject(new Error(`Azurite did not start: ${output}`)), 20_000);
-        const seen = (chunk: Buffer) => {
-            output += chunk;
-            if (/successfully listens on/.test(output)) {
-                clearTimeout(timer);
-                resolve();
-            }
-        };
-        child.stdout!.on("data", seen);
-        child.stderr!.on("data", seen);
-        child.on("exit", (code) => reject(new Error(`Azurite exited (${code}): ${output}`)));
-    });
-    return { process: child, endpoint: `http://127.0.0.1:${port}/${ACCOUNT}`, dir };
-}
+import { AZURITE_ACCOUNT as ACCOUNT, AZURITE_KEY as EMULATOR_KEY, startAzurite, type Azurite } from "./helpers/azuriteBlob";
 
 describe("upload to Blob Storage (Azurite)", function () {
     this.timeout(30_000);
-    let azurite: Awaited<ReturnType<typeof startAzurite>>;
+    let azurite: Azurite | undefined;
     let models: ContainerClient;
     let local: string;
     const content = Buffer.from(Array.from({ length: 10_000 }, (_, i) => i % 251));
@@ -65,10 +27,7 @@ describe("upload to Blob Storage (Azurite)", function () {
         fs.writeFileSync(local, content);
     });
     after(async () => {
-        if (!azurite) return;
-        azurite.process.kill();
-        await new Promise((resolve) => azurite.process.once("exit", resolve));
-        fs.rmSync(azurite.dir, { recursive: true, force: true });
+        await azurite?.stop();
     });
 
     it("stages the file in blocks and commits it under the blob name the job reads", async () => {

@@ -1,4 +1,4 @@
-// Azurite's Blob service on loopback for a test file, the way tests/upload.test.ts starts it: its own
+// Azurite's Blob service on loopback for a test file (tests/upload.test.ts, tests/drift.test.ts): its own
 // port and folder, stopped and removed after. Azurite takes the emulator's well-known development
 // account key (public, documented; not a secret).
 import { spawn, type ChildProcess } from "child_process";
