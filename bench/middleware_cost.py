@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """What the request-records middleware and the payload log add to one request, in process, without
-HTTP or the network in the way: MLflow's real scoring app called as uvicorn calls it (ASGI), bare
-and wrapped, in alternating batches. The wrapped app writes its records to /dev/null and logs every
-request to a sink that keeps nothing (the upload itself runs on the writer thread).
+HTTP or the network in the way: MLflow's real scoring app called as uvicorn calls it (ASGI), bare,
+with the request records only, and wrapped (request records and payload log), in rotating batches.
+The wrapped apps write their records to /dev/null; the payload log logs every request to a sink that
+keeps nothing (the upload itself runs on the writer thread).
 
     python bench/middleware_cost.py --model-dir <folder> --requests 2000 --body serving/sample-input.json
 
-Prints one JSON object: {"bare_ms": median, "wrapped_ms": median, "requests": n}.
+Prints one JSON object: {"bare_ms": median, "records_ms": median, "wrapped_ms": median, "requests": n per app, ...}.
 """
 import argparse
 import asyncio
@@ -48,16 +49,17 @@ async def one(app, body):
     return (time.perf_counter() - started) * 1000
 
 
-async def measure(bare, wrapped, body, requests, batch=100):
-    times = {"bare": [], "wrapped": []}
+async def measure(apps, body, requests, batch=100):
+    """Median-ready times per app: batches of `batch` calls, each round starting with the next app."""
+    names = list(apps)
+    times = {name: [] for name in names}
     for _ in range(20):  # warm-up
-        await one(bare, body)
-        await one(wrapped, body)
+        for app in apps.values():
+            await one(app, body)
     for n in range(max(1, requests // batch)):
-        for name in (("bare", "wrapped") if n % 2 == 0 else ("wrapped", "bare")):
-            app = bare if name == "bare" else wrapped
+        for name in names[n % len(names):] + names[:n % len(names)]:
             for _ in range(batch):
-                times[name].append(await one(app, body))
+                times[name].append(await one(apps[name], body))
     return times
 
 
@@ -85,10 +87,15 @@ def main(argv):
         null.write(line + "\n")
         null.flush()
 
-    wrapped = request_records.RequestRecords(scoring_server.init(model), identity, write=write, payload=log)
-    times = asyncio.run(measure(bare, wrapped, body, args.requests))
+    apps = {
+        "bare": bare,
+        "records": request_records.RequestRecords(scoring_server.init(model), identity, write=write, payload=None),
+        "wrapped": request_records.RequestRecords(scoring_server.init(model), identity, write=write, payload=log),
+    }
+    times = asyncio.run(measure(apps, body, args.requests))
     log.close()
-    print(json.dumps({"bare_ms": statistics.median(times["bare"]), "wrapped_ms": statistics.median(times["wrapped"]),
+    print(json.dumps({"bare_ms": statistics.median(times["bare"]), "records_ms": statistics.median(times["records"]),
+                      "wrapped_ms": statistics.median(times["wrapped"]),
                       "requests": len(times["bare"]), "logged": log.written, "dropped": sum(log.dropped.values())}))
     return 0
 
