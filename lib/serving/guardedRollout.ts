@@ -1,0 +1,130 @@
+// The sequence of a guarded rollout (issue 22): each step's weights, its bake, the read of both
+// revisions' numbers, the verdict (lib/serving/rolloutGuard.ts) and what follows from it. Azure is
+// reached only through the ports, so the sequence is tested step by step; RevisionTraffic is meant
+// to supply ports over Container Apps and Log Analytics.
+import { evidenceTable, judgeStep, MetricsUnreadable, type GuardThresholds, type RevisionWindow, type Window } from "./rolloutGuard";
+
+export interface GuardedRolloutPlan {
+    candidate: string;
+    stable: string;
+    /** The candidate's weight at each step, ascending, the last 100 (e.g. [10, 50, 100]). */
+    steps: number[];
+    bakeSeconds: number;
+    /**
+     * Waited after each bake before its window is read: request records reach Log Analytics some
+     * time after they are written (typically 20 s to 3 min, learn.microsoft.com/azure/azure-monitor/logs/data-ingestion-time).
+     */
+    ingestionDelaySeconds: number;
+    thresholds: GuardThresholds;
+    /** Reads of a window that cannot be used (throttled, unreachable, partial) before the rollout stops. */
+    readAttempts: number;
+    readRetrySeconds: number;
+}
+
+export interface RolloutPorts {
+    /** Gives the candidate `weight` percent and stable the rest; resolves once Azure has finished the change. */
+    setWeights(weight: number): Promise<void>;
+    /** Stable back to 100% at once, then the candidate deactivated. */
+    rollBack(): Promise<void>;
+    readWindow(window: Window): Promise<{ windows: Map<string, RevisionWindow>; query: string }>;
+    sleep(ms: number): Promise<void>;
+    now(): number;
+    log(line: string): void;
+}
+
+export type StopReason = "rolled-back" | "held" | "unreadable";
+
+/** The rollout stopped: rolled back (traffic on stable), or held where it is; `message` is what `up` fails with. */
+export class RolloutStopped extends Error {
+    constructor(
+        readonly reason: StopReason,
+        message: string,
+        /** The candidate's weight when it stopped (0 after a rollback). */
+        readonly weight: number,
+    ) {
+        super(message);
+        this.name = "RolloutStopped";
+    }
+}
+
+/** Problems of a plan's steps, in words; empty when they can be run. */
+export function stepProblems(steps: readonly number[]): string[] {
+    if (steps.length === 0) return ["needs at least one step, the last 100"];
+    const problems: string[] = [];
+    if (steps.some((s) => !Number.isInteger(s) || s < 1 || s > 100)) problems.push("each step must be a whole percentage from 1 to 100");
+    if (steps.some((s, i) => i > 0 && s <= steps[i - 1])) problems.push("steps must rise: each more than the one before");
+    if (steps[steps.length - 1] !== 100) problems.push("the last step must be 100: a rollout ends with the candidate serving everything");
+    return problems;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+
+/**
+ * Runs the steps from `currentWeight` (the candidate's weight now: 0 for a new rollout; a rerun
+ * after a hold resumes at that step and bakes it again). Resolves when the candidate has 100%;
+ * throws RolloutStopped otherwise, after rolling back when a threshold tripped.
+ */
+export async function runGuardedRollout(plan: GuardedRolloutPlan, ports: RolloutPorts, currentWeight = 0): Promise<void> {
+    const problems = stepProblems(plan.steps);
+    if (problems.length > 0) throw new Error(`rollout steps ${JSON.stringify(plan.steps)}: ${problems.join("; ")}`);
+    const first = plan.steps.findIndex((s) => s >= currentWeight);
+    for (let i = Math.max(0, first); i < plan.steps.length; i++) {
+        const weight = plan.steps[i];
+        const label = `rollout ${plan.candidate} step ${i + 1}/${plan.steps.length}`;
+        await ports.setWeights(weight);
+        if (weight === 100) {
+            ports.log(`${label}: 100% ${plan.candidate}; ${plan.stable} serves nothing now`);
+            return;
+        }
+        const start = ports.now();
+        let extended = false;
+        for (;;) {
+            ports.log(`${label}: ${weight}% ${plan.candidate}, ${100 - weight}% ${plan.stable}; baking ${Math.round(plan.bakeSeconds / 60)} min${extended ? " more" : ""}, until ${iso(ports.now() + plan.bakeSeconds * 1000)}`);
+            await ports.sleep(plan.bakeSeconds * 1000);
+            const window = { start: iso(start), end: iso(ports.now()) };
+            await ports.sleep(plan.ingestionDelaySeconds * 1000);
+            const { windows, query } = await readWithRetries(plan, ports, window, label, weight);
+            const candidate = windows.get(plan.candidate) ?? { revision: plan.candidate, requests: 0, errors: 0, p95LatencyMs: null };
+            const stable = windows.get(plan.stable);
+            const verdict = judgeStep(plan.thresholds, candidate, stable, extended);
+            const evidence = evidenceTable(candidate, stable, window, query);
+            if (verdict.kind === "advance") {
+                ports.log(`${label}: within the thresholds (${candidate.requests} calls, ${candidate.errors} 5xx, p95 ${candidate.p95LatencyMs ?? "-"} ms)${verdict.notes.map((n) => `; ${n}`).join("")}`);
+                break;
+            }
+            if (verdict.kind === "extend") {
+                ports.log(`${label}: ${verdict.reason}`);
+                extended = true;
+                continue;
+            }
+            if (verdict.kind === "hold") {
+                throw new RolloutStopped("held", `${label} held at ${weight}% ${plan.candidate}: ${verdict.reason}. Run \`pulumi up\` again to bake this step again.\n${evidence}`, weight);
+            }
+            await ports.rollBack();
+            throw new RolloutStopped(
+                "rolled-back",
+                `${label} rolled back: ${verdict.reasons.join("; ")}. ${plan.stable} serves 100% again and ${plan.candidate} is deactivated.\n${evidence}`,
+                0,
+            );
+        }
+    }
+}
+
+async function readWithRetries(plan: GuardedRolloutPlan, ports: RolloutPorts, window: Window, label: string, weight: number) {
+    for (let attempt = 1; ; attempt++) {
+        try {
+            return await ports.readWindow(window);
+        } catch (err) {
+            if (!(err instanceof MetricsUnreadable)) throw err;
+            if (attempt >= plan.readAttempts) {
+                throw new RolloutStopped(
+                    "unreadable",
+                    `${label} held at ${weight}% ${plan.candidate}: the window ${window.start} .. ${window.end} could not be read after ${attempt} attempts (${err.message}). Nothing was promoted; run \`pulumi up\` again to resume from this step.`,
+                    weight,
+                );
+            }
+            ports.log(`${label}: ${err.message}; the traffic stays at ${weight}%, reading again in ${plan.readRetrySeconds} s (attempt ${attempt} of ${plan.readAttempts})`);
+            await ports.sleep(plan.readRetrySeconds * 1000);
+        }
+    }
+}
