@@ -3,7 +3,7 @@
 // message texts (configText) an operator reads.
 import * as assert from "assert";
 import { ConfigError, defaultMinReplicas, parsePlatformConfig, rawConfigFrom, servingPlatformOf, stackReferenceName, type PlatformConfig } from "../lib/config";
-import { closeMatch, displayValue, editDistance, hasUrlCredentials, redactUrlCredentials, stringLeaves } from "../lib/config/text";
+import { closeMatch, displayValue, editDistance, hasUrlCredentials, HIDDEN_SECRET, holdsSecret, looksLikeSecret, redactUrlCredentials, redactUrls, stringLeaves } from "../lib/config/text";
 import { validRawConfig as fixture } from "./helpers/fixtures";
 
 const GUID = "0a1b2c3d-4e5f-6a7b-8c9d-0e1f2a3b4c5d";
@@ -520,6 +520,69 @@ describe("config message texts", () => {
         assert.strictEqual(hasUrlCredentials("mail ann@example.com"), false);
         assert.strictEqual(redactUrlCredentials(text), "see https://***@a.example.com/x and git+ssh://***@b.example.com");
         assert.strictEqual(redactUrlCredentials("https://a.example.com/x@y"), "https://a.example.com/x@y");
+    });
+
+    it("shows a URL in a text as scheme and host only, and a value that is one URL cut at its host even with a space in it", () => {
+        assert.strictEqual(
+            redactUrls("see https://ann:tok@h.example.com/p?q=1 and git+ssh://x.example.com or http://y.example.com/"),
+            "see https://…@h.example.com/… and git+ssh://x.example.com or http://y.example.com/",
+        );
+        assert.strictEqual(redactUrls('a "https://h.example.com/x?t=1" b'), 'a "https://h.example.com/…" b', "a quote ends a URL");
+        assert.strictEqual(redactUrls("https://a b.example.com/?t=abc"), "https://a b.example.com/…", "one URL with a space: the query is not shown");
+        assert.strictEqual(redactUrls("  https://h.example.com/x?t=1"), "https://h.example.com/…", "leading blanks before the one URL");
+        assert.strictEqual(redactUrls("no URL here: a/b?c"), "no URL here: a/b?c");
+    });
+
+    // Each rule of looksLikeSecret on its own: every value below is caught (or let through) by one rule only.
+    it("tells credentials from names and ids, by one rule each", () => {
+        const secrets: [string, string][] = [
+            ["dapi0123456789abcdef0123456789abcdef", "a Databricks token (no capital, so only its prefix says so)"],
+            ["  dapi0123456789abcdef  ", "blanks around it are not part of it"],
+            ["ghp_abcdefghijklmnop", "a GitHub token"],
+            ["xoxb-1234567890ab", "a Slack token"],
+            ["AKIAABCDEFGHIJKL", "an AWS key id, 16 characters"],
+            ["eyJabcdefghij.klm", "a JWT's start"],
+            ["eyJabcdefghijkl.+", "a JWT's header and a dot"],
+            ["abc8Q~abcdefghijklmnopqrst", "an Entra client secret's shape, shorter than the tilde rule"],
+            ["some~thing~that~is~thirty~char", "a tilde in 30 characters"],
+            ["Abcdefghijklmnopqrstuvwxyz012345", "32 letters and digits of three kinds"],
+            ["x0f8fAD5b-d9cb-469f-a165-70867728950e", "a GUID with more in front is no GUID"],
+            ["0f8fAD5b-d9cb-469f-a165-70867728950eX", "a GUID with more behind is no GUID"],
+            ["dapiuser12345@x@example.com", "two @ make no e-mail address"],
+            ["dapiuser12345@example.com@x", "an address ends the text"],
+        ];
+        for (const [text, why] of secrets) assert.strictEqual(looksLikeSecret(text), true, `${text}: ${why}`);
+        const plain: [string, string][] = [
+            ["ghp_abcdefghijk", "15 characters are too short for anything"],
+            ["ghp_abcdefgh ijklmnop", "a blank: a phrase"],
+            ["ghp_abc!defghijklmnop", "a prefix needs 8 token characters after it"],
+            ["mydapi0123456789abcdef", "a prefix counts only at the start"],
+            ["xoxz-1234567890abc", "not a Slack token kind"],
+            ["xeyJabcdefghij.klm", "a JWT starts the text"],
+            ["eyJabcdefghijklmnop", "a JWT has a dot"],
+            ["eyJabcdefg!.klmnopq", "a JWT's header is token characters"],
+            ["abcdQ~abcdefghijklmnopqrst", "no digit before Q~, and under 30 characters"],
+            ["xabc8Q~abcdefghijklmnopqrst", "an Entra secret starts the text"],
+            ["abc8Q~abcdefghijklmnopqrst!", "an Entra secret is token characters to its end"],
+            ["abc8Q~abcdefghijklmn!pqrst", "an Entra secret is token characters after Q~"],
+            ["some~thing~that~is~thirty~ch", "a tilde in 29 characters"],
+            ["Abcdefghijklmnopqrstuvwxyz01234", "31 characters of three kinds"],
+            ["ABCDEFGHIJKLMNOPQRSTUVWXYZ012345", "no small letter: two kinds"],
+            ["ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef", "no digit: two kinds"],
+            ["abcdefghijklmnopqrstuvwxyz012345", "no capital: two kinds"],
+            ["Abcdefghijklmnopqrstuvwxyz01234!", "a character no token has"],
+            ["!Abcdefghijklmnopqrstuvwxyz01234", "a character no token has, in front"],
+            ["0f8fAD5b-d9cb-469f-a165-70867728950e", "a GUID in mixed case"],
+            ["dapiuser12345@example.com", "an e-mail address"],
+        ];
+        for (const [text, why] of plain) assert.strictEqual(looksLikeSecret(text), false, `${text}: ${why}`);
+    });
+
+    it("finds a secret anywhere in a value and shows it as a fixed text", () => {
+        assert.strictEqual(holdsSecret({ a: ["x", { b: "dapi0123456789abcdef" }] }), true);
+        assert.strictEqual(holdsSecret({ a: ["x", { b: "a-name" }], c: 1 }), false);
+        assert.strictEqual(HIDDEN_SECRET, "(not shown: it looks like a secret)");
+        assert.strictEqual(displayValue(["ok", "dapi0123456789abcdef"]), '["ok",(not shown: it looks like a secret)]');
     });
 
     it("lists every string with its path", () => {

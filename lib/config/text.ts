@@ -71,7 +71,6 @@ const MAX_SHOWN = 160;
 export function displayValue(value: unknown): string {
     const render = (v: unknown): string => {
         if (typeof v === "number") return Number.isNaN(v) ? ".nan" : v === Infinity ? ".inf" : v === -Infinity ? "-.inf" : JSON.stringify(v);
-        if (typeof v === "bigint") return v.toString();
         if (typeof v === "string") return looksLikeSecret(v) ? HIDDEN_SECRET : JSON.stringify(redactUrls(v));
         if (Array.isArray(v)) return `[${v.map(render).join(",")}]`;
         if (typeof v === "object" && v !== null) return `{${Object.entries(v).map(([k, item]) => `${JSON.stringify(k)}:${render(item)}`).join(",")}}`;
@@ -83,13 +82,15 @@ export function displayValue(value: unknown): string {
 
 /** Edit distance counting a swap of two neighbouring letters as one edit (optimal string alignment). */
 export function editDistance(a: string, b: string): number {
-    const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+    // Row i starts as [i]; the loop fills the rest of it in order.
+    const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i]);
     for (let j = 1; j <= b.length; j++) d[0][j] = j;
     for (let i = 1; i <= a.length; i++) {
         for (let j = 1; j <= b.length; j++) {
             const cost = a[i - 1] === b[j - 1] ? 0 : 1;
             d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
-            if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+            // At i = 1 or j = 1, a[-1] or b[-1] is undefined, so no swap is seen there.
+            if (a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
         }
     }
     return d[a.length][b.length];
