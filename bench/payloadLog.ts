@@ -1,8 +1,9 @@
 // `npm run bench`'s payload log section (issue 21, point 8): what the request-records middleware and
-// the payload log cost together, measured against the real scoring app. Side by side, in
-// alternating rounds on the same machine: MLflow's bare scoring app (bench/bare_scoring.py) and
-// serve_model.py with the middleware and the payload log on, every request logged, writing to
-// Azurite (started here on loopback, in memory). Both with one worker, on the demo model.
+// the payload log cost together, measured against the real scoring app. Side by side on the same
+// machine, all running at once and measured in short alternating slices: MLflow's bare scoring app
+// (bench/bare_scoring.py, twice, as a control) and serve_model.py with the request records, alone
+// and with the payload log on, every request logged, writing to Azurite (started here on loopback,
+// in memory). Each with one worker, on the demo model.
 import { execFile, spawn, type ChildProcess } from "child_process";
 import { promisify } from "util";
 import * as fs from "fs";
@@ -124,69 +125,80 @@ export function payloadRows(bare: { rps: number; medianMs: number }, logged: { r
     ];
 }
 
-export async function payloadLogBench(projectDir: string, options: { rounds: number; requests: number; latencySamples: number; port: number }): Promise<Row[]> {
+type Variant = "bare" | "bare again" | "records" | "logged";
+const VARIANTS: readonly Variant[] = ["bare", "bare again", "records", "logged"];
+
+/** The median of per-slice ratios `of / to`: each slice's pair ran back to back, so a slow spell of the machine cancels out. */
+export function pairedRatio(of: number[], to: number[]): number {
+    return median(of.map((value, i) => value / to[i]));
+}
+
+export async function payloadLogBench(projectDir: string, options: { slices: number; requests: number; latencySamples: number; port: number }): Promise<Row[]> {
     const folder = fs.mkdtempSync(path.join(os.tmpdir(), "bench-payload-"));
     let azurite: ChildProcess | undefined;
+    const servers = new Map<Variant, { url: string; stop: () => Promise<unknown> }>();
     try {
         const { paths, venv, fetched } = await preparedDemo(projectDir, folder);
         const store = await startAzurite(projectDir);
         azurite = store.process;
         const body = fs.readFileSync(path.join(projectDir, "serving", "sample-input.json"), "utf8");
         const env = { PAYLOAD_LOG_SAMPLE_RATE: "1", PAYLOAD_LOG_CONNECTION_STRING: store.connectionString };
-        const result = {
-            bare: { rps: [] as number[], ms: [] as number[] },
-            records: { rps: [] as number[], ms: [] as number[] },
-            logged: { rps: [] as number[], ms: [] as number[] },
-        };
-        let dropped = 0;
-        const variants = ["bare", "records", "logged"] as const;
-        for (let round = 0; round < options.rounds; round++) {
-            // Rotating, so a slow spell of this shared machine falls on each in turn.
-            for (const variant of [...variants.slice(round % 3), ...variants.slice(0, round % 3)]) {
-                const server =
-                    variant === "bare"
-                        ? await serveBare(projectDir, venv, fetched.modelDir, options.port)
-                        : await serveModel(paths, venv, fetched.modelDir, { port: options.port, workers: 1, stdio: "ignore", identity: { model: "demo", version: "1" }, env: variant === "logged" ? env : {} });
-                try {
-                    await throughput(server.url, body, Math.min(100, options.requests), 8); // warm-up
-                    result[variant].rps.push(await throughput(server.url, body, options.requests, 16));
-                    result[variant].ms.push(...(await latencies(server.url, body, options.latencySamples)));
-                    if (variant === "logged") dropped += counterSum(await (await fetch(`${server.url}/metrics`)).text(), "payload_log_dropped_total");
-                } finally {
-                    await server.stop();
-                }
-            }
+        // All four servers run at once (each idle while another is measured), so the machine's slow
+        // spells fall on all of them alike. "bare again" is a second bare server: the gap between the
+        // two bare ones is the method's noise, printed beside the verdicts.
+        const started = await Promise.all(
+            VARIANTS.map((variant, i) =>
+                variant.startsWith("bare")
+                    ? serveBare(projectDir, venv, fetched.modelDir, options.port + i)
+                    : serveModel(paths, venv, fetched.modelDir, { port: options.port + i, workers: 1, stdio: "ignore", identity: { model: "demo", version: "1" }, env: variant === "logged" ? env : {} }),
+            ),
+        );
+        VARIANTS.forEach((variant, i) => servers.set(variant, started[i]));
+        const url = (variant: Variant) => servers.get(variant)!.url;
+        for (const variant of VARIANTS) await throughput(url(variant), body, 100, 8); // warm-up
+        const rps = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
+        const ms = new Map<Variant, number[]>(VARIANTS.map((v) => [v, []]));
+        const perSlice = Math.max(20, Math.round(options.requests / options.slices));
+        for (let slice = 0; slice < options.slices; slice++) {
+            // Short slices in a rotating order: each variant's slice runs next to the others'.
+            for (const variant of [...VARIANTS.slice(slice % 4), ...VARIANTS.slice(0, slice % 4)]) rps.get(variant)!.push(await throughput(url(variant), body, perSlice, 16));
         }
-        const perRound = (values: number[]) => values.map((v) => Math.round(v)).join("/");
+        // One request at a time, to each server in turn.
+        for (let i = 0; i < options.latencySamples; i++) for (const variant of VARIANTS) ms.get(variant)!.push(...(await latencies(url(variant), body, 1)));
+        const dropped = counterSum(await (await fetch(`${url("logged")}/metrics`)).text(), "payload_log_dropped_total");
+        const total = (variant: Variant) => (perSlice * options.slices) / rps.get(variant)!.reduce((sum, r) => sum + perSlice / r, 0);
+        const ratio = (variant: Variant) => pairedRatio(rps.get(variant)!, rps.get("bare")!);
+        const noise = Math.abs(1 - ratio("bare again"));
+        const noiseMs = Math.abs(median(ms.get("bare again")!) - median(ms.get("bare")!));
         const detail =
-            `every request logged to Azurite, one-row request, 1 worker, ${options.rounds} rotating rounds of ${options.requests} requests at 16 in flight ` +
-            `and ${options.latencySamples} one at a time, ${os.cpus().length} CPUs; per round bare ${perRound(result.bare.rps)}/s, with ${perRound(result.logged.rps)}/s; ${dropped} dropped`;
-        const recordsLoss = 1 - median(result.records.rps) / median(result.bare.rps);
-        const rows = payloadRows({ rps: median(result.bare.rps), medianMs: median(result.bare.ms) }, { rps: median(result.logged.rps), medianMs: median(result.logged.ms) }, detail);
-        // The split: serve_model.py with its request records and metrics but no payload log.
+            `every request logged to Azurite, one-row request, 1 worker each, four servers side by side, ${options.slices} rotating slices of ${perSlice} requests at 16 in flight ` +
+            `and ${options.latencySamples} one at a time to each in turn, ${os.cpus().length} CPUs; median per-slice ratio to bare; two bare servers differ by ${(noise * 100).toFixed(1)}% and ${noiseMs.toFixed(2)} ms (the method's noise); ${dropped} dropped`;
+        // The ratio of paired slices, not of totals: throughput as the median slice ratio times bare's total.
+        const rows = payloadRows({ rps: total("bare"), medianMs: median(ms.get("bare")!) }, { rps: total("bare") * ratio("logged"), medianMs: median(ms.get("logged")!) }, detail);
+        const recordsLoss = 1 - ratio("records");
         rows.push({
-            measure: `request records alone (serve_model.py without the payload log), same rounds; per round ${perRound(result.records.rps)}/s`,
-            result: `${Math.round(median(result.records.rps))}/s (${Math.abs(recordsLoss * 100).toFixed(1)}% ${recordsLoss >= 0 ? "fewer" : "more"} than bare), median ${median(result.records.ms).toFixed(2)} ms`,
+            measure: "request records alone (serve_model.py without the payload log), same slices",
+            result: `${Math.round(total("bare") * ratio("records"))}/s (${Math.abs(recordsLoss * 100).toFixed(1)}% ${recordsLoss >= 0 ? "fewer" : "more"} than bare), median ${median(ms.get("records")!).toFixed(2)} ms`,
             target: "none: shows which layer the throughput row's loss comes from",
             met: true,
         });
-        // The same cost without HTTP in the way (a loaded machine moves the numbers above by more
-        // than the 5% they are judged by): MLflow's app called in process, bare and wrapped.
+        // The same cost without HTTP in the way: MLflow's app called in process, bare and wrapped.
         const { stdout } = await promisify(execFile)(
             path.join(venv, "bin", "python"),
-            [path.join(projectDir, "bench", "middleware_cost.py"), "--model-dir", fetched.modelDir, "--requests", String(Math.max(200, options.requests * 2)), "--body", path.join(projectDir, "serving", "sample-input.json")],
+            [path.join(projectDir, "bench", "middleware_cost.py"), "--model-dir", fetched.modelDir, "--requests", String(Math.max(200, options.requests)), "--body", path.join(projectDir, "serving", "sample-input.json")],
             { maxBuffer: 1024 * 1024 },
         );
-        const cost = JSON.parse(stdout.trim().split("\n").pop()!) as { bare_ms: number; records_ms: number; wrapped_ms: number; requests: number; logged: number; dropped: number };
+        const cost = JSON.parse(stdout.trim().split("\n").pop()!) as { bare_ms: number; bare_again_ms: number; records_ms: number; wrapped_ms: number; requests: number; logged: number; dropped: number };
         const added = cost.wrapped_ms - cost.bare_ms;
         rows.push({
-            measure: `middleware + payload log, median time per request in process (MLflow's app called over ASGI, no HTTP; ${cost.requests} requests each, rotating batches; ${cost.logged} logged, ${cost.dropped} dropped)`,
+            measure: `middleware + payload log, median time per request in process (MLflow's app called over ASGI, no HTTP; ${cost.requests} requests each, one at a time to each app in turn; ${cost.logged} logged, ${cost.dropped} dropped; two bare apps differ by ${Math.abs(cost.bare_again_ms - cost.bare_ms).toFixed(3)} ms)`,
             result: `bare ${cost.bare_ms.toFixed(3)} ms, request records only ${cost.records_ms.toFixed(3)} ms, wrapped ${cost.wrapped_ms.toFixed(3)} ms: +${added.toFixed(3)} ms (${((added / cost.bare_ms) * 100).toFixed(1)}%)`,
             target: `<= ${PAYLOAD_TARGETS.medianLatencyMs} ms more, <= ${PAYLOAD_TARGETS.throughputLoss * 100}% of the request`,
             met: added <= PAYLOAD_TARGETS.medianLatencyMs + 1e-9 && added / cost.bare_ms <= PAYLOAD_TARGETS.throughputLoss + 1e-9,
         });
         return rows;
     } finally {
+        await Promise.all([...servers.values()].map((server) => server.stop()));
         azurite?.kill();
         fs.rmSync(folder, { recursive: true, force: true });
     }

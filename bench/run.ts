@@ -318,7 +318,7 @@ async function main(argv: string[]): Promise<number> {
     // The serving section builds a real environment and starts real servers: not in --quick.
     if (!quick && wanted("serving")) await section("serving (real MLflow, scikit-learn, uv)", () => servingBench(PROJECT_DIR, { starts: 5, requests, port: 5099 }));
     if (!quick && wanted("payload log"))
-        await section("payload log (real MLflow scoring app, Azurite)", () => payloadLogBench(PROJECT_DIR, { rounds: 3, requests, latencySamples: Math.max(50, Math.round(requests / 3)), port: 5098 }));
+        await section("payload log (real MLflow scoring app, Azurite)", () => payloadLogBench(PROJECT_DIR, { slices: 12, requests: requests * 2, latencySamples: Math.max(50, Math.round(requests / 3)), port: 5110 }));
     if (!quick && wanted("test suite")) await section("test suite", () => testSuite());
     console.log(values.json ? JSON.stringify({ machine: machine(), rows }, null, 2) : renderTable(rows));
     return 0;

@@ -20,11 +20,10 @@ parsed once), after the response went out; on the ASGI lifespan shutdown it is w
 """
 import json
 import os
+import random
 import re
 import sys
 import time
-import uuid
-from datetime import datetime, timezone
 
 # Set by the deployment in the container's environment (serving/Dockerfile takes no build argument in its final stage).
 MODEL_NAME_ENV = "SERVING_MODEL_NAME"
@@ -62,12 +61,14 @@ class Identity:
 
 
 def request_id(incoming):
-    """The caller's x-request-id if it is a sane token, else a new uuid4 hex."""
+    """The caller's x-request-id if it is a sane token, else 32 new random hex digits."""
     try:
         text = incoming.decode("ascii") if incoming is not None else None
     except UnicodeDecodeError:
         text = None
-    return text if text is not None and SANE_REQUEST_ID.match(text) else uuid.uuid4().hex
+    # An id to find a request by, not a secret: random's generator (reseeded in a forked child,
+    # and seeded from os.urandom in each spawned worker) is cheaper than uuid4's object per request.
+    return text if text is not None and SANE_REQUEST_ID.match(text) else "%032x" % random.getrandbits(128)
 
 
 def _json_object(body):
@@ -128,12 +129,23 @@ def error_code(body):
     return code if isinstance(code, str) and ERROR_CODE.match(code) else None
 
 
-def _now():
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+_second = [None, ""]  # the last whole second formatted, and its text: most records share it
+
+
+def _time_text(ns):
+    """Epoch nanoseconds (exact, unlike a float's fraction) as UTC ISO 8601 with milliseconds: 2026-12-02T12:00:00.123Z."""
+    whole, rest = divmod(ns, 1_000_000_000)
+    if whole != _second[0]:
+        _second[:] = [whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))]
+    return "%s.%03dZ" % (_second[1], rest // 1_000_000)
 
 
 def _cut(text):
     return text if text is None or len(text) <= TEXT_LIMIT else text[:TEXT_LIMIT]
+
+
+# One encoder for every record: json.dumps with separators builds a new one per call.
+_ENCODE = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def write_line(line):
@@ -168,24 +180,37 @@ class _Exchange:
     """One request's bookkeeping."""
 
     def __init__(self, scope, started):
-        headers = {}
-        for name, value in scope.get("headers") or ():
-            headers.setdefault(name.lower(), value)
         self.started = started
-        self.time = _now()
+        self.wall = time.time_ns()
         self.method = scope.get("method")
         self.path = scope.get("path") or ""
-        self.request_id = request_id(headers.get(REQUEST_ID_HEADER))
-        caller = headers.get(CALLER_HEADER)
+        incoming_id = caller = content_type = None
+        # One pass, the first of each header kept (ASGI gives names lowercased; lower() for any other server).
+        for name, value in scope.get("headers") or ():
+            name = name.lower()
+            if name == b"content-type":
+                content_type = value if content_type is None else content_type
+            elif name == REQUEST_ID_HEADER:
+                incoming_id = value if incoming_id is None else incoming_id
+            elif name == CALLER_HEADER:
+                caller = value if caller is None else caller
+        self.request_id = request_id(incoming_id)
         self.caller = _cut(caller.decode("latin-1")) if caller is not None else None
-        content_type = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
         self.scoring = self.path == SCORING_PATH
-        self.request_body = _Body() if self.scoring and content_type == b"application/json" else None
+        json_body = content_type is not None and content_type.split(b";", 1)[0].strip().lower() == b"application/json"
+        self.request_body = _Body() if self.scoring and json_body else None
         self.response_body = None
         self.status = None
         self.ended = None
         self.exception = None
+        self._time = None
         self._request_json = self._response_json = _UNSET
+
+    def time_text(self):
+        """When the request arrived, formatted once (after the response went out, off its path)."""
+        if self._time is None:
+            self._time = _time_text(self.wall)
+        return self._time
 
     def received(self, message):
         if self.request_body is not None and message.get("type") == "http.request":
@@ -242,7 +267,7 @@ class _Exchange:
             error = type(self.exception).__name__
         ended = self.ended if self.ended is not None else time.perf_counter()
         return {
-            "time": self.time,
+            "time": self.time_text(),
             "request_id": self.request_id,
             "model": identity.model,
             "version": identity.version,
@@ -400,14 +425,14 @@ class RequestRecords:
             self._failed(err)
         if record is not None:
             try:
-                self.write(json.dumps(record, separators=(",", ":")))
+                self.write(_ENCODE(record))
             except Exception as err:
                 self._failed(err)
         if self.payload is not None and exchange.scoring and exchange.method == "POST":
             try:
                 if self.payload.sampled():
                     status = record["status"] if record is not None else exchange.status
-                    self.payload.offer(exchange.time, exchange.request_id, status, exchange.request_json(),
+                    self.payload.offer(exchange.time_text(), exchange.request_id, status, exchange.request_json(),
                                        exchange.response_json() if status == 200 else None)
             except Exception as err:
                 self._failed(err)

@@ -70,26 +70,34 @@ class ScoringMetrics:
         self.labels = (identity.model or "", identity.version or "", identity.revision or "")
         # OpenTelemetry's copy of every signal (scoring_telemetry.OtelMetrics, whose methods never raise), or None.
         self.otel = otel if otel is not None else _otel_from_env(identity)
-        # Children created now, so the counters read 0 before anything happens.
+        # Children created now, so the counters read 0 before anything happens; the per-request
+        # ones kept, since labels() takes a lock and a lookup on every call.
         RECORD_FAILURES.labels(*self.labels)
         for reason in PAYLOAD_LOG_REASONS:
             PAYLOAD_LOG_DROPPED.labels(*self.labels, reason)
         PAYLOAD_LOG_WRITTEN.labels(*self.labels)
+        self._in_flight = IN_FLIGHT.labels(*self.labels)
+        self._rows = ROWS.labels(*self.labels)
+        self._durations = {name: DURATION.labels(*self.labels, name) for name in ROUTES + (OTHER_ROUTE,)}
+        self._requests = {}  # (route, status class) -> child, made on first use
 
     def started(self):
         if self.otel:
             self.otel.started()
-        IN_FLIGHT.labels(*self.labels).inc()
+        self._in_flight.inc()
 
     def finished(self, path, status, seconds, rows_in):
         name, status_name = route(path), status_class(status)
         if self.otel:
             self.otel.finished(name, status_name, seconds, rows_in)
-        IN_FLIGHT.labels(*self.labels).dec()
-        REQUESTS.labels(*self.labels, name, status_name).inc()
-        DURATION.labels(*self.labels, name).observe(seconds)
+        self._in_flight.dec()
+        requests = self._requests.get((name, status_name))
+        if requests is None:
+            requests = self._requests[(name, status_name)] = REQUESTS.labels(*self.labels, name, status_name)
+        requests.inc()
+        self._durations[name].observe(seconds)
         if name == "/invocations" and rows_in is not None:
-            ROWS.labels(*self.labels).observe(rows_in)
+            self._rows.observe(rows_in)
 
     def record_failed(self):
         if self.otel:

@@ -5,7 +5,7 @@ import * as os from "os";
 import * as path from "path";
 import { promisify } from "util";
 import { PROJECT_DIR } from "./helpers/fixtures";
-import { payloadRows } from "../bench/payloadLog";
+import { pairedRatio, payloadRows } from "../bench/payloadLog";
 
 describe("npm run bench (tiny counts)", () => {
     it("measures every section, reports one request per registry resolution, and leaves no temporary folder behind", async function () {
@@ -49,6 +49,14 @@ describe("npm run bench (tiny counts)", () => {
         const [rps, latency] = payloadRows({ rps: 1000, medianMs: 4 }, { rps: 980, medianMs: 4.2 }, "d");
         assert.strictEqual(rps.result, "bare 1000/s, with 980/s: ratio 0.980 (2.0% fewer)");
         assert.strictEqual(latency.result, "bare 4.00 ms, with 4.20 ms: +0.20 ms");
+    });
+
+    it("payload log: throughput is judged by the median of paired slice ratios, so one slow slice of both does not move it", () => {
+        // Slice 3 ran in a slow spell for both servers: its ratio is 0.95 like the others, the totals' is not.
+        assert.strictEqual(pairedRatio([95, 190, 38, 95, 190], [100, 200, 40, 100, 200]).toFixed(3), "0.950");
+        // A slice where only one side was slow is an outlier the median ignores.
+        assert.strictEqual(pairedRatio([95, 95, 50, 95], [100, 100, 100, 100]).toFixed(3), "0.950");
+        assert.strictEqual(pairedRatio([110, 120, 90], [100, 100, 100]).toFixed(3), "1.100");
     });
 
     it("refuses a --requests that is not a sane count, naming the flag", async () => {

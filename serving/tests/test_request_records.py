@@ -385,7 +385,7 @@ class InProcess(unittest.TestCase):
 
         patches = {
             "metrics and the writer": (),
-            "the record's clock": (mock.patch.object(request_records, "_now", side_effect=RuntimeError("clock")),),
+            "the record's clock": (mock.patch.object(request_records, "_time_text", side_effect=RuntimeError("clock")),),
             "the response's rows": (mock.patch.object(request_records, "rows_out", side_effect=RecursionError),),
             "the request's rows": (mock.patch.object(request_records, "rows_in", side_effect=MemoryError),),
         }
@@ -516,6 +516,19 @@ class Rules(unittest.TestCase):
         for bad in (None, b"", b"a b", b"x" * 129, "é".encode(), b"a/b"):
             with self.subTest(bad=bad):
                 self.assertRegex(request_records.request_id(bad), r"^[0-9a-f]{32}$")
+
+    def test_made_request_ids_differ(self):
+        made = {request_records.request_id(None) for _ in range(1000)}
+        self.assertEqual(len(made), 1000)
+
+    def test_the_time_is_utc_iso_8601_with_milliseconds_cut_not_rounded(self):
+        # 1796212800 is 2026-12-02T12:00:00Z; the second's text is reused, so change seconds both ways.
+        second = 1796212800 * 10**9
+        for ns, text in ((second + 123_456_789, "2026-12-02T12:00:00.123Z"), (second + 999_999_999, "2026-12-02T12:00:00.999Z"),
+                         (second + 61 * 10**9, "2026-12-02T12:01:01.000Z"), (second + 1_000_000, "2026-12-02T12:00:00.001Z"),
+                         (999_999, "1970-01-01T00:00:00.000Z")):
+            with self.subTest(ns=ns):
+                self.assertEqual(request_records._time_text(ns), text)
 
     def test_identity_from_the_environment(self):
         identity = request_records.Identity.from_env({**IDENTITY_ENV, "SERVING_IMAGE_TAG": ""})
