@@ -235,6 +235,7 @@ function modelServing(config: PlatformConfig, context: DeploymentContext, store:
         models,
         images: context.images,
         maxInactiveRevisions: config.serving.maxInactiveRevisions,
+        requireGuardedRollout: config.serving.requireGuardedRollout,
         rollout: context.rollout,
         // Sampled requests and predictions of each model, in the store's payloads container.
         payloadLog: { accountName: config.storage.accountName, containerId: store.payloadContainerId, retentionDays: config.serving.payloadLog.retentionDays },

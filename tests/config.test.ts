@@ -644,7 +644,7 @@ describe("stack configuration: edits that must never pass", () => {
         it("suggests a key only when it is actually close", () => {
             const far = problemsFor(validRawConfig({ serving: { containerRegistrySku: "Basic", platform: "aci", replicas: 3 } }));
             assert.deepStrictEqual(far, [
-                "mlflow-platform:serving.replicas is not a setting this program reads: serving takes platform, containerRegistrySku, ingress, ipAllowList, logRetentionDays, maxInactiveRevisions, payloadLog",
+                "mlflow-platform:serving.replicas is not a setting this program reads: serving takes platform, containerRegistrySku, ingress, ipAllowList, logRetentionDays, maxInactiveRevisions, payloadLog, requireGuardedRollout",
             ]);
             assert.ok(!far[0].includes("did you mean"));
         });

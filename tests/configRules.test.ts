@@ -125,7 +125,7 @@ describe("config rules at their edges", () => {
         });
         it("serving: Container Apps, external, any address, 30 days of logs, 3 inactive revisions", () => {
             const config = parsed(onApps());
-            assert.deepStrictEqual(config.serving, { platform: "containerapp", containerRegistrySku: "Basic", access: { ingress: "external", ipAllowList: [] }, logRetentionDays: 30, maxInactiveRevisions: 3, payloadLog: { sampleRate: 1, retentionDays: 30 } });
+            assert.deepStrictEqual(config.serving, { platform: "containerapp", containerRegistrySku: "Basic", access: { ingress: "external", ipAllowList: [] }, logRetentionDays: 30, maxInactiveRevisions: 3, payloadLog: { sampleRate: 1, retentionDays: 30 }, requireGuardedRollout: false });
             assert.strictEqual(parsed({ serving: { containerRegistrySku: "Standard" } }).serving.platform, "containerapp");
             assert.strictEqual(servingPlatformOf("prd", undefined), "containerapp");
             assert.strictEqual(servingPlatformOf("dev", "aci"), "aci");
@@ -453,7 +453,7 @@ describe("config rules at their edges", () => {
         });
         it("a key far from all lists what its map takes", () => {
             assert.deepStrictEqual(problems({ serving: { platform: "aci", containerRegistrySku: "Basic", zzz: 1 } }), [
-                "mlflow-platform:serving.zzz is not a setting this program reads: serving takes platform, containerRegistrySku, ingress, ipAllowList, logRetentionDays, maxInactiveRevisions, payloadLog",
+                "mlflow-platform:serving.zzz is not a setting this program reads: serving takes platform, containerRegistrySku, ingress, ipAllowList, logRetentionDays, maxInactiveRevisions, payloadLog, requireGuardedRollout",
             ]);
             const top = problems({ zzzzzz: 1 });
             assert.strictEqual(top.length, 1);

@@ -153,6 +153,15 @@ describe("plan of the shipped stacks", () => {
         assert.strictEqual(dev.outputs.workspaceUrl, UNKNOWN_DISPLAY);
     });
 
+    it("shows each served model's rollout: prd's guarded steps and thresholds, dev's one step", () => {
+        assert.match(
+            renderPlanText(prd),
+            /^ {6}fraud\.rollout: 10% -> 50% -> 100%, bake 10m each; a step passes with <= 1% 5xx, p95 <= 1000 ms, >= 200 calls, and at most 0\.5% more 5xx and 25% slower p95 than stable$/m,
+        );
+        assert.match(renderPlanText(prd), /^ {6}fraud\.guardedRolloutRequired: true$/m);
+        assert.match(renderPlanText(dev), /^ {6}fraud\.rollout: one step: a new revision gets its traffic once ready \(no rollout in config\)$/m);
+    });
+
     it("shows each served model's payload log: its share, excluded columns and destination", async () => {
         assert.match(renderPlanText(dev), /^ {6}fraud\.payloadLog: 100% of requests, every input column, to mlplatdevmodels\/payloads\/mlplatform\.dev\.fraud\/<version>\/date=YYYY-MM-DD\/hour=HH\/ \(kept 30 days\)$/m);
         assert.match(renderPlanText(prd), /^ {6}fraud\.payloadLog: 10% of requests, every input column, to mlplatprdmodels\/payloads\/mlplatform\.prd\.fraud\/<version>\/date=YYYY-MM-DD\/hour=HH\/ \(kept 90 days\)$/m);

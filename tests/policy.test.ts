@@ -227,6 +227,23 @@ describe("plan with policies", () => {
         );
     });
 
+    it("prd's guarded-rollout rule: mandatory with serving.requireGuardedRollout, advisory without, silent with a rollout", async () => {
+        const withoutRollout = (require: boolean) =>
+            planEditedStack("prd", (config) => {
+                delete config["mlflow-platform:models"][0].rollout;
+                config["mlflow-platform:serving"].requireGuardedRollout = require;
+            });
+        const message = "mlflow-platform-serving: model fraud moves a new revision to 100% in one step: add models[].rollout (steps, bake, thresholds) so each step is watched and a bad revision rolls back by itself";
+        const shown = (plan: Awaited<ReturnType<typeof withoutRollout>>) => planViolations(plan).map((v) => `${v.level} ${v.rule} ${v.resource}: ${v.message}`.replace(/ [a-z]+-serving: /, " mlflow-platform-serving: "));
+        assert.deepStrictEqual(shown(await withoutRollout(true)), [`mandatory prd-guarded-rollout ${message}`]);
+        assert.deepStrictEqual(shown(await withoutRollout(false)), [`advisory prd-guarded-rollout-recommended ${message}`]);
+        // dev has no such rule: its models may roll out in one step.
+        const dev = await planEditedStack("dev", (config) => {
+            config["mlflow-platform:serving"].requireGuardedRollout = true;
+        });
+        assert.deepStrictEqual(planViolations(dev), []);
+    });
+
     it("fails prd when protection is turned off", async () => {
         const plan = await planEditedStack("prd", (config) => {
             config["mlflow-platform:protect"] = false;

@@ -354,6 +354,17 @@ describe("ModelServing", () => {
             assert.deepStrictEqual(onlyOfType(withList, "pulumi-nodejs:dynamic/serving:RevisionTraffic").inputs.ipSecurityRestrictions, [{ name: "allow-1", ipAddressRange: "20.50.0.0/16", action: "Allow" }]);
         });
 
+        it("hands prd's guarded rollout to RevisionTraffic: the model's steps and thresholds, its app, its logs workspace; dev has none", async () => {
+            const guard = onlyOfType(plans.prd, "pulumi-nodejs:dynamic/serving:RevisionTraffic").inputs.guard as any;
+            assert.strictEqual(guard.appName, "prd-fraud");
+            assert.strictEqual(guard.modelKey, "models[fraud]");
+            assert.deepStrictEqual(guard.rollout.steps, [10, 50, 100]);
+            assert.strictEqual(guard.rollout.bakeSeconds, 600);
+            assert.strictEqual(guard.rollout.minRequests, 200);
+            assert.strictEqual(guard.workspaceId, "63613592-b6f7-4c3d-a390-22ba13102111", "the Log Analytics workspace's customerId");
+            for (const traffic of byType(plans.dev, "pulumi-nodejs:dynamic/serving:RevisionTraffic")) assert.strictEqual(traffic.inputs.guard, undefined, traffic.name);
+        });
+
         it("a version bump creates a new revision that takes the traffic", async () => {
             const v8 = await deployed("prd", "8");
             assert.match(template(v8).revisionSuffix, /^v8-[0-9a-f]{10}$/);

@@ -101,7 +101,7 @@ export function containerAppsEnvironment(
     name: string,
     args: { resourceGroupName: pulumi.Input<string>; location: string; logRetentionDays: number; tags: Record<string, string> },
     opts: pulumi.CustomResourceOptions,
-): { environmentId: pulumi.Output<string>; logsWorkspaceId: pulumi.Output<string> } {
+): { environmentId: pulumi.Output<string>; logsWorkspaceId: pulumi.Output<string>; logsCustomerId: pulumi.Output<string> } {
     // Once per stack, in every preview, plan and up: the app's resources use the SDK's API version.
     const versionWarning = appApiVersionWarning(CONTAINER_APP_SDK_API_VERSION.containerApp, CONTAINER_APP_SDK_API_VERSION.authConfig);
     if (versionWarning) pulumi.log.warn(versionWarning, opts.parent);
@@ -140,7 +140,8 @@ export function containerAppsEnvironment(
         },
         opts,
     );
-    return { environmentId: environment.id, logsWorkspaceId: logs.id };
+    // customerId: the workspace's GUID, which the Log Analytics query API addresses it by.
+    return { environmentId: environment.id, logsWorkspaceId: logs.id, logsCustomerId: logs.customerId };
 }
 
 /**

@@ -18,6 +18,7 @@ import { describePayloadLog, payloadLogOn, payloadLogVariables } from "../../lib
 import { Delay } from "./delay";
 import { modelImage, type ImageRegistryAccess, type ModelImage } from "./modelImage";
 import { RevisionTraffic } from "./revisionTraffic";
+import { rolloutSummary } from "../../lib/config/rollout";
 import type { ScoringApiAuth } from "../access/scoringApi";
 
 export type ServedModelArgs = ServedModel;
@@ -53,6 +54,8 @@ export interface ModelServingArgs {
     images: ImageBuildArgs;
     /** Container Apps: inactive revisions Azure keeps for a fast rollback. */
     maxInactiveRevisions: number;
+    /** serving.requireGuardedRollout: shown in the summary, where the prd policy reads it. */
+    requireGuardedRollout?: boolean;
     /** Reads an app's revisions as Azure has them; absent in the credential-free plan. */
     rollout?: RevisionReader;
     /** Where the models' payload logs go (serving/payload_log.py); absent: no model logs payloads. */
@@ -107,7 +110,7 @@ export interface ServedModelOutputs {
 }
 
 /** What a reviewer needs to see per model, in plain values that a preview knows. */
-export function servingSummary(served: ServedModelArgs, args: Pick<ModelServingArgs, "platform" | "access" | "maxInactiveRevisions">): Record<string, unknown> {
+export function servingSummary(served: ServedModelArgs, args: Pick<ModelServingArgs, "platform" | "access" | "maxInactiveRevisions" | "requireGuardedRollout">): Record<string, unknown> {
     const describe = (selector: Selector) => describeSelector(selector);
     const common = { platform: args.platform, model: served.model, cpu: served.cpu, memoryGb: served.memoryGb, workers: served.workers };
     if (args.platform === "aci") {
@@ -127,8 +130,14 @@ export function servingSummary(served: ServedModelArgs, args: Pick<ModelServingA
         ingress: `${access.ingress}, HTTPS only`,
         ipAllowList: access.ipAllowList.length ? access.ipAllowList.join(", ") : "any address",
         entra: "required: tokens of the stack's scoring API with the Scoring.Invoke role (401 without)",
+        rollout: served.rollout ? rolloutSummary(served.rollout) : ONE_STEP_ROLLOUT,
+        // serving.requireGuardedRollout: what the prd-guarded-rollout policy reads.
+        guardedRolloutRequired: args.requireGuardedRollout === true,
     };
 }
+
+/** The summary's rollout of a model without models[].rollout (the policy recognises it). */
+export const ONE_STEP_ROLLOUT = "one step: a new revision gets its traffic once ready (no rollout in config)";
 
 /** The parts of a revision's spec that are the same for every version of one model entry. */
 function envSpec(env: ServingEnvVar[]): RevisionSpec["env"] {
@@ -298,6 +307,8 @@ export class ModelServing extends pulumi.ComponentResource {
     readonly apps: Record<string, { appName: string; appId: pulumi.Output<string> }> = {};
     /** Container Apps: the Log Analytics workspace the environment's logs go to. */
     readonly logsWorkspaceId?: pulumi.Output<string>;
+    /** Its GUID, by which a guarded rollout queries the request records. */
+    readonly logsCustomerId?: pulumi.Output<string>;
     private readonly registry: containerregistry.Registry;
     private readonly acrPull: authorization.RoleAssignment;
     /** The AcrPull assignment, once it has had time to propagate. */
@@ -380,6 +391,7 @@ export class ModelServing extends pulumi.ComponentResource {
             );
             this.environmentId = environment.environmentId;
             this.logsWorkspaceId = environment.logsWorkspaceId;
+            this.logsCustomerId = environment.logsCustomerId;
         }
     }
 
@@ -606,6 +618,9 @@ export class ModelServing extends pulumi.ComponentResource {
                 readyTimeoutSeconds: REVISION_READY_TIMEOUT_SECONDS,
                 ipSecurityRestrictions: ipRestrictions(args.access.ipAllowList),
                 ingressClosedByApp: !ingressOpen,
+                ...(model.served.rollout && this.logsCustomerId
+                    ? { guard: { workspaceId: this.logsCustomerId, appName: this.apps[model.served.name].appName, rollout: model.served.rollout, modelKey: `models[${model.served.name}]` } }
+                    : {}),
             },
             // After the auth config: opening the ingress of a new app must come second.
             { parent: this, dependsOn: [service.app, service.authConfig] },

@@ -5,6 +5,29 @@ import * as pulumi from "@pulumi/pulumi";
 import { ARM_SCOPE, ContainerAppsClient, type IpRule } from "../../lib/azure/containerApps";
 import { hasFailed, isReady, needsWaking, revisionsToDeactivate, targetProblems, type RevisionState, type TrafficTarget } from "../../lib/serving/traffic";
 import { azureSignIn } from "../../lib/azure/signIn";
+import { LOG_ANALYTICS_SCOPE, LogAnalyticsClient, readStepWindow } from "../../lib/azure/logAnalytics";
+import type { RolloutConfig } from "../../lib/config/rollout";
+import {
+    guardedMove,
+    rejectedAgainMessage,
+    runGuardedRollout,
+    RolloutStopped,
+    withoutRejection,
+    withRejection,
+    type GuardedRolloutPlan,
+    type RejectedRevision,
+} from "../../lib/serving/guardedRollout";
+
+/** A model's guarded rollout, as RevisionTraffic runs it. */
+export interface TrafficGuard {
+    /** The Log Analytics workspace's GUID (customerId) holding the request records. */
+    workspaceId: string;
+    /** The container app's name, as the records' ContainerAppName carries it. */
+    appName: string;
+    rollout: RolloutConfig;
+    /** How messages name the model's config entry, e.g. models[fraud]. */
+    modelKey: string;
+}
 
 export interface RevisionTrafficState {
     /** The container app's ARM id. */
@@ -23,6 +46,58 @@ export interface RevisionTrafficState {
      * it reopens the ingress even when the target is unchanged.
      */
     ingressClosedByApp?: boolean;
+    /** A guarded rollout: a new revision climbs canary steps, each judged on its request records. */
+    guard?: TrafficGuard;
+    /** Output only: revisions a guarded rollout rolled back, not tried again unless asked (rollout.retryRejected). */
+    rejected?: RejectedRevision[];
+}
+
+/**
+ * Waited after each bake before its window is read: Container Apps' console logs reach Log
+ * Analytics some time after they are written (typically 20 s to 3 min,
+ * learn.microsoft.com/azure/azure-monitor/logs/data-ingestion-time).
+ */
+const INGESTION_DELAY_SECONDS = 120;
+/** Reads of a window before a rollout holds and fails, and the wait between them. */
+const WINDOW_READ_ATTEMPTS = 5;
+const WINDOW_READ_RETRY_SECONDS = 60;
+
+/** The steps' plan from a model's rollout config. */
+export function rolloutPlan(guard: TrafficGuard, candidate: string, stable: string): GuardedRolloutPlan {
+    const { rollout } = guard;
+    return {
+        candidate,
+        stable,
+        steps: rollout.steps,
+        bakeSeconds: rollout.bakeSeconds,
+        ingestionDelaySeconds: INGESTION_DELAY_SECONDS,
+        thresholds: {
+            maxErrorRate: rollout.maxErrorRate,
+            maxP95LatencyMs: rollout.maxP95LatencyMs,
+            minRequests: rollout.minRequests,
+            errorRateMargin: rollout.errorRateMargin,
+            latencyMargin: rollout.latencyMargin,
+            allowLowTraffic: rollout.allowLowTraffic,
+        },
+        readAttempts: WINDOW_READ_ATTEMPTS,
+        readRetrySeconds: WINDOW_READ_RETRY_SECONDS,
+    };
+}
+
+/**
+ * Fails an update while keeping `properties` as the resource's state (the engine's "partial
+ * failure": the dynamic provider host packs an error with `id` into ErrorResourceInitFailed, and
+ * the engine records its properties and fails the step; @pulumi/pulumi cmd/dynamic-provider).
+ */
+function failedKeeping(message: string, id: string, properties: RevisionTrafficState): Error {
+    return Object.assign(new Error(message), { id, properties, reasons: [message] });
+}
+
+/** The rejection a target asks for again without the operator asking to retry it. */
+function rejectedTarget(olds: Partial<RevisionTrafficState> | undefined, news: RevisionTrafficState): RejectedRevision | undefined {
+    if (!news.guard || news.guard.rollout.retryRejected) return undefined;
+    const wanted = new Set(news.target.filter((t) => t.weight > 0).map((t) => t.revision));
+    return (olds?.rejected ?? []).find((r) => wanted.has(r.revision));
 }
 
 export interface RevisionTrafficOptions {
@@ -37,6 +112,8 @@ export interface RevisionTrafficOptions {
      * resolves to what happened, for messages. Default: GET https://<fqdn>/ping.
      */
     wake?: (fqdn: string) => Promise<string>;
+    /** The Log Analytics query client a guarded rollout reads its windows with. */
+    logAnalytics?: () => LogAnalyticsClient;
 }
 
 /** How often a revision with no replica is woken again while waiting. */
@@ -66,18 +143,20 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
         const changed =
             JSON.stringify(olds.target) !== JSON.stringify(news.target) ||
             JSON.stringify(olds.ipSecurityRestrictions ?? null) !== JSON.stringify(news.ipSecurityRestrictions ?? null) ||
-            Boolean(olds.ingressClosedByApp) !== Boolean(news.ingressClosedByApp);
+            Boolean(olds.ingressClosedByApp) !== Boolean(news.ingressClosedByApp) ||
+            JSON.stringify(olds.guard ?? null) !== JSON.stringify(news.guard ?? null) ||
+            // A target that asks for a rejected revision is an update that fails, saying so, on every run.
+            rejectedTarget(olds, news) !== undefined;
         return { changes: replaces.length > 0 || changed, replaces };
     }
 
     async create(inputs: RevisionTrafficState): Promise<pulumi.dynamic.CreateResult<RevisionTrafficState>> {
-        await this.apply(inputs);
-        return { id: `${inputs.appId}/traffic`, outs: inputs };
+        const id = `${inputs.appId}/traffic`;
+        return { id, outs: await this.apply(id, undefined, inputs) };
     }
 
-    async update(_id: string, _olds: RevisionTrafficState, news: RevisionTrafficState): Promise<pulumi.dynamic.UpdateResult<RevisionTrafficState>> {
-        await this.apply(news);
-        return { outs: news };
+    async update(id: string, olds: RevisionTrafficState, news: RevisionTrafficState): Promise<pulumi.dynamic.UpdateResult<RevisionTrafficState>> {
+        return { outs: await this.apply(id, olds, news) };
     }
 
     /** Removing the resource leaves the app's traffic as it is. */
@@ -97,12 +176,33 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
         });
     }
 
+    private logAnalytics(): LogAnalyticsClient {
+        if (this.options.logAnalytics) return this.options.logAnalytics();
+        const credential = azureSignIn();
+        return new LogAnalyticsClient({
+            log: this.options.log ?? ((line: string) => console.error(line)),
+            token: async () => {
+                const token = await credential.getToken(LOG_ANALYTICS_SCOPE);
+                if (!token?.token) throw new Error("no Microsoft Entra token for the Log Analytics query API: run `az login`");
+                return token.token;
+            },
+        });
+    }
+
     /**
-     * Waits for every revision that gets traffic to be ready, then applies the weights, waits for
-     * that change to finish, and only then deactivates the revisions that no longer get traffic.
+     * Waits for every revision that gets traffic to be ready, then applies the weights (in watched
+     * steps when the model has a guarded rollout), waits for that change to finish, and only then
+     * deactivates the revisions that no longer get traffic. Resolves to the resource's new state.
      */
-    private async apply(inputs: RevisionTrafficState): Promise<void> {
+    private async apply(id: string, olds: Partial<RevisionTrafficState> | undefined, inputs: RevisionTrafficState): Promise<RevisionTrafficState> {
         const client = this.client();
+        const rejected = olds?.rejected ?? [];
+        const again = rejectedTarget(olds, inputs);
+        if (again) {
+            const live = await client.revisions(inputs.appId);
+            const serving = live?.filter((r) => r.weight > 0).map((r) => `${r.weight}% ${r.name}`).join(", ");
+            throw new Error(rejectedAgainMessage(again, serving || undefined, inputs.guard!.modelKey));
+        }
         const sleep = this.options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
         const now = this.options.now ?? Date.now;
         const log = this.options.log ?? ((line: string) => console.error(line));
@@ -180,12 +280,59 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
         // setTraffic returns once Azure has finished the change (its operation is polled): only
         // then may the revisions that served until now go away.
         await openIngress();
-        await client.setTraffic(inputs.appId, inputs.target, inputs.ipSecurityRestrictions);
+        const move = inputs.guard ? guardedMove(revisions, inputs.target) : undefined;
+        // The rejections stay in state (only a rollout that reaches 100% clears its candidate's).
+        const keep = (list: RejectedRevision[]): RevisionTrafficState => (list.length > 0 ? { ...inputs, rejected: list } : { ...inputs });
+        let state = keep(rejected);
+        if (move?.kind === "guarded") {
+            const guard = inputs.guard!;
+            const plan = rolloutPlan(guard, move.candidate, move.stable);
+            const queries = this.logAnalytics();
+            try {
+                await runGuardedRollout(
+                    plan,
+                    {
+                        setWeights: async (weight) => {
+                            const table: TrafficTarget[] =
+                                weight === 100
+                                    ? inputs.target
+                                    : [
+                                          { revision: move.candidate, weight, label: "canary" },
+                                          { revision: move.stable, weight: 100 - weight, label: "stable" },
+                                      ];
+                            await client.setTraffic(inputs.appId, table, inputs.ipSecurityRestrictions);
+                        },
+                        rollBack: async () => {
+                            await client.setTraffic(inputs.appId, [{ revision: move.stable, weight: 100, label: "stable" }], inputs.ipSecurityRestrictions);
+                            log(`traffic: 100% ${move.stable}; deactivating revision ${move.candidate} (rolled back)`);
+                            await client.setActive(inputs.appId, move.candidate, false);
+                        },
+                        readWindow: (window) => readStepWindow(queries, guard.workspaceId, guard.appName, [move.candidate, move.stable], window),
+                        sleep,
+                        now,
+                        log,
+                    },
+                    move.currentWeight,
+                );
+            } catch (err) {
+                if (err instanceof RolloutStopped && err.reason === "rolled-back") {
+                    // Remembered in state, so the next run does not try the same revision again.
+                    const entry = { revision: move.candidate, at: new Date(now()).toISOString().replace(/\.\d{3}Z$/, "Z"), reason: err.why };
+                    throw failedKeeping(err.message, id, { ...(olds as RevisionTrafficState | undefined ?? inputs), rejected: withRejection(rejected, entry) });
+                }
+                throw err;
+            }
+            state = keep(withoutRejection(rejected, move.candidate));
+        } else {
+            if (move) log(`rollout: ${move.reason}`);
+            await client.setTraffic(inputs.appId, inputs.target, inputs.ipSecurityRestrictions);
+        }
         log(`traffic: ${inputs.target.map((t) => `${t.weight}% ${t.revision}`).join(", ")}`);
         for (const name of revisionsToDeactivate(revisions, inputs.target)) {
             log(`deactivating revision ${name} (no traffic)`);
             await client.setActive(inputs.appId, name, false);
         }
+        return state;
     }
 }
 
@@ -207,10 +354,18 @@ const defaultProvider = new RevisionTrafficProvider();
 export class RevisionTraffic extends pulumi.dynamic.Resource {
     declare readonly appId: pulumi.Output<string>;
     declare readonly target: pulumi.Output<TrafficTarget[]>;
+    declare readonly rejected: pulumi.Output<RejectedRevision[] | undefined>;
 
     constructor(
         name: string,
-        args: { appId: pulumi.Input<string>; target: TrafficTarget[]; readyTimeoutSeconds: number; ipSecurityRestrictions?: IpRule[]; ingressClosedByApp?: boolean },
+        args: {
+            appId: pulumi.Input<string>;
+            target: TrafficTarget[];
+            readyTimeoutSeconds: number;
+            ipSecurityRestrictions?: IpRule[];
+            ingressClosedByApp?: boolean;
+            guard?: Omit<TrafficGuard, "workspaceId"> & { workspaceId: pulumi.Input<string> };
+        },
         opts?: pulumi.CustomResourceOptions,
         provider: RevisionTrafficProvider = defaultProvider,
     ) {

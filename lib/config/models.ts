@@ -1,11 +1,12 @@
 // mlflow-platform:models, the models a stack serves (service name, registry model and selector,
-// size, workers, Container Apps scaling and canary): their schema, defaults and rules.
+// size, workers, Container Apps scaling, canary and guarded rollout): their schema, defaults and rules.
 import { z } from "zod";
 import { numberFromString, matching, wholeNumber, type Environment, type Issue } from "./common";
 import { DEFAULT_SCHEMAS, type registrySchema } from "./registry";
 import { aciSizeProblems, CONTAINER_APP_LIMITS, CONTAINER_APP_ONLY, containerAppSizeProblems, sampleRate, WORKER_LIMITS, type ServingPlatform } from "./serving";
 import type { RegistryKind, Selector } from "../registry/types";
 import { checkModelName, parseSelector } from "../registry/validation";
+import { rolloutConfig, rolloutIssues, rolloutSchema, type RolloutConfig } from "./rollout";
 
 /** A model this stack serves: a short service name, the registry model and which version. */
 export interface ServedModel {
@@ -25,6 +26,8 @@ export interface ServedModel {
     canary?: { selector: Selector; weight: number };
     /** The payload log of this model: its share of requests (the model's own, else the stack's) and the input columns never logged; absent: off. */
     payloadLog?: { sampleRate: number; excludeColumns: string[] };
+    /** Container Apps only: a new revision climbs these canary steps, each watched; absent: one step once ready. */
+    rollout?: RolloutConfig;
 }
 
 const selectorFields = {
@@ -70,6 +73,7 @@ export const modelEntryFields = z.object(
         concurrentRequests: wholeNumber(CONTAINER_APP_LIMITS.concurrentRequests.min, CONTAINER_APP_LIMITS.concurrentRequests.max).optional(),
         canary: canaryFields.strict().optional(),
         payloadLog: modelPayloadLogFields.optional(),
+        rollout: rolloutSchema.optional(),
     },
     { error: "must be a map with name, model, cpu, memoryGb and one of alias, stage, version or latest" },
 );
@@ -154,6 +158,7 @@ export function modelIssues(environment: Environment, models: readonly ModelEntr
                 );
             }
         }
+        if (entry.rollout) issues.push(...rolloutIssues(entry.rollout, ["models", i, "rollout"]));
         (entry.payloadLog?.excludeColumns ?? []).forEach((column, j, all) => {
             if (all.indexOf(column) !== j) add(["models", i, "payloadLog", "excludeColumns", j], column, "is listed twice: name each column once");
         });
@@ -186,5 +191,6 @@ export function servedModels(models: readonly ModelEntry[], kind: RegistryKind, 
         },
         canary: entry.canary ? { selector: parseSelector(kind, entry.canary).selector as Selector, weight: entry.canary.weight } : undefined,
         payloadLog: { sampleRate: entry.payloadLog?.sampleRate ?? stackSampleRate, excludeColumns: [...(entry.payloadLog?.excludeColumns ?? [])] },
+        ...(entry.rollout ? { rollout: rolloutConfig(entry.rollout) } : {}),
     }));
 }

@@ -2,7 +2,7 @@
 // logs and revisions kept): its schema, defaults, rules and warnings; and what each serving platform
 // accepts for a model's size, in one place so config validation, the policy and the docs agree.
 import { z } from "zod";
-import { matching, numberFromString, oneOf, PROJECT_NAME, wholeNumber, type Environment, type Issue } from "./common";
+import { boolean, matching, numberFromString, oneOf, PROJECT_NAME, wholeNumber, type Environment, type Issue } from "./common";
 import { placeholderKind } from "../policy/network";
 
 export const CONTAINER_REGISTRY_SKUS = ["Basic", "Standard", "Premium"] as const;
@@ -61,6 +61,8 @@ export interface ServingConfig {
     /** Container Apps only: inactive revisions kept for rolling back. */
     maxInactiveRevisions: number;
     payloadLog: PayloadLogConfig;
+    /** prd's policy makes a model without models[].rollout a mandatory violation, not an advisory one. */
+    requireGuardedRollout: boolean;
 }
 
 /** Azure Container Instances, Linux container group without GPU (the standard regional limits). */
@@ -131,14 +133,15 @@ export const servingFields = z.object(
         logRetentionDays: wholeNumber(30, 730).optional(),
         maxInactiveRevisions: wholeNumber(MAX_INACTIVE_REVISIONS.min, MAX_INACTIVE_REVISIONS.max).optional(),
         payloadLog: payloadLogFields.optional(),
+        requireGuardedRollout: boolean().optional(),
     },
-    { error: "must be a map with containerRegistrySku and optionally platform, ingress, ipAllowList, logRetentionDays, maxInactiveRevisions, payloadLog" },
+    { error: "must be a map with containerRegistrySku and optionally platform, ingress, ipAllowList, logRetentionDays, maxInactiveRevisions, payloadLog, requireGuardedRollout" },
 );
 
 /** Keys that only mean something on Container Apps, per map: refused on ACI, all alike. */
 export const CONTAINER_APP_ONLY = {
-    serving: ["ingress", "ipAllowList", "logRetentionDays", "maxInactiveRevisions"],
-    model: ["minReplicas", "maxReplicas", "concurrentRequests", "canary"],
+    serving: ["ingress", "ipAllowList", "logRetentionDays", "maxInactiveRevisions", "requireGuardedRollout"],
+    model: ["minReplicas", "maxReplicas", "concurrentRequests", "canary", "rollout"],
 } as const;
 
 /**
@@ -209,6 +212,7 @@ export function servingConfig(serving: z.infer<typeof servingFields>, platform: 
             sampleRate: serving.payloadLog?.sampleRate ?? PAYLOAD_LOG_DEFAULTS.sampleRate[environment],
             retentionDays: serving.payloadLog?.retentionDays ?? PAYLOAD_LOG_DEFAULTS.retentionDays[environment],
         },
+        requireGuardedRollout: serving.requireGuardedRollout ?? false,
     };
 }
 

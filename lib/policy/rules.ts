@@ -378,7 +378,34 @@ export const RULES: readonly PolicyRule[] = [
             return [];
         },
     },
+    ...guardedRolloutRules(),
 ];
+
+/**
+ * Every prd model on Container Apps has a guarded rollout (models[].rollout): advisory, unless the
+ * stack sets serving.requireGuardedRollout, which makes it mandatory. One rule per level, each
+ * reporting only the models its level covers (the summary says which applies).
+ */
+function guardedRolloutRules(): StackRule[] {
+    const rule = (required: boolean): StackRule => ({
+        name: required ? "prd-guarded-rollout" : "prd-guarded-rollout-recommended",
+        scope: "stack",
+        description: required
+            ? "In a prd stack with serving.requireGuardedRollout, every model on Container Apps has a guarded rollout (models[].rollout)."
+            : "Every prd model on Container Apps should have a guarded rollout (models[].rollout); serving.requireGuardedRollout makes it mandatory.",
+        enforcement: { dev: "off", prd: required ? "mandatory" : "advisory" },
+        check: (r, context) => {
+            if (r.type !== T.servingComponent) return [];
+            return Object.entries(servingSummaries({ ...context, resources: [r] })).flatMap(([model, s]) => {
+                if (s.platform !== "containerapp" || (s.guardedRolloutRequired === true) !== required) return [];
+                const rollout = s.rollout;
+                if (isUnknown(rollout) || (typeof rollout === "string" && !rollout.startsWith("one step"))) return [];
+                return [`model ${model} moves a new revision to 100% in one step: add models[].rollout (steps, bake, thresholds) so each step is watched and a bad revision rolls back by itself`];
+            });
+        },
+    });
+    return [rule(true), rule(false)];
+}
 
 /** One rule's violations for one resource, whatever its scope. */
 export function checkRule(rule: PolicyRule, resource: PolicyResource, context: PolicyContext): string[] {

@@ -1,8 +1,73 @@
-// The sequence of a guarded rollout (issue 22): each step's weights, its bake, the read of both
-// revisions' numbers, the verdict (lib/serving/rolloutGuard.ts) and what follows from it. Azure is
-// reached only through the ports, so the sequence is tested step by step; RevisionTraffic is meant
-// to supply ports over Container Apps and Log Analytics.
+// The sequence of a guarded rollout (issue 22): which moves are guarded, each step's weights, its
+// bake, the read of both revisions' numbers, the verdict (lib/serving/rolloutGuard.ts) and what
+// follows from it, and the memory of rejected revisions. Azure is reached only through the ports,
+// so the sequence is tested step by step; RevisionTraffic supplies ports over Container Apps and
+// Log Analytics.
 import { evidenceTable, judgeStep, MetricsUnreadable, type GuardThresholds, type RevisionWindow, type Window } from "./rolloutGuard";
+import type { RevisionState, TrafficTarget } from "./traffic";
+
+/** What a traffic change is, for a model with a guarded rollout. */
+export type GuardedMove =
+    | { kind: "guarded"; candidate: string; stable: string; currentWeight: number }
+    | { kind: "direct"; reason: string };
+
+/** The model version a revision runs, from its name (`<app>--v<version>-<hash>`, lib/serving/revision.ts). */
+export function revisionVersion(revision: string): number | undefined {
+    const match = /--v(\d+)-[0-9a-z]+$/.exec(revision);
+    return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * Whether moving the live app to `target` is a guarded rollout: the target sends everything to one
+ * revision while another serves now. A canary table from config (two revisions) is the operator's
+ * own split; a new app or a target that serves already has nothing to compare with; an older
+ * version than the one serving is a rollback, which goes straight (a guard would hold traffic on
+ * the revision being rolled back from).
+ */
+export function guardedMove(current: readonly RevisionState[], target: readonly TrafficTarget[]): GuardedMove {
+    const full = target.filter((t) => t.weight > 0);
+    if (full.length !== 1) return { kind: "direct", reason: "the traffic table from config splits between revisions (a canary): its weights are set as written" };
+    const candidate = full[0].revision;
+    const others = current.filter((r) => r.weight > 0 && r.name !== candidate).sort((a, b) => b.weight - a.weight);
+    if (others.length === 0) return { kind: "direct", reason: `nothing but ${candidate} serves now: there is no stable revision to compare with` };
+    const stable = others[0].name;
+    const [from, to] = [revisionVersion(stable), revisionVersion(candidate)];
+    if (from !== undefined && to !== undefined && to < from) {
+        return { kind: "direct", reason: `${candidate} runs version ${to}, older than ${stable}'s ${from}: a rollback moves at once` };
+    }
+    return { kind: "guarded", candidate, stable, currentWeight: current.find((r) => r.name === candidate)?.weight ?? 0 };
+}
+
+/** A revision a guarded rollout rolled back: kept in RevisionTraffic's state. */
+export interface RejectedRevision {
+    revision: string;
+    /** ISO 8601. */
+    at: string;
+    /** The verdict's reasons, one line. */
+    reason: string;
+}
+
+/** How many rejections state keeps (the newest). */
+export const REJECTIONS_KEPT = 20;
+
+/** `rejected` with one more, the newest last, at most REJECTIONS_KEPT. */
+export function withRejection(rejected: readonly RejectedRevision[] | undefined, entry: RejectedRevision): RejectedRevision[] {
+    return [...(rejected ?? []).filter((r) => r.revision !== entry.revision), entry].slice(-REJECTIONS_KEPT);
+}
+
+/** `rejected` without `revision` (it was tried again and reached 100%). */
+export function withoutRejection(rejected: readonly RejectedRevision[] | undefined, revision: string): RejectedRevision[] {
+    return (rejected ?? []).filter((r) => r.revision !== revision);
+}
+
+/** The message `up` fails with when the target asks again for a revision a guarded rollout rejected. */
+export function rejectedAgainMessage(entry: RejectedRevision, stable: string | undefined, modelKey: string): string {
+    return (
+        `revision ${entry.revision} was rolled back by its guarded rollout at ${entry.at} (${entry.reason}), so it is not tried again and gets no traffic` +
+        `${stable ? `; ${stable} keeps serving` : ""}. To serve another version, move the model's selector; to change the revision, change its spec (a new revision is rolled out afresh); ` +
+        `to try this one again, set ${modelKey}.rollout.retryRejected: true and run \`pulumi up\`.`
+    );
+}
 
 export interface GuardedRolloutPlan {
     candidate: string;
@@ -41,6 +106,8 @@ export class RolloutStopped extends Error {
         message: string,
         /** The candidate's weight when it stopped (0 after a rollback). */
         readonly weight: number,
+        /** Why, without the evidence: the verdict's reasons (a rollback) or the hold's reason. */
+        readonly why: string = message.split("\n")[0],
     ) {
         super(message);
         this.name = "RolloutStopped";
@@ -105,6 +172,7 @@ export async function runGuardedRollout(plan: GuardedRolloutPlan, ports: Rollout
                 "rolled-back",
                 `${label} rolled back: ${verdict.reasons.join("; ")}. ${plan.stable} serves 100% again and ${plan.candidate} is deactivated.\n${evidence}`,
                 0,
+                verdict.reasons.join("; "),
             );
         }
     }

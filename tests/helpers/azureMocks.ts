@@ -76,6 +76,8 @@ const computedOutputs: Record<string, (name: string, inputs: Record<string, any>
     "azuread:index/applicationRegistration:ApplicationRegistration": (name) => ({ clientId: `client-of-${name}`, objectId: `object-of-${name}` }),
     "azuread:index/servicePrincipal:ServicePrincipal": (name, inputs) => ({ objectId: `object-of-${name}`, clientId: inputs.clientId }),
     "databricks:index/servicePrincipal:ServicePrincipal": () => ({ applicationId: REGISTRATION_APP_ID, aclPrincipalId: `servicePrincipals/${REGISTRATION_APP_ID}` }),
+    // A Log Analytics workspace answers with its GUID, which the query API addresses it by.
+    "azure-native:operationalinsights:Workspace": () => ({ customerId: "63613592-b6f7-4c3d-a390-22ba13102111" }),
     "azure-native:databricks:Workspace": () => ({
         workspaceId: "1234567890123456",
         workspaceUrl: "adb-1234567890123456.7.azuredatabricks.net",

@@ -1,0 +1,295 @@
+// A guarded rollout end to end through RevisionTraffic: the real Container Apps client against the
+// fake Resource Manager (tests/helpers/fakeContainerApps.ts), and the real Log Analytics client
+// against a fake query API that answers in the documented shape ({tables: [{name, columns, rows}]},
+// learn.microsoft.com/azure/azure-monitor/logs/api/response-format) from what the traffic table
+// sent to each revision during the queried timespan. A healthy canary reaches 100%; an error spike
+// at the second step and a latency regression roll back; low traffic holds; unreadable metrics hold
+// and fail; a rerun after a rollback changes nothing; no weight ever reaches a revision that is not ready.
+import * as assert from "assert";
+import * as http from "http";
+import type { AddressInfo } from "net";
+import { RevisionTrafficProvider, type RevisionTrafficState, type TrafficGuard } from "../components/serving/revisionTraffic";
+import { trafficSplit } from "../components/serving/containerApp";
+import { ContainerAppsClient } from "../lib/azure/containerApps";
+import { LogAnalyticsClient } from "../lib/azure/logAnalytics";
+import { rolloutConfig, type RolloutEntry } from "../lib/config/rollout";
+import { declaredTraffic } from "../lib/serving/traffic";
+import { FakeContainerApps } from "./helpers/fakeContainerApps";
+
+const APP = "prd-fraud";
+const WORKSPACE = "63613592-b6f7-4c3d-a390-22ba13102111";
+const V1 = `${APP}--v1-aaaa`;
+const V2 = `${APP}--v2-bbbb`;
+
+/** How a revision answers: calls per second at 100% of the traffic, its 5xx share and its p95. */
+interface Behaviour {
+    callsPerSecond: number;
+    errorRate: number;
+    p95LatencyMs: number;
+}
+
+/**
+ * The Log Analytics query API over the fake app: a query's answer counts, for each revision the
+ * query names, the calls the current traffic table sends it over the query's timespan. `behaviour`
+ * may change between reads (`reads` counts them); `faults` answer first, one per query.
+ */
+class FakeLogAnalytics {
+    reads = 0;
+    readonly queries: { query: string; timespan: string }[] = [];
+    faults: { status: number; body: unknown }[] = [];
+    behaviour: (revision: string, read: number) => Behaviour = () => ({ callsPerSecond: 5, errorRate: 0, p95LatencyMs: 120 });
+    private readonly server = http.createServer((req, res) => {
+        let text = "";
+        req.on("data", (chunk) => (text += chunk));
+        req.on("end", () => {
+            const body = JSON.parse(text) as { query: string; timespan: string };
+            this.queries.push(body);
+            res.setHeader("content-type", "application/json; charset=utf-8");
+            const fault = this.faults.shift();
+            if (fault) {
+                res.statusCode = fault.status;
+                return res.end(JSON.stringify(fault.body));
+            }
+            if (req.url !== `/v1/workspaces/${WORKSPACE}/query` || req.headers.authorization !== "Bearer la-token") {
+                res.statusCode = 403;
+                return res.end(JSON.stringify({ error: { code: "InsufficientAccessError", message: "no access" } }));
+            }
+            this.reads += 1;
+            const [start, end] = body.timespan.split("/").map(Date.parse);
+            const seconds = (end - start) / 1000;
+            const revisions = [...(/revision in \(([^)]*)\)/.exec(body.query)?.[1] ?? "").matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+            const rows = revisions.flatMap((revision) => {
+                const weight = this.apps.traffic.find((t) => t.revisionName === revision)?.weight ?? 0;
+                const b = this.behaviour(revision, this.reads);
+                const requests = Math.round(b.callsPerSecond * seconds * (weight / 100));
+                // A revision without calls in the window has no row (summarize makes none).
+                return requests === 0 ? [] : [[revision, requests, Math.round(requests * b.errorRate), b.p95LatencyMs]];
+            });
+            return res.end(
+                JSON.stringify({
+                    tables: [
+                        {
+                            name: "PrimaryResult",
+                            columns: [{ name: "revision", type: "string" }, { name: "requests", type: "long" }, { name: "errors", type: "long" }, { name: "p95LatencyMs", type: "real" }],
+                            rows,
+                        },
+                    ],
+                }),
+            );
+        });
+    });
+    constructor(private readonly apps: FakeContainerApps) {}
+    async start(): Promise<string> {
+        await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+        return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    }
+    stop(): Promise<void> {
+        this.server.closeAllConnections();
+        return new Promise((resolve) => this.server.close(() => resolve()));
+    }
+}
+
+describe("a guarded rollout through RevisionTraffic (fake Resource Manager, fake Log Analytics query API)", () => {
+    let azure: FakeContainerApps;
+    let queries: FakeLogAnalytics;
+    let armEndpoint: string;
+    let queryEndpoint: string;
+    let logs: string[];
+    let clock: { now: number };
+
+    beforeEach(async () => {
+        azure = new FakeContainerApps();
+        armEndpoint = await azure.start();
+        queries = new FakeLogAnalytics(azure);
+        queryEndpoint = await queries.start();
+        logs = [];
+        clock = { now: Date.parse("2026-12-02T10:00:00Z") };
+    });
+    afterEach(async () => {
+        await azure.stop();
+        await queries.stop();
+    });
+
+    const noWait = async () => undefined;
+    const client = () => new ContainerAppsClient({ endpoint: armEndpoint, token: async () => "fake-arm-token", sleep: noWait, log: (l) => logs.push(l) });
+    const provider = () =>
+        new RevisionTrafficProvider({
+            client,
+            logAnalytics: () => new LogAnalyticsClient({ endpoint: queryEndpoint, token: async () => "la-token", retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 10, sleep: noWait }, log: (l) => logs.push(l) }),
+            sleep: async (ms) => void (clock.now += ms),
+            now: () => clock.now,
+            pollMs: 10_000,
+            log: (l) => logs.push(l),
+            wake: async (fqdn) => azure.wake(fqdn),
+        });
+    const guard = (entry: RolloutEntry = {}): TrafficGuard => ({
+        workspaceId: WORKSPACE,
+        appName: APP,
+        rollout: rolloutConfig({ steps: [10, 50, 100], bake: "10m", maxErrorRate: 0.01, maxP95LatencyMs: 250, minRequests: 200, ...entry }),
+        modelKey: "models[fraud]",
+    });
+    const state = (suffix: string, g?: TrafficGuard): RevisionTrafficState => ({ appId: azure.appId, target: trafficSplit(APP, suffix), readyTimeoutSeconds: 600, ...(g ? { guard: g } : {}) });
+
+    /** The app's PUT for a suffix (as azure-native sends it: what serves now, the new revision at 0%), then RevisionTraffic. */
+    async function deploy(suffix: string, olds: RevisionTrafficState, news: RevisionTrafficState): Promise<RevisionTrafficState> {
+        const current = await client().revisions(azure.appId);
+        azure.put(suffix, `template-${suffix}`, declaredTraffic(current && current.length ? current : undefined, news.target).table);
+        azure.putAuthConfig();
+        return (await provider().update(`${azure.appId}/traffic`, olds, news)).outs as RevisionTrafficState;
+    }
+
+    async function failure(promise: Promise<unknown>): Promise<Error & { id?: string; properties?: RevisionTrafficState }> {
+        try {
+            await promise;
+        } catch (err) {
+            return err as Error & { id?: string; properties?: RevisionTrafficState };
+        }
+        throw new Error("expected the rollout to fail");
+    }
+
+    const tables = () => azure.history.map((h) => h.table.filter((t) => t.weight > 0).map((t) => `${t.weight}% ${t.revisionName.slice(APP.length + 2)}`).join(" + "));
+    const neverUnready = () => {
+        assert.deepStrictEqual(azure.history.flatMap((h) => h.notReadyWithTraffic), [], "no weight ever reached a revision that was not ready");
+        assert.deepStrictEqual(azure.history.flatMap((h) => h.inactiveWithTraffic), [], "no weight ever reached an inactive revision");
+    };
+
+    /** v1 serving 100%, as a first deployment leaves it (nothing to compare with: one step). */
+    async function v1Serving(): Promise<RevisionTrafficState> {
+        const first = await deploy("v1-aaaa", state("v1-aaaa"), state("v1-aaaa", guard()));
+        assert.ok(logs.some((l) => l.includes("there is no stable revision to compare with")), logs.join("\n"));
+        azure.history.length = 0;
+        logs.length = 0;
+        return first;
+    }
+
+    it("a healthy canary climbs every step, each baked and judged, to 100%; the old revision is deactivated after", async () => {
+        const olds = await v1Serving();
+        const outs = await deploy("v2-bbbb", olds, state("v2-bbbb", guard()));
+        assert.deepStrictEqual(tables(), ["100% v1-aaaa", "10% v2-bbbb + 90% v1-aaaa", "50% v2-bbbb + 50% v1-aaaa", "100% v2-bbbb"]);
+        neverUnready();
+        assert.strictEqual(azure.revisions.get(V1)!.active, false, "v1 deactivated once v2 serves everything");
+        assert.strictEqual(queries.queries.length, 2, "one window read per baked step (100% is the end, not a step to bake)");
+        // Each window is the bake (10 min) of its own step, read after the ingestion delay.
+        assert.deepStrictEqual(queries.queries.map((q) => q.timespan), ["2026-12-02T10:00:00Z/2026-12-02T10:10:00Z", "2026-12-02T10:12:00Z/2026-12-02T10:22:00Z"]);
+        assert.match(queries.queries[0].query, /ContainerAppName == "prd-fraud"/);
+        assert.match(queries.queries[0].query, /revision in \("prd-fraud--v2-bbbb", "prd-fraud--v1-aaaa"\)/);
+        assert.ok(logs.some((l) => /step 1\/3: 10% prd-fraud--v2-bbbb, 90% prd-fraud--v1-aaaa; baking 10 min/.test(l)), logs.join("\n"));
+        assert.ok(logs.some((l) => /step 1\/3: within the thresholds \(300 calls, 0 5xx, p95 120 ms\)/.test(l)), logs.join("\n"));
+        assert.strictEqual(outs.rejected, undefined, "nothing rejected");
+    });
+
+    it("an error spike at the second step rolls back at once: stable 100%, the candidate deactivated, up fails with the evidence and remembers it", async () => {
+        const olds = await v1Serving();
+        queries.behaviour = (revision, read) => ({ callsPerSecond: 5, errorRate: revision === V2 && read >= 2 ? 0.08 : 0, p95LatencyMs: 120 });
+        const err = await failure(deploy("v2-bbbb", olds, state("v2-bbbb", guard())));
+        assert.deepStrictEqual(tables(), ["100% v1-aaaa", "10% v2-bbbb + 90% v1-aaaa", "50% v2-bbbb + 50% v1-aaaa", "100% v1-aaaa"]);
+        neverUnready();
+        assert.strictEqual(azure.revisions.get(V2)!.active, false, "the candidate is deactivated");
+        assert.strictEqual(azure.revisions.get(V1)!.active, true);
+        assert.match(err.message, /step 2\/3 rolled back: error share 8% \(120 of 1500\) is above maxErrorRate 1%/);
+        assert.match(err.message, /prd-fraud--v1-aaaa serves 100% again and prd-fraud--v2-bbbb is deactivated/);
+        // The evidence: both revisions' numbers for the window, and the query that produced them.
+        assert.match(err.message, /window 2026-12-02T10:12:00Z \.\. 2026-12-02T10:22:00Z/);
+        assert.match(err.message, /prd-fraud--v2-bbbb \(candidate\)\s+1500\s+120\s+8%/);
+        assert.match(err.message, /prd-fraud--v1-aaaa \(stable\)\s+1500\s+0\s+0%/);
+        assert.match(err.message, /query \(Log Analytics\):\nContainerAppConsoleLogs/);
+        // A partial failure: the engine keeps these properties as the resource's state.
+        assert.strictEqual(err.id, `${azure.appId}/traffic`);
+        assert.deepStrictEqual(err.properties!.rejected!.map((r) => r.revision), [V2]);
+        assert.deepStrictEqual(err.properties!.target, olds.target, "state keeps the target that serves (v1)");
+    });
+
+    it("a latency regression rolls back, naming the p95 against the limit and against stable", async () => {
+        const olds = await v1Serving();
+        queries.behaviour = (revision) => ({ callsPerSecond: 5, errorRate: 0, p95LatencyMs: revision === V2 ? 400 : 120 });
+        const err = await failure(deploy("v2-bbbb", olds, state("v2-bbbb", guard())));
+        assert.match(err.message, /step 1\/3 rolled back: p95 latency 400 ms is above maxP95LatencyMs 250 ms; p95 latency 400 ms is more than 25% above stable's 120 ms/);
+        assert.deepStrictEqual(tables(), ["100% v1-aaaa", "10% v2-bbbb + 90% v1-aaaa", "100% v1-aaaa"]);
+        neverUnready();
+    });
+
+    it("a rerun after a rollback changes nothing and fails saying why; retryRejected tries the revision again", async () => {
+        const olds = await v1Serving();
+        queries.behaviour = (revision) => ({ callsPerSecond: 5, errorRate: revision === V2 ? 0.5 : 0, p95LatencyMs: 120 });
+        const err = await failure(deploy("v2-bbbb", olds, state("v2-bbbb", guard())));
+        const kept = err.properties!;
+        const rerun = state("v2-bbbb", guard());
+        const p = provider();
+        assert.strictEqual((await p.diff(kept.appId, kept, rerun)).changes, true, "the rerun says it has something to do: fail, not succeed silently");
+        azure.history.length = 0;
+        azure.calls.length = 0;
+        const again = await failure(p.update(`${azure.appId}/traffic`, kept, rerun));
+        assert.match(again.message, /revision prd-fraud--v2-bbbb was rolled back by its guarded rollout at 2026-12-02T10:12:00Z \(error share 50% \(150 of 300\) is above maxErrorRate 1%; error share 50% is more than 0.5% above stable's 0%\), so it is not tried again/);
+        assert.match(again.message, /100% prd-fraud--v1-aaaa keeps serving/);
+        assert.match(again.message, /set models\[fraud\]\.rollout\.retryRejected: true/);
+        assert.strictEqual(again.id, undefined, "a plain failure: state stays as it was");
+        assert.deepStrictEqual(azure.history, [], "no traffic change");
+        assert.deepStrictEqual(azure.calls.filter((c) => !c.startsWith("GET")), [], "nothing but reads");
+        // The operator asks for it: the revision climbs the steps again, and this time it is healthy.
+        queries.behaviour = () => ({ callsPerSecond: 5, errorRate: 0, p95LatencyMs: 120 });
+        const retried = state("v2-bbbb", guard({ retryRejected: true }));
+        const outs = (await p.update(`${azure.appId}/traffic`, kept, retried)).outs as RevisionTrafficState;
+        assert.deepStrictEqual(tables(), ["10% v2-bbbb + 90% v1-aaaa", "50% v2-bbbb + 50% v1-aaaa", "100% v2-bbbb"]);
+        neverUnready();
+        assert.strictEqual(outs.rejected, undefined, "a rollout that reached 100% clears its rejection");
+    });
+
+    it("too little traffic bakes once more, then holds the weights and fails; a rerun resumes at that step", async () => {
+        const olds = await v1Serving();
+        // 10% of 1/s: 60 calls in the 10 min bake; the extended window (from the step's start, 22 min) 132.
+        queries.behaviour = () => ({ callsPerSecond: 1, errorRate: 0, p95LatencyMs: 120 });
+        const err = await failure(deploy("v2-bbbb", olds, state("v2-bbbb", guard())));
+        assert.match(err.message, /step 1\/3 held at 10% prd-fraud--v2-bbbb: 132 scoring calls reached prd-fraud--v2-bbbb in the window, fewer than minRequests 200, also after the extended bake/);
+        assert.strictEqual(err.id, undefined, "state stays as it was, so a rerun runs again");
+        assert.strictEqual(queries.reads, 2, "the bake was extended once");
+        assert.deepStrictEqual(tables(), ["100% v1-aaaa", "10% v2-bbbb + 90% v1-aaaa"], "the traffic holds where it was: never promoted");
+        assert.strictEqual(azure.revisions.get(V2)!.active, true, "held, not rolled back");
+        // More traffic arrives; the rerun starts from the live 10% (bakes it again) and completes.
+        queries.behaviour = () => ({ callsPerSecond: 5, errorRate: 0, p95LatencyMs: 120 });
+        azure.history.length = 0;
+        await (await provider()).update(`${azure.appId}/traffic`, olds, state("v2-bbbb", guard()));
+        assert.deepStrictEqual(tables(), ["10% v2-bbbb + 90% v1-aaaa", "50% v2-bbbb + 50% v1-aaaa", "100% v2-bbbb"]);
+        neverUnready();
+    });
+
+    it("allowLowTraffic promotes after the extended bake, and the log says so", async () => {
+        const olds = await v1Serving();
+        queries.behaviour = () => ({ callsPerSecond: 1, errorRate: 0, p95LatencyMs: 120 });
+        await deploy("v2-bbbb", olds, state("v2-bbbb", guard({ allowLowTraffic: true })));
+        assert.deepStrictEqual(tables(), ["100% v1-aaaa", "10% v2-bbbb + 90% v1-aaaa", "50% v2-bbbb + 50% v1-aaaa", "100% v2-bbbb"]);
+        assert.ok(logs.some((l) => /advancing because allowLowTraffic is on/.test(l)), logs.join("\n"));
+    });
+
+    it("metrics that cannot be read hold the traffic, retry within a bound, then fail clearly", async () => {
+        const olds = await v1Serving();
+        queries.faults = Array.from({ length: 20 }, () => ({ status: 503, body: { error: { code: "ServiceUnavailable", message: "try later" } } }));
+        const err = await failure(deploy("v2-bbbb", olds, state("v2-bbbb", guard())));
+        assert.match(err.message, /step 1\/3 held at 10% prd-fraud--v2-bbbb: the window 2026-12-02T10:00:00Z \.\. 2026-12-02T10:10:00Z could not be read after 5 attempts/);
+        assert.match(err.message, /Nothing was promoted; run `pulumi up` again to resume from this step/);
+        assert.strictEqual(queries.queries.length, 10, "5 window reads of 2 HTTP attempts each: bounded");
+        assert.deepStrictEqual(tables(), ["100% v1-aaaa", "10% v2-bbbb + 90% v1-aaaa"]);
+        assert.ok(!err.message.includes("la-token"), "the token is never in a message");
+    });
+
+    it("a rollback to an older version moves at once, without steps", async () => {
+        const olds = await v1Serving();
+        await deploy("v2-bbbb", olds, state("v2-bbbb", guard()));
+        azure.history.length = 0;
+        queries.queries.length = 0;
+        await deploy("v1-aaaa", state("v2-bbbb", guard()), state("v1-aaaa", guard()));
+        // The app's PUT keeps v2 serving (v1 is inactive, not ready); v1 is activated, then gets everything.
+        assert.deepStrictEqual(tables(), ["100% v2-bbbb", "100% v1-aaaa"]);
+        assert.ok(logs.includes(`activating revision ${V1}`), logs.join("\n"));
+        assert.strictEqual(queries.queries.length, 0, "no window read");
+        assert.ok(logs.some((l) => /runs version 1, older than prd-fraud--v2-bbbb's 2: a rollback moves at once/.test(l)), logs.join("\n"));
+        neverUnready();
+    });
+
+    it("without a rollout in config, traffic moves in one step as before", async () => {
+        const olds = await deploy("v1-aaaa", state("v1-aaaa"), state("v1-aaaa"));
+        azure.history.length = 0;
+        await deploy("v2-bbbb", olds, state("v2-bbbb"));
+        assert.deepStrictEqual(tables(), ["100% v1-aaaa", "100% v2-bbbb"]);
+        assert.strictEqual(queries.queries.length, 0);
+    });
+});
