@@ -86,8 +86,9 @@ export function rolloutPlan(guard: TrafficGuard, candidate: string, stable: stri
 
 /**
  * Fails an update while keeping `properties` as the resource's state (the engine's "partial
- * failure": the dynamic provider host packs an error with `id` into ErrorResourceInitFailed, and
- * the engine records its properties and fails the step; @pulumi/pulumi cmd/dynamic-provider).
+ * failure"): @pulumi/pulumi's dynamic provider host packs an error that has an `id` into
+ * ErrorResourceInitFailed, which provider.proto defines for a Create or Update that failed after
+ * the resource exists, with "any properties that were computed during updating" kept in state.
  */
 function failedKeeping(message: string, id: string, properties: RevisionTrafficState): Error {
     return Object.assign(new Error(message), { id, properties, reasons: [message] });
