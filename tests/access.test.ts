@@ -76,6 +76,8 @@ describe("access as code", () => {
                     [AZURE_ROLES.contributor, `rg:${stack}-store-rgabc123`, "Group"],
                     [AZURE_ROLES.acrPush, `rg:rg-test/providers/Microsoft.containerregistry/Registry/${stack}-serving-registry`, "Group"],
                     [AZURE_ROLES.storageBlobDataContributor, "rg:rg-test/providers/Microsoft.storage/StorageAccount/" + `${stack}-store-account/blobServices/default/containers/audit`, "Group"],
+                    // Read only: a guarded rollout replays the payload log.
+                    [AZURE_ROLES.storageBlobDataReader, "rg:rg-test/providers/Microsoft.storage/StorageAccount/" + `${stack}-store-account/blobServices/default/containers/payloads`, "Group"],
                 ].sort((x, y) => x[1].localeCompare(y[1])));
                 assert.deepStrictEqual(of(CALLER.objectId), [], "a scoring client holds no Azure role");
                 // The serving identity: AcrPull on the registry, writes to the payloads container only, publishes metrics; nothing else.
@@ -102,7 +104,8 @@ describe("access as code", () => {
                     }
                     assert.strictEqual(a.inputs.roleAssignmentName, roleAssignmentName(String(a.inputs.principalId), String(a.inputs.roleDefinitionId), String(a.inputs.scope)), a.name);
                 }
-                assert.strictEqual(new Set(all.map((a) => a.inputs.roleAssignmentName)).size, all.length, "distinct grants, distinct names");
+                const known = all.filter((a) => a.inputs.roleAssignmentName !== "(known after deploy)");
+                assert.strictEqual(new Set(known.map((a) => a.inputs.roleAssignmentName)).size, known.length, "distinct grants, distinct names");
             });
         });
     }
@@ -138,7 +141,7 @@ describe("access as code", () => {
                         roles: { dataScientists: [], deployers, scoringClients: [], acceptDataScientistAsDeployer: false },
                         resourceGroupName: "rg-test",
                         storageAccountId: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-test/providers/Microsoft.Storage/storageAccounts/acct",
-                        containerNames: { data: "data", models: "models", audit: "audit" },
+                        containerNames: { data: "data", models: "models", audit: "audit", payloads: "payloads" },
                         containerRegistryId: "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-test/providers/Microsoft.ContainerRegistry/registries/acr",
                         deployingIdentity: { objectId: MOCK_IDENTITY.objectId },
                     });
@@ -152,6 +155,13 @@ describe("access as code", () => {
         assert.deepStrictEqual(alone.map((a) => [a.name, a.inputs.principalId, a.inputs.condition]), [["t-access-deploying-identity-audit", me.objectId, noDeletesIn("audit")]]);
         // The same grant, the same name, whichever way it is declared.
         assert.strictEqual(alone[0].inputs.roleAssignmentName, listed[0].inputs.roleAssignmentName);
+        // Read access to the payload log (a guarded rollout's replay reads it), the same way.
+        const onPayloads = (plan: Plan) => byType(plan, "azure-native:authorization:RoleAssignment").filter((a) => String(a.inputs.scope).endsWith("/containers/payloads"));
+        const [listedReader] = onPayloads(await declare([me]));
+        const [aloneReader] = onPayloads(await declare([]));
+        assert.deepStrictEqual([listedReader.name, aloneReader.name], [`t-access-deployer-payloads-reader-${me.objectId}`, "t-access-deploying-identity-payloads-reader"]);
+        assert.strictEqual(listedReader.inputs.roleAssignmentName, aloneReader.inputs.roleAssignmentName);
+        assert.match(String(aloneReader.inputs.roleDefinitionId), /\/roleDefinitions\/2a2b9908-6ea1-4ae2-8e65-a410df84e7d1$/, "Storage Blob Data Reader");
         assert.strictEqual(alone[0].inputs.roleAssignmentName, roleAssignmentName(me.objectId, String(alone[0].inputs.roleDefinitionId), String(alone[0].inputs.scope)));
     });
 
@@ -225,7 +235,7 @@ describe("access as code", () => {
             assert.strictEqual(deployers.can.promote, "yes, mlplatform.prd (CREATE_MODEL, EXECUTE, MANAGE)", "MANAGE sets the aliases prd serves");
             assert.strictEqual(deployers.can.deploy, "yes: acrPush on container registry, contributor on resource group");
             assert.strictEqual(deployers.can["register models"], "-");
-            assert.match(deployers.can["read data"], /^blobs: audit \(audit records: no deletes\);/);
+            assert.match(deployers.can["read data"], /^blobs: audit \(audit records: no deletes\), payloads;/);
             const caller = row(plans.dev, CALLER.objectId);
             assert.deepStrictEqual(caller.can, { "read data": "-", "register models": "-", promote: "-", deploy: "-", "call scoring API": "yes (Scoring.Invoke)" });
             const registrar = accessTable(plans.dev.resources).filter((r) => r.roles === REGISTRATION_ROLE);

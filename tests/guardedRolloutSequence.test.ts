@@ -6,8 +6,6 @@
 // at the second step and a latency regression roll back; low traffic holds; unreadable metrics hold
 // and fail; a rerun after a rollback changes nothing; no weight ever reaches a revision that is not ready.
 import * as assert from "assert";
-import * as http from "http";
-import type { AddressInfo } from "net";
 import { RevisionTrafficProvider, type RevisionTrafficState, type TrafficGuard } from "../components/serving/revisionTraffic";
 import { trafficSplit } from "../components/serving/containerApp";
 import { ContainerAppsClient } from "../lib/azure/containerApps";
@@ -15,79 +13,11 @@ import { LogAnalyticsClient } from "../lib/azure/logAnalytics";
 import { rolloutConfig, type RolloutEntry } from "../lib/config/rollout";
 import { declaredTraffic } from "../lib/serving/traffic";
 import { FakeContainerApps } from "./helpers/fakeContainerApps";
+import { FakeLogAnalytics, FAKE_WORKSPACE as WORKSPACE } from "./helpers/fakeLogAnalytics";
 
 const APP = "prd-fraud";
-const WORKSPACE = "63613592-b6f7-4c3d-a390-22ba13102111";
 const V1 = `${APP}--v1-aaaa`;
 const V2 = `${APP}--v2-bbbb`;
-
-/** How a revision answers: calls per second at 100% of the traffic, its 5xx share and its p95. */
-interface Behaviour {
-    callsPerSecond: number;
-    errorRate: number;
-    p95LatencyMs: number;
-}
-
-/**
- * The Log Analytics query API over the fake app: a query's answer counts, for each revision the
- * query names, the calls the current traffic table sends it over the query's timespan. `behaviour`
- * may change between reads (`reads` counts them); `faults` answer first, one per query.
- */
-class FakeLogAnalytics {
-    reads = 0;
-    readonly queries: { query: string; timespan: string }[] = [];
-    faults: { status: number; body: unknown }[] = [];
-    behaviour: (revision: string, read: number) => Behaviour = () => ({ callsPerSecond: 5, errorRate: 0, p95LatencyMs: 120 });
-    private readonly server = http.createServer((req, res) => {
-        let text = "";
-        req.on("data", (chunk) => (text += chunk));
-        req.on("end", () => {
-            const body = JSON.parse(text) as { query: string; timespan: string };
-            this.queries.push(body);
-            res.setHeader("content-type", "application/json; charset=utf-8");
-            const fault = this.faults.shift();
-            if (fault) {
-                res.statusCode = fault.status;
-                return res.end(JSON.stringify(fault.body));
-            }
-            if (req.url !== `/v1/workspaces/${WORKSPACE}/query` || req.headers.authorization !== "Bearer la-token") {
-                res.statusCode = 403;
-                return res.end(JSON.stringify({ error: { code: "InsufficientAccessError", message: "no access" } }));
-            }
-            this.reads += 1;
-            const [start, end] = body.timespan.split("/").map(Date.parse);
-            const seconds = (end - start) / 1000;
-            const revisions = [...(/revision in \(([^)]*)\)/.exec(body.query)?.[1] ?? "").matchAll(/"([^"]+)"/g)].map((m) => m[1]);
-            const rows = revisions.flatMap((revision) => {
-                const weight = this.apps.traffic.find((t) => t.revisionName === revision)?.weight ?? 0;
-                const b = this.behaviour(revision, this.reads);
-                const requests = Math.round(b.callsPerSecond * seconds * (weight / 100));
-                // A revision without calls in the window has no row (summarize makes none).
-                return requests === 0 ? [] : [[revision, requests, Math.round(requests * b.errorRate), b.p95LatencyMs]];
-            });
-            return res.end(
-                JSON.stringify({
-                    tables: [
-                        {
-                            name: "PrimaryResult",
-                            columns: [{ name: "revision", type: "string" }, { name: "requests", type: "long" }, { name: "errors", type: "long" }, { name: "p95LatencyMs", type: "real" }],
-                            rows,
-                        },
-                    ],
-                }),
-            );
-        });
-    });
-    constructor(private readonly apps: FakeContainerApps) {}
-    async start(): Promise<string> {
-        await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
-        return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-    }
-    stop(): Promise<void> {
-        this.server.closeAllConnections();
-        return new Promise((resolve) => this.server.close(() => resolve()));
-    }
-}
 
 describe("a guarded rollout through RevisionTraffic (fake Resource Manager, fake Log Analytics query API)", () => {
     let azure: FakeContainerApps;
@@ -127,6 +57,7 @@ describe("a guarded rollout through RevisionTraffic (fake Resource Manager, fake
         appName: APP,
         rollout: rolloutConfig({ steps: [10, 50, 100], bake: "10m", maxErrorRate: 0.01, maxP95LatencyMs: 250, minRequests: 200, ...entry }),
         modelKey: "models[fraud]",
+        replay: { off: "this test replays nothing" },
     });
     const state = (suffix: string, g?: TrafficGuard): RevisionTrafficState => ({ appId: azure.appId, target: trafficSplit(APP, suffix), readyTimeoutSeconds: 600, ...(g ? { guard: g } : {}) });
 

@@ -156,7 +156,7 @@ describe("plan of the shipped stacks", () => {
     it("shows each served model's rollout: prd's guarded steps and thresholds, dev's one step", () => {
         assert.match(
             renderPlanText(prd),
-            /^ {6}fraud\.rollout: 10% -> 50% -> 100%, bake 10m each; a step passes with <= 1% 5xx, p95 <= 1000 ms, >= 200 calls, and at most 0\.5% more 5xx and 25% slower p95 than stable$/m,
+            /^ {6}fraud\.rollout: 10% -> 50% -> 100%, bake 10m each; a step passes with <= 1% 5xx, p95 <= 1000 ms, >= 200 calls, and at most 0\.5% more 5xx and 25% slower p95 than stable; first, up to 100 requests logged in the last 24 h replayed: >= 99% of predictions agree$/m,
         );
         assert.match(renderPlanText(prd), /^ {6}fraud\.guardedRolloutRequired: true$/m);
         assert.match(renderPlanText(dev), /^ {6}fraud\.rollout: one step: a new revision gets its traffic once ready \(no rollout in config\)$/m);
@@ -184,7 +184,7 @@ describe("plan of the shipped stacks", () => {
         assert.match(text, /^ {6}parameters\.enableNoPublicIp\.value: true$/m);
         assert.match(text, /^ {6}isVersioningEnabled: false$/m);
         assert.match(text, /^ {6}isHnsEnabled: true$/m);
-        assert.match(text, /^Summary: 53 resources to create \(46 cloud or dynamic resources, 7 components\), 7 protected, 1 read from existing sources\.$/m);
+        assert.match(text, /^Summary: 54 resources to create \(47 cloud or dynamic resources, 7 components\), 7 protected, 1 read from existing sources\.$/m);
         assert.match(text, /^= pulumi:pulumi:StackReference {2}organization\/mlflow-platform\/dev {2}\(read\)$/m);
     });
 });
@@ -272,7 +272,7 @@ describe("npm run plan (command line)", () => {
         const { code, stdout } = await planCli("dev");
         assert.strictEqual(code, 0);
         assert.match(stdout, /^Plan for stack "dev"/);
-        assert.match(stdout, /Summary: 73 resources to create/);
+        assert.match(stdout, /Summary: 74 resources to create/);
         assert.match(stdout, /\n\nWho can do what in "dev" \(from the declared role assignments, app role assignments and grants\):\n.*\n.*\n {2}mlplatdevmodels-registration \(service principal\) +registration job \(runs as\) +Unity Catalog: READ_FILES on data; READ_FILES on models +yes, in mlplatform\.dev \(CREATE_MODEL; owns what it creates\) +- +- +-\n {2}deploying identity +deployer \(found at deploy\)/);
         assert.match(stdout, /\n {2}schema mlplatform\.dev \(owner: [^)]*\)\): mlplatdevmodels-registration \(service principal\): USE_SCHEMA, CREATE_MODEL\n {2}schema mlplatform\.prd \(owner: [^)]*\)\): none beyond the owner\n/);
         assert.match(stdout, /\+ databricks:index\/job:Job {2}dev-register-model-job[^\n]*\n(?: {6}[^\n]*\n)* {6}runAs\.servicePrincipalName: \(known after deploy\)\n/);

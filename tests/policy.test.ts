@@ -280,7 +280,7 @@ describe("plan for reviewers", () => {
     it("renders a compact markdown summary for a PR comment", async () => {
         const plan = await planStack(PROJECT_DIR, "prd");
         const markdown = renderPlanMarkdown(plan, [{ resource: "prd-serving-fraud-version", outcome: "deferred", text: "version: resolved at deploy" }], []);
-        assert.match(markdown, /^### Plan for `prd`\n\n\*\*53\*\* resources \(46 cloud or dynamic, 7 components\), \*\*7\*\* protected, 1 read from other stacks\./);
+        assert.match(markdown, /^### Plan for `prd`\n\n\*\*54\*\* resources \(47 cloud or dynamic, 7 components\), \*\*7\*\* protected, 1 read from other stacks\./);
         assert.match(markdown, /\| `azure-native:storage:BlobContainer` \| 4 \|/);
         assert.match(markdown, /\| fraud \| containerapp \| 100% stable \(alias "champion"\) \| 2 \| 4 \| 2-10 \| 3 \| external, HTTPS only; IPs: any address; Entra: required: tokens of the stack's scoring API with the Scoring\.Invoke role \(401 without\) \|/);
         assert.match(markdown, /- `prd-serving-fraud-version`: version: resolved at deploy/);

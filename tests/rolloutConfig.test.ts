@@ -36,13 +36,20 @@ describe("models[].rollout", () => {
             latencyMargin: ROLLOUT_DEFAULTS.latencyMargin,
             allowLowTraffic: false,
             retryRejected: false,
+            replay: { requests: 100, minAgreement: 0.99, hours: 24 },
         });
         assert.strictEqual(parsePlatformConfig(fixture({ registry: { kind: "unity-catalog", catalog: "main" }, serving: { containerRegistrySku: "Basic", platform: "containerapp" }, models: [model()] }), "dev").models[0].rollout, undefined);
     });
 
     it("reads every key, Pulumi's strings included", () => {
-        const rollout = parsed({ steps: [5, "25", 100], bake: "1h", maxErrorRate: "0.02", maxP95LatencyMs: "300", minRequests: "50", errorRateMargin: 0, latencyMargin: "0.5", allowLowTraffic: "true", retryRejected: true }).models[0].rollout;
-        assert.deepStrictEqual(rollout, { steps: [5, 25, 100], bake: "1h", bakeSeconds: 3600, maxErrorRate: 0.02, maxP95LatencyMs: 300, minRequests: 50, errorRateMargin: 0, latencyMargin: 0.5, allowLowTraffic: true, retryRejected: true });
+        const rollout = parsed({
+            steps: [5, "25", 100], bake: "1h", maxErrorRate: "0.02", maxP95LatencyMs: "300", minRequests: "50", errorRateMargin: 0, latencyMargin: "0.5", allowLowTraffic: "true", retryRejected: true,
+            replay: { requests: "20", minAgreement: 0.9, maxDifference: "0.5", hours: 6 },
+        }).models[0].rollout;
+        assert.deepStrictEqual(rollout, {
+            steps: [5, 25, 100], bake: "1h", bakeSeconds: 3600, maxErrorRate: 0.02, maxP95LatencyMs: 300, minRequests: 50, errorRateMargin: 0, latencyMargin: 0.5, allowLowTraffic: true, retryRejected: true,
+            replay: { requests: 20, minAgreement: 0.9, maxDifference: 0.5, hours: 6 },
+        });
     });
 
     it("bakes are whole minutes or hours from 1m to 2h", () => {
@@ -71,20 +78,30 @@ describe("models[].rollout", () => {
         assert.deepStrictEqual(parsed({ steps: [100] }).models[0].rollout!.steps, [100], "one step: straight to 100%, still watched for readiness");
     });
 
+    it("replay: requests 0-1000 (0 is off), shares, a difference of 0 or more, 1-168 hours; its unknown keys named", () => {
+        assert.deepStrictEqual(problems({ replay: { requests: 1001 } }), ["mlflow-platform:models[0].rollout.replay.requests = 1001 is not allowed: it must be a whole number from 0 to 1000"]);
+        assert.deepStrictEqual(problems({ replay: { minAgreement: 2 } }), ["mlflow-platform:models[0].rollout.replay.minAgreement = 2 is not allowed: it must be a number from 0 to 1 (the smallest share of replayed predictions that must equal the stable revision's, such as 0.99)"]);
+        assert.deepStrictEqual(problems({ replay: { maxDifference: -1 } }), ["mlflow-platform:models[0].rollout.replay.maxDifference = -1 is not allowed: it must be a number, 0 or more (the largest difference a regressor's replayed prediction may show)"]);
+        assert.deepStrictEqual(problems({ replay: { hours: 0 } }), ["mlflow-platform:models[0].rollout.replay.hours = 0 is not allowed: it must be a whole number from 1 to 168"]);
+        assert.deepStrictEqual(problems({ replay: { sample: 10 } }), ["mlflow-platform:models[0].rollout.replay.sample is not a setting this program reads: a model's rollout.replay takes requests, minAgreement, maxDifference, hours"]);
+    });
+
     it("an unknown key is named with the keys a rollout takes; a rollout on ACI is refused", () => {
         assert.deepStrictEqual(problems({ step: [10, 100] }), ["mlflow-platform:models[0].rollout.step is not a setting this program reads (probable typo): did you mean mlflow-platform:models[0].rollout.steps?"]);
         assert.deepStrictEqual(problems({ canaryWeights: [10] }), [
-            "mlflow-platform:models[0].rollout.canaryWeights is not a setting this program reads: a model's rollout takes steps, bake, maxErrorRate, maxP95LatencyMs, minRequests, errorRateMargin, latencyMargin, allowLowTraffic, retryRejected",
+            "mlflow-platform:models[0].rollout.canaryWeights is not a setting this program reads: a model's rollout takes steps, bake, maxErrorRate, maxP95LatencyMs, minRequests, errorRateMargin, latencyMargin, allowLowTraffic, retryRejected, replay",
         ]);
         assert.ok(problems({}, "aci").some((p) => /^mlflow-platform:models\[0\]\.rollout = \{\} is not allowed: it only applies with serving\.platform containerapp/.test(p)), problems({}, "aci").join("\n"));
-        assert.deepStrictEqual(problems("fast"), ['mlflow-platform:models[0].rollout = "fast" is not allowed: it must be a map with optionally steps, bake, maxErrorRate, maxP95LatencyMs, minRequests, errorRateMargin, latencyMargin, allowLowTraffic, retryRejected (an empty map {} takes the defaults)']);
+        assert.deepStrictEqual(problems("fast"), ['mlflow-platform:models[0].rollout = "fast" is not allowed: it must be a map with optionally steps, bake, maxErrorRate, maxP95LatencyMs, minRequests, errorRateMargin, latencyMargin, allowLowTraffic, retryRejected, replay (an empty map {} takes the defaults)']);
     });
 
     it("the plan's summary names the steps, the bake and every limit", () => {
         assert.strictEqual(
             rolloutSummary(rolloutConfig({ maxP95LatencyMs: 250, minRequests: 200 })),
-            "10% -> 50% -> 100%, bake 10m each; a step passes with <= 1% 5xx, p95 <= 250 ms, >= 200 calls, and at most 0.5% more 5xx and 25% slower p95 than stable",
+            "10% -> 50% -> 100%, bake 10m each; a step passes with <= 1% 5xx, p95 <= 250 ms, >= 200 calls, and at most 0.5% more 5xx and 25% slower p95 than stable; " +
+                "first, up to 100 requests logged in the last 24 h replayed: >= 99% of predictions agree",
         );
-        assert.match(rolloutSummary(rolloutConfig({ allowLowTraffic: true, retryRejected: true })), /; low traffic promotes after one extended bake; a rejected revision is tried again$/);
+        assert.match(rolloutSummary(rolloutConfig({ allowLowTraffic: true, retryRejected: true, replay: { requests: 0 } })), /; low traffic promotes after one extended bake; a rejected revision is tried again; no replay$/);
+        assert.match(rolloutSummary(rolloutConfig({ replay: { maxDifference: 0.1 } })), /replayed: >= 99% of predictions agree, regressors within 0\.1$/);
     });
 });

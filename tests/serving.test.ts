@@ -362,6 +362,10 @@ describe("ModelServing", () => {
             assert.strictEqual(guard.rollout.bakeSeconds, 600);
             assert.strictEqual(guard.rollout.minRequests, 200);
             assert.strictEqual(guard.workspaceId, "63613592-b6f7-4c3d-a390-22ba13102111", "the Log Analytics workspace's customerId");
+            // The replay reads the model's payload log folder and signs in to the new revision for the scoring API.
+            assert.strictEqual(guard.replay.accountName, "mlplatprdmodels");
+            assert.strictEqual(guard.replay.folder, "mlplatform.prd.fraud");
+            assert.match(guard.replay.scope, /^api:\/\/client-of-[a-z0-9-]+\/\.default$/);
             for (const traffic of byType(plans.dev, "pulumi-nodejs:dynamic/serving:RevisionTraffic")) assert.strictEqual(traffic.inputs.guard, undefined, traffic.name);
         });
 

@@ -13,7 +13,7 @@ export interface AzureAccessArgs {
     roles: AccessRoles;
     resourceGroupName: pulumi.Input<string>;
     storageAccountId: pulumi.Input<string>;
-    containerNames: pulumi.Input<{ data: string; models: string; audit: string }>;
+    containerNames: pulumi.Input<{ data: string; models: string; audit: string; payloads: string }>;
     containerRegistryId: pulumi.Input<string>;
     /**
      * Blob path prefix in the models container that holds the prd schema's model files: data
@@ -30,6 +30,7 @@ export interface AzureAccessArgs {
 }
 
 const AUDIT_WRITERS = "Promotions and rollbacks write audit records: create and read, never delete";
+const PAYLOAD_READERS = "A guarded rollout replays logged requests, and npm run drift reads them: read only";
 
 const PRINCIPAL_TYPE = { group: "Group", user: "User", servicePrincipal: "ServicePrincipal" } as const;
 
@@ -60,7 +61,7 @@ export class AzureAccess extends pulumi.ComponentResource {
         super("mlflow-platform:access:AzureAccess", name, {}, opts);
         const child = { parent: this };
         const groupId = pulumi.interpolate`${pulumi.output(args.storageAccountId).apply(subscriptionScopeOf)}/resourceGroups/${args.resourceGroupName}`;
-        const containerId = (key: "data" | "models" | "audit") =>
+        const containerId = (key: "data" | "models" | "audit" | "payloads") =>
             pulumi.all([args.storageAccountId, args.containerNames]).apply(([account, names]) => `${account}/blobServices/default/containers/${names[key]}`);
         // What is assigned, in plain values a preview knows (the ids contain the subscription, which
         // it does not): the plan's "who can do what" table reads them.
@@ -106,6 +107,7 @@ export class AzureAccess extends pulumi.ComponentResource {
             assign("deployer-contributor", deployer, AZURE_ROLES.contributor, groupId, "Deployers change the stack's resources, serving included", undefined, "resource group");
             assign("deployer-acr-push", deployer, AZURE_ROLES.acrPush, args.containerRegistryId, "Deployers push serving images", undefined, "container registry");
             assignAudit("deployer-audit", deployer);
+            assign("deployer-payloads-reader", deployer, AZURE_ROLES.storageBlobDataReader, containerId("payloads"), PAYLOAD_READERS, undefined, "container payloads");
         }
         // A second assignment of the same grant would be one Azure resource under two Pulumi names.
         const identity = args.deployingIdentity;
@@ -124,6 +126,19 @@ export class AzureAccess extends pulumi.ComponentResource {
                     description: AUDIT_WRITERS,
                     condition: noDeletesIn(AUDIT_CONTAINER),
                     conditionVersion: "2.0",
+                },
+                { ...child, deleteBeforeReplace: true },
+            );
+            const payloads = containerId("payloads");
+            const reader = roleDefinitionId(args.storageAccountId, AZURE_ROLES.storageBlobDataReader);
+            new authorization.RoleAssignment(
+                `${name}-deploying-identity-payloads-reader`,
+                {
+                    roleAssignmentName: roleAssignmentNameOf(identity.objectId, reader, payloads),
+                    principalId: identity.objectId,
+                    roleDefinitionId: reader,
+                    scope: payloads,
+                    description: PAYLOAD_READERS,
                 },
                 { ...child, deleteBeforeReplace: true },
             );

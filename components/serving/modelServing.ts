@@ -17,8 +17,8 @@ import { metricsExport, payloadLogClientId, revisionIdentity, servingEnvironment
 import { describePayloadLog, payloadLogOn, payloadLogVariables } from "../../lib/serving/payloadLog";
 import { Delay } from "./delay";
 import { modelImage, type ImageRegistryAccess, type ModelImage } from "./modelImage";
-import { RevisionTraffic } from "./revisionTraffic";
-import { rolloutSummary } from "../../lib/config/rollout";
+import { RevisionTraffic, type TrafficGuard } from "./revisionTraffic";
+import { rolloutSummary, type RolloutConfig } from "../../lib/config/rollout";
 import type { ScoringApiAuth } from "../access/scoringApi";
 
 export type ServedModelArgs = ServedModel;
@@ -608,6 +608,24 @@ export class ModelServing extends pulumi.ComponentResource {
         );
     }
 
+    /** A model's guarded rollout: its steps, where its request records are, and what its replay reads. */
+    private guardOf(served: ServedModelArgs, rollout: RolloutConfig, args: ModelServingArgs): pulumi.Output<TrafficGuard> {
+        const replayOff =
+            !args.payloadLog || !payloadLogOn(served)
+                ? "this model logs no payloads (serving.payloadLog.sampleRate 0, or no model store)"
+                : served.payloadLog!.excludeColumns.length > 0
+                  ? `logged inputs lack the columns payloadLog.excludeColumns keeps out (${served.payloadLog!.excludeColumns.join(", ")}), so they cannot be replayed`
+                  : undefined;
+        return pulumi.all([this.logsCustomerId!, args.auth!.clientId]).apply(([workspaceId, clientId]) => ({
+            workspaceId,
+            appName: this.apps[served.name].appName,
+            rollout,
+            modelKey: `models[${served.name}]`,
+            // The payload log's folder is the registered model name (SERVING_MODEL_NAME, serving/payload_log.py).
+            replay: replayOff ? { off: replayOff } : { accountName: args.payloadLog!.accountName, folder: served.model, scope: `api://${clientId}/.default` },
+        }));
+    }
+
     /** Moves the traffic to the target once its revisions are ready; deactivates the rest. */
     private declareTraffic(model: ModelRevisions, args: ModelServingArgs, service: ReturnType<ModelServing["declareApp"]>, target: TrafficEntry[], ingressOpen: boolean): void {
         new RevisionTraffic(
@@ -618,9 +636,7 @@ export class ModelServing extends pulumi.ComponentResource {
                 readyTimeoutSeconds: REVISION_READY_TIMEOUT_SECONDS,
                 ipSecurityRestrictions: ipRestrictions(args.access.ipAllowList),
                 ingressClosedByApp: !ingressOpen,
-                ...(model.served.rollout && this.logsCustomerId
-                    ? { guard: { workspaceId: this.logsCustomerId, appName: this.apps[model.served.name].appName, rollout: model.served.rollout, modelKey: `models[${model.served.name}]` } }
-                    : {}),
+                ...(model.served.rollout && this.logsCustomerId ? { guard: this.guardOf(model.served, model.served.rollout, args) } : {}),
             },
             // After the auth config: opening the ingress of a new app must come second.
             { parent: this, dependsOn: [service.app, service.authConfig] },

@@ -2,14 +2,20 @@
 // revisions only once they are ready, then deactivates the revisions that no longer get traffic.
 // A thin adapter over lib/azure/containerApps.ts; the rules are in lib/serving/traffic.ts.
 import * as pulumi from "@pulumi/pulumi";
+import type { ContainerClient } from "@azure/storage-blob";
 import { ARM_SCOPE, ContainerAppsClient, type IpRule } from "../../lib/azure/containerApps";
 import { hasFailed, isReady, needsWaking, revisionsToDeactivate, targetProblems, type RevisionState, type TrafficTarget } from "../../lib/serving/traffic";
 import { azureSignIn } from "../../lib/azure/signIn";
 import { LOG_ANALYTICS_SCOPE, LogAnalyticsClient, readStepWindow } from "../../lib/azure/logAnalytics";
 import type { RolloutConfig } from "../../lib/config/rollout";
+import { PAYLOAD_CONTAINER } from "../../lib/drift/job";
+import { driftWindow, hourPrefixes } from "../../lib/drift/window";
+import { blobEndpointOf } from "../../lib/serving/payloadLog";
+import { comparePredictions, loggedRequests, predictionsOf, replayBody, replayProblems, replaySummary } from "../../lib/serving/replay";
 import {
     guardedMove,
     rejectedAgainMessage,
+    revisionVersion,
     runGuardedRollout,
     RolloutStopped,
     withoutRejection,
@@ -27,6 +33,18 @@ export interface TrafficGuard {
     rollout: RolloutConfig;
     /** How messages name the model's config entry, e.g. models[fraud]. */
     modelKey: string;
+    /** Where the replay reads logged requests and how it signs in to the new revision; or why there is none. */
+    replay: ReplaySource | { off: string };
+}
+
+/** The payload log a replay reads, and the scoring API's token scope. */
+export interface ReplaySource {
+    /** The model store's account (its payloads container holds the log). */
+    accountName: string;
+    /** The log's folder of this model: its registered name, as SERVING_MODEL_NAME gives it. */
+    folder: string;
+    /** `api://<client id>/.default`: the deploying identity's token for the new revision. */
+    scope: string;
 }
 
 export interface RevisionTrafficState {
@@ -115,6 +133,40 @@ export interface RevisionTrafficOptions {
     wake?: (fqdn: string) => Promise<string>;
     /** The Log Analytics query client a guarded rollout reads its windows with. */
     logAnalytics?: () => LogAnalyticsClient;
+    /** The payloads container a replay reads (default: the model store's, signed in as the deployer). */
+    payloadContainer?: (source: ReplaySource) => Promise<ContainerClient>;
+    /** One scoring call to a revision's own address: its parsed answer (default: HTTPS with an Entra token for `scope`). */
+    score?: (fqdn: string, body: string, scope: string) => Promise<unknown>;
+}
+
+/** The newest payload files under each prefix (newest first) until about `enough` lines are read. */
+export async function payloadFilesFrom(container: ContainerClient, prefixes: string[], enough: number): Promise<string[]> {
+    const texts: string[] = [];
+    let lines = 0;
+    for (const prefix of prefixes) {
+        const names: { name: string; modified: number }[] = [];
+        for await (const blob of container.listBlobsFlat({ prefix })) names.push({ name: blob.name, modified: blob.properties.lastModified?.getTime() ?? 0 });
+        for (const { name } of names.sort((a, b) => b.modified - a.modified)) {
+            const text = (await container.getBlobClient(name).downloadToBuffer()).toString("utf8");
+            texts.push(text);
+            lines += text.split("\n").filter(Boolean).length;
+            if (lines >= enough) return texts;
+        }
+    }
+    return texts;
+}
+
+async function payloadContainerOf(source: ReplaySource): Promise<ContainerClient> {
+    const { BlobServiceClient } = await import("@azure/storage-blob");
+    return new BlobServiceClient(blobEndpointOf(source.accountName), azureSignIn()).getContainerClient(PAYLOAD_CONTAINER);
+}
+
+/** POST https://<fqdn>/invocations with the deploying identity's token for the scoring API. */
+async function scoreWithToken(fqdn: string, body: string, scope: string): Promise<unknown> {
+    const { score } = await import("../../lib/scoring/client");
+    const token = await azureSignIn().getToken(scope);
+    if (!token?.token) throw new Error(`no Microsoft Entra token for ${scope}: run \`az login\``);
+    return score(`https://${fqdn}/invocations`, JSON.parse(body) as Record<string, unknown>, { bearerToken: token.token, timeoutMs: 60_000, maxAttempts: 3 });
 }
 
 /** How often a revision with no replica is woken again while waiting. */
@@ -188,6 +240,41 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
                 return token.token;
             },
         });
+    }
+
+    /** Logged requests of the stable revision's version, sent to the candidate's own address, compared. */
+    private async replay(guard: TrafficGuard, candidate: string, stable: string, revisions: RevisionState[], now: () => number): Promise<{ summary: string; problems: string[] } | { skipped: string }> {
+        const { replay: config } = guard.rollout;
+        if (config.requests === 0) return { skipped: "rollout.replay.requests is 0" };
+        if ("off" in guard.replay) return { skipped: guard.replay.off };
+        const version = revisionVersion(stable);
+        const fqdn = revisions.find((r) => r.name === candidate)?.fqdn;
+        if (version === undefined || !fqdn) return { skipped: `${version === undefined ? `${stable}'s version` : `${candidate}'s own address`} is not known` };
+        const source = guard.replay;
+        const window = driftWindow(config.hours, new Date(Math.ceil(now() / 3_600_000) * 3_600_000));
+        const prefixes = hourPrefixes(source.folder, String(version), window).reverse();
+        let texts: string[];
+        try {
+            texts = await payloadFilesFrom(await (this.options.payloadContainer ?? payloadContainerOf)(source), prefixes, config.requests);
+        } catch (err) {
+            return { skipped: `the payload log could not be read (${(err as { code?: string }).code ?? (err as Error).name}): the deploying identity needs Storage Blob Data Reader on the payloads container` };
+        }
+        const { requests } = loggedRequests(texts, config.requests);
+        if (requests.length === 0) return { skipped: `no request of version ${version} was logged in the last ${config.hours} h` };
+        const score = this.options.score ?? scoreWithToken;
+        const pairs = [];
+        for (const request of requests) {
+            const started = performance.now();
+            let actual: unknown[] | undefined;
+            try {
+                actual = predictionsOf(await score(fqdn, replayBody(request), source.scope));
+            } catch {
+                actual = undefined; // counted as not answered
+            }
+            pairs.push({ expected: request.outputs, actual, latencyMs: performance.now() - started });
+        }
+        const comparison = comparePredictions(pairs);
+        return { summary: replaySummary(comparison, candidate, stable), problems: replayProblems(comparison, config) };
     }
 
     /**
@@ -312,6 +399,7 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
                         sleep,
                         now,
                         log,
+                        replay: () => this.replay(guard, move.candidate, move.stable, revisions, now),
                     },
                     move.currentWeight,
                 );
@@ -365,7 +453,7 @@ export class RevisionTraffic extends pulumi.dynamic.Resource {
             readyTimeoutSeconds: number;
             ipSecurityRestrictions?: IpRule[];
             ingressClosedByApp?: boolean;
-            guard?: Omit<TrafficGuard, "workspaceId"> & { workspaceId: pulumi.Input<string> };
+            guard?: pulumi.Input<TrafficGuard>;
         },
         opts?: pulumi.CustomResourceOptions,
         provider: RevisionTrafficProvider = defaultProvider,

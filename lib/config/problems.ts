@@ -8,7 +8,7 @@ import { ENGINE_NAMESPACES, PROVIDER_KEYS, PROVIDER_SECRET_KEYS } from "./provid
 import { configSchema } from "./schema";
 import { registryFields, SECRET_ONLY_KEYS } from "./registry";
 import { canaryFields, modelEntryFields } from "./models";
-import { rolloutFields } from "./rollout";
+import { replayFields, rolloutFields } from "./rollout";
 import { servingFields } from "./serving";
 import { actionGroupFields, alertFields, observabilityFields } from "./observability";
 import { driftFields } from "./drift";
@@ -28,6 +28,7 @@ const KEYS_BY_MAP: Record<string, readonly string[]> = {
     "each entry of models": Object.keys(modelEntryFields.shape),
     "a model's canary": Object.keys(canaryFields.shape),
     "a model's rollout": Object.keys(rolloutFields.shape),
+    "a model's rollout.replay": Object.keys(replayFields.shape),
     serving: Object.keys(servingFields.shape).filter((k) => k !== "entra"),
     access: Object.keys(accessFields.shape),
     "each principal": Object.keys(principalFields.shape),
@@ -40,7 +41,7 @@ const KEYS_BY_MAP: Record<string, readonly string[]> = {
 function mapOfPath(path: readonly PropertyKey[]): string {
     if (path.length === 0) return PROJECT_NAME;
     if (path[0] === "registry") return "registry";
-    if (path[0] === "models") return path[2] === "canary" ? "a model's canary" : path[2] === "rollout" ? "a model's rollout" : "each entry of models";
+    if (path[0] === "models") return path[2] === "canary" ? "a model's canary" : path[2] === "rollout" ? (path[3] === "replay" ? "a model's rollout.replay" : "a model's rollout") : "each entry of models";
     if (path[0] === "serving") return "serving";
     if (path[0] === "access") return path.length >= 3 ? "each principal" : "access";
     if (path[0] === "observability") return path[1] === "alerts" || path[1] === "actionGroup" || path[1] === "drift" ? `observability.${path[1]}` : "observability";

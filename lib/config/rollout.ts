@@ -32,6 +32,20 @@ function share(what: string) {
     return z.preprocess(numberFromString, z.number({ error: allowed }).min(0, { error: allowed }).max(1, { error: allowed }));
 }
 
+export const REPLAY_DEFAULTS = { requests: 100, minAgreement: 0.99, hours: 24 } as const;
+
+export const replayFields = z
+    .object(
+        {
+            requests: wholeNumber(0, 1000).optional(),
+            minAgreement: share("the smallest share of replayed predictions that must equal the stable revision's, such as 0.99").optional(),
+            maxDifference: z.preprocess(numberFromString, z.number({ error: "must be a number, 0 or more (the largest difference a regressor's replayed prediction may show)" }).min(0, { error: "must be a number, 0 or more (the largest difference a regressor's replayed prediction may show)" })).optional(),
+            hours: wholeNumber(1, 168).optional(),
+        },
+        { error: "must be a map with optionally requests (0 turns replay off), minAgreement, maxDifference, hours" },
+    )
+    .strict();
+
 export const rolloutFields = z.object(
     {
         steps: z.array(wholeNumber(1, 100), { error: "must be a list of rising percentages ending at 100, such as [10, 50, 100]" }).optional(),
@@ -53,8 +67,9 @@ export const rolloutFields = z.object(
             .optional(),
         allowLowTraffic: boolean().optional(),
         retryRejected: boolean().optional(),
+        replay: replayFields.optional(),
     },
-    { error: "must be a map with optionally steps, bake, maxErrorRate, maxP95LatencyMs, minRequests, errorRateMargin, latencyMargin, allowLowTraffic, retryRejected (an empty map {} takes the defaults)" },
+    { error: "must be a map with optionally steps, bake, maxErrorRate, maxP95LatencyMs, minRequests, errorRateMargin, latencyMargin, allowLowTraffic, retryRejected, replay (an empty map {} takes the defaults)" },
 );
 export const rolloutSchema = rolloutFields.strict();
 export type RolloutEntry = z.infer<typeof rolloutFields>;
@@ -72,6 +87,8 @@ export interface RolloutConfig {
     allowLowTraffic: boolean;
     /** Try a revision a guarded rollout rolled back once more (the operator asked for it). */
     retryRejected: boolean;
+    /** Logged requests replayed against the new revision before it gets traffic (requests 0: off). */
+    replay: { requests: number; minAgreement: number; maxDifference?: number; hours: number };
 }
 
 /** The rollout's rules beyond each value's own: the steps as a whole. */
@@ -102,6 +119,12 @@ export function rolloutConfig(entry: RolloutEntry): RolloutConfig {
         latencyMargin: entry.latencyMargin ?? ROLLOUT_DEFAULTS.latencyMargin,
         allowLowTraffic: entry.allowLowTraffic ?? false,
         retryRejected: entry.retryRejected ?? false,
+        replay: {
+            requests: entry.replay?.requests ?? REPLAY_DEFAULTS.requests,
+            minAgreement: entry.replay?.minAgreement ?? REPLAY_DEFAULTS.minAgreement,
+            ...(entry.replay?.maxDifference !== undefined ? { maxDifference: entry.replay.maxDifference } : {}),
+            hours: entry.replay?.hours ?? REPLAY_DEFAULTS.hours,
+        },
     };
 }
 
@@ -111,6 +134,9 @@ export function rolloutSummary(rollout: RolloutConfig): string {
     return (
         `${rollout.steps.map((s) => `${s}%`).join(" -> ")}, bake ${rollout.bake} each; a step passes with <= ${percent(rollout.maxErrorRate)} 5xx, ` +
         `p95 <= ${rollout.maxP95LatencyMs} ms, >= ${rollout.minRequests} calls, and at most ${percent(rollout.errorRateMargin)} more 5xx and ${percent(rollout.latencyMargin)} slower p95 than stable` +
-        `${rollout.allowLowTraffic ? "; low traffic promotes after one extended bake" : ""}${rollout.retryRejected ? "; a rejected revision is tried again" : ""}`
+        `${rollout.allowLowTraffic ? "; low traffic promotes after one extended bake" : ""}${rollout.retryRejected ? "; a rejected revision is tried again" : ""}; ` +
+        (rollout.replay.requests === 0
+            ? "no replay"
+            : `first, up to ${rollout.replay.requests} requests logged in the last ${rollout.replay.hours} h replayed: >= ${percent(rollout.replay.minAgreement)} of predictions agree${rollout.replay.maxDifference !== undefined ? `, regressors within ${rollout.replay.maxDifference}` : ""}`)
     );
 }

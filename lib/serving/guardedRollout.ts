@@ -95,6 +95,11 @@ export interface RolloutPorts {
     sleep(ms: number): Promise<void>;
     now(): number;
     log(line: string): void;
+    /**
+     * Replays logged requests against the candidate while it has no traffic (lib/serving/replay.ts):
+     * its one-line result, and why it stops the rollout (empty: go on); or why there was nothing to replay.
+     */
+    replay?(): Promise<{ summary: string; problems: string[] } | { skipped: string }>;
 }
 
 export type StopReason = "rolled-back" | "held" | "unreadable";
@@ -135,6 +140,24 @@ export async function runGuardedRollout(plan: GuardedRolloutPlan, ports: Rollout
     const problems = stepProblems(plan.steps);
     if (problems.length > 0) throw new Error(`rollout steps ${JSON.stringify(plan.steps)}: ${problems.join("; ")}`);
     const first = plan.steps.findIndex((s) => s >= currentWeight);
+    // Before any traffic moves: a rerun that resumes a step has replayed already.
+    if (currentWeight === 0 && ports.replay) {
+        const replayed = await ports.replay();
+        if ("skipped" in replayed) ports.log(`rollout ${plan.candidate}: no replay: ${replayed.skipped}`);
+        else {
+            ports.log(`rollout ${plan.candidate}: ${replayed.summary}`);
+            if (replayed.problems.length > 0) {
+                await ports.rollBack();
+                const why = `replay: ${replayed.problems.join("; ")}`;
+                throw new RolloutStopped(
+                    "rolled-back",
+                    `rollout ${plan.candidate} stopped before any traffic moved: ${replayed.problems.join("; ")}. ${plan.stable} keeps 100% and ${plan.candidate} is deactivated.\n${replayed.summary}`,
+                    0,
+                    why,
+                );
+            }
+        }
+    }
     for (let i = Math.max(0, first); i < plan.steps.length; i++) {
         const weight = plan.steps[i];
         const label = `rollout ${plan.candidate} step ${i + 1}/${plan.steps.length}`;

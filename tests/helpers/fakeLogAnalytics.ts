@@ -1,0 +1,79 @@
+// The Log Analytics query API (POST /v1/workspaces/{id}/query) over a fake Container Apps app:
+// a query's answer counts, for each revision the query names, the calls the app's current traffic
+// table sends it over the query's timespan, in the documented answer shape ({tables: [{name,
+// columns: [{name, type}], rows}]}, learn.microsoft.com/azure/azure-monitor/logs/api/response-format).
+// A revision with no call in the window has no row, as KQL's summarize makes none.
+import * as http from "http";
+import type { AddressInfo } from "net";
+import type { FakeContainerApps } from "./fakeContainerApps";
+
+export const FAKE_WORKSPACE = "63613592-b6f7-4c3d-a390-22ba13102111";
+
+/** How a revision answers: calls per second at 100% of the traffic, its 5xx share and its p95. */
+export interface Behaviour {
+    callsPerSecond: number;
+    errorRate: number;
+    p95LatencyMs: number;
+}
+
+/**
+ * The Log Analytics query API over the fake app: a query's answer counts, for each revision the
+ * query names, the calls the current traffic table sends it over the query's timespan. `behaviour`
+ * may change between reads (`reads` counts them); `faults` answer first, one per query.
+ */
+export class FakeLogAnalytics {
+    reads = 0;
+    readonly queries: { query: string; timespan: string }[] = [];
+    faults: { status: number; body: unknown }[] = [];
+    behaviour: (revision: string, read: number) => Behaviour = () => ({ callsPerSecond: 5, errorRate: 0, p95LatencyMs: 120 });
+    private readonly server = http.createServer((req, res) => {
+        let text = "";
+        req.on("data", (chunk) => (text += chunk));
+        req.on("end", () => {
+            const body = JSON.parse(text) as { query: string; timespan: string };
+            this.queries.push(body);
+            res.setHeader("content-type", "application/json; charset=utf-8");
+            const fault = this.faults.shift();
+            if (fault) {
+                res.statusCode = fault.status;
+                return res.end(JSON.stringify(fault.body));
+            }
+            if (req.url !== `/v1/workspaces/${FAKE_WORKSPACE}/query` || req.headers.authorization !== "Bearer la-token") {
+                res.statusCode = 403;
+                return res.end(JSON.stringify({ error: { code: "InsufficientAccessError", message: "no access" } }));
+            }
+            this.reads += 1;
+            const [start, end] = body.timespan.split("/").map(Date.parse);
+            const seconds = (end - start) / 1000;
+            const revisions = [...(/revision in \(([^)]*)\)/.exec(body.query)?.[1] ?? "").matchAll(/"([^"]+)"/g)].map((m) => m[1]);
+            const rows = revisions.flatMap((revision) => {
+                const weight = this.apps.traffic.find((t) => t.revisionName === revision)?.weight ?? 0;
+                const b = this.behaviour(revision, this.reads);
+                const requests = Math.round(b.callsPerSecond * seconds * (weight / 100));
+                // A revision without calls in the window has no row (summarize makes none).
+                return requests === 0 ? [] : [[revision, requests, Math.round(requests * b.errorRate), b.p95LatencyMs]];
+            });
+            return res.end(
+                JSON.stringify({
+                    tables: [
+                        {
+                            name: "PrimaryResult",
+                            columns: [{ name: "revision", type: "string" }, { name: "requests", type: "long" }, { name: "errors", type: "long" }, { name: "p95LatencyMs", type: "real" }],
+                            rows,
+                        },
+                    ],
+                }),
+            );
+        });
+    });
+    constructor(private readonly apps: FakeContainerApps) {}
+    async start(): Promise<string> {
+        await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
+        return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    }
+    stop(): Promise<void> {
+        this.server.closeAllConnections();
+        return new Promise((resolve) => this.server.close(() => resolve()));
+    }
+}
+
