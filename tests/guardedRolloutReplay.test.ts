@@ -7,7 +7,7 @@
 import * as assert from "assert";
 import { RevisionTrafficProvider, type RevisionTrafficState, type TrafficGuard } from "../components/serving/revisionTraffic";
 import { trafficSplit } from "../components/serving/containerApp";
-import { ContainerAppsClient } from "../lib/azure/containerApps";
+import { ContainerAppsClient, MonitorMetricsClient } from "../lib/azure/containerApps";
 import { LogAnalyticsClient } from "../lib/azure/logAnalytics";
 import { rolloutConfig } from "../lib/config/rollout";
 import { score } from "../lib/scoring/client";
@@ -89,6 +89,7 @@ describe("replay before a guarded rollout: logged requests against MLflow's real
         armEndpoint = await azure.start();
         queries = new FakeLogAnalytics(azure);
         queryEndpoint = await queries.start();
+        azure.metricsAnswer = (query) => queries.metricsAnswer(query);
         logs = [];
         clock = { now: Date.parse("2026-12-02T10:00:00Z") };
         scored = 0;
@@ -118,6 +119,7 @@ describe("replay before a guarded rollout: logged requests against MLflow's real
         new RevisionTrafficProvider({
             client,
             logAnalytics: () => new LogAnalyticsClient({ endpoint: queryEndpoint, token: async () => "la-token", retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 10, sleep: noWait } }),
+            metrics: () => new MonitorMetricsClient({ endpoint: armEndpoint, token: async () => "fake-arm-token", sleep: noWait, maxAttempts: 2 }),
             sleep: async (ms) => void (clock.now += ms),
             now: () => clock.now,
             pollMs: 10_000,

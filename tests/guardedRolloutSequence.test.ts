@@ -8,7 +8,7 @@
 import * as assert from "assert";
 import { RevisionTrafficProvider, type RevisionTrafficState, type TrafficGuard } from "../components/serving/revisionTraffic";
 import { trafficSplit } from "../components/serving/containerApp";
-import { ContainerAppsClient } from "../lib/azure/containerApps";
+import { ContainerAppsClient, MonitorMetricsClient } from "../lib/azure/containerApps";
 import { LogAnalyticsClient } from "../lib/azure/logAnalytics";
 import { rolloutConfig, type RolloutEntry } from "../lib/config/rollout";
 import { declaredTraffic } from "../lib/serving/traffic";
@@ -32,6 +32,7 @@ describe("a guarded rollout through RevisionTraffic (fake Resource Manager, fake
         armEndpoint = await azure.start();
         queries = new FakeLogAnalytics(azure);
         queryEndpoint = await queries.start();
+        azure.metricsAnswer = (query) => queries.metricsAnswer(query);
         logs = [];
         clock = { now: Date.parse("2026-12-02T10:00:00Z") };
     });
@@ -46,6 +47,7 @@ describe("a guarded rollout through RevisionTraffic (fake Resource Manager, fake
         new RevisionTrafficProvider({
             client,
             logAnalytics: () => new LogAnalyticsClient({ endpoint: queryEndpoint, token: async () => "la-token", retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 10, sleep: noWait }, log: (l) => logs.push(l) }),
+            metrics: () => new MonitorMetricsClient({ endpoint: armEndpoint, token: async () => "fake-arm-token", sleep: noWait, maxAttempts: 2 }),
             sleep: async (ms) => void (clock.now += ms),
             now: () => clock.now,
             pollMs: 10_000,
@@ -123,11 +125,39 @@ describe("a guarded rollout through RevisionTraffic (fake Resource Manager, fake
         assert.match(err.message, /window 2026-12-02T10:12:00Z \.\. 2026-12-02T10:22:00Z/);
         assert.match(err.message, /prd-fraud--v2-bbbb \(candidate\)\s+1500\s+120\s+8%/);
         assert.match(err.message, /prd-fraud--v1-aaaa \(stable\)\s+1500\s+0\s+0%/);
-        assert.match(err.message, /query \(Log Analytics\):\nContainerAppConsoleLogs/);
+        assert.match(err.message, /query \(Log Analytics, then Azure Monitor\):\nContainerAppConsoleLogs/);
+        assert.match(err.message, /\nGET \/subscriptions\/s\/resourceGroups\/rg\/providers\/Microsoft\.App\/containerApps\/prd-fraud\/providers\/Microsoft\.Insights\/metrics\?metricnames=Requests&timespan=2026-12-02T10%3A12%3A00Z%2F2026-12-02T10%3A22%3A00Z&interval=FULL&aggregation=Total&\$filter=revisionName%20eq%20'\*'%20and%20statusCodeCategory%20eq%20'\*'$/);
         // A partial failure: the engine keeps these properties as the resource's state.
         assert.strictEqual(err.id, `${azure.appId}/traffic`);
         assert.deepStrictEqual(err.properties!.rejected!.map((r) => r.revision), [V2]);
         assert.deepStrictEqual(err.properties!.target, olds.target, "state keeps the target that serves (v1)");
+    });
+
+    it("5xx the ingress answered for crashing replicas (never in a request record) roll back, from Azure Monitor's Requests metric", async () => {
+        const olds = await v1Serving();
+        queries.behaviour = (revision) => ({ callsPerSecond: 5, errorRate: 0, p95LatencyMs: 120, ingressErrorRate: revision === V2 ? 0.1 : 0 });
+        const err = await failure(deploy("v2-bbbb", olds, state("v2-bbbb", guard())));
+        // Records: 270 calls, 0 5xx; ingress: 300 calls, 30 5xx. Judged: the larger of each.
+        assert.match(err.message, /step 1\/3 rolled back: error share 10% \(30 of 300\) is above maxErrorRate 1%/);
+        assert.match(err.message, /prd-fraud--v2-bbbb \(candidate\)\s+300\s+30\s+10%\s+120 ms\s+300 \/ 30/);
+        assert.deepStrictEqual(queries.metricQueries[0], {
+            "api-version": "2023-10-01",
+            metricnames: "Requests",
+            timespan: "2026-12-02T10:00:00Z/2026-12-02T10:10:00Z",
+            interval: "FULL",
+            aggregation: "Total",
+            $filter: "revisionName eq '*' and statusCodeCategory eq '*'",
+        });
+        assert.deepStrictEqual(tables(), ["100% v1-aaaa", "10% v2-bbbb + 90% v1-aaaa", "100% v1-aaaa"]);
+        neverUnready();
+    });
+
+    it("platform metrics that cannot be read hold the step like unreadable records", async () => {
+        const olds = await v1Serving();
+        queries.metricFaults = Array.from({ length: 20 }, () => ({ status: 403, body: { error: { code: "AuthorizationFailed", message: "no read" } } }));
+        const err = await failure(deploy("v2-bbbb", olds, state("v2-bbbb", guard())));
+        assert.match(err.message, /held at 10% prd-fraud--v2-bbbb: the window .* could not be read after 5 attempts \(cannot read the Requests metric of .*: HTTP 403 \(AuthorizationFailed/);
+        assert.deepStrictEqual(tables(), ["100% v1-aaaa", "10% v2-bbbb + 90% v1-aaaa"]);
     });
 
     it("a latency regression rolls back, naming the p95 against the limit and against stable", async () => {

@@ -3,10 +3,12 @@
 import * as assert from "assert";
 import {
     evidenceTable,
+    ingressFromMetricsAnswer,
     judgeStep,
     MetricsUnreadable,
     stepWindowQuery,
     windowsFromQueryAnswer,
+    withIngress,
     type GuardThresholds,
     type RevisionWindow,
 } from "../lib/serving/rolloutGuard";
@@ -112,6 +114,38 @@ describe("a guarded rollout step's query and its answer", () => {
         for (const [body, message] of cases) {
             assert.throws(() => windowsFromQueryAnswer(body, ["a"]), (err: Error) => err instanceof MetricsUnreadable && message.test(err.message), JSON.stringify(body));
         }
+    });
+});
+
+describe("a guarded step's ingress counts (Azure Monitor's Requests metric)", () => {
+    const series = (revision: string, category: string, totals: (number | undefined)[]) => ({
+        metadatavalues: [{ name: { value: "revisionName" }, value: revision }, { name: { value: "statusCodeCategory" }, value: category }],
+        data: totals.map((total, i) => ({ timeStamp: `2026-12-02T10:0${i}:00Z`, ...(total === undefined ? {} : { total }) })),
+    });
+    const answer = (timeseries: unknown[], extra: Record<string, unknown> = {}) => ({ value: [{ name: { value: "Requests" }, unit: "Count", timeseries, ...extra }] });
+
+    it("adds up each revision's data points, 5xx apart; a point without total had no requests; other revisions are ignored", () => {
+        const found = ingressFromMetricsAnswer(answer([series("a", "2xx", [10, undefined, 5]), series("a", "5xx", [2]), series("a", "4xx", [1]), series("zzz", "5xx", [99])]), ["a", "b"]);
+        assert.deepStrictEqual(Object.fromEntries(found), { a: { requests: 18, errors: 2 }, b: { requests: 0, errors: 0 } });
+    });
+
+    it("refuses what it cannot trust, saying why", () => {
+        const cases: [unknown, RegExp][] = [
+            [{ tables: [] }, /has no value list/],
+            [{ value: [{ name: { value: "Replicas" }, timeseries: [] }] }, /has no Requests metric/],
+            [answer([], { errorCode: "Throttled" }), /could not read the Requests metric \(Throttled\)/],
+            [answer([{ metadatavalues: [{ name: { value: "revisionName" }, value: "a" }] }]), /series of a has no data list/],
+            [answer([series("a", "2xx", [-1])]), /a total of -1/],
+        ];
+        for (const [body, message] of cases) assert.throws(() => ingressFromMetricsAnswer(body, ["a"]), (err: Error) => err instanceof MetricsUnreadable && message.test(err.message), JSON.stringify(body));
+        assert.doesNotThrow(() => ingressFromMetricsAnswer(answer([], { errorCode: "Success" }), ["a"]), "errorCode Success is an answer");
+    });
+
+    it("judges the larger of the records' and the ingress's counts, and keeps both for the evidence", () => {
+        const records = win("a", 270, 0, 120);
+        assert.deepStrictEqual(withIngress(records, { requests: 300, errors: 30 }), { revision: "a", requests: 300, errors: 30, p95LatencyMs: 120, ingress: { requests: 300, errors: 30 } });
+        assert.deepStrictEqual(withIngress(win("a", 300, 5, 120), { requests: 280, errors: 1 }), { revision: "a", requests: 300, errors: 5, p95LatencyMs: 120, ingress: { requests: 280, errors: 1 } });
+        assert.strictEqual(withIngress(records, undefined), records);
     });
 });
 

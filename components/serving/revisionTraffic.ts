@@ -3,7 +3,7 @@
 // A thin adapter over lib/azure/containerApps.ts; the rules are in lib/serving/traffic.ts.
 import * as pulumi from "@pulumi/pulumi";
 import type { ContainerClient } from "@azure/storage-blob";
-import { ARM_SCOPE, ContainerAppsClient, type IpRule } from "../../lib/azure/containerApps";
+import { ARM_SCOPE, ContainerAppsClient, MonitorMetricsClient, type IpRule } from "../../lib/azure/containerApps";
 import { hasFailed, isReady, needsWaking, revisionsToDeactivate, targetProblems, type RevisionState, type TrafficTarget } from "../../lib/serving/traffic";
 import { azureSignIn } from "../../lib/azure/signIn";
 import { LOG_ANALYTICS_SCOPE, LogAnalyticsClient, readStepWindow } from "../../lib/azure/logAnalytics";
@@ -11,6 +11,7 @@ import type { RolloutConfig } from "../../lib/config/rollout";
 import { PAYLOAD_CONTAINER } from "../../lib/drift/job";
 import { driftWindow, hourPrefixes } from "../../lib/drift/window";
 import { blobEndpointOf } from "../../lib/serving/payloadLog";
+import { platformMetricsPath, withIngress } from "../../lib/serving/rolloutGuard";
 import { comparePredictions, loggedRequests, predictionsOf, replayBody, replayProblems, replaySummary } from "../../lib/serving/replay";
 import {
     guardedMove,
@@ -133,6 +134,8 @@ export interface RevisionTrafficOptions {
     wake?: (fqdn: string) => Promise<string>;
     /** The Log Analytics query client a guarded rollout reads its windows with. */
     logAnalytics?: () => LogAnalyticsClient;
+    /** The Azure Monitor metrics client it reads the ingress's counts with. */
+    metrics?: () => MonitorMetricsClient;
     /** The payloads container a replay reads (default: the model store's, signed in as the deployer). */
     payloadContainer?: (source: ReplaySource) => Promise<ContainerClient>;
     /** One scoring call to a revision's own address: its parsed answer (default: HTTPS with an Entra token for `scope`). */
@@ -220,6 +223,19 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
         // Loaded in the provider process: the deployer's own sign-in, never a value in state.
         const credential = azureSignIn();
         return new ContainerAppsClient({
+            log: this.options.log ?? ((line: string) => console.error(line)),
+            token: async () => {
+                const token = await credential.getToken(ARM_SCOPE);
+                if (!token?.token) throw new Error("no Microsoft Entra token for Azure Resource Manager: run `az login`");
+                return token.token;
+            },
+        });
+    }
+
+    private metrics(): MonitorMetricsClient {
+        if (this.options.metrics) return this.options.metrics();
+        const credential = azureSignIn();
+        return new MonitorMetricsClient({
             log: this.options.log ?? ((line: string) => console.error(line)),
             token: async () => {
                 const token = await credential.getToken(ARM_SCOPE);
@@ -376,6 +392,7 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
             const guard = inputs.guard!;
             const plan = rolloutPlan(guard, move.candidate, move.stable);
             const queries = this.logAnalytics();
+            const metrics = this.metrics();
             try {
                 await runGuardedRollout(
                     plan,
@@ -395,7 +412,14 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
                             log(`traffic: 100% ${move.stable}; deactivating revision ${move.candidate} (rolled back)`);
                             await client.setActive(inputs.appId, move.candidate, false);
                         },
-                        readWindow: (window) => readStepWindow(queries, guard.workspaceId, guard.appName, [move.candidate, move.stable], window),
+                        // The request records (latency, 5xx the app answered) and the ingress's own counts
+                        // (5xx of replicas that never answered), read together; either failing holds the step.
+                        readWindow: async (window) => {
+                            const pair = [move.candidate, move.stable];
+                            const [records, ingress] = await Promise.all([readStepWindow(queries, guard.workspaceId, guard.appName, pair, window), metrics.ingressRequests(inputs.appId, pair, window)]);
+                            const windows = new Map([...records.windows].map(([name, w]) => [name, withIngress(w, ingress.get(name))]));
+                            return { windows, query: `${records.query}\nGET ${platformMetricsPath(inputs.appId, window)}` };
+                        },
                         sleep,
                         now,
                         log,

@@ -11,6 +11,7 @@
 // ARM's asynchronous API contract describes) until it succeeds, so the next call never races it.
 import axios, { type AxiosInstance } from "axios";
 import type { RevisionState, TrafficTarget } from "../serving/traffic";
+import { ingressFromMetricsAnswer, MetricsUnreadable, PLATFORM_METRICS_API_VERSION, platformMetricsPath, type Window } from "../serving/rolloutGuard";
 
 /** A Container Apps ingress IP rule. */
 export interface IpRule {
@@ -319,5 +320,26 @@ export class ContainerAppsClient extends ArmClient {
         this.expect(answer, [200, 201, 202], what);
         // Until the patch has finished, the old weights may still apply: nothing after it may run first.
         await this.settle(answer, what);
+    }
+}
+
+/** Azure Monitor's metrics of a container app, as a guarded rollout reads them (Metrics - List). */
+export class MonitorMetricsClient extends ArmClient {
+    constructor(options: ArmClientOptions) {
+        super(options, PLATFORM_METRICS_API_VERSION);
+    }
+
+    /** Each revision's ingress requests and 5xx in the window; MetricsUnreadable when there is no answer to trust. */
+    async ingressRequests(appId: string, revisions: readonly string[], window: Window): Promise<Map<string, { requests: number; errors: number }>> {
+        const what = `read the Requests metric of ${appId}`;
+        let answer;
+        try {
+            answer = await this.call("GET", platformMetricsPath(appId, window), undefined, what);
+            this.expect(answer, 200, what);
+        } catch (err) {
+            if (err instanceof ArmError) throw new MetricsUnreadable(err.message);
+            throw err;
+        }
+        return ingressFromMetricsAnswer(answer.data, revisions);
     }
 }

@@ -27,6 +27,8 @@ export interface RevisionWindow {
     errors: number;
     /** null when the revision answered no call in the window. */
     p95LatencyMs: number | null;
+    /** What Container Apps' ingress counted for the revision (Azure Monitor's Requests metric), when read. */
+    ingress?: { requests: number; errors: number };
 }
 
 export type StepVerdict =
@@ -138,17 +140,80 @@ export function windowsFromQueryAnswer(body: unknown, revisions: readonly string
     return windows;
 }
 
+/** The Azure Monitor metrics call for the window: Container Apps' Requests, per revision and status class. */
+export const PLATFORM_METRICS_API_VERSION = "2023-10-01";
+
+export function platformMetricsPath(appId: string, window: Window): string {
+    // interval FULL: one data point for the whole timespan (Metrics - List, learn.microsoft.com/rest/api/monitor/metrics/list).
+    const query = {
+        metricnames: "Requests",
+        timespan: `${window.start}/${window.end}`,
+        interval: "FULL",
+        aggregation: "Total",
+        $filter: "revisionName eq '*' and statusCodeCategory eq '*'",
+    };
+    // encodeURIComponent: spaces as %20 (not URLSearchParams' "+").
+    return `${appId}/providers/Microsoft.Insights/metrics?${Object.entries(query).map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join("&")}`;
+}
+
+/**
+ * Each revision's ingress requests and 5xx from a Metrics - List answer ({value: [{name: {value},
+ * errorCode?, timeseries: [{metadatavalues: [{name: {value}, value}], data: [{timeStamp, total?}]}]}]}).
+ * A data point without `total` had no requests. The metric counts every route through the ingress,
+ * and 5xx the ingress answered itself (a replica that crashed or timed out), which no request record shows.
+ */
+export function ingressFromMetricsAnswer(body: unknown, revisions: readonly string[]): Map<string, { requests: number; errors: number }> {
+    const metric = (body as { value?: unknown } | null)?.value;
+    if (!Array.isArray(metric)) throw new MetricsUnreadable("the Azure Monitor metrics answer has no value list (expected {value: [{name, timeseries}]})");
+    const requests = metric.find((m) => (m as { name?: { value?: unknown } } | null)?.name?.value === "Requests") as { errorCode?: unknown; timeseries?: unknown } | undefined;
+    if (!requests) throw new MetricsUnreadable("the Azure Monitor metrics answer has no Requests metric");
+    if (typeof requests.errorCode === "string" && requests.errorCode !== "Success") throw new MetricsUnreadable(`Azure Monitor could not read the Requests metric (${requests.errorCode})`);
+    if (!Array.isArray(requests.timeseries)) throw new MetricsUnreadable("the Requests metric has no timeseries list");
+    const found = new Map(revisions.map((r) => [r, { requests: 0, errors: 0 }]));
+    for (const series of requests.timeseries as { metadatavalues?: unknown; data?: unknown }[]) {
+        const meta = new Map(
+            (Array.isArray(series?.metadatavalues) ? series.metadatavalues : []).map((m: { name?: { value?: unknown }; value?: unknown }) => [String(m?.name?.value ?? "").toLowerCase(), m?.value]),
+        );
+        const revision = meta.get("revisionname");
+        const entry = typeof revision === "string" ? found.get(revision) : undefined;
+        if (!entry) continue;
+        if (!Array.isArray(series.data)) throw new MetricsUnreadable(`the Requests series of ${revision} has no data list`);
+        let total = 0;
+        for (const point of series.data as { total?: unknown }[]) {
+            if (point?.total === undefined || point.total === null) continue;
+            if (typeof point.total !== "number" || !Number.isFinite(point.total) || point.total < 0) throw new MetricsUnreadable(`the Requests series of ${revision} has a total of ${JSON.stringify(point.total)}`);
+            total += point.total;
+        }
+        entry.requests += total;
+        if (String(meta.get("statuscodecategory") ?? "") === "5xx") entry.errors += total;
+    }
+    return found;
+}
+
+/**
+ * The records' window with the ingress's counts beside it; the judged numbers are the larger of the
+ * two, so 5xx the ingress answered for a revision whose replicas never wrote a record still count.
+ */
+export function withIngress(records: RevisionWindow, ingress: { requests: number; errors: number } | undefined): RevisionWindow {
+    if (!ingress) return records;
+    const requests = Math.max(records.requests, ingress.requests);
+    return { ...records, requests, errors: Math.min(requests, Math.max(records.errors, ingress.errors)), ingress };
+}
+
 /** The evidence `up` fails with: both revisions' numbers for the window, and the query that produced them. */
 export function evidenceTable(candidate: RevisionWindow, stable: RevisionWindow | undefined, window: Window, query: string): string {
-    const rows = [candidate, ...(stable ? [stable] : [])].map((w, i) => [
+    const both = [candidate, ...(stable ? [stable] : [])];
+    const ingress = both.some((w) => w.ingress);
+    const rows = both.map((w, i) => [
         `${w.revision} (${i === 0 ? "candidate" : "stable"})`,
         String(w.requests),
         String(w.errors),
         percent(errorRate(w)),
         w.p95LatencyMs === null ? "-" : `${w.p95LatencyMs} ms`,
+        ...(ingress ? [w.ingress ? `${w.ingress.requests} / ${w.ingress.errors}` : "-"] : []),
     ]);
-    const header = ["revision", "calls", "5xx", "error share", "p95"];
+    const header = ["revision", "calls", "5xx", "error share", "p95", ...(ingress ? ["ingress calls / 5xx"] : [])];
     const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c].length)));
     const line = (cells: string[]) => cells.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd();
-    return [`window ${window.start} .. ${window.end}`, line(header), ...rows.map(line), "query (Log Analytics):", query].join("\n");
+    return [`window ${window.start} .. ${window.end}`, line(header), ...rows.map(line), `query (Log Analytics${ingress ? ", then Azure Monitor" : ""}):`, query].join("\n");
 }

@@ -74,6 +74,8 @@ export class FakeContainerApps {
     /** Starting revisions report Running with replicas but Unhealthy until they are ready. */
     startsUnhealthy = false;
     readyAfterPolls = 1;
+    /** Azure Monitor's Metrics - List of the app (api-version 2023-10-01); unset: 404. */
+    metricsAnswer?: (query: URLSearchParams) => { status: number; body: unknown };
     /** Revisions (by suffix) that never become ready. */
     neverReady = new Set<string>();
     /** New revisions start with no replica, until a request reaches their address. */
@@ -194,6 +196,12 @@ export class FakeContainerApps {
                 }
                 res.writeHead(fault.status ?? 503, { "Content-Type": "application/json; charset=utf-8", ...(fault.retryAfter ? { "Retry-After": fault.retryAfter } : {}) });
                 return res.end(JSON.stringify({ error: { code: fault.code ?? "ServiceUnavailable", message: "fault injected by the test" } }));
+            }
+            if (req.method === "GET" && url.pathname === `${this.appId}/providers/Microsoft.Insights/metrics`) {
+                if (url.searchParams.get("api-version") !== "2023-10-01") return this.json(res, 400, { error: { code: "InvalidApiVersionParameter", message: "bad api-version" } });
+                if (!this.metricsAnswer) return this.json(res, 404, { error: { code: "ResourceNotFound", message: "no metrics here" } });
+                const answer = this.metricsAnswer(url.searchParams);
+                return this.json(res, answer.status, answer.body);
             }
             if (url.searchParams.get("api-version") !== CONTAINER_APPS_API_VERSION) return this.json(res, 400, { error: { code: "InvalidApiVersionParameter", message: "bad api-version" } });
             if (!req.headers.authorization?.startsWith("Bearer ")) return this.json(res, 401, { error: { code: "AuthenticationFailed", message: "no token" } });

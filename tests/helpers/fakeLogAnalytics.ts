@@ -14,6 +14,8 @@ export interface Behaviour {
     callsPerSecond: number;
     errorRate: number;
     p95LatencyMs: number;
+    /** Share of calls the ingress answered 5xx itself (a replica that crashed): in the platform metric, never in a record. */
+    ingressErrorRate?: number;
 }
 
 /**
@@ -49,7 +51,7 @@ export class FakeLogAnalytics {
             const rows = revisions.flatMap((revision) => {
                 const weight = this.apps.traffic.find((t) => t.revisionName === revision)?.weight ?? 0;
                 const b = this.behaviour(revision, this.reads);
-                const requests = Math.round(b.callsPerSecond * seconds * (weight / 100));
+                const requests = Math.round(b.callsPerSecond * seconds * (weight / 100) * (1 - (b.ingressErrorRate ?? 0)));
                 // A revision without calls in the window has no row (summarize makes none).
                 return requests === 0 ? [] : [[revision, requests, Math.round(requests * b.errorRate), b.p95LatencyMs]];
             });
@@ -67,6 +69,47 @@ export class FakeLogAnalytics {
         });
     });
     constructor(private readonly apps: FakeContainerApps) {}
+
+    /**
+     * Azure Monitor's Metrics - List answer for the app's Requests metric over the query's timespan,
+     * split by revisionName and statusCodeCategory (learn.microsoft.com/rest/api/monitor/metrics/list):
+     * the same calls the records count, plus the ones the ingress answered 5xx itself.
+     */
+    metricsAnswer(query: URLSearchParams): { status: number; body: unknown } {
+        this.metricQueries.push(Object.fromEntries(query));
+        const fault = this.metricFaults.shift();
+        if (fault) return fault;
+        const [start, end] = (query.get("timespan") ?? "").split("/").map(Date.parse);
+        const seconds = (end - start) / 1000;
+        const timeseries = this.apps.traffic
+            .filter((t) => t.weight > 0)
+            .flatMap((t) => {
+                const b = this.behaviour(t.revisionName, this.reads);
+                const calls = Math.round(b.callsPerSecond * seconds * (t.weight / 100));
+                const crashed = Math.round(calls * (b.ingressErrorRate ?? 0));
+                const answered = calls - crashed;
+                const appErrors = Math.round(answered * b.errorRate);
+                const series = (category: string, total: number) => ({
+                    metadatavalues: [{ name: { value: "revisionName", localizedValue: "revisionName" }, value: t.revisionName }, { name: { value: "statusCodeCategory", localizedValue: "statusCodeCategory" }, value: category }],
+                    data: [{ timeStamp: new Date(start).toISOString(), ...(total > 0 ? { total } : {}) }],
+                });
+                return [series("2xx", answered - appErrors), series("5xx", appErrors + crashed)];
+            });
+        return {
+            status: 200,
+            body: {
+                cost: 0,
+                timespan: query.get("timespan"),
+                interval: "FULL",
+                value: [{ id: `${this.apps.appId}/providers/Microsoft.Insights/metrics/Requests`, type: "Microsoft.Insights/metrics", name: { value: "Requests", localizedValue: "Requests" }, unit: "Count", timeseries, errorCode: "Success" }],
+                namespace: "microsoft.app/containerapps",
+                resourceregion: "westeurope",
+            },
+        };
+    }
+
+    readonly metricQueries: Record<string, string>[] = [];
+    metricFaults: { status: number; body: unknown }[] = [];
     async start(): Promise<string> {
         await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
         return `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
