@@ -5,17 +5,14 @@
 // before any weight moves; no logged request skips the replay and says so. Also the comparison
 // rules on their own (classifiers, regressors, bad lines).
 import * as assert from "assert";
-import { RevisionTrafficProvider, type RevisionTrafficState, type TrafficGuard } from "../components/serving/revisionTraffic";
-import { trafficSplit } from "../components/serving/containerApp";
-import { ContainerAppsClient, MonitorMetricsClient } from "../lib/azure/containerApps";
-import { LogAnalyticsClient } from "../lib/azure/logAnalytics";
+import type { RevisionTrafficState, TrafficGuard } from "../components/serving/revisionTraffic";
 import { rolloutConfig } from "../lib/config/rollout";
 import { score } from "../lib/scoring/client";
-import { declaredTraffic } from "../lib/serving/traffic";
 import { comparePredictions, loggedRequests, replayProblems, replaySummary } from "../lib/serving/replay";
 import { startAzurite, type Azurite } from "./helpers/azuriteBlob";
-import { FakeContainerApps } from "./helpers/fakeContainerApps";
-import { FakeLogAnalytics, FAKE_WORKSPACE } from "./helpers/fakeLogAnalytics";
+import type { FakeContainerApps } from "./helpers/fakeContainerApps";
+import { FAKE_WORKSPACE, type FakeLogAnalytics } from "./helpers/fakeLogAnalytics";
+import { GuardedRolloutRig } from "./helpers/guardedRolloutRig";
 import { startRealScoring, type RealScoring } from "./helpers/realScoring";
 
 const APP = "prd-fraud";
@@ -65,12 +62,10 @@ describe("replay before a guarded rollout: logged requests against MLflow's real
     let scoring: RealScoring;
     let azurite: Azurite;
     let rows: Record<string, number>[];
+    let rig: GuardedRolloutRig;
     let azure: FakeContainerApps;
     let queries: FakeLogAnalytics;
-    let armEndpoint: string;
-    let queryEndpoint: string;
     let logs: string[];
-    let clock: { now: number };
     let container = "";
     let scored = 0;
 
@@ -85,21 +80,13 @@ describe("replay before a guarded rollout: logged requests against MLflow's real
         await azurite?.stop();
     });
     beforeEach(async () => {
-        azure = new FakeContainerApps();
-        armEndpoint = await azure.start();
-        queries = new FakeLogAnalytics(azure);
-        queryEndpoint = await queries.start();
-        azure.metricsAnswer = (query) => queries.metricsAnswer(query);
-        logs = [];
-        clock = { now: Date.parse("2026-12-02T10:00:00Z") };
+        rig = await GuardedRolloutRig.start();
+        ({ azure, queries, logs } = rig);
         scored = 0;
         container = `payloads-${Math.random().toString(36).slice(2, 10)}`;
         await azurite.service().getContainerClient(container).create();
     });
-    afterEach(async () => {
-        await azure.stop();
-        await queries.stop();
-    });
+    afterEach(() => rig.stop());
 
     /** Lines as the payload log writes them: stable's version 1, one request of 2 rows per line. */
     async function logged(outputs: (predictions: number[]) => number[]): Promise<number> {
@@ -109,22 +96,13 @@ describe("replay before a guarded rollout: logged requests against MLflow's real
             const time = new Date(Date.parse("2026-12-02T09:00:00Z") + i * 1000).toISOString();
             lines.push(JSON.stringify({ time, request_id: `r${i}`, model: FOLDER, version: "1", revision: `${APP}--v1-aaaa`, status: 200, inputs: rows.slice(i, i + 2), outputs: outputs(expected.slice(i, i + 2)) }));
         }
-        await azurite.service().getContainerClient(container).getBlockBlobClient(`${FOLDER}/1/date=2026-12-02/hour=09/${APP}--v1-aaaa-1-1.jsonl`).upload(`${lines.join("\n")}\n`, Buffer.byteLength(`${lines.join("\n")}\n`));
+        const text = `${lines.join("\n")}\n`;
+        await azurite.service().getContainerClient(container).getBlockBlobClient(`${FOLDER}/1/date=2026-12-02/hour=09/${APP}--v1-aaaa-1-1.jsonl`).upload(text, Buffer.byteLength(text));
         return lines.length;
     }
 
-    const noWait = async () => undefined;
-    const client = () => new ContainerAppsClient({ endpoint: armEndpoint, token: async () => "fake-arm-token", sleep: noWait, log: (l) => logs.push(l) });
     const provider = () =>
-        new RevisionTrafficProvider({
-            client,
-            logAnalytics: () => new LogAnalyticsClient({ endpoint: queryEndpoint, token: async () => "la-token", retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 10, sleep: noWait } }),
-            metrics: () => new MonitorMetricsClient({ endpoint: armEndpoint, token: async () => "fake-arm-token", sleep: noWait, maxAttempts: 2 }),
-            sleep: async (ms) => void (clock.now += ms),
-            now: () => clock.now,
-            pollMs: 10_000,
-            log: (l) => logs.push(l),
-            wake: async (fqdn) => azure.wake(fqdn),
+        rig.provider({
             payloadContainer: async (source) => {
                 assert.strictEqual(source.accountName, "mlplatprdmodels");
                 return azurite.service().getContainerClient(container);
@@ -144,20 +122,10 @@ describe("replay before a guarded rollout: logged requests against MLflow's real
         modelKey: "models[fraud]",
         replay: { accountName: "mlplatprdmodels", folder: FOLDER, scope: "api://scoring-client/.default" },
     };
-    const state = (suffix: string, g?: TrafficGuard): RevisionTrafficState => ({ appId: azure.appId, target: trafficSplit(APP, suffix), readyTimeoutSeconds: 600, ...(g ? { guard: g } : {}) });
-    async function deploy(suffix: string, olds: RevisionTrafficState, news: RevisionTrafficState): Promise<RevisionTrafficState> {
-        const current = await client().revisions(azure.appId);
-        azure.put(suffix, `template-${suffix}`, declaredTraffic(current && current.length ? current : undefined, news.target).table);
-        azure.putAuthConfig();
-        return (await provider().update(`${azure.appId}/traffic`, olds, news)).outs as RevisionTrafficState;
-    }
-    const tables = () => azure.history.map((h) => h.table.filter((t) => t.weight > 0).map((t) => `${t.weight}% ${t.revisionName.slice(APP.length + 2)}`).join(" + "));
-    async function v1Serving(): Promise<RevisionTrafficState> {
-        const first = await deploy("v1-aaaa", state("v1-aaaa"), state("v1-aaaa", guard));
-        azure.history.length = 0;
-        logs.length = 0;
-        return first;
-    }
+    const state = (suffix: string, g?: TrafficGuard) => rig.state(suffix, g);
+    const deploy = (suffix: string, olds: RevisionTrafficState, news: RevisionTrafficState) => rig.deploy(suffix, olds, news, provider());
+    const tables = () => rig.tables();
+    const v1Serving = () => rig.v1Serving(guard, provider());
 
     it("answers that agree with what stable answered let the steps start, and the result is printed", async () => {
         await logged((predictions) => predictions);

@@ -6,54 +6,29 @@
 // at the second step and a latency regression roll back; low traffic holds; unreadable metrics hold
 // and fail; a rerun after a rollback changes nothing; no weight ever reaches a revision that is not ready.
 import * as assert from "assert";
-import { RevisionTrafficProvider, type RevisionTrafficState, type TrafficGuard } from "../components/serving/revisionTraffic";
-import { trafficSplit } from "../components/serving/containerApp";
-import { ContainerAppsClient, MonitorMetricsClient } from "../lib/azure/containerApps";
-import { LogAnalyticsClient } from "../lib/azure/logAnalytics";
+import type { RevisionTrafficState, TrafficGuard } from "../components/serving/revisionTraffic";
 import { rolloutConfig, type RolloutEntry } from "../lib/config/rollout";
-import { declaredTraffic } from "../lib/serving/traffic";
-import { FakeContainerApps } from "./helpers/fakeContainerApps";
-import { FakeLogAnalytics, FAKE_WORKSPACE as WORKSPACE } from "./helpers/fakeLogAnalytics";
+import type { FakeContainerApps } from "./helpers/fakeContainerApps";
+import { FAKE_WORKSPACE as WORKSPACE, type FakeLogAnalytics } from "./helpers/fakeLogAnalytics";
+import { failure, GuardedRolloutRig } from "./helpers/guardedRolloutRig";
 
 const APP = "prd-fraud";
 const V1 = `${APP}--v1-aaaa`;
 const V2 = `${APP}--v2-bbbb`;
 
 describe("a guarded rollout through RevisionTraffic (fake Resource Manager, fake Log Analytics query API)", () => {
+    let rig: GuardedRolloutRig;
     let azure: FakeContainerApps;
     let queries: FakeLogAnalytics;
-    let armEndpoint: string;
-    let queryEndpoint: string;
     let logs: string[];
-    let clock: { now: number };
 
     beforeEach(async () => {
-        azure = new FakeContainerApps();
-        armEndpoint = await azure.start();
-        queries = new FakeLogAnalytics(azure);
-        queryEndpoint = await queries.start();
-        azure.metricsAnswer = (query) => queries.metricsAnswer(query);
-        logs = [];
-        clock = { now: Date.parse("2026-12-02T10:00:00Z") };
+        rig = await GuardedRolloutRig.start();
+        ({ azure, queries, logs } = rig);
     });
-    afterEach(async () => {
-        await azure.stop();
-        await queries.stop();
-    });
+    afterEach(() => rig.stop());
 
-    const noWait = async () => undefined;
-    const client = () => new ContainerAppsClient({ endpoint: armEndpoint, token: async () => "fake-arm-token", sleep: noWait, log: (l) => logs.push(l) });
-    const provider = () =>
-        new RevisionTrafficProvider({
-            client,
-            logAnalytics: () => new LogAnalyticsClient({ endpoint: queryEndpoint, token: async () => "la-token", retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 10, sleep: noWait }, log: (l) => logs.push(l) }),
-            metrics: () => new MonitorMetricsClient({ endpoint: armEndpoint, token: async () => "fake-arm-token", sleep: noWait, maxAttempts: 2 }),
-            sleep: async (ms) => void (clock.now += ms),
-            now: () => clock.now,
-            pollMs: 10_000,
-            log: (l) => logs.push(l),
-            wake: async (fqdn) => azure.wake(fqdn),
-        });
+    const provider = () => rig.provider();
     const guard = (entry: RolloutEntry = {}): TrafficGuard => ({
         workspaceId: WORKSPACE,
         appName: APP,
@@ -61,26 +36,9 @@ describe("a guarded rollout through RevisionTraffic (fake Resource Manager, fake
         modelKey: "models[fraud]",
         replay: { off: "this test replays nothing" },
     });
-    const state = (suffix: string, g?: TrafficGuard): RevisionTrafficState => ({ appId: azure.appId, target: trafficSplit(APP, suffix), readyTimeoutSeconds: 600, ...(g ? { guard: g } : {}) });
-
-    /** The app's PUT for a suffix (as azure-native sends it: what serves now, the new revision at 0%), then RevisionTraffic. */
-    async function deploy(suffix: string, olds: RevisionTrafficState, news: RevisionTrafficState): Promise<RevisionTrafficState> {
-        const current = await client().revisions(azure.appId);
-        azure.put(suffix, `template-${suffix}`, declaredTraffic(current && current.length ? current : undefined, news.target).table);
-        azure.putAuthConfig();
-        return (await provider().update(`${azure.appId}/traffic`, olds, news)).outs as RevisionTrafficState;
-    }
-
-    async function failure(promise: Promise<unknown>): Promise<Error & { id?: string; properties?: RevisionTrafficState }> {
-        try {
-            await promise;
-        } catch (err) {
-            return err as Error & { id?: string; properties?: RevisionTrafficState };
-        }
-        throw new Error("expected the rollout to fail");
-    }
-
-    const tables = () => azure.history.map((h) => h.table.filter((t) => t.weight > 0).map((t) => `${t.weight}% ${t.revisionName.slice(APP.length + 2)}`).join(" + "));
+    const state = (suffix: string, g?: TrafficGuard) => rig.state(suffix, g);
+    const deploy = (suffix: string, olds: RevisionTrafficState, news: RevisionTrafficState) => rig.deploy(suffix, olds, news);
+    const tables = () => rig.tables();
     const neverUnready = () => {
         assert.deepStrictEqual(azure.history.flatMap((h) => h.notReadyWithTraffic), [], "no weight ever reached a revision that was not ready");
         assert.deepStrictEqual(azure.history.flatMap((h) => h.inactiveWithTraffic), [], "no weight ever reached an inactive revision");

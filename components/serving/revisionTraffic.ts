@@ -7,7 +7,7 @@ import { ARM_SCOPE, ContainerAppsClient, MonitorMetricsClient, type IpRule } fro
 import { hasFailed, isReady, needsWaking, revisionsToDeactivate, targetProblems, type RevisionState, type TrafficTarget } from "../../lib/serving/traffic";
 import { azureSignIn } from "../../lib/azure/signIn";
 import { LOG_ANALYTICS_SCOPE, LogAnalyticsClient, readStepWindow } from "../../lib/azure/logAnalytics";
-import type { RolloutConfig } from "../../lib/config/rollout";
+import { thresholdsOf, type RolloutConfig } from "../../lib/config/rollout";
 import { PAYLOAD_CONTAINER } from "../../lib/drift/job";
 import { driftWindow, hourPrefixes } from "../../lib/drift/window";
 import { blobEndpointOf } from "../../lib/serving/payloadLog";
@@ -90,14 +90,7 @@ export function rolloutPlan(guard: TrafficGuard, candidate: string, stable: stri
         steps: rollout.steps,
         bakeSeconds: rollout.bakeSeconds,
         ingestionDelaySeconds: INGESTION_DELAY_SECONDS,
-        thresholds: {
-            maxErrorRate: rollout.maxErrorRate,
-            maxP95LatencyMs: rollout.maxP95LatencyMs,
-            minRequests: rollout.minRequests,
-            errorRateMargin: rollout.errorRateMargin,
-            latencyMargin: rollout.latencyMargin,
-            allowLowTraffic: rollout.allowLowTraffic,
-        },
+        thresholds: thresholdsOf(rollout),
         readAttempts: WINDOW_READ_ATTEMPTS,
         readRetrySeconds: WINDOW_READ_RETRY_SECONDS,
     };
@@ -218,44 +211,29 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
     /** Removing the resource leaves the app's traffic as it is. */
     async delete(): Promise<void> {}
 
-    private client(): ContainerAppsClient {
-        if (this.options.client) return this.options.client();
-        // Loaded in the provider process: the deployer's own sign-in, never a value in state.
+    /** A token source for `scope`, loaded in the provider process: the deployer's own sign-in, never a value in state. */
+    private signedIn(scope: string, api: string): { log: (line: string) => void; token: () => Promise<string> } {
         const credential = azureSignIn();
-        return new ContainerAppsClient({
+        return {
             log: this.options.log ?? ((line: string) => console.error(line)),
             token: async () => {
-                const token = await credential.getToken(ARM_SCOPE);
-                if (!token?.token) throw new Error("no Microsoft Entra token for Azure Resource Manager: run `az login`");
+                const token = await credential.getToken(scope);
+                if (!token?.token) throw new Error(`no Microsoft Entra token for ${api}: run \`az login\``);
                 return token.token;
             },
-        });
+        };
+    }
+
+    private client(): ContainerAppsClient {
+        return this.options.client ? this.options.client() : new ContainerAppsClient(this.signedIn(ARM_SCOPE, "Azure Resource Manager"));
     }
 
     private metrics(): MonitorMetricsClient {
-        if (this.options.metrics) return this.options.metrics();
-        const credential = azureSignIn();
-        return new MonitorMetricsClient({
-            log: this.options.log ?? ((line: string) => console.error(line)),
-            token: async () => {
-                const token = await credential.getToken(ARM_SCOPE);
-                if (!token?.token) throw new Error("no Microsoft Entra token for Azure Resource Manager: run `az login`");
-                return token.token;
-            },
-        });
+        return this.options.metrics ? this.options.metrics() : new MonitorMetricsClient(this.signedIn(ARM_SCOPE, "Azure Resource Manager"));
     }
 
     private logAnalytics(): LogAnalyticsClient {
-        if (this.options.logAnalytics) return this.options.logAnalytics();
-        const credential = azureSignIn();
-        return new LogAnalyticsClient({
-            log: this.options.log ?? ((line: string) => console.error(line)),
-            token: async () => {
-                const token = await credential.getToken(LOG_ANALYTICS_SCOPE);
-                if (!token?.token) throw new Error("no Microsoft Entra token for the Log Analytics query API: run `az login`");
-                return token.token;
-            },
-        });
+        return this.options.logAnalytics ? this.options.logAnalytics() : new LogAnalyticsClient(this.signedIn(LOG_ANALYTICS_SCOPE, "the Log Analytics query API"));
     }
 
     /** Logged requests of the stable revision's version, sent to the candidate's own address, compared. */

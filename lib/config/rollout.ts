@@ -3,6 +3,7 @@
 // step once ready, as before. lib/serving/guardedRollout.ts runs what this becomes.
 import { z } from "zod";
 import { boolean, numberFromString, wholeNumber, type Issue } from "./common";
+import type { GuardThresholds } from "../serving/rolloutGuard";
 
 /** Bakes are whole minutes or hours, 1m to 2h: shorter sees too few calls, longer holds a deployment too long. */
 export const BAKE_LIMITS = { minMinutes: 1, maxMinutes: 120 } as const;
@@ -74,17 +75,11 @@ export const rolloutFields = z.object(
 export const rolloutSchema = rolloutFields.strict();
 export type RolloutEntry = z.infer<typeof rolloutFields>;
 
-/** A model's guarded rollout, with its defaults. */
-export interface RolloutConfig {
+/** A model's guarded rollout, with its defaults: a step's thresholds (lib/serving/rolloutGuard.ts) and the rest. */
+export interface RolloutConfig extends GuardThresholds {
     steps: number[];
     bake: string;
     bakeSeconds: number;
-    maxErrorRate: number;
-    maxP95LatencyMs: number;
-    minRequests: number;
-    errorRateMargin: number;
-    latencyMargin: number;
-    allowLowTraffic: boolean;
     /** Try a revision a guarded rollout rolled back once more (the operator asked for it). */
     retryRejected: boolean;
     /** Logged requests replayed against the new revision before it gets traffic (requests 0: off). */
@@ -126,6 +121,12 @@ export function rolloutConfig(entry: RolloutEntry): RolloutConfig {
             hours: entry.replay?.hours ?? REPLAY_DEFAULTS.hours,
         },
     };
+}
+
+/** Just the thresholds a step is judged by. */
+export function thresholdsOf(rollout: RolloutConfig): GuardThresholds {
+    const { maxErrorRate, maxP95LatencyMs, minRequests, errorRateMargin, latencyMargin, allowLowTraffic } = rollout;
+    return { maxErrorRate, maxP95LatencyMs, minRequests, errorRateMargin, latencyMargin, allowLowTraffic };
 }
 
 /** One line for the plan: "10% -> 50% -> 100%, bake 10m each; a step passes with <= 1% 5xx, p95 <= 1000 ms, >= 100 calls". */
