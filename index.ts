@@ -237,6 +237,8 @@ function modelServing(config: PlatformConfig, context: DeploymentContext, store:
         maxInactiveRevisions: config.serving.maxInactiveRevisions,
         requireGuardedRollout: config.serving.requireGuardedRollout,
         rollout: context.rollout,
+        // Guarded rollouts record their outcome in this stack's audit container.
+        auditAccountName: config.storage.accountName,
         // Sampled requests and predictions of each model, in the store's payloads container.
         payloadLog: { accountName: config.storage.accountName, containerId: store.payloadContainerId, retentionDays: config.serving.payloadLog.retentionDays },
         metricsConnectionString,

@@ -99,7 +99,7 @@ export function historyTable(entries: AuditEntry[]): string {
             r.when.replace("T", " ").replace(/\.\d{3}Z$/, "Z"),
             status === "done" ? r.action : `${r.action} (unconfirmed)`,
             r.model,
-            `${r.version} (${r.alias})`,
+            r.action === "rollout" ? `${r.version} (${r.rollout?.outcome ?? "?"})` : `${r.version} (${r.alias})`,
             fromText(r),
             whoText(r.who),
             r.run?.url ?? "-",

@@ -88,7 +88,13 @@ describe("audit records", () => {
     it("checks a document before it is taken for a record", () => {
         assert.strictEqual(checkAuditRecord(sample), sample);
         assert.match(String(checkAuditRecord({ ...sample, schema: 2 })), /schema 2 is not 1/);
-        assert.match(String(checkAuditRecord({ ...sample, action: "delete" })), /action is not promote or rollback/);
+        assert.match(String(checkAuditRecord({ ...sample, action: "delete" })), /action is not promote, rollback or rollout/);
+        // A guarded rollout's record carries which revisions and how it ended.
+        assert.match(String(checkAuditRecord({ ...sample, action: "rollout" })), /rollout is not \{candidate, stable, outcome\}/);
+        assert.match(String(checkAuditRecord({ ...sample, action: "rollout", rollout: { candidate: "a--v2-b", stable: "a--v1-a", outcome: "maybe" } })), /rollout is not/);
+        const rollout = { ...sample, stage: "done", action: "rollout", rollout: { candidate: "a--v2-b", stable: "a--v1-a", outcome: "rolled-back", reason: "p95" } };
+        assert.strictEqual(checkAuditRecord(rollout), rollout);
+        assert.strictEqual(parseAuditBlobName(auditBlobName(rollout as never))?.action, "rollout");
         assert.match(String(checkAuditRecord({ ...sample, who: {} })), /who is missing/);
         assert.match(String(checkAuditRecord({ ...sample, from: { version: "1" } })), /from is not/);
         assert.match(String(checkAuditRecord({ ...sample, when: "yesterday" })), /is not UTC ISO 8601/);

@@ -8,6 +8,7 @@ import * as assert from "assert";
 import type { RevisionTrafficState, TrafficGuard } from "../components/serving/revisionTraffic";
 import { rolloutConfig } from "../lib/config/rollout";
 import { score } from "../lib/scoring/client";
+import { readAuditHistory, whoPutVersion } from "../lib/audit/store";
 import { comparePredictions, loggedRequests, replayProblems, replaySummary } from "../lib/serving/replay";
 import { startAzurite, type Azurite } from "./helpers/azuriteBlob";
 import type { FakeContainerApps } from "./helpers/fakeContainerApps";
@@ -67,6 +68,7 @@ describe("replay before a guarded rollout: logged requests against MLflow's real
     let queries: FakeLogAnalytics;
     let logs: string[];
     let container = "";
+    let auditContainer = "";
     let scored = 0;
 
     before(async () => {
@@ -85,7 +87,10 @@ describe("replay before a guarded rollout: logged requests against MLflow's real
         scored = 0;
         container = `payloads-${Math.random().toString(36).slice(2, 10)}`;
         await azurite.service().getContainerClient(container).create();
+        auditContainer = `audit-${Math.random().toString(36).slice(2, 10)}`;
+        await azurite.service().getContainerClient(auditContainer).create();
     });
+    const auditHistory = () => readAuditHistory(azurite.service().getContainerClient(auditContainer));
     afterEach(() => rig.stop());
 
     /** Lines as the payload log writes them: stable's version 1, one request of 2 rows per line. */
@@ -107,6 +112,10 @@ describe("replay before a guarded rollout: logged requests against MLflow's real
                 assert.strictEqual(source.accountName, "mlplatprdmodels");
                 return azurite.service().getContainerClient(container);
             },
+            audit: async (accountName) => {
+                assert.strictEqual(accountName, "mlplatprdmodels");
+                return { container: azurite.service().getContainerClient(auditContainer), context: { who: { credential: "test identity", objectId: "00000000-0000-0000-0000-00000000abcd" }, tool: { name: "test", version: "1" } } };
+            },
             // The new revision's own address reaches MLflow's real scoring server here.
             score: async (fqdn, body, scope) => {
                 assert.strictEqual(fqdn, azure.fqdn(azure.revisions.get(V2)!));
@@ -120,7 +129,9 @@ describe("replay before a guarded rollout: logged requests against MLflow's real
         appName: APP,
         rollout: rolloutConfig({ steps: [50, 100], bake: "10m", minRequests: 100, replay: { requests: 4, minAgreement: 0.99 } }),
         modelKey: "models[fraud]",
+        modelName: "mlplatform.prd.fraud",
         replay: { accountName: "mlplatprdmodels", folder: FOLDER, scope: "api://scoring-client/.default" },
+        auditAccountName: "mlplatprdmodels",
     };
     const state = (suffix: string, g?: TrafficGuard) => rig.state(suffix, g);
     const deploy = (suffix: string, olds: RevisionTrafficState, news: RevisionTrafficState) => rig.deploy(suffix, olds, news, provider());
@@ -135,6 +146,16 @@ describe("replay before a guarded rollout: logged requests against MLflow's real
         const line = logs.find((l) => l.includes("replay of"));
         assert.match(line ?? logs.join("\n"), /^rollout prd-fraud--v2-bbbb: replay of 4 logged requests \(8 rows\) against prd-fraud--v2-bbbb: 100% of predictions agree with what prd-fraud--v1-aaaa answered; latency p50 \d+ ms, p95 \d+ ms$/);
         assert.deepStrictEqual(tables(), ["100% v1-aaaa", "50% v2-bbbb + 50% v1-aaaa", "100% v2-bbbb"]);
+        // Kept with the audit records: the outcome and the replay's line, listed by npm run audit, but not "who put version 2 in prd".
+        const history = await auditHistory();
+        assert.deepStrictEqual(history.unreadable, []);
+        assert.strictEqual(history.entries.length, 1);
+        const record = history.entries[0].record;
+        assert.deepStrictEqual([record.action, record.model, record.version, record.from.version, record.rollout?.outcome, record.rollout?.candidate, record.rollout?.stable], ["rollout", FOLDER, "2", "1", "promoted", V2, `${APP}--v1-aaaa`]);
+        assert.match(record.rollout!.replay!, /^replay of 4 logged requests \(8 rows\) against prd-fraud--v2-bbbb: 100% of predictions agree/);
+        assert.strictEqual(record.registry, azure.appId);
+        assert.ok(logs.some((l) => /^audit: rollout recorded at mlplatprdmodels\/audit\/mlplatform\.prd\.fraud\/2026\/12\/02\/\d{6}\.\d{3}Z-rollout-2\.json$/.test(l)), logs.join("\n"));
+        assert.strictEqual(whoPutVersion(history, { version: "2" }).putBy, undefined, "a rollout does not answer who pointed prd at a version");
     });
 
     it("answers that disagree stop the rollout before any weight moves: the candidate is deactivated and remembered", async () => {
@@ -148,6 +169,8 @@ describe("replay before a guarded rollout: logged requests against MLflow's real
         assert.strictEqual(azure.revisions.get(V2)!.active, false);
         assert.deepStrictEqual(failure.properties!.rejected!.map((r) => [r.revision, r.reason]), [[V2, "replay: 0% of predictions agree, below replay.minAgreement 99%"]]);
         assert.strictEqual(queries.queries.length, 0, "no step was baked");
+        const [entry] = (await auditHistory()).entries;
+        assert.deepStrictEqual([entry.record.rollout?.outcome, entry.record.rollout?.reason], ["rolled-back", "replay: 0% of predictions agree, below replay.minAgreement 99%"]);
     });
 
     it("no logged request of the stable version skips the replay, says so, and the steps run", async () => {

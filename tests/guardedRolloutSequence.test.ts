@@ -34,6 +34,7 @@ describe("a guarded rollout through RevisionTraffic (fake Resource Manager, fake
         appName: APP,
         rollout: rolloutConfig({ steps: [10, 50, 100], bake: "10m", maxErrorRate: 0.01, maxP95LatencyMs: 250, minRequests: 200, ...entry }),
         modelKey: "models[fraud]",
+        modelName: "mlplatform.prd.fraud",
         replay: { off: "this test replays nothing" },
     });
     const state = (suffix: string, g?: TrafficGuard) => rig.state(suffix, g);
@@ -202,6 +203,14 @@ describe("a guarded rollout through RevisionTraffic (fake Resource Manager, fake
         assert.strictEqual(queries.queries.length, 0, "no window read");
         assert.ok(logs.some((l) => /runs version 1, older than prd-fraud--v2-bbbb's 2: a rollback moves at once/.test(l)), logs.join("\n"));
         neverUnready();
+    });
+
+    it("an audit store that cannot be written fails no rollout: the output says the record is missing", async () => {
+        const olds = await v1Serving();
+        const provider = rig.provider({ audit: async () => Promise.reject(new Error("AuthorizationPermissionMismatch")) });
+        await rig.deploy("v2-bbbb", olds, state("v2-bbbb", { ...guard(), auditAccountName: "mlplatprdmodels" }), provider);
+        assert.deepStrictEqual(tables(), ["100% v1-aaaa", "10% v2-bbbb + 90% v1-aaaa", "50% v2-bbbb + 50% v1-aaaa", "100% v2-bbbb"]);
+        assert.ok(logs.includes("audit: the rollout's record could not be written (AuthorizationPermissionMismatch); the output above is its only account"), logs.join("\n"));
     });
 
     it("without a rollout in config, traffic moves in one step as before", async () => {

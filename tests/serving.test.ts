@@ -358,6 +358,8 @@ describe("ModelServing", () => {
             const guard = onlyOfType(plans.prd, "pulumi-nodejs:dynamic/serving:RevisionTraffic").inputs.guard as any;
             assert.strictEqual(guard.appName, "prd-fraud");
             assert.strictEqual(guard.modelKey, "models[fraud]");
+            assert.strictEqual(guard.modelName, "mlplatform.prd.fraud");
+            assert.strictEqual(guard.auditAccountName, "mlplatprdmodels", "the outcome goes to the stack's audit container");
             assert.deepStrictEqual(guard.rollout.steps, [10, 50, 100]);
             assert.strictEqual(guard.rollout.bakeSeconds, 600);
             assert.strictEqual(guard.rollout.minRequests, 200);

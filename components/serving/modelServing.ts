@@ -54,6 +54,8 @@ export interface ModelServingArgs {
     images: ImageBuildArgs;
     /** Container Apps: inactive revisions Azure keeps for a fast rollback. */
     maxInactiveRevisions: number;
+    /** The model store's account, whose audit container keeps each guarded rollout's outcome. */
+    auditAccountName?: string;
     /** serving.requireGuardedRollout: shown in the summary, where the prd policy reads it. */
     requireGuardedRollout?: boolean;
     /** Reads an app's revisions as Azure has them; absent in the credential-free plan. */
@@ -621,6 +623,8 @@ export class ModelServing extends pulumi.ComponentResource {
             appName: this.apps[served.name].appName,
             rollout,
             modelKey: `models[${served.name}]`,
+            modelName: served.model,
+            ...(args.auditAccountName ? { auditAccountName: args.auditAccountName } : {}),
             // The payload log's folder is the registered model name (SERVING_MODEL_NAME, serving/payload_log.py).
             replay: replayOff ? { off: replayOff } : { accountName: args.payloadLog!.accountName, folder: served.model, scope: `api://${clientId}/.default` },
         }));

@@ -12,6 +12,9 @@ import { PAYLOAD_CONTAINER } from "../../lib/drift/job";
 import { driftWindow, hourPrefixes } from "../../lib/drift/window";
 import { blobEndpointOf } from "../../lib/serving/payloadLog";
 import { platformMetricsPath, withIngress } from "../../lib/serving/rolloutGuard";
+import { AUDIT_CONTAINER, rolloutRecord, type AuditContext, type AuditRollout } from "../../lib/audit/record";
+import { writeAuditRecord } from "../../lib/audit/store";
+import { auditContext } from "../../lib/audit/trail";
 import { comparePredictions, loggedRequests, predictionsOf, replayBody, replayProblems, replaySummary } from "../../lib/serving/replay";
 import {
     guardedMove,
@@ -34,8 +37,12 @@ export interface TrafficGuard {
     rollout: RolloutConfig;
     /** How messages name the model's config entry, e.g. models[fraud]. */
     modelKey: string;
+    /** The registered model name (catalog.schema.model): the audit record's model. */
+    modelName: string;
     /** Where the replay reads logged requests and how it signs in to the new revision; or why there is none. */
     replay: ReplaySource | { off: string };
+    /** The model store whose audit container keeps each guarded rollout's outcome (prd); absent: not recorded. */
+    auditAccountName?: string;
 }
 
 /** The payload log a replay reads, and the scoring API's token scope. */
@@ -131,6 +138,8 @@ export interface RevisionTrafficOptions {
     metrics?: () => MonitorMetricsClient;
     /** The payloads container a replay reads (default: the model store's, signed in as the deployer). */
     payloadContainer?: (source: ReplaySource) => Promise<ContainerClient>;
+    /** The audit container a guarded rollout's record goes to, and who the record says made it (default: the model store's, signed in). */
+    audit?: (accountName: string) => Promise<{ container: ContainerClient; context: AuditContext }>;
     /** One scoring call to a revision's own address: its parsed answer (default: HTTPS with an Entra token for `scope`). */
     score?: (fqdn: string, body: string, scope: string) => Promise<unknown>;
 }
@@ -150,6 +159,20 @@ export async function payloadFilesFrom(container: ContainerClient, prefixes: str
         }
     }
     return texts;
+}
+
+/** The model store's audit container, and the deploying identity as its token names it. */
+async function auditOf(accountName: string): Promise<{ container: ContainerClient; context: AuditContext }> {
+    const { BlobServiceClient } = await import("@azure/storage-blob");
+    const credential = azureSignIn();
+    const container = new BlobServiceClient(blobEndpointOf(accountName), credential).getContainerClient(AUDIT_CONTAINER);
+    const context = await auditContext({
+        env: process.env,
+        credentialSource: "Microsoft Entra ID (the identity running pulumi up)",
+        entraToken: async () => (await credential.getToken("https://storage.azure.com/.default"))?.token,
+        tool: { name: "mlflow-platform RevisionTraffic", version: "1" },
+    });
+    return { container, context };
 }
 
 async function payloadContainerOf(source: ReplaySource): Promise<ContainerClient> {
@@ -234,6 +257,32 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
 
     private logAnalytics(): LogAnalyticsClient {
         return this.options.logAnalytics ? this.options.logAnalytics() : new LogAnalyticsClient(this.signedIn(LOG_ANALYTICS_SCOPE, "the Log Analytics query API"));
+    }
+
+    /**
+     * The rollout's outcome in the model store's audit container, beside the promotions (npm run
+     * audit lists it). Written after the fact and never failing the rollout: the traffic has moved
+     * (or moved back) already, and `up`'s output holds the same words.
+     */
+    private async recordRollout(guard: TrafficGuard, appId: string, move: { candidate: string; stable: string }, startedAt: Date, now: () => number, outcome: Omit<AuditRollout, "candidate" | "stable">): Promise<void> {
+        if (!guard.auditAccountName) return;
+        const log = this.options.log ?? ((line: string) => console.error(line));
+        const version = revisionVersion(move.candidate);
+        if (version === undefined) return;
+        try {
+            const { container, context } = await (this.options.audit ?? auditOf)(guard.auditAccountName);
+            const from = revisionVersion(move.stable);
+            const record = rolloutRecord(
+                { model: guard.modelName, version: String(version), ...(from !== undefined ? { fromVersion: String(from) } : {}), appId, rollout: { candidate: move.candidate, stable: move.stable, ...outcome } },
+                context,
+                startedAt,
+                new Date(now()),
+            );
+            const name = await writeAuditRecord(container, record);
+            log(`audit: rollout recorded at ${guard.auditAccountName}/${AUDIT_CONTAINER}/${name}`);
+        } catch (err) {
+            log(`audit: the rollout's record could not be written (${(err as Error).message}); the output above is its only account`);
+        }
     }
 
     /** Logged requests of the stable revision's version, sent to the candidate's own address, compared. */
@@ -369,6 +418,8 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
         if (move?.kind === "guarded") {
             const guard = inputs.guard!;
             const plan = rolloutPlan(guard, move.candidate, move.stable);
+            const startedAt = new Date(now());
+            let replayed: string | undefined;
             const queries = this.logAnalytics();
             const metrics = this.metrics();
             try {
@@ -401,12 +452,17 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
                         sleep,
                         now,
                         log,
-                        replay: () => this.replay(guard, move.candidate, move.stable, revisions, now),
+                        replay: async () => {
+                            const result = await this.replay(guard, move.candidate, move.stable, revisions, now);
+                            replayed = "skipped" in result ? `no replay: ${result.skipped}` : result.summary;
+                            return result;
+                        },
                     },
                     move.currentWeight,
                 );
             } catch (err) {
                 if (err instanceof RolloutStopped && err.reason === "rolled-back") {
+                    await this.recordRollout(guard, inputs.appId, move, startedAt, now, { outcome: "rolled-back", reason: err.why, ...(replayed ? { replay: replayed } : {}) });
                     // Remembered in state, so the next run does not try the same revision again.
                     const entry = { revision: move.candidate, at: new Date(now()).toISOString().replace(/\.\d{3}Z$/, "Z"), reason: err.why };
                     throw failedKeeping(err.message, id, { ...(olds as RevisionTrafficState | undefined ?? inputs), rejected: withRejection(rejected, entry) });
@@ -414,6 +470,7 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
                 throw err;
             }
             state = keep(withoutRejection(rejected, move.candidate));
+            await this.recordRollout(guard, inputs.appId, move, startedAt, now, { outcome: "promoted", ...(replayed ? { replay: replayed } : {}) });
         } else {
             if (move) log(`rollout: ${move.reason}`);
             await client.setTraffic(inputs.appId, inputs.target, inputs.ipSecurityRestrictions);

@@ -14,7 +14,8 @@ export const AUDIT_CONTAINER = "audit";
 export const AUDIT_RETENTION_DAYS = 365;
 
 
-export const AUDIT_ACTIONS = ["promote", "rollback"] as const;
+/** promote and rollback move prd's alias (npm run promote/rollback); rollout is a guarded rollout's outcome (RevisionTraffic). */
+export const AUDIT_ACTIONS = ["promote", "rollback", "rollout"] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 /** `intent`: written before the alias moves; `done`: after it moved. */
 export type AuditStage = "intent" | "done";
@@ -81,9 +82,22 @@ export interface AuditRecord {
     /** When this record was written (UTC). */
     when: string;
     run?: AuditRun;
-    /** The registry's workspace URL. */
+    /** The registry's workspace URL (a rollout: the container app's id). */
     registry: string;
     tool: { name: string; version: string; commit?: string };
+    /** A rollout only: which revisions, how it ended, and its replay's and its verdict's words. */
+    rollout?: AuditRollout;
+}
+
+/** How a guarded rollout ended, as its audit record keeps it. */
+export interface AuditRollout {
+    candidate: string;
+    stable: string;
+    outcome: "promoted" | "rolled-back";
+    /** The replay's one line, or why there was none. */
+    replay?: string;
+    /** Why it rolled back. */
+    reason?: string;
 }
 
 export class AuditError extends Error {
@@ -115,9 +129,34 @@ export function auditBlobName(record: Pick<AuditRecord, "model" | "startedAt" | 
 
 /** What a blob name says, or undefined for a name that is not an audit record's. */
 export function parseAuditBlobName(name: string): { model: string; key: string; action: AuditAction; version: string; stage: AuditStage } | undefined {
-    const m = /^([^/]+)\/(\d{4})\/(\d{2})\/(\d{2})\/(\d{6}\.\d{3}Z)-(promote|rollback)-([1-9]\d*)(\.intent)?\.json$/.exec(name);
+    const m = /^([^/]+)\/(\d{4})\/(\d{2})\/(\d{2})\/(\d{6}\.\d{3}Z)-(promote|rollback|rollout)-([1-9]\d*)(\.intent)?\.json$/.exec(name);
     if (!m) return undefined;
     return { model: m[1], key: name.replace(/\.intent\.json$/, ".json"), action: m[6] as AuditAction, version: m[7], stage: m[8] ? "intent" : "done" };
+}
+
+/** The record of a guarded rollout's end (written once, no intent: the traffic moved under RevisionTraffic's watch). */
+export function rolloutRecord(
+    change: { model: string; version: string; fromVersion?: string; appId: string; rollout: AuditRollout },
+    context: AuditContext,
+    startedAt: Date,
+    now: Date,
+): AuditRecord {
+    return {
+        schema: AUDIT_SCHEMA_VERSION,
+        stage: "done",
+        action: "rollout",
+        model: change.model,
+        version: change.version,
+        alias: "-",
+        from: { model: change.model, ...(change.fromVersion ? { version: change.fromVersion } : {}) },
+        who: context.who,
+        startedAt: startedAt.toISOString(),
+        when: now.toISOString(),
+        ...(context.run ? { run: context.run } : {}),
+        registry: change.appId,
+        tool: context.tool,
+        rollout: { ...change.rollout },
+    };
 }
 
 /** The change a record describes, before who/when/run are added. */
@@ -153,7 +192,11 @@ export function checkAuditRecord(value: unknown): AuditRecord | string {
     const r = value as Record<string, unknown>;
     if (r.schema !== AUDIT_SCHEMA_VERSION) return `schema ${JSON.stringify(r.schema)} is not ${AUDIT_SCHEMA_VERSION} (written by another version of this tool?)`;
     if (r.stage !== "intent" && r.stage !== "done") return "stage is not intent or done";
-    if (!AUDIT_ACTIONS.includes(r.action as AuditAction)) return "action is not promote or rollback";
+    if (!AUDIT_ACTIONS.includes(r.action as AuditAction)) return "action is not promote, rollback or rollout";
+    if (r.action === "rollout") {
+        const o = r.rollout as Record<string, unknown> | undefined;
+        if (!o || typeof o !== "object" || !isText(o.candidate) || !isText(o.stable) || (o.outcome !== "promoted" && o.outcome !== "rolled-back")) return "rollout is not {candidate, stable, outcome}";
+    }
     for (const key of ["model", "version", "alias", "startedAt", "when", "registry"] as const) if (!isText(r[key])) return `${key} is missing`;
     const from = r.from as Record<string, unknown> | undefined;
     if (!from || typeof from !== "object" || !isText(from.model) || (from.version !== undefined && !isText(from.version))) return "from is not {model, version}";

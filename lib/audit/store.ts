@@ -115,7 +115,8 @@ export interface AuditAnswer {
 export function whoPutVersion(history: AuditHistory, query: AuditQuery): AuditAnswer {
     const version = query.version ?? (query.revision !== undefined ? versionOfRevision(query.revision) : undefined);
     if (!version) throw new AuditError(query.revision !== undefined ? `revision ${JSON.stringify(query.revision)} names no model version (expected <app>--v<version>-<hash>)` : "a version or a revision is needed");
-    const all = history.entries.filter((e) => e.record.version === version && modelMatches(e.record.model, query.model));
+    // A guarded rollout's record says how the traffic moved, not who pointed prd at the version.
+    const all = history.entries.filter((e) => e.record.action !== "rollout" && e.record.version === version && modelMatches(e.record.model, query.model));
     const putBy = query.at ? all.find((e) => e.record.when <= query.at!) : all[0];
     return { version, putBy, all };
 }
