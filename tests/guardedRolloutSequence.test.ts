@@ -213,6 +213,15 @@ describe("a guarded rollout through RevisionTraffic (fake Resource Manager, fake
         assert.ok(logs.includes("audit: the rollout's record could not be written (AuthorizationPermissionMismatch); the output above is its only account"), logs.join("\n"));
     });
 
+    it("a guard read back from state in another key order is no change; a changed threshold is one", async () => {
+        const g = guard();
+        const reordered = JSON.parse(JSON.stringify(Object.fromEntries(Object.entries(g).reverse()))) as TrafficGuard;
+        const p = provider();
+        assert.strictEqual((await p.diff("id", state("v1-aaaa", g), state("v1-aaaa", reordered))).changes, false);
+        assert.strictEqual((await p.diff("id", state("v1-aaaa", g), state("v1-aaaa", guard({ maxErrorRate: 0.02 })))).changes, true);
+        assert.strictEqual((await p.diff("id", state("v1-aaaa"), state("v1-aaaa", g))).changes, true, "a rollout added to config");
+    });
+
     it("without a rollout in config, traffic moves in one step as before", async () => {
         const olds = await deploy("v1-aaaa", state("v1-aaaa"), state("v1-aaaa"));
         azure.history.length = 0;

@@ -12,6 +12,7 @@ import { PAYLOAD_CONTAINER } from "../../lib/drift/job";
 import { driftWindow, hourPrefixes } from "../../lib/drift/window";
 import { blobEndpointOf } from "../../lib/serving/payloadLog";
 import { platformMetricsPath, withIngress } from "../../lib/serving/rolloutGuard";
+import { canonicalJson } from "../../lib/serving/revision";
 import { AUDIT_CONTAINER, rolloutRecord, type AuditContext, type AuditRollout } from "../../lib/audit/record";
 import { writeAuditRecord } from "../../lib/audit/store";
 import { auditContext } from "../../lib/audit/trail";
@@ -216,7 +217,8 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
             JSON.stringify(olds.target) !== JSON.stringify(news.target) ||
             JSON.stringify(olds.ipSecurityRestrictions ?? null) !== JSON.stringify(news.ipSecurityRestrictions ?? null) ||
             Boolean(olds.ingressClosedByApp) !== Boolean(news.ingressClosedByApp) ||
-            JSON.stringify(olds.guard ?? null) !== JSON.stringify(news.guard ?? null) ||
+            // Key order is not kept through the engine's state: compared as canonical JSON.
+            canonicalJson(olds.guard ?? null) !== canonicalJson(news.guard ?? null) ||
             // A target that asks for a rejected revision is an update that fails, saying so, on every run.
             rejectedTarget(olds, news) !== undefined;
         return { changes: replaces.length > 0 || changed, replaces };
