@@ -164,11 +164,12 @@ describe("a guarded rollout through RevisionTraffic (fake Resource Manager, fake
         assert.strictEqual(queries.reads, 2, "the bake was extended once");
         assert.deepStrictEqual(tables(), ["100% v1-aaaa", "10% v2-bbbb + 90% v1-aaaa"], "the traffic holds where it was: never promoted");
         assert.strictEqual(azure.revisions.get(V2)!.active, true, "held, not rolled back");
-        // More traffic arrives; the rerun starts from the live 10% (bakes it again) and completes.
+        // More traffic arrives; the rerun's app PUT keeps the live 10% (v2 is ready, but the steps move
+        // the weights), then RevisionTraffic bakes 10% again and completes.
         queries.behaviour = () => ({ callsPerSecond: 5, errorRate: 0, p95LatencyMs: 120 });
         azure.history.length = 0;
-        await (await provider()).update(`${azure.appId}/traffic`, olds, state("v2-bbbb", guard()));
-        assert.deepStrictEqual(tables(), ["10% v2-bbbb + 90% v1-aaaa", "50% v2-bbbb + 50% v1-aaaa", "100% v2-bbbb"]);
+        await deploy("v2-bbbb", olds, state("v2-bbbb", guard()));
+        assert.deepStrictEqual(tables(), ["90% v1-aaaa + 10% v2-bbbb", "10% v2-bbbb + 90% v1-aaaa", "50% v2-bbbb + 50% v1-aaaa", "100% v2-bbbb"]);
         neverUnready();
     });
 

@@ -88,6 +88,21 @@ describe("serving decisions", () => {
                 final: true,
             });
         });
+        it("guarded: keeps what serves now even when the new revision is ready, so the PUT never jumps ahead of the steps", () => {
+            const full = [stable("a--v2-b")];
+            // A rerun after a hold: v2 ready at 10%.
+            assert.deepStrictEqual(declaredTraffic([ready("a--v1-a", 90), ready("a--v2-b", 10)], full, { guarded: true }), {
+                table: [
+                    { revisionName: "a--v1-a", weight: 90 },
+                    { revisionName: "a--v2-b", weight: 10 },
+                ],
+                final: false,
+            });
+            // Without a guard the same state takes the target at once; with one, a target that already serves is final.
+            assert.strictEqual(declaredTraffic([ready("a--v1-a", 90), ready("a--v2-b", 10)], full).final, true);
+            assert.deepStrictEqual(declaredTraffic([ready("a--v1-a", 0), ready("a--v2-b", 100)], full, { guarded: true }), { table: [{ revisionName: "a--v2-b", weight: 100, label: "stable" }], final: true });
+        });
+
         it("keeps what serves now while one target revision is not ready, the target's existing ones at 0%", () => {
             assert.deepStrictEqual(declaredTraffic([ready("a--v1", 70), ready("a--v0", 30), ready("a--v2"), ready("a--v3", 0, { healthState: "Unhealthy" }), ready("a--v9")], target), {
                 table: [

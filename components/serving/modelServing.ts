@@ -584,7 +584,7 @@ export class ModelServing extends pulumi.ComponentResource {
 
     private declareApp(model: ModelRevisions, args: ModelServingArgs, loginServer: string, app: AppRevisions, current: RevisionState[] | undefined, ingressOpen: boolean) {
         const { served } = model;
-        const declared = app.target ? declaredTraffic(current, app.target) : undefined;
+        const declared = app.target ? declaredTraffic(current, app.target, { guarded: served.rollout !== undefined }) : undefined;
         return containerAppScoringService(
             `${model.serviceName}-app`,
             {

@@ -69,7 +69,7 @@ export interface DeclaredTraffic {
  * The traffic table for the container app's PUT. `current` is the app as Azure has it, or
  * undefined for a new app (nothing serves yet, so the target goes in directly).
  */
-export function declaredTraffic(current: readonly RevisionState[] | undefined, target: readonly TrafficTarget[]): DeclaredTraffic {
+export function declaredTraffic(current: readonly RevisionState[] | undefined, target: readonly TrafficTarget[], options: { guarded?: boolean } = {}): DeclaredTraffic {
     const asTable = target.map((t) => ({ revisionName: t.revision, weight: t.weight, label: t.label }));
     if (!current || current.length === 0) return { table: asTable, final: true };
     const byName = new Map(current.map((r) => [r.name, r]));
@@ -77,7 +77,10 @@ export function declaredTraffic(current: readonly RevisionState[] | undefined, t
         const revision = byName.get(t.revision);
         return revision !== undefined && isReady(revision);
     });
-    if (allReady) return { table: asTable, final: true };
+    // A guarded rollout moves the weights itself, step by step: the PUT never jumps ahead of it,
+    // even when the new revision is ready already (a rerun after a hold, a retried rejection).
+    const servesTarget = current.filter((r) => r.weight > 0).every((r) => target.some((t) => t.revision === r.name && t.weight === r.weight));
+    if (allReady && (!options.guarded || servesTarget)) return { table: asTable, final: true };
     // Keep what serves now; revisions of the target that are not ready yet get 0%.
     const serving = current.filter((r) => r.weight > 0).map((r) => ({ revisionName: r.name, weight: r.weight }));
     const waiting = target

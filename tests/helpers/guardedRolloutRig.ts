@@ -64,7 +64,7 @@ export class GuardedRolloutRig {
     /** The app's PUT for a suffix (as azure-native sends it: what serves now, the new revision at 0%), then RevisionTraffic. */
     async deploy(suffix: string, olds: RevisionTrafficState, news: RevisionTrafficState, provider = this.provider()): Promise<RevisionTrafficState> {
         const current = await this.client().revisions(this.azure.appId);
-        this.azure.put(suffix, `template-${suffix}`, declaredTraffic(current && current.length ? current : undefined, news.target).table);
+        this.azure.put(suffix, `template-${suffix}`, declaredTraffic(current && current.length ? current : undefined, news.target, { guarded: news.guard !== undefined }).table);
         this.azure.putAuthConfig();
         return (await provider.update(`${this.azure.appId}/traffic`, olds, news)).outs as RevisionTrafficState;
     }
