@@ -139,6 +139,26 @@ describe("a guarded rollout's sequence", () => {
         );
     });
 
+    it("holds, as for an unreadable window, while the ingress counts calls that no request record shows", async () => {
+        const fake = fakePorts([]);
+        const late = { windows: new Map([[CANDIDATE, { revision: CANDIDATE, requests: 300, errors: 0, p95LatencyMs: null, ingress: { requests: 300, errors: 0 } }]]), query: "q" };
+        const arrived = { windows: new Map([[CANDIDATE, { revision: CANDIDATE, requests: 300, errors: 0, p95LatencyMs: 400, ingress: { requests: 300, errors: 0 } }]]), query: "q" };
+        const answers = [late, arrived];
+        fake.ports.readWindow = async () => (fake.events.push("read"), answers.shift()!);
+        const stop = await stopped(runGuardedRollout(PLAN, fake.ports));
+        assert.deepStrictEqual(fake.events, ["weights 10/90", "sleep 600", "sleep 180", "read", "sleep 60", "read", "roll back"], "the late records' p95 of 400 ms is judged once they arrive");
+        assert.strictEqual(stop.reason, "rolled-back");
+        assert.ok(fake.lines[1].startsWith(`rollout ${CANDIDATE} step 1/3: the ingress counted 300 calls to ${CANDIDATE} in the window but Log Analytics holds no request record of them`), fake.lines[1]);
+
+        const never = fakePorts([]);
+        never.ports.readWindow = async () => (never.events.push("read"), late);
+        const held = await stopped(runGuardedRollout(PLAN, never.ports));
+        assert.strictEqual(held.reason, "unreadable");
+        assert.strictEqual(held.weight, 10);
+        assert.strictEqual(never.events.filter((e) => e === "read").length, 3);
+        assert.match(held.message, /could not be read after 3 attempts \(the ingress counted 300 calls .* an image whose model pins MLflow 2\.x writes none\)\. Nothing was promoted/);
+    });
+
     it("goes on once a retried read succeeds", async () => {
         const fake = fakePorts([new MetricsUnreadable("not yet"), HEALTHY, HEALTHY]);
         await runGuardedRollout(PLAN, fake.ports);

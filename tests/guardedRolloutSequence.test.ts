@@ -119,6 +119,25 @@ describe("a guarded rollout through RevisionTraffic (fake Resource Manager, fake
         assert.deepStrictEqual(tables(), ["100% v1-aaaa", "10% v2-bbbb + 90% v1-aaaa"]);
     });
 
+    it("calls the ingress counted but no request record shows hold the step until the records arrive; never promoted unread", async () => {
+        const olds = await v1Serving();
+        // The candidate's records reach Log Analytics from the third read on (the first two are late).
+        queries.behaviour = (revision, read) => ({ callsPerSecond: 5, errorRate: 0, p95LatencyMs: 120, recorded: revision !== V2 || read >= 3 });
+        await deploy("v2-bbbb", olds, state("v2-bbbb", guard()));
+        assert.ok(logs.some((line) => /step 1\/3: the ingress counted 300 calls to prd-fraud--v2-bbbb in the window but Log Analytics holds no request record of them/.test(line)), logs.join("\n"));
+        assert.deepStrictEqual(tables().at(-1), "100% v2-bbbb");
+        neverUnready();
+    });
+
+    it("a candidate whose image writes no request records (MLflow 2.x) is held and fails clearly, its traffic where it was", async () => {
+        const olds = await v1Serving();
+        queries.behaviour = (revision) => ({ callsPerSecond: 5, errorRate: 0, p95LatencyMs: 120, recorded: revision !== V2 });
+        const err = await failure(deploy("v2-bbbb", olds, state("v2-bbbb", guard())));
+        assert.match(err.message, /held at 10% prd-fraud--v2-bbbb: the window .* could not be read after 5 attempts \(the ingress counted 300 calls to prd-fraud--v2-bbbb .* an image whose model pins MLflow 2\.x writes none\)/);
+        assert.deepStrictEqual(tables(), ["100% v1-aaaa", "10% v2-bbbb + 90% v1-aaaa"]);
+        neverUnready();
+    });
+
     it("a latency regression rolls back, naming the p95 against the limit and against stable", async () => {
         const olds = await v1Serving();
         queries.behaviour = (revision) => ({ callsPerSecond: 5, errorRate: 0, p95LatencyMs: revision === V2 ? 400 : 120 });

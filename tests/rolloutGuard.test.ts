@@ -6,6 +6,7 @@ import {
     ingressFromMetricsAnswer,
     judgeStep,
     MetricsUnreadable,
+    recordsMissing,
     stepWindowQuery,
     windowsFromQueryAnswer,
     withIngress,
@@ -146,6 +147,29 @@ describe("a guarded step's ingress counts (Azure Monitor's Requests metric)", ()
         assert.deepStrictEqual(withIngress(records, { requests: 300, errors: 30 }), { revision: "a", requests: 300, errors: 30, p95LatencyMs: 120, ingress: { requests: 300, errors: 30 } });
         assert.deepStrictEqual(withIngress(win("a", 300, 5, 120), { requests: 280, errors: 1 }), { revision: "a", requests: 300, errors: 5, p95LatencyMs: 120, ingress: { requests: 280, errors: 1 } });
         assert.strictEqual(withIngress(records, undefined), records);
+    });
+
+    it("does not judge latency it has not read: ingress calls without a single request record", () => {
+        const unrecorded = withIngress(win("prd-fraud--v7-bbbb", 0, 0, null), { requests: 240, errors: 1 });
+        assert.strictEqual(
+            recordsMissing(unrecorded, THRESHOLDS),
+            "the ingress counted 240 calls to prd-fraud--v7-bbbb in the window but Log Analytics holds no request record of them, so its latency cannot be judged: records arrive 20 s to 3 min late, and an image whose model pins MLflow 2.x writes none",
+        );
+        // Judged as it is: records with a p95, too few calls for a verdict, no ingress read, or an error share that rolls back alone.
+        assert.strictEqual(recordsMissing(withIngress(win("c", 3, 0, 80), { requests: 240, errors: 1 }), THRESHOLDS), undefined);
+        assert.strictEqual(recordsMissing(withIngress(win("c", 0, 0, null), { requests: 199, errors: 0 }), THRESHOLDS), undefined);
+        assert.strictEqual(recordsMissing(withIngress(win("c", 0, 0, null), { requests: 200, errors: 2 }), THRESHOLDS)?.startsWith("the ingress counted 200 calls"), true);
+        assert.strictEqual(recordsMissing(win("c", 500, 0, null), THRESHOLDS), undefined);
+        assert.strictEqual(recordsMissing(withIngress(win("c", 0, 0, null), { requests: 240, errors: 3 }), THRESHOLDS), undefined);
+        assert.strictEqual(judgeStep(THRESHOLDS, withIngress(win("c", 0, 0, null), { requests: 240, errors: 3 }), STABLE, false).kind, "rollback");
+    });
+
+    it("says when stable's latency could not be compared (a stable image without request records)", () => {
+        const stableUnrecorded = withIngress(win("prd-fraud--v6-aaaa", 0, 0, null), { requests: 2000, errors: 0 });
+        assert.deepStrictEqual(judgeStep(THRESHOLDS, win("c", 300, 0, 240), stableUnrecorded, false), {
+            kind: "advance",
+            notes: ["prd-fraud--v6-aaaa has no request records in the window, so the candidate's p95 was held to maxP95LatencyMs only"],
+        });
     });
 });
 

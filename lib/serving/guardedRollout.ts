@@ -3,7 +3,7 @@
 // follows from it, and the memory of rejected revisions. Azure is reached only through the ports,
 // so the sequence is tested step by step; RevisionTraffic supplies ports over Container Apps and
 // Log Analytics.
-import { evidenceTable, judgeStep, MetricsUnreadable, type GuardThresholds, type RevisionWindow, type Window } from "./rolloutGuard";
+import { evidenceTable, judgeStep, MetricsUnreadable, recordsMissing, type GuardThresholds, type RevisionWindow, type Window } from "./rolloutGuard";
 import type { RevisionState, TrafficTarget } from "./traffic";
 
 /** What a traffic change is, for a model with a guarded rollout. */
@@ -204,7 +204,11 @@ export async function runGuardedRollout(plan: GuardedRolloutPlan, ports: Rollout
 async function readWithRetries(plan: GuardedRolloutPlan, ports: RolloutPorts, window: Window, label: string, weight: number) {
     for (let attempt = 1; ; attempt++) {
         try {
-            return await ports.readWindow(window);
+            const read = await ports.readWindow(window);
+            const candidate = read.windows.get(plan.candidate);
+            const missing = candidate && recordsMissing(candidate, plan.thresholds);
+            if (missing) throw new MetricsUnreadable(missing);
+            return read;
         } catch (err) {
             if (!(err instanceof MetricsUnreadable)) throw err;
             if (attempt >= plan.readAttempts) {

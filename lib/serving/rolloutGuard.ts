@@ -65,6 +65,7 @@ export function judgeStep(thresholds: GuardThresholds, candidate: RevisionWindow
     if (candidate.p95LatencyMs !== null && candidate.p95LatencyMs > thresholds.maxP95LatencyMs) {
         reasons.push(`p95 latency ${candidate.p95LatencyMs} ms is above maxP95LatencyMs ${thresholds.maxP95LatencyMs} ms`);
     }
+    const notes: string[] = [];
     if (stable && stable.requests >= thresholds.minRequests) {
         const stableRate = errorRate(stable);
         if (candidateRate > stableRate + thresholds.errorRateMargin) {
@@ -73,8 +74,10 @@ export function judgeStep(thresholds: GuardThresholds, candidate: RevisionWindow
         if (candidate.p95LatencyMs !== null && stable.p95LatencyMs !== null && candidate.p95LatencyMs > stable.p95LatencyMs * (1 + thresholds.latencyMargin)) {
             reasons.push(`p95 latency ${candidate.p95LatencyMs} ms is more than ${percent(thresholds.latencyMargin)} above stable's ${stable.p95LatencyMs} ms`);
         }
+        // A stable revision from an image without request records (MLflow 2.x) has ingress counts only.
+        if (stable.p95LatencyMs === null) notes.push(`${stable.revision} has no request records in the window, so the candidate's p95 was held to maxP95LatencyMs only`);
     }
-    return reasons.length > 0 ? { kind: "rollback", reasons } : { kind: "advance", notes: [] };
+    return reasons.length > 0 ? { kind: "rollback", reasons } : { kind: "advance", notes };
 }
 
 /** ISO 8601 instants, as KQL's datetime() reads them. */
@@ -198,6 +201,21 @@ export function withIngress(records: RevisionWindow, ingress: { requests: number
     if (!ingress) return records;
     const requests = Math.max(records.requests, ingress.requests);
     return { ...records, requests, errors: Math.min(requests, Math.max(records.errors, ingress.errors)), ingress };
+}
+
+/**
+ * Why a window cannot be judged yet, or undefined: enough calls to judge, all of them counted only
+ * by the ingress (no request record, so no p95). The records are late (Log Analytics ingests in 20 s
+ * to 3 min), or the image writes none (a model that pins MLflow 2.x): latency must not pass unread.
+ * An error share over the limit is judged at once: replicas that crash write no records either.
+ */
+export function recordsMissing(window: RevisionWindow, thresholds: Pick<GuardThresholds, "minRequests" | "maxErrorRate">): string | undefined {
+    if (window.p95LatencyMs !== null || !window.ingress || window.requests < thresholds.minRequests) return undefined;
+    if (errorRate(window) > thresholds.maxErrorRate) return undefined;
+    return (
+        `the ingress counted ${window.ingress.requests} calls to ${window.revision} in the window but Log Analytics holds no request record of them, ` +
+        `so its latency cannot be judged: records arrive 20 s to 3 min late, and an image whose model pins MLflow 2.x writes none`
+    );
 }
 
 /** The evidence `up` fails with: both revisions' numbers for the window, and the query that produced them. */

@@ -16,6 +16,8 @@ export interface Behaviour {
     p95LatencyMs: number;
     /** Share of calls the ingress answered 5xx itself (a replica that crashed): in the platform metric, never in a record. */
     ingressErrorRate?: number;
+    /** false: no request record reaches Log Analytics (not ingested yet, or an image that writes none); the ingress still counts the calls. */
+    recorded?: boolean;
 }
 
 /**
@@ -51,6 +53,7 @@ export class FakeLogAnalytics {
             const rows = revisions.flatMap((revision) => {
                 const weight = this.apps.traffic.find((t) => t.revisionName === revision)?.weight ?? 0;
                 const b = this.behaviour(revision, this.reads);
+                if (b.recorded === false) return [];
                 const requests = Math.round(b.callsPerSecond * seconds * (weight / 100) * (1 - (b.ingressErrorRate ?? 0)));
                 // A revision without calls in the window has no row (summarize makes none).
                 return requests === 0 ? [] : [[revision, requests, Math.round(requests * b.errorRate), b.p95LatencyMs]];
