@@ -138,6 +138,42 @@ describe("a guarded rollout through RevisionTraffic (fake Resource Manager, fake
         neverUnready();
     });
 
+    it("a revision that never gets ready fails with its last console lines, so a refused setting is named in `up`'s output", async () => {
+        const olds = await v1Serving();
+        azure.neverReady.add("v2-bbbb");
+        const refusal =
+            "serve_model: PAYLOAD_LOG_EXCLUDE_COLUMNS (mlflow-platform:models[model mlplatform.prd.fraud].payloadLog.excludeColumns) names lattitude, " +
+            "which is not an input column of this model version (its signature's inputs: age, latitude): correct mlflow-platform:models[model mlplatform.prd.fraud].payloadLog.excludeColumns; a misspelt name would log the column it meant";
+        queries.consoleLines = [
+            { revision: V2, at: "2026-12-02T10:00:05Z", log: "serve_model: downloading with token dapi0123456789abcdef0123456789abcdef from https://user:pw@adb-1.azuredatabricks.net/x?sig=abc" },
+            { revision: V2, at: "2026-12-02T10:00:07Z", log: refusal },
+            { revision: V2, at: "2026-12-02T10:00:06Z", log: '{"status":200,"path":"/invocations"}' },
+            { revision: V1, at: "2026-12-02T10:00:08Z", log: "another revision's line" },
+            { revision: V2, at: "2026-12-02T07:00:00Z", log: "a line from before the window" },
+        ];
+        const news = { ...state("v2-bbbb"), logs: { workspaceId: WORKSPACE, appName: APP } };
+        const err = await failure(deploy("v2-bbbb", olds, news));
+        const [headline, ...rest] = err.message.split("\n");
+        assert.match(headline, /^revision prd-fraud--v2-bbbb \(.*\) not ready after 600 s, so it gets no traffic; the traffic stays as it was \(100% prd-fraud--v1-aaaa\)/);
+        assert.deepStrictEqual(rest, [
+            "prd-fraud--v2-bbbb's last console lines (Log Analytics):",
+            "  serve_model: downloading with token *** from https://…@adb-1.azuredatabricks.net/…",
+            `  ${refusal}`,
+        ]);
+        assert.deepStrictEqual(tables(), ["100% v1-aaaa"], "no weight moved");
+    });
+
+    it("a not-ready failure says so when the console lines cannot be read, and is the same failure", async () => {
+        const olds = await v1Serving();
+        azure.neverReady.add("v2-bbbb");
+        queries.faults = Array.from({ length: 3 }, () => ({ status: 403, body: { error: { code: "InsufficientAccessError", message: "no" } } }));
+        const err = await failure(deploy("v2-bbbb", olds, { ...state("v2-bbbb"), logs: { workspaceId: WORKSPACE, appName: APP } }));
+        assert.match(err.message, /not ready after 600 s, so it gets no traffic;.* \(prd-fraud--v2-bbbb's console log could not be read from Log Analytics: cannot query Log Analytics workspace .*: HTTP 403 InsufficientAccessError: the deploying identity needs Log Analytics Reader \(or Reader\) on the workspace\.\)$/);
+        queries.faults = [];
+        const quiet = await failure(deploy("v2-bbbb", olds, { ...state("v2-bbbb"), logs: { workspaceId: WORKSPACE, appName: APP } }));
+        assert.match(quiet.message, /\(Log Analytics holds no console line of prd-fraud--v2-bbbb yet: lines arrive 20 s to 3 min after they are written\.\)$/);
+    });
+
     it("a latency regression rolls back, naming the p95 against the limit and against stable", async () => {
         const olds = await v1Serving();
         queries.behaviour = (revision) => ({ callsPerSecond: 5, errorRate: 0, p95LatencyMs: revision === V2 ? 400 : 120 });

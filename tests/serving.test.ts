@@ -371,6 +371,17 @@ describe("ModelServing", () => {
             for (const traffic of byType(plans.dev, "pulumi-nodejs:dynamic/serving:RevisionTraffic")) assert.strictEqual(traffic.inputs.guard, undefined, traffic.name);
         });
 
+        it("tells every RevisionTraffic, guarded or not, where its app's console lines are (a revision that never gets ready fails with them)", async () => {
+            for (const [stack, plan] of Object.entries(plans)) {
+                for (const traffic of byType(plan, "pulumi-nodejs:dynamic/serving:RevisionTraffic")) {
+                    const logs = traffic.inputs.logs as { workspaceId: string; appName: string };
+                    assert.strictEqual(logs.workspaceId, "63613592-b6f7-4c3d-a390-22ba13102111", `${stack} ${traffic.name}`);
+                    // The app dev-fraud's traffic is dev-serving-fraud-traffic.
+                    assert.strictEqual(traffic.name, `${stack}-serving-${logs.appName.slice(`${stack}-`.length)}-traffic`, `${stack} ${logs.appName}`);
+                }
+            }
+        });
+
         it("a version bump creates a new revision that takes the traffic", async () => {
             const v8 = await deployed("prd", "8");
             assert.match(template(v8).revisionSuffix, /^v8-[0-9a-f]{10}$/);

@@ -641,6 +641,7 @@ export class ModelServing extends pulumi.ComponentResource {
                 ipSecurityRestrictions: ipRestrictions(args.access.ipAllowList),
                 ingressClosedByApp: !ingressOpen,
                 ...(model.served.rollout && this.logsCustomerId ? { guard: this.guardOf(model.served, model.served.rollout, args) } : {}),
+                ...(this.logsCustomerId ? { logs: this.logsCustomerId.apply((workspaceId) => ({ workspaceId, appName: this.apps[model.served.name].appName })) } : {}),
             },
             // After the auth config: opening the ingress of a new app must come second.
             { parent: this, dependsOn: [service.app, service.authConfig] },

@@ -6,7 +6,8 @@ import type { ContainerClient } from "@azure/storage-blob";
 import { ARM_SCOPE, ContainerAppsClient, MonitorMetricsClient, type IpRule } from "../../lib/azure/containerApps";
 import { hasFailed, isReady, needsWaking, revisionsToDeactivate, targetProblems, type RevisionState, type TrafficTarget } from "../../lib/serving/traffic";
 import { azureSignIn } from "../../lib/azure/signIn";
-import { LOG_ANALYTICS_SCOPE, LogAnalyticsClient, readStepWindow } from "../../lib/azure/logAnalytics";
+import { LOG_ANALYTICS_SCOPE, LogAnalyticsClient, readRevisionLog, readStepWindow } from "../../lib/azure/logAnalytics";
+import { lastLinesSentence } from "../../lib/serving/revisionLogs";
 import { thresholdsOf, type RolloutConfig } from "../../lib/config/rollout";
 import { PAYLOAD_CONTAINER } from "../../lib/drift/job";
 import { driftWindow, hourPrefixes } from "../../lib/drift/window";
@@ -75,6 +76,11 @@ export interface RevisionTrafficState {
     ingressClosedByApp?: boolean;
     /** A guarded rollout: a new revision climbs canary steps, each judged on its request records. */
     guard?: TrafficGuard;
+    /**
+     * Where the app's console lines are (its environment's Log Analytics workspace GUID and the
+     * app's name): a revision that never gets ready fails with its last lines. Not a change by itself.
+     */
+    logs?: { workspaceId: string; appName: string };
     /** Output only: revisions a guarded rollout rolled back, not tried again unless asked (rollout.retryRejected). */
     rejected?: RejectedRevision[];
 }
@@ -287,6 +293,26 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
         }
     }
 
+    /**
+     * A not-ready failure with each revision's last console lines, when the app's logs are known:
+     * serve_model.py says there what stopped it (a refused setting names its config key). Reading
+     * them never hides the failure itself.
+     */
+    private async withLastLines(err: Error, revisions: RevisionState[], inputs: RevisionTrafficState, now: () => number): Promise<Error> {
+        const logs = inputs.logs;
+        if (!logs) return err;
+        for (const revision of revisions) {
+            let lines: string[] | { unreadable: string };
+            try {
+                lines = await readRevisionLog(this.logAnalytics(), logs.workspaceId, logs.appName, revision.name, new Date(now()));
+            } catch (cause) {
+                lines = { unreadable: (cause as Error).message };
+            }
+            err.message += lastLinesSentence(revision.name, lines);
+        }
+        return err;
+    }
+
     /** Logged requests of the stable revision's version, sent to the candidate's own address, compared. */
     private async replay(guard: TrafficGuard, candidate: string, stable: string, revisions: RevisionState[], now: () => number): Promise<{ summary: string; problems: string[] } | { skipped: string }> {
         const { replay: config } = guard.rollout;
@@ -376,7 +402,7 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
             // restarts it once instead of failing until something else in the spec changes.
             const failed = targets.filter(hasFailed);
             const again = failed.filter((r) => restarted.has(r.name));
-            if (again.length > 0) throw notReady(again, "failed again after a restart", revisions, woken);
+            if (again.length > 0) throw await this.withLastLines(notReady(again, "failed again after a restart", revisions, woken), again, inputs, now);
             for (const revision of failed) {
                 log(`restarting revision ${revision.name} (it ${revision.provisioningState === "Failed" ? "failed to provision" : "failed to run"})`);
                 await client.restart(inputs.appId, revision.name);
@@ -406,7 +432,7 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
                 woken.set(revision.name, { at: now(), result });
                 log(`waking revision ${revision.name} (no replica yet): GET https://${revision.fqdn}/ping: ${result}`);
             }
-            if (now() >= deadline) throw notReady(waiting, `not ready after ${inputs.readyTimeoutSeconds} s`, revisions, woken);
+            if (now() >= deadline) throw await this.withLastLines(notReady(waiting, `not ready after ${inputs.readyTimeoutSeconds} s`, revisions, woken), waiting, inputs, now);
             log(`waiting for revision ${waiting.map((r) => `${r.name} (${r.provisioningState ?? "?"}, ${r.runningState ?? "?"}, ${r.healthState ?? "?"}, ${r.replicas ?? 0} replicas)`).join(", ")}`);
             await sleep(this.options.pollMs ?? 10_000);
         }
@@ -515,6 +541,7 @@ export class RevisionTraffic extends pulumi.dynamic.Resource {
             ipSecurityRestrictions?: IpRule[];
             ingressClosedByApp?: boolean;
             guard?: pulumi.Input<TrafficGuard>;
+            logs?: pulumi.Input<{ workspaceId: string; appName: string }>;
         },
         opts?: pulumi.CustomResourceOptions,
         provider: RevisionTrafficProvider = defaultProvider,

@@ -6,6 +6,7 @@
 // the rollout answers by holding the traffic where it is.
 import axios, { type AxiosInstance } from "axios";
 import { DEFAULT_RETRY, RetriesExhausted, withRetries, type RetryPolicy } from "../http/retry";
+import { logLinesFromAnswer, revisionLogQuery } from "../serving/revisionLogs";
 import { MetricsUnreadable, stepWindowQuery, windowsFromQueryAnswer, type RevisionWindow, type Window } from "../serving/rolloutGuard";
 
 /** The audience of a token for the query API (its `.default` scope). */
@@ -89,4 +90,11 @@ export async function readStepWindow(client: LogAnalyticsClient, workspaceId: st
     const query = stepWindowQuery(appName, revisions, window);
     const answer = await client.query(workspaceId, query, `${window.start}/${window.end}`);
     return { windows: windowsFromQueryAnswer(answer, revisions), query };
+}
+
+/** A revision's last console lines (not request records) over the last `hours`, oldest first. */
+export async function readRevisionLog(client: LogAnalyticsClient, workspaceId: string, appName: string, revision: string, end: Date, hours = 2): Promise<string[]> {
+    const start = new Date(end.getTime() - hours * 3_600_000);
+    const answer = await client.query(workspaceId, revisionLogQuery(appName, revision), `${start.toISOString()}/${end.toISOString()}`);
+    return logLinesFromAnswer(answer);
 }

@@ -30,6 +30,8 @@ export class FakeLogAnalytics {
     readonly queries: { query: string; timespan: string }[] = [];
     faults: { status: number; body: unknown }[] = [];
     behaviour: (revision: string, read: number) => Behaviour = () => ({ callsPerSecond: 5, errorRate: 0, p95LatencyMs: 120 });
+    /** The app's console lines (ContainerAppConsoleLogs rows), for a query that names one RevisionName. */
+    consoleLines: { revision: string; at: string; log: string }[] = [];
     private readonly server = http.createServer((req, res) => {
         let text = "";
         req.on("data", (chunk) => (text += chunk));
@@ -46,6 +48,8 @@ export class FakeLogAnalytics {
                 res.statusCode = 403;
                 return res.end(JSON.stringify({ error: { code: "InsufficientAccessError", message: "no access" } }));
             }
+            const oneRevision = /RevisionName == "([^"]+)"/.exec(body.query)?.[1];
+            if (oneRevision !== undefined) return res.end(JSON.stringify(this.consoleAnswer(oneRevision, body)));
             this.reads += 1;
             const [start, end] = body.timespan.split("/").map(Date.parse);
             const seconds = (end - start) / 1000;
@@ -72,6 +76,21 @@ export class FakeLogAnalytics {
         });
     });
     constructor(private readonly apps: FakeContainerApps) {}
+
+    /**
+     * A revision's console lines as lib/serving/revisionLogs.ts's query asks: within the timespan,
+     * not starting "{", the newest `top N` (taken from the query), as rows [TimeGenerated, Log].
+     */
+    private consoleAnswer(revision: string, body: { query: string; timespan: string }): unknown {
+        const [start, end] = body.timespan.split("/").map(Date.parse);
+        const top = Number(/\| top (\d+) by TimeGenerated desc/.exec(body.query)?.[1] ?? "Infinity");
+        const rows = this.consoleLines
+            .filter((l) => l.revision === revision && !l.log.startsWith("{") && Date.parse(l.at) >= start && Date.parse(l.at) <= end)
+            .sort((a, b) => Date.parse(b.at) - Date.parse(a.at))
+            .slice(0, top)
+            .map((l) => [l.at, l.log]);
+        return { tables: [{ name: "PrimaryResult", columns: [{ name: "TimeGenerated", type: "datetime" }, { name: "Log", type: "string" }], rows }] };
+    }
 
     /**
      * Azure Monitor's Metrics - List answer for the app's Requests metric over the query's timespan,
