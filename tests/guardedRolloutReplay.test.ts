@@ -9,6 +9,7 @@ import type { RevisionTrafficState, TrafficGuard } from "../components/serving/r
 import { rolloutConfig } from "../lib/config/rollout";
 import { score } from "../lib/scoring/client";
 import { readAuditHistory, whoPutVersion } from "../lib/audit/store";
+import { parseAuditFlags, runAudit } from "../scripts/audit";
 import { comparePredictions, loggedRequests, replayProblems, replaySummary } from "../lib/serving/replay";
 import { startAzurite, type Azurite } from "./helpers/azuriteBlob";
 import type { FakeContainerApps } from "./helpers/fakeContainerApps";
@@ -156,6 +157,13 @@ describe("replay before a guarded rollout: logged requests against MLflow's real
         assert.strictEqual(record.registry, azure.appId);
         assert.ok(logs.some((l) => /^audit: rollout recorded at mlplatprdmodels\/audit\/mlplatform\.prd\.fraud\/2026\/12\/02\/\d{6}\.\d{3}Z-rollout-2\.json$/.test(l)), logs.join("\n"));
         assert.strictEqual(whoPutVersion(history, { version: "2" }).putBy, undefined, "a rollout does not answer who pointed prd at a version");
+        // npm run audit's history lists it: the version with the outcome, from the stable version.
+        const printed: string[] = [];
+        assert.strictEqual(await runAudit(parseAuditFlags(["--stack", "prd", "--model", "fraud"]), azurite.service().getContainerClient(auditContainer), { log: (l) => printed.push(l), error: (l) => printed.push(l) }), 0, printed.join("\n"));
+        const [header, row, ...more] = printed[0].split("\n");
+        assert.match(header, /^WHEN \(UTC\)\s+ACTION\s+MODEL\s+VERSION\s+FROM\s+WHO\s+RUN$/);
+        assert.match(row, /^2026-12-02 \d\d:\d\d:\d\dZ  rollout  mlplatform\.prd\.fraud  2 \(promoted\)  mlplatform\.prd\.fraud\/1  .*00000000-0000-0000-0000-00000000abcd.*  -$/);
+        assert.deepStrictEqual(more, []);
     });
 
     it("answers that disagree stop the rollout before any weight moves: the candidate is deactivated and remembered", async () => {
@@ -171,6 +179,9 @@ describe("replay before a guarded rollout: logged requests against MLflow's real
         assert.strictEqual(queries.queries.length, 0, "no step was baked");
         const [entry] = (await auditHistory()).entries;
         assert.deepStrictEqual([entry.record.rollout?.outcome, entry.record.rollout?.reason], ["rolled-back", "replay: 0% of predictions agree, below replay.minAgreement 99%"]);
+        const printed: string[] = [];
+        await runAudit(parseAuditFlags(["--stack", "prd"]), azurite.service().getContainerClient(auditContainer), { log: (l) => printed.push(l), error: (l) => printed.push(l) });
+        assert.match(printed[0].split("\n")[1], /  rollout  mlplatform\.prd\.fraud  2 \(rolled-back\)  mlplatform\.prd\.fraud\/1  /);
     });
 
     it("no logged request of the stable version skips the replay, says so, and the steps run", async () => {

@@ -209,6 +209,22 @@ describe("a guarded rollout through RevisionTraffic (fake Resource Manager, fake
         assert.strictEqual(outs.rejected, undefined, "a rollout that reached 100% clears its rejection");
     });
 
+    it("after a rollback, a changed spec (a new revision of the same version) is rolled out afresh; the rejection stays on record", async () => {
+        const olds = await v1Serving();
+        queries.behaviour = (revision) => ({ callsPerSecond: 5, errorRate: revision === V2 ? 0.5 : 0, p95LatencyMs: 120 });
+        const err = await failure(deploy("v2-bbbb", olds, state("v2-bbbb", guard())));
+        const kept = err.properties!;
+        assert.deepStrictEqual(kept.rejected!.map((r) => r.revision), [V2]);
+        // The operator fixes the cause (say, more memory): the same version, a new spec, a new suffix.
+        queries.behaviour = () => ({ callsPerSecond: 5, errorRate: 0, p95LatencyMs: 120 });
+        azure.history.length = 0;
+        const outs = await deploy("v2-cccc", kept, state("v2-cccc", guard()));
+        assert.deepStrictEqual(tables(), ["100% v1-aaaa", "10% v2-cccc + 90% v1-aaaa", "50% v2-cccc + 50% v1-aaaa", "100% v2-cccc"], "climbs every step again, judged on its own numbers");
+        neverUnready();
+        assert.ok(!logs.some((l) => /not tried again/.test(l)), "the rejection of v2-bbbb does not stop v2-cccc");
+        assert.deepStrictEqual(outs.rejected?.map((r) => r.revision), [V2], "v2-bbbb stays rejected: going back to its spec fails as before");
+    });
+
     it("too little traffic bakes once more, then holds the weights and fails; a rerun resumes at that step", async () => {
         const olds = await v1Serving();
         // 10% of 1/s: 60 calls in the 10 min bake; the extended window (from the step's start, 22 min) 132.
