@@ -161,6 +161,40 @@ class RealServer(unittest.TestCase):
     def test_sigterm_of_the_real_server_loses_nothing_two_workers(self):
         self.check_sigterm_loses_nothing(2)
 
+    def test_drift_reads_what_the_real_server_logged(self):
+        # The payload log as the real scoring server wrote it to Azurite, laid out as npm run drift
+        # and the drift job download it (payloads/<blob name>), then the same report they compute.
+        from serving import drift
+        blobs = self.check_sigterm_loses_nothing(1)
+        lines = lines_of(blobs)
+        logged_rows = [row for line in lines for row in line["inputs"]]
+        latest = max(line["time"] for line in lines)
+        end = drift.iso(drift.parse_time(latest).replace(minute=0, second=0, microsecond=0) + drift.timedelta(hours=1))
+
+        def report_against(baseline_rows):
+            with tempfile.TemporaryDirectory() as tmp:
+                for name, data in blobs.items():
+                    target = os.path.join(tmp, "payloads", *name.split("/"))
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    with open(target, "wb") as handle:
+                        handle.write(data)
+                baseline = os.path.join(tmp, "baseline.json")
+                with open(baseline, "w", encoding="utf-8") as handle:
+                    json.dump(baseline_rows, handle)
+                return drift.drift_report(os.path.join(tmp, "payloads"), "fraud", "7", baseline, window="2h", window_end=end)
+
+        # A baseline like the traffic (with the denied columns, as a training set has them): no drift.
+        same = report_against([{**row, "latitude": 1.0, "longitude": 2.0} for row in logged_rows])
+        self.assertEqual((same["requests"], same["rows"], same["skipped_lines"]), (12, sum(1 + n % 3 for n in range(12)), 0), "every row of every request")
+        by_name = {f["feature"]: f for f in same["features"]}
+        for denied in DENIED:
+            self.assertEqual(by_name[denied]["note"], "not in the logged inputs (deny-listed, or no longer sent)")
+        self.assertEqual((by_name["age"]["kind"], by_name["age"]["statistic"], by_name["age"]["level"]), ("numeric", "psi", "stable"))
+        self.assertEqual((same["extra_features"], same["status"]), ([], "ok"))
+        # The same traffic against a baseline 30 years older: age drifted, and only age.
+        older = report_against([{**row, "age": row["age"] + 30} for row in logged_rows])
+        self.assertEqual((older["drifted_features"], older["status"]), (["age"], "drift"))
+
     def test_lines_are_written_while_serving_and_counted(self):
         server = serve(self.venv["python"], self.model_dir,
                        extra_env=payload_env(self.azurite.connection_string, PAYLOAD_LOG_FLUSH_SECONDS=0.2))
