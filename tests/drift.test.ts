@@ -11,6 +11,7 @@ import * as path from "path";
 import { promisify } from "util";
 import { BlobServiceClient, ContainerSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential, type ContainerClient } from "@azure/storage-blob";
 import { runScript } from "./helpers/cli";
+import { fakePulumi } from "./helpers/fakePulumi";
 import { PROJECT_DIR } from "./helpers/fixtures";
 import { PYTHON } from "./helpers/python";
 import { AZURITE_ACCOUNT, AZURITE_KEY, startAzurite, type Azurite } from "./helpers/azuriteBlob";
@@ -100,6 +101,25 @@ describe("drift: npm run drift and the scheduled job (Azurite)", function () {
             assert.strictEqual(result.code, 2, `${args.join(" ")}: ${result.stderr}`);
             assert.match(result.stderr, expected, args.join(" "));
             assert.doesNotMatch(result.stderr, /\n\s+at /, "no stack trace");
+        }
+    });
+
+    it("--stack finds the store from the stack's blobEndpoint output (pulumi stack output), and says what is missing", async () => {
+        const bin = fakePulumi({ dev: { blobEndpoint: azurite.endpoint }, prd: { scoringUris: {} } });
+        try {
+            const withPath = { env: { ...env, PATH: `${bin}${path.delimiter}${env.PATH}` } };
+            const fromStack = await runScript("scripts/drift.ts", ["--stack", "dev", "--model", "fraud", "--baseline", "data/fraud/baseline.csv", ...WINDOW, "--out", out], withPath);
+            assert.strictEqual(fromStack.code, 0, fromStack.stderr);
+            const byUrl = await drift(["--account-url", azurite.endpoint, "--model", "fraud", "--baseline", "data/fraud/baseline.csv", ...WINDOW, "--out", out]);
+            assert.strictEqual(fromStack.stdout.replace(/report: .*/, ""), byUrl.stdout.replace(/report: .*/, ""), "the same report as with --account-url");
+            const noOutput = await runScript("scripts/drift.ts", ["--stack", "prd", "--model", "fraud"], withPath);
+            assert.strictEqual(noOutput.code, 1);
+            assert.match(noOutput.stderr, /stack prd has no blobEndpoint output: run `pulumi up --stack prd` first, or pass --account-url/);
+            const unknown = await runScript("scripts/drift.ts", ["--stack", "staging", "--model", "fraud"], withPath);
+            assert.strictEqual(unknown.code, 1);
+            assert.match(unknown.stderr, /pulumi stack output --stack staging failed: error: no stack named 'staging' found/);
+        } finally {
+            fs.rmSync(bin, { recursive: true, force: true });
         }
     });
 

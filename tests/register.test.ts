@@ -6,6 +6,7 @@ import * as os from "os";
 import * as path from "path";
 import { runScript } from "./helpers/cli";
 import { FakeJobsServer } from "./helpers/fakeJobs";
+import { fakePulumi } from "./helpers/fakePulumi";
 import { jobsClient, parseRun, RegisterError, runOutcome, runRegistration, scriptResult } from "../lib/registration/jobs";
 import type { Credential } from "../lib/registry/credentials";
 import { blobPath, parseDuration, registrationSchemaOf, targetFromStackOutputs } from "../lib/registration/target";
@@ -25,20 +26,6 @@ function devOutputs(workspaceUrl: string, jobId: number | null = 987) {
         registry: workspaceUrl,
         ...(jobId ? { registrationJob: { jobId: String(jobId), jobUrl: `${workspaceUrl}/#job/${jobId}`, registryKind: "unity-catalog", schema: "main.fraud_detection" } } : {}),
     };
-}
-
-/** A folder with a `pulumi` that prints these outputs for each stack, as `pulumi stack output --json` does. */
-function fakePulumi(outputs: Record<string, unknown>): string {
-    const bin = fs.mkdtempSync(path.join(os.tmpdir(), "fake-pulumi-"));
-    const cases = Object.entries(outputs)
-        .map(([stack, out]) => `  "stack output --json --stack ${stack}") cat <<'JSON'\n${JSON.stringify(out)}\nJSON\n  ;;`)
-        .join("\n");
-    fs.writeFileSync(
-        path.join(bin, "pulumi"),
-        `#!/bin/sh\ncase "$1 $2 $3 $4 $5" in\n${cases}\n  *) echo "error: no stack named '$5' found" >&2; exit 255;;\nesac\n`,
-        { mode: 0o755 },
-    );
-    return bin;
 }
 
 describe("npm run register", () => {
