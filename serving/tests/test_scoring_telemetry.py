@@ -5,8 +5,10 @@ top). Through the real thing: in the serving environment install_environment.sh 
 prometheus_client, the OpenTelemetry SDK and the Azure Monitor exporter at the pinned versions),
 MLflow's scoring app on the demo model fetched from a real MLflow server, wrapped by
 RequestRecords with the real ScoringMetrics, and the points read back with the SDK's
-InMemoryMetricReader; a reader whose exporter always fails; and the real exporter built from a
-connection string (nothing is sent: Azure Monitor cannot run here).
+InMemoryMetricReader; a reader whose exporter always fails; the real exporter built from a
+connection string; and the real exporter flushing to a loopback stand-in of Application Insights'
+ingestion endpoint (TLS, POST /v2.1/track) signed in through a stand-in of Container Apps' managed
+identity endpoint (Azure Monitor itself cannot run here).
 """
 import io
 import json
@@ -105,6 +107,14 @@ elif mode == "failing-exporter":
     flushed = otel.provider.force_flush()
     _, bare = drive(scoring_metrics.ScoringMetrics(identity, otel=None))
     print(json.dumps({"answers": answers, "bare": bare, "exports": Failing.calls, "failures": app.failures, "flushed": flushed}))
+elif mode == "azure-monitor-export":
+    # The real exporter, its managed identity sign-in and its HTTP client, against the test's
+    # loopback ingestion and identity endpoints: one flush sends what the requests recorded.
+    otel = scoring_telemetry.from_env(identity)
+    app, answers = drive(scoring_metrics.ScoringMetrics(identity, otel=otel))
+    flushed = otel.provider.force_flush(timeout_millis=30_000)
+    print(json.dumps({"answers": answers, "flushed": flushed}), flush=True)
+    os._exit(0)
 elif mode == "azure-monitor":
     otel = scoring_telemetry.from_env(identity)
     reader = otel.reader
@@ -217,6 +227,125 @@ class ThroughTheScoringApp(unittest.TestCase):
                                              "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": None})
         self.assertEqual(out, {"exporter": "AzureMonitorMetricExporter", "credential": "ManagedIdentityCredential",
                                "endpoint": "https://127.0.0.1:9/", "reader": "PeriodicExportingMetricReader", "statsbeat": False})
+
+
+class FakeAzureMonitor:
+    """Application Insights' ingestion (POST /v2.1/track, JSON envelopes, possibly gzip) over TLS with a
+    self-signed loopback certificate, and the Container Apps managed identity endpoint
+    (GET ?api-version=2019-08-01&resource=&client_id= with X-IDENTITY-HEADER) over loopback HTTP."""
+
+    TOKEN = "fake-monitor-ingestion-token"
+
+    def __init__(self, folder):
+        import gzip
+        import http.server
+        import ssl
+        import threading
+        self.envelopes, self.ingestion_headers, self.identity_requests = [], [], []
+        self.cert = os.path.join(folder, "cert.pem")
+        key = os.path.join(folder, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", self.cert, "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+        fake = self
+
+        class Ingestion(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                fake.ingestion_headers.append({"path": self.path, "authorization": self.headers.get("Authorization")})
+                items = json.loads(body)
+                fake.envelopes.extend(items)
+                answer = json.dumps({"itemsReceived": len(items), "itemsAccepted": len(items), "errors": []}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        class Identity(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                from urllib.parse import parse_qs, urlparse
+                query = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
+                fake.identity_requests.append({"query": query, "header": self.headers.get("X-IDENTITY-HEADER")})
+                import time as _time
+                answer = json.dumps({"access_token": FakeAzureMonitor.TOKEN, "expires_on": str(int(_time.time()) + 3600),
+                                     "resource": query.get("resource"), "token_type": "Bearer", "client_id": query.get("client_id")}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.ingestion = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ingestion)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert, key)
+        self.ingestion.socket = context.wrap_socket(self.ingestion.socket, server_side=True)
+        self.identity = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Identity)
+        for server in (self.ingestion, self.identity):
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        for server in (self.ingestion, self.identity):
+            server.shutdown()
+            server.server_close()
+
+
+class Export(unittest.TestCase):
+    """The real Azure Monitor exporter sends the scoring metrics, signed in as the managed identity."""
+
+    def test_a_flush_sends_every_signal_to_ingestion_with_the_managed_identity_token(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as folder:
+            fake = FakeAzureMonitor(folder)
+            self.addCleanup(fake.stop)
+            ingestion = f"https://127.0.0.1:{fake.ingestion.server_address[1]}/"
+            key = "00000000-0000-0000-0000-000000000000"
+            out, stderr = run_drive("azure-monitor-export", {
+                "APPLICATIONINSIGHTS_CONNECTION_STRING": f"InstrumentationKey={key};IngestionEndpoint={ingestion};LiveEndpoint={ingestion}",
+                "SERVING_IDENTITY_CLIENT_ID": CLIENT_ID,
+                # What Container Apps sets for a revision with a managed identity.
+                "IDENTITY_ENDPOINT": f"http://127.0.0.1:{fake.identity.server_address[1]}/msi/token", "IDENTITY_HEADER": "identity-header-secret",
+                # The exporter's HTTP client (requests) trusts the loopback certificate.
+                "REQUESTS_CA_BUNDLE": fake.cert,
+                # No retry store on disk between runs.
+                "APPLICATIONINSIGHTS_OFFLINE_STORAGE": None,
+            })
+        self.assertTrue(out["flushed"], stderr[-2000:])
+        self.assertEqual([a[0] for a in out["answers"]], [200, 200, 400, 200, 404])
+        # Signed in as the revision's identity, for Azure Monitor's audience; the token is what ingestion got.
+        self.assertGreaterEqual(len(fake.identity_requests), 1)
+        first = fake.identity_requests[0]
+        self.assertEqual((first["query"].get("client_id"), first["header"]), (CLIENT_ID, "identity-header-secret"))
+        # The exporter asks for "https://monitor.azure.com//.default": the resource keeps the trailing slash.
+        self.assertEqual(first["query"].get("resource"), "https://monitor.azure.com/")
+        self.assertTrue(fake.ingestion_headers, "ingestion was called")
+        self.assertEqual({h["path"] for h in fake.ingestion_headers}, {"/v2.1/track"})
+        self.assertEqual({h["authorization"] for h in fake.ingestion_headers}, {f"Bearer {FakeAzureMonitor.TOKEN}"})
+        # Each envelope a metric of this resource, with the model's attributes.
+        metrics = {}
+        for envelope in fake.envelopes:
+            self.assertEqual((envelope["name"], envelope["iKey"], envelope["data"]["baseType"]), ("Microsoft.ApplicationInsights.Metric", key, "MetricData"))
+            self.assertEqual(envelope["tags"].get("ai.cloud.role"), "fraud")
+            data = envelope["data"]["baseData"]
+            for point in data["metrics"]:
+                metrics.setdefault(point["name"], []).append({**data.get("properties", {}), "value": point["value"], "count": point.get("count")})
+        self.assertTrue({"scoring_requests", "scoring_request_duration_seconds", "scoring_request_rows", "scoring_model_load_seconds"} <= set(metrics), sorted(metrics))
+        requests = {(p["route"], p["status_class"]): p["value"] for p in metrics["scoring_requests"]}
+        self.assertEqual(requests[("/invocations", "2xx")], 2)
+        self.assertEqual(requests[("/invocations", "4xx")], 1)
+        for point in metrics["scoring_requests"]:
+            self.assertEqual((point["model"], point["version"], point["revision"]), ("fraud", "7", "fraud--v7-0123456789ab"))
+        rows = metrics["scoring_request_rows"][0]
+        self.assertEqual((rows["count"], rows["value"]), (2, 8), "two scoring requests of 3 and 5 rows")
+        self.assertEqual(metrics["scoring_model_load_seconds"][0]["value"], 1.25)
+        self.assertNotIn(FakeAzureMonitor.TOKEN, stderr, "the token is never printed")
 
 
 if __name__ == "__main__":
