@@ -248,7 +248,19 @@ class FakeAzureMonitor:
                         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
         fake = self
 
-        class Ingestion(http.server.BaseHTTPRequestHandler):
+        class JsonHandler(http.server.BaseHTTPRequestHandler):
+            def answer(self, document):
+                data = json.dumps(document).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        class Ingestion(JsonHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.headers.get("Content-Encoding") == "gzip":
@@ -256,32 +268,16 @@ class FakeAzureMonitor:
                 fake.ingestion_headers.append({"path": self.path, "authorization": self.headers.get("Authorization")})
                 items = json.loads(body)
                 fake.envelopes.extend(items)
-                answer = json.dumps({"itemsReceived": len(items), "itemsAccepted": len(items), "errors": []}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
+                self.answer({"itemsReceived": len(items), "itemsAccepted": len(items), "errors": []})
 
-            def log_message(self, *args):
-                pass
-
-        class Identity(http.server.BaseHTTPRequestHandler):
+        class Identity(JsonHandler):
             def do_GET(self):
                 from urllib.parse import parse_qs, urlparse
                 query = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
                 fake.identity_requests.append({"query": query, "header": self.headers.get("X-IDENTITY-HEADER")})
                 import time as _time
-                answer = json.dumps({"access_token": FakeAzureMonitor.TOKEN, "expires_on": str(int(_time.time()) + 3600),
-                                     "resource": query.get("resource"), "token_type": "Bearer", "client_id": query.get("client_id")}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):
-                pass
+                self.answer({"access_token": FakeAzureMonitor.TOKEN, "expires_on": str(int(_time.time()) + 3600),
+                             "resource": query.get("resource"), "token_type": "Bearer", "client_id": query.get("client_id")})
 
         self.ingestion = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ingestion)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
