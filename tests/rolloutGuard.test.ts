@@ -2,10 +2,12 @@
 // more, hold), the query over the request records and how a Log Analytics answer is read.
 import * as assert from "assert";
 import {
+    errorRate,
     evidenceTable,
     ingressFromMetricsAnswer,
     judgeStep,
     MetricsUnreadable,
+    platformMetricsPath,
     recordsMissing,
     stepWindowQuery,
     windowsFromQueryAnswer,
@@ -69,6 +71,17 @@ describe("a guarded rollout step's verdict", () => {
         assert.strictEqual(judgeStep({ ...THRESHOLDS, allowLowTraffic: true }, win("c", 199, 0, 90), STABLE, false).kind, "extend", "the extra bake comes first");
     });
 
+    it("judges the edges: no calls is no error share, a window without p95 is not slow, stable with exactly minRequests is compared", () => {
+        assert.strictEqual(errorRate(win("a", 0, 0, null)), 0);
+        assert.strictEqual(errorRate(win("a", 8, 2, 10)), 0.25);
+        assert.deepStrictEqual(judgeStep(THRESHOLDS, win("c", 300, 0, null), undefined, false), { kind: "advance", notes: [] });
+        assert.deepStrictEqual(judgeStep(THRESHOLDS, win("c", 300, 0, null), win("s", 300, 0, 50), false), { kind: "advance", notes: [] }, "no latency margin without the candidate's p95");
+        assert.deepStrictEqual(judgeStep(THRESHOLDS, win("c", 1000, 0, 200), win("s", 200, 0, 100), false), {
+            kind: "rollback",
+            reasons: ["p95 latency 200 ms is more than 20% above stable's 100 ms"],
+        });
+    });
+
     it("rolls back on little traffic when the errors alone exceed what a full window may have", () => {
         // 1% of 200 calls is 2 errors: 3 errors cannot be within the limit at minRequests.
         assert.strictEqual(judgeStep(THRESHOLDS, win("c", 10, 3, 90), STABLE, false).kind, "rollback");
@@ -83,6 +96,18 @@ describe("a guarded rollout step's query and its answer", () => {
         assert.ok(query.includes('| where TimeGenerated between (datetime(2026-12-02T10:00:00Z) .. datetime(2026-12-02T10:10:00Z))'));
         assert.ok(query.includes('| where revision in ("prd-fraud--v7-bbbb", "prd-fraud--v6-aaaa")'));
         assert.ok(query.endsWith("| summarize requests = count(), errors = countif(status >= 500), p95LatencyMs = percentile(latency_ms, 95) by revision"));
+        assert.deepStrictEqual(query.split("\n").slice(-3), [
+            "| where TimeGenerated between (datetime(2026-12-02T10:00:00Z) .. datetime(2026-12-02T10:10:00Z))",
+            '| where revision in ("prd-fraud--v7-bbbb", "prd-fraud--v6-aaaa")',
+            "| summarize requests = count(), errors = countif(status >= 500), p95LatencyMs = percentile(latency_ms, 95) by revision",
+        ]);
+    });
+
+    it("reads every row it can trust: all calls failed, a p95 of 0, rows of other revisions or without a name skipped", () => {
+        const windows = windowsFromQueryAnswer(answer([["a", 7, 7, 0], [42, 1, 0, 1], [null, 1, 0, 1]]), ["a"]);
+        assert.deepStrictEqual(windows.get("a"), win("a", 7, 7, 0));
+        const named = { tables: [{ columns: [null, { name: "revision" }, { name: "requests" }, { name: "errors" }, { name: "p95LatencyMs" }], rows: [["x", "a", 3, 0, 9]] }] };
+        assert.deepStrictEqual(windowsFromQueryAnswer(named, ["a"]).get("a"), win("a", 3, 0, 9), "a column without a name is skipped");
     });
 
     const answer = (rows: unknown[][], extra: Record<string, unknown> = {}) => ({
@@ -111,6 +136,13 @@ describe("a guarded rollout step's query and its answer", () => {
             [answer([["a", 10, 11, 5]]), /requests 10 and errors 11/],
             [answer([["a", "10", 0, 5]]), /requests "10" and errors 0/],
             [answer([["a", 10, 0, "fast"]]), /p95LatencyMs is "fast"/],
+            [answer([["a", -1, 0, 5]]), /requests -1 and errors 0/],
+            [answer([["a", 10, -1, 5]]), /requests 10 and errors -1/],
+            [answer([["a", 1.5, 0, 5]]), /requests 1.5 and errors 0/],
+            [answer([["a", 10, 0.5, 5]]), /requests 10 and errors 0.5/],
+            [answer([["a", 10, 0, -3]]), /p95LatencyMs is -3/],
+            [answer([["a", 1, 0, 5]], { error: { code: 7 } }), /is partial \(an unnamed error\)/],
+            [{ tables: [{ name: "PrimaryResult", columns: [{ name: "revision" }, { name: "requests" }, { name: "errors" }], rows: [] }] }, /lacks the column p95LatencyMs$/],
         ];
         for (const [body, message] of cases) {
             assert.throws(() => windowsFromQueryAnswer(body, ["a"]), (err: Error) => err instanceof MetricsUnreadable && message.test(err.message), JSON.stringify(body));
@@ -137,9 +169,29 @@ describe("a guarded step's ingress counts (Azure Monitor's Requests metric)", ()
             [answer([], { errorCode: "Throttled" }), /could not read the Requests metric \(Throttled\)/],
             [answer([{ metadatavalues: [{ name: { value: "revisionName" }, value: "a" }] }]), /series of a has no data list/],
             [answer([series("a", "2xx", [-1])]), /a total of -1/],
+            [answer([series("a", "2xx", ["5" as unknown as number])]), /a total of "5"/],
+            [null, /has no value list/],
+            [answer("none" as unknown as unknown[]), /the Requests metric has no timeseries list/],
         ];
         for (const [body, message] of cases) assert.throws(() => ingressFromMetricsAnswer(body, ["a"]), (err: Error) => err instanceof MetricsUnreadable && message.test(err.message), JSON.stringify(body));
         assert.doesNotThrow(() => ingressFromMetricsAnswer(answer([], { errorCode: "Success" }), ["a"]), "errorCode Success is an answer");
+    });
+
+    it("skips what names no revision of the window; a total of 0 or null is no call; a series without a status class is not 5xx", () => {
+        const odd = [
+            { data: [{ total: 50 }] },
+            { metadatavalues: [null, { name: { value: "revisionName" }, value: 7 }], data: [{ total: 60 }] },
+            { metadatavalues: [{ name: { value: "RevisionName" }, value: "a" }], data: [{ total: 4 }, { total: null }, { total: 0 }, null] },
+            series("a", "5xx", [1]),
+        ];
+        assert.deepStrictEqual(Object.fromEntries(ingressFromMetricsAnswer(answer(odd), ["a"])), { a: { requests: 5, errors: 1 } });
+    });
+
+    it("asks Azure Monitor for the window's Requests in one point per revision and status class", () => {
+        assert.strictEqual(
+            platformMetricsPath("/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/containerApps/prd-fraud", WINDOW),
+            "/subscriptions/s/resourceGroups/rg/providers/Microsoft.App/containerApps/prd-fraud/providers/Microsoft.Insights/metrics?metricnames=Requests&timespan=2026-12-02T10%3A00%3A00Z%2F2026-12-02T10%3A10%3A00Z&interval=FULL&aggregation=Total&$filter=revisionName%20eq%20'*'%20and%20statusCodeCategory%20eq%20'*'",
+        );
     });
 
     it("judges the larger of the records' and the ingress's counts, and keeps both for the evidence", () => {
@@ -188,5 +240,21 @@ describe("a rolled-back step's evidence", () => {
                 query,
             ].join("\n"),
         );
+    });
+
+    it("adds the ingress's counts when any revision has them, '-' for one that has none", () => {
+        const text = evidenceTable(withIngress(win("c", 400, 12, 310), { requests: 420, errors: 30 }), win("s", 2000, 4, 90), WINDOW, "Q");
+        assert.strictEqual(
+            text,
+            [
+                "window 2026-12-02T10:00:00Z .. 2026-12-02T10:10:00Z",
+                "revision       calls  5xx  error share  p95     ingress calls / 5xx",
+                "c (candidate)  420    30   7.143%       310 ms  420 / 30",
+                "s (stable)     2000   4    0.2%         90 ms   -",
+                "query (Log Analytics, then Azure Monitor):",
+                "Q",
+            ].join("\n"),
+        );
+        assert.strictEqual(evidenceTable(win("c", 1, 0, 5), undefined, WINDOW, "Q").split("\n")[2], "c (candidate)  1      0    0%           5 ms");
     });
 });
