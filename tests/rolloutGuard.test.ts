@@ -84,7 +84,7 @@ describe("a guarded rollout step's verdict", () => {
 
     it("rolls back on little traffic when the errors alone exceed what a full window may have", () => {
         // 1% of 200 calls is 2 errors: 3 errors cannot be within the limit at minRequests.
-        assert.strictEqual(judgeStep(THRESHOLDS, win("c", 10, 3, 90), STABLE, false).kind, "rollback");
+        assert.deepStrictEqual(judgeStep(THRESHOLDS, win("c", 10, 3, 90), STABLE, false), { kind: "rollback", reasons: ["error share 30% (3 of 10) is above maxErrorRate 1%"] });
         assert.strictEqual(judgeStep(THRESHOLDS, win("c", 10, 2, 90), STABLE, false).kind, "extend");
     });
 });
