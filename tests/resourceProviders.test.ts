@@ -11,6 +11,8 @@ class FakeProviders {
     states = new Map<string, string>();
     pollsToRegister = 2;
     forbidden = new Set<string>();
+    /** Answered first, one per request: a status (with Retry-After for 429) or "hang" (no answer: the client's timeout). */
+    faults: (number | "hang")[] = [];
     readonly calls: string[] = [];
     private readonly polls = new Map<string, number>();
     private readonly server = http.createServer((req, res) => {
@@ -20,6 +22,12 @@ class FakeProviders {
             res.writeHead(status, { "Content-Type": "application/json" });
             res.end(JSON.stringify(body));
         };
+        const fault = this.faults.shift();
+        if (fault === "hang") return; // never answered; closed when the server stops
+        if (fault !== undefined) {
+            res.writeHead(fault, { "Content-Type": "application/json", ...(fault === 429 ? { "Retry-After": "3" } : {}) });
+            return res.end(JSON.stringify({ error: { code: fault === 429 ? "TooManyRequests" : "InternalServerError", message: "try later" } }));
+        }
         if (url.searchParams.get("api-version") !== "2021-04-01") return json(400, { error: { code: "InvalidApiVersionParameter", message: "bad api-version" } });
         const match = /^\/subscriptions\/([^/]+)\/providers\/([^/]+)(\/register)?$/.exec(url.pathname);
         if (!match) return json(404, { error: { code: "NotFound", message: "no route" } });
@@ -45,6 +53,7 @@ class FakeProviders {
     }
 
     stop(): Promise<void> {
+        this.server.closeAllConnections();
         return new Promise((resolve) => this.server.close(() => resolve()));
     }
 }
@@ -52,9 +61,11 @@ class FakeProviders {
 describe("resource provider registrations", () => {
     let arm: FakeProviders;
     let client: ResourceProvidersClient;
+    let endpoint: string;
     beforeEach(async () => {
         arm = new FakeProviders();
-        client = new ResourceProvidersClient({ endpoint: await arm.start(), token: async () => "fake-arm-token", sleep: async () => undefined });
+        endpoint = await arm.start();
+        client = new ResourceProvidersClient({ endpoint, token: async () => "fake-arm-token", sleep: async () => undefined });
     });
     afterEach(() => arm.stop());
 
@@ -83,6 +94,36 @@ describe("resource provider registrations", () => {
         await assert.rejects(
             ensureProvidersRegistered(client, "sub-1", ["Microsoft.Databricks"], { sleep: async (ms) => void (clock += ms), now: () => clock, timeoutMs: 60_000 }),
             /resource provider Microsoft\.Databricks not registered after 1 minutes in subscription sub-1: check with az provider show --namespace Microsoft\.Databricks/,
+        );
+    });
+
+    it("retries a 429 (after its Retry-After), a 5xx and a timeout within a bound, then goes on; a rerun converges", async () => {
+        const log: string[] = [];
+        const waits: number[] = [];
+        const patient = new ResourceProvidersClient({ endpoint, token: async () => "fake-arm-token", timeoutMs: 1000, sleep: async (ms) => void waits.push(ms), log: (l) => log.push(l) });
+        arm.faults = [429, 500, "hang"];
+        assert.deepStrictEqual(await ensureProvidersRegistered(patient, "sub-1", ["Microsoft.App"], { sleep: async () => undefined }), ["Microsoft.App"]);
+        assert.strictEqual(arm.states.get("Microsoft.App"), "Registered");
+        assert.deepStrictEqual(waits, [3000, 2000, 4000], "Retry-After first, then the backoff");
+        assert.deepStrictEqual(log.map((l) => l.replace(/ in \d+ s$/, "")), [
+            "read the registration of Microsoft.App in subscription sub-1: HTTP 429 TooManyRequests; retry 1/5",
+            "read the registration of Microsoft.App in subscription sub-1: HTTP 500 InternalServerError; retry 2/5",
+            "read the registration of Microsoft.App in subscription sub-1: ECONNABORTED; retry 3/5",
+        ]);
+        assert.deepStrictEqual(await ensureProvidersRegistered(patient, "sub-1", ["Microsoft.App"], { sleep: async () => undefined }), [], "a rerun has nothing to do");
+    });
+
+    it("fails clearly once the retries are spent: a 5xx that persists, or no answer at all", async () => {
+        const bounded = new ResourceProvidersClient({ endpoint, token: async () => "fake-arm-token", timeoutMs: 500, maxAttempts: 3, sleep: async () => undefined });
+        arm.faults = [503, 503, 503];
+        await assert.rejects(ensureProvidersRegistered(bounded, "sub-1", ["Microsoft.App"], { sleep: async () => undefined }), (err: Error) => {
+            assert.strictEqual(err.message, "cannot read the registration of Microsoft.App in subscription sub-1: HTTP 503 (InternalServerError: try later). Resource Manager kept answering so after several retries: run `pulumi up` again later.");
+            return true;
+        });
+        arm.faults = ["hang", "hang", "hang"];
+        await assert.rejects(
+            ensureProvidersRegistered(bounded, "sub-1", ["Microsoft.App"], { sleep: async () => undefined }),
+            /^ArmError: Azure Resource Manager did not answer when trying to read the registration of Microsoft\.App in subscription sub-1 \(ECONNABORTED, 3 attempts\): check the network and run `pulumi up` again$/,
         );
     });
 
