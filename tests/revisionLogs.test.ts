@@ -30,6 +30,8 @@ describe("a revision's last console lines", () => {
         ];
         assert.deepStrictEqual(logLinesFromAnswer(answer(rows as unknown[][])), ["first", "second", "third"]);
         assert.deepStrictEqual(logLinesFromAnswer(answer([["b", "2026-12-02T10:00:02Z"], ["a", "2026-12-02T10:00:01Z"]], ["Log", "TimeGenerated"])), ["a", "b"]);
+        // Fractions of different lengths are ordered by instant (0.12 s after 0.1 s), not as text.
+        assert.deepStrictEqual(logLinesFromAnswer(answer([["2026-12-02T10:00:05.12Z", "later"], ["2026-12-02T10:00:05.1Z", "sooner"], ["2026-12-02T10:00:05.1234567Z", "latest"]])), ["sooner", "later", "latest"]);
         for (const body of [null, {}, { tables: [] }, { tables: [{ columns: [{ name: "TimeGenerated" }], rows: [["x"]] }] }, { tables: [{ columns: "x", rows: [] }] }]) {
             assert.deepStrictEqual(logLinesFromAnswer(body), [], JSON.stringify(body));
         }

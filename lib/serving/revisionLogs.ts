@@ -36,8 +36,9 @@ export function logLinesFromAnswer(body: unknown): string[] {
     if (log < 0) return [];
     return table.rows
         .filter((row): row is unknown[] => Array.isArray(row) && typeof row[log] === "string" && (row[log] as string).trim() !== "")
-        .map((row) => ({ at: time >= 0 ? String(row[time]) : "", line: shownLogLine(row[log] as string) }))
-        .sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0))
+        // By instant, not text: datetimes whose fractions differ in length (…:05.1Z, …:05.12Z) sort wrongly as text.
+        .map((row) => ({ at: time >= 0 ? Date.parse(String(row[time])) || 0 : 0, line: shownLogLine(row[log] as string) }))
+        .sort((a, b) => a.at - b.at)
         .map((entry) => entry.line);
 }
 
