@@ -301,10 +301,11 @@ export class RevisionTrafficProvider implements pulumi.dynamic.ResourceProvider 
     private async withLastLines(err: Error, revisions: RevisionState[], inputs: RevisionTrafficState, now: () => number): Promise<Error> {
         const logs = inputs.logs;
         if (!logs) return err;
+        const queries = this.logAnalytics();
         for (const revision of revisions) {
             let lines: string[] | { unreadable: string };
             try {
-                lines = await readRevisionLog(this.logAnalytics(), logs.workspaceId, logs.appName, revision.name, new Date(now()));
+                lines = await readRevisionLog(queries, logs.workspaceId, logs.appName, revision.name, new Date(now()));
             } catch (cause) {
                 lines = { unreadable: (cause as Error).message };
             }

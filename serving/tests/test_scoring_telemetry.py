@@ -10,11 +10,18 @@ connection string; and the real exporter flushing to a loopback stand-in of Appl
 ingestion endpoint (TLS, POST /v2.1/track) signed in through a stand-in of Container Apps' managed
 identity endpoint (Azure Monitor itself cannot run here).
 """
+import gzip
+import http.server
 import io
 import json
 import os
+import ssl
 import subprocess
+import tempfile
+import threading
+import time
 import unittest
+from urllib.parse import parse_qs, urlparse
 from unittest import mock
 
 from serving import request_records, scoring_telemetry
@@ -237,10 +244,6 @@ class FakeAzureMonitor:
     TOKEN = "fake-monitor-ingestion-token"
 
     def __init__(self, folder):
-        import gzip
-        import http.server
-        import ssl
-        import threading
         self.envelopes, self.ingestion_headers, self.identity_requests = [], [], []
         self.cert = os.path.join(folder, "cert.pem")
         key = os.path.join(folder, "key.pem")
@@ -272,11 +275,9 @@ class FakeAzureMonitor:
 
         class Identity(JsonHandler):
             def do_GET(self):
-                from urllib.parse import parse_qs, urlparse
                 query = {k: v[0] for k, v in parse_qs(urlparse(self.path).query).items()}
                 fake.identity_requests.append({"query": query, "header": self.headers.get("X-IDENTITY-HEADER")})
-                import time as _time
-                self.answer({"access_token": FakeAzureMonitor.TOKEN, "expires_on": str(int(_time.time()) + 3600),
+                self.answer({"access_token": FakeAzureMonitor.TOKEN, "expires_on": str(int(time.time()) + 3600),
                              "resource": query.get("resource"), "token_type": "Bearer", "client_id": query.get("client_id")})
 
         self.ingestion = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ingestion)
@@ -297,7 +298,6 @@ class Export(unittest.TestCase):
     """The real Azure Monitor exporter sends the scoring metrics, signed in as the managed identity."""
 
     def test_a_flush_sends_every_signal_to_ingestion_with_the_managed_identity_token(self):
-        import tempfile
         with tempfile.TemporaryDirectory() as folder:
             fake = FakeAzureMonitor(folder)
             self.addCleanup(fake.stop)
